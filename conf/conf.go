@@ -1,0 +1,84 @@
+// Package conf reads mtaq's TOML configuration, fills defaults and validates
+// it, reporting every problem with file, line and key. Only cmd reads conf;
+// other packages take their own Options. It reads nothing but the config
+// file: no network, no data directory.
+package conf
+
+import (
+	"time"
+)
+
+// Config is the whole configuration file. Key names are an interface:
+// operators' files and our own checks rely on them.
+type Config struct {
+	// Hostname is the name mtaq gives in EHLO and Received headers.
+	Hostname string `toml:"hostname"`
+	// DataDir holds the Pebble queue.
+	DataDir    string     `toml:"data_dir"`
+	Submission Submission `toml:"submission"`
+	Delivery   Delivery   `toml:"delivery"`
+	Retry      Retry      `toml:"retry"`
+	Log        Log        `toml:"log"`
+}
+
+// Submission configures the SMTP listeners apps hand mail to.
+type Submission struct {
+	Listen []string `toml:"listen"`
+	// TrustedNetworks may relay without authentication.
+	TrustedNetworks []string `toml:"trusted_networks"`
+	MaxMessageBytes int64    `toml:"max_message_bytes"`
+	MaxRecipients   int      `toml:"max_recipients"`
+}
+
+// Delivery configures outbound SMTP.
+type Delivery struct {
+	// DNSServers are host:port; empty means /etc/resolv.conf.
+	DNSServers           []string `toml:"dns_servers"`
+	Port                 int      `toml:"port"`
+	Workers              int      `toml:"workers"`
+	PerDomainConcurrency int      `toml:"per_domain_concurrency"`
+}
+
+// Retry is the soft-bounce schedule.
+type Retry struct {
+	First  Duration `toml:"first"`
+	Max    Duration `toml:"max"`
+	Expire Duration `toml:"expire"` // counted from the message's arrival
+	Jitter float64  `toml:"jitter"`
+}
+
+// Log configures zap.
+type Log struct {
+	Level    string `toml:"level"`    // debug, info, warn, error
+	Encoding string `toml:"encoding"` // json or console
+}
+
+// Duration is a time.Duration written as a Go duration string ("5m").
+type Duration struct{ time.Duration }
+
+// Defaults returns the configuration mtaq runs on with no file.
+func Defaults() Config {
+	return Config{
+		Hostname: "", // filled from os.Hostname by Load/Defaults users
+		DataDir:  "./mtaq-data",
+		Submission: Submission{
+			Listen:          []string{"127.0.0.1:2525"},
+			TrustedNetworks: []string{"127.0.0.0/8", "::1/128"},
+			MaxMessageBytes: 26214400,
+			MaxRecipients:   1000,
+		},
+		Delivery: Delivery{
+			DNSServers:           []string{},
+			Port:                 25,
+			Workers:              100,
+			PerDomainConcurrency: 20,
+		},
+		Retry: Retry{
+			First:  Duration{5 * time.Minute},
+			Max:    Duration{24 * time.Hour},
+			Expire: Duration{72 * time.Hour},
+			Jitter: 0.1,
+		},
+		Log: Log{Level: "info", Encoding: "console"},
+	}
+}

@@ -1,0 +1,67 @@
+package delivery
+
+import (
+	"context"
+	"net"
+	"time"
+)
+
+// Stage is the step of a delivery attempt at which a Result was decided.
+type Stage string
+
+// Stages, in order.
+const (
+	StageResolve  Stage = "resolve"
+	StageDial     Stage = "dial"
+	StageGreeting Stage = "greeting"
+	StageHello    Stage = "hello"
+	StageTLS      Stage = "tls"
+	StageMail     Stage = "mail"
+	StageRcpt     Stage = "rcpt"
+	StageData     Stage = "data"
+)
+
+// Job is one transaction's worth of work: one sender, one destination
+// domain, up to 100 recipients, one body.
+type Job struct {
+	MessageID string // for logs only
+	Domain    string // lower case; every Rcpts entry is at this domain
+	Sender    string // "" is the null sender
+	Rcpts     []string
+	Body      []byte // CRLF line endings, not dot-stuffed
+}
+
+// Result is the outcome for one recipient of a Job.
+type Result struct {
+	Rcpt     string
+	Code     int    // 0 when no reply was received (local failure)
+	Enhanced string // "5.1.1", or ""
+	Text     string
+	Stage    Stage
+	MX       string // host name of the exchanger that answered, if any
+	IP       string // its address
+	TLS      bool   // the session ran under STARTTLS
+	Duration time.Duration
+	Err      error // the local error behind a Code 0 result
+}
+
+// MX is one mail exchanger.
+type MX struct {
+	Host string // no trailing dot
+	Pref uint16
+}
+
+// Resolver looks up what delivery needs from DNS. Errors are *DNSError.
+type Resolver interface {
+	// LookupMX returns the domain's MX records in preference order. A
+	// domain with no MX records returns (nil, nil): use its A/AAAA (implicit
+	// MX, RFC 5321 5.1). A null MX (RFC 7505) returns ErrNullMX.
+	LookupMX(ctx context.Context, domain string) ([]MX, error)
+	// LookupIP returns the host's IPv4 and IPv6 addresses.
+	LookupIP(ctx context.Context, host string) ([]net.IP, error)
+}
+
+// Dialer opens connections; net.Dialer satisfies it.
+type Dialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}

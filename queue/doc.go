@@ -1,0 +1,22 @@
+// Package queue holds accepted mail until every recipient is final, and keeps
+// a compact record of each message (envelope, per-recipient timeline) for a
+// retention period afterwards. It owns persistence in one Pebble database and
+// the recipient state machine; it does not decide when to retry (scheduler),
+// whether a reply is soft or hard (policy) or how to deliver (delivery).
+//
+// Durability: every method that changes state commits one synced Pebble
+// batch before it returns, so a caller may acknowledge (e.g. answer 250) as
+// soon as it returns nil. Pebble groups concurrent synced commits into one
+// fsync.
+//
+// Invariants (checked by Store.Check):
+//
+//	Q1 a pending recipient (queued, deferred) has exactly one due-index key,
+//	   at its NextAttempt; a final or held recipient has none.
+//	Q2 the next attempt time is persisted (Lease) before an attempt starts, so
+//	   a crash mid-attempt retries at that time, never in a tight loop.
+//	Q3 a recipient's final state, its timeline entry and its suppression
+//	   entry are written in one batch.
+//	Q4 a message's body exists until every recipient is final, and is
+//	   removed in the batch that makes the last recipient final.
+package queue

@@ -1,0 +1,188 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrNotFound: no such message or suppression entry.
+	ErrNotFound = errors.New("not found")
+	// ErrNoSpace: the disk under the queue is full; submission answers 452 4.3.1.
+	ErrNoSpace = errors.New("no space left for the queue")
+)
+
+// State is where a recipient is in its life (see DESIGN.md).
+type State string
+
+// Recipient states.
+const (
+	Queued    State = "queued"    // accepted, not yet attempted
+	Deferred  State = "deferred"  // soft failure, waiting for NextAttempt
+	Held      State = "held"      // an operator holds it; no attempts, no expiry
+	Delivered State = "delivered" // 2xx
+	Bounced   State = "bounced"   // hard failure
+	Failed    State = "failed"    // permanent for this message, address kept
+	Expired   State = "expired"   // still soft when retry.expire ran out
+	Rejected  State = "rejected"  // suppressed address, nothing sent
+	Deleted   State = "deleted"   // removed by an operator
+)
+
+// Final reports whether no more attempts will be made.
+func (s State) Final() bool {
+	switch s {
+	case Queued, Deferred, Held:
+		return false
+	}
+	return true
+}
+
+// Pending reports whether the recipient waits in the due index.
+func (s State) Pending() bool { return s == Queued || s == Deferred }
+
+// Reply is what a remote server said, or what mtaq synthesised for a local
+// failure (Code 0, e.g. a DNS error, with an RFC 3463 Enhanced code).
+type Reply struct {
+	Code     int    `json:"code"`
+	Enhanced string `json:"enhanced"`
+	Text     string `json:"text"`
+}
+
+// Message is an accepted message's envelope and recipient states.
+type Message struct {
+	ID         string      `json:"id"`
+	Sender     string      `json:"sender"` // "" is the null sender <>
+	Arrived    time.Time   `json:"arrived"`
+	Size       int64       `json:"size"`
+	ClientAddr string      `json:"client_addr,omitempty"`
+	Helo       string      `json:"helo,omitempty"`
+	Recipients []Recipient `json:"recipients"`
+}
+
+// Recipient is one envelope recipient of a message and its state.
+type Recipient struct {
+	Index       int       `json:"index"` // position in Message.Recipients, stable
+	Address     string    `json:"address"`
+	Domain      string    `json:"domain"` // lower case, part after the last '@'
+	State       State     `json:"state"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt,omitempty"` // zero when not pending
+	LastReply   *Reply    `json:"last_reply,omitempty"`
+	// LastAboutAddress is true when the last soft reply was about the
+	// address itself (side "recipient"), so expiry suppresses it.
+	LastAboutAddress bool      `json:"last_about_address,omitempty"`
+	Updated          time.Time `json:"updated"`
+}
+
+// Attempt is one entry of a recipient's timeline.
+type Attempt struct {
+	At       time.Time     `json:"at"`
+	Duration time.Duration `json:"duration"`
+	MX       string        `json:"mx,omitempty"`
+	IP       string        `json:"ip,omitempty"`
+	TLS      bool          `json:"tls"`
+	Stage    string        `json:"stage,omitempty"` // resolve, dial, greeting, hello, tls, mail, rcpt, data
+	Reply    Reply         `json:"reply"`
+	Class    string        `json:"class,omitempty"`    // soft, hard, success
+	Category string        `json:"category,omitempty"` // policy category
+	// Decision is what mtaq did: delivered, deferred, bounced, failed,
+	// expired, rejected, suppressed.
+	Decision    string    `json:"decision"`
+	NextAttempt time.Time `json:"next_attempt,omitempty"` // for deferred
+}
+
+// Suppression is an address mtaq will not send to.
+type Suppression struct {
+	Address   string    `json:"address"` // lower case
+	Reason    string    `json:"reason"`  // hard_bounce, soft_bounce_expired, manual, ...
+	Created   time.Time `json:"created"`
+	LastSeen  time.Time `json:"last_seen"`
+	Count     int       `json:"count"`
+	Reply     *Reply    `json:"reply,omitempty"`
+	MessageID string    `json:"message_id,omitempty"`
+	Expires   time.Time `json:"expires,omitempty"` // zero: never
+}
+
+// Active reports whether the entry suppresses at time now.
+func (s *Suppression) Active(now time.Time) bool {
+	return s != nil && (s.Expires.IsZero() || now.Before(s.Expires))
+}
+
+// Due is one recipient whose next attempt time has come.
+type Due struct {
+	At    time.Time
+	ID    string
+	Rcpt  int
+	Order uint64 // position in the due index, for stable iteration
+}
+
+// Lease records, before an attempt starts, when the recipient is to be tried
+// again if the attempt never reports back (crash).
+type Lease struct {
+	ID    string
+	Rcpt  int
+	Until time.Time
+}
+
+// Update is one recipient's state change, applied with others in one batch.
+type Update struct {
+	ID          string
+	Rcpt        int
+	State       State
+	NextAttempt time.Time // required when State is Queued or Deferred
+	Reply       *Reply    // becomes LastReply when set
+	// AboutAddress sets Recipient.LastAboutAddress.
+	AboutAddress bool
+	// CountAttempt increments Recipient.Attempts.
+	CountAttempt bool
+	Attempt      *Attempt     // appended to the timeline when set
+	Suppress     *Suppression // written (merged with an existing entry) when set
+}
+
+// Filter selects messages for List.
+type Filter struct {
+	State  State  // only messages with a recipient in this state
+	Domain string // only messages with a recipient at this domain
+	Rcpt   string // only messages with this recipient (case-insensitive)
+	After  string // resume after this ID
+	Limit  int    // 0: no limit
+}
+
+// Store is the queue's persistence. All methods are safe for concurrent use.
+type Store interface {
+	// Enqueue assigns m.ID if empty, then commits the message, its body and
+	// its recipients' due keys in one synced batch. Recipients already in a
+	// final state (Rejected) get no due key. Returns ErrNoSpace when the disk
+	// is full.
+	Enqueue(ctx context.Context, m *Message, body []byte) error
+	// Message returns the envelope and recipient states, or ErrNotFound.
+	Message(ctx context.Context, id string) (*Message, error)
+	// Body returns the message body (CRLF lines), or ErrNotFound.
+	Body(ctx context.Context, id string) ([]byte, error)
+	// Timeline returns recipient rcpt's attempts, oldest first.
+	Timeline(ctx context.Context, id string, rcpt int) ([]Attempt, error)
+	// Due returns up to limit recipients due at or before now, earliest first.
+	Due(ctx context.Context, now time.Time, limit int) ([]Due, error)
+	// NextDue returns the earliest due time, false when nothing is pending.
+	NextDue(ctx context.Context) (time.Time, bool, error)
+	// Lease moves each recipient's due key to Until (Q2), synced.
+	Lease(ctx context.Context, leases []Lease) error
+	// Apply commits every update in one synced batch (Q3, Q4).
+	Apply(ctx context.Context, updates []Update) error
+	// List returns messages matching f, ordered by ID (arrival order).
+	List(ctx context.Context, f Filter) ([]*Message, error)
+	// Suppression returns the entry for addr (any case) if it is active at
+	// now, else nil.
+	Suppression(ctx context.Context, addr string, now time.Time) (*Suppression, error)
+	// Suppress adds or merges an entry, synced.
+	Suppress(ctx context.Context, s Suppression) error
+	// Unsuppress removes addr's entry; ErrNotFound when there is none.
+	Unsuppress(ctx context.Context, addr string) error
+	// Suppressions lists entries (expired ones included), ordered by address.
+	Suppressions(ctx context.Context, after string, limit int) ([]Suppression, error)
+	// Check verifies the invariants in the package doc.
+	Check(ctx context.Context) error
+	Close() error
+}
