@@ -1,0 +1,14 @@
+// Package policy decides what a reply means and what happens next. It is pure
+// functions and plain data: no I/O, no clock, no randomness of its own (the
+// caller passes the time and the random draw), so every rule is table-tested.
+//
+// It owns the reply classifier (class, category, side, suppress), the retry
+// schedule arithmetic and the outcome of an attempt (delivered, deferred,
+// bounced, failed, expired; suppress or not). It does not store anything
+// (queue) or decide when work runs (scheduler).
+//
+// Order of evidence, per ../shared/bounce-corpus/README.md: the 3-digit
+// reply code decides the class; the enhanced code (RFC 3463) and then the
+// text decide the category; the category decides the side and whether the
+// address is suppressed.
+package policy
