@@ -1,0 +1,67 @@
+package policy
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDelayDoublesToCapWithJitter(t *testing.T) {
+	s := DefaultSchedule
+	want := []time.Duration{5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 40 * time.Minute, 80 * time.Minute,
+		160 * time.Minute, 320 * time.Minute, 640 * time.Minute, 1280 * time.Minute, 24 * time.Hour, 24 * time.Hour}
+	for i, w := range want {
+		if got := s.Delay(i+1, 0.5); got != w {
+			t.Errorf("Delay(%d) = %v, want %v", i+1, got, w)
+		}
+	}
+	if lo, hi := s.Delay(1, 0), s.Delay(1, 0.999999); lo != 270*time.Second || hi < 329*time.Second || hi > 330*time.Second {
+		t.Errorf("jitter bounds for 5m: %v..%v, want 4m30s..5m30s", lo, hi)
+	}
+}
+
+func TestNextPlacesLastAttemptAtExpiry(t *testing.T) {
+	s := DefaultSchedule
+	arrived := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := arrived.Add(70 * time.Hour)
+	if got := s.Next(12, now, arrived, 0.5); !got.Equal(arrived.Add(72 * time.Hour)) {
+		t.Errorf("next = %v, want the expiry time", got.Sub(arrived))
+	}
+}
+
+func TestDecide(t *testing.T) {
+	s := DefaultSchedule
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(code int, enh, text string, rcpt bool, age time.Duration) Attempt {
+		return Attempt{Reply: Reply{code, enh, text}, AtRecipient: rcpt, Attempts: 1, Arrived: t0, Now: t0.Add(age), Rand: 0.5}
+	}
+	cases := []struct {
+		name     string
+		a        Attempt
+		lastAddr bool
+		want     Decision
+		reason   string
+		next     time.Duration // from arrival, when deferred
+	}{
+		{"delivered", at(250, "2.0.0", "ok", true, 0), false, Delivered, "", 0},
+		{"user unknown suppresses", at(550, "5.1.1", "user unknown", true, 0), false, Bounced, ReasonHardBounce, 0},
+		{"blocklist fails without suppressing", at(554, "5.7.1", "client host blocked using zen.spamhaus.org", true, 0), false, Failed, "", 0},
+		{"dmarc fails without suppressing", at(550, "5.7.26", "unauthenticated email is not accepted due to domain's DMARC policy", true, 0), false, Failed, "", 0},
+		{"5xx at MAIL is about the sender", at(550, "", "rejected", false, 0), false, Failed, "", 0},
+		{"nxdomain bounces", at(0, "5.1.2", "domain x.test does not exist (NXDOMAIN)", false, 0), false, Bounced, ReasonHardBounce, 0},
+		{"mailbox full on 552 is soft", at(552, "5.2.2", "mailbox full", true, 0), false, Deferred, "", 5 * time.Minute},
+		{"greylisted", at(451, "4.7.1", "greylisted", true, 0), false, Deferred, "", 5 * time.Minute},
+		{"soft about address expires suppressed", at(452, "4.2.2", "mailbox full", true, 72*time.Hour), false, Expired, ReasonSoftBounceExpired, 0},
+		{"greylisting expiry does not suppress", at(451, "4.7.1", "greylisted", true, 72*time.Hour), false, Expired, "", 0},
+		{"dns trouble at expiry keeps earlier address verdict", at(0, "4.4.3", "dns timeout", false, 72*time.Hour), true, Expired, ReasonSoftBounceExpired, 0},
+		{"dns trouble at expiry alone does not suppress", at(0, "4.4.3", "dns timeout", false, 72*time.Hour), false, Expired, "", 0},
+	}
+	for _, c := range cases {
+		o := Decide(s, c.a, c.lastAddr)
+		if o.Decision != c.want || o.SuppressReason != c.reason {
+			t.Errorf("%s: got %s/%q (verdict %+v), want %s/%q", c.name, o.Decision, o.SuppressReason, o.Verdict, c.want, c.reason)
+		}
+		if c.want == Deferred && o.NextAttempt.Sub(t0) != c.next {
+			t.Errorf("%s: next attempt at +%v, want +%v", c.name, o.NextAttempt.Sub(t0), c.next)
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/queue"
+)
+
+// fillWindow takes due recipients into memory up to the window, leases them
+// (Q2: the retry time is on disk before the attempt starts) and queues them
+// as jobs on their domain's lane. It returns how many it took.
+func (s *Scheduler) fillWindow(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	room := s.o.Window - len(s.inflight)
+	s.mu.Unlock()
+	if room <= 0 {
+		return 0, nil
+	}
+	now := s.o.Clock.Now()
+	// Ask for more than room: some due keys may be ours already (a lease
+	// that ran out while the job waited in its lane).
+	due, err := s.o.Store.Due(ctx, now, room+s.InFlight())
+	if err != nil {
+		return 0, err
+	}
+	jobs, leases := s.group(ctx, due, room)
+	if len(leases) == 0 {
+		return 0, nil
+	}
+	if err := s.o.Store.Lease(ctx, leases); err != nil {
+		s.release(jobs)
+		return 0, err
+	}
+	s.enqueue(jobs)
+	return len(leases), nil
+}
+
+// group turns due recipients into jobs and their leases, marking them in
+// flight. Recipients of one message and domain share jobs of MaxRcpts.
+func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) ([]*job, []queue.Lease) {
+	now := s.o.Clock.Now()
+	msgs := make(map[string]*queue.Message)
+	open := make(map[string]*job) // "id domain" → job being filled
+	var jobs []*job
+	var leases []queue.Lease
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range due {
+		if len(leases) >= room {
+			break
+		}
+		k := rkey{d.ID, d.Rcpt}
+		if _, busy := s.inflight[k]; busy {
+			continue
+		}
+		m, ok := msgs[d.ID]
+		if !ok {
+			var err error
+			if m, err = s.o.Store.Message(ctx, d.ID); err != nil {
+				if !errors.Is(err, queue.ErrNotFound) {
+					s.o.Logger.Error("loading a due message", zap.String("queue_id", d.ID), zap.Error(err))
+				}
+				m = nil
+			}
+			msgs[d.ID] = m
+		}
+		if m == nil || d.Rcpt >= len(m.Recipients) || !m.Recipients[d.Rcpt].State.Pending() {
+			continue
+		}
+		r := m.Recipients[d.Rcpt]
+		jk := d.ID + " " + r.Domain
+		j := open[jk]
+		if j == nil || len(j.rcpts) >= s.o.MaxRcpts {
+			j = &job{msg: m, domain: r.Domain}
+			open[jk] = j
+			jobs = append(jobs, j)
+		}
+		j.rcpts = append(j.rcpts, r)
+		s.inflight[k] = struct{}{}
+		until := s.o.Schedule.Next(r.Attempts+1, now, m.Arrived, s.o.Rand())
+		leases = append(leases, queue.Lease{ID: d.ID, Rcpt: d.Rcpt, Until: until})
+	}
+	return jobs, leases
+}
+
+// release forgets jobs that could not be leased.
+func (s *Scheduler) release(jobs []*job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range jobs {
+		for _, r := range j.rcpts {
+			delete(s.inflight, rkey{j.msg.ID, r.Index})
+		}
+	}
+}
+
+// enqueue appends jobs to their lanes.
+func (s *Scheduler) enqueue(jobs []*job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range jobs {
+		l := s.lanes[j.domain]
+		if l == nil {
+			l = &lane{}
+			s.lanes[j.domain] = l
+			s.ring = append(s.ring, j.domain)
+		}
+		l.jobs = append(l.jobs, j)
+	}
+}
+
+// dispatch starts jobs while workers are free, taking one job per lane in
+// turn so that a domain with a deep backlog cannot starve the others, and
+// skipping lanes at their concurrency limit.
+func (s *Scheduler) dispatch(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.running < s.o.Workers {
+		started := false
+		n, start := len(s.ring), s.next
+		for i := 0; i < n && s.running < s.o.Workers; i++ {
+			pos := (start + i) % n
+			l := s.lanes[s.ring[pos]]
+			if len(l.jobs) == 0 || l.active >= s.o.PerDomain {
+				continue
+			}
+			j := l.jobs[0]
+			l.jobs[0] = nil
+			l.jobs = l.jobs[1:]
+			l.active++
+			s.running++
+			s.next = (pos + 1) % n
+			started = true
+			s.wg.Add(1)
+			go s.run(ctx, j)
+		}
+		if !started {
+			break
+		}
+	}
+	s.compactRing()
+}
+
+// compactRing drops idle lanes so the ring only holds domains with work.
+func (s *Scheduler) compactRing() {
+	keep := s.ring[:0]
+	for _, d := range s.ring {
+		l := s.lanes[d]
+		if len(l.jobs) == 0 && l.active == 0 {
+			delete(s.lanes, d)
+			continue
+		}
+		keep = append(keep, d)
+	}
+	s.ring = keep
+	if s.next >= len(s.ring) {
+		s.next = 0
+	}
+}
+
+// done returns a job's worker and recipients, then wakes the loop.
+func (s *Scheduler) done(j *job) {
+	s.mu.Lock()
+	for _, r := range j.rcpts {
+		delete(s.inflight, rkey{j.msg.ID, r.Index})
+	}
+	s.lanes[j.domain].active--
+	s.running--
+	s.mu.Unlock()
+	s.Wake()
+}

@@ -1,0 +1,181 @@
+package scheduler
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/delivery"
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/policy"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// Deliverer hands one job to the destination; *delivery.Deliverer is one.
+type Deliverer interface {
+	Deliver(ctx context.Context, job delivery.Job) []delivery.Result
+}
+
+// Options configures a Scheduler.
+type Options struct {
+	Store     queue.Store
+	Deliverer Deliverer
+	Clock     clock.Clock
+	Schedule  policy.Schedule
+	TTLs      policy.TTLs
+	Workers   int // concurrent jobs overall (default 100)
+	PerDomain int // concurrent jobs per destination domain (default 20)
+	Window    int // recipients held in memory at most (default 10000)
+	MaxRcpts  int // recipients per job (default 100)
+	// Rand returns uniform draws in [0,1) for jitter; nil uses math/rand.
+	Rand    func() float64
+	Logger  *zap.Logger // scheduler events
+	MailLog *zap.Logger // one line per recipient per attempt
+}
+
+func (o *Options) fill() {
+	if o.Workers <= 0 {
+		o.Workers = 100
+	}
+	if o.PerDomain <= 0 {
+		o.PerDomain = 20
+	}
+	if o.Window <= 0 {
+		o.Window = 10000
+	}
+	if o.MaxRcpts <= 0 {
+		o.MaxRcpts = 100
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.MailLog == nil {
+		o.MailLog = o.Logger
+	}
+	if o.Schedule == (policy.Schedule{}) {
+		o.Schedule = policy.DefaultSchedule
+	}
+}
+
+// job is one transaction's worth of recipients of one message.
+type job struct {
+	msg    *queue.Message
+	domain string
+	rcpts  []queue.Recipient
+}
+
+// lane is the FIFO of jobs for one destination domain.
+type lane struct {
+	jobs   []*job
+	active int
+}
+
+// Scheduler runs due work. Create with New, then call Run.
+type Scheduler struct {
+	o    Options
+	wake chan struct{}
+
+	mu       sync.Mutex
+	inflight map[rkey]struct{} // recipients leased and not yet applied
+	lanes    map[string]*lane
+	ring     []string // domains with queued jobs, served round-robin
+	next     int      // ring position to serve next
+	running  int
+	wg       sync.WaitGroup
+}
+
+type rkey struct {
+	id   string
+	rcpt int
+}
+
+// New returns a Scheduler; it does nothing until Run or Step.
+func New(o Options) *Scheduler {
+	o.fill()
+	return &Scheduler{
+		o:        o,
+		wake:     make(chan struct{}, 1),
+		inflight: make(map[rkey]struct{}),
+		lanes:    make(map[string]*lane),
+	}
+}
+
+// Wake asks the loop to look at the queue now (new mail, a finished job).
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run schedules until ctx ends, then waits for running jobs to return.
+// Jobs see ctx too: a cancelled delivery is not applied, and its lease
+// retries it after a restart.
+func (s *Scheduler) Run(ctx context.Context) error {
+	defer s.wg.Wait()
+	for {
+		took, err := s.fillWindow(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.o.Logger.Error("scanning the queue", zap.Error(err))
+		}
+		s.dispatch(ctx)
+		if err := s.sleep(ctx, took); err != nil {
+			return nil
+		}
+	}
+}
+
+// Step runs one scan and dispatch and waits for every job it started: the
+// whole loop, deterministic, for fake-clock tests.
+func (s *Scheduler) Step(ctx context.Context) error {
+	_, err := s.fillWindow(ctx)
+	s.dispatch(ctx)
+	s.wg.Wait()
+	return err
+}
+
+// sleep waits for a wake-up, the next due time, or ctx. took is how many
+// recipients the last scan took into the window.
+func (s *Scheduler) sleep(ctx context.Context, took int) error {
+	wait := time.Minute // re-scan now and then: cheap, and heals anything missed
+	if at, ok, err := s.o.Store.NextDue(ctx); err == nil && ok {
+		wait = min(wait, at.Sub(s.o.Clock.Now()))
+	}
+	if wait <= 0 && took > 0 && !s.windowFull() {
+		return ctx.Err() // more may be due beyond the last scan
+	}
+	if wait <= 0 {
+		// What is due is already in memory (a lease ran out while its job
+		// waited in a busy lane), or the window is full: a finished job
+		// wakes us.
+		wait = time.Second
+	}
+	t := s.o.Clock.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.wake:
+	case <-t.C():
+	}
+	return nil
+}
+
+func (s *Scheduler) windowFull() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight) >= s.o.Window
+}
+
+// InFlight reports how many recipients are leased and not yet applied.
+func (s *Scheduler) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight)
+}

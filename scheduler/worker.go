@@ -1,0 +1,136 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/delivery"
+	"github.com/mtaq/mtaq/policy"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// run attempts one job and applies every recipient's outcome in one batch.
+func (s *Scheduler) run(ctx context.Context, j *job) {
+	defer s.wg.Done()
+	defer s.done(j)
+	updates, send := s.screen(ctx, j)
+	if len(send) > 0 {
+		body, err := s.o.Store.Body(ctx, j.msg.ID)
+		if err != nil {
+			s.o.Logger.Error("loading a body", zap.String("queue_id", j.msg.ID), zap.Error(err))
+			return // the lease retries it later
+		}
+		start := s.o.Clock.Now()
+		results := s.o.Deliverer.Deliver(ctx, delivery.Job{
+			MessageID: j.msg.ID, Domain: j.domain, Sender: j.msg.Sender,
+			Rcpts: addresses(send), Body: body,
+		})
+		if ctx.Err() != nil {
+			return // shutting down: not a verdict on the address; the lease retries
+		}
+		updates = append(updates, s.decide(j.msg, send, results, start)...)
+	}
+	if len(updates) == 0 {
+		return
+	}
+	if err := s.o.Store.Apply(ctx, updates); err != nil {
+		s.o.Logger.Error("recording attempt results", zap.String("queue_id", j.msg.ID), zap.Error(err))
+	}
+}
+
+// screen splits a job's recipients into those to send and updates for
+// those suppressed since they were queued: they are recorded as rejected
+// and nothing goes out to them.
+func (s *Scheduler) screen(ctx context.Context, j *job) ([]queue.Update, []queue.Recipient) {
+	now := s.o.Clock.Now()
+	var ups []queue.Update
+	var send []queue.Recipient
+	for _, r := range j.rcpts {
+		sup, err := s.o.Store.Suppression(ctx, r.Address, now)
+		if err != nil || sup == nil {
+			send = append(send, r) // a lookup error must not lose mail
+			continue
+		}
+		text := fmt.Sprintf("recipient address suppressed (%s since %s)", sup.Reason, sup.Created.UTC().Format(time.RFC3339))
+		ups = append(ups, queue.Update{
+			ID: j.msg.ID, Rcpt: r.Index, State: queue.Rejected,
+			Attempt: &queue.Attempt{At: now, Decision: string(queue.Rejected),
+				Reply: queue.Reply{Enhanced: "5.7.1", Text: text}},
+		})
+		s.o.MailLog.Info("rejected", zap.String("queue_id", j.msg.ID), zap.String("rcpt", r.Address),
+			zap.String("domain", j.domain), zap.String("status", "rejected"), zap.String("reason", sup.Reason))
+	}
+	return ups, send
+}
+
+func addresses(rs []queue.Recipient) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Address
+	}
+	return out
+}
+
+// decide maps each result through policy to a queue update.
+func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []delivery.Result, start time.Time) []queue.Update {
+	now := s.o.Clock.Now()
+	ups := make([]queue.Update, 0, len(rcpts))
+	for i, r := range rcpts {
+		res := delivery.Result{Rcpt: r.Address, Enhanced: "4.3.0", Text: "no result from delivery", Stage: delivery.StageResolve}
+		if i < len(results) {
+			res = results[i]
+		}
+		reply := policy.Reply{Code: res.Code, Enhanced: res.Enhanced, Text: res.Text}
+		o := policy.Decide(s.o.Schedule, policy.Attempt{
+			Reply: reply, AtRecipient: res.Stage == delivery.StageRcpt || res.Stage == delivery.StageData,
+			Attempts: r.Attempts + 1, Arrived: m.Arrived, Now: now, Rand: s.o.Rand(),
+		}, r.LastAboutAddress)
+		ups = append(ups, s.update(m, r, res, o, start))
+		s.logAttempt(m, r, res, o, now)
+	}
+	return ups
+}
+
+func (s *Scheduler) update(m *queue.Message, r queue.Recipient, res delivery.Result, o policy.Outcome, start time.Time) queue.Update {
+	qr := &queue.Reply{Code: res.Code, Enhanced: res.Enhanced, Text: res.Text}
+	u := queue.Update{
+		ID: m.ID, Rcpt: r.Index, State: queue.State(o.Decision), NextAttempt: o.NextAttempt,
+		Reply: qr, AboutAddress: o.AboutAddress, CountAttempt: true,
+		Attempt: &queue.Attempt{
+			At: start, Duration: res.Duration, MX: res.MX, IP: res.IP, TLS: res.TLS,
+			Stage: string(res.Stage), Reply: *qr, Class: string(o.Verdict.Class),
+			Category: string(o.Verdict.Category), Decision: string(o.Decision),
+			NextAttempt: o.NextAttempt, Suppressed: o.SuppressReason != "",
+		},
+	}
+	if o.SuppressReason != "" {
+		now := s.o.Clock.Now()
+		u.Suppress = &queue.Suppression{
+			Address: r.Address, Reason: o.SuppressReason, Created: now, LastSeen: now,
+			Count: 1, Reply: qr, MessageID: m.ID, Expires: s.o.TTLs.Expires(o.SuppressReason, now),
+		}
+	}
+	return u
+}
+
+// logAttempt writes the one mail-log line per recipient per attempt.
+func (s *Scheduler) logAttempt(m *queue.Message, r queue.Recipient, res delivery.Result, o policy.Outcome, now time.Time) {
+	fields := []zap.Field{
+		zap.String("queue_id", m.ID), zap.String("rcpt", r.Address), zap.String("domain", r.Domain),
+		zap.String("mx", res.MX), zap.String("ip", res.IP), zap.Int("attempt", r.Attempts+1),
+		zap.Duration("delay", now.Sub(m.Arrived)), zap.String("status", string(o.Decision)),
+		zap.Int("code", res.Code), zap.String("enhanced", res.Enhanced), zap.String("reply", res.Text),
+		zap.String("stage", string(res.Stage)), zap.Bool("tls", res.TLS),
+		zap.String("category", string(o.Verdict.Category)),
+	}
+	if o.Decision == policy.Deferred {
+		fields = append(fields, zap.Time("next_attempt", o.NextAttempt))
+	}
+	if o.SuppressReason != "" {
+		fields = append(fields, zap.String("suppressed", o.SuppressReason))
+	}
+	s.o.MailLog.Info("attempt", fields...)
+}
