@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/daemon"
+)
+
+func serveCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: accept mail over SMTP, queue it durably, deliver it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(path)
+			if err != nil {
+				return &exitError{78, err} // EX_CONFIG
+			}
+			return serve(c)
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "configuration file (TOML); none: built-in defaults")
+	return cmd
+}
+
+// loadConfig reads path, or returns the validated defaults when path is "".
+func loadConfig(path string) (conf.Config, error) {
+	if path == "" {
+		c := conf.Defaults()
+		return c, conf.Validate(c)
+	}
+	return conf.Load(path)
+}
+
+func serve(c conf.Config) error {
+	log, err := newLogger(c.Log)
+	if err != nil {
+		return &exitError{78, err}
+	}
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+	d, err := daemon.Start(daemon.Options{Config: c, Logger: log})
+	if err != nil {
+		return &exitError{71, err} // EX_OSERR: could not open the queue or listen
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	log.Info("stopping", zap.String("signal", s.String()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return d.Stop(ctx)
+}
+
+func newLogger(l conf.Log) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(l.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	zc := zap.NewProductionConfig()
+	if l.Encoding == "console" {
+		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true
+	}
+	zc.Level = zap.NewAtomicLevelAt(level)
+	zc.Sampling = nil // one line per attempt means every line
+	zc.OutputPaths = []string{"stderr"}
+	return zc.Build()
+}

@@ -1,0 +1,162 @@
+// Package daemon wires mtaq serve together: it opens the queue, starts the
+// submission listeners, the delivery client and the scheduler, and stops them
+// in order. It owns lifecycle only; every decision lives in the packages it
+// wires. Tests start it in-process with a fake Clock, Resolver or Dialer.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/delivery"
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/submission"
+	"github.com/mtaq/mtaq/policy"
+	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/scheduler"
+)
+
+// Options are the seams a test may replace; nil means the real thing.
+type Options struct {
+	Config   conf.Config
+	Clock    clock.Clock
+	Resolver delivery.Resolver
+	Dialer   delivery.Dialer
+	Logger   *zap.Logger
+	// Rand feeds retry jitter; nil is math/rand.
+	Rand func() float64
+	// DeliveryTimeouts shortens SMTP client timeouts in tests (zero: RFC defaults).
+	ConnectTimeout, CommandTimeout time.Duration
+}
+
+// Daemon is a running mtaq serve.
+type Daemon struct {
+	log    *zap.Logger
+	store  *queue.PebbleStore
+	sub    *submission.Server
+	sched  *scheduler.Scheduler
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Start opens the queue and starts listening and delivering.
+func Start(o Options) (*Daemon, error) {
+	c := o.Config
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if c.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("hostname not configured and unknown: %w", err)
+		}
+		c.Hostname = h
+	}
+	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating data_dir: %w", err)
+	}
+	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger.Named("queue")})
+	if err != nil {
+		return nil, fmt.Errorf("opening the queue in %s: %w", c.DataDir, err)
+	}
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{})}
+	d.sched = scheduler.New(scheduler.Options{
+		Store:     store,
+		Deliverer: newDeliverer(c, o),
+		Clock:     o.Clock,
+		Schedule: policy.Schedule{First: c.Retry.First.Duration, Max: c.Retry.Max.Duration,
+			Expire: c.Retry.Expire.Duration, Jitter: c.Retry.Jitter},
+		TTLs:      policy.DefaultTTLs,
+		Workers:   c.Delivery.Workers,
+		PerDomain: c.Delivery.PerDomainConcurrency,
+		Rand:      o.Rand,
+		Logger:    o.Logger.Named("scheduler"),
+		MailLog:   o.Logger.Named("mail"),
+	})
+	d.sub, err = submission.New(submission.Options{
+		Hostname:        c.Hostname,
+		Listen:          c.Submission.Listen,
+		Trusted:         c.TrustedPrefixes(),
+		MaxMessageBytes: c.Submission.MaxMessageBytes,
+		MaxRecipients:   c.Submission.MaxRecipients,
+		Store:           store,
+		Clock:           o.Clock,
+		Logger:          o.Logger.Named("submission"),
+		OnQueued:        func(string) { d.sched.Wake() },
+	})
+	if err == nil {
+		err = d.sub.Start()
+	}
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	go func() {
+		defer close(d.done)
+		d.sched.Run(ctx)
+	}()
+	o.Logger.Info("mtaq started", zap.String("hostname", c.Hostname), zap.String("data_dir", c.DataDir),
+		zap.Stringers("listen", addrs(d.sub.Addrs())))
+	return d, nil
+}
+
+func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {
+	res := o.Resolver
+	if res == nil {
+		res = delivery.NewResolver(c.Delivery.DNSServers)
+	}
+	return delivery.New(delivery.Options{
+		Hostname:       c.Hostname,
+		Port:           c.Delivery.Port,
+		Resolver:       res,
+		Dialer:         o.Dialer,
+		Logger:         o.Logger.Named("delivery"),
+		ConnectTimeout: o.ConnectTimeout,
+		CommandTimeout: o.CommandTimeout,
+	})
+}
+
+func addrs(as []net.Addr) []fmt.Stringer {
+	out := make([]fmt.Stringer, len(as))
+	for i, a := range as {
+		out[i] = a
+	}
+	return out
+}
+
+// Addrs returns the submission listeners' addresses.
+func (d *Daemon) Addrs() []net.Addr { return d.sub.Addrs() }
+
+// Store exposes the queue to tests and, later, the admin API.
+func (d *Daemon) Store() queue.Store { return d.store }
+
+// Scheduler exposes the scheduler (Wake) to tests.
+func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
+
+// Stop ends submission (sessions in DATA get until ctx's deadline), then
+// delivery, then closes the queue. Safe to call more than once.
+func (d *Daemon) Stop(ctx context.Context) error {
+	var err error
+	d.once.Do(func() {
+		err = d.sub.Shutdown(ctx)
+		d.cancel()
+		<-d.done
+		err = errors.Join(err, d.store.Close())
+		d.log.Info("mtaq stopped")
+	})
+	return err
+}
