@@ -3,6 +3,7 @@ package delivery
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // DNSErrorKind says what went wrong with a lookup.
@@ -49,7 +50,7 @@ type DNSError struct {
 
 func newDNSError(name, qtype string, kind DNSErrorKind, cause error) *DNSError {
 	return &DNSError{
-		Name:      name,
+		Name:      strings.TrimSuffix(name, "."),
 		Type:      qtype,
 		Kind:      kind,
 		Permanent: kind == KindNXDomain || kind == KindNullMX,

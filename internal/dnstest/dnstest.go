@@ -32,7 +32,8 @@ type Server struct {
 
 type node struct {
 	rrs      []dns.RR
-	rcode    int // forced response code, 0 when the node answers normally
+	rcode    int            // forced response code, 0 when the node answers normally
+	typeCode map[uint16]int // forced response code for one query type
 	delay    time.Duration
 	truncate bool // answer UDP queries with TC set and no records
 }
@@ -175,6 +176,18 @@ func (s *Server) setRcode(name string, rcode int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.get(name).rcode = rcode
+}
+
+// FailType makes queries for (name, qtype) answer rcode (e.g.
+// dns.RcodeServerFailure) while other types answer normally.
+func (s *Server) FailType(name string, qtype uint16, rcode int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.get(name)
+	if n.typeCode == nil {
+		n.typeCode = map[uint16]int{}
+	}
+	n.typeCode[qtype] = rcode
 }
 
 // Delay makes the server wait d before answering queries for name.

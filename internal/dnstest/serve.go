@@ -46,6 +46,9 @@ func (s *Server) answer(m *dns.Msg, q dns.Question, overUDP bool) time.Duration 
 	case n.rcode != 0:
 		m.Rcode = n.rcode
 		return n.delay
+	case n.typeCode[q.Qtype] != 0:
+		m.Rcode = n.typeCode[q.Qtype]
+		return n.delay
 	case n.truncate && overUDP:
 		m.Truncated = true
 		return n.delay
