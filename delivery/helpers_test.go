@@ -89,3 +89,5 @@ func wantAll(t *testing.T, rs []Result, n, code int, enhanced string, stage Stag
 		want(t, r, code, enhanced, stage)
 	}
 }
+
+func zapString(k, v string) zap.Field { return zap.String(k, v) }

@@ -1,6 +1,7 @@
 package smtptest
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -95,14 +96,17 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	var verdict error
 	if f := ss.s.cfg.data; f != nil {
-		if err := f(ss.from, ss.to, data); err != nil {
-			return ss.hook(err)
-		}
+		verdict = f(ss.from, ss.to, data)
+	}
+	var se *smtp.SMTPError
+	if verdict != nil && !(errors.As(verdict, &se) && se.Code/100 == 2) {
+		return ss.hook(verdict)
 	}
 	_, isTLS := ss.c.TLSConnectionState()
 	ss.s.record(Received{Helo: ss.c.Hostname(), From: ss.from, To: ss.to, Data: data, TLS: isTLS})
-	return nil
+	return verdict // nil, or a 2xx with the hook's text
 }
 
 func (ss *session) Reset()        { ss.from, ss.to = "", nil }

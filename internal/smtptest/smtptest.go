@@ -58,8 +58,9 @@ func WithMail(f func(from string) error) Option { return func(c *config) { c.mai
 // WithRcpt decides the reply to each RCPT TO, as WithMail does.
 func WithRcpt(f func(to string) error) Option { return func(c *config) { c.rcpt = f } }
 
-// WithData decides the reply after the final dot, as WithMail does. Only
-// accepted messages are recorded.
+// WithData decides the reply after the final dot, as WithMail does; a 2xx
+// *smtp.SMTPError accepts with that reply. Only accepted messages are
+// recorded.
 func WithData(f func(from string, to []string, data []byte) error) Option {
 	return func(c *config) { c.data = f }
 }
