@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/mtaq/mtaq/internal/smtptest"
 )
 
@@ -207,4 +206,11 @@ func TestHelloRejectedFailsOver(t *testing.T) {
 	}
 }
 
-var _ = smtp.SMTPError{}
+func TestSMTPUTF8Recipient(t *testing.T) {
+	e, mx := oneMX(t)
+	rs := e.deliverer().Deliver(ctxT(t), job("x.test", "jörg@x.test"))
+	wantAll(t, rs, 1, 250, "2.0.0", StageData)
+	if m := mx.Messages(); len(m) != 1 || m[0].To[0] != "jörg@x.test" {
+		t.Errorf("server got %+v", m)
+	}
+}
