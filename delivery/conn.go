@@ -1,0 +1,127 @@
+package delivery
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mtaq/mtaq/internal/clock"
+)
+
+// deadlineConn gives every Read and Write its own deadline, timeout from
+// now, so a peer that stops reading or writing (also in the middle of the
+// message body, where go-smtp sets no deadline) is dropped after timeout of
+// silence. It ignores the deadlines go-smtp sets and clears around each
+// command: ours cover more. It also counts bytes written, which tells a
+// failed greeting (nothing sent yet) from a failed EHLO.
+type deadlineConn struct {
+	net.Conn
+	clock   clock.Clock
+	timeout atomic.Int64 // time.Duration
+	wrote   atomic.Int64
+}
+
+func newDeadlineConn(c net.Conn, clk clock.Clock, timeout time.Duration) *deadlineConn {
+	dc := &deadlineConn{Conn: c, clock: clk}
+	dc.setTimeout(timeout)
+	return dc
+}
+
+func (c *deadlineConn) setTimeout(d time.Duration) { c.timeout.Store(int64(d)) }
+
+func (c *deadlineConn) deadline() time.Time {
+	return c.clock.Now().Add(time.Duration(c.timeout.Load()))
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(c.deadline()); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(c.deadline()); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(p)
+	c.wrote.Add(int64(n))
+	return n, err
+}
+
+func (c *deadlineConn) SetDeadline(time.Time) error      { return nil }
+func (c *deadlineConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *deadlineConn) SetWriteDeadline(time.Time) error { return nil }
+
+// prefixConn reads prefix before the connection's own bytes. After
+// STARTTLS the server sends no new greeting, but a fresh go-smtp client
+// waits for one: prefixConn supplies it.
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func newPrefixConn(c net.Conn, prefix string) *prefixConn {
+	return &prefixConn{Conn: c, r: io.MultiReader(strings.NewReader(prefix), c)}
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// maxLine is RFC 5321 4.5.3.1.6: 1000 octets with the CRLF.
+const maxLine = 998
+
+// ErrLineTooLong reports a body line longer than 998 octets. Folding is not
+// safe for every content (it breaks base64 and signed parts), so such a
+// body is refused whole: Code 0, Enhanced 5.6.0, Stage data.
+var ErrLineTooLong = errors.New("message has a line longer than 998 octets")
+
+// normalizeBody returns body with every bare CR and bare LF turned into
+// CRLF and a final CRLF added if missing. go-smtp's dot writer does the
+// dot-stuffing and turns LF into CRLF, but passes a bare CR through.
+func normalizeBody(body []byte) ([]byte, error) {
+	out := make([]byte, 0, len(body)+len(body)/64+2)
+	line := 0
+	for i := 0; i < len(body); i++ {
+		switch b := body[i]; b {
+		case '\r':
+			if i+1 < len(body) && body[i+1] == '\n' {
+				i++
+			}
+			out, line = append(out, '\r', '\n'), 0
+		case '\n':
+			out, line = append(out, '\r', '\n'), 0
+		default:
+			out, line = append(out, b), line+1
+			if line > maxLine {
+				return nil, ErrLineTooLong
+			}
+		}
+	}
+	if line > 0 {
+		out = append(out, '\r', '\n')
+	}
+	return out, nil
+}
+
+// checkAddr refuses what would corrupt the command line or inject ESMTP
+// parameters: CR, LF, angle brackets, and spaces (a quoted local part with
+// a space is legal but go-smtp's server unquotes it on the way in; see
+// PITFALLS, so we do not relay it).
+func checkAddr(addr string) error {
+	if strings.ContainsAny(addr, "\r\n<> ") {
+		return errors.New("address contains CR, LF, angle brackets or spaces")
+	}
+	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

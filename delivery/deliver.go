@@ -1,0 +1,169 @@
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/mtaq/mtaq/internal/clock"
+	"go.uber.org/zap"
+)
+
+// Defaults for Options.
+const (
+	DefaultPort           = 25
+	DefaultConnectTimeout = 30 * time.Second
+	DefaultCommandTimeout = 5 * time.Minute  // RFC 5321 4.5.3.2: MAIL, RCPT, greeting
+	DefaultDataTimeout    = 10 * time.Minute // RFC 5321 4.5.3.2.6: reply to the final dot
+	DefaultMaxHosts       = 5
+	DefaultMaxAddrs       = 10
+	quitTimeout           = 10 * time.Second
+)
+
+// Options configures a Deliverer. Zero fields take the defaults above.
+type Options struct {
+	Hostname string   // EHLO name; default os.Hostname(), else "localhost"
+	Port     int      // port dialled on every exchanger; default 25
+	Resolver Resolver // default NewResolver(nil): /etc/resolv.conf
+	Dialer   Dialer   // default &net.Dialer{}
+	Logger   *zap.Logger
+	Clock    clock.Clock // deadlines and Result.Duration; default real
+
+	// ConnectTimeout bounds each dial. CommandTimeout is the idle limit on
+	// every read and write of the session (the greeting, each command, each
+	// body write); DataTimeout replaces it while waiting for the reply to
+	// the final dot.
+	ConnectTimeout, CommandTimeout, DataTimeout time.Duration
+
+	MaxHosts int // MX hosts tried per Deliver; default 5
+	MaxAddrs int // addresses dialled per Deliver, across hosts; default 10
+
+	// TLSConfig is cloned for opportunistic STARTTLS, with ServerName set to
+	// the MX host when empty. nil: any certificate is accepted (the session
+	// is encrypted, not authenticated; MTA-STS and DANE are not done here).
+	TLSConfig *tls.Config
+}
+
+// Deliverer hands Jobs to their domain's exchangers. It is safe for
+// concurrent use and keeps no connections between Deliver calls.
+type Deliverer struct {
+	opts Options
+	log  *zap.Logger
+}
+
+// New fills the defaults in opts and returns a Deliverer.
+func New(opts Options) *Deliverer {
+	if opts.Hostname == "" {
+		opts.Hostname, _ = os.Hostname()
+		if opts.Hostname == "" {
+			opts.Hostname = "localhost"
+		}
+	}
+	opts.Port = defInt(opts.Port, DefaultPort)
+	opts.MaxHosts = defInt(opts.MaxHosts, DefaultMaxHosts)
+	opts.MaxAddrs = defInt(opts.MaxAddrs, DefaultMaxAddrs)
+	opts.ConnectTimeout = defDur(opts.ConnectTimeout, DefaultConnectTimeout)
+	opts.CommandTimeout = defDur(opts.CommandTimeout, DefaultCommandTimeout)
+	opts.DataTimeout = defDur(opts.DataTimeout, DefaultDataTimeout)
+	if opts.Resolver == nil {
+		opts.Resolver = NewResolver(nil)
+	}
+	if opts.Dialer == nil {
+		opts.Dialer = &net.Dialer{}
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Deliverer{opts: opts, log: log.Named("delivery")}
+}
+
+func defInt(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func defDur(v, d time.Duration) time.Duration {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// Deliver makes one delivery attempt for job and returns exactly one Result
+// per job.Rcpts entry, in the same order. It returns when the attempt is
+// over or ctx ends (the connection is then closed and the results say so).
+func (d *Deliverer) Deliver(ctx context.Context, job Job) []Result {
+	start := d.opts.Clock.Now()
+	results := d.deliver(ctx, job)
+	for i := range results {
+		results[i].Rcpt = job.Rcpts[i]
+		results[i].Duration = d.opts.Clock.Now().Sub(start)
+	}
+	return results
+}
+
+func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
+	if len(job.Rcpts) == 0 {
+		return nil
+	}
+	body, err := normalizeBody(job.Body)
+	if err != nil {
+		return fill(len(job.Rcpts), localFail(StageData, "5.6.0", err))
+	}
+	if err := checkAddr(job.Sender); err != nil {
+		return fill(len(job.Rcpts), localFail(StageMail, "5.1.7", fmt.Errorf("sender: %w", err)))
+	}
+	hosts, implicit, fail := d.exchangers(ctx, job.Domain)
+	if fail != nil {
+		return fill(len(job.Rcpts), *fail)
+	}
+	return d.tryHosts(ctx, job, body, hosts, implicit)
+}
+
+// exchangers looks up the domain's MX hosts. implicit is true when the
+// domain has no MX and its own name stands in (RFC 5321 5.1).
+func (d *Deliverer) exchangers(ctx context.Context, domain string) ([]MX, bool, *Result) {
+	mxs, err := d.opts.Resolver.LookupMX(ctx, domain)
+	var de *DNSError
+	switch {
+	case errors.Is(err, ErrNullMX):
+		r := localFail(StageResolve, "5.1.10", err)
+		r.Text = fmt.Sprintf("domain %s accepts no mail (null MX, RFC 7505)", domain)
+		return nil, false, &r
+	case errors.As(err, &de) && de.Permanent:
+		r := localFail(StageResolve, "5.1.2", err)
+		r.Text = fmt.Sprintf("domain %s does not exist (NXDOMAIN)", domain)
+		return nil, false, &r
+	case err != nil:
+		r := localFail(StageResolve, "4.4.3", err)
+		r.Text = fmt.Sprintf("temporary DNS failure looking up MX for %s: %v", domain, err)
+		return nil, false, &r
+	case len(mxs) == 0:
+		return []MX{{Host: domain}}, true, nil
+	}
+	return mxs, false, nil
+}
+
+// localFail is a Result for a failure with no reply from a server.
+func localFail(stage Stage, enhanced string, err error) Result {
+	return Result{Enhanced: enhanced, Text: err.Error(), Stage: stage, Err: err}
+}
+
+// fill returns n copies of r.
+func fill(n int, r Result) []Result {
+	out := make([]Result, n)
+	for i := range out {
+		out[i] = r
+	}
+	return out
+}

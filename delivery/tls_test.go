@@ -1,0 +1,87 @@
+package delivery
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/mtaq/mtaq/internal/smtptest"
+)
+
+// selfSigned returns a server TLS config with a fresh self-signed
+// certificate for host.
+func selfSigned(t *testing.T, host string) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: host},
+		DNSNames:     []string{host},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}
+}
+
+func TestOpportunisticSTARTTLS(t *testing.T) {
+	e, mx := oneMX(t, smtptest.WithTLS(selfSigned(t, "mx.x.test")))
+	rs := e.deliverer().Deliver(ctxT(t), job("x.test", "a@x.test", "b@x.test"))
+	wantAll(t, rs, 2, 250, "2.0.0", StageData)
+	for _, r := range rs {
+		if !r.TLS {
+			t.Errorf("%s: TLS false", r.Rcpt)
+		}
+	}
+	m := mx.Messages()
+	if len(m) != 1 || !m[0].TLS || m[0].Helo != "out.mtaq.test" || len(m[0].To) != 2 {
+		t.Errorf("server got %+v", m)
+	}
+}
+
+func TestSTARTTLSVerifiedWithConfiguredRoots(t *testing.T) {
+	srvCfg := selfSigned(t, "mx.x.test")
+	roots := x509.NewCertPool()
+	leaf, _ := x509.ParseCertificate(srvCfg.Certificates[0].Certificate[0])
+	roots.AddCert(leaf)
+	e, _ := oneMX(t, smtptest.WithTLS(srvCfg))
+	d := e.deliverer(func(o *Options) { o.TLSConfig = &tls.Config{RootCAs: roots} })
+	rs := d.Deliver(ctxT(t), job("x.test", "a@x.test"))
+	wantAll(t, rs, 1, 250, "2.0.0", StageData)
+	if !rs[0].TLS {
+		t.Error("TLS false: the certificate for the MX name did not verify")
+	}
+}
+
+func TestTLSFailureRetriesInPlainText(t *testing.T) {
+	srvCfg := selfSigned(t, "mx.x.test")
+	srvCfg.MaxVersion = tls.VersionTLS12
+	e, mx := oneMX(t, smtptest.WithTLS(srvCfg))
+	d := e.deliverer(func(o *Options) {
+		o.TLSConfig = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
+	})
+	rs := d.Deliver(ctxT(t), job("x.test", "a@x.test"))
+	wantAll(t, rs, 1, 250, "2.0.0", StageData)
+	if rs[0].TLS || mx.Conns() != 2 {
+		t.Errorf("TLS %v with %d connections; want plain text on a second connection", rs[0].TLS, mx.Conns())
+	}
+	tlsLines := e.logs.FilterField(zapString("stage", "tls")).Len()
+	if tlsLines != 1 {
+		t.Errorf("%d attempt lines at stage tls, want 1", tlsLines)
+	}
+}

@@ -1,0 +1,61 @@
+package delivery
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+)
+
+func TestReplyFields(t *testing.T) {
+	for _, tc := range []struct {
+		in       smtp.SMTPError
+		enhanced string
+		text     string
+	}{
+		{smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no user"}, "5.1.1", "no user"},
+		{smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCodeNotSet, Message: "5.7.1 blocked"}, "5.7.1", "blocked"},
+		{smtp.SMTPError{Code: 451, EnhancedCode: smtp.NoEnhancedCode, Message: "4.7.1 grey"}, "4.7.1", "grey"},
+		{smtp.SMTPError{Code: 554, Message: "no enhanced code here"}, "", "no enhanced code here"},
+		{smtp.SMTPError{Code: 550, Message: "5.1 not a code"}, "", "5.1 not a code"},
+		{smtp.SMTPError{Code: 550, Message: "5.1.1234 too long"}, "", "5.1.1234 too long"},
+	} {
+		code, enh, text := replyFields(&tc.in)
+		if code != tc.in.Code || enh != tc.enhanced || text != tc.text {
+			t.Errorf("%+v: got %d %q %q, want %q %q", tc.in, code, enh, text, tc.enhanced, tc.text)
+		}
+	}
+}
+
+func TestNormalizeBody(t *testing.T) {
+	for _, tc := range []struct{ in, out string }{
+		{"", ""},
+		{"a", "a\r\n"},
+		{"a\r\n", "a\r\n"},
+		{"a\nb\rc\r\n\r\n", "a\r\nb\r\nc\r\n\r\n"},
+		{"\r\r\n\n", "\r\n\r\n\r\n"},
+	} {
+		got, err := normalizeBody([]byte(tc.in))
+		if err != nil || string(got) != tc.out {
+			t.Errorf("%q: got %q, %v; want %q", tc.in, got, err, tc.out)
+		}
+	}
+	line := make([]byte, maxLine)
+	for i := range line {
+		line[i] = 'x'
+	}
+	if _, err := normalizeBody(append(line, "\r\n"...)); err != nil {
+		t.Errorf("998-octet line refused: %v", err)
+	}
+	if _, err := normalizeBody(append(line, "x\r\n"...)); !errors.Is(err, ErrLineTooLong) {
+		t.Errorf("999-octet line: got %v", err)
+	}
+}
+
+func TestDNSErrorMessage(t *testing.T) {
+	err := newDNSError("x.test.", "MX", KindServFail, errors.New("127.0.0.1:53 answered SERVFAIL"))
+	want := "dns MX x.test: dns server failure: 127.0.0.1:53 answered SERVFAIL"
+	if err.Error() != want || !err.Temporary() {
+		t.Errorf("got %q temporary %v", err.Error(), err.Temporary())
+	}
+}

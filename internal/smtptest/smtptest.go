@@ -1,0 +1,167 @@
+// Package smtptest runs programmable SMTP servers (go-smtp) that play remote
+// mail exchangers in tests. Each server listens on a loopback "ip:port" of
+// the test's choosing, so several can share one port on 127.0.0.2,
+// 127.0.0.3, ... the way delivery dials every MX on one configured port.
+//
+// By default a server accepts everything and records each accepted message.
+// Options replace the reply at the greeting, MAIL, each RCPT and DATA.
+package smtptest
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// ErrDrop, returned by a MAIL, RCPT or DATA hook, makes the server close the
+// connection without replying.
+var ErrDrop = errors.New("smtptest: drop connection")
+
+// Received is one message the server accepted.
+type Received struct {
+	Helo string // the EHLO/HELO argument (the last one, after STARTTLS too)
+	From string
+	To   []string
+	Data []byte
+	TLS  bool // the transaction ran under STARTTLS
+}
+
+// Option configures a Server.
+type Option func(*config)
+
+type config struct {
+	greeting func(conn int) *smtp.SMTPError
+	mail     func(from string) error
+	rcpt     func(to string) error
+	data     func(from string, to []string, data []byte) error
+	tls      *tls.Config
+	domain   string
+}
+
+// WithGreeting decides the greeting of the n-th connection (counting from
+// 1). A non-nil reply is sent instead of the 220 banner and the connection is
+// closed, like a server answering "421 4.7.0 try later".
+func WithGreeting(f func(conn int) *smtp.SMTPError) Option {
+	return func(c *config) { c.greeting = f }
+}
+
+// WithMail decides the reply to MAIL FROM: nil accepts, an *smtp.SMTPError
+// is sent as is, ErrDrop closes the connection.
+func WithMail(f func(from string) error) Option { return func(c *config) { c.mail = f } }
+
+// WithRcpt decides the reply to each RCPT TO, as WithMail does.
+func WithRcpt(f func(to string) error) Option { return func(c *config) { c.rcpt = f } }
+
+// WithData decides the reply after the final dot, as WithMail does; a 2xx
+// *smtp.SMTPError accepts with that reply. Only accepted messages are
+// recorded.
+func WithData(f func(from string, to []string, data []byte) error) Option {
+	return func(c *config) { c.data = f }
+}
+
+// WithTLS offers STARTTLS with cfg.
+func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
+
+// WithDomain sets the name in the banner and EHLO reply.
+func WithDomain(d string) Option { return func(c *config) { c.domain = d } }
+
+// Greylist answers "451 4.7.1" to the first RCPT for each address and
+// accepts it from then on.
+func Greylist() Option {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return WithRcpt(func(to string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[to] {
+			return nil
+		}
+		seen[to] = true
+		return Reply(451, "4.7.1", "greylisted, try again later")
+	})
+}
+
+// Reply builds the *smtp.SMTPError a hook returns, e.g.
+// Reply(550, "5.1.1", "no such user"). enhanced may be "".
+func Reply(code int, enhanced, text string) *smtp.SMTPError {
+	e := &smtp.SMTPError{Code: code, Message: text, EnhancedCode: smtp.NoEnhancedCode}
+	var a, b, c int
+	if n, _ := fmt.Sscanf(enhanced, "%d.%d.%d", &a, &b, &c); n == 3 {
+		e.EnhancedCode = smtp.EnhancedCode{a, b, c}
+	}
+	return e
+}
+
+// Server is a running SMTP server.
+type Server struct {
+	cfg  config
+	srv  *smtp.Server
+	addr string
+
+	mu    sync.Mutex
+	conns int
+	msgs  []Received
+}
+
+// New starts a server on addr ("127.0.0.2:2525", or port 0 for any) and
+// closes it when the test ends.
+func New(t testing.TB, addr string, opts ...Option) *Server {
+	t.Helper()
+	s := &Server{cfg: config{domain: "mx.smtptest"}}
+	for _, o := range opts {
+		o(&s.cfg)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("smtptest: listen %s: %v", addr, err)
+	}
+	s.addr = l.Addr().String()
+	srv := smtp.NewServer(backend{s})
+	srv.Domain = s.cfg.domain
+	srv.TLSConfig = s.cfg.tls
+	srv.EnableSMTPUTF8 = true
+	srv.MaxMessageBytes = 10 << 20
+	srv.MaxRecipients = 100
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	srv.ErrorLog = discardLog{}
+	s.srv = srv
+	go func() { _ = srv.Serve(&listener{Listener: l, s: s}) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+// Addr returns the "ip:port" the server listens on.
+func (s *Server) Addr() string { return s.addr }
+
+// Conns returns how many connections the server accepted, including those
+// turned away at the greeting.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
+// Messages returns a copy of the messages accepted so far.
+func (s *Server) Messages() []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Received(nil), s.msgs...)
+}
+
+func (s *Server) record(m Received) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.msgs = append(s.msgs, m)
+}
+
+type discardLog struct{}
+
+func (discardLog) Printf(string, ...interface{}) {}
+func (discardLog) Println(...interface{})        {}
