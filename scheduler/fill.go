@@ -11,41 +11,40 @@ import (
 
 // fillWindow takes due recipients into memory up to the window, leases them
 // (Q2: the retry time is on disk before the attempt starts) and queues them
-// as jobs on their domain's lane. It returns how many it took.
-func (s *Scheduler) fillWindow(ctx context.Context) (int, error) {
+// as jobs on their domain's lane. It returns how many it took and how many
+// due recipients it passed over because they are in memory already.
+func (s *Scheduler) fillWindow(ctx context.Context) (took, busy int, err error) {
 	s.mu.Lock()
 	room := s.o.Window - len(s.inflight)
 	s.mu.Unlock()
 	if room <= 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	now := s.o.Clock.Now()
 	// Ask for more than room: some due keys may be ours already (a lease
 	// that ran out while the job waited in its lane).
 	due, err := s.o.Store.Due(ctx, now, room+s.InFlight())
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	jobs, leases := s.group(ctx, due, room)
+	jobs, leases, busy := s.group(ctx, due, room)
 	if len(leases) == 0 {
-		return 0, nil
+		return 0, busy, nil
 	}
 	if err := s.o.Store.Lease(ctx, leases); err != nil {
 		s.release(jobs)
-		return 0, err
+		return 0, busy, err
 	}
 	s.enqueue(jobs)
-	return len(leases), nil
+	return len(leases), busy, nil
 }
 
 // group turns due recipients into jobs and their leases, marking them in
 // flight. Recipients of one message and domain share jobs of MaxRcpts.
-func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) ([]*job, []queue.Lease) {
+func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) (jobs []*job, leases []queue.Lease, busy int) {
 	now := s.o.Clock.Now()
 	msgs := make(map[string]*queue.Message)
 	open := make(map[string]*job) // "id domain" → job being filled
-	var jobs []*job
-	var leases []queue.Lease
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range due {
@@ -53,7 +52,8 @@ func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) ([]*jo
 			break
 		}
 		k := rkey{d.ID, d.Rcpt}
-		if _, busy := s.inflight[k]; busy {
+		if _, ok := s.inflight[k]; ok {
+			busy++
 			continue
 		}
 		m, ok := msgs[d.ID]
@@ -83,7 +83,7 @@ func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) ([]*jo
 		until := s.o.Schedule.Next(r.Attempts+1, now, m.Arrived, s.o.Rand())
 		leases = append(leases, queue.Lease{ID: d.ID, Rcpt: d.Rcpt, Until: until})
 	}
-	return jobs, leases
+	return jobs, leases, busy
 }
 
 // release forgets jobs that could not be leased.

@@ -120,12 +120,12 @@ func (s *Scheduler) Wake() {
 func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.wg.Wait()
 	for {
-		took, err := s.fillWindow(ctx)
+		took, busy, err := s.fillWindow(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.o.Logger.Error("scanning the queue", zap.Error(err))
 		}
 		s.dispatch(ctx)
-		if err := s.sleep(ctx, took); err != nil {
+		if err := s.sleep(ctx, took > 0 || busy == 0); err != nil {
 			return nil
 		}
 	}
@@ -134,21 +134,22 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // Step runs one scan and dispatch and waits for every job it started: the
 // whole loop, deterministic, for fake-clock tests.
 func (s *Scheduler) Step(ctx context.Context) error {
-	_, err := s.fillWindow(ctx)
+	_, _, err := s.fillWindow(ctx)
 	s.dispatch(ctx)
 	s.wg.Wait()
 	return err
 }
 
-// sleep waits for a wake-up, the next due time, or ctx. took is how many
-// recipients the last scan took into the window.
-func (s *Scheduler) sleep(ctx context.Context, took int) error {
+// sleep waits for a wake-up, the next due time, or ctx. rescan says the
+// last scan did not stop at recipients already in memory, so anything due
+// now is new and worth an immediate scan.
+func (s *Scheduler) sleep(ctx context.Context, rescan bool) error {
 	wait := time.Minute // re-scan now and then: cheap, and heals anything missed
 	if at, ok, err := s.o.Store.NextDue(ctx); err == nil && ok {
 		wait = min(wait, at.Sub(s.o.Clock.Now()))
 	}
-	if wait <= 0 && took > 0 && !s.windowFull() {
-		return ctx.Err() // more may be due beyond the last scan
+	if wait <= 0 && rescan && !s.windowFull() {
+		return ctx.Err()
 	}
 	if wait <= 0 {
 		// What is due is already in memory (a lease ran out while its job
