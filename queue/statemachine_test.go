@@ -124,7 +124,7 @@ func TestApplyLateResultForFinalRecipientIsSkipped(t *testing.T) {
 	e.clock.Advance(time.Minute)
 	e.ok(e.s.Apply(bg, []Update{{ID: id, Rcpt: 0, State: Deleted}}))
 	e.ok(e.s.Apply(bg, []Update{{ID: id, Rcpt: 0, State: Bounced, CountAttempt: true,
-		Attempt: attempt(2*time.Minute, "bounced", reply(550, "5.1.1", "no")),
+		Attempt:  attempt(2*time.Minute, "bounced", reply(550, "5.1.1", "no")),
 		Suppress: &Suppression{Reason: "hard_bounce"}}}))
 	if r := e.message(id).Recipients[0]; r.State != Deleted || r.Attempts != 0 {
 		t.Fatalf("late result changed a final recipient: %+v", r)
