@@ -20,6 +20,9 @@ func (s *PebbleStore) Enqueue(ctx context.Context, m *Message, body []byte) erro
 	if err := prepareMessage(m, body); err != nil {
 		return fmt.Errorf("enqueue: %w", err)
 	}
+	if err := s.checkSpace(int64(len(body))); err != nil {
+		return fmt.Errorf("enqueue %s: %w", m.ID, err)
+	}
 	unlock := s.locks.lock(msgLockKey(m.ID))
 	defer unlock()
 	// Generated IDs are unique; a caller-chosen one may not be.

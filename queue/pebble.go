@@ -25,14 +25,25 @@ type Options struct {
 	// Clock stamps the final time of messages finalised without an attempt
 	// (operator deletes); nil is the wall clock.
 	Clock clock.Clock
+	// MinFreeBytes is the disk space Enqueue leaves free: below it new mail
+	// gets ErrNoSpace while Lease and Apply, which the queue needs to drain,
+	// still have room. Pebble treats a failed WAL write as fatal (it exits),
+	// so refusing early is the only graceful answer to a full disk.
+	// 0 means 64 MiB; negative disables the check.
+	MinFreeBytes int64
 }
+
+const defaultMinFree = 64 << 20
 
 // PebbleStore is the Store on one Pebble database.
 type PebbleStore struct {
-	db    *pebble.DB
-	log   *zap.Logger
-	clock clock.Clock
-	locks stripes
+	db      *pebble.DB
+	fs      vfs.FS
+	dir     string
+	minFree int64
+	log     *zap.Logger
+	clock   clock.Clock
+	locks   stripes
 }
 
 var _ Store = (*PebbleStore)(nil)
@@ -53,6 +64,10 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 	if clk == nil {
 		clk = clock.Real{}
 	}
+	minFree := opts.MinFreeBytes
+	if minFree == 0 {
+		minFree = defaultMinFree
+	}
 	po := &pebble.Options{
 		FS:                 opts.FS,
 		MemTableSize:       memTableSize,
@@ -64,7 +79,8 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open queue %s: %w", dir, mapNoSpace(err))
 	}
-	return &PebbleStore{db: db, log: log, clock: clk}, nil
+	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk}
+	return s, nil
 }
 
 // Close flushes nothing extra (every change was synced) and releases the
@@ -81,6 +97,25 @@ func (s *PebbleStore) commit(b *pebble.Batch) error {
 	defer b.Close()
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("commit: %w", mapNoSpace(err))
+	}
+	return nil
+}
+
+// checkSpace refuses to take need more bytes when that would eat into the
+// reserve. A filesystem that cannot tell (ErrUnsupported) is not checked.
+func (s *PebbleStore) checkSpace(need int64) error {
+	if s.minFree < 0 {
+		return nil
+	}
+	u, err := s.fs.GetDiskUsage(s.dir)
+	if err != nil {
+		if errors.Is(err, vfs.ErrUnsupported) {
+			return nil
+		}
+		return fmt.Errorf("disk usage: %w", err)
+	}
+	if u.AvailBytes < uint64(s.minFree)+uint64(max(need, 0)) {
+		return fmt.Errorf("%w: %d bytes free, reserve %d", ErrNoSpace, u.AvailBytes, s.minFree)
 	}
 	return nil
 }
