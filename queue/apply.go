@@ -1,0 +1,354 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Enqueue implements Store. It fills in defaults on m (ID, recipient Index,
+// Domain, State Queued, NextAttempt and Updated at Arrived, Size) and commits
+// everything in one synced batch.
+func (s *PebbleStore) Enqueue(ctx context.Context, m *Message, body []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := prepareMessage(m, body); err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	if err := s.checkSpace(int64(len(body))); err != nil {
+		return fmt.Errorf("enqueue %s: %w", m.ID, err)
+	}
+	unlock := s.locks.lock(msgLockKey(m.ID))
+	defer unlock()
+	// Generated IDs are unique; a caller-chosen one may not be.
+	if _, err := getMessage(s.db, m.ID); err == nil {
+		return fmt.Errorf("enqueue %s: message id already exists", m.ID)
+	} else if !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("enqueue %s: %w", m.ID, err)
+	}
+	b := s.db.NewBatch()
+	if err := writeNewMessage(b, m, body); err != nil {
+		b.Close()
+		return fmt.Errorf("enqueue %s: %w", m.ID, err)
+	}
+	if err := s.commit(b); err != nil {
+		return fmt.Errorf("enqueue %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// prepareMessage validates m and fills in the defaults Enqueue documents.
+func prepareMessage(m *Message, body []byte) error {
+	if m == nil || len(m.Recipients) == 0 {
+		return errors.New("message has no recipients")
+	}
+	if m.Arrived.IsZero() {
+		return errors.New("message has no arrival time")
+	}
+	if m.ID == "" {
+		m.ID = NewID(m.Arrived)
+	}
+	if err := validID(m.ID); err != nil {
+		return err
+	}
+	if m.Size == 0 {
+		m.Size = int64(len(body))
+	}
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if r.Address == "" {
+			return fmt.Errorf("recipient %d has no address", i)
+		}
+		r.Index = i
+		if r.Domain == "" {
+			r.Domain = r.Address[strings.LastIndexByte(r.Address, '@')+1:]
+		}
+		r.Domain = strings.ToLower(r.Domain)
+		if r.State == "" {
+			r.State = Queued
+		}
+		if !knownState(r.State) {
+			return fmt.Errorf("recipient %d: unknown state %q", i, r.State)
+		}
+		switch {
+		case !r.State.Pending():
+			r.NextAttempt = time.Time{}
+		case r.NextAttempt.IsZero():
+			r.NextAttempt = m.Arrived
+		}
+		if r.Updated.IsZero() {
+			r.Updated = m.Arrived
+		}
+	}
+	return nil
+}
+
+// writeNewMessage puts meta, recipients, due keys and, while any recipient
+// is open, the body. A message born final is finalised at once (Q4).
+func writeNewMessage(b *pebble.Batch, m *Message, body []byte) error {
+	rec := msgRecord{
+		ID: m.ID, Sender: m.Sender, Arrived: m.Arrived, Size: m.Size,
+		ClientAddr: m.ClientAddr, Helo: m.Helo, Rcpts: len(m.Recipients),
+	}
+	for _, r := range m.Recipients {
+		if !r.State.Final() {
+			rec.Open++
+		}
+		if err := putRecipient(b, m.ID, &rcptRecord{Recipient: r}); err != nil {
+			return err
+		}
+		if r.State.Pending() {
+			if err := b.Set(dueKey(r.NextAttempt, m.ID, r.Index), nil, nil); err != nil {
+				return err
+			}
+		}
+	}
+	if rec.Open > 0 {
+		if err := b.Set(idKey(kindBody, m.ID), body, nil); err != nil {
+			return err
+		}
+	} else {
+		rec.Final = m.Arrived
+		if err := b.Set(finalKey(rec.Final, m.ID), nil, nil); err != nil {
+			return err
+		}
+	}
+	return putMessage(b, &rec)
+}
+
+// Lease implements Store. Recipients no longer pending are skipped; an
+// unknown message or recipient is an error wrapping ErrNotFound.
+func (s *PebbleStore) Lease(ctx context.Context, leases []Lease) error {
+	if err := ctx.Err(); err != nil || len(leases) == 0 {
+		return err
+	}
+	keys := make([]string, 0, len(leases))
+	for _, l := range leases {
+		if l.Until.IsZero() {
+			return fmt.Errorf("lease %s/%d: zero Until", l.ID, l.Rcpt)
+		}
+		keys = append(keys, msgLockKey(l.ID))
+	}
+	defer s.locks.lock(keys...)()
+	b := s.db.NewIndexedBatch()
+	for _, l := range leases {
+		if err := leaseOne(b, l); err != nil {
+			b.Close()
+			return fmt.Errorf("lease %s/%d: %w", l.ID, l.Rcpt, err)
+		}
+	}
+	return s.commit(b)
+}
+
+func leaseOne(b *pebble.Batch, l Lease) error {
+	r, err := getRecipient(b, l.ID, l.Rcpt)
+	if err != nil || !r.State.Pending() {
+		return err
+	}
+	if err := b.Delete(dueKey(r.NextAttempt, l.ID, l.Rcpt), nil); err != nil {
+		return err
+	}
+	r.NextAttempt = l.Until
+	if err := b.Set(dueKey(r.NextAttempt, l.ID, l.Rcpt), nil, nil); err != nil {
+		return err
+	}
+	return putRecipient(b, l.ID, r)
+}
+
+// Apply implements Store. Updates for recipients already final are skipped
+// whole (a late result after an operator deleted the recipient). Any other
+// failure commits nothing.
+func (s *PebbleStore) Apply(ctx context.Context, updates []Update) error {
+	if err := ctx.Err(); err != nil || len(updates) == 0 {
+		return err
+	}
+	keys, err := s.applyLockKeys(updates)
+	if err != nil {
+		return err
+	}
+	defer s.locks.lock(keys...)()
+	tx := applyTx{s: s, b: s.db.NewIndexedBatch(), msgs: map[string]*msgRecord{}}
+	for _, u := range updates {
+		if err := tx.apply(u); err != nil {
+			tx.b.Close()
+			return fmt.Errorf("apply %s/%d: %w", u.ID, u.Rcpt, err)
+		}
+	}
+	for _, m := range tx.msgs {
+		if err := putMessage(tx.b, m); err != nil {
+			tx.b.Close()
+			return err
+		}
+	}
+	return s.commit(tx.b)
+}
+
+// applyLockKeys validates updates and names the stripes Apply must hold:
+// every message, and every suppressed address (entries are merged).
+func (s *PebbleStore) applyLockKeys(updates []Update) ([]string, error) {
+	keys := make([]string, 0, len(updates))
+	for i := range updates {
+		u := &updates[i]
+		if !knownState(u.State) {
+			return nil, fmt.Errorf("apply %s/%d: unknown state %q", u.ID, u.Rcpt, u.State)
+		}
+		if u.State.Pending() && u.NextAttempt.IsZero() {
+			return nil, fmt.Errorf("apply %s/%d: state %s needs NextAttempt", u.ID, u.Rcpt, u.State)
+		}
+		keys = append(keys, msgLockKey(u.ID))
+		if u.Suppress == nil {
+			continue
+		}
+		addr := u.Suppress.Address
+		if addr == "" {
+			// A recipient's address never changes, so reading it unlocked is safe.
+			r, err := getRecipient(s.db, u.ID, u.Rcpt)
+			if err != nil {
+				return nil, fmt.Errorf("apply %s/%d: %w", u.ID, u.Rcpt, err)
+			}
+			addr = r.Address
+		}
+		keys = append(keys, suppLockKey(strings.ToLower(addr)))
+	}
+	return keys, nil
+}
+
+// applyTx is one Apply's batch. The batch is indexed so later updates in the
+// same call read what earlier ones wrote.
+type applyTx struct {
+	s    *PebbleStore
+	b    *pebble.Batch
+	msgs map[string]*msgRecord // written once, at the end
+}
+
+func (tx *applyTx) message(id string) (*msgRecord, error) {
+	if m, ok := tx.msgs[id]; ok {
+		return m, nil
+	}
+	m, err := getMessage(tx.b, id)
+	if err != nil {
+		return nil, err
+	}
+	tx.msgs[id] = m
+	return m, nil
+}
+
+func (tx *applyTx) apply(u Update) error {
+	m, err := tx.message(u.ID)
+	if err != nil {
+		return err
+	}
+	r, err := getRecipient(tx.b, u.ID, u.Rcpt)
+	if err != nil || r.State.Final() {
+		return err
+	}
+	if r.State.Pending() {
+		if err := tx.b.Delete(dueKey(r.NextAttempt, u.ID, u.Rcpt), nil); err != nil {
+			return err
+		}
+	}
+	if err := tx.updateRecipient(r, u); err != nil {
+		return err
+	}
+	if u.State.Final() {
+		if err := tx.closeRecipient(m, u); err != nil {
+			return err
+		}
+	}
+	if u.Suppress != nil {
+		return tx.suppress(r, u)
+	}
+	return nil
+}
+
+// updateRecipient sets the new state, due key and timeline entry of r.
+func (tx *applyTx) updateRecipient(r *rcptRecord, u Update) error {
+	r.State = u.State
+	switch {
+	case u.Attempt != nil:
+		r.Updated = u.Attempt.At
+	case !u.NextAttempt.IsZero():
+		r.Updated = u.NextAttempt
+	}
+	if u.Reply != nil {
+		reply := *u.Reply
+		r.LastReply = &reply
+	}
+	r.LastAboutAddress = u.AboutAddress
+	if u.CountAttempt {
+		r.Attempts++
+	}
+	r.NextAttempt = time.Time{}
+	if u.State.Pending() {
+		r.NextAttempt = u.NextAttempt
+		if err := tx.b.Set(dueKey(r.NextAttempt, u.ID, u.Rcpt), nil, nil); err != nil {
+			return err
+		}
+	}
+	if u.Attempt != nil {
+		v, err := encode(u.Attempt)
+		if err != nil {
+			return err
+		}
+		if err := tx.b.Set(timelineKey(u.ID, u.Rcpt, r.Timeline), v, nil); err != nil {
+			return err
+		}
+		r.Timeline++
+	}
+	return putRecipient(tx.b, u.ID, r)
+}
+
+// closeRecipient counts a recipient that just became final; the last one
+// removes the body and enters the message in the final index (Q4).
+func (tx *applyTx) closeRecipient(m *msgRecord, u Update) error {
+	m.Open--
+	if m.Open > 0 {
+		return nil
+	}
+	m.Final = tx.s.clock.Now()
+	if u.Attempt != nil {
+		m.Final = u.Attempt.At
+	}
+	if err := tx.b.Delete(idKey(kindBody, m.ID), nil); err != nil {
+		return err
+	}
+	return tx.b.Set(finalKey(m.Final, m.ID), nil, nil)
+}
+
+func (tx *applyTx) suppress(r *rcptRecord, u Update) error {
+	sup := *u.Suppress
+	if sup.Address == "" {
+		sup.Address = r.Address
+	}
+	if sup.MessageID == "" {
+		sup.MessageID = u.ID
+	}
+	if sup.LastSeen.IsZero() && u.Attempt != nil {
+		sup.LastSeen = u.Attempt.At
+	}
+	if sup.LastSeen.IsZero() {
+		sup.LastSeen = tx.s.clock.Now()
+	}
+	return mergeSuppression(tx.b, sup)
+}
+
+func putMessage(b *pebble.Batch, m *msgRecord) error {
+	v, err := encode(m)
+	if err != nil {
+		return err
+	}
+	return b.Set(idKey(kindMessage, m.ID), v, nil)
+}
+
+func putRecipient(b *pebble.Batch, id string, r *rcptRecord) error {
+	v, err := encode(r)
+	if err != nil {
+		return err
+	}
+	return b.Set(rcptKey(id, r.Index), v, nil)
+}

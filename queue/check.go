@@ -1,0 +1,195 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// maxReported bounds the violations Check spells out.
+const maxReported = 10
+
+// Check implements Store. It reads one snapshot and verifies Q1 (due keys
+// match pending recipients, both ways), Q4 (body iff an open recipient), the
+// open-recipient counter and the final index. Q2 and Q3 are properties of
+// the write paths; Check sees their result as Q1 and Q4 holding.
+func (s *PebbleStore) Check(ctx context.Context) error {
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	c := checker{ctx: ctx, r: snap}
+	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return fmt.Errorf("queue check: %w", err)
+		}
+	}
+	return c.result()
+}
+
+type checker struct {
+	ctx        context.Context
+	r          pebble.Reader
+	violations []string
+	n          int
+}
+
+func (c *checker) fail(format string, args ...any) {
+	c.n++
+	if len(c.violations) < maxReported {
+		c.violations = append(c.violations, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *checker) result() error {
+	if c.n == 0 {
+		return nil
+	}
+	return fmt.Errorf("queue check: %d violation(s): %s", c.n, strings.Join(c.violations, "; "))
+}
+
+func (c *checker) exists(key []byte) (bool, error) {
+	_, closer, err := c.r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	closer.Close()
+	return true, nil
+}
+
+func (c *checker) messages() error {
+	p := prefix(kindMessage)
+	return scan(c.r, p, prefixEnd(p), func(k, v []byte) (bool, error) {
+		if err := c.ctx.Err(); err != nil {
+			return false, err
+		}
+		m, err := decodeMessage(v)
+		if err != nil {
+			c.fail("%s: %v", k, err)
+			return true, nil
+		}
+		return true, c.message(m)
+	})
+}
+
+func (c *checker) message(m *msgRecord) error {
+	rcpts, err := loadRecipients(c.r, m.ID)
+	if err != nil {
+		c.fail("message %s: %v", m.ID, err)
+		return nil
+	}
+	if len(rcpts) != m.Rcpts {
+		c.fail("message %s: %d recipients, meta says %d", m.ID, len(rcpts), m.Rcpts)
+	}
+	open := 0
+	for i, r := range rcpts {
+		if r.Index != i {
+			c.fail("message %s: recipient %d has index %d", m.ID, i, r.Index)
+		}
+		if !r.State.Final() {
+			open++
+		}
+		if !r.State.Pending() {
+			continue
+		}
+		ok, err := c.exists(dueKey(r.NextAttempt, m.ID, r.Index))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			c.fail("Q1 %s/%d: %s with no due key at %s", m.ID, i, r.State, r.NextAttempt)
+		}
+	}
+	if open != m.Open {
+		c.fail("message %s: %d open recipients, counter says %d", m.ID, open, m.Open)
+	}
+	return c.finalState(m, open)
+}
+
+// finalState checks Q4 and the final index for one message.
+func (c *checker) finalState(m *msgRecord, open int) error {
+	body, err := c.exists(idKey(kindBody, m.ID))
+	if err != nil {
+		return err
+	}
+	if body != (open > 0) {
+		c.fail("Q4 %s: body present=%v with %d open recipients", m.ID, body, open)
+	}
+	if m.Final.IsZero() != (open > 0) {
+		c.fail("message %s: final time %v with %d open recipients", m.ID, m.Final, open)
+	}
+	if m.Final.IsZero() {
+		return nil
+	}
+	indexed, err := c.exists(finalKey(m.Final, m.ID))
+	if err != nil {
+		return err
+	}
+	if !indexed {
+		c.fail("message %s: final but not in the final index", m.ID)
+	}
+	return nil
+}
+
+// dueKeys checks the other direction of Q1: every due key points at a
+// pending recipient whose NextAttempt is the key's time.
+func (c *checker) dueKeys() error {
+	p := prefix(kindDue)
+	return scanKeys(c.r, p, prefixEnd(p), func(k []byte) (bool, error) {
+		n, id, idx, err := parseDueKey(k)
+		if err != nil {
+			c.fail("%v", err)
+			return true, nil
+		}
+		r, err := getRecipient(c.r, id, idx)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			c.fail("Q1 due key for missing recipient %s/%d", id, idx)
+		case err != nil:
+			c.fail("Q1 due key for %s/%d: %v", id, idx, err)
+		case !r.State.Pending():
+			c.fail("Q1 due key for %s/%d in state %s", id, idx, r.State)
+		case timeNanos(r.NextAttempt) != n:
+			c.fail("Q1 due key for %s/%d at %d, next attempt %s", id, idx, n, r.NextAttempt)
+		}
+		return true, nil
+	})
+}
+
+// bodies finds bodies whose message is gone (Q4 from the other side).
+func (c *checker) bodies() error {
+	p := prefix(kindBody)
+	return scanKeys(c.r, p, prefixEnd(p), func(k []byte) (bool, error) {
+		id := string(k[len(p):])
+		ok, err := c.exists(idKey(kindMessage, id))
+		if err == nil && !ok {
+			c.fail("Q4 body %s without a message", id)
+		}
+		return true, err
+	})
+}
+
+// finals finds final-index keys for missing or open messages.
+func (c *checker) finals() error {
+	p := prefix(kindFinal)
+	return scanKeys(c.r, p, prefixEnd(p), func(k []byte) (bool, error) {
+		n, id, err := parseFinalKey(k)
+		if err != nil {
+			c.fail("%v", err)
+			return true, nil
+		}
+		m, err := getMessage(c.r, id)
+		switch {
+		case err != nil:
+			c.fail("final index %s: %v", id, err)
+		case m.Final.IsZero() || timeNanos(m.Final) != n:
+			c.fail("final index %s at %d, message final %v", id, n, m.Final)
+		}
+		return true, nil
+	})
+}

@@ -1,0 +1,221 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Key layout. Every key starts with a one-letter record kind and '/'; numbers
+// are big-endian so that byte order is numeric order and a range scan over a
+// prefix visits records in the order callers want (IDs by arrival, due keys
+// by time).
+//
+//	m/<id>                         message meta (envelope, counters)
+//	b/<id>                         body, raw bytes
+//	r/<id>/<idx u32>               recipient
+//	t/<id>/<idx u32>/<seq u32>     timeline entry (Attempt)
+//	d/<nanos u64><id>/<idx u32>    due index, empty value
+//	s/<lower-case address>         suppression
+//	f/<nanos u64><id>              final index (retention), empty value
+//
+// IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
+// message's recipients.
+const (
+	kindMessage  = 'm'
+	kindBody     = 'b'
+	kindRcpt     = 'r'
+	kindTimeline = 't'
+	kindDue      = 'd'
+	kindSuppress = 's'
+	kindFinal    = 'f'
+)
+
+func prefix(kind byte) []byte { return []byte{kind, '/'} }
+
+// prefixEnd returns the first key after every key starting with p.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil // p is all 0xff: no upper bound
+}
+
+func idKey(kind byte, id string) []byte {
+	return append(prefix(kind), id...)
+}
+
+func rcptPrefix(id string) []byte { return append(idKey(kindRcpt, id), '/') }
+
+func rcptKey(id string, idx int) []byte {
+	return binary.BigEndian.AppendUint32(rcptPrefix(id), uint32(idx))
+}
+
+func timelinePrefix(id string, idx int) []byte {
+	k := binary.BigEndian.AppendUint32(append(idKey(kindTimeline, id), '/'), uint32(idx))
+	return append(k, '/')
+}
+
+func timelineKey(id string, idx int, seq uint32) []byte {
+	return binary.BigEndian.AppendUint32(timelinePrefix(id, idx), seq)
+}
+
+// timeNanos maps t to the key's u64; times before 1970 sort as 1970 (they
+// only occur with broken clocks, and must not wrap to the far future).
+func timeNanos(t time.Time) uint64 {
+	return uint64(max(t.UnixNano(), 0))
+}
+
+func dueKey(at time.Time, id string, idx int) []byte {
+	k := binary.BigEndian.AppendUint64(prefix(kindDue), timeNanos(at))
+	k = append(k, id...)
+	k = append(k, '/')
+	return binary.BigEndian.AppendUint32(k, uint32(idx))
+}
+
+// dueUpper is the exclusive upper bound of due keys at or before now.
+func dueUpper(now time.Time) []byte {
+	n := timeNanos(now)
+	if n == ^uint64(0) {
+		return prefixEnd(prefix(kindDue))
+	}
+	return binary.BigEndian.AppendUint64(prefix(kindDue), n+1)
+}
+
+var errBadKey = errors.New("malformed key")
+
+// parseDueKey splits d/<nanos><id>/<idx>.
+func parseDueKey(k []byte) (nanos uint64, id string, idx int, err error) {
+	const fixed = 2 + 8 + 1 + 4
+	if len(k) < fixed+1 || k[0] != kindDue || k[1] != '/' || k[len(k)-5] != '/' {
+		return 0, "", 0, fmt.Errorf("due key %q: %w", k, errBadKey)
+	}
+	nanos = binary.BigEndian.Uint64(k[2:10])
+	id = string(k[10 : len(k)-5])
+	idx = int(binary.BigEndian.Uint32(k[len(k)-4:]))
+	return nanos, id, idx, nil
+}
+
+func finalKey(at time.Time, id string) []byte {
+	k := binary.BigEndian.AppendUint64(prefix(kindFinal), timeNanos(at))
+	return append(k, id...)
+}
+
+func parseFinalKey(k []byte) (nanos uint64, id string, err error) {
+	if len(k) < 2+8+1 || k[0] != kindFinal || k[1] != '/' {
+		return 0, "", fmt.Errorf("final key %q: %w", k, errBadKey)
+	}
+	return binary.BigEndian.Uint64(k[2:10]), string(k[10:]), nil
+}
+
+func suppressKey(addr string) []byte {
+	return append(prefix(kindSuppress), strings.ToLower(addr)...)
+}
+
+// recordVersion leads every JSON value so the format can change later.
+const recordVersion = 1
+
+// msgRecord is the m/<id> value: the envelope without recipients, plus the
+// counter that tells Apply when the last recipient became final.
+type msgRecord struct {
+	ID         string    `json:"id"`
+	Sender     string    `json:"sender"`
+	Arrived    time.Time `json:"arrived"`
+	Size       int64     `json:"size"`
+	ClientAddr string    `json:"client_addr,omitempty"`
+	Helo       string    `json:"helo,omitempty"`
+	Rcpts      int       `json:"rcpts"`
+	// Open counts recipients not yet final (queued, deferred, held).
+	Open int `json:"open"`
+	// Final is when Open reached 0; zero while it has not.
+	Final time.Time `json:"final,omitzero"`
+}
+
+// rcptRecord is the r/ value: the Recipient plus its timeline length, so
+// appending needs no scan.
+type rcptRecord struct {
+	Recipient
+	Timeline uint32 `json:"timeline"`
+}
+
+func encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{recordVersion}, b...), nil
+}
+
+// decode is strict: unknown version, unknown fields or trailing bytes are
+// errors, so corruption surfaces in Check instead of as zero values.
+func decode(b []byte, v any) error {
+	if len(b) == 0 {
+		return errors.New("empty record")
+	}
+	if b[0] != recordVersion {
+		return fmt.Errorf("record version %d, want %d", b[0], recordVersion)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b[1:]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after record")
+	}
+	return nil
+}
+
+func decodeMessage(b []byte) (*msgRecord, error) {
+	var m msgRecord
+	if err := decode(b, &m); err != nil {
+		return nil, fmt.Errorf("message record: %w", err)
+	}
+	if validID(m.ID) != nil || m.Rcpts < 1 || m.Open < 0 || m.Open > m.Rcpts {
+		return nil, errors.New("message record: fields out of range")
+	}
+	return &m, nil
+}
+
+func decodeRecipient(b []byte) (*rcptRecord, error) {
+	var r rcptRecord
+	if err := decode(b, &r); err != nil {
+		return nil, fmt.Errorf("recipient record: %w", err)
+	}
+	if r.Index < 0 || !knownState(r.State) {
+		return nil, fmt.Errorf("recipient record: bad index %d or state %q", r.Index, r.State)
+	}
+	return &r, nil
+}
+
+func decodeAttempt(b []byte) (*Attempt, error) {
+	var a Attempt
+	if err := decode(b, &a); err != nil {
+		return nil, fmt.Errorf("timeline record: %w", err)
+	}
+	return &a, nil
+}
+
+func decodeSuppression(b []byte) (*Suppression, error) {
+	var s Suppression
+	if err := decode(b, &s); err != nil {
+		return nil, fmt.Errorf("suppression record: %w", err)
+	}
+	return &s, nil
+}
+
+func knownState(s State) bool {
+	switch s {
+	case Queued, Deferred, Held, Delivered, Bounced, Failed, Expired, Rejected, Deleted:
+		return true
+	}
+	return false
+}

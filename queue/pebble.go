@@ -1,0 +1,181 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"syscall"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/internal/clock"
+)
+
+// Options configure Open.
+type Options struct {
+	// FS is the filesystem under dir; nil is the real disk. Tests pass
+	// vfs.NewCrashableMem() to reopen exactly what was synced.
+	FS vfs.FS
+	// Logger may be nil.
+	Logger *zap.Logger
+	// Clock stamps the final time of messages finalised without an attempt
+	// (operator deletes); nil is the wall clock.
+	Clock clock.Clock
+	// MinFreeBytes is the disk space Enqueue leaves free: below it new mail
+	// gets ErrNoSpace while Lease and Apply, which the queue needs to drain,
+	// still have room. Pebble treats a failed WAL write as fatal (it exits),
+	// so refusing early is the only graceful answer to a full disk.
+	// 0 means 64 MiB; negative disables the check.
+	MinFreeBytes int64
+}
+
+const defaultMinFree = 64 << 20
+
+// PebbleStore is the Store on one Pebble database.
+type PebbleStore struct {
+	db      *pebble.DB
+	fs      vfs.FS
+	dir     string
+	minFree int64
+	log     *zap.Logger
+	clock   clock.Clock
+	locks   stripes
+}
+
+var _ Store = (*PebbleStore)(nil)
+
+// memTableSize is large enough that a burst of 4 KiB bodies does not flush
+// every few hundred messages, small enough to replay quickly after a crash.
+const memTableSize = 64 << 20
+
+// Open opens (creating if needed) the queue database in dir. Only one
+// process may hold it open (Pebble takes a lock file).
+func Open(dir string, opts Options) (*PebbleStore, error) {
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.Named("queue")
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	minFree := opts.MinFreeBytes
+	if minFree == 0 {
+		minFree = defaultMinFree
+	}
+	po := &pebble.Options{
+		FS:                 opts.FS,
+		MemTableSize:       memTableSize,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{log.Named("pebble").Sugar()},
+	}
+	po.EnsureDefaults()
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("open queue %s: %w", dir, mapNoSpace(err))
+	}
+	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk}
+	return s, nil
+}
+
+// Close flushes nothing extra (every change was synced) and releases the
+// database lock.
+func (s *PebbleStore) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close queue: %w", err)
+	}
+	return nil
+}
+
+// commit writes b with fsync: the durability every caller relies on.
+func (s *PebbleStore) commit(b *pebble.Batch) error {
+	defer b.Close()
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("commit: %w", mapNoSpace(err))
+	}
+	return nil
+}
+
+// checkSpace refuses to take need more bytes when that would eat into the
+// reserve. A filesystem that cannot tell (ErrUnsupported) is not checked.
+func (s *PebbleStore) checkSpace(need int64) error {
+	if s.minFree < 0 {
+		return nil
+	}
+	u, err := s.fs.GetDiskUsage(s.dir)
+	if err != nil {
+		if errors.Is(err, vfs.ErrUnsupported) {
+			return nil
+		}
+		return fmt.Errorf("disk usage: %w", err)
+	}
+	if u.AvailBytes < uint64(s.minFree)+uint64(max(need, 0)) {
+		return fmt.Errorf("%w: %d bytes free, reserve %d", ErrNoSpace, u.AvailBytes, s.minFree)
+	}
+	return nil
+}
+
+// mapNoSpace makes a disk-full error match ErrNoSpace while keeping the
+// original for logs.
+func mapNoSpace(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.ENOSPC) || vfs.IsNoSpaceError(err) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+// pebbleLogger sends Pebble's chatter to debug level; errors stay errors.
+type pebbleLogger struct{ l *zap.SugaredLogger }
+
+func (p pebbleLogger) Infof(format string, args ...any)  { p.l.Debugf(format, args...) }
+func (p pebbleLogger) Errorf(format string, args ...any) { p.l.Errorf(format, args...) }
+
+// Fatalf is called by Pebble on unrecoverable corruption; like Pebble's own
+// logger it does not return.
+func (p pebbleLogger) Fatalf(format string, args ...any) { p.l.Fatalf(format, args...) }
+
+// stripes serialises read-modify-write per message (and per suppressed
+// address) while letting unrelated commits, and their fsyncs, run in
+// parallel. A lock is held through the commit, so what one batch read is
+// still true when it lands.
+type stripes struct {
+	seed maphash.Seed
+	once sync.Once
+	mu   [256]sync.Mutex
+}
+
+func (st *stripes) index(key string) int {
+	st.once.Do(func() { st.seed = maphash.MakeSeed() })
+	return int(maphash.String(st.seed, key) % uint64(len(st.mu)))
+}
+
+// lock takes the stripes of all keys in ascending order (no deadlock between
+// two callers with overlapping sets) and returns the unlock function.
+func (st *stripes) lock(keys ...string) func() {
+	idx := make([]int, 0, len(keys))
+	for _, k := range keys {
+		idx = append(idx, st.index(k))
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		st.mu[i].Lock()
+	}
+	return func() {
+		for _, i := range slices.Backward(idx) {
+			st.mu[i].Unlock()
+		}
+	}
+}
+
+// msgLockKey and suppLockKey keep the two key spaces of stripes apart.
+func msgLockKey(id string) string    { return "m/" + id }
+func suppLockKey(addr string) string { return "s/" + addr }

@@ -1,0 +1,247 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// get reads and decodes one record; a missing key is ErrNotFound.
+func get[T any](r pebble.Reader, key []byte, dec func([]byte) (T, error)) (T, error) {
+	var zero T
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return zero, ErrNotFound
+	}
+	if err != nil {
+		return zero, err
+	}
+	defer closer.Close()
+	return dec(v)
+}
+
+func getMessage(r pebble.Reader, id string) (*msgRecord, error) {
+	if validID(id) != nil {
+		return nil, fmt.Errorf("message %q: %w", id, ErrNotFound)
+	}
+	m, err := get(r, idKey(kindMessage, id), decodeMessage)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	return m, err
+}
+
+func getRecipient(r pebble.Reader, id string, idx int) (*rcptRecord, error) {
+	if validID(id) != nil || idx < 0 || idx > int(^uint32(0)) {
+		return nil, fmt.Errorf("recipient %q/%d: %w", id, idx, ErrNotFound)
+	}
+	rec, err := get(r, rcptKey(id, idx), decodeRecipient)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("recipient %s/%d: %w", id, idx, ErrNotFound)
+	}
+	return rec, err
+}
+
+// scan calls fn for every key in [lower, upper) until fn returns false or an
+// error. Keys and values are only valid during the call.
+func scan(r pebble.Reader, lower, upper []byte, fn func(k, v []byte) (bool, error)) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		more, err := fn(it.Key(), v)
+		if err != nil || !more {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// scanKeys is scan without reading values (bodies can be large).
+func scanKeys(r pebble.Reader, lower, upper []byte, fn func(k []byte) (bool, error)) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		more, err := fn(it.Key())
+		if err != nil || !more {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+func loadRecipients(r pebble.Reader, id string) ([]Recipient, error) {
+	var out []Recipient
+	p := rcptPrefix(id)
+	err := scan(r, p, prefixEnd(p), func(_, v []byte) (bool, error) {
+		rec, err := decodeRecipient(v)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, rec.Recipient)
+		return true, nil
+	})
+	return out, err
+}
+
+// loadMessage assembles a Message from one consistent view.
+func loadMessage(r pebble.Reader, rec *msgRecord) (*Message, error) {
+	rcpts, err := loadRecipients(r, rec.ID)
+	if err != nil {
+		return nil, fmt.Errorf("message %s: %w", rec.ID, err)
+	}
+	return &Message{
+		ID: rec.ID, Sender: rec.Sender, Arrived: rec.Arrived, Size: rec.Size,
+		ClientAddr: rec.ClientAddr, Helo: rec.Helo, Recipients: rcpts,
+	}, nil
+}
+
+// Message implements Store. It reads from a snapshot so the envelope and
+// recipients agree even while Apply runs.
+func (s *PebbleStore) Message(ctx context.Context, id string) (*Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	rec, err := getMessage(snap, id)
+	if err != nil {
+		return nil, err
+	}
+	return loadMessage(snap, rec)
+}
+
+// Body implements Store. A message whose recipients are all final has no
+// body any more (Q4): ErrNotFound.
+func (s *PebbleStore) Body(ctx context.Context, id string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if validID(id) != nil {
+		return nil, fmt.Errorf("body %q: %w", id, ErrNotFound)
+	}
+	b, err := get(s.db, idKey(kindBody, id), func(v []byte) ([]byte, error) {
+		return bytes.Clone(v), nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("body %s: %w", id, ErrNotFound)
+	}
+	return b, err
+}
+
+// Timeline implements Store; ErrNotFound when the recipient does not exist.
+func (s *PebbleStore) Timeline(ctx context.Context, id string, rcpt int) ([]Attempt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	if _, err := getRecipient(snap, id, rcpt); err != nil {
+		return nil, err
+	}
+	var out []Attempt
+	p := timelinePrefix(id, rcpt)
+	err := scan(snap, p, prefixEnd(p), func(_, v []byte) (bool, error) {
+		a, err := decodeAttempt(v)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, *a)
+		return true, nil
+	})
+	return out, err
+}
+
+// Due implements Store: one range scan of the due index. limit <= 0 means
+// no limit. Order is the due key's time in unix nanoseconds.
+func (s *PebbleStore) Due(ctx context.Context, now time.Time, limit int) ([]Due, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []Due
+	err := scanKeys(s.db, prefix(kindDue), dueUpper(now), func(k []byte) (bool, error) {
+		n, id, idx, err := parseDueKey(k)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, Due{At: time.Unix(0, int64(n)).UTC(), ID: id, Rcpt: idx, Order: n})
+		return limit <= 0 || len(out) < limit, nil
+	})
+	return out, err
+}
+
+// NextDue implements Store: the first key of the due index.
+func (s *PebbleStore) NextDue(ctx context.Context) (time.Time, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, false, err
+	}
+	var at time.Time
+	var found bool
+	p := prefix(kindDue)
+	err := scanKeys(s.db, p, prefixEnd(p), func(k []byte) (bool, error) {
+		n, _, _, err := parseDueKey(k)
+		at, found = time.Unix(0, int64(n)).UTC(), err == nil
+		return false, err
+	})
+	return at, found, err
+}
+
+// List implements Store. It walks messages in ID order from one snapshot and
+// holds only the matches. State, Domain and Rcpt must all hold for one
+// recipient of a message.
+func (s *PebbleStore) List(ctx context.Context, f Filter) ([]*Message, error) {
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	lower := prefix(kindMessage)
+	if f.After != "" {
+		lower = append(idKey(kindMessage, f.After), 0)
+	}
+	var out []*Message
+	err := scan(snap, lower, prefixEnd(prefix(kindMessage)), func(_, v []byte) (bool, error) {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		rec, err := decodeMessage(v)
+		if err != nil {
+			return false, err
+		}
+		m, err := loadMessage(snap, rec)
+		if err != nil {
+			return false, err
+		}
+		if f.match(m) {
+			out = append(out, m)
+		}
+		return f.Limit <= 0 || len(out) < f.Limit, nil
+	})
+	return out, err
+}
+
+func (f *Filter) match(m *Message) bool {
+	if f.State == "" && f.Domain == "" && f.Rcpt == "" {
+		return true
+	}
+	for _, r := range m.Recipients {
+		if (f.State == "" || r.State == f.State) &&
+			(f.Domain == "" || strings.EqualFold(r.Domain, f.Domain)) &&
+			(f.Rcpt == "" || strings.EqualFold(r.Address, f.Rcpt)) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,142 @@
+package queue
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEnqueueMessageRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	m := msg(t0, "Alice@Example.COM", "bob@other.test")
+	m.Recipients[1].NextAttempt = t0.Add(time.Minute)
+	id := e.enqueue(m, "Subject: hi\r\n\r\nbody\r\n")
+
+	got := e.message(id)
+	if got.ID != id || got.Sender != "app@example.org" || !got.Arrived.Equal(t0) ||
+		got.Size != int64(len("Subject: hi\r\n\r\nbody\r\n")) || got.ClientAddr != "127.0.0.1:5000" || got.Helo != "app" {
+		t.Fatalf("envelope: %+v", got)
+	}
+	if len(got.Recipients) != 2 {
+		t.Fatalf("recipients: %+v", got.Recipients)
+	}
+	r0, r1 := got.Recipients[0], got.Recipients[1]
+	if r0.Index != 0 || r0.Address != "Alice@Example.COM" || r0.Domain != "example.com" ||
+		r0.State != Queued || !r0.NextAttempt.Equal(t0) || !r0.Updated.Equal(t0) {
+		t.Errorf("recipient 0: %+v", r0)
+	}
+	if r1.Index != 1 || r1.Domain != "other.test" || !r1.NextAttempt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("recipient 1: %+v", r1)
+	}
+	body, err := e.s.Body(bg, id)
+	if err != nil || string(body) != "Subject: hi\r\n\r\nbody\r\n" {
+		t.Errorf("body = %q, %v", body, err)
+	}
+	if got := e.due(t0.Add(time.Minute)); !slices.Equal(got, []string{id + "/0@0s", id + "/1@1m0s"}) {
+		t.Errorf("due = %v", got)
+	}
+}
+
+func TestEnqueueRejectsBadInput(t *testing.T) {
+	e := newEnv(t)
+	if err := e.s.Enqueue(bg, msg(t0), nil); err == nil {
+		t.Error("no recipients: want error")
+	}
+	if err := e.s.Enqueue(bg, msg(time.Time{}, "a@x.test"), nil); err == nil {
+		t.Error("no arrival time: want error")
+	}
+	bad := msg(t0, "a@x.test")
+	bad.ID = "a/b"
+	if err := e.s.Enqueue(bg, bad, nil); err == nil {
+		t.Error("id with '/': want error")
+	}
+	m := msg(t0, "a@x.test")
+	m.ID = "fixed-id"
+	e.enqueue(m, "x")
+	dup := msg(t0, "b@x.test")
+	dup.ID = "fixed-id"
+	if err := e.s.Enqueue(bg, dup, nil); err == nil {
+		t.Error("duplicate id: want error")
+	}
+	e.ok(nil)
+	if _, err := e.s.Message(bg, "nope"); !isNotFound(err) {
+		t.Errorf("missing message: %v", err)
+	}
+	if _, err := e.s.Body(bg, "nope"); !isNotFound(err) {
+		t.Errorf("missing body: %v", err)
+	}
+}
+
+func TestEnqueueAllRejectedIsFinalAtOnce(t *testing.T) {
+	e := newEnv(t)
+	m := msg(t0, "gone@x.test")
+	m.Recipients[0].State = Rejected
+	id := e.enqueue(m, "body")
+	if _, err := e.s.Body(bg, id); !isNotFound(err) {
+		t.Errorf("body of an all-rejected message kept: %v", err)
+	}
+	if d := e.due(t0.Add(time.Hour)); len(d) != 0 {
+		t.Errorf("due = %v", d)
+	}
+	if r := e.message(id).Recipients[0]; r.State != Rejected || !r.NextAttempt.IsZero() {
+		t.Errorf("recipient: %+v", r)
+	}
+	n, err := e.s.Purge(bg, t0.Add(time.Nanosecond))
+	e.ok(err)
+	if n != 1 {
+		t.Errorf("purged %d, want 1", n)
+	}
+}
+
+func TestListFiltersAndPages(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for i := range 7 {
+		m := msg(t0.Add(time.Duration(i)*time.Second), fmt.Sprintf("u%d@d%d.test", i, i%2), "Same@Shared.test")
+		ids = append(ids, e.enqueue(m, "b"))
+	}
+	e.ok(e.s.Apply(bg, []Update{{ID: ids[3], Rcpt: 0, State: Deferred, NextAttempt: t0.Add(time.Hour)}}))
+
+	list := func(f Filter) []string {
+		t.Helper()
+		ms, err := e.s.List(bg, f)
+		if err != nil {
+			t.Fatalf("list %+v: %v", f, err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	if got := list(Filter{}); !slices.Equal(got, ids) {
+		t.Errorf("all = %v, want %v (arrival order)", got, ids)
+	}
+	if got := list(Filter{Domain: "D1.test"}); !slices.Equal(got, []string{ids[1], ids[3], ids[5]}) {
+		t.Errorf("domain = %v", got)
+	}
+	if got := list(Filter{State: Deferred}); !slices.Equal(got, []string{ids[3]}) {
+		t.Errorf("state = %v", got)
+	}
+	if got := list(Filter{State: Deferred, Domain: "shared.test"}); len(got) != 0 {
+		t.Errorf("state+domain must match one recipient: %v", got)
+	}
+	if got := list(Filter{Rcpt: "U4@D0.TEST"}); !slices.Equal(got, []string{ids[4]}) {
+		t.Errorf("rcpt = %v", got)
+	}
+	var pages []string
+	for after := ""; ; {
+		page := list(Filter{Rcpt: "same@shared.test", After: after, Limit: 3})
+		if len(page) == 0 {
+			break
+		}
+		pages = append(pages, strings.Join(page, ","))
+		after = page[len(page)-1]
+	}
+	want := []string{strings.Join(ids[:3], ","), strings.Join(ids[3:6], ","), ids[6]}
+	if !slices.Equal(pages, want) {
+		t.Errorf("pages = %v, want %v", pages, want)
+	}
+}
