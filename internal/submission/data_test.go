@@ -187,3 +187,48 @@ func FuzzDataReader(f *testing.F) {
 		}
 	})
 }
+
+// BDAT chunks reach Data raw (go-smtp runs Data in its own goroutine); the
+// same normaliser and limits apply.
+func TestBDAT(t *testing.T) {
+	e := start(t, nil)
+	c := e.dial(t)
+	c.envelope("a@b.test", "x@example.test")
+	c.write("BDAT 12\r\nSubject: b\nh")
+	c.expectReply("250 2.0.0 Continue")
+	c.write("BDAT 6 LAST\r\ni\r\nx\r\r")
+	c.expectReply("250 2.0.0 Ok: queued as Q0001")
+	msgs, bodies := e.store.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	if got := afterReceived(t, bodies[0]); got != "Subject: b\r\nhi\r\nx\r\n\r\n" {
+		t.Fatalf("body %q", got)
+	}
+	c.envelope("a@b.test", "x@example.test")
+	c.write("BDAT 5000 LAST\r\n" + strings.Repeat("z", 5000))
+	c.expectReply("552 5.3.4")
+}
+
+// RSET between BDAT chunks ends the connection (see readError) and stores
+// nothing.
+func TestBDATReset(t *testing.T) {
+	e := start(t, nil)
+	c := e.dial(t)
+	c.envelope("a@b.test", "x@example.test")
+	c.write("BDAT 5\r\nhello")
+	c.expectReply("250 ")
+	c.write("RSET\r\n")
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		if !strings.HasPrefix(line, "250 ") {
+			t.Fatalf("after RSET: %q", line)
+		}
+	}
+	if msgs, _ := e.store.messages(); len(msgs) != 0 {
+		t.Fatalf("stored %d", len(msgs))
+	}
+}
