@@ -98,6 +98,11 @@ func TestErrors(t *testing.T) {
 			[]string{"mtaq.toml:7: delivery.workers: must be at least 1, got 0"}},
 		{"syntax", "hostname = \"h.example\"\nport = \n",
 			[]string{"mtaq.toml:2: unexpected character U+000A at start of value"}},
+		{"type error then syntax error", "hostname = \"h.example\"\n[delivery]\nworkers = true\nport = \n",
+			[]string{"mtaq.toml:3: delivery.workers: expected an integer, got a boolean",
+				"mtaq.toml:4: unexpected character U+000A at start of value"}},
+		{"unknown array of tables", "hostname = \"h.example\"\n[[policy.rule]]\nmatch = \"x\"\n[[policy.rule]]\nmatch = \"y\"\n",
+			[]string{"mtaq.toml:2: policy.rule: unknown table", "mtaq.toml:4: policy.rule: unknown table"}},
 		{"inline table", "hostname = \"h.example\"\ndelivery = { port = 0 }\n",
 			[]string{"mtaq.toml:2: delivery.port: must be 1..65535, got 0"}},
 		{"list element line", "hostname = \"h.example\"\n[submission]\ntrusted_networks = [\n  \"10.0.0.0/8\",\n  \"10.0.0/8\",\n]\n",
@@ -198,6 +203,22 @@ func TestIsHostname(t *testing.T) {
 	} {
 		if got := isHostname(s); got != want {
 			t.Errorf("isHostname(%q) = %v", s, got)
+		}
+	}
+}
+
+// The index must name lines inside list-shaped tables that later issues add
+// ([[policy.rule]], [[webhook]]).
+func TestIndexLines(t *testing.T) {
+	doc := "a = 1\n[[policy.rule]]\nmatch = \"x\"\n\n[[policy.rule]]\nmatch = \"y\"\nlist = [\n  1,\n  2,\n]\n[t]\nin = { k = 1 }\n"
+	ix := buildIndex([]byte(doc))
+	for path, want := range map[string]int{
+		"a": 1, "policy.rule": 2, "policy.rule[0].match": 3, "policy.rule[1]": 5,
+		"policy.rule[1].match": 6, "policy.rule[1].list[1]": 9, "t.in.k": 12,
+		"t.in.missing": 12, "nope": 0,
+	} {
+		if got := ix.line(path); got != want {
+			t.Errorf("line(%q) = %d, want %d", path, got, want)
 		}
 	}
 }

@@ -27,7 +27,6 @@ func (ss *session) Data(r io.Reader) error {
 		return errTooManyHops
 	}
 	m := ss.message()
-	m.Recipients = ss.rcpts
 	full := make([]byte, 0, len(body)+256)
 	full = append(full, ss.received(m)...)
 	full = append(full, body...)
@@ -72,6 +71,7 @@ func (ss *session) message() *queue.Message {
 			rc.NextAttempt = now
 		}
 	}
+	m.Recipients = ss.rcpts
 	return m
 }
 

@@ -102,13 +102,13 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if ss.seen[key] {
 		return nil // the same mailbox twice gets one copy
 	}
-	state := queue.Queued
-	sup, err := ss.s.opts.Store.Suppression(ss.s.ctx, to, ss.s.opts.Clock.Now())
+	state, now := queue.Queued, ss.s.opts.Clock.Now()
+	sup, err := ss.s.opts.Store.Suppression(ss.s.ctx, to, now)
 	if err != nil {
 		ss.s.log.Error("suppression lookup", zap.String("rcpt", to), zap.Error(err))
 		return errTempLookup
 	}
-	if sup.Active(ss.s.opts.Clock.Now()) {
+	if sup.Active(now) {
 		if ss.s.opts.RefuseSuppressed {
 			return errSuppressed
 		}
