@@ -1,0 +1,271 @@
+package submission
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/queue"
+)
+
+// Data reads and checks the body, commits the message and only then answers
+// 250 with the queue ID (S1). Every error is an *smtp.SMTPError: go-smtp
+// turns a plain error into a 554 that leaks its text.
+func (ss *session) Data(r io.Reader) error {
+	body, err := readBody(r, ss.s.opts.MaxMessageBytes)
+	if err != nil {
+		return ss.readError(err)
+	}
+	if countReceived(body) > ss.s.opts.MaxReceived {
+		return errTooManyHops
+	}
+	m := ss.message()
+	full := make([]byte, 0, len(body)+256)
+	full = append(full, ss.received(m)...)
+	full = append(full, body...)
+	m.Size = int64(len(full))
+
+	if err := ss.s.opts.Store.Enqueue(ss.s.ctx, m, full); err != nil {
+		ss.s.log.Error("enqueue failed", zap.String("sender", m.Sender),
+			zap.Int("rcpts", len(m.Recipients)), zap.String("client", m.ClientAddr), zap.Error(err))
+		if errors.Is(err, queue.ErrNoSpace) {
+			return errNoSpace
+		}
+		return errStorage
+	}
+	if ss.s.opts.OnQueued != nil {
+		ss.s.opts.OnQueued(m.ID)
+	}
+	ss.s.log.Info("queued", zap.String("queue_id", m.ID), zap.String("sender", m.Sender),
+		zap.Int("rcpts", len(m.Recipients)), zap.Int("rejected", countState(m, queue.Rejected)),
+		zap.Int64("size", m.Size), zap.String("client", m.ClientAddr), zap.String("helo", m.Helo))
+	// go-smtp writes a returned SMTPError as the reply whatever its code,
+	// which is the only way to put the queue ID into the 250 line.
+	return reply(250, 2, 0, 0, "Ok: queued as "+m.ID)
+}
+
+// message builds the envelope at arrival time. Pending recipients are due
+// at once; suppressed ones are final (Rejected) and get no due time.
+func (ss *session) message() *queue.Message {
+	now := ss.s.opts.Clock.Now()
+	m := &queue.Message{
+		Sender:     ss.sender,
+		Arrived:    now,
+		ClientAddr: ss.clientAddr(),
+		Helo:       ss.conn.Hostname(),
+	}
+	if ss.s.opts.NewID != nil {
+		m.ID = ss.s.opts.NewID(now)
+	}
+	for i := range ss.rcpts {
+		rc := &ss.rcpts[i]
+		rc.Updated = now
+		if rc.State == queue.Queued {
+			rc.NextAttempt = now
+		}
+	}
+	m.Recipients = ss.rcpts
+	return m
+}
+
+// received is the trace field mtaq prepends; the recipient is named only
+// when there is one, so a message does not list its Bcc recipients.
+func (ss *session) received(m *queue.Message) string {
+	t := traceInfo{helo: m.Helo, ip: m.ClientAddr, hostname: ss.s.opts.Hostname, id: m.ID, at: m.Arrived}
+	if len(m.Recipients) == 1 {
+		t.rcpt = m.Recipients[0].Address
+	}
+	return receivedField(t)
+}
+
+// readError turns a body read failure into a reply. After a timeout the
+// connection refuses further reads (idleConn), so go-smtp closes it once
+// the 451 is written.
+func (ss *session) readError(err error) error {
+	var se *smtp.SMTPError
+	switch {
+	case errors.Is(err, errTooBig), errors.As(err, &se) && se.Code == 552:
+		return errSize
+	case errors.Is(err, errNUL):
+		return errNULByte
+	case errors.Is(err, smtp.ErrTooLongLine):
+		return errLineTooLong
+	case isTimeout(err):
+		ss.s.log.Info("data timeout", zap.String("client", ss.clientAddr()))
+		return errDataTimeout
+	case errors.Is(err, smtp.ErrDataReset):
+		// RSET or EHLO between BDAT chunks. go-smtp v0.25.1's aborted Data
+		// goroutine then races the next BDAT's result channel (it may hand
+		// that transaction a stale reply), so end the connection instead.
+		ss.conn.Close()
+		return errDataRead
+	}
+	ss.s.log.Info("data read failed", zap.String("client", ss.clientAddr()), zap.Error(err))
+	return errDataRead
+}
+
+func countState(m *queue.Message, s queue.State) int {
+	n := 0
+	for _, r := range m.Recipients {
+		if r.State == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Errors of readBody; the session turns them into replies.
+var (
+	errTooBig = errors.New("message exceeds the size limit")
+	errNUL    = errors.New("message contains a NUL byte")
+)
+
+// readBody reads a DATA body (already dot-unstuffed by go-smtp) and returns
+// it with every line ending as CRLF: bare LF and bare CR each become CRLF,
+// because go-smtp passes them through and a relayed bare LF is the SMTP
+// smuggling vector. NUL bytes are refused: they cannot be relayed over
+// 8BITMIME and are never legitimate in text mail. At most limit bytes of
+// output are kept; one more fails with errTooBig, so memory stays bounded
+// whatever the client sends. Read errors are returned as they are.
+func readBody(r io.Reader, limit int64) ([]byte, error) {
+	br := bufio.NewReaderSize(r, 32<<10)
+	var out bytes.Buffer
+	n := &normaliser{out: &out, limit: limit}
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if werr := n.write(chunk); werr != nil {
+			return nil, werr
+		}
+		switch {
+		case err == nil, errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			return n.finish()
+		default:
+			return nil, err
+		}
+	}
+}
+
+// normaliser is the line-ending state machine of readBody. It is fed in
+// arbitrary chunks, so a CR ending one chunk waits for the next (pendingCR).
+type normaliser struct {
+	out       *bytes.Buffer
+	limit     int64
+	pendingCR bool
+}
+
+func (n *normaliser) write(p []byte) error {
+	for len(p) > 0 {
+		if n.pendingCR {
+			n.pendingCR = false
+			n.out.WriteString("\r\n")
+			if p[0] == '\n' {
+				p = p[1:]
+				continue
+			}
+		}
+		i := bytes.IndexAny(p, "\r\n\x00")
+		if i < 0 {
+			n.out.Write(p)
+			break
+		}
+		n.out.Write(p[:i])
+		switch p[i] {
+		case 0:
+			return errNUL
+		case '\r':
+			n.pendingCR = true
+		case '\n':
+			n.out.WriteString("\r\n")
+		}
+		p = p[i+1:]
+		if int64(n.out.Len()) > n.limit {
+			return errTooBig
+		}
+	}
+	if int64(n.out.Len()) > n.limit {
+		return errTooBig
+	}
+	return nil
+}
+
+// finish flushes a trailing CR and ends an unterminated last line, so the
+// stored body always ends in CRLF.
+func (n *normaliser) finish() ([]byte, error) {
+	if n.pendingCR {
+		n.pendingCR = false
+		n.out.WriteString("\r\n")
+	}
+	if b := n.out.Bytes(); len(b) > 0 && !bytes.HasSuffix(b, []byte("\r\n")) {
+		n.out.WriteString("\r\n")
+	}
+	if int64(n.out.Len()) > n.limit {
+		return nil, errTooBig
+	}
+	return n.out.Bytes(), nil
+}
+
+// countReceived counts Received: fields in the header section (up to the
+// first empty line) of a CRLF-normalised message; a loop shows up as many.
+func countReceived(msg []byte) int {
+	count := 0
+	for len(msg) > 0 {
+		line := msg
+		if i := bytes.Index(msg, []byte("\r\n")); i >= 0 {
+			line, msg = msg[:i], msg[i+2:]
+		} else {
+			msg = nil
+		}
+		if len(line) == 0 {
+			break // end of header
+		}
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if ok && strings.EqualFold(string(bytes.TrimRight(name, " \t")), "received") {
+			count++
+		}
+	}
+	return count
+}
+
+// traceInfo is what the Received field records.
+type traceInfo struct {
+	helo, ip, hostname, id, rcpt string
+	at                           time.Time
+}
+
+// receivedField builds an RFC 5321 §4.4 trace field, folded so each line
+// stays short. The HELO name is client text: it is cleaned before use.
+func receivedField(t traceInfo) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mtaq) with ESMTP", clean(t.helo), t.ip, t.hostname)
+	if t.id != "" {
+		fmt.Fprintf(&b, " id %s", t.id)
+	}
+	if t.rcpt != "" {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", t.rcpt)
+	}
+	fmt.Fprintf(&b, ";\r\n\t%s\r\n", t.at.Format(time.RFC1123Z))
+	return b.String()
+}
+
+// clean keeps printable ASCII other than comment delimiters, so a HELO
+// argument cannot break the header's structure.
+func clean(s string) string {
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r > '~' || r == '(' || r == ')' || r == '\\' {
+			return '?'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,145 @@
+package submission
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/queue"
+)
+
+// Replies. Texts are fixed: nothing internal reaches the client (S2).
+var (
+	errRelayDenied  = reply(554, 5, 7, 1, "Relay access denied")
+	errBadSender    = reply(501, 5, 1, 7, "Bad sender address syntax")
+	errBadRecipient = reply(501, 5, 1, 3, "Bad recipient address syntax")
+	errTooManyRcpts = reply(452, 4, 5, 3, "Too many recipients")
+	errSuppressed   = reply(550, 5, 7, 1, "Recipient address is suppressed")
+	errTempLookup   = reply(451, 4, 3, 0, "Temporary lookup failure, try again later")
+	errSize         = reply(552, 5, 3, 4, "Message size exceeds fixed limit")
+	errNULByte      = reply(554, 5, 6, 0, "NUL bytes are not allowed in messages")
+	errLineTooLong  = reply(500, 5, 5, 2, "Line too long")
+	errDataTimeout  = reply(451, 4, 4, 2, "Timeout reading message data, closing connection")
+	errDataRead     = reply(451, 4, 3, 0, "Error reading message data")
+	errTooManyHops  = reply(554, 5, 4, 6, "Too many hops (Received headers), mail loop?")
+	errStorage      = reply(451, 4, 3, 0, "Temporary storage failure, try again later")
+	errNoSpace      = reply(452, 4, 3, 1, "Insufficient system storage")
+)
+
+func reply(code, a, b, c int, msg string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{a, b, c}, Message: msg}
+}
+
+// session is one client connection's state. The envelope (sender, rcpts)
+// lives from MAIL to the end of DATA or RSET.
+type session struct {
+	s    *Server
+	conn *smtp.Conn
+	ip   netip.Addr // unmapped: an IPv4 client on a dual-stack socket is IPv4
+	// trusted: the client's IP is in Options.Trusted. authenticated is set
+	// by AUTH (a later issue); either one allows relaying (S3).
+	trusted, authenticated bool
+
+	hasSender bool
+	sender    string // "" is the null sender
+	utf8      bool   // MAIL ... SMTPUTF8
+	rcpts     []queue.Recipient
+	seen      map[string]bool // lower-cased addresses already accepted
+}
+
+func (s *Server) newSession(c *smtp.Conn) *session {
+	ss := &session{s: s, conn: c}
+	if ta, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		ss.ip = ta.AddrPort().Addr().Unmap()
+	}
+	for _, p := range s.opts.Trusted {
+		if ss.ip.IsValid() && p.Contains(ss.ip) {
+			ss.trusted = true
+			break
+		}
+	}
+	return ss
+}
+
+// mayRelay is the one relay decision: trusted network or authenticated.
+func (ss *session) mayRelay() bool { return ss.trusted || ss.authenticated }
+
+// Mail checks the sender. Relay permission is checked at RCPT, not here,
+// so an untrusted client hears "relay access denied" per recipient, the
+// conventional place, and AUTH (before MAIL) can slot in later.
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	ss.Reset()
+	utf8 := opts != nil && opts.UTF8
+	if opts != nil && opts.Size > ss.s.opts.MaxMessageBytes {
+		return errSize // go-smtp checks SIZE= first; kept so the limit holds without it
+	}
+	if from != "" {
+		if _, err := ParseAddress(from, utf8); err != nil {
+			return errBadSender
+		}
+	}
+	ss.hasSender, ss.sender, ss.utf8 = true, from, utf8
+	return nil
+}
+
+// Rcpt checks relay permission, the address, the recipient limit and the
+// suppression list, in that order.
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if !ss.mayRelay() {
+		return errRelayDenied
+	}
+	a, err := ParseAddress(to, ss.utf8)
+	if err != nil {
+		return errBadRecipient
+	}
+	if len(ss.rcpts) >= ss.s.opts.MaxRecipients {
+		return errTooManyRcpts // go-smtp checks first; kept so the limit holds without it
+	}
+	key := strings.ToLower(to)
+	if ss.seen[key] {
+		return nil // the same mailbox twice gets one copy
+	}
+	state, now := queue.Queued, ss.s.opts.Clock.Now()
+	sup, err := ss.s.opts.Store.Suppression(ss.s.ctx, to, now)
+	if err != nil {
+		ss.s.log.Error("suppression lookup", zap.String("rcpt", to), zap.Error(err))
+		return errTempLookup
+	}
+	if sup.Active(now) {
+		if ss.s.opts.RefuseSuppressed {
+			return errSuppressed
+		}
+		state = queue.Rejected
+	}
+	if ss.seen == nil {
+		ss.seen = map[string]bool{}
+	}
+	ss.seen[key] = true
+	ss.rcpts = append(ss.rcpts, queue.Recipient{
+		Index:   len(ss.rcpts),
+		Address: to,
+		Domain:  strings.ToLower(a.Domain),
+		State:   state,
+	})
+	return nil
+}
+
+// Reset forgets the envelope (RSET, a new EHLO, the end of DATA).
+func (ss *session) Reset() {
+	ss.hasSender, ss.sender, ss.utf8 = false, "", false
+	ss.rcpts, ss.seen = nil, nil
+}
+
+// Logout frees nothing: the session holds no resources beyond memory.
+func (ss *session) Logout() error { return nil }
+
+// clientAddr is the client's IP for Message.ClientAddr and Received.
+func (ss *session) clientAddr() string {
+	if !ss.ip.IsValid() {
+		return "unknown"
+	}
+	return ss.ip.String()
+}
