@@ -95,6 +95,7 @@ func Start(o Options) (*Daemon, error) {
 		Clock:           o.Clock,
 		Logger:          o.Logger.Named("submission"),
 		OnQueued:        func(string) { d.sched.Wake() },
+		NewID:           queue.NewID,
 	})
 	if err == nil {
 		err = d.sub.Start()
@@ -117,7 +118,7 @@ func Start(o Options) (*Daemon, error) {
 func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {
 	res := o.Resolver
 	if res == nil {
-		res = delivery.NewResolver(c.Delivery.DNSServers)
+		res = delivery.NewResolver(c.DNSServerAddrs())
 	}
 	return delivery.New(delivery.Options{
 		Hostname:       c.Hostname,
