@@ -239,3 +239,20 @@ func TestContextCancelStopsLookup(t *testing.T) {
 		t.Fatal("lookup ignored the context")
 	}
 }
+
+// TestLocalhostNeverQueriesDNS: RFC 6761 names resolve to loopback locally.
+func TestLocalhostNeverQueriesDNS(t *testing.T) {
+	srv := dnstest.New(t)
+	r := NewResolver([]string{srv.Addr()})
+	mxs, err := r.LookupMX(context.Background(), "Mail.LocalHost.")
+	if err != nil || mxs != nil {
+		t.Fatalf("LookupMX = %v, %v; want implicit MX", mxs, err)
+	}
+	ips, err := r.LookupIP(context.Background(), "localhost")
+	if err != nil || len(ips) != 2 || !ips[0].IsLoopback() || !ips[1].IsLoopback() {
+		t.Fatalf("LookupIP = %v, %v", ips, err)
+	}
+	if n := srv.Queries("localhost.", dns.TypeA) + srv.Queries("mail.localhost.", dns.TypeMX); n != 0 {
+		t.Fatalf("%d queries reached the DNS server", n)
+	}
+}

@@ -18,6 +18,9 @@ func randIntN(n int) int { return rand.IntN(n) }
 // records: (nil, nil). NXDOMAIN and null MX are permanent *DNSErrors. A
 // CNAME at the domain is followed (at most 8 links).
 func (r *DNSResolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
+	if isLocalhost(domain) {
+		return nil, nil // implicit MX: the loopback host itself
+	}
 	rrs, err := r.resolve(ctx, domain, dns.TypeMX)
 	if err != nil {
 		return nil, err
@@ -70,6 +73,9 @@ func (r *DNSResolver) shuffle(mxs []MX) {
 func (r *DNSResolver) LookupIP(ctx context.Context, host string) ([]net.IP, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		return []net.IP{ip}, nil
+	}
+	if isLocalhost(host) {
+		return []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback}, nil
 	}
 	type res struct {
 		ips []net.IP
@@ -178,4 +184,11 @@ func hasOwner(answer []dns.RR, name string) bool {
 		}
 	}
 	return false
+}
+
+// isLocalhost: RFC 6761 6.3 reserves localhost and *.localhost for the
+// loopback host; they are answered here, never sent to a DNS server.
+func isLocalhost(name string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	return name == "localhost" || strings.HasSuffix(name, ".localhost")
 }
