@@ -115,6 +115,12 @@ func (e *env) lifeRetention(id string) {
 	if _, err := e.s.Timeline(bg, id, 1); !isNotFound(err) {
 		e.t.Fatalf("timeline after purge: %v", err)
 	}
+	if keys := e.keysWith(id); len(keys) != 0 {
+		e.t.Fatalf("purge left records behind: %q", keys)
+	}
+	if sup, _ := e.s.Suppression(bg, "unknown@x.test", t0.Add(time.Hour)); sup == nil {
+		e.t.Fatal("purge removed a suppression: it outlives the message")
+	}
 }
 
 func TestApplyUnknownCommitsNothing(t *testing.T) {
