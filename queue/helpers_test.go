@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -103,6 +104,22 @@ func reply(code int, enh, text string) *Reply {
 // attempt is a timeline entry at t0+d.
 func attempt(d time.Duration, decision string, r *Reply) *Attempt {
 	return &Attempt{At: t0.Add(d), Duration: time.Second, MX: "mx.example.test", Reply: *r, Decision: decision}
+}
+
+// keysWith lists every key in the database that mentions id.
+func (e *env) keysWith(id string) []string {
+	e.t.Helper()
+	var out []string
+	err := scanKeys(e.s.db, nil, nil, func(k []byte) (bool, error) {
+		if bytes.Contains(k, []byte(id)) {
+			out = append(out, string(k))
+		}
+		return true, nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

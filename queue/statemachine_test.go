@@ -7,23 +7,36 @@ import (
 )
 
 // TestRecipientLife walks one message through lease, deferral, bounce with
-// suppression, and delivery, checking the invariants after every step.
+// suppression, delivery and retention, checking the invariants after every
+// step.
 func TestRecipientLife(t *testing.T) {
 	e := newEnv(t)
 	id := e.enqueue(msg(t0, "ok@x.test", "grey@y.test", "unknown@x.test"), "body")
 	if got := e.due(t0); len(got) != 3 {
 		t.Fatalf("due after enqueue = %v", got)
 	}
+	e.lifeLease(id)
+	e.lifeFirstAttempt(id)
+	e.lifeRetryThenDeliver(id)
+	e.lifeRetention(id)
+}
 
-	// Q2: the lease moves every due key before the attempt starts.
+// lifeLease moves every due key before the attempt starts (Q2).
+func (e *env) lifeLease(id string) {
+	e.t.Helper()
 	e.ok(e.s.Lease(bg, []Lease{{id, 0, t0.Add(10 * time.Minute)}, {id, 1, t0.Add(10 * time.Minute)}, {id, 2, t0.Add(10 * time.Minute)}}))
 	if got := e.due(t0.Add(9 * time.Minute)); len(got) != 0 {
-		t.Fatalf("due before lease expiry = %v", got)
+		e.t.Fatalf("due before lease expiry = %v", got)
 	}
 	if at := e.message(id).Recipients[1].NextAttempt; !at.Equal(t0.Add(10 * time.Minute)) {
-		t.Fatalf("leased NextAttempt = %v", at)
+		e.t.Fatalf("leased NextAttempt = %v", at)
 	}
+}
 
+// lifeFirstAttempt delivers one recipient, defers one and bounces one, with
+// its suppression in the same batch (Q3).
+func (e *env) lifeFirstAttempt(id string) {
+	e.t.Helper()
 	bounce := reply(550, "5.1.1", "user unknown")
 	e.ok(e.s.Apply(bg, []Update{
 		{ID: id, Rcpt: 0, State: Delivered, CountAttempt: true, Reply: reply(250, "2.0.0", "ok"),
@@ -35,64 +48,78 @@ func TestRecipientLife(t *testing.T) {
 			Suppress: &Suppression{Reason: "hard_bounce", Reply: bounce}},
 	}))
 	if got := e.due(t0.Add(time.Hour)); !slices.Equal(got, []string{id + "/1@6m0s"}) {
-		t.Fatalf("due after first attempt = %v, want only the deferred one", got)
+		e.t.Fatalf("due after first attempt = %v, want only the deferred one", got)
 	}
 	if _, err := e.s.Body(bg, id); err != nil {
-		t.Fatalf("body gone while a recipient is deferred: %v", err)
+		e.t.Fatalf("body gone while a recipient is deferred: %v", err)
 	}
 	sup, err := e.s.Suppression(bg, "UNKNOWN@x.test", t0.Add(time.Hour))
 	if err != nil || sup == nil || sup.Reason != "hard_bounce" || sup.MessageID != id ||
 		!sup.Created.Equal(t0.Add(time.Minute)) || sup.Count != 1 {
-		t.Fatalf("suppression written with the bounce = %+v, %v", sup, err)
+		e.t.Fatalf("suppression written with the bounce = %+v, %v", sup, err)
 	}
 	r2 := e.message(id).Recipients[2]
 	if r2.State != Bounced || !r2.LastAboutAddress || r2.LastReply.Code != 550 || r2.Attempts != 1 || !r2.NextAttempt.IsZero() {
-		t.Fatalf("bounced recipient = %+v", r2)
+		e.t.Fatalf("bounced recipient = %+v", r2)
 	}
+}
 
+// lifeRetryThenDeliver defers the greylisted recipient again, then delivers
+// it; the last recipient to become final removes the body (Q4).
+func (e *env) lifeRetryThenDeliver(id string) {
+	e.t.Helper()
 	e.ok(e.s.Apply(bg, []Update{{ID: id, Rcpt: 1, State: Deferred, NextAttempt: t0.Add(20 * time.Minute),
 		CountAttempt: true, Reply: reply(451, "4.7.1", "greylisted"),
 		Attempt: attempt(6*time.Minute, "deferred", reply(451, "4.7.1", "greylisted"))}}))
 	if got := e.due(t0.Add(time.Hour)); !slices.Equal(got, []string{id + "/1@20m0s"}) {
-		t.Fatalf("deferred recipient did not move in the due index: %v", got)
+		e.t.Fatalf("deferred recipient did not move in the due index: %v", got)
 	}
 
 	e.ok(e.s.Apply(bg, []Update{{ID: id, Rcpt: 1, State: Delivered, CountAttempt: true,
 		Reply: reply(250, "2.0.0", "ok"), Attempt: attempt(20*time.Minute, "delivered", reply(250, "2.0.0", "ok"))}}))
 	if _, err := e.s.Body(bg, id); !isNotFound(err) {
-		t.Fatalf("Q4: body kept after the last recipient became final: %v", err)
+		e.t.Fatalf("Q4: body kept after the last recipient became final: %v", err)
 	}
 	if _, ok, err := e.s.NextDue(bg); ok || err != nil {
-		t.Fatalf("NextDue = %v, %v; want nothing pending", ok, err)
+		e.t.Fatalf("NextDue = %v, %v; want nothing pending", ok, err)
 	}
 	tl, err := e.s.Timeline(bg, id, 1)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	var decisions []string
 	for _, a := range tl {
 		decisions = append(decisions, a.Decision+"@"+a.At.Sub(t0).String())
 	}
 	if want := []string{"deferred@1m0s", "deferred@6m0s", "delivered@20m0s"}; !slices.Equal(decisions, want) {
-		t.Fatalf("timeline = %v, want %v", decisions, want)
+		e.t.Fatalf("timeline = %v, want %v", decisions, want)
 	}
 	if r1 := e.message(id).Recipients[1]; r1.Attempts != 3 || r1.State != Delivered || !r1.Updated.Equal(t0.Add(20*time.Minute)) {
-		t.Fatalf("delivered recipient = %+v", r1)
+		e.t.Fatalf("delivered recipient = %+v", r1)
 	}
+}
 
-	// Retention: the compact record stays until Purge passes its final time.
+// lifeRetention: the compact record stays until Purge passes its final time.
+func (e *env) lifeRetention(id string) {
+	e.t.Helper()
 	n, err := e.s.Purge(bg, t0.Add(20*time.Minute))
 	e.ok(err)
 	if n != 0 {
-		t.Fatalf("purged %d before the final time", n)
+		e.t.Fatalf("purged %d before the final time", n)
 	}
 	n, err = e.s.Purge(bg, t0.Add(21*time.Minute))
 	e.ok(err)
 	if _, err := e.s.Message(bg, id); n != 1 || !isNotFound(err) {
-		t.Fatalf("purge: n=%d, message err=%v", n, err)
+		e.t.Fatalf("purge: n=%d, message err=%v", n, err)
 	}
 	if _, err := e.s.Timeline(bg, id, 1); !isNotFound(err) {
-		t.Fatalf("timeline after purge: %v", err)
+		e.t.Fatalf("timeline after purge: %v", err)
+	}
+	if keys := e.keysWith(id); len(keys) != 0 {
+		e.t.Fatalf("purge left records behind: %q", keys)
+	}
+	if sup, _ := e.s.Suppression(bg, "unknown@x.test", t0.Add(time.Hour)); sup == nil {
+		e.t.Fatal("purge removed a suppression: it outlives the message")
 	}
 }
 
