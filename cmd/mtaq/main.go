@@ -19,7 +19,7 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
-func main() {
+func rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "mtaq",
 		Short:         "mtaq: an outbound mail transfer agent for applications",
@@ -27,7 +27,11 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), configCmd(), versionCmd())
-	if err := root.Execute(); err != nil {
+	return root
+}
+
+func main() {
+	if err := rootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "mtaq:", err)
 		var ee *exitError
 		if errors.As(err, &ee) {

@@ -38,6 +38,9 @@ func serveCmd() *cobra.Command {
 func loadConfig(path string) (conf.Config, error) {
 	if path == "" {
 		c := conf.Defaults()
+		if err := c.FillHostname(); err != nil {
+			return c, err
+		}
 		return c, conf.Validate(c)
 	}
 	return conf.Load(path)
