@@ -55,6 +55,7 @@ func (o *Options) fill() {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	o.Logger = o.Logger.Named("scheduler")
 	if o.MailLog == nil {
 		o.MailLog = o.Logger
 	}

@@ -67,7 +67,7 @@ func Start(o Options) (*Daemon, error) {
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
 	}
-	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger.Named("queue")})
+	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("opening the queue in %s: %w", c.DataDir, err)
 	}
@@ -82,7 +82,7 @@ func Start(o Options) (*Daemon, error) {
 		Workers:   c.Delivery.Workers,
 		PerDomain: c.Delivery.PerDomainConcurrency,
 		Rand:      o.Rand,
-		Logger:    o.Logger.Named("scheduler"),
+		Logger:    o.Logger,
 		MailLog:   o.Logger.Named("mail"),
 	})
 	d.sub, err = submission.New(submission.Options{
@@ -93,7 +93,7 @@ func Start(o Options) (*Daemon, error) {
 		MaxRecipients:   c.Submission.MaxRecipients,
 		Store:           store,
 		Clock:           o.Clock,
-		Logger:          o.Logger.Named("submission"),
+		Logger:          o.Logger,
 		OnQueued:        func(string) { d.sched.Wake() },
 		NewID:           queue.NewID,
 	})
@@ -125,7 +125,7 @@ func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {
 		Port:           c.Delivery.Port,
 		Resolver:       res,
 		Dialer:         o.Dialer,
-		Logger:         o.Logger.Named("delivery"),
+		Logger:         o.Logger,
 		ConnectTimeout: o.ConnectTimeout,
 		CommandTimeout: o.CommandTimeout,
 	})

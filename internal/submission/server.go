@@ -148,7 +148,8 @@ func (s *Server) Start() error {
 		s.serve.Add(1)
 		go func() {
 			defer s.serve.Done()
-			if err := s.srv.Serve(l); err != nil {
+			// Shutdown closes the listener: that ends Serve, it is no fault.
+			if err := s.srv.Serve(l); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				s.log.Error("serve", zap.Stringer("addr", l.Addr()), zap.Error(err))
 			}
 		}()
