@@ -73,15 +73,14 @@ func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // maxLine is RFC 5321 4.5.3.1.6: 1000 octets with the CRLF.
 const maxLine = 998
 
-// ErrLineTooLong reports a body line longer than 998 octets. Folding is not
-// safe for every content (it breaks base64 and signed parts), so such a
-// body is refused whole: Code 0, Enhanced 5.6.0, Stage data.
-var ErrLineTooLong = errors.New("message has a line longer than 998 octets")
-
 // normalizeBody returns body with every bare CR and bare LF turned into
-// CRLF and a final CRLF added if missing. go-smtp's dot writer does the
-// dot-stuffing and turns LF into CRLF, but passes a bare CR through.
-func normalizeBody(body []byte) ([]byte, error) {
+// CRLF, a final CRLF added if missing, and lines over 998 octets broken by
+// inserting CRLF SPACE, as Postfix's smtp_line_length_limit does: apps send
+// unwrapped HTML, receivers refuse over-long lines, and a continuation that
+// starts with a space is a folded header line or harmless body text (base64
+// and quoted-printable lines are never that long). go-smtp's dot writer does
+// the dot-stuffing and turns LF into CRLF, but passes a bare CR through.
+func normalizeBody(body []byte) []byte {
 	out := make([]byte, 0, len(body)+len(body)/64+2)
 	line := 0
 	for i := 0; i < len(body); i++ {
@@ -94,16 +93,16 @@ func normalizeBody(body []byte) ([]byte, error) {
 		case '\n':
 			out, line = append(out, '\r', '\n'), 0
 		default:
-			out, line = append(out, b), line+1
-			if line > maxLine {
-				return nil, ErrLineTooLong
+			if line == maxLine {
+				out, line = append(out, '\r', '\n', ' '), 1
 			}
+			out, line = append(out, b), line+1
 		}
 	}
 	if line > 0 {
 		out = append(out, '\r', '\n')
 	}
-	return out, nil
+	return out
 }
 
 // checkAddr refuses what would corrupt the command line or inject ESMTP

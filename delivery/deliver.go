@@ -116,10 +116,7 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	if len(job.Rcpts) == 0 {
 		return nil
 	}
-	body, err := normalizeBody(job.Body)
-	if err != nil {
-		return fill(len(job.Rcpts), localFail(StageData, "5.6.0", err))
-	}
+	body := normalizeBody(job.Body)
 	if err := checkAddr(job.Sender); err != nil {
 		return fill(len(job.Rcpts), localFail(StageMail, "5.1.7", fmt.Errorf("sender: %w", err)))
 	}

@@ -21,9 +21,6 @@
 //     is then tried once more in plain text, so this is seen only when that
 //     retry fails too and nothing better was heard.
 //   - 5.6.7 at Stage mail: an address needs SMTPUTF8 and no host offered it.
-//   - 5.6.0 at Stage data: the body has a line over 998 octets; nothing is
-//     sent (folding would corrupt encoded or signed content). It is about
-//     the message, not the recipient: policy must not suppress on it.
 //   - 5.1.3 / 5.1.7 at Stage rcpt / mail: a recipient or sender address with
 //     CR, LF, space or angle brackets, refused locally (ESMTP injection).
 //

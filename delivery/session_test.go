@@ -157,14 +157,23 @@ func TestBodyNormalised(t *testing.T) {
 	}
 }
 
-func TestLongLineRefusedWithoutConnecting(t *testing.T) {
+// TestLongLinesAreBroken: a 2500-octet line (unwrapped HTML) is delivered,
+// broken into lines of at most 998 octets with CRLF SPACE, nothing lost.
+func TestLongLinesAreBroken(t *testing.T) {
 	e, mx := oneMX(t)
 	j := job("x.test", "a@x.test")
-	j.Body = append([]byte("Subject: x\r\n\r\n"), bytes.Repeat([]byte("a"), 999)...)
+	long := bytes.Repeat([]byte("<b>x</b>"), 2500/8)
+	j.Body = append([]byte("Subject: x\r\n\r\n"), long...)
 	rs := e.deliverer().Deliver(ctxT(t), j)
-	wantAll(t, rs, 1, 0, "5.6.0", StageData)
-	if !errors.Is(rs[0].Err, ErrLineTooLong) || mx.Conns() != 0 {
-		t.Errorf("got %+v, %d conns", rs[0], mx.Conns())
+	wantAll(t, rs, 1, 250, "2.0.0", StageData)
+	got := mx.Messages()[0].Data
+	for _, l := range bytes.Split(got, []byte("\r\n")) {
+		if len(l) > 998 {
+			t.Fatalf("a %d-octet line reached the server", len(l))
+		}
+	}
+	if rejoined := bytes.ReplaceAll(got, []byte("\r\n "), nil); !bytes.Contains(rejoined, long) {
+		t.Fatal("content changed beyond the inserted line breaks")
 	}
 }
 
