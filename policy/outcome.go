@@ -24,7 +24,6 @@ const (
 
 // Attempt is what policy needs to know about one recipient's attempt.
 type Attempt struct {
-	Reply Reply
 	// AtRecipient: the reply answered this recipient's RCPT or the DATA it
 	// took part in, so it may be about the address. Replies at connection,
 	// greeting, EHLO or MAIL are about the destination or the sender.
@@ -47,11 +46,11 @@ type Outcome struct {
 	SuppressReason string
 }
 
-// Decide turns a classified attempt into an outcome under schedule s.
-// Expiry suppresses only if lastAboutAddress (this attempt's or, for a
-// local failure now, an earlier one's) says the address was the problem.
-func Decide(s Schedule, a Attempt, lastAboutAddress bool) Outcome {
-	v := Classify(a.Reply)
+// Decide turns an attempt and the classifier's verdict on its reply into an
+// outcome under schedule s. Expiry suppresses only if lastAboutAddress (this
+// attempt's or, for a local failure now, an earlier one's) says the address
+// was the problem.
+func Decide(s Schedule, v Verdict, a Attempt, lastAboutAddress bool) Outcome {
 	o := Outcome{Verdict: v}
 	switch v.Class {
 	case Success:

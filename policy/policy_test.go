@@ -31,12 +31,16 @@ func TestNextPlacesLastAttemptAtExpiry(t *testing.T) {
 func TestDecide(t *testing.T) {
 	s := DefaultSchedule
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(code int, enh, text string, rcpt bool, age time.Duration) Attempt {
-		return Attempt{Reply: Reply{code, enh, text}, AtRecipient: rcpt, Attempts: 1, Arrived: t0, Now: t0.Add(age), Rand: 0.5}
+	type attempt struct {
+		Attempt
+		reply Reply
+	}
+	at := func(code int, enh, text string, rcpt bool, age time.Duration) attempt {
+		return attempt{Attempt{AtRecipient: rcpt, Attempts: 1, Arrived: t0, Now: t0.Add(age), Rand: 0.5}, Reply{code, enh, text}}
 	}
 	cases := []struct {
 		name     string
-		a        Attempt
+		a        attempt
 		lastAddr bool
 		want     Decision
 		reason   string
@@ -56,7 +60,7 @@ func TestDecide(t *testing.T) {
 		{"dns trouble at expiry alone does not suppress", at(0, "4.4.3", "dns timeout", false, 72*time.Hour), false, Expired, "", 0},
 	}
 	for _, c := range cases {
-		o := Decide(s, c.a, c.lastAddr)
+		o := Decide(s, Classify(c.a.reply), c.a.Attempt, c.lastAddr)
 		if o.Decision != c.want || o.SuppressReason != c.reason {
 			t.Errorf("%s: got %s/%q (verdict %+v), want %s/%q", c.name, o.Decision, o.SuppressReason, o.Verdict, c.want, c.reason)
 		}

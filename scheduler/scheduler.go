@@ -26,6 +26,8 @@ type Options struct {
 	Clock     clock.Clock
 	Schedule  policy.Schedule
 	TTLs      policy.TTLs
+	// Classifier reads replies; nil uses the built-in rules alone.
+	Classifier *policy.Classifier
 	Workers   int // concurrent jobs overall (default 100)
 	PerDomain int // concurrent jobs per destination domain (default 20)
 	Window    int // recipients held in memory at most (default 10000)
@@ -48,6 +50,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxRcpts <= 0 {
 		o.MaxRcpts = 100
+	}
+	if o.Classifier == nil {
+		o.Classifier = &policy.Classifier{}
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
