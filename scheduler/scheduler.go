@@ -28,10 +28,10 @@ type Options struct {
 	TTLs      policy.TTLs
 	// Classifier reads replies; nil uses the built-in rules alone.
 	Classifier *policy.Classifier
-	Workers   int // concurrent jobs overall (default 100)
-	PerDomain int // concurrent jobs per destination domain (default 20)
-	Window    int // recipients held in memory at most (default 10000)
-	MaxRcpts  int // recipients per job (default 100)
+	Workers    int // concurrent jobs overall (default 100)
+	PerDomain  int // concurrent jobs per destination domain (default 20)
+	Window     int // recipients held in memory at most (default 10000)
+	MaxRcpts   int // recipients per job (default 100)
 	// Rand returns uniform draws in [0,1) for jitter; nil uses math/rand.
 	Rand    func() float64
 	Logger  *zap.Logger // scheduler events

@@ -86,7 +86,7 @@ func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []
 		reply := policy.Reply{Code: res.Code, Enhanced: res.Enhanced, Text: res.Text}
 		o := policy.Decide(s.o.Schedule, s.o.Classifier.Classify(reply, r.Domain), policy.Attempt{
 			AtRecipient: res.Stage == delivery.StageRcpt || res.Stage == delivery.StageData,
-			Attempts: r.Attempts + 1, Arrived: m.Arrived, Now: now, Rand: s.o.Rand(),
+			Attempts:    r.Attempts + 1, Arrived: m.Arrived, Now: now, Rand: s.o.Rand(),
 		}, r.LastAboutAddress)
 		ups = append(ups, s.update(m, r, res, o, start))
 		s.logAttempt(m, r, res, o, now)
