@@ -1,6 +1,9 @@
 package policy
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Decision is what happens to a recipient after an attempt. The names equal
 // the queue's state names on purpose.
@@ -17,10 +20,17 @@ const (
 
 // Suppression reasons.
 const (
-	ReasonHardBounce        = "hard_bounce"
-	ReasonSoftBounceExpired = "soft_bounce_expired"
-	ReasonManual            = "manual"
+	ReasonHardBounce         = "hard_bounce"
+	ReasonSoftBounceExpired  = "soft_bounce_expired"
+	ReasonSoftBounceRepeated = "soft_bounce_repeated"
+	ReasonComplaint          = "complaint"
+	ReasonUnsubscribe        = "unsubscribe"
+	ReasonManual             = "manual"
 )
+
+// Reasons lists every suppression reason, for validation and docs.
+var Reasons = []string{ReasonHardBounce, ReasonSoftBounceExpired, ReasonSoftBounceRepeated,
+	ReasonComplaint, ReasonUnsubscribe, ReasonManual}
 
 // Attempt is what policy needs to know about one recipient's attempt.
 type Attempt struct {
@@ -96,11 +106,53 @@ func (t TTLs) Expires(reason string, now time.Time) time.Time {
 	switch reason {
 	case ReasonHardBounce:
 		d = t.HardBounce
-	case ReasonSoftBounceExpired, "soft_bounce_repeated":
+	case ReasonSoftBounceExpired, ReasonSoftBounceRepeated:
 		d = t.SoftDerived
 	}
 	if d <= 0 {
 		return time.Time{}
 	}
 	return now.Add(d)
+}
+
+// StreakChange is what Streak asks the queue to do with an address's
+// soft-bounce streak.
+type StreakChange int
+
+// Streak changes.
+const (
+	StreakKeep  StreakChange = iota
+	StreakAdd                // count this message
+	StreakReset              // a delivery, or the streak was used up
+)
+
+// Streak applies the soft-bounce streak rule to outcome o of message id,
+// given the messages already counted for the address since its last
+// delivery. Only recipient-side soft replies count (mailbox full, disabled
+// for now), never greylisting, rate limits or destination trouble; each
+// message counts once. The limit-th message suppresses the address now
+// (soft_bounce_repeated) instead of at expiry. limit 0 turns the rule off.
+func Streak(o Outcome, counted []string, id string, limit int) (Outcome, StreakChange) {
+	if o.Decision == Delivered {
+		if len(counted) > 0 {
+			return o, StreakReset
+		}
+		return o, StreakKeep
+	}
+	if limit <= 0 || o.Verdict.Class != Soft || o.Verdict.Side != SideRecipient {
+		return o, StreakKeep
+	}
+	n := len(counted)
+	if !slices.Contains(counted, id) {
+		n++
+	}
+	if n < limit {
+		return o, StreakAdd
+	}
+	if o.Decision == Deferred {
+		o.Decision = Bounced
+		o.NextAttempt = time.Time{}
+		o.SuppressReason = ReasonSoftBounceRepeated
+	}
+	return o, StreakReset
 }

@@ -69,3 +69,35 @@ func TestDecide(t *testing.T) {
 		}
 	}
 }
+
+func TestStreak(t *testing.T) {
+	full := Outcome{Decision: Deferred, Verdict: Classify(Reply{452, "4.2.2", "mailbox full"}), AboutAddress: true,
+		NextAttempt: time.Unix(1, 0)}
+	grey := Outcome{Decision: Deferred, Verdict: Classify(Reply{451, "4.7.1", "greylisted"})}
+	ok := Outcome{Decision: Delivered, Verdict: Classify(Reply{250, "", "ok"})}
+	cases := []struct {
+		name    string
+		o       Outcome
+		counted []string
+		id      string
+		want    Decision
+		change  StreakChange
+		reason  string
+	}{
+		{"first soft counts", full, nil, "m1", Deferred, StreakAdd, ""},
+		{"same message counts once", full, []string{"m1", "m2"}, "m2", Deferred, StreakAdd, ""},
+		{"third distinct message suppresses", full, []string{"m1", "m2"}, "m3", Bounced, StreakReset, ReasonSoftBounceRepeated},
+		{"greylisting never counts", grey, []string{"m1", "m2"}, "m3", Deferred, StreakKeep, ""},
+		{"delivery resets", ok, []string{"m1"}, "m3", Delivered, StreakReset, ""},
+		{"delivery with no streak writes nothing", ok, nil, "m3", Delivered, StreakKeep, ""},
+	}
+	for _, c := range cases {
+		o, ch := Streak(c.o, c.counted, c.id, 3)
+		if o.Decision != c.want || ch != c.change || o.SuppressReason != c.reason {
+			t.Errorf("%s: got %s/%d/%q, want %s/%d/%q", c.name, o.Decision, ch, o.SuppressReason, c.want, c.change, c.reason)
+		}
+	}
+	if o, ch := Streak(full, []string{"m1", "m2"}, "m3", 0); o.Decision != Deferred || ch != StreakKeep {
+		t.Errorf("limit 0 must turn the rule off: %s %d", o.Decision, ch)
+	}
+}

@@ -201,10 +201,13 @@ func (s *PebbleStore) applyLockKeys(updates []Update) ([]string, error) {
 			return nil, fmt.Errorf("apply %s/%d: state %s needs NextAttempt", u.ID, u.Rcpt, u.State)
 		}
 		keys = append(keys, msgLockKey(u.ID))
-		if u.Suppress == nil {
+		if u.Suppress == nil && !u.StreakAdd && !u.StreakReset {
 			continue
 		}
-		addr := u.Suppress.Address
+		addr := ""
+		if u.Suppress != nil {
+			addr = u.Suppress.Address
+		}
 		if addr == "" {
 			// A recipient's address never changes, so reading it unlocked is safe.
 			r, err := getRecipient(s.db, u.ID, u.Rcpt)
@@ -257,6 +260,11 @@ func (tx *applyTx) apply(u Update) error {
 	}
 	if u.State.Final() {
 		if err := tx.closeRecipient(m, u); err != nil {
+			return err
+		}
+	}
+	if u.StreakAdd || u.StreakReset {
+		if err := tx.streak(r.Address, u); err != nil {
 			return err
 		}
 	}

@@ -22,6 +22,7 @@ import (
 //	d/<nanos u64><id>/<idx u32>    due index, empty value
 //	s/<lower-case address>         suppression
 //	f/<nanos u64><id>              final index (retention), empty value
+//	x/<lower-case address>         soft-bounce streak
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
@@ -33,6 +34,7 @@ const (
 	kindDue      = 'd'
 	kindSuppress = 's'
 	kindFinal    = 'f'
+	kindStreak   = 'x'
 )
 
 func prefix(kind byte) []byte { return []byte{kind, '/'} }

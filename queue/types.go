@@ -140,6 +140,11 @@ type Update struct {
 	CountAttempt bool
 	Attempt      *Attempt     // appended to the timeline when set
 	Suppress     *Suppression // written (merged with an existing entry) when set
+	// StreakAdd counts this message in the address's soft-bounce streak
+	// (each message once); StreakReset clears the streak. Both are merged
+	// under the address's lock, so concurrent jobs cannot lose a count.
+	StreakAdd   bool
+	StreakReset bool
 }
 
 // Filter selects messages for List.
@@ -181,6 +186,9 @@ type Store interface {
 	Suppress(ctx context.Context, s Suppression) error
 	// Unsuppress removes addr's entry; ErrNotFound when there is none.
 	Unsuppress(ctx context.Context, addr string) error
+	// Streak returns the IDs of the messages whose recipient-side soft
+	// failures make up addr's current streak, oldest first.
+	Streak(ctx context.Context, addr string) ([]string, error)
 	// Suppressions lists entries (expired ones included), ordered by address.
 	Suppressions(ctx context.Context, after string, limit int) ([]Suppression, error)
 	// Check verifies the invariants in the package doc.

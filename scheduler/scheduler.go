@@ -28,10 +28,17 @@ type Options struct {
 	TTLs      policy.TTLs
 	// Classifier reads replies; nil uses the built-in rules alone.
 	Classifier *policy.Classifier
-	Workers    int // concurrent jobs overall (default 100)
-	PerDomain  int // concurrent jobs per destination domain (default 20)
-	Window     int // recipients held in memory at most (default 10000)
-	MaxRcpts   int // recipients per job (default 100)
+	// SoftStreak: suppress an address after recipient-side soft failures on
+	// this many distinct messages in a row (0: 3; negative: never).
+	SoftStreak int
+	// SenderAlarm: warn when a destination rejects us for sender-side
+	// reasons this many times within SenderAlarmWindow (0: 10 in 10m).
+	SenderAlarm       int
+	SenderAlarmWindow time.Duration
+	Workers           int // concurrent jobs overall (default 100)
+	PerDomain         int // concurrent jobs per destination domain (default 20)
+	Window            int // recipients held in memory at most (default 10000)
+	MaxRcpts          int // recipients per job (default 100)
 	// Rand returns uniform draws in [0,1) for jitter; nil uses math/rand.
 	Rand    func() float64
 	Logger  *zap.Logger // scheduler events
@@ -50,6 +57,15 @@ func (o *Options) fill() {
 	}
 	if o.MaxRcpts <= 0 {
 		o.MaxRcpts = 100
+	}
+	if o.SoftStreak == 0 {
+		o.SoftStreak = 3
+	}
+	if o.SenderAlarm <= 0 {
+		o.SenderAlarm = 10
+	}
+	if o.SenderAlarmWindow <= 0 {
+		o.SenderAlarmWindow = 10 * time.Minute
 	}
 	if o.Classifier == nil {
 		o.Classifier = &policy.Classifier{}
@@ -84,8 +100,9 @@ type lane struct {
 
 // Scheduler runs due work. Create with New, then call Run.
 type Scheduler struct {
-	o    Options
-	wake chan struct{}
+	o     Options
+	wake  chan struct{}
+	alarm *senderAlarm
 
 	mu       sync.Mutex
 	inflight map[rkey]struct{} // recipients leased and not yet applied
@@ -107,6 +124,7 @@ func New(o Options) *Scheduler {
 	return &Scheduler{
 		o:        o,
 		wake:     make(chan struct{}, 1),
+		alarm:    newSenderAlarm(o.SenderAlarm, o.SenderAlarmWindow),
 		inflight: make(map[rkey]struct{}),
 		lanes:    make(map[string]*lane),
 	}

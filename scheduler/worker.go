@@ -88,8 +88,12 @@ func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []
 			AtRecipient: res.Stage == delivery.StageRcpt || res.Stage == delivery.StageData,
 			Attempts:    r.Attempts + 1, Arrived: m.Arrived, Now: now, Rand: s.o.Rand(),
 		}, r.LastAboutAddress)
-		ups = append(ups, s.update(m, r, res, o, start))
+		o, streak := s.streak(m, r, o)
+		u := s.update(m, r, res, o, start)
+		u.StreakAdd, u.StreakReset = streak == policy.StreakAdd, streak == policy.StreakReset
+		ups = append(ups, u)
 		s.logAttempt(m, r, res, o, now)
+		s.alarm.observe(s.o.Logger, r.Domain, o.Verdict, res, now)
 	}
 	return ups
 }
@@ -114,6 +118,21 @@ func (s *Scheduler) update(m *queue.Message, r queue.Recipient, res delivery.Res
 		}
 	}
 	return u
+}
+
+// streak applies the soft-bounce streak rule; it reads the address's
+// streak only when the outcome can change it.
+func (s *Scheduler) streak(m *queue.Message, r queue.Recipient, o policy.Outcome) (policy.Outcome, policy.StreakChange) {
+	v := o.Verdict
+	if o.Decision != policy.Delivered && (v.Class != policy.Soft || v.Side != policy.SideRecipient) {
+		return o, policy.StreakKeep
+	}
+	counted, err := s.o.Store.Streak(context.Background(), r.Address)
+	if err != nil {
+		s.o.Logger.Warn("reading a soft-bounce streak", zap.String("rcpt", r.Address), zap.Error(err))
+		return o, policy.StreakKeep
+	}
+	return policy.Streak(o, counted, m.ID, s.o.SoftStreak)
 }
 
 // logAttempt writes the one mail-log line per recipient per attempt.
