@@ -19,6 +19,11 @@ type Config struct {
 	Delivery   Delivery   `toml:"delivery"`
 	Retry      Retry      `toml:"retry"`
 	Log        Log        `toml:"log"`
+	// Suppression: how long entries last, the streak, what submission does.
+	Suppression Suppression `toml:"suppression"`
+	// Queue: how long final messages' records are kept.
+	Queue  Queue  `toml:"queue"`
+	Alerts Alerts `toml:"alerts"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.
@@ -80,5 +85,12 @@ func Defaults() Config {
 			Jitter: 0.1,
 		},
 		Log: Log{Level: "info", Encoding: "console"},
+		Suppression: Suppression{
+			SoftBounceTTL: Duration{30 * 24 * time.Hour},
+			SoftStreak:    3,
+			OnSuppressed:  "record",
+		},
+		Queue:  Queue{Retention: Duration{7 * 24 * time.Hour}},
+		Alerts: Alerts{SenderSideThreshold: 10, SenderSideWindow: Duration{10 * time.Minute}},
 	}
 }

@@ -87,6 +87,7 @@ func validate(c Config) []*Problem {
 	validateSubmission(k, c.Submission)
 	validateDelivery(k, c.Delivery)
 	validateRetry(k, c.Retry)
+	validateSuppression(k, c.Suppression, c.Queue, c.Alerts)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

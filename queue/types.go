@@ -68,7 +68,7 @@ type Recipient struct {
 	Domain      string    `json:"domain"` // lower case, part after the last '@'
 	State       State     `json:"state"`
 	Attempts    int       `json:"attempts"`
-	NextAttempt time.Time `json:"next_attempt,omitempty"` // zero when not pending
+	NextAttempt time.Time `json:"next_attempt,omitzero"` // zero when not pending
 	LastReply   *Reply    `json:"last_reply,omitempty"`
 	// LastAboutAddress is true when the last soft reply was about the
 	// address itself (side "recipient"), so expiry suppresses it.
@@ -90,7 +90,7 @@ type Attempt struct {
 	// Decision is what mtaq did: delivered, deferred, bounced, failed,
 	// expired, rejected, suppressed.
 	Decision    string    `json:"decision"`
-	NextAttempt time.Time `json:"next_attempt,omitempty"` // for deferred
+	NextAttempt time.Time `json:"next_attempt,omitzero"` // for deferred
 	Suppressed  bool      `json:"suppressed,omitempty"`   // the address was suppressed
 }
 
@@ -103,7 +103,7 @@ type Suppression struct {
 	Count     int       `json:"count"`
 	Reply     *Reply    `json:"reply,omitempty"`
 	MessageID string    `json:"message_id,omitempty"`
-	Expires   time.Time `json:"expires,omitempty"` // zero: never
+	Expires   time.Time `json:"expires,omitzero"` // zero: never
 }
 
 // Active reports whether the entry suppresses at time now.

@@ -78,24 +78,29 @@ func Start(o Options) (*Daemon, error) {
 		Clock:     o.Clock,
 		Schedule: policy.Schedule{First: c.Retry.First.Duration, Max: c.Retry.Max.Duration,
 			Expire: c.Retry.Expire.Duration, Jitter: c.Retry.Jitter},
-		TTLs:      policy.DefaultTTLs,
-		Workers:   c.Delivery.Workers,
-		PerDomain: c.Delivery.PerDomainConcurrency,
-		Rand:      o.Rand,
-		Logger:    o.Logger,
-		MailLog:   o.Logger.Named("mail"),
+		TTLs: policy.TTLs{HardBounce: c.Suppression.HardBounceTTL.Duration,
+			SoftDerived: c.Suppression.SoftBounceTTL.Duration},
+		SoftStreak:        streakLimit(c.Suppression.SoftStreak),
+		SenderAlarm:       c.Alerts.SenderSideThreshold,
+		SenderAlarmWindow: c.Alerts.SenderSideWindow.Duration,
+		Workers:           c.Delivery.Workers,
+		PerDomain:         c.Delivery.PerDomainConcurrency,
+		Rand:              o.Rand,
+		Logger:            o.Logger,
+		MailLog:           o.Logger.Named("mail"),
 	})
 	d.sub, err = submission.New(submission.Options{
-		Hostname:        c.Hostname,
-		Listen:          c.Submission.Listen,
-		Trusted:         c.TrustedPrefixes(),
-		MaxMessageBytes: c.Submission.MaxMessageBytes,
-		MaxRecipients:   c.Submission.MaxRecipients,
-		Store:           store,
-		Clock:           o.Clock,
-		Logger:          o.Logger,
-		OnQueued:        func(string) { d.sched.Wake() },
-		NewID:           queue.NewID,
+		Hostname:         c.Hostname,
+		Listen:           c.Submission.Listen,
+		Trusted:          c.TrustedPrefixes(),
+		MaxMessageBytes:  c.Submission.MaxMessageBytes,
+		MaxRecipients:    c.Submission.MaxRecipients,
+		Store:            store,
+		Clock:            o.Clock,
+		Logger:           o.Logger,
+		OnQueued:         func(string) { d.sched.Wake() },
+		NewID:            queue.NewID,
+		RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
 	})
 	if err == nil {
 		err = d.sub.Start()
@@ -106,13 +111,23 @@ func Start(o Options) (*Daemon, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
-	go func() {
-		defer close(d.done)
-		d.sched.Run(ctx)
-	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.sched.Run(ctx) }()
+	go func() { defer wg.Done(); purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger) }()
+	go func() { wg.Wait(); close(d.done) }()
 	o.Logger.Info("mtaq started", zap.String("hostname", c.Hostname), zap.String("data_dir", c.DataDir),
 		zap.Stringers("listen", addrs(d.sub.Addrs())))
 	return d, nil
+}
+
+// streakLimit maps the config's "0 is off" to the scheduler's "negative is
+// off" (its zero value means the default).
+func streakLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {

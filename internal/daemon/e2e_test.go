@@ -30,7 +30,7 @@ type internet struct {
 
 var mxIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9"}
 
-func newInternet(t *testing.T) *internet {
+func newInternet(t *testing.T, tweak ...func(*conf.Config)) *internet {
 	t.Helper()
 	n := &internet{t: t, dns: dnstest.New(t), port: smtptest.FreePort(t, mxIPs...),
 		clk: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))}
@@ -41,6 +41,9 @@ func newInternet(t *testing.T) *internet {
 	c.Delivery.DNSServers = []string{n.dns.Addr()}
 	c.Delivery.Port = n.port
 	c.Delivery.Workers = 8
+	for _, f := range tweak {
+		f(&c)
+	}
 	d, err := Start(Options{Config: c, Clock: n.clk, Rand: func() float64 { return 0.5 },
 		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
 	if err != nil {

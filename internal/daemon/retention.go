@@ -1,0 +1,43 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// purgeEvery is how often finished messages past retention are removed.
+const purgeEvery = 10 * time.Minute
+
+// purger is the part of the queue the retention loop needs.
+type purger interface {
+	Purge(ctx context.Context, before time.Time) (int, error)
+}
+
+var _ purger = (*queue.PebbleStore)(nil)
+
+// purgeLoop removes the records of messages that became final more than
+// retention ago, so the timeline answers "why did this not arrive" for that
+// long and the database does not grow without bound.
+func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Duration, log *zap.Logger) {
+	for {
+		n, err := p.Purge(ctx, clk.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("purging finished messages", zap.Error(err))
+		case n > 0:
+			log.Info("purged finished messages past retention", zap.Int("messages", n), zap.Duration("retention", retention))
+		}
+		t := clk.NewTimer(purgeEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}
