@@ -91,7 +91,7 @@ type Attempt struct {
 	// expired, rejected, suppressed.
 	Decision    string    `json:"decision"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"` // for deferred
-	Suppressed  bool      `json:"suppressed,omitempty"`   // the address was suppressed
+	Suppressed  bool      `json:"suppressed,omitempty"`  // the address was suppressed
 }
 
 // Suppression is an address mtaq will not send to.
