@@ -1,0 +1,167 @@
+// Package admin is the operator's way into a running daemon: an HTTP/JSON
+// API on a unix socket inside data_dir (and optionally TCP with a bearer
+// token), a Service that carries out requests against the queue and the
+// scheduler, and a Client that the CLI, sendmail's -bp/-q and scripts use.
+// The daemon is the only process that opens Pebble; everything else goes
+// through here. It owns no state of its own.
+package admin
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/mtaq/mtaq/queue"
+)
+
+// API is what the daemon offers operators. Service implements it inside
+// the daemon; Client implements it over HTTP. Field names in the JSON
+// types are an interface for scripts: keep them.
+type API interface {
+	ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, error)
+	// ShowMessage returns ErrNoMessage (wrapped) for an unknown ID.
+	ShowMessage(ctx context.Context, id string) (*MessageDetail, error)
+	QueueAction(ctx context.Context, a QueueAction) (*ActionResult, error)
+
+	ListSuppressions(ctx context.Context, f SuppressionFilter) (*SuppressionPage, error)
+	// ShowSuppression returns ErrNoSuppression (wrapped) when none.
+	ShowSuppression(ctx context.Context, addr string) (*SuppressionEntry, error)
+	AddSuppression(ctx context.Context, a SuppressionAdd) (*SuppressionEntry, error)
+	RemoveSuppression(ctx context.Context, addr string) error
+	// ImportSuppressions reads CSV (address[,reason[,expires RFC 3339 or ttl]]
+	// with an optional header row); progress is called now and then.
+	ImportSuppressions(ctx context.Context, csv io.Reader, progress func(done int)) (*ImportResult, error)
+	ExportSuppressions(ctx context.Context, csv io.Writer) error
+
+	Stats(ctx context.Context) (*Stats, error)
+	// Flush makes every deferred recipient due now (sendmail -q).
+	Flush(ctx context.Context) (*ActionResult, error)
+}
+
+// QueueFilter selects messages; zero fields match everything.
+type QueueFilter struct {
+	State  string `json:"state,omitempty"`
+	Domain string `json:"domain,omitempty"`
+	Rcpt   string `json:"rcpt,omitempty"`
+	After  string `json:"after,omitempty"` // resume after this ID
+	Limit  int    `json:"limit,omitempty"` // 0: server default (1000)
+}
+
+// QueuePage is one page of ListQueue; Next is "" on the last page.
+type QueuePage struct {
+	Messages []QueueEntry `json:"messages"`
+	Next     string       `json:"next"`
+}
+
+// QueueEntry is one message in a listing.
+type QueueEntry struct {
+	ID         string           `json:"id"`
+	Sender     string           `json:"sender"`
+	Arrived    time.Time        `json:"arrived"`
+	Size       int64            `json:"size"`
+	Recipients []RecipientEntry `json:"recipients"`
+}
+
+// RecipientEntry is one recipient's state.
+type RecipientEntry struct {
+	Address     string       `json:"address"`
+	State       string       `json:"state"`
+	Attempts    int          `json:"attempts"`
+	NextAttempt *time.Time   `json:"next_attempt"` // null when not pending
+	LastReply   *queue.Reply `json:"last_reply"`   // null before any attempt
+	// Timeline is filled by ShowMessage only.
+	Timeline []queue.Attempt `json:"timeline,omitempty"`
+}
+
+// MessageDetail is ShowMessage's answer: the entry plus what an operator
+// asks about a message.
+type MessageDetail struct {
+	QueueEntry
+	ClientAddr string   `json:"client_addr"`
+	Helo       string   `json:"helo"`
+	Headers    []Header `json:"headers"` // empty once the body is gone
+}
+
+// Header is one header field of the stored message, in order.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// QueueAction is an operator's command on the queue. Exactly one of ID,
+// Domain or All selects the messages.
+type QueueAction struct {
+	Action string `json:"action"` // retry, hold, release, delete, bounce
+	ID     string `json:"id,omitempty"`
+	Domain string `json:"domain,omitempty"`
+	All    bool   `json:"all,omitempty"`
+}
+
+// ActionResult says how many recipients an action changed.
+type ActionResult struct {
+	Recipients int `json:"recipients"`
+	Messages   int `json:"messages"`
+}
+
+// SuppressionFilter selects suppression entries.
+type SuppressionFilter struct {
+	Reason string `json:"reason,omitempty"`
+	After  string `json:"after,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+}
+
+// SuppressionPage is one page of ListSuppressions.
+type SuppressionPage struct {
+	Entries []SuppressionEntry `json:"entries"`
+	Next    string             `json:"next"`
+}
+
+// SuppressionEntry is one suppressed address.
+type SuppressionEntry struct {
+	Address   string       `json:"address"`
+	Reason    string       `json:"reason"`
+	Created   time.Time    `json:"created"`
+	LastSeen  time.Time    `json:"last_seen"`
+	Count     int          `json:"count"`
+	Expires   *time.Time   `json:"expires"` // null: never
+	Active    bool         `json:"active"`  // false once expired
+	Reply     *queue.Reply `json:"reply"`
+	MessageID string       `json:"message_id,omitempty"`
+}
+
+// SuppressionAdd is an operator's new entry; TTL 0 means the reason's
+// default (manual, complaint, unsubscribe: never).
+type SuppressionAdd struct {
+	Address string        `json:"address"`
+	Reason  string        `json:"reason"` // default manual
+	TTL     time.Duration `json:"ttl,omitempty"`
+}
+
+// ImportResult counts an import; Errors holds the first few bad lines.
+type ImportResult struct {
+	Added   int      `json:"added"`
+	Skipped int      `json:"skipped"`
+	Errors  []string `json:"errors,omitempty"` // "line 12: bad address \"x\""
+}
+
+// Stats is `mtaq stats`.
+type Stats struct {
+	States       map[string]int     `json:"states"` // recipients by state
+	Destinations []DestinationStats `json:"destinations"`
+	// Rates over finished recipients in the window (default last 24h).
+	Window         string  `json:"window"`
+	Delivered      int     `json:"delivered"`
+	HardBounced    int     `json:"hard_bounced"`
+	DeliveryRate   float64 `json:"delivery_rate"`
+	HardBounceRate float64 `json:"hard_bounce_rate"`
+	// Level is "ok", "warning" (hard-bounce rate ≥ 2%) or "critical" (≥ 5%).
+	Level        string `json:"level"`
+	Suppressions int    `json:"suppressions"`
+}
+
+// DestinationStats is one destination domain's view.
+type DestinationStats struct {
+	Domain   string         `json:"domain"`
+	States   map[string]int `json:"states"`
+	LastCode int            `json:"last_code,omitempty"`
+}
