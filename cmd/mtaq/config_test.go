@@ -6,12 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mtaq/mtaq/conf"
 )
 
 // TestServeDefaultsAreValid: `mtaq serve` with no file must start on the
 // built-in defaults (README's first command).
 func TestServeDefaultsAreValid(t *testing.T) {
-	c, err := loadConfig("")
+	t.Setenv("MTAQ_CONFIG", "")
+	c, _, err := conf.Discover("")
 	if err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}

@@ -30,20 +30,8 @@ func serveCmd() *cobra.Command {
 			return serve(c)
 		},
 	}
-	cmd.Flags().StringVar(&path, "config", "", "configuration file (TOML); none: built-in defaults")
+	cmd.Flags().StringVar(&path, "config", "", "configuration file (TOML); default $MTAQ_CONFIG, else /etc/mtaq/mtaq.toml, else built-in defaults")
 	return cmd
-}
-
-// loadConfig reads path, or returns the validated defaults when path is "".
-func loadConfig(path string) (conf.Config, error) {
-	if path == "" {
-		c := conf.Defaults()
-		if err := c.FillHostname(); err != nil {
-			return c, err
-		}
-		return c, conf.Validate(c)
-	}
-	return conf.Load(path)
 }
 
 func serve(c conf.Config) error {
@@ -79,4 +67,11 @@ func newLogger(l conf.Log) (*zap.Logger, error) {
 	zc.Sampling = nil // one line per attempt means every line
 	zc.OutputPaths = []string{"stderr"}
 	return zc.Build()
+}
+
+// loadConfig finds the configuration as every mtaq command does: path if
+// set, else $MTAQ_CONFIG, else /etc/mtaq/mtaq.toml, else the defaults.
+func loadConfig(path string) (conf.Config, error) {
+	c, _, err := conf.Discover(path)
+	return c, err
 }
