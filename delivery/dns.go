@@ -25,7 +25,7 @@ const (
 // miekg/dns: EDNS0 (1232 bytes), TCP when an answer is truncated, answers
 // whose ID or question differ from the query ignored, one deadline per
 // query, servers tried in order until one gives a usable answer (NOERROR or
-// NXDOMAIN). It keeps no cache.
+// NXDOMAIN). Usable answers are cached until their TTL runs out.
 type DNSResolver struct {
 	servers []string
 	cfgErr  error // reading resolv.conf failed; every lookup reports it
@@ -33,6 +33,7 @@ type DNSResolver struct {
 	maxMX   int
 	clock   clock.Clock
 	intn    func(n int) int // for shuffling equal preferences
+	cache   *dnsCache
 }
 
 // ResolverOption configures a DNSResolver.
@@ -47,7 +48,8 @@ func WithQueryTimeout(d time.Duration) ResolverOption {
 // WithMaxMX caps how many MX hosts LookupMX returns (default 5).
 func WithMaxMX(n int) ResolverOption { return func(r *DNSResolver) { r.maxMX = n } }
 
-// WithResolverClock sets the clock used for query deadlines (default real).
+// WithResolverClock sets the clock for cache expiry (default real); query
+// deadlines always use the wall clock, as sockets do.
 func WithResolverClock(c clock.Clock) ResolverOption {
 	return func(r *DNSResolver) { r.clock = c }
 }
@@ -68,6 +70,7 @@ func NewResolver(servers []string, opts ...ResolverOption) *DNSResolver {
 		maxMX:   DefaultMaxMX,
 		clock:   clock.Real{},
 		intn:    randIntN,
+		cache:   newDNSCache(),
 	}
 	for _, o := range opts {
 		o(r)
@@ -101,6 +104,9 @@ func (r *DNSResolver) query(ctx context.Context, name string, qtype uint16) (*dn
 	if r.cfgErr != nil {
 		return nil, newDNSError(name, tname, KindTemporary, r.cfgErr)
 	}
+	if m := r.cache.get(name, qtype, r.clock.Now()); m != nil {
+		return m, nil
+	}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.SetEdns0(ednsSize, false)
@@ -114,6 +120,7 @@ func (r *DNSResolver) query(ctx context.Context, name string, qtype uint16) (*dn
 		case err != nil:
 			kind, last = errKind(err), fmt.Errorf("%s: %w", srv, err)
 		case resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError:
+			r.cache.put(name, qtype, resp, r.clock.Now())
 			return resp, nil
 		case resp.Rcode == dns.RcodeServerFailure:
 			kind, last = KindServFail, fmt.Errorf("%s answered SERVFAIL", srv)
@@ -151,7 +158,8 @@ var errMismatch = errors.New("answer does not match the question")
 // or the deadline passes. Over UDP, packets with another ID or question are
 // dropped (late answers, spoofing attempts); over TCP they are an error.
 func (r *DNSResolver) exchangeNet(ctx context.Context, m *dns.Msg, server, network string) (*dns.Msg, error) {
-	deadline := r.clock.Now().Add(r.timeout)
+	// Sockets run on the wall clock whatever clock the cache uses.
+	deadline := clock.Real{}.Now().Add(r.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}

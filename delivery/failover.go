@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/internal/clock"
 )
 
 // outcome is what one connection to one address produced: either results
@@ -137,7 +139,7 @@ func (d *Deliverer) connect(ctx context.Context, job Job, body []byte, host stri
 		r.MX, r.IP = host, ip.String()
 		return outcome{fail: r}
 	}
-	dc := newDeadlineConn(conn, d.opts.Clock, d.opts.CommandTimeout)
+	dc := newDeadlineConn(conn, clock.Real{}, d.opts.CommandTimeout) // sockets: wall clock
 	defer dc.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
