@@ -31,7 +31,7 @@ type Options struct {
 	Resolver Resolver // default NewResolver(nil): /etc/resolv.conf
 	Dialer   Dialer   // default &net.Dialer{}
 	Logger   *zap.Logger
-	Clock    clock.Clock // deadlines and Result.Duration; default real
+	Clock    clock.Clock // Result.Duration; default real (socket deadlines are always wall-clock)
 
 	// ConnectTimeout bounds each dial. CommandTimeout is the idle limit on
 	// every read and write of the session (the greeting, each command, each
