@@ -46,6 +46,9 @@ type Options struct {
 	// the MX host when empty. nil: any certificate is accepted (the session
 	// is encrypted, not authenticated; MTA-STS and DANE are not done here).
 	TLSConfig *tls.Config
+	// Self lists this daemon's SMTP listeners (host:port): an exchanger
+	// that resolves to one of them, or is named Hostname, is a mail loop.
+	Self []string
 }
 
 // Deliverer hands Jobs to their domain's exchangers. It is safe for
@@ -53,6 +56,7 @@ type Options struct {
 type Deliverer struct {
 	opts Options
 	log  *zap.Logger
+	self *selfSet
 }
 
 // New fills the defaults in opts and returns a Deliverer.
@@ -82,7 +86,7 @@ func New(opts Options) *Deliverer {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Deliverer{opts: opts, log: log.Named("delivery")}
+	return &Deliverer{opts: opts, log: log.Named("delivery"), self: newSelfSet(opts.Self)}
 }
 
 func defInt(v, d int) int {
@@ -119,6 +123,12 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	body := normalizeBody(job.Body)
 	if err := checkAddr(job.Sender); err != nil {
 		return fill(len(job.Rcpts), localFail(StageMail, "5.1.7", fmt.Errorf("sender: %w", err)))
+	}
+	if ip, ok, err := ipLiteral(job.Domain); ok {
+		if err != nil {
+			return fill(len(job.Rcpts), localFail(StageResolve, "5.1.2", err))
+		}
+		return d.tryHosts(ctx, job, body, []MX{{Host: ip.String()}}, false)
 	}
 	hosts, implicit, fail := d.exchangers(ctx, job.Domain)
 	if fail != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -43,6 +44,9 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 	var f failover
 	hosts = hosts[:min(len(hosts), d.opts.MaxHosts)]
 	for _, mx := range hosts {
+		if strings.EqualFold(strings.TrimSuffix(mx.Host, "."), d.opts.Hostname) {
+			return d.selfReached(job, mx.Host, &f, implicit)
+		}
 		ips, err := d.opts.Resolver.LookupIP(ctx, mx.Host)
 		if err != nil || len(ips) == 0 {
 			f.lookupFailed(err)
@@ -51,6 +55,9 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 			continue
 		}
 		for _, ip := range ips {
+			if d.self.has(ip, d.opts.Port) {
+				return d.selfReached(job, mx.Host, &f, implicit)
+			}
 			if f.dialed >= d.opts.MaxAddrs || ctx.Err() != nil {
 				break
 			}
@@ -65,6 +72,17 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 			}
 			f.note(out.fail)
 		}
+	}
+	return fill(len(job.Rcpts), f.final(job.Domain, implicit))
+}
+
+// selfReached handles an exchanger that is this server: hosts less
+// preferred than ourselves are never tried (they would relay back to us);
+// if no better host was tried, it is a loop (5.4.6), a permanent failure
+// rather than a retry storm.
+func (d *Deliverer) selfReached(job Job, host string, f *failover, implicit bool) []Result {
+	if f.dialed == 0 && f.last == nil {
+		return fill(len(job.Rcpts), loopResult(job.Domain, host))
 	}
 	return fill(len(job.Rcpts), f.final(job.Domain, implicit))
 }

@@ -143,6 +143,7 @@ func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {
 		Logger:         o.Logger,
 		ConnectTimeout: o.ConnectTimeout,
 		CommandTimeout: o.CommandTimeout,
+		Self:           c.Submission.Listen, // an MX that is us is a loop
 	})
 }
 
