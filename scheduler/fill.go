@@ -28,6 +28,7 @@ func (s *Scheduler) fillWindow(ctx context.Context) (took, busy int, err error) 
 		return 0, 0, err
 	}
 	jobs, leases, busy := s.group(ctx, due, room)
+	jobs, leases = s.parkDue(ctx, jobs, leases)
 	if len(leases) == 0 {
 		return 0, busy, nil
 	}
@@ -116,6 +117,7 @@ func (s *Scheduler) enqueue(jobs []*job) {
 // turn so that a domain with a deep backlog cannot starve the others, and
 // skipping lanes at their concurrency limit.
 func (s *Scheduler) dispatch(ctx context.Context) {
+	now := s.o.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.running < s.o.Workers {
@@ -124,10 +126,13 @@ func (s *Scheduler) dispatch(ctx context.Context) {
 		for i := 0; i < n && s.running < s.o.Workers; i++ {
 			pos := (start + i) % n
 			l := s.lanes[s.ring[pos]]
-			if len(l.jobs) == 0 || l.active >= s.o.PerDomain {
+			d := s.destFor(s.ring[pos])
+			if len(l.jobs) == 0 || !d.canStart(now, l.active) {
 				continue
 			}
+			probe := d.started(now)
 			j := l.jobs[0]
+			j.probe = probe
 			l.jobs[0] = nil
 			l.jobs = l.jobs[1:]
 			l.active++
@@ -147,10 +152,14 @@ func (s *Scheduler) dispatch(ctx context.Context) {
 // compactRing drops idle lanes so the ring only holds domains with work.
 func (s *Scheduler) compactRing() {
 	keep := s.ring[:0]
+	now := s.o.Clock.Now()
 	for _, d := range s.ring {
 		l := s.lanes[d]
 		if len(l.jobs) == 0 && l.active == 0 {
 			delete(s.lanes, d)
+			if st := s.dests[d]; st != nil && st.idle(now) {
+				delete(s.dests, d)
+			}
 			continue
 		}
 		keep = append(keep, d)

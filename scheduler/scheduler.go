@@ -35,10 +35,12 @@ type Options struct {
 	// reasons this many times within SenderAlarmWindow (0: 10 in 10m).
 	SenderAlarm       int
 	SenderAlarmWindow time.Duration
-	Workers           int // concurrent jobs overall (default 100)
-	PerDomain         int // concurrent jobs per destination domain (default 20)
-	Window            int // recipients held in memory at most (default 10000)
-	MaxRcpts          int // recipients per job (default 100)
+	// PerDomainRate caps job starts per second per destination (0: none).
+	PerDomainRate float64
+	Workers       int // concurrent jobs overall (default 100)
+	PerDomain     int // concurrent jobs per destination domain (default 20)
+	Window        int // recipients held in memory at most (default 10000)
+	MaxRcpts      int // recipients per job (default 100)
 	// Rand returns uniform draws in [0,1) for jitter; nil uses math/rand.
 	Rand    func() float64
 	Logger  *zap.Logger // scheduler events
@@ -90,6 +92,7 @@ type job struct {
 	msg    *queue.Message
 	domain string
 	rcpts  []queue.Recipient
+	probe  bool // the circuit breaker's one probe of a parked destination
 }
 
 // lane is the FIFO of jobs for one destination domain.
@@ -107,8 +110,9 @@ type Scheduler struct {
 	mu       sync.Mutex
 	inflight map[rkey]struct{} // recipients leased and not yet applied
 	lanes    map[string]*lane
-	ring     []string // domains with queued jobs, served round-robin
-	next     int      // ring position to serve next
+	dests    map[string]*dest // adaptive limits and breaker, per domain
+	ring     []string         // domains with queued jobs, served round-robin
+	next     int              // ring position to serve next
 	running  int
 	wg       sync.WaitGroup
 }
@@ -127,7 +131,22 @@ func New(o Options) *Scheduler {
 		alarm:    newSenderAlarm(o.SenderAlarm, o.SenderAlarmWindow),
 		inflight: make(map[rkey]struct{}),
 		lanes:    make(map[string]*lane),
+		dests:    make(map[string]*dest),
 	}
+}
+
+// destFor returns domain's adaptive state; the caller holds s.mu.
+func (s *Scheduler) destFor(domain string) *dest {
+	d := s.dests[domain]
+	if d == nil {
+		var every time.Duration
+		if s.o.PerDomainRate > 0 {
+			every = time.Duration(float64(time.Second) / s.o.PerDomainRate)
+		}
+		d = newDest(s.o.PerDomain, every)
+		s.dests[domain] = d
+	}
+	return d
 }
 
 // Wake asks the loop to look at the queue now (new mail, a finished job).
@@ -172,6 +191,9 @@ func (s *Scheduler) sleep(ctx context.Context, rescan bool) error {
 	if at, ok, err := s.o.Store.NextDue(ctx); err == nil && ok {
 		wait = min(wait, at.Sub(s.o.Clock.Now()))
 	}
+	if at, ok := s.laneReady(); ok {
+		wait = min(wait, max(at.Sub(s.o.Clock.Now()), time.Millisecond))
+	}
 	if wait <= 0 && rescan && !s.windowFull() {
 		return ctx.Err()
 	}
@@ -190,6 +212,23 @@ func (s *Scheduler) sleep(ctx context.Context, rescan bool) error {
 	case <-t.C():
 	}
 	return nil
+}
+
+// laneReady returns the earliest time a lane with waiting jobs, held back
+// by a throttling pause or a rate limit, may start one.
+func (s *Scheduler) laneReady() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var at time.Time
+	for domain, l := range s.lanes {
+		if len(l.jobs) == 0 {
+			continue
+		}
+		if r := s.destFor(domain).readyAt(); !r.IsZero() && (at.IsZero() || r.Before(at)) {
+			at = r
+		}
+	}
+	return at, !at.IsZero()
 }
 
 func (s *Scheduler) windowFull() bool {

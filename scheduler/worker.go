@@ -31,7 +31,12 @@ func (s *Scheduler) run(ctx context.Context, j *job) {
 		if ctx.Err() != nil {
 			return // shutting down: not a verdict on the address; the lease retries
 		}
-		updates = append(updates, s.decide(j.msg, send, results, start)...)
+		ups, verdicts := s.decide(j.msg, send, results, start)
+		updates = append(updates, ups...)
+		sig, reply := jobSignal(results, verdicts)
+		s.observe(ctx, j.domain, sig, reply, j.probe)
+	} else if j.probe {
+		s.observe(ctx, j.domain, sigNone, "", true) // nothing sent: let another probe go
 	}
 	if len(updates) == 0 {
 		return
@@ -75,9 +80,10 @@ func addresses(rs []queue.Recipient) []string {
 }
 
 // decide maps each result through policy to a queue update.
-func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []delivery.Result, start time.Time) []queue.Update {
+func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []delivery.Result, start time.Time) ([]queue.Update, []policy.Verdict) {
 	now := s.o.Clock.Now()
 	ups := make([]queue.Update, 0, len(rcpts))
+	verdicts := make([]policy.Verdict, 0, len(rcpts))
 	for i, r := range rcpts {
 		res := delivery.Result{Rcpt: r.Address, Enhanced: "4.3.0", Text: "no result from delivery", Stage: delivery.StageResolve}
 		if i < len(results) {
@@ -94,8 +100,9 @@ func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []
 		ups = append(ups, u)
 		s.logAttempt(m, r, res, o, now)
 		s.alarm.observe(s.o.Logger, r.Domain, o.Verdict, res, now)
+		verdicts = append(verdicts, o.Verdict)
 	}
-	return ups
+	return ups, verdicts
 }
 
 func (s *Scheduler) update(m *queue.Message, r queue.Recipient, res delivery.Result, o policy.Outcome, start time.Time) queue.Update {

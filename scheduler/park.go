@@ -1,0 +1,149 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/delivery"
+	"github.com/mtaq/mtaq/policy"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// parkDue keeps jobs for parked destinations out of memory: their leases
+// move to the probe time instead. That is a local deferral: no attempt is
+// counted, the backoff does not advance, nothing counts toward
+// suppression. A recipient whose expiry has passed meanwhile expires here,
+// so a destination that stays dead cannot keep mail forever.
+func (s *Scheduler) parkDue(ctx context.Context, jobs []*job, leases []queue.Lease) ([]*job, []queue.Lease) {
+	now := s.o.Clock.Now()
+	s.mu.Lock()
+	var keep, parked []*job
+	until := map[*job]time.Time{}
+	for _, j := range jobs {
+		if d := s.destFor(j.domain); d.parked(now) {
+			parked = append(parked, j)
+			until[j] = d.parkedTo
+			for _, r := range j.rcpts {
+				delete(s.inflight, rkey{j.msg.ID, r.Index})
+			}
+			continue
+		}
+		keep = append(keep, j)
+	}
+	s.mu.Unlock()
+	if len(parked) == 0 {
+		return jobs, leases
+	}
+	isParked := map[rkey]time.Time{}
+	for _, j := range parked {
+		for _, r := range j.rcpts {
+			isParked[rkey{j.msg.ID, r.Index}] = until[j]
+		}
+	}
+	kept := leases[:0]
+	for _, l := range leases {
+		if at, ok := isParked[rkey{l.ID, l.Rcpt}]; ok {
+			l.Until = at
+		}
+		kept = append(kept, l)
+	}
+	s.expireParked(ctx, parked, now)
+	return keep, kept
+}
+
+// expireParked ends recipients of parked jobs whose time is up, as the
+// last attempt would have: expired, suppressed only if their last reply was
+// about the address.
+func (s *Scheduler) expireParked(ctx context.Context, parked []*job, now time.Time) {
+	var ups []queue.Update
+	for _, j := range parked {
+		if !s.o.Schedule.Expired(now, j.msg.Arrived) {
+			continue
+		}
+		for _, r := range j.rcpts {
+			res := delivery.Result{Rcpt: r.Address, Enhanced: "4.4.1", Stage: delivery.StageDial,
+				Text: "destination parked: its exchangers did not answer (circuit breaker open)"}
+			v := s.o.Classifier.Classify(policy.Reply{Enhanced: res.Enhanced, Text: res.Text}, r.Domain)
+			o := policy.Decide(s.o.Schedule, v, policy.Attempt{Attempts: r.Attempts, Arrived: j.msg.Arrived, Now: now}, r.LastAboutAddress)
+			u := s.update(j.msg, r, res, o, now)
+			u.CountAttempt = false
+			ups = append(ups, u)
+			s.logAttempt(j.msg, r, res, o, now)
+		}
+	}
+	if len(ups) == 0 {
+		return
+	}
+	if err := s.o.Store.Apply(ctx, ups); err != nil {
+		s.o.Logger.Error("expiring parked recipients", zap.Error(err))
+	}
+}
+
+// observe feeds a job's signal to its destination; when the breaker opens,
+// the jobs waiting in its lane are parked at once rather than each trying.
+func (s *Scheduler) observe(ctx context.Context, domain string, sig signal, reply string, probe bool) {
+	if sig == sigNone && !probe {
+		return
+	}
+	now := s.o.Clock.Now()
+	s.mu.Lock()
+	d := s.destFor(domain)
+	before := d.state(now)
+	tripped := d.observe(now, sig, reply, probe)
+	after := d.state(now)
+	var leases []queue.Lease
+	if l := s.lanes[domain]; tripped && l != nil {
+		for _, j := range l.jobs {
+			for _, r := range j.rcpts {
+				delete(s.inflight, rkey{j.msg.ID, r.Index})
+				leases = append(leases, queue.Lease{ID: j.msg.ID, Rcpt: r.Index, Until: d.parkedTo})
+			}
+		}
+		l.jobs = nil
+	}
+	limit, parkedTo := d.limit, d.parkedTo
+	s.mu.Unlock()
+	if before != after {
+		s.o.Logger.Info("destination state", zap.String("domain", domain), zap.String("from", before),
+			zap.String("to", after), zap.Int("limit", limit), zap.Time("parked_until", parkedTo), zap.String("reply", reply))
+	}
+	if len(leases) > 0 {
+		if err := s.o.Store.Lease(ctx, leases); err != nil {
+			s.o.Logger.Error("parking a destination's queued jobs", zap.String("domain", domain), zap.Error(err))
+		}
+	}
+}
+
+// jobSignal reads a job's results: did the destination take the
+// transaction, tell us to slow down, or not answer at all? No host getting
+// past its greeting (refused, timed out, 421 at every greeting) is
+// "unreachable", which throttles too; DNS trouble says nothing about the
+// exchangers.
+func jobSignal(results []delivery.Result, verdicts []policy.Verdict) (signal, string) {
+	if len(results) == 0 {
+		return sigNone, ""
+	}
+	reached, unreachable, throttled, reply := false, true, false, ""
+	for i, r := range results {
+		if r.Code == 421 || (i < len(verdicts) && verdicts[i].Category == policy.RateLimited) {
+			throttled, reply = true, r.Text
+		}
+		switch r.Stage {
+		case delivery.StageMail, delivery.StageRcpt, delivery.StageData:
+			reached, unreachable = true, false
+		case delivery.StageResolve:
+			unreachable = false
+		}
+	}
+	switch {
+	case unreachable:
+		return sigUnreachable, results[0].Text
+	case throttled:
+		return sigThrottled, reply
+	case reached:
+		return sigOK, ""
+	}
+	return sigNone, ""
+}
