@@ -23,6 +23,15 @@ type Rule struct {
 	Suppress *bool    // nil: derived from class and category
 }
 
+// Categories lists every category a verdict can carry, for callers that
+// check names (configuration).
+func Categories() []Category {
+	return []Category{UserUnknown, MailboxFull, MailboxDisabled, DomainNotFound,
+		InvalidSender, BlockedReputation, SpamContent, PolicyRejected, AuthFailure,
+		ReverseDNS, RateLimited, Greylisting, MessageTooLarge, RelayDenied,
+		SyntaxError, NetworkError, SystemError, Unclassified}
+}
+
 // Classifier is Classify plus the operator's rules. The zero value uses the
 // built-in rules alone. It is read-only after construction and safe for
 // concurrent use.

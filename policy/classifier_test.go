@@ -5,10 +5,7 @@ import (
 	"testing"
 )
 
-func ptr[T any](v T) *bool {
-	b := any(v).(bool)
-	return &b
-}
+func ptr(b bool) *bool { return &b }
 
 func TestClassifierOperatorRules(t *testing.T) {
 	c := &Classifier{Rules: []Rule{
