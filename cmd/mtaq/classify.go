@@ -268,8 +268,9 @@ func (x *explainer) jsonLines(in io.Reader, out io.Writer, domain string) error 
 			break
 		}
 		if err != nil && !errors.Is(err, errLineTooLong) {
-			bw.Flush()                                                  //nolint:errcheck // the read error is the one to report
-			return &exitError{74, fmt.Errorf("reading stdin: %w", err)} // EX_IOERR
+			// EX_IOERR; the read error is the one to report, not a flush's.
+			bw.Flush() //nolint:errcheck
+			return &exitError{74, fmt.Errorf("reading stdin: %w", err)}
 		}
 		n++
 		var rec any

@@ -27,10 +27,8 @@ func runClassify(t *testing.T, stdin string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func TestClassifyExplains(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "mtaq.toml")
-	os.WriteFile(cfg, []byte(`hostname = "mta.example.com"
+// ruleConfig changes the schedule and adds one operator rule.
+const ruleConfig = `hostname = "mta.example.com"
 [retry]
 first = "10m"
 max = "12h"
@@ -43,7 +41,13 @@ text = "(?i)temporarily blocked"
 domain = "acme.example"
 class = "soft"
 category = "blocked_reputation"
-`), 0o600)
+`
+
+func TestClassifyExplains(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "mtaq.toml")
+	if err := os.WriteFile(cfg, []byte(ruleConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
