@@ -127,6 +127,11 @@ var providerCases = []struct {
 	{500, "5.5.1", "Command unrecognized: \"XYZZY\"", Hard, SyntaxError},
 	{450, "4.7.1", "Try again later, you are graylisted", Soft, Greylisting},
 	{451, "4.4.1", "No answer from host", Soft, NetworkError},
+	{550, "5.7.750", "Service unavailable. Client blocked from sending from unregistered domains", Hard, BlockedReputation},
+	{550, "5.7.1", "Message rejected: message contains a URL that is listed on a blocklist", Hard, SpamContent},
+	{552, "5.7.0", "Our system detected an illegal attachment on your message.", Hard, SpamContent},
+	{550, "5.2.1", "<someone@example.org>: Recipient address rejected: this mailbox has been blocked due to inactivity", Hard, MailboxDisabled},
+	{554, "5.7.1", "Your access to this mail system has been rejected due to the sending MTA's poor reputation.", Hard, BlockedReputation},
 }
 
 func TestProviderReplies(t *testing.T) {
