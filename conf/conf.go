@@ -18,6 +18,7 @@ type Config struct {
 	Submission Submission `toml:"submission"`
 	Delivery   Delivery   `toml:"delivery"`
 	Retry      Retry      `toml:"retry"`
+	Policy     Policy     `toml:"policy"`
 	Log        Log        `toml:"log"`
 	// Suppression: how long entries last, the streak, what submission does.
 	Suppression Suppression `toml:"suppression"`

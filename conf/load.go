@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -91,7 +92,7 @@ func decode(data []byte, ix *index) (c Config, probs []*Problem, fatal bool) {
 		var se *toml.StrictMissingError
 		if errors.As(err, &se) {
 			for _, e := range se.Errors {
-				probs = append(probs, unknownKey(&e))
+				probs = append(probs, unknownKey(&e, ix))
 			}
 			return c, probs, false
 		}
@@ -110,14 +111,25 @@ func decode(data []byte, ix *index) (c Config, probs []*Problem, fatal bool) {
 	return c, probs, true
 }
 
-func unknownKey(e *toml.DecodeError) *Problem {
+// unknownKey reports a key the Config does not have. go-toml names it
+// without array indexes; the index's entry on that line has them
+// ("policy.rule[1].match", not "policy.rule.match").
+func unknownKey(e *toml.DecodeError, ix *index) *Problem {
 	row, _ := e.Position()
 	msg := "unknown key"
 	if strings.Contains(e.Error(), "table") {
 		msg = "unknown table"
 	}
-	return &Problem{Line: row, Key: strings.Join(e.Key(), "."), Msg: msg}
+	key := strings.Join(e.Key(), ".")
+	if en := ix.at(row); en != nil && en.line == row && stripIndexes(en.path) == key {
+		key = en.path
+	}
+	return &Problem{Line: row, Key: key, Msg: msg}
 }
+
+var indexRE = regexp.MustCompile(`\[\d+\]`)
+
+func stripIndexes(path string) string { return indexRE.ReplaceAllString(path, "") }
 
 // valueMsg words a decode error. A type mismatch becomes "expected X, got
 // Y" rather than go-toml's text, which names Go struct types.

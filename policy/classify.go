@@ -140,7 +140,7 @@ func categorize(r Reply) (Category, string) {
 	if e := r.Enhanced; len(e) > 2 && (e[1:] == ".1.7" || e[1:] == ".1.8") {
 		return InvalidSender, "enhanced:" + e
 	}
-	text := strings.ToLower(r.Text)
+	text := strings.ToLower(normalize(r.Text))
 	// URLs and addresses carry noise ("reason/#filtered", "<spam@x>"): read
 	// the prose first, and the whole text only when the prose says nothing.
 	if c, rule, ok := matchText(noiseRE.ReplaceAllString(text, " ")); ok {
@@ -156,6 +156,17 @@ func categorize(r Reply) (Category, string) {
 		return c, "enhanced-in-text"
 	}
 	return codeCategory(r.Code)
+}
+
+// contRE matches a line break of a multiline reply with what the server
+// repeated at the start of the next line: the enhanced code, and the reply
+// code when the caller kept it ("550-5.1.1 ").
+var contRE = regexp.MustCompile(`\r?\n[ \t]*([245]\d\d[ -])?([245]\.\d{1,3}\.\d{1,3}\b)?[ \t]*`)
+
+// normalize joins a multiline reply into one line, so that a phrase broken
+// across lines still matches (Go's "." does not match a newline).
+func normalize(text string) string {
+	return strings.TrimSpace(contRE.ReplaceAllString(text, " "))
 }
 
 var noiseRE = regexp.MustCompile(`(https?://|www\.)\S+|<?[^\s<>@]+@[^\s<>]+>?`)

@@ -26,7 +26,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), configCmd(), versionCmd())
+	root.AddCommand(serveCmd(), configCmd(), versionCmd(), classifyCmd())
 	return root
 }
 
