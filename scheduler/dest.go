@@ -11,7 +11,6 @@ const (
 	restoreEvery = 5                // successes per step of concurrency regained
 	pauseMin     = time.Second      // first pause after a throttling reply
 	pauseMax     = time.Minute      // longest pause
-	parkFirst    = time.Minute      // first wait before probing a parked destination
 	parkMax      = 30 * time.Minute // longest wait between probes
 )
 
@@ -29,23 +28,25 @@ const (
 // concurrency limit and pause (throttling) and its circuit breaker. Its
 // methods are called under Scheduler.mu with the time passed in.
 type dest struct {
-	max      int           // configured per-domain concurrency
-	limit    int           // current limit, 1..max
-	every    time.Duration // configured minimum interval between job starts; 0: none
-	next     time.Time     // no job starts before (rate)
-	pause    time.Duration // current throttling pause, 0 when none
-	pausedTo time.Time
-	okRun    int // successes since the limit last changed
-	fails    int // consecutive unreachable results
-	parkWait time.Duration
-	parkedTo time.Time // zero: breaker closed
-	probing  bool      // breaker half-open: the one probe is running
-	last     string    // last reply text that changed the state
-	seen     time.Time
+	max       int           // configured per-domain concurrency
+	limit     int           // current limit, 1..max
+	every     time.Duration // configured minimum interval between job starts; 0: none
+	next      time.Time     // no job starts before (rate)
+	pause     time.Duration // current throttling pause, 0 when none
+	pausedTo  time.Time
+	okRun     int           // successes since the limit last changed
+	fails     int           // consecutive unreachable results
+	parkFirst time.Duration // first wait before a probe: retry.first
+	parkMax   time.Duration // longest wait between probes
+	parkWait  time.Duration
+	parkedTo  time.Time // zero: breaker closed
+	probing   bool      // breaker half-open: the one probe is running
+	last      string    // last reply text that changed the state
+	seen      time.Time
 }
 
-func newDest(max int, every time.Duration) *dest {
-	return &dest{max: max, limit: max, every: every}
+func newDest(limit int, every, parkFirst, parkLongest time.Duration) *dest {
+	return &dest{max: limit, limit: limit, every: every, parkFirst: parkFirst, parkMax: max(parkFirst, parkLongest)}
 }
 
 // parked reports whether jobs must not even wait in memory: the breaker is
@@ -130,14 +131,14 @@ func (d *dest) throttle(now time.Time, reply string) {
 // park opens the breaker (or re-opens it after a failed probe) with a
 // doubling wait before the next probe.
 func (d *dest) park(now time.Time) {
-	d.parkWait = min(max(2*d.parkWait, parkFirst), parkMax)
+	d.parkWait = min(max(2*d.parkWait, d.parkFirst), d.parkMax)
 	d.parkedTo = now.Add(d.parkWait)
 	d.probing = false
 }
 
 // reset forgets what was learnt: full concurrency, breaker closed.
 func (d *dest) reset() {
-	*d = *newDest(d.max, d.every)
+	*d = *newDest(d.max, d.every, d.parkFirst, d.parkMax)
 }
 
 // state names the destination's condition for operators.

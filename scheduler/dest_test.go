@@ -61,25 +61,25 @@ func TestDeadDestinationIsParked(t *testing.T) {
 	first := dead.count()
 	st := h.dest("dead.test")
 	t.Logf("1000 messages: %d connection attempts, then %+v", first, st)
-	if first > 20 || st.State != "parked" || !st.ParkedUntil.Equal(t0.Add(time.Minute)) {
-		t.Fatalf("%d attempts, destination %+v; want ≤ 20 and parked for 1m", first, st)
+	if first > 20 || st.State != "parked" || !st.ParkedUntil.Equal(t0.Add(5*time.Minute)) {
+		t.Fatalf("%d attempts, destination %+v; want ≤ 20 and parked for retry.first (5m)", first, st)
 	}
 	msgs, _ := h.store.List(ctx, queue.Filter{State: queue.Queued})
 	if len(msgs) < 1000-first {
 		t.Fatalf("%d messages still queued, want %d untouched by the park", len(msgs), 1000-first)
 	}
 
-	h.clk.Set(t0.Add(time.Minute)) // probe time: one job, which fails
+	h.clk.Set(t0.Add(5 * time.Minute)) // probe time: one job, which fails
 	h.s.Step(ctx)
 	if got := dead.count() - first; got != 1 {
 		t.Fatalf("probe sent %d jobs, want 1", got)
 	}
-	if st := h.dest("dead.test"); st.State != "parked" || !st.ParkedUntil.Equal(t0.Add(3*time.Minute)) {
-		t.Fatalf("after a failed probe: %+v, want parked 2m more", st)
+	if st := h.dest("dead.test"); st.State != "parked" || !st.ParkedUntil.Equal(t0.Add(15*time.Minute)) {
+		t.Fatalf("after a failed probe: %+v, want parked 10m more", st)
 	}
 
 	dead.set(true)
-	h.clk.Set(t0.Add(3 * time.Minute))
+	h.clk.Set(t0.Add(15 * time.Minute))
 	for i := 0; i < 2000 && h.pending(); i++ {
 		h.s.Step(ctx)
 		if at, ok := h.s.laneReady(); ok && !h.pendingNow() {

@@ -143,7 +143,9 @@ func (s *Scheduler) destFor(domain string) *dest {
 		if s.o.PerDomainRate > 0 {
 			every = time.Duration(float64(time.Second) / s.o.PerDomainRate)
 		}
-		d = newDest(s.o.PerDomain, every)
+		// A parked destination is probed on the retry schedule's scale:
+		// first after retry.first, doubling to min(retry.max, 30m).
+		d = newDest(s.o.PerDomain, every, s.o.Schedule.First, min(s.o.Schedule.Max, parkMax))
 		s.dests[domain] = d
 	}
 	return d

@@ -53,7 +53,7 @@ the built-in defaults.`,
 			}
 			// The suppression lifetimes are not configurable yet: the
 			// defaults are the ones in force.
-			x := &explainer{cl: cl, sched: schedule(c.Retry), ttls: policy.DefaultTTLs}
+			x := &explainer{cl: cl, sched: schedule(c.Retry), ttls: policy.TTLs{HardBounce: c.Suppression.HardBounceTTL.Duration, SoftDerived: c.Suppression.SoftBounceTTL.Duration}}
 			if len(args) == 0 {
 				return x.jsonLines(cmd.InOrStdin(), cmd.OutOrStdout(), domain)
 			}

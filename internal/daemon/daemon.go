@@ -71,6 +71,11 @@ func Start(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the queue in %s: %w", c.DataDir, err)
 	}
+	classifier, err := c.Policy.Classifier()
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("policy rules: %w", err)
+	}
 	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{})}
 	d.sched = scheduler.New(scheduler.Options{
 		Store:     store,
@@ -78,6 +83,7 @@ func Start(o Options) (*Daemon, error) {
 		Clock:     o.Clock,
 		Schedule: policy.Schedule{First: c.Retry.First.Duration, Max: c.Retry.Max.Duration,
 			Expire: c.Retry.Expire.Duration, Jitter: c.Retry.Jitter},
+		Classifier: classifier,
 		TTLs: policy.TTLs{HardBounce: c.Suppression.HardBounceTTL.Duration,
 			SoftDerived: c.Suppression.SoftBounceTTL.Duration},
 		SoftStreak:        streakLimit(c.Suppression.SoftStreak),
