@@ -39,9 +39,16 @@ func TestExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Apart from its one example operator rule, the example file states
+	// the defaults.
+	if len(c.Policy.Rules) != 1 || c.Policy.Rules[0].Name != "acme-block-is-temporary" {
+		t.Fatalf("example rule: %+v", c.Policy.Rules)
+	}
+	c.Policy.Rules = nil
 	want := Defaults()
 	want.Hostname = "mta.example.com"
 	want.DataDir = "/var/lib/mtaq"
+	want.Policy.Rules = nil
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
 	}
