@@ -20,7 +20,10 @@ func passwdCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "passwd",
 		Short: "Read a password from stdin and print its bcrypt hash for password_hash",
-		Args:  cobra.NoArgs,
+		Long: "Reads the first line of stdin and prints its bcrypt hash, for password_hash in\n" +
+			"[[submission.user]] or a users_file line. A terminal echoes what you type:\n" +
+			"prefer  printf '%s\\n' \"$PASSWORD\" | mtaq passwd",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pw, err := readPassword(cmd.InOrStdin())
 			if err != nil {
