@@ -64,9 +64,12 @@ func TestGoSMTPClientAuthPlain(t *testing.T) {
 	if err := c.SendMail("app@app1.test", []string{"x@example.test"}, strings.NewReader("Subject: x\r\n\r\nbody\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	msgs, _ := e.store.messages()
+	msgs, bodies := e.store.messages()
 	if len(msgs) != 1 || msgs[0].Sender != "app@app1.test" {
 		t.Fatalf("queued %+v", msgs)
+	}
+	if !strings.Contains(string(bodies[0]), "(mtaq) with ESMTPSA\r\n") {
+		t.Fatalf("Received field does not say ESMTPSA: %q", bodies[0])
 	}
 }
 
@@ -185,5 +188,8 @@ func TestTrustedMaySkipAuth(t *testing.T) {
 	c.envelope("app@sender.test", "x@example.test")
 	if got := c.send(hello); !strings.HasPrefix(got, "250 ") {
 		t.Fatalf("DATA: %q", got)
+	}
+	if _, bodies := e.store.messages(); !strings.Contains(string(bodies[0]), "(mtaq) with ESMTP\r\n") {
+		t.Fatalf("Received field: %q", bodies[0])
 	}
 }
