@@ -34,6 +34,20 @@ type Submission struct {
 	TrustedNetworks []string `toml:"trusted_networks"`
 	MaxMessageBytes int64    `toml:"max_message_bytes"`
 	MaxRecipients   int      `toml:"max_recipients"`
+	// SubmissionListen offer STARTTLS, then AUTH (port 587); SMTPSListen
+	// speak TLS from the first byte (port 465). Both need TLSCert and TLSKey.
+	SubmissionListen []string `toml:"submission_listen"`
+	SMTPSListen      []string `toml:"smtps_listen"`
+	TLSCert          string   `toml:"tls_cert"` // PEM file, read by the daemon
+	TLSKey           string   `toml:"tls_key"`
+	// UsersFile holds more users, one "name:bcrypt-hash[:sender,...]" a line.
+	UsersFile string `toml:"users_file"`
+	// AuthMaxFailures failed AUTHs end a connection (421 4.7.0);
+	// AuthIPFailures from one client IP within AuthIPWindow refuse its AUTH.
+	AuthMaxFailures int      `toml:"auth_max_failures"`
+	AuthIPFailures  int      `toml:"auth_ip_failures"`
+	AuthIPWindow    Duration `toml:"auth_ip_window"`
+	Users           []User   `toml:"user"` // [[submission.user]]
 }
 
 // Delivery configures outbound SMTP.
@@ -72,6 +86,12 @@ func Defaults() Config {
 			TrustedNetworks: []string{"127.0.0.0/8", "::1/128"},
 			MaxMessageBytes: 26214400,
 			MaxRecipients:   1000,
+
+			SubmissionListen: []string{},
+			SMTPSListen:      []string{},
+			AuthMaxFailures:  3,
+			AuthIPFailures:   10,
+			AuthIPWindow:     Duration{15 * time.Minute},
 		},
 		Delivery: Delivery{
 			DNSServers:           []string{},

@@ -97,6 +97,7 @@ func validate(c Config) []*Problem {
 		k.add("log.encoding", "must be json or console, got %q", c.Log.Encoding)
 	}
 	validatePolicy(k, c.Policy)
+	validateAuth(k, c.Submission)
 	return k.probs
 }
 

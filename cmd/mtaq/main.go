@@ -27,6 +27,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), configCmd(), versionCmd(), classifyCmd())
+	root.AddCommand(passwdCmd())
 	return root
 }
 

@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -64,6 +65,10 @@ func Start(o Options) (*Daemon, error) {
 		}
 		c.Hostname = h
 	}
+	tlsConf, users, err := loadAuth(c.Submission)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
 	}
@@ -107,6 +112,13 @@ func Start(o Options) (*Daemon, error) {
 		OnQueued:         func(string) { d.sched.Wake() },
 		NewID:            queue.NewID,
 		RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
+		SubmissionListen: c.Submission.SubmissionListen,
+		SMTPSListen:      c.Submission.SMTPSListen,
+		TLS:              tlsConf,
+		Users:            users,
+		AuthMaxFailures:  c.Submission.AuthMaxFailures,
+		AuthIPFailures:   c.Submission.AuthIPFailures,
+		AuthIPWindow:     c.Submission.AuthIPWindow.Duration,
 	})
 	if err == nil {
 		err = d.sub.Start()
@@ -151,6 +163,32 @@ func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {
 		CommandTimeout: o.CommandTimeout,
 		Self:           c.Submission.Listen, // an MX that is us is a loop
 	})
+}
+
+// loadAuth reads the files conf does not read: the TLS certificate and key
+// and the users file. Errors name the configuration key.
+func loadAuth(s conf.Submission) (*tls.Config, []submission.User, error) {
+	var tlsConf *tls.Config
+	if s.TLSCert != "" || s.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("submission.tls_cert/tls_key: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	var data []byte
+	if s.UsersFile != "" {
+		var err error
+		if data, err = os.ReadFile(s.UsersFile); err != nil {
+			return nil, nil, fmt.Errorf("submission.users_file: %w", err)
+		}
+	}
+	all, err := s.AllUsers(data)
+	users := make([]submission.User, len(all))
+	for i, u := range all {
+		users[i] = submission.User(u)
+	}
+	return tlsConf, users, err
 }
 
 func addrs(as []net.Addr) []fmt.Stringer {

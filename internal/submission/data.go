@@ -3,6 +3,7 @@ package submission
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -78,7 +79,8 @@ func (ss *session) message() *queue.Message {
 // received is the trace field mtaq prepends; the recipient is named only
 // when there is one, so a message does not list its Bcc recipients.
 func (ss *session) received(m *queue.Message) string {
-	t := traceInfo{helo: m.Helo, ip: m.ClientAddr, hostname: ss.s.opts.Hostname, id: m.ID, at: m.Arrived}
+	t := traceInfo{helo: m.Helo, ip: m.ClientAddr, hostname: ss.s.opts.Hostname, id: m.ID, at: m.Arrived,
+		with: ss.protocol()}
 	if len(m.Recipients) == 1 {
 		t.rcpt = m.Recipients[0].Address
 	}
@@ -235,17 +237,31 @@ func countReceived(msg []byte) int {
 	return count
 }
 
-// traceInfo is what the Received field records.
+// protocol is the Received field's "with" (RFC 3848): ESMTP, plus S
+// under TLS, plus A once authenticated.
+func (ss *session) protocol() string {
+	p := "ESMTP"
+	if ss.tls {
+		p += "S"
+	}
+	if ss.user != nil {
+		p += "A"
+	}
+	return p
+}
+
+// traceInfo is what the Received field records; with "" means ESMTP.
 type traceInfo struct {
-	helo, ip, hostname, id, rcpt string
-	at                           time.Time
+	helo, ip, hostname, id, rcpt, with string
+	at                                 time.Time
 }
 
 // receivedField builds an RFC 5321 §4.4 trace field, folded so each line
 // stays short. The HELO name is client text: it is cleaned before use.
 func receivedField(t traceInfo) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mtaq) with ESMTP", clean(t.helo), t.ip, t.hostname)
+	with := cmp.Or(t.with, "ESMTP")
+	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mtaq) with %s", clean(t.helo), t.ip, t.hostname, with)
 	if t.id != "" {
 		fmt.Fprintf(&b, " id %s", t.id)
 	}

@@ -8,20 +8,21 @@
 //	S1 a 2xx reply to DATA means Store.Enqueue returned nil.
 //	S2 storage trouble is answered 4xx, never 5xx, and internal error text
 //	   never reaches the client.
-//	S3 only clients in Trusted (or, later, authenticated ones) may name a
-//	   recipient: there is no open relay.
+//	S3 only clients in Trusted or authenticated ones may name a recipient:
+//	   there is no open relay. AUTH is offered and accepted only under TLS.
 //	S4 stored bodies have CRLF line endings only and no NUL bytes.
 //	S5 memory per connection is bounded by MaxMessageBytes.
 package submission
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -38,10 +39,10 @@ type Store interface {
 }
 
 // Options configure a Server. Zero durations and limits take the defaults
-// noted; Hostname, Listen and Store are required.
+// noted; Hostname, Store and at least one listener are required.
 type Options struct {
 	Hostname        string
-	Listen          []string
+	Listen          []string       // plain SMTP: no STARTTLS, no AUTH
 	Trusted         []netip.Prefix // clients that may relay without AUTH
 	MaxMessageBytes int64          // default 25 MiB
 	MaxRecipients   int            // default 1000
@@ -62,6 +63,18 @@ type Options struct {
 	// NewID, when set, names the message before Enqueue so the Received
 	// field can carry the queue ID; otherwise Enqueue assigns it.
 	NewID func(now time.Time) string
+	// SubmissionListen offer STARTTLS (port 587); SMTPSListen speak TLS
+	// from the first byte (port 465). On both, AUTH is offered under TLS
+	// and clients outside Trusted must authenticate before MAIL. Both need
+	// TLS.
+	SubmissionListen, SMTPSListen []string
+	TLS                           *tls.Config
+	Users                         []User
+	// AuthMaxFailures failed AUTHs end a connection (default 3);
+	// AuthIPFailures from one IP (IPv6: one /64) within AuthIPWindow
+	// refuse AUTH from it until they age out (default 10 in 15m).
+	AuthMaxFailures, AuthIPFailures int
+	AuthIPWindow                    time.Duration
 }
 
 // maxLineLength is go-smtp's limit for commands and DATA lines. It is above
@@ -69,28 +82,72 @@ type Options struct {
 // folds them.
 const maxLineLength = 8192
 
+// Kind is what a listener speaks.
+type Kind int
+
+const (
+	Plain       Kind = iota // Options.Listen
+	StartTLS                // Options.SubmissionListen
+	ImplicitTLS             // Options.SMTPSListen
+)
+
+func (k Kind) String() string { return [...]string{"smtp", "submission", "smtps"}[k] }
+
 // Server is the submission SMTP server.
 type Server struct {
 	opts   Options
 	log    *zap.Logger
-	srv    *smtp.Server
+	srvs   [3]*smtp.Server // by Kind; nil when the kind has no listener
+	users  *userDB
+	ipFail *failureLog
 	ctx    context.Context // cancelled when the server stops
 	cancel context.CancelFunc
 
 	mu    sync.Mutex
-	lns   []*idleListener
+	lns   [3][]*idleListener
 	serve sync.WaitGroup
 }
 
 // New checks opts, fills defaults and builds the server; Start listens.
 func New(opts Options) (*Server, error) {
-	if opts.Hostname == "" || len(opts.Listen) == 0 || opts.Store == nil {
-		return nil, errors.New("submission: Hostname, Listen and Store are required")
+	tlsListeners := len(opts.SubmissionListen)+len(opts.SMTPSListen) > 0
+	if opts.Hostname == "" || len(opts.Listen) == 0 && !tlsListeners || opts.Store == nil {
+		return nil, errors.New("submission: Hostname, a listener and Store are required")
+	}
+	if tlsListeners && opts.TLS == nil {
+		return nil, errors.New("submission: SubmissionListen and SMTPSListen need TLS")
 	}
 	setDefaults(&opts)
-	s := &Server{opts: opts, log: opts.Logger.Named("submission")}
+	users, err := newUserDB(opts.Users)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger.Named("submission"), users: users,
+		ipFail: newFailureLog(opts.AuthIPFailures, opts.AuthIPWindow)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	srv := smtp.NewServer(backend{s}) // a zero smtp.Server panics
+	for k, addrs := range s.listenAddrs() {
+		if len(addrs) > 0 {
+			s.srvs[k] = s.newSMTPServer(Kind(k))
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) listenAddrs() [3][]string {
+	return [3][]string{s.opts.Listen, s.opts.SubmissionListen, s.opts.SMTPSListen}
+}
+
+// newSMTPServer builds the go-smtp server of one kind. AllowInsecureAuth
+// only hands the decision to the session: go-smtp would answer AUTH before
+// TLS with a non-standard 523, the session answers 538 5.7.11 (RFC 4954)
+// and advertises no mechanism without TLS.
+func (s *Server) newSMTPServer(k Kind) *smtp.Server {
+	opts := s.opts
+	srv := smtp.NewServer(backend{s, k}) // a zero smtp.Server panics
+	if k == StartTLS {
+		srv.TLSConfig = opts.TLS // advertises STARTTLS
+	}
+	srv.AllowInsecureAuth = true
 	srv.Domain = opts.Hostname
 	srv.MaxRecipients = opts.MaxRecipients
 	srv.MaxMessageBytes = opts.MaxMessageBytes // advertised as SIZE, checks SIZE=
@@ -99,8 +156,7 @@ func New(opts Options) (*Server, error) {
 	srv.WriteTimeout = opts.WriteTimeout
 	srv.EnableSMTPUTF8 = true // 8BITMIME is always advertised by go-smtp v0.25
 	srv.ErrorLog = zapPrintf{s.log}
-	s.srv = srv
-	return s, nil
+	return srv
 }
 
 func setDefaults(o *Options) {
@@ -125,46 +181,70 @@ func setDefaults(o *Options) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.AuthMaxFailures <= 0 {
+		o.AuthMaxFailures = 3
+	}
+	if o.AuthIPFailures <= 0 {
+		o.AuthIPFailures = 10
+	}
+	if o.AuthIPWindow <= 0 {
+		o.AuthIPWindow = 15 * time.Minute
+	}
 }
 
 // Start listens on every address, then serves in the background. If one
 // address fails, the ones already opened are closed again.
 func (s *Server) Start() error {
-	var lns []*idleListener
-	for _, addr := range s.opts.Listen {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
+	var lns [3][]*idleListener
+	for k, addrs := range s.listenAddrs() {
+		for _, addr := range addrs {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				for _, l := range slices.Concat(lns[:]...) {
+					l.Close()
+				}
+				return fmt.Errorf("submission: listen on %s (%s): %w", addr, Kind(k), err)
 			}
-			return fmt.Errorf("submission: listen on %s: %w", addr, err)
+			lns[k] = append(lns[k], newIdleListener(ln, s.opts.ReadTimeout))
 		}
-		lns = append(lns, newIdleListener(ln, s.opts.ReadTimeout))
 	}
 	s.mu.Lock()
-	s.lns = append(s.lns, lns...)
+	for k := range lns {
+		s.lns[k] = append(s.lns[k], lns[k]...)
+	}
 	s.mu.Unlock()
-	for _, l := range lns {
-		s.serve.Add(1)
-		go func() {
-			defer s.serve.Done()
-			// Shutdown closes the listener: that ends Serve, it is no fault.
-			if err := s.srv.Serve(l); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				s.log.Error("serve", zap.Stringer("addr", l.Addr()), zap.Error(err))
-			}
-		}()
-		s.log.Info("listening", zap.Stringer("addr", l.Addr()))
+	for k := range lns {
+		for _, l := range lns[k] {
+			s.serveOn(Kind(k), l)
+		}
 	}
 	return nil
 }
 
-// Addrs returns the addresses listened on (useful with port 0).
+func (s *Server) serveOn(k Kind, il *idleListener) {
+	var l net.Listener = il
+	if k == ImplicitTLS {
+		l = tls.NewListener(il, s.opts.TLS) // go-smtp does the handshake first
+	}
+	s.serve.Add(1)
+	go func() {
+		defer s.serve.Done()
+		// Shutdown closes the listener: that ends Serve, it is no fault.
+		if err := s.srvs[k].Serve(l); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("serve", zap.Stringer("addr", l.Addr()), zap.Error(err))
+		}
+	}()
+	s.log.Info("listening", zap.Stringer("addr", l.Addr()), zap.Stringer("kind", k))
+}
+
+// Addrs returns the addresses listened on (useful with port 0): those of
+// Listen, then SubmissionListen, then SMTPSListen, each in config order.
 func (s *Server) Addrs() []net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]net.Addr, len(s.lns))
-	for i, l := range s.lns {
-		out[i] = l.Addr()
+	var out []net.Addr
+	for _, l := range slices.Concat(s.lns[:]...) {
+		out = append(out, l.Addr())
 	}
 	return out
 }
@@ -174,15 +254,20 @@ func (s *Server) Addrs() []net.Addr {
 // closed through our listener wrapper.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
-	err := s.srv.Shutdown(ctx)
+	var err error
+	for _, srv := range s.srvs {
+		if srv == nil {
+			continue
+		}
+		if e := srv.Shutdown(ctx); e != nil && !errors.Is(e, smtp.ErrServerClosed) && err == nil {
+			err = e
+		}
+	}
 	if err != nil && ctx.Err() != nil {
 		s.closeConns()
 	}
 	s.cancel()
 	s.serve.Wait()
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
-	}
 	return err
 }
 
@@ -201,7 +286,7 @@ func (s *Server) Close() error {
 func (s *Server) closeListeners() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, l := range s.lns {
+	for _, l := range slices.Concat(s.lns[:]...) {
 		l.Close()
 	}
 }
@@ -209,16 +294,20 @@ func (s *Server) closeListeners() {
 func (s *Server) closeConns() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, l := range s.lns {
+	for _, l := range slices.Concat(s.lns[:]...) {
 		l.closeConns()
 	}
 }
 
-// backend makes sessions; a session is created at the client's first EHLO.
-type backend struct{ s *Server }
+// backend makes sessions of one listener kind; a session is created at the
+// client's first EHLO, and again after STARTTLS.
+type backend struct {
+	s    *Server
+	kind Kind
+}
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return b.s.newSession(c), nil
+	return b.s.newSession(c, b.kind), nil
 }
 
 // zapPrintf routes go-smtp's internal log lines to zap.
@@ -226,93 +315,3 @@ type zapPrintf struct{ l *zap.Logger }
 
 func (z zapPrintf) Printf(format string, v ...any) { z.l.Warn(fmt.Sprintf(format, v...)) }
 func (z zapPrintf) Println(v ...any)               { z.l.Warn(fmt.Sprint(v...)) }
-
-// idleListener wraps accepted connections in idleConn and remembers them,
-// so Shutdown can close sessions go-smtp would wait on forever.
-type idleListener struct {
-	net.Listener
-	timeout time.Duration
-
-	closeOnce sync.Once
-	mu        sync.Mutex
-	conns     map[*idleConn]struct{}
-}
-
-func newIdleListener(l net.Listener, timeout time.Duration) *idleListener {
-	return &idleListener{Listener: l, timeout: timeout, conns: map[*idleConn]struct{}{}}
-}
-
-func (l *idleListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	ic := &idleConn{Conn: c, l: l}
-	l.mu.Lock()
-	l.conns[ic] = struct{}{}
-	l.mu.Unlock()
-	return ic, nil
-}
-
-// Close is idempotent: both we and go-smtp close the listener.
-func (l *idleListener) Close() error {
-	var err error
-	l.closeOnce.Do(func() { err = l.Listener.Close() })
-	return err
-}
-
-func (l *idleListener) closeConns() {
-	l.mu.Lock()
-	conns := make([]*idleConn, 0, len(l.conns))
-	for c := range l.conns {
-		conns = append(conns, c)
-	}
-	l.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// idleConn renews the read deadline before every Read, turning go-smtp's
-// whole-DATA ReadTimeout into an idle timeout. A timeout is sticky: every
-// later Read fails at once, so after the 451 reply go-smtp closes the
-// connection instead of reading the rest of the body as commands.
-type idleConn struct {
-	net.Conn
-	l        *idleListener
-	timedOut atomic.Pointer[error]
-	once     sync.Once
-}
-
-func (c *idleConn) Read(b []byte) (int, error) {
-	if e := c.timedOut.Load(); e != nil {
-		return 0, *e
-	}
-	// Socket deadlines are kernel wall-clock time; a fake clock can't drive them.
-	if err := c.Conn.SetReadDeadline(clock.Real{}.Now().Add(c.l.timeout)); err != nil {
-		return 0, err
-	}
-	n, err := c.Conn.Read(b)
-	if isTimeout(err) {
-		c.timedOut.Store(&err)
-	}
-	return n, err
-}
-
-// SetReadDeadline is ignored: go-smtp sets one per command, idleConn sets
-// one per read, and the later one must win.
-func (c *idleConn) SetReadDeadline(time.Time) error { return nil }
-
-func (c *idleConn) Close() error {
-	c.once.Do(func() {
-		c.l.mu.Lock()
-		delete(c.l.conns, c)
-		c.l.mu.Unlock()
-	})
-	return c.Conn.Close()
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}

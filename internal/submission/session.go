@@ -1,6 +1,7 @@
 package submission
 
 import (
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"strings"
@@ -27,6 +28,8 @@ var (
 	errTooManyHops  = reply(554, 5, 4, 6, "Too many hops (Received headers), mail loop?")
 	errStorage      = reply(451, 4, 3, 0, "Temporary storage failure, try again later")
 	errNoSpace      = reply(452, 4, 3, 1, "Insufficient system storage")
+	errAuthRequired = reply(530, 5, 7, 0, "Authentication required")
+	errTLSRequired  = reply(530, 5, 7, 0, "Must issue a STARTTLS command first")
 )
 
 func reply(code, a, b, c int, msg string) *smtp.SMTPError {
@@ -39,9 +42,14 @@ type session struct {
 	s    *Server
 	conn *smtp.Conn
 	ip   netip.Addr // unmapped: an IPv4 client on a dual-stack socket is IPv4
-	// trusted: the client's IP is in Options.Trusted. authenticated is set
-	// by AUTH (a later issue); either one allows relaying (S3).
-	trusted, authenticated bool
+	kind Kind
+	tls  bool      // known at creation: go-smtp makes a new session after STARTTLS
+	idle *idleConn // under the TLS layer, if any; nil in unit tests without one
+	// trusted: the client's IP is in Options.Trusted. user is set by a
+	// successful AUTH. Either one allows relaying (S3).
+	trusted      bool
+	user         *User
+	authFailures int
 
 	hasSender bool
 	sender    string // "" is the null sender
@@ -50,8 +58,14 @@ type session struct {
 	seen      map[string]bool // lower-cased addresses already accepted
 }
 
-func (s *Server) newSession(c *smtp.Conn) *session {
-	ss := &session{s: s, conn: c}
+func (s *Server) newSession(c *smtp.Conn, k Kind) *session {
+	ss := &session{s: s, conn: c, kind: k}
+	_, ss.tls = c.TLSConnectionState()
+	nc := c.Conn()
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	ss.idle, _ = nc.(*idleConn)
 	if ta, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		ss.ip = ta.AddrPort().Addr().Unmap()
 	}
@@ -65,13 +79,27 @@ func (s *Server) newSession(c *smtp.Conn) *session {
 }
 
 // mayRelay is the one relay decision: trusted network or authenticated.
-func (ss *session) mayRelay() bool { return ss.trusted || ss.authenticated }
+func (ss *session) mayRelay() bool { return ss.trusted || ss.user != nil }
 
-// Mail checks the sender. Relay permission is checked at RCPT, not here,
-// so an untrusted client hears "relay access denied" per recipient, the
-// conventional place, and AUTH (before MAIL) can slot in later.
+// end closes the connection once the reply in hand is written.
+func (ss *session) end() {
+	if ss.idle != nil {
+		ss.idle.endAfterReply()
+	}
+}
+
+// Mail checks the sender. On the plain listener relay permission is checked
+// at RCPT, so an untrusted client hears "relay access denied" per recipient,
+// the conventional place. On the TLS listeners, where AUTH exists, an
+// untrusted client must have authenticated before MAIL (RFC 4954 530).
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.Reset()
+	if ss.kind != Plain && !ss.mayRelay() {
+		if !ss.tls {
+			return errTLSRequired
+		}
+		return errAuthRequired
+	}
 	utf8 := opts != nil && opts.UTF8
 	if opts != nil && opts.Size > ss.s.opts.MaxMessageBytes {
 		return errSize // go-smtp checks SIZE= first; kept so the limit holds without it
@@ -80,6 +108,9 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		if _, err := ParseAddress(from, utf8); err != nil {
 			return errBadSender
 		}
+	}
+	if ss.user != nil && !ss.user.mayUse(from) {
+		return reply(553, 5, 7, 1, "Sender address rejected: not owned by user "+ss.user.Name)
 	}
 	ss.hasSender, ss.sender, ss.utf8 = true, from, utf8
 	return nil

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// passwdCmd prints a bcrypt hash for submission.user's password_hash or a
+// users file line. The password is read from stdin, never from argv,
+// where other local users could see it. golang.org/x/term is not a
+// dependency, so a terminal echoes it: pipe it in, or clear the screen.
+func passwdCmd() *cobra.Command {
+	var cost int
+	cmd := &cobra.Command{
+		Use:   "passwd",
+		Short: "Read a password from stdin and print its bcrypt hash for password_hash",
+		Long: "Reads the first line of stdin and prints its bcrypt hash, for password_hash in\n" +
+			"[[submission.user]] or a users_file line. A terminal echoes what you type:\n" +
+			"prefer  printf '%s\\n' \"$PASSWORD\" | mtaq passwd",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pw, err := readPassword(cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+			if err != nil {
+				return err // too long (over 72 bytes) or a bad cost
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(h))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&cost, "cost", 12, fmt.Sprintf("bcrypt cost, %d..%d; each step doubles the work", bcrypt.MinCost, bcrypt.MaxCost))
+	return cmd
+}
+
+// readPassword returns the first line of r without its line ending.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("empty password on stdin")
+	}
+	return line, nil
+}
