@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -161,7 +162,8 @@ func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {
 		Logger:         o.Logger,
 		ConnectTimeout: o.ConnectTimeout,
 		CommandTimeout: o.CommandTimeout,
-		Self:           c.Submission.Listen, // an MX that is us is a loop
+		// An MX that is us is a loop, whichever of our listeners it hits.
+		Self: slices.Concat(c.Submission.Listen, c.Submission.SubmissionListen, c.Submission.SMTPSListen),
 	})
 }
 
