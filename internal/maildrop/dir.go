@@ -107,8 +107,8 @@ type Entry struct {
 }
 
 // List returns the complete files in dir, oldest name first; temporary
-// files, the corrupt directory and anything else not a regular file are
-// left out. Temporary files older than staleAfter (a sendmail that died
+// files and directories (corrupt/) are left out. Symlinks and other
+// non-regular entries are listed, so pickup moves them aside (P2). Temporary files older than staleAfter (a sendmail that died
 // before exiting 0, so nobody was told "queued") are returned in stale.
 func List(dir string, now time.Time, staleAfter time.Duration) (files, stale []Entry, err error) {
 	des, err := os.ReadDir(dir)
@@ -116,7 +116,7 @@ func List(dir string, now time.Time, staleAfter time.Duration) (files, stale []E
 		return nil, nil, err
 	}
 	for _, de := range des {
-		if !de.Type().IsRegular() {
+		if de.IsDir() {
 			continue
 		}
 		info, err := de.Info()
@@ -125,7 +125,7 @@ func List(dir string, now time.Time, staleAfter time.Duration) (files, stale []E
 		}
 		e := Entry{Name: de.Name(), ModTime: info.ModTime()}
 		switch {
-		case strings.HasPrefix(e.Name, TempPrefix):
+		case strings.HasPrefix(e.Name, TempPrefix) && de.Type().IsRegular():
 			if now.Sub(e.ModTime) > staleAfter {
 				stale = append(stale, e)
 			}
