@@ -26,11 +26,14 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), configCmd(), versionCmd())
+	root.AddCommand(serveCmd(), configCmd(), versionCmd(), sendmailCmd())
 	return root
 }
 
 func main() {
+	if code, ok := argv0Main(); ok {
+		os.Exit(code)
+	}
 	if err := rootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "mtaq:", err)
 		var ee *exitError
