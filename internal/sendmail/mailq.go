@@ -45,7 +45,7 @@ func listQueue(env Env) error {
 	}
 	printQueue(env.Stdout, entries)
 	if waiting > 0 {
-		fmt.Fprintf(env.Stdout, "%d messages waiting in the maildrop for the daemon\n", waiting)
+		fmt.Fprintln(env.Stdout, waitingText(waiting))
 	}
 	return nil
 }
@@ -53,9 +53,16 @@ func listQueue(env Env) error {
 func downError(env Env, code, waiting int, err error) error {
 	msg := fmt.Sprintf("the mtaq daemon is not running (admin socket %s: %v)", env.Config.AdminSocketPath(), err)
 	if waiting > 0 {
-		msg += fmt.Sprintf("; %d messages waiting in the maildrop for the daemon", waiting)
+		msg += "; " + waitingText(waiting)
 	}
 	return fail(code, "%s", msg)
+}
+
+func waitingText(n int) string {
+	if n == 1 {
+		return "1 message waiting in the maildrop for the daemon"
+	}
+	return fmt.Sprintf("%d messages waiting in the maildrop for the daemon", n)
 }
 
 // pending collects every message with a recipient still to send, each
