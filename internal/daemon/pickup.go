@@ -19,6 +19,7 @@ func runPickup(ctx context.Context, c conf.Config, o Options, store queue.Store,
 		Clock:           o.Clock,
 		Logger:          o.Logger,
 		MaxMessageBytes: c.Submission.MaxMessageBytes,
+		MaxRecipients:   c.Submission.MaxRecipients,
 		OnQueued:        func(string) { sched.Wake() },
 	}).Run(ctx)
 }

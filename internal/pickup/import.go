@@ -18,9 +18,11 @@ import (
 	"github.com/mtaq/mtaq/queue"
 )
 
-// envelopeAllowance is room for the envelope lines on top of the body
-// limit: 1000 recipients of the longest legal path.
-const envelopeAllowance = int64(1000*(len("rcpt: \n")+256) + 4096)
+// maxFile bounds a maildrop file: the body limit plus the envelope lines,
+// MaxRecipients of them at the longest legal path.
+func (p *Pickup) maxFile() int64 {
+	return p.o.MaxMessageBytes + int64(p.o.MaxRecipients)*int64(len("rcpt: \n")+256) + 4096
+}
 
 func corrupt(f string, a ...any) error { return &corruptError{fmt.Errorf(f, a...)} }
 
@@ -90,10 +92,10 @@ func (p *Pickup) read(path string) ([]byte, int, error) {
 		return nil, 0, errors.New("no owner information on this platform")
 	case st.Nlink != 1:
 		return nil, 0, corrupt("has %d hard links", st.Nlink)
-	case info.Size() > p.o.MaxMessageBytes+envelopeAllowance:
+	case info.Size() > p.maxFile():
 		return nil, 0, corrupt("%d bytes, more than the message size limit allows", info.Size())
 	}
-	data, err := io.ReadAll(io.LimitReader(f, p.o.MaxMessageBytes+envelopeAllowance+1))
+	data, err := io.ReadAll(io.LimitReader(f, p.maxFile()+1))
 	return data, int(st.Uid), err
 }
 

@@ -45,7 +45,9 @@ type Options struct {
 	// MaxMessageBytes bounds a body (default 25 MiB); bigger files are
 	// moved aside.
 	MaxMessageBytes int64
-	Interval        time.Duration // between scans, default 1s
+	// MaxRecipients sizes the room allowed for the envelope (default 1000).
+	MaxRecipients int
+	Interval      time.Duration // between scans, default 1s
 	// OnQueued wakes the scheduler after a message is committed; may be nil.
 	OnQueued func(id string)
 	// NewID names messages (default queue.NewID).
@@ -73,6 +75,9 @@ func New(o Options) *Pickup {
 	}
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = 25 << 20
+	}
+	if o.MaxRecipients <= 0 {
+		o.MaxRecipients = 1000
 	}
 	if o.Interval <= 0 {
 		o.Interval = time.Second
