@@ -25,6 +25,8 @@ type Config struct {
 	// Queue: how long final messages' records are kept.
 	Queue  Queue  `toml:"queue"`
 	Alerts Alerts `toml:"alerts"`
+	// Sendmail: where the sendmail entry point leaves mail for the daemon.
+	Sendmail Sendmail `toml:"sendmail"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.

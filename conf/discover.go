@@ -41,5 +41,11 @@ func Discover(flag string) (Config, string, error) {
 // AdminSocketPath is the admin API's unix socket, inside data_dir.
 func (c Config) AdminSocketPath() string { return filepath.Join(c.DataDir, "admin.sock") }
 
-// MaildropPath is where sendmail leaves mail while the daemon is down.
-func (c Config) MaildropPath() string { return filepath.Join(c.DataDir, "maildrop") }
+// MaildropPath is where sendmail leaves mail for the daemon to pick up:
+// sendmail.maildrop if set, else data_dir/maildrop.
+func (c Config) MaildropPath() string {
+	if c.Sendmail.Maildrop != "" {
+		return c.Sendmail.Maildrop
+	}
+	return filepath.Join(c.DataDir, "maildrop")
+}

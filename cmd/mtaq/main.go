@@ -28,10 +28,14 @@ func rootCmd() *cobra.Command {
 	}
 	root.AddCommand(serveCmd(), configCmd(), versionCmd(), classifyCmd())
 	root.AddCommand(passwdCmd())
+	root.AddCommand(sendmailCmd())
 	return root
 }
 
 func main() {
+	if code, ok := argv0Main(); ok {
+		os.Exit(code)
+	}
 	if err := rootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "mtaq:", err)
 		var ee *exitError

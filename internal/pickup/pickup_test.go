@@ -1,0 +1,130 @@
+package pickup
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/maildrop"
+	"github.com/mtaq/mtaq/queue"
+)
+
+type harness struct {
+	t      *testing.T
+	dir    string
+	store  *queue.PebbleStore
+	clk    *clock.Fake
+	p      *Pickup
+	queued atomic.Int32
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "maildrop"),
+		clk: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))}
+	var err error
+	h.store, err = queue.Open(t.TempDir(), queue.Options{Clock: h.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.store.Close() })
+	if err := maildrop.Ensure(h.dir); err != nil {
+		t.Fatal(err)
+	}
+	h.p = New(Options{Dir: h.dir, Hostname: "mtaq.test", Store: h.store, Clock: h.clk,
+		MaxMessageBytes: 1 << 20, OnQueued: func(string) { h.queued.Add(1) }})
+	return h
+}
+
+// drop writes a message as sendmail would, posted by this process's uid.
+func (h *harness) drop(rcpts ...string) string {
+	h.t.Helper()
+	name, err := maildrop.Drop(h.dir, maildrop.Envelope{Sender: "cron@host.test", Rcpts: rcpts,
+		Posted: h.clk.Now(), UID: os.Getuid()}, []byte("Subject: test\r\n\r\nhello\r\n"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return name
+}
+
+// messages returns what the queue holds.
+func (h *harness) messages() []*queue.Message {
+	h.t.Helper()
+	ms, err := h.store.List(context.Background(), queue.Filter{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return ms
+}
+
+func (h *harness) waitMessages(n int) []*queue.Message {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if ms := h.messages(); len(ms) >= n {
+			return ms
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("queue holds %d messages, want %d", len(h.messages()), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (h *harness) left() []string {
+	files, _, err := maildrop.List(h.dir, h.clk.Now(), time.Hour)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+func TestImportAtStartAndWhileRunning(t *testing.T) {
+	h := newHarness(t)
+	h.drop("a@x.test")
+	h.drop("b@y.test", "c@y.test")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	ms := h.waitMessages(2)
+	if len(h.left()) != 0 || h.queued.Load() != 2 {
+		t.Fatalf("after start: files left %v, OnQueued %d", h.left(), h.queued.Load())
+	}
+	body, _ := h.store.Body(context.Background(), ms[0].ID)
+	wantRcv := "Received: from local (uid " + strconv.Itoa(os.Getuid()) + ")\r\n\tby mtaq.test (mtaq) with local id " + ms[0].ID
+	if !strings.HasPrefix(string(body), wantRcv) || !strings.HasSuffix(string(body), "\r\n\r\nhello\r\n") {
+		t.Fatalf("stored body %q", body)
+	}
+	if ms[0].Sender != "cron@host.test" || ms[0].Recipients[0].State != queue.Queued || ms[0].Arrived != h.clk.Now() {
+		t.Fatalf("message %+v", ms[0])
+	}
+
+	// The loop sleeps on the fake clock; a new file waits for the tick.
+	waitTimer(t, h.clk)
+	h.drop("d@z.test")
+	h.clk.Advance(time.Second)
+	h.waitMessages(3)
+}
+
+func waitTimer(t *testing.T, clk *clock.Fake) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for clk.Pending() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("pickup never went to sleep")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
