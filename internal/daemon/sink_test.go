@@ -20,7 +20,7 @@ func startSink(t *testing.T, addr, dir string, opts ...string) {
 	bin, err := exec.LookPath("smtp-sink")
 	if err != nil {
 		if bin, err = exec.LookPath("/usr/sbin/smtp-sink"); err != nil {
-			t.Skip("smtp-sink not installed (Debian package postfix; .ci/run installs it)")
+			missingTool(t, "smtp-sink not installed (Debian package postfix; .ci/run installs it)")
 		}
 	}
 	args := []string{"-d", filepath.Join(dir, "%Y%m%d%H%M%S.")}

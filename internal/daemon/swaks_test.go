@@ -29,10 +29,10 @@ import (
 // swaks, Debian's SMTP test client, as an operator would check a setup.
 func TestSwaks(t *testing.T) {
 	if _, err := exec.LookPath("swaks"); err != nil {
-		t.Skip("swaks is not installed (apt-get install swaks libnet-ssleay-perl; .ci/run installs both)")
+		missingTool(t, "swaks is not installed (apt-get install swaks libnet-ssleay-perl; .ci/run installs both)")
 	}
 	if out, _ := exec.Command("swaks", "--support").CombinedOutput(); !strings.Contains(string(out), "=== TLS supported") {
-		t.Skip("swaks lacks TLS: apt-get install libnet-ssleay-perl (.ci/run installs it)")
+		missingTool(t, "swaks lacks TLS: apt-get install libnet-ssleay-perl (.ci/run installs it)")
 	}
 	dir := t.TempDir()
 	cert, key := writeCert(t, dir)
