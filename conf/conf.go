@@ -24,6 +24,7 @@ type Config struct {
 	// Queue: how long final messages' records are kept.
 	Queue  Queue  `toml:"queue"`
 	Alerts Alerts `toml:"alerts"`
+	Admin  Admin  `toml:"admin"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.
