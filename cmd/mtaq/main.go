@@ -27,6 +27,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), configCmd(), versionCmd())
+	root.AddCommand(queueCmd(), suppressCmd(), statsCmd())
 	return root
 }
 
