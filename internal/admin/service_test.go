@@ -23,7 +23,7 @@ var (
 )
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	store *queue.PebbleStore
 	clk   *clock.Fake
 	svc   *Service
@@ -32,7 +32,7 @@ type fixture struct {
 
 func (f *fixture) Wake() { f.woken++ }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clk: clock.NewFake(t0)}
 	s, err := queue.Open("db", queue.Options{FS: vfs.NewMem(), Clock: f.clk, MinFreeBytes: -1})
