@@ -27,6 +27,7 @@ type Config struct {
 	Alerts Alerts `toml:"alerts"`
 	// Sendmail: where the sendmail entry point leaves mail for the daemon.
 	Sendmail Sendmail `toml:"sendmail"`
+	Admin    Admin    `toml:"admin"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.

@@ -98,6 +98,7 @@ func validate(c Config) []*Problem {
 	}
 	validatePolicy(k, c.Policy)
 	validateAuth(k, c.Submission)
+	validateAdmin(k, c.Admin)
 	return k.probs
 }
 

@@ -250,6 +250,11 @@ func (tx *applyTx) apply(u Update) error {
 	if err != nil || r.State.Final() {
 		return err
 	}
+	if r.State == Held && u.State.Pending() && u.CountAttempt {
+		// A job was in flight when the operator held it: record the
+		// attempt, stay held. A delivery or a bounce still wins.
+		u.State, u.NextAttempt = Held, time.Time{}
+	}
 	if r.State.Pending() {
 		if err := tx.b.Delete(dueKey(r.NextAttempt, u.ID, u.Rcpt), nil); err != nil {
 			return err

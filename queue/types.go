@@ -191,6 +191,26 @@ type Store interface {
 	Streak(ctx context.Context, addr string) ([]string, error)
 	// Suppressions lists entries (expired ones included), ordered by address.
 	Suppressions(ctx context.Context, after string, limit int) ([]Suppression, error)
+	// SuppressMany adds or merges entries as Suppress does, in one synced
+	// batch.
+	SuppressMany(ctx context.Context, sups []Suppression) error
+	// SuppressionCount counts entries, expired ones included.
+	SuppressionCount(ctx context.Context) (int, error)
+	// EachRecipient calls fn for every recipient record, pending and
+	// retained, from one snapshot; r is only valid during the call.
+	EachRecipient(ctx context.Context, fn func(id string, r *Recipient) error) error
+
+	// Operator actions (see Action): each changes one message in one
+	// synced batch and returns how many recipients changed; ErrNotFound
+	// (wrapped) for an unknown message.
+	Hold(ctx context.Context, id string, now time.Time) (int, error)
+	Release(ctx context.Context, id string, now time.Time) (int, error)
+	Retry(ctx context.Context, id string, now time.Time) (int, error)
+	Delete(ctx context.Context, id string, now time.Time) (int, error)
+	Bounce(ctx context.Context, id string, now time.Time) (int, error)
+	// Operate is the general form, optionally limited to one domain.
+	Operate(ctx context.Context, op Operation) (int, error)
+
 	// Check verifies the invariants in the package doc.
 	Check(ctx context.Context) error
 	Close() error

@@ -187,7 +187,7 @@ var senderFix = map[policy.Category]string{
 
 func (x *explainer) retryAction() string {
 	s := fmt.Sprintf("retried with backoff: %s after the first attempt, doubling to %s, until %s after arrival",
-		short(x.sched.First), short(x.sched.Max), short(x.sched.Expire))
+		exact(x.sched.First), exact(x.sched.Max), exact(x.sched.Expire))
 	if x.sched.Jitter > 0 {
 		s += fmt.Sprintf(" (each wait ±%g%%)", x.sched.Jitter*100)
 	}
@@ -213,11 +213,12 @@ func lifetime(d time.Duration) string {
 		}
 		return "1 day"
 	}
-	return "lifts after " + short(d)
+	return "lifts after " + exact(d)
 }
 
-// short formats a duration without zero units: 5m, 24h, 1h30m.
-func short(d time.Duration) string {
+// exact formats a duration without zero units and without rounding: 5m,
+// 24h, 1h30m (configured values, unlike the rounded short in client.go).
+func exact(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -29,6 +29,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(serveCmd(), configCmd(), versionCmd(), classifyCmd())
 	root.AddCommand(passwdCmd())
 	root.AddCommand(sendmailCmd())
+	root.AddCommand(queueCmd(), suppressCmd(), statsCmd())
 	return root
 }
 

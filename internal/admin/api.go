@@ -149,7 +149,11 @@ type Stats struct {
 	States       map[string]int     `json:"states"` // recipients by state
 	Destinations []DestinationStats `json:"destinations"`
 	// Rates over finished recipients in the window (default last 24h).
-	Window         string  `json:"window"`
+	Window string `json:"window"`
+	// Finished: recipients that became final in the window and were
+	// meant to be sent (rejected and deleted ones are left out); the
+	// rates' denominator.
+	Finished       int     `json:"finished"`
 	Delivered      int     `json:"delivered"`
 	HardBounced    int     `json:"hard_bounced"`
 	DeliveryRate   float64 `json:"delivery_rate"`

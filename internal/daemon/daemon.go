@@ -19,6 +19,7 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/delivery"
+	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/submission"
 	"github.com/mtaq/mtaq/policy"
@@ -45,6 +46,7 @@ type Daemon struct {
 	store  *queue.PebbleStore
 	sub    *submission.Server
 	sched  *scheduler.Scheduler
+	admin  *admin.Server
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -101,6 +103,10 @@ func Start(o Options) (*Daemon, error) {
 		Logger:            o.Logger,
 		MailLog:           o.Logger.Named("mail"),
 	})
+	if d.admin, err = startAdmin(c, o, store, d.sched); err != nil {
+		store.Close()
+		return nil, err
+	}
 	d.sub, err = submission.New(submission.Options{
 		Hostname:         c.Hostname,
 		Listen:           c.Submission.Listen,
@@ -125,6 +131,7 @@ func Start(o Options) (*Daemon, error) {
 		err = d.sub.Start()
 	}
 	if err != nil {
+		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		store.Close()
 		return nil, err
 	}
@@ -219,7 +226,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		err = d.sub.Shutdown(ctx)
 		d.cancel()
 		<-d.done
-		err = errors.Join(err, d.store.Close())
+		err = errors.Join(err, d.admin.Shutdown(ctx), d.store.Close())
 		d.log.Info("mtaq stopped")
 	})
 	return err

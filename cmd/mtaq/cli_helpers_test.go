@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/daemon"
+	"github.com/mtaq/mtaq/internal/dnstest"
+	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// cliNet is a daemon started in-process on a fake Internet, and the path
+// of the config file the CLI finds it by.
+type cliNet struct {
+	t    *testing.T
+	d    *daemon.Daemon
+	dns  *dnstest.Server
+	port int
+	cfg  string
+}
+
+func newCLINet(t *testing.T) *cliNet {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mtaq") // short: unix socket paths are < 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	n := &cliNet{t: t, dns: dnstest.New(t), port: smtptest.FreePort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")}
+	n.cfg = filepath.Join(dir, "mtaq.toml")
+	toml := fmt.Sprintf(`hostname = "mtaq.test"
+data_dir = %q
+[submission]
+listen = ["127.0.0.1:0"]
+[delivery]
+dns_servers = [%q]
+port = %d
+`, filepath.Join(dir, "data"), n.dns.Addr(), n.port)
+	if err := os.WriteFile(n.cfg, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := conf.Load(n.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.d, err = daemon.Start(daemon.Options{Config: c, Rand: func() float64 { return 0.5 },
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.d.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return n
+}
+
+func (n *cliNet) mx(domain, ip string, opts ...smtptest.Option) {
+	n.dns.MX(domain, 10, "mx."+domain)
+	n.dns.A("mx."+domain, ip)
+	smtptest.New(n.t, fmt.Sprintf("%s:%d", ip, n.port), opts...)
+}
+
+func (n *cliNet) send(to ...string) string {
+	n.t.Helper()
+	c, err := smtp.Dial(n.d.Addrs()[0].String())
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("app@sender.test", nil); err != nil {
+		n.t.Fatal(err)
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			n.t.Fatal(err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	fmt.Fprintf(w, "From: app@sender.test\r\nTo: %s\r\nSubject: cli test\r\n\r\nhello\r\n", strings.Join(to, ", "))
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return queuedAs.FindStringSubmatch(resp.StatusText)[1]
+}
+
+// wait polls until every recipient of id is past queued (attempted once).
+func (n *cliNet) wait(id string, want ...queue.State) {
+	n.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		m, err := n.d.Store().Message(context.Background(), id)
+		ok := err == nil
+		for i := 0; ok && i < len(want); i++ {
+			ok = m.Recipients[i].State == want[i]
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("%s: %+v, want %v", id, m, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// run executes the CLI as main does and returns stdout, stderr and the
+// exit status.
+func (n *cliNet) run(stdin io.Reader, args ...string) (string, string, int) {
+	n.t.Helper()
+	return runCLI(stdin, append(args, "--config", n.cfg)...)
+}
+
+func runCLI(stdin io.Reader, args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	cmd := rootCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	if stdin != nil {
+		cmd.SetIn(stdin)
+	}
+	code := 0
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(&errb, "mtaq:", err)
+		code = 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+	}
+	return out.String(), errb.String(), code
+}
+
+// ok runs a command that must succeed and returns its stdout.
+func (n *cliNet) ok(args ...string) string {
+	n.t.Helper()
+	out, errs, code := n.run(nil, args...)
+	if code != 0 {
+		n.t.Fatalf("mtaq %s: exit %d\n%s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}

@@ -1,0 +1,236 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/policy"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// Waker is the part of the scheduler the Service needs: look at the queue
+// now, after recipients were made due.
+type Waker interface{ Wake() }
+
+// Options configure a Service.
+type Options struct {
+	Store queue.Store
+	// Scheduler is woken after retry, release and flush; nil is allowed.
+	Scheduler Waker
+	Clock     clock.Clock // nil: the wall clock
+	// TTLs give hard_bounce and soft-derived entries added by hand their
+	// configured lifetime; manual, complaint and unsubscribe never expire.
+	TTLs   policy.TTLs
+	Logger *zap.Logger
+}
+
+// Service carries out API requests inside the daemon.
+type Service struct {
+	store queue.Store
+	wake  Waker
+	clock clock.Clock
+	ttls  policy.TTLs
+	log   *zap.Logger
+}
+
+var _ API = (*Service)(nil)
+
+// Page sizes: the default and the most one request may ask for, and the
+// page size bulk actions walk the queue with (bounded memory).
+const (
+	defaultLimit = 1000
+	maxLimit     = 10000
+	bulkPage     = 500
+)
+
+// NewService returns a Service over o.Store.
+func NewService(o Options) *Service {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return &Service{store: o.Store, wake: o.Scheduler, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin")}
+}
+
+func limit(n int) int {
+	if n <= 0 {
+		return defaultLimit
+	}
+	return min(n, maxLimit)
+}
+
+// ListQueue implements API. Next is the last ID of a full page.
+func (s *Service) ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, error) {
+	if f.State != "" && !knownState(queue.State(f.State)) {
+		return nil, invalid("unknown state %q (want one of %s)", f.State, stateNames())
+	}
+	n := limit(f.Limit)
+	msgs, err := s.store.List(ctx, queue.Filter{State: queue.State(f.State), Domain: f.Domain,
+		Rcpt: f.Rcpt, After: f.After, Limit: n})
+	if err != nil {
+		return nil, fmt.Errorf("listing the queue: %w", err)
+	}
+	page := &QueuePage{Messages: make([]QueueEntry, 0, len(msgs))}
+	for _, m := range msgs {
+		page.Messages = append(page.Messages, entry(m))
+	}
+	if len(msgs) == n {
+		page.Next = msgs[len(msgs)-1].ID
+	}
+	return page, nil
+}
+
+// ShowMessage implements API: the entry, every recipient's timeline and
+// the header block of the body while the body exists.
+func (s *Service) ShowMessage(ctx context.Context, id string) (*MessageDetail, error) {
+	m, err := s.store.Message(ctx, id)
+	if errors.Is(err, queue.ErrNotFound) {
+		return nil, noMessage(id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading message %s: %w", id, err)
+	}
+	d := &MessageDetail{QueueEntry: entry(m), ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: []Header{}}
+	for i := range d.Recipients {
+		tl, err := s.store.Timeline(ctx, id, i)
+		if err != nil {
+			return nil, fmt.Errorf("reading the timeline of %s/%d: %w", id, i, err)
+		}
+		d.Recipients[i].Timeline = tl
+	}
+	body, err := s.store.Body(ctx, id)
+	switch {
+	case errors.Is(err, queue.ErrNotFound): // final: the body is gone (Q4)
+	case err != nil:
+		return nil, fmt.Errorf("reading the body of %s: %w", id, err)
+	default:
+		d.Headers = parseHeaders(body)
+	}
+	return d, nil
+}
+
+// QueueAction implements API. One message is one synced batch; --all and
+// --domain walk the queue a page at a time.
+func (s *Service) QueueAction(ctx context.Context, a QueueAction) (*ActionResult, error) {
+	act := queue.Action(a.Action)
+	if !queue.ValidAction(act) {
+		return nil, invalid("unknown action %q (want retry, hold, release, delete or bounce)", a.Action)
+	}
+	selectors := 0
+	for _, set := range []bool{a.ID != "", a.Domain != "", a.All} {
+		if set {
+			selectors++
+		}
+	}
+	if selectors != 1 {
+		return nil, invalid("%s needs exactly one of a message ID, a domain or all", a.Action)
+	}
+	var res *ActionResult
+	var err error
+	if a.ID != "" {
+		res, err = s.actOne(ctx, act, a.ID)
+	} else {
+		res, err = s.actMany(ctx, act, queue.Filter{Domain: a.Domain})
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("queue action", zap.String("action", a.Action), zap.String("queue_id", a.ID),
+		zap.String("domain", a.Domain), zap.Bool("all", a.All),
+		zap.Int("messages", res.Messages), zap.Int("recipients", res.Recipients))
+	if act == queue.ActRetry || act == queue.ActRelease {
+		s.wakeScheduler()
+	}
+	return res, nil
+}
+
+func (s *Service) actOne(ctx context.Context, act queue.Action, id string) (*ActionResult, error) {
+	n, err := s.store.Operate(ctx, queue.Operation{Action: act, ID: id, Now: s.clock.Now()})
+	if errors.Is(err, queue.ErrNotFound) {
+		return nil, noMessage(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ActionResult{Recipients: n, Messages: min(n, 1)}, nil
+}
+
+// actMany applies act to every message f selects (limited to f.Domain's
+// recipients), bulkPage messages in memory at a time. A message purged
+// between the listing and the action is skipped.
+func (s *Service) actMany(ctx context.Context, act queue.Action, f queue.Filter) (*ActionResult, error) {
+	res := &ActionResult{}
+	f.Limit = bulkPage
+	for {
+		msgs, err := s.store.List(ctx, f)
+		if err != nil {
+			return res, fmt.Errorf("listing the queue: %w", err)
+		}
+		for _, m := range msgs {
+			n, err := s.store.Operate(ctx, queue.Operation{Action: act, ID: m.ID, Domain: f.Domain, Now: s.clock.Now()})
+			if err != nil && !errors.Is(err, queue.ErrNotFound) {
+				return res, err
+			}
+			res.Recipients += n
+			res.Messages += min(n, 1)
+		}
+		if len(msgs) < f.Limit {
+			return res, nil
+		}
+		f.After = msgs[len(msgs)-1].ID
+	}
+}
+
+// Flush implements API: every deferred recipient is due now (their
+// attempts and backoff are unchanged), then the scheduler looks.
+func (s *Service) Flush(ctx context.Context) (*ActionResult, error) {
+	res, err := s.actMany(ctx, queue.ActRetry, queue.Filter{State: queue.Deferred})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("flush", zap.Int("messages", res.Messages), zap.Int("recipients", res.Recipients))
+	s.wakeScheduler()
+	return res, nil
+}
+
+func (s *Service) wakeScheduler() {
+	if s.wake != nil {
+		s.wake.Wake()
+	}
+}
+
+// entry converts a stored message into its listing shape.
+func entry(m *queue.Message) QueueEntry {
+	e := QueueEntry{ID: m.ID, Sender: m.Sender, Arrived: m.Arrived.UTC(), Size: m.Size,
+		Recipients: make([]RecipientEntry, len(m.Recipients))}
+	for i, r := range m.Recipients {
+		re := RecipientEntry{Address: r.Address, State: string(r.State), Attempts: r.Attempts, LastReply: r.LastReply}
+		if r.State.Pending() && !r.NextAttempt.IsZero() {
+			t := r.NextAttempt.UTC()
+			re.NextAttempt = &t
+		}
+		e.Recipients[i] = re
+	}
+	return e
+}
+
+var states = []queue.State{queue.Queued, queue.Deferred, queue.Held, queue.Delivered, queue.Bounced,
+	queue.Failed, queue.Expired, queue.Rejected, queue.Deleted}
+
+func knownState(st queue.State) bool { return slices.Contains(states, st) }
+
+func stateNames() string {
+	names := make([]string, len(states))
+	for i, st := range states {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,38 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/policy"
+	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/scheduler"
+)
+
+// startAdmin serves the admin API on data_dir's socket (and TCP when
+// configured) over the open queue; the CLI does everything through it.
+func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler) (*admin.Server, error) {
+	token, err := c.Admin.AdminToken()
+	if err != nil {
+		return nil, err
+	}
+	svc := admin.NewService(admin.Options{
+		Store: store, Scheduler: sched, Clock: o.Clock, Logger: o.Logger,
+		TTLs: policy.TTLs{HardBounce: c.Suppression.HardBounceTTL.Duration,
+			SoftDerived: c.Suppression.SoftBounceTTL.Duration},
+	})
+	srv, err := admin.NewServer(admin.ServerOptions{
+		API: svc, SocketPath: c.AdminSocketPath(), Group: c.Admin.Group,
+		TCP: c.Admin.Listen, Token: token, Logger: o.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the admin API: %w", err)
+	}
+	srv.Start()
+	return srv, nil
+}
+
+// AdminTCPAddr returns the admin API's TCP address, nil without one.
+func (d *Daemon) AdminTCPAddr() net.Addr { return d.admin.TCPAddr() }
