@@ -30,6 +30,12 @@ type Received struct {
 	To   []string
 	Data []byte
 	TLS  bool // the transaction ran under STARTTLS
+
+	Body string // the MAIL BODY= parameter ("8BITMIME"), "" when absent
+	UTF8 bool   // MAIL had SMTPUTF8
+	Size int64  // the MAIL SIZE= parameter, 0 when absent
+	Auth string // the user name the session authenticated as, "" if none
+	Conn int    // which connection (counting from 1) carried the message
 }
 
 // Option configures a Server.
@@ -42,6 +48,10 @@ type config struct {
 	data     func(from string, to []string, data []byte) error
 	tls      *tls.Config
 	domain   string
+	strip    []string // EHLO keywords hidden from clients
+	maxRcpt  int
+	users    map[string]string
+	insecure bool
 }
 
 // WithGreeting decides the greeting of the n-th connection (counting from
@@ -70,6 +80,33 @@ func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 
 // WithDomain sets the name in the banner and EHLO reply.
 func WithDomain(d string) Option { return func(c *config) { c.domain = d } }
+
+// WithoutExtension hides EHLO keywords (e.g. "PIPELINING", "8BITMIME")
+// that go-smtp always offers, by dropping their lines from the EHLO reply
+// on the way out. It works on plain-text connections only, and not for
+// the last keyword of the reply (SIZE or LIMITS, never one of these).
+func WithoutExtension(keywords ...string) Option {
+	return func(c *config) { c.strip = append(c.strip, keywords...) }
+}
+
+// WithMaxRecipients makes the server answer "452 4.5.3" to RCPTs past n
+// in one transaction (default 100).
+func WithMaxRecipients(n int) Option { return func(c *config) { c.maxRcpt = n } }
+
+// WithAuth offers AUTH PLAIN and LOGIN (only under TLS unless
+// WithInsecureAuth) and accepts user with password; anything else gets
+// "535 5.7.8". Authentication is not required to send.
+func WithAuth(user, password string) Option {
+	return func(c *config) {
+		if c.users == nil {
+			c.users = map[string]string{}
+		}
+		c.users[user] = password
+	}
+}
+
+// WithInsecureAuth offers AUTH in plain text too.
+func WithInsecureAuth() Option { return func(c *config) { c.insecure = true } }
 
 // Greylist answers "451 4.7.1" to the first RCPT for each address and
 // accepts it from then on.
@@ -113,7 +150,7 @@ type Server struct {
 // closes it when the test ends.
 func New(t testing.TB, addr string, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{cfg: config{domain: "mx.smtptest"}}
+	s := &Server{cfg: config{domain: "mx.smtptest", maxRcpt: 100}}
 	for _, o := range opts {
 		o(&s.cfg)
 	}
@@ -127,7 +164,8 @@ func New(t testing.TB, addr string, opts ...Option) *Server {
 	srv.TLSConfig = s.cfg.tls
 	srv.EnableSMTPUTF8 = true
 	srv.MaxMessageBytes = 10 << 20
-	srv.MaxRecipients = 100
+	srv.MaxRecipients = s.cfg.maxRcpt
+	srv.AllowInsecureAuth = s.cfg.insecure
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
 	srv.ErrorLog = discardLog{}
