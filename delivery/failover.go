@@ -125,12 +125,12 @@ func (d *Deliverer) attempt(ctx context.Context, job Job, body []byte, dst dest)
 	}
 	res, fail, _ := s.send(body) // a new session is never stale
 	s.unbind()
-	d.release(s)
 	o := outcome{results: res}
 	if fail != nil {
 		o = outcome{fail: *fail}
 	}
 	d.logAttempt(job, s, o)
+	d.release(s)
 	return o
 }
 

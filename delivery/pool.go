@@ -200,11 +200,12 @@ func (d *Deliverer) fromPool(ctx context.Context, job Job, body []byte, key stri
 			s.close()
 			continue
 		}
-		d.release(s)
 		if fail != nil {
+			d.release(s)
 			return nil, false
 		}
 		d.logAttempt(job, s, outcome{results: res})
+		d.release(s)
 		return res, true
 	}
 }

@@ -2,6 +2,7 @@ package smtptest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"net"
 
@@ -15,6 +16,25 @@ type numberedConn struct {
 	net.Conn
 	n     int
 	strip []string
+	s     *Server
+}
+
+// track registers c for DropConns and adds implicit TLS when configured.
+func (s *Server) track(c *numberedConn) net.Conn {
+	s.mu.Lock()
+	s.live[c] = true
+	s.mu.Unlock()
+	if s.cfg.implicit != nil {
+		return tls.Server(c, s.cfg.implicit)
+	}
+	return c
+}
+
+func (c *numberedConn) Close() error {
+	c.s.mu.Lock()
+	delete(c.s.live, c)
+	c.s.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // Write drops "250-KEYWORD..." lines. go-smtp flushes every reply line
@@ -37,7 +57,7 @@ func (ss *session) AuthMechanisms() []string {
 	if len(ss.s.cfg.users) == 0 {
 		return nil
 	}
-	return []string{sasl.Plain, sasl.Login}
+	return ss.s.cfg.mechs
 }
 
 // Auth checks credentials against WithAuth's.

@@ -33,7 +33,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			r = l.s.cfg.greeting(n)
 		}
 		if r == nil {
-			return &numberedConn{Conn: c, n: n, strip: l.s.cfg.strip}, nil
+			return l.s.track(&numberedConn{Conn: c, n: n, strip: l.s.cfg.strip, s: l.s}), nil
 		}
 		go refuse(c, r)
 	}

@@ -51,7 +51,10 @@ type config struct {
 	strip    []string // EHLO keywords hidden from clients
 	maxRcpt  int
 	users    map[string]string
+	mechs    []string
 	insecure bool
+	implicit *tls.Config
+	idle     time.Duration
 }
 
 // WithGreeting decides the greeting of the n-th connection (counting from
@@ -108,6 +111,18 @@ func WithAuth(user, password string) Option {
 // WithInsecureAuth offers AUTH in plain text too.
 func WithInsecureAuth() Option { return func(c *config) { c.insecure = true } }
 
+// WithAuthMechanisms replaces the mechanisms WithAuth offers ("PLAIN",
+// "LOGIN").
+func WithAuthMechanisms(m ...string) Option { return func(c *config) { c.mechs = m } }
+
+// WithImplicitTLS makes every connection TLS from the first byte (port
+// 465 style) with cfg.
+func WithImplicitTLS(cfg *tls.Config) Option { return func(c *config) { c.implicit = cfg } }
+
+// WithIdleTimeout sets how long the server waits for a command line
+// (default 10s); then it answers "421 4.4.2 Idle timeout" and closes.
+func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idle = d } }
+
 // Greylist answers "451 4.7.1" to the first RCPT for each address and
 // accepts it from then on.
 func Greylist() Option {
@@ -144,13 +159,15 @@ type Server struct {
 	mu    sync.Mutex
 	conns int
 	msgs  []Received
+	live  map[*numberedConn]bool
 }
 
 // New starts a server on addr ("127.0.0.2:2525", or port 0 for any) and
 // closes it when the test ends.
 func New(t testing.TB, addr string, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{cfg: config{domain: "mx.smtptest", maxRcpt: 100}}
+	s := &Server{cfg: config{domain: "mx.smtptest", maxRcpt: 100, mechs: []string{"PLAIN", "LOGIN"},
+		idle: 10 * time.Second}, live: map[*numberedConn]bool{}}
 	for _, o := range opts {
 		o(&s.cfg)
 	}
@@ -166,7 +183,7 @@ func New(t testing.TB, addr string, opts ...Option) *Server {
 	srv.MaxMessageBytes = 10 << 20
 	srv.MaxRecipients = s.cfg.maxRcpt
 	srv.AllowInsecureAuth = s.cfg.insecure
-	srv.ReadTimeout = 10 * time.Second
+	srv.ReadTimeout = s.cfg.idle
 	srv.WriteTimeout = 10 * time.Second
 	srv.ErrorLog = discardLog{}
 	s.srv = srv
@@ -191,6 +208,20 @@ func (s *Server) Messages() []Received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Received(nil), s.msgs...)
+}
+
+// DropConns closes every open connection without a word, as a server
+// that restarted or timed out idle clients silently; it keeps listening.
+func (s *Server) DropConns() {
+	s.mu.Lock()
+	var cs []*numberedConn
+	for c := range s.live {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
 }
 
 func (s *Server) record(m Received) {
