@@ -96,6 +96,7 @@ func validate(c Config) []*Problem {
 	if c.Log.Encoding != "json" && c.Log.Encoding != "console" {
 		k.add("log.encoding", "must be json or console, got %q", c.Log.Encoding)
 	}
+	validateRelay(k, c.Delivery)
 	return k.probs
 }
 

@@ -43,6 +43,7 @@ type Daemon struct {
 	store  *queue.PebbleStore
 	sub    *submission.Server
 	sched  *scheduler.Scheduler
+	deliv  *delivery.Deliverer
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -71,10 +72,10 @@ func Start(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the queue in %s: %w", c.DataDir, err)
 	}
-	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{})}
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o)}
 	d.sched = scheduler.New(scheduler.Options{
 		Store:     store,
-		Deliverer: newDeliverer(c, o),
+		Deliverer: d.deliv,
 		Clock:     o.Clock,
 		Schedule: policy.Schedule{First: c.Retry.First.Duration, Max: c.Retry.Max.Duration,
 			Expire: c.Retry.Expire.Duration, Jitter: c.Retry.Jitter},
@@ -135,15 +136,33 @@ func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {
 	if res == nil {
 		res = delivery.NewResolver(c.DNSServerAddrs())
 	}
+	dl := c.Delivery
+	var relay *delivery.Relay
+	if dl.Relay != "" {
+		relay = &delivery.Relay{Addr: dl.Relay, Username: dl.RelayUsername, Password: dl.RelayPassword,
+			PasswordFile: dl.RelayPasswordFile, TLS: delivery.RelayTLS(dl.RelayTLS)}
+	}
+	tlsPolicy := map[string]delivery.TLSMode{}
+	for dom, mode := range dl.TLSPolicies() {
+		tlsPolicy[dom] = delivery.TLSMode(mode)
+	}
+	idle := dl.ConnectionIdleTimeout.Duration
+	if idle == 0 {
+		idle = -1 // "0s" in the file turns reuse off
+	}
 	return delivery.New(delivery.Options{
-		Hostname:       c.Hostname,
-		Port:           c.Delivery.Port,
-		Resolver:       res,
-		Dialer:         o.Dialer,
-		Logger:         o.Logger,
-		ConnectTimeout: o.ConnectTimeout,
-		CommandTimeout: o.CommandTimeout,
-		Self:           c.Submission.Listen, // an MX that is us is a loop
+		Hostname:           c.Hostname,
+		Port:               c.Delivery.Port,
+		Resolver:           res,
+		Dialer:             o.Dialer,
+		Logger:             o.Logger,
+		ConnectTimeout:     o.ConnectTimeout,
+		CommandTimeout:     o.CommandTimeout,
+		Self:               c.Submission.Listen, // an MX that is us is a loop
+		Relay:              relay,
+		TLSPolicy:          tlsPolicy,
+		IdleTimeout:        idle,
+		MaxMessagesPerConn: dl.ConnectionMaxMessages,
 	})
 }
 
@@ -172,6 +191,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		err = d.sub.Shutdown(ctx)
 		d.cancel()
 		<-d.done
+		d.deliv.Close() // QUIT idle connections
 		err = errors.Join(err, d.store.Close())
 		d.log.Info("mtaq stopped")
 	})
