@@ -4,7 +4,10 @@
 // 127.0.0.3, ... the way delivery dials every MX on one configured port.
 //
 // By default a server accepts everything and records each accepted message.
-// Options replace the reply at the greeting, MAIL, each RCPT and DATA.
+// Options replace the reply at the greeting, MAIL, each RCPT and DATA, and
+// shape the server: STARTTLS or implicit TLS, AUTH, a recipient limit, an
+// idle timeout, EHLO keywords hidden (a server without PIPELINING or
+// 8BITMIME). A hook's 421 ends the session as a real server's does.
 package smtptest
 
 import (
