@@ -134,12 +134,16 @@ func (s *session) unbind() {
 	s.stop = nil
 }
 
-// close ends the session: QUIT unless the connection is broken, then close.
+// close ends the session: QUIT and close (with TLS's close_notify), or,
+// when the connection is broken, just close the socket: nothing more is
+// written to a peer that may not be reading.
 func (s *session) close() {
-	if !s.broken && s.w != nil {
-		s.dc.setTimeout(min(s.d.opts.CommandTimeout, quitTimeout))
-		_, _ = s.w.roundTrip("QUIT")
+	if s.broken || s.w == nil {
+		_ = s.dc.Conn.Close()
+		return
 	}
+	s.dc.setTimeout(min(s.d.opts.CommandTimeout, quitTimeout))
+	_, _ = s.w.roundTrip("QUIT")
 	_ = s.conn.Close()
 }
 
