@@ -60,6 +60,24 @@ type Delivery struct {
 	Port                 int      `toml:"port"`
 	Workers              int      `toml:"workers"`
 	PerDomainConcurrency int      `toml:"per_domain_concurrency"`
+
+	// Relay ("host:port") sends all mail through one smarthost (an ESP's
+	// SMTP endpoint) instead of the recipients' MX hosts; "" delivers
+	// directly. See relay.go for the relay_* keys.
+	Relay             string `toml:"relay"`
+	RelayUsername     string `toml:"relay_username"`
+	RelayPassword     string `toml:"relay_password"`
+	RelayPasswordFile string `toml:"relay_password_file"`
+	RelayTLS          string `toml:"relay_tls"`
+	// TLSPolicy maps a recipient domain to "require" (STARTTLS with a
+	// verified certificate, else no delivery) or "opportunistic" (the
+	// default for every domain not listed).
+	TLSPolicy map[string]string `toml:"tls_policy"`
+	// ConnectionIdleTimeout keeps a connection open after a delivery for
+	// the next message to the same domain; "0s" turns reuse off.
+	ConnectionIdleTimeout Duration `toml:"connection_idle_timeout"`
+	// ConnectionMaxMessages closes a connection after this many messages.
+	ConnectionMaxMessages int `toml:"connection_max_messages"`
 }
 
 // Retry is the soft-bounce schedule.
@@ -97,10 +115,13 @@ func Defaults() Config {
 			AuthIPWindow:     Duration{15 * time.Minute},
 		},
 		Delivery: Delivery{
-			DNSServers:           []string{},
-			Port:                 25,
-			Workers:              100,
-			PerDomainConcurrency: 20,
+			DNSServers:            []string{},
+			Port:                  25,
+			Workers:               100,
+			PerDomainConcurrency:  20,
+			RelayTLS:              "starttls",
+			ConnectionIdleTimeout: Duration{5 * time.Second},
+			ConnectionMaxMessages: 100,
 		},
 		Retry: Retry{
 			First:  Duration{5 * time.Minute},

@@ -99,6 +99,7 @@ func validate(c Config) []*Problem {
 	validatePolicy(k, c.Policy)
 	validateAuth(k, c.Submission)
 	validateAdmin(k, c.Admin)
+	validateRelay(k, c.Delivery)
 	return k.probs
 }
 

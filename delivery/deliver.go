@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +22,8 @@ const (
 	DefaultDataTimeout    = 10 * time.Minute // RFC 5321 4.5.3.2.6: reply to the final dot
 	DefaultMaxHosts       = 5
 	DefaultMaxAddrs       = 10
+	DefaultIdleTimeout    = 5 * time.Second // Postfix keeps 2s; apps send in bursts
+	DefaultMaxMessages    = 100             // transactions per connection
 	quitTimeout           = 10 * time.Second
 )
 
@@ -49,14 +52,34 @@ type Options struct {
 	// Self lists this daemon's SMTP listeners (host:port): an exchanger
 	// that resolves to one of them, or is named Hostname, is a mail loop.
 	Self []string
+
+	// TLSPolicy maps a recipient domain (lower case) to its TLS mode;
+	// domains not listed are TLSOpportunistic. Ignored with a Relay.
+	TLSPolicy map[string]TLSMode
+	// RootCAs verifies certificates where verification is required
+	// (TLSRequire, a relay over TLS); nil means the system roots.
+	RootCAs *x509.CertPool
+	// Relay, when set, takes every Job: no MX lookups (smarthost).
+	Relay *Relay
+
+	// IdleTimeout is how long a connection is kept after a transaction
+	// for the next Job to the same destination (domain, or the relay);
+	// default 5s, negative: no reuse.
+	IdleTimeout time.Duration
+	// MaxMessagesPerConn closes a connection after this many transactions;
+	// default 100. The transactions of one Job (more than 100 recipients,
+	// or a server that takes fewer) run on one connection regardless.
+	MaxMessagesPerConn int
 }
 
-// Deliverer hands Jobs to their domain's exchangers. It is safe for
-// concurrent use and keeps no connections between Deliver calls.
+// Deliverer hands Jobs to their domain's exchangers, or to the relay. It
+// is safe for concurrent use; it keeps idle connections between Deliver
+// calls until Close.
 type Deliverer struct {
 	opts Options
 	log  *zap.Logger
 	self *selfSet
+	pool *pool
 }
 
 // New fills the defaults in opts and returns a Deliverer.
@@ -73,6 +96,10 @@ func New(opts Options) *Deliverer {
 	opts.ConnectTimeout = defDur(opts.ConnectTimeout, DefaultConnectTimeout)
 	opts.CommandTimeout = defDur(opts.CommandTimeout, DefaultCommandTimeout)
 	opts.DataTimeout = defDur(opts.DataTimeout, DefaultDataTimeout)
+	opts.MaxMessagesPerConn = defInt(opts.MaxMessagesPerConn, DefaultMaxMessages)
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 	if opts.Resolver == nil {
 		opts.Resolver = NewResolver(nil)
 	}
@@ -86,8 +113,12 @@ func New(opts Options) *Deliverer {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Deliverer{opts: opts, log: log.Named("delivery"), self: newSelfSet(opts.Self)}
+	return &Deliverer{opts: opts, log: log.Named("delivery"), self: newSelfSet(opts.Self), pool: newPool(opts.IdleTimeout)}
 }
+
+// Close QUITs the idle connections and keeps no more. Deliver still works
+// after Close, each connection closed when its Job is done.
+func (d *Deliverer) Close() { d.pool.close() }
 
 func defInt(v, d int) int {
 	if v <= 0 {
@@ -123,6 +154,16 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	body := normalizeBody(job.Body)
 	if err := checkAddr(job.Sender); err != nil {
 		return fill(len(job.Rcpts), localFail(StageMail, "5.1.7", fmt.Errorf("sender: %w", err)))
+	}
+	key := job.Domain
+	if d.opts.Relay != nil {
+		key = relayKey
+	}
+	if res, ok := d.fromPool(ctx, job, body, key); ok {
+		return res
+	}
+	if d.opts.Relay != nil {
+		return d.viaRelay(ctx, job, body)
 	}
 	if ip, ok, err := ipLiteral(job.Domain); ok {
 		if err != nil {

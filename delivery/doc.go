@@ -1,43 +1,94 @@
-// Package delivery finds a domain's mail exchangers (miekg/dns) and hands a
-// message to them over SMTP (go-smtp's client), returning one Result per
-// recipient. It owns DNS resolution, dialing, the SMTP client session and MX
-// failover. It does not decide whether a failure is soft or hard (policy),
-// nor when to try again (scheduler), and it imports neither queue nor
-// scheduler: it takes a Job and returns Results.
+// Package delivery finds a domain's mail exchangers (miekg/dns), or takes
+// the configured smarthost, and hands a message to them over SMTP,
+// returning one Result per recipient. It owns DNS resolution, dialing, the
+// SMTP client session, TLS, MX failover and connection reuse. It does not
+// decide whether a failure is soft or hard (policy), nor when to try again
+// (scheduler), and it imports neither queue nor scheduler: it takes a Job
+// and returns Results.
 //
-// Local failures (DNS, connection) are reported in RFC 3463 terms with Code 0
-// and an Enhanced code that states the fact: 5.1.2 the domain does not exist
-// (NXDOMAIN), 5.1.10 null MX (RFC 7505), 4.4.3 DNS temporary failure, 4.4.1 no
-// host answered, 4.4.2 connection lost. Policy reads them like any reply.
+// # Local failures
 //
-// The rest of the local vocabulary, all with Code 0:
+// Local failures are reported in RFC 3463 terms with Code 0 and an
+// Enhanced code that states the fact; policy reads them like any reply:
 //
-//   - 5.1.2 also when a domain without MX has no A/AAAA either (both NODATA).
-//   - 4.4.4 the MX hosts have no addresses (NODATA/NXDOMAIN for every one):
-//     a broken destination, temporary because unknown means temporary.
-//   - 4.4.2 at Stage data after the body was sent: the reply to the final
-//     dot never came; the message may have been delivered (duplicate risk).
-//   - 4.7.5 at Stage tls: the STARTTLS handshake failed. The same address
-//     is then tried once more in plain text, so this is seen only when that
-//     retry fails too and nothing better was heard.
+//   - 5.1.2 the domain does not exist (NXDOMAIN), or has neither MX nor
+//     A/AAAA; 5.1.10 null MX (RFC 7505); 4.4.3 DNS temporary failure;
+//     4.4.4 the MX hosts have no addresses (temporary: unknown means
+//     temporary).
+//   - 4.4.1 no host answered; 4.4.2 connection lost. At Stage data after
+//     the body was sent, 4.4.2 means the reply to the final dot never came:
+//     the message may have been delivered (duplicate risk, RFC 1047).
+//   - 5.4.6 the best MX is this server (a loop); 4.4.6 the relay is.
+//   - 4.7.5 at Stage tls: the handshake or the certificate verification
+//     failed. Opportunistic TLS then retries the address once in plain text
+//     (Result.TLSFallback marks what that retry produced), so 4.7.5 is seen
+//     only when the retry fails too. Under TLSRequire, and for a relay,
+//     there is no retry. 4.7.4 at Stage tls: TLS is required and the server
+//     does not offer or refuses STARTTLS (RFC 3463 "security features not
+//     supported"). Both soft: they say nothing about the address.
 //   - 5.6.7 at Stage mail: an address needs SMTPUTF8 and no host offered it.
-//   - 5.1.3 / 5.1.7 at Stage rcpt / mail: a recipient or sender address with
-//     CR, LF, space or angle brackets, refused locally (ESMTP injection).
+//     5.6.3 at Stage mail: the body has 8-bit octets and the server does
+//     not offer 8BITMIME; the message is neither sent raw nor converted
+//     (conversion to quoted-printable is a possible later improvement).
+//   - 5.1.3 / 5.1.7 at Stage rcpt / mail: a recipient or sender address
+//     with CR, LF, space or angle brackets, refused locally (ESMTP
+//     injection).
+//   - Relay: 4.3.5 the password file cannot be read; 4.7.4 at Stage auth
+//     the relay offers neither AUTH PLAIN nor LOGIN. A refused AUTH is the
+//     relay's own reply (535 5.7.8) for every recipient, at Stage auth.
+//
+// # Failover
 //
 // A Deliver call walks the exchangers in preference order (equal
 // preferences shuffled) and each one's addresses, at most MaxHosts hosts and
 // MaxAddrs addresses. It moves on when the dial fails, the greeting is not
-// 2xx, EHLO fails, or the connection is lost before MAIL is answered. Once
-// MAIL is answered the transaction's replies are the results: a 4xx or 5xx
-// to RCPT is that recipient's, the reply to the final dot is every accepted
-// recipient's, and a 421 or a lost connection ends the session for every
-// recipient not already refused. When no host takes the mail, each
-// recipient gets the last real reply heard (e.g. 421 at the greeting), else
-// the last local failure.
+// 2xx, EHLO or TLS fails, or the connection is lost before MAIL is
+// answered. Once MAIL is answered the transaction's replies are the
+// results: a 4xx or 5xx to RCPT is that recipient's, the reply to the final
+// dot is every accepted recipient's, and a 421 or a lost connection ends
+// the session for every recipient not already refused. When no host takes
+// the mail, each recipient gets the last real reply heard (e.g. 421 at the
+// greeting), else the last local failure. With Options.Relay every Job goes
+// to the relay's addresses instead, with no MX lookup.
 //
-// Every read and write on the connection has its own deadline
-// (CommandTimeout, DataTimeout for the reply to the final dot), covering the
-// body upload where go-smtp sets none; the connection is closed when the
-// context ends. One Debug line per attempt per address ("delivery attempt",
-// keys domain, mx, ip, stage, code, enhanced, tls).
+// # The session
+//
+// go-smtp's client does the greeting, EHLO, STARTTLS (with a workaround,
+// see startTLS) and AUTH. The transactions run on our own layer over the
+// same connection (wire): go-smtp has no client PIPELINING and no write
+// deadlines. Both read through one buffered reader; go-smtp sees it a line
+// at a time, so it never holds bytes that belong to us.
+//
+//   - PIPELINING (RFC 2920): when offered, [RSET,] MAIL, every RCPT and
+//     DATA leave in one write and their replies are read in order; the body
+//     follows a 354 only if a recipient was accepted (a 354 with none gets
+//     a lone dot). Without it, one command per round trip. A 50-recipient
+//     transaction costs 2 round trips pipelined, 53 in lock-step. A group is
+//     at most 100 RCPTs, a few KB each way, well within socket buffers, so
+//     writing it all before reading cannot deadlock.
+//   - At most 100 recipients per transaction. A RCPT answered "452 4.5.3"
+//     (or "too many recipients") is sent again in a new transaction on the
+//     same connection; if a transaction takes nobody, the 452 stands.
+//   - MAIL carries SIZE= when offered, BODY=8BITMIME for an 8-bit body,
+//     SMTPUTF8 for a non-ASCII address. The body is normalised (CRLF, lines
+//     of at most 998 octets) and dot-stuffed by us.
+//   - Every read and write has its own deadline (CommandTimeout; the body
+//     writes too, where go-smtp sets none; DataTimeout for the reply to the
+//     final dot); the connection is closed when the context ends.
+//
+// # Connection reuse
+//
+// After a Job the connection is kept idle for IdleTimeout (default 5s),
+// keyed by the destination domain (or the relay), and the next Job for it
+// starts with MAIL (RSET first if the last transaction did not finish). A
+// connection carries at most MaxMessagesPerConn transactions. A pooled
+// connection that turns out dead, or answers 421 before MAIL, is discarded
+// and the Job goes on a fresh connection: its trouble is nobody's result.
+// Close QUITs the idle connections.
+//
+// # Logs
+//
+// One Debug line per connection attempt ("delivery attempt", keys domain,
+// mx, ip, stage, code, enhanced, tls, tls_version, tls_cipher,
+// tls_fallback, reused, conn_txns).
 package delivery

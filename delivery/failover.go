@@ -4,18 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
-
-	"github.com/mtaq/mtaq/internal/clock"
 )
 
 // outcome is what one connection to one address produced: either results
-// for every recipient (the transaction got as far as MAIL, no failover), or
-// a failure before MAIL that sends us to the next address.
+// for every recipient (the transaction got as far as MAIL, or a relay
+// refused our AUTH: no failover), or a failure before MAIL that sends us
+// to the next address.
 type outcome struct {
 	results    []Result
 	fail       Result
@@ -62,10 +59,12 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				break
 			}
 			f.dialed++
-			out := d.attempt(ctx, job, body, mx.Host, ip, true)
+			dst := dest{key: job.Domain, host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain)}
+			out := d.attempt(ctx, job, body, dst)
 			if out.retryPlain {
 				f.note(out.fail)
-				out = d.attempt(ctx, job, body, mx.Host, ip, false)
+				dst.mode, dst.fallback = modePlain, true
+				out = d.attempt(ctx, job, body, dst)
 			}
 			if out.results != nil {
 				return out.results
@@ -116,22 +115,41 @@ func (f *failover) final(domain string, implicit bool) Result {
 	}
 }
 
-// attempt runs one connection to ip and logs it.
-func (d *Deliverer) attempt(ctx context.Context, job Job, body []byte, host string, ip net.IP, useTLS bool) outcome {
-	out := d.connect(ctx, job, body, host, ip, useTLS)
+// attempt opens a connection to dst, runs the job on it and logs it. The
+// session goes back to the idle pool when it can carry more.
+func (d *Deliverer) attempt(ctx context.Context, job Job, body []byte, dst dest) outcome {
+	s, out := d.open(ctx, job, dst)
+	if out != nil {
+		d.logAttempt(job, &session{d: d, dst: dst}, *out)
+		return *out
+	}
+	res, fail, _ := s.send(body) // a new session is never stale
+	s.unbind()
+	o := outcome{results: res}
+	if fail != nil {
+		o = outcome{fail: *fail}
+	}
+	d.logAttempt(job, s, o)
+	d.release(s)
+	return o
+}
+
+// logAttempt writes the one Debug line per connection attempt.
+func (d *Deliverer) logAttempt(job Job, s *session, out outcome) {
 	r := out.fail
 	fields := []zap.Field{
-		zap.String("domain", job.Domain), zap.String("mx", host), zap.String("ip", ip.String()),
+		zap.String("domain", job.Domain), zap.String("mx", s.dst.host), zap.String("ip", s.dst.ip.String()),
 		zap.String("message_id", job.MessageID),
 	}
 	if out.results != nil {
 		r = out.results[0]
-		fields = append(fields, zap.Int("rcpts", len(out.results)), zap.Int("delivered", delivered(out.results)))
+		fields = append(fields, zap.Int("rcpts", len(out.results)), zap.Int("delivered", delivered(out.results)),
+			zap.Bool("reused", s.reused), zap.Int("conn_txns", s.txns))
 	}
 	fields = append(fields, zap.String("stage", string(r.Stage)), zap.Int("code", r.Code),
-		zap.String("enhanced", r.Enhanced), zap.Bool("tls", r.TLS), zap.String("text", r.Text))
+		zap.String("enhanced", r.Enhanced), zap.Bool("tls", r.TLS), zap.String("tls_version", r.TLSVersion),
+		zap.String("tls_cipher", r.TLSCipher), zap.Bool("tls_fallback", r.TLSFallback), zap.String("text", r.Text))
 	d.log.Debug("delivery attempt", fields...)
-	return out
 }
 
 func delivered(rs []Result) int {
@@ -142,25 +160,4 @@ func delivered(rs []Result) int {
 		}
 	}
 	return n
-}
-
-// connect dials ip and runs the session on it. The connection is closed
-// when the session ends or ctx does, whichever comes first.
-func (d *Deliverer) connect(ctx context.Context, job Job, body []byte, host string, ip net.IP, useTLS bool) outcome {
-	addr := net.JoinHostPort(ip.String(), strconv.Itoa(d.opts.Port))
-	dctx, cancel := context.WithTimeout(ctx, d.opts.ConnectTimeout)
-	conn, err := d.opts.Dialer.DialContext(dctx, "tcp", addr)
-	cancel()
-	if err != nil {
-		r := localFail(StageDial, "4.4.1", err)
-		r.Text = fmt.Sprintf("connect to %s (%s): %v", host, addr, err)
-		r.MX, r.IP = host, ip.String()
-		return outcome{fail: r}
-	}
-	dc := newDeadlineConn(conn, clock.Real{}, d.opts.CommandTimeout) // sockets: wall clock
-	defer dc.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-	s := &session{d: d, ctx: ctx, job: job, host: host, ip: ip.String(), dc: dc}
-	return s.run(body, useTLS)
 }

@@ -52,7 +52,9 @@ func (e *env) deliverer(mod ...func(*Options)) *Deliverer {
 	for _, m := range mod {
 		m(&opts)
 	}
-	return New(opts)
+	d := New(opts)
+	e.t.Cleanup(d.Close)
+	return d
 }
 
 func ctxT(t *testing.T) context.Context {

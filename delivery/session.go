@@ -1,77 +1,171 @@
 package delivery
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
-	"net/textproto"
+	"net"
+	"strconv"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/mtaq/mtaq/internal/clock"
 )
 
-// session is one SMTP connection to one exchanger address.
+// dest is where one connection goes and how it must be secured.
+type dest struct {
+	key      string // idle-pool key: the domain, or the relay
+	host     string // MX or relay host name: TLS server name, logs, results
+	ip       net.IP
+	port     int
+	mode     tlsMode
+	fallback bool   // the plain-text retry after a failed STARTTLS handshake
+	relay    *Relay // authenticate with its credentials
+}
+
+type tlsMode int
+
+const (
+	modeOpportunistic tlsMode = iota // STARTTLS if offered; plain-text retry on failure
+	modePlain                        // never STARTTLS
+	modeRequire                      // STARTTLS offered and certificate verified, else no mail
+	modeImplicit                     // TLS from the first byte, certificate verified
+)
+
+// extensions are the EHLO keywords the transaction layer acts on.
+type extensions struct {
+	pipelining, eightBit, utf8, size bool
+	authPlain, authLogin             bool
+}
+
+// session is one SMTP connection to one address, ready for MAIL once open
+// returns it. It may outlive the Deliver that opened it, in the idle pool;
+// ctx and job are those of the Deliver using it now.
 type session struct {
-	d      *Deliverer
-	ctx    context.Context
-	job    Job
-	host   string
-	ip     string
-	dc     *deadlineConn
-	tls    bool // STARTTLS succeeded
-	broken bool // the connection is unusable: no QUIT
+	d         *Deliverer
+	dst       dest
+	dc        *deadlineConn
+	conn      net.Conn // dc, or the TLS connection over it
+	w         *wire
+	ext       extensions
+	tlsState  *tls.ConnectionState
+	greetMark int64 // bytes written before the greeting (implicit TLS handshake)
+	broken    bool  // unusable: no QUIT, no reuse
+	dirty     bool  // a transaction is open on the server: RSET before the next MAIL
+	txns      int   // MAIL commands accepted on this connection
+	reused    bool  // taken from the idle pool for the current Deliver
+
+	ctx  context.Context
+	job  Job
+	stop func() bool // undoes the close-on-cancel of ctx
 }
 
-// run greets, upgrades to TLS when offered, and runs the transaction.
-func (s *session) run(body []byte, useTLS bool) outcome {
-	c := smtp.NewClient(s.dc)
+// open dials dst and gets the session ready for MAIL: greeting, EHLO,
+// TLS as dst.mode says, AUTH for a relay. On failure the outcome says
+// what happened and the connection is closed.
+func (d *Deliverer) open(ctx context.Context, job Job, dst dest) (*session, *outcome) {
+	addr := net.JoinHostPort(dst.ip.String(), strconv.Itoa(dst.port))
+	dctx, cancel := context.WithTimeout(ctx, d.opts.ConnectTimeout)
+	conn, err := d.opts.Dialer.DialContext(dctx, "tcp", addr)
+	cancel()
+	if err != nil {
+		r := localFail(StageDial, "4.4.1", err)
+		r.Text = fmt.Sprintf("connect to %s (%s): %v", dst.host, addr, err)
+		r.MX, r.IP, r.TLSFallback = dst.host, dst.ip.String(), dst.fallback
+		return nil, &outcome{fail: r}
+	}
+	dc := newDeadlineConn(conn, clock.Real{}, d.opts.CommandTimeout) // sockets: wall clock
+	s := &session{d: d, dst: dst, dc: dc, conn: dc}
+	s.bind(ctx, job)
+	if out := s.handshake(); out != nil {
+		s.unbind()
+		s.close()
+		return nil, out
+	}
+	return s, nil
+}
+
+// handshake runs the greeting, EHLO, TLS and AUTH with go-smtp's client;
+// the transactions that follow use the wire directly.
+func (s *session) handshake() *outcome {
+	if s.dst.mode == modeImplicit {
+		if out := s.implicitTLS(); out != nil {
+			return out
+		}
+	}
+	s.w = newWire(s.conn)
+	c := smtp.NewClient(lineConn{Conn: s.conn, r: s.w.r})
 	if err := c.Hello(s.d.opts.Hostname); err != nil {
-		return outcome{fail: s.helloFail(err)}
+		return &outcome{fail: s.helloFail(err)}
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok && useTLS {
-		tc, out := s.startTLS(c)
-		if out != nil {
-			return *out
-		}
-		c = tc
+	c, out := s.secure(c)
+	if out != nil {
+		return out
 	}
-	utf8 := needsUTF8(s.job)
-	if ok, _ := c.Extension("SMTPUTF8"); utf8 && !ok {
-		r := s.base(StageMail)
-		r.Enhanced = "5.6.7"
-		r.Err = errors.New("an address is not ASCII and the server does not offer SMTPUTF8")
-		r.Text = r.Err.Error()
-		s.quit(c)
-		return outcome{fail: r}
+	s.ext = extensions{
+		pipelining: has(c, "PIPELINING"), eightBit: has(c, "8BITMIME"),
+		utf8: has(c, "SMTPUTF8"), size: has(c, "SIZE"),
+		authPlain: c.SupportsAuth("PLAIN"), authLogin: c.SupportsAuth("LOGIN"),
 	}
-	res, fail := s.transaction(c, body, utf8)
-	s.quit(c)
-	if fail != nil {
-		return outcome{fail: *fail}
+	if s.dst.relay != nil && s.dst.relay.Username != "" {
+		return s.auth(c)
 	}
-	return outcome{results: res}
+	return nil
 }
 
-func needsUTF8(job Job) bool {
-	if !isASCII(job.Sender) {
-		return true
-	}
-	for _, r := range job.Rcpts {
-		if !isASCII(r) {
-			return true
-		}
-	}
-	return false
+func has(c *smtp.Client, ext string) bool {
+	ok, _ := c.Extension(ext)
+	return ok
 }
 
-// base is a Result carrying who we talked to.
+// bind attaches the session to a Deliver: the connection is closed when
+// ctx ends (go-smtp takes no context).
+func (s *session) bind(ctx context.Context, job Job) {
+	s.ctx, s.job = ctx, job
+	s.stop = context.AfterFunc(ctx, func() { _ = s.dc.Conn.Close() })
+}
+
+// unbind detaches the session from its Deliver. If ctx ended meanwhile,
+// the connection was closed under us: the session is broken.
+func (s *session) unbind() {
+	if s.stop != nil && !s.stop() {
+		s.broken = true
+	}
+	s.stop = nil
+}
+
+// close ends the session: QUIT and close (with TLS's close_notify), or,
+// when the connection is broken, just close the socket: nothing more is
+// written to a peer that may not be reading.
+func (s *session) close() {
+	if s.broken || s.w == nil {
+		_ = s.dc.Conn.Close()
+		return
+	}
+	s.dc.setTimeout(min(s.d.opts.CommandTimeout, quitTimeout))
+	_, _ = s.w.roundTrip("QUIT")
+	_ = s.conn.Close()
+}
+
+// base is a Result carrying who we talked to and how.
 func (s *session) base(stage Stage) Result {
-	return Result{Stage: stage, MX: s.host, IP: s.ip, TLS: s.tls}
+	r := Result{Stage: stage, MX: s.dst.host, IP: s.dst.ip.String(), TLSFallback: s.dst.fallback}
+	if st := s.tlsState; st != nil {
+		r.TLS = true
+		r.TLSVersion = tls.VersionName(st.Version)
+		r.TLSCipher = tls.CipherSuiteName(st.CipherSuite)
+	}
+	return r
 }
 
-// reply is a Result for a server reply.
+// result is a Result for a server reply read by the wire.
+func (s *session) result(stage Stage, rep reply) Result {
+	r := s.base(stage)
+	r.Code, r.Enhanced, r.Text = rep.Code, rep.Enhanced, rep.Text
+	return r
+}
+
+// reply is a Result for a server reply read by go-smtp.
 func (s *session) reply(stage Stage, se *smtp.SMTPError) Result {
 	r := s.base(stage)
 	r.Code, r.Enhanced, r.Text = replyFields(se)
@@ -86,7 +180,14 @@ func (s *session) lost(stage Stage, enhanced string, err error) Result {
 	}
 	r := s.base(stage)
 	r.Enhanced, r.Err = enhanced, err
-	r.Text = fmt.Sprintf("connection to %s [%s] lost: %v", s.host, s.ip, err)
+	r.Text = fmt.Sprintf("connection to %s [%s] lost: %v", s.dst.host, s.dst.ip, err)
+	return r
+}
+
+// local is a Result for a refusal of our own on a working connection.
+func (s *session) local(stage Stage, enhanced string, err error) Result {
+	r := s.base(stage)
+	r.Enhanced, r.Err, r.Text = enhanced, err, err.Error()
 	return r
 }
 
@@ -102,7 +203,7 @@ func (s *session) fromErr(stage Stage, err error) Result {
 // the greeting failed; a silent or vanished greeter is "nobody answered".
 func (s *session) helloFail(err error) Result {
 	stage := StageHello
-	if s.dc.wrote.Load() == 0 {
+	if s.dc.wrote.Load() == s.greetMark {
 		stage = StageGreeting
 	}
 	if se := asReply(err); se != nil {
@@ -113,57 +214,4 @@ func (s *session) helloFail(err error) Result {
 		return s.lost(stage, "4.4.1", err)
 	}
 	return s.lost(stage, "4.4.2", err)
-}
-
-// startTLS upgrades the connection. go-smtp v0.25 has no Client.StartTLS
-// (only NewClientStartTLS, which would EHLO as "localhost" and close the
-// connection when STARTTLS is not offered), so after go-smtp's EHLO we send
-// STARTTLS ourselves, handshake, and give the TLS connection to a new
-// go-smtp client with a stand-in greeting, which then says EHLO again
-// (RFC 3207 4.2). A refused STARTTLS continues in plain text on the same
-// connection; a broken one asks the caller to retry in plain text.
-func (s *session) startTLS(c *smtp.Client) (*smtp.Client, *outcome) {
-	if _, err := io.WriteString(s.dc, "STARTTLS\r\n"); err != nil {
-		return nil, &outcome{fail: s.lost(StageTLS, "4.4.2", err), retryPlain: true}
-	}
-	_, _, err := textproto.NewReader(bufio.NewReader(s.dc)).ReadResponse(220)
-	var te *textproto.Error
-	if errors.As(err, &te) {
-		return c, nil
-	}
-	if err != nil {
-		return nil, &outcome{fail: s.lost(StageTLS, "4.4.2", err), retryPlain: true}
-	}
-	tc := tls.Client(s.dc, s.tlsConfig())
-	if err := tc.HandshakeContext(s.ctx); err != nil {
-		r := s.lost(StageTLS, "4.7.5", err)
-		r.Text = fmt.Sprintf("TLS handshake with %s [%s] failed: %v", s.host, s.ip, err)
-		return nil, &outcome{fail: r, retryPlain: true}
-	}
-	s.tls = true
-	nc := smtp.NewClient(newPrefixConn(tc, "220 "+s.host+" TLS started\r\n"))
-	if err := nc.Hello(s.d.opts.Hostname); err != nil {
-		return nil, &outcome{fail: s.fromErr(StageHello, err)}
-	}
-	return nc, nil
-}
-
-func (s *session) tlsConfig() *tls.Config {
-	cfg := &tls.Config{InsecureSkipVerify: true} // opportunistic: see Options.TLSConfig
-	if s.d.opts.TLSConfig != nil {
-		cfg = s.d.opts.TLSConfig.Clone()
-	}
-	if cfg.ServerName == "" {
-		cfg.ServerName = s.host
-	}
-	return cfg
-}
-
-// quit ends the session politely unless the connection is already broken.
-func (s *session) quit(c *smtp.Client) {
-	if s.broken {
-		return
-	}
-	s.dc.setTimeout(min(s.d.opts.CommandTimeout, quitTimeout))
-	_ = c.Quit()
 }

@@ -4,160 +4,208 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/emersion/go-smtp"
 )
 
-// transaction runs MAIL, RCPT for each recipient and, when at least one was
-// accepted, DATA. A connection lost at MAIL is a failure before anything
-// was committed (fail, the caller fails over); from the first RCPT on,
-// every recipient gets a result and there is no failover.
-func (s *session) transaction(c *smtp.Client, body []byte, utf8 bool) ([]Result, *Result) {
-	opts := &smtp.MailOptions{Size: int64(len(body)), UTF8: utf8}
-	if err := c.Mail(s.job.Sender, opts); err != nil {
-		if asReply(err) == nil {
-			r := s.lost(StageMail, "4.4.2", err)
-			return nil, &r
+// maxRcptsPerTxn bounds the recipients of one transaction; RFC 5321
+// 4.5.3.1.8 has every server take at least 100.
+const maxRcptsPerTxn = 100
+
+// send delivers the session's job in as many transactions as it takes:
+// batches of at most 100 recipients, and those a server turned away with
+// "452 4.5.3 too many recipients" again in a new transaction on the same
+// connection. Every recipient gets a result, except when nothing was
+// committed on the first transaction: then fail is set and the caller
+// fails over, or, on a connection from the idle pool, stale is set and
+// the caller opens a fresh one (the pooled connection's trouble is never
+// anyone's result).
+func (s *session) send(body []byte) (res []Result, fail *Result, stale bool) {
+	if f := s.refuse(body); f != nil {
+		return nil, f, false
+	}
+	res = make([]Result, len(s.job.Rcpts))
+	todo := s.valid(res)
+	mail := s.mailCmd(body)
+	for first := true; len(todo) > 0; first = false {
+		n := min(len(todo), maxRcptsPerTxn)
+		t := &txn{s: s, res: res, mail: mail, batch: todo[:n], done: map[int]bool{}}
+		t.run(body)
+		rest := append(t.retry, todo[n:]...)
+		switch {
+		case first && t.beforeMail && s.reused && s.ctx.Err() == nil:
+			return nil, nil, true
+		case first && t.beforeMail && t.end.Code == 0 && !s.reused:
+			return nil, t.end, false
+		case t.end != nil:
+			t.finish(rest, *t.end)
+			return res, nil, false
+		case t.mailRep != nil:
+			t.finish(rest, *t.mailRep)
+			return res, nil, false
+		case len(t.retry) == len(t.batch):
+			// Not one recipient taken or refused: stop rather than loop;
+			// the 452 is everyone's (soft) result.
+			t.finish(rest, res[t.retry[0]])
+			return res, nil, false
 		}
-		return fill(len(s.job.Rcpts), s.reply(StageMail, asReply(err))), nil
+		todo = rest
 	}
-	res := make([]Result, len(s.job.Rcpts))
-	accepted, ok := s.rcpts(c, res)
-	if ok && len(accepted) > 0 {
-		s.data(c, body, res, accepted)
-	}
-	return res, nil
+	return res, nil, false
 }
 
-// rcpts sends RCPT for each recipient and fills its result. It returns the
-// indices accepted, and false when the session ended early (a 421 or a
-// lost connection): then every recipient without a refusal of its own,
-// accepted ones included, gets that ending.
-func (s *session) rcpts(c *smtp.Client, res []Result) ([]int, bool) {
-	var accepted []int
+// refuse checks what the server must support before MAIL. An 8-bit body
+// needs 8BITMIME (RFC 6152): without it the message is not sent raw and
+// not converted (quoted-printable conversion could come later), it fails
+// with 5.6.3 "conversion required but not supported". A non-ASCII address
+// needs SMTPUTF8 (RFC 6531), else 5.6.7.
+func (s *session) refuse(body []byte) *Result {
+	var err error
+	enh := ""
+	switch {
+	case needsUTF8(s.job) && !s.ext.utf8:
+		enh, err = "5.6.7", errors.New("an address is not ASCII and the server does not offer SMTPUTF8")
+	case has8bit(body) && !s.ext.eightBit:
+		enh, err = "5.6.3", errors.New("the message has 8-bit content and the server does not offer 8BITMIME; conversion to 7 bit is not supported")
+	default:
+		return nil
+	}
+	r := s.local(StageMail, enh, err)
+	return &r
+}
+
+// valid returns the indices of the recipients that can be sent; the
+// others get 5.1.3 without a word to the server.
+func (s *session) valid(res []Result) []int {
+	var todo []int
 	for i, rcpt := range s.job.Rcpts {
 		if err := checkAddr(rcpt); err != nil {
-			res[i] = s.base(StageRcpt)
-			res[i].Enhanced, res[i].Err = "5.1.3", fmt.Errorf("recipient: %w", err)
-			res[i].Text = res[i].Err.Error()
+			res[i] = s.local(StageRcpt, "5.1.3", fmt.Errorf("recipient: %w", err))
 			continue
 		}
-		err := c.Rcpt(rcpt, nil)
-		se := asReply(err)
-		switch {
-		case err == nil || se != nil && se.Code/100 == 2:
-			res[i] = s.accepted(StageRcpt, se)
-			accepted = append(accepted, i)
-		case se == nil || se.Code == 421:
-			s.abort(res, i, s.fromErr(StageRcpt, err))
-			return nil, false
-		default:
-			res[i] = s.reply(StageRcpt, se)
-		}
+		todo = append(todo, i)
 	}
-	return accepted, true
+	return todo
 }
 
-// accepted is the Result of a 2xx. go-smtp does not hand us the text of a
-// plain 250, only of other 2xx codes (as an *smtp.SMTPError).
-func (s *session) accepted(stage Stage, se *smtp.SMTPError) Result {
-	if se != nil {
-		return s.reply(stage, se)
+// mailCmd is the MAIL command with the ESMTP parameters the server offers
+// and the message needs: SIZE (RFC 1870), BODY=8BITMIME (RFC 6152),
+// SMTPUTF8 (RFC 6531).
+func (s *session) mailCmd(body []byte) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "MAIL FROM:<%s>", s.job.Sender)
+	if s.ext.size {
+		fmt.Fprintf(&b, " SIZE=%d", len(body))
 	}
-	r := s.base(stage)
-	r.Code = 250
-	return r
+	if s.ext.eightBit && has8bit(body) {
+		b.WriteString(" BODY=8BITMIME")
+	}
+	if needsUTF8(s.job) {
+		b.WriteString(" SMTPUTF8")
+	}
+	return b.String()
 }
 
-// abort gives r to the recipients from index from on and to those accepted
-// before it: the transaction is over without DATA.
-func (s *session) abort(res []Result, from int, r Result) {
-	for j := range res {
-		if j >= from || res[j].Code/100 == 2 {
-			res[j] = r
+func needsUTF8(job Job) bool {
+	if !isASCII(job.Sender) {
+		return true
+	}
+	for _, r := range job.Rcpts {
+		if !isASCII(r) {
+			return true
 		}
+	}
+	return false
+}
+
+func has8bit(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// txn is one MAIL transaction for a batch of recipients (indices into
+// the job's Rcpts and res).
+type txn struct {
+	s        *session
+	res      []Result
+	mail     string
+	batch    []int
+	accepted []int        // RCPT 2xx: their result is DATA's
+	retry    []int        // too many recipients: next transaction
+	done     map[int]bool // has a result of its own from this transaction
+	mailRep  *Result      // MAIL refused: everyone's result
+	end      *Result      // the session is over (421, lost): for everyone without a result
+	// beforeMail: the session ended before MAIL (or the RSET before it)
+	// was answered: nothing was committed.
+	beforeMail bool
+}
+
+func (t *txn) run(body []byte) {
+	if t.s.ext.pipelining {
+		t.pipelined(body)
+	} else {
+		t.lockstep(body)
 	}
 }
 
-// data sends the body; the reply to the final dot is every accepted
-// recipient's result.
-func (s *session) data(c *smtp.Client, body []byte, res []Result, accepted []int) {
-	set := func(r Result) {
-		for _, i := range accepted {
-			res[i] = r
-		}
+// pipelined sends [RSET], MAIL, every RCPT and DATA in one write and then
+// reads their replies in order (RFC 2920 3.1). Every reply is read even
+// after MAIL was refused, to stay in step; the body goes only after a 354
+// with at least one recipient accepted.
+func (t *txn) pipelined(body []byte) {
+	w, rset := t.s.w, t.s.dirty
+	if rset {
+		w.cmd("RSET")
 	}
-	w, err := c.Data()
-	if err != nil {
-		set(s.fromErr(StageData, err))
+	w.cmd("%s", t.mail)
+	for _, i := range t.batch {
+		w.cmd("RCPT TO:<%s>", t.s.job.Rcpts[i])
+	}
+	w.cmd("DATA")
+	if err := w.flush(); err != nil {
+		t.lostBeforeMail(err)
 		return
 	}
-	if _, err := w.Write(body); err != nil {
-		set(s.lost(StageData, "4.4.2", err))
+	if rset && !t.onRset(w.read()) {
 		return
 	}
-	s.dc.setTimeout(s.d.opts.DataTimeout)
-	resp, err := w.CloseWithResponse()
-	s.dc.setTimeout(s.d.opts.CommandTimeout)
-	switch se := asReply(err); {
-	case err == nil:
-		r := s.base(StageData)
-		r.Code = 250
-		r.Enhanced, r.Text = splitEnhanced(resp.StatusText)
-		set(r)
-	case se != nil:
-		set(s.reply(StageData, se))
-	default:
-		r := s.lost(StageData, "4.4.2", err)
-		r.Text = fmt.Sprintf("connection to %s [%s] lost after the final dot, the message may have been delivered: %v",
-			s.host, s.ip, err)
-		set(r)
+	if !t.onMail(w.read()) {
+		return
 	}
-}
-
-// asReply returns the server reply inside err, or nil when err is nil or
-// not a reply (network trouble, a local refusal by go-smtp).
-func asReply(err error) *smtp.SMTPError {
-	var se *smtp.SMTPError
-	if errors.As(err, &se) {
-		return se
-	}
-	return nil
-}
-
-// replyFields turns a go-smtp reply into Code, Enhanced and Text. go-smtp
-// parses an enhanced code off the text when it can; when it did not (the
-// EnhancedCodeNotSet or NoEnhancedCode sentinels), we try the text again.
-func replyFields(se *smtp.SMTPError) (int, string, string) {
-	e := se.EnhancedCode
-	if e != smtp.EnhancedCodeNotSet && e != smtp.NoEnhancedCode {
-		return se.Code, fmt.Sprintf("%d.%d.%d", e[0], e[1], e[2]), se.Message
-	}
-	enh, text := splitEnhanced(se.Message)
-	return se.Code, enh, text
-}
-
-// splitEnhanced splits an RFC 3463 code ("5.1.1") off the start of a reply
-// text; enhanced is "" when the text has none.
-func splitEnhanced(text string) (enhanced, rest string) {
-	first, after, _ := strings.Cut(text, " ")
-	if !validEnhanced(first) {
-		return "", text
-	}
-	return first, after
-}
-
-// validEnhanced checks class "." subject "." detail, class 2, 4 or 5,
-// subject 1–3 digits, detail 1–3 digits.
-func validEnhanced(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || !strings.ContainsAny(parts[0], "245") {
-		return false
-	}
-	for _, p := range parts[1:] {
-		if len(p) == 0 || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
-			return false
+	for _, i := range t.batch {
+		rep, err := w.read()
+		if !t.onRcpt(i, rep, err) {
+			return
 		}
 	}
-	return true
+	rep, err := w.read()
+	t.onData(body, rep, err)
+}
+
+// lockstep sends one command at a time; after a "too many recipients" the
+// rest of the batch waits for the next transaction unsent.
+func (t *txn) lockstep(body []byte) {
+	w := t.s.w
+	if t.s.dirty && !t.onRset(w.roundTrip("RSET")) {
+		return
+	}
+	if !t.onMail(w.roundTrip("%s", t.mail)) || t.mailRep != nil {
+		return
+	}
+	for k, i := range t.batch {
+		rep, err := w.roundTrip("RCPT TO:<%s>", t.s.job.Rcpts[i])
+		if !t.onRcpt(i, rep, err) {
+			return
+		}
+		if len(t.retry) > 0 {
+			t.retry = append(t.retry, t.batch[k+1:]...)
+			break
+		}
+	}
+	if len(t.accepted) > 0 {
+		rep, err := w.roundTrip("DATA")
+		t.onData(body, rep, err)
+	}
 }

@@ -16,6 +16,7 @@ const (
 	StageGreeting Stage = "greeting"
 	StageHello    Stage = "hello"
 	StageTLS      Stage = "tls"
+	StageAuth     Stage = "auth" // smarthost AUTH
 	StageMail     Stage = "mail"
 	StageRcpt     Stage = "rcpt"
 	StageData     Stage = "data"
@@ -40,10 +41,34 @@ type Result struct {
 	Stage    Stage
 	MX       string // host name of the exchanger that answered, if any
 	IP       string // its address
-	TLS      bool   // the session ran under STARTTLS
+	TLS      bool   // the session ran under TLS (STARTTLS or implicit)
 	Duration time.Duration
 	Err      error // the local error behind a Code 0 result
+
+	// TLSVersion and TLSCipher name what the session negotiated
+	// ("TLS 1.3", "TLS_AES_128_GCM_SHA256"); "" in plain text.
+	TLSVersion, TLSCipher string
+	// TLSFallback: the STARTTLS handshake with this address failed and the
+	// mail went, or was refused, in plain text on a new connection. The
+	// scheduler puts it in the recipient's timeline.
+	TLSFallback bool
 }
+
+// TLSMode is a destination's TLS policy.
+type TLSMode string
+
+// TLS modes for Options.TLSPolicy.
+const (
+	// TLSOpportunistic (the default): STARTTLS when offered, certificate
+	// not checked unless Options.TLSConfig asks; a failed handshake is
+	// retried once in plain text.
+	TLSOpportunistic TLSMode = "opportunistic"
+	// TLSRequire: STARTTLS must be offered and the certificate must verify
+	// for the MX host name (system roots, or Options.RootCAs); otherwise
+	// the host is skipped with 4.7.4 (not offered) or 4.7.5 (handshake or
+	// verification failed). Never plain text.
+	TLSRequire TLSMode = "require"
+)
 
 // MX is one mail exchanger.
 type MX struct {

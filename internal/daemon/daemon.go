@@ -47,6 +47,7 @@ type Daemon struct {
 	sub    *submission.Server
 	sched  *scheduler.Scheduler
 	admin  *admin.Server
+	deliv  *delivery.Deliverer
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -84,10 +85,10 @@ func Start(o Options) (*Daemon, error) {
 		store.Close()
 		return nil, fmt.Errorf("policy rules: %w", err)
 	}
-	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{})}
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o)}
 	d.sched = scheduler.New(scheduler.Options{
 		Store:     store,
-		Deliverer: newDeliverer(c, o),
+		Deliverer: d.deliv,
 		Clock:     o.Clock,
 		Schedule: policy.Schedule{First: c.Retry.First.Duration, Max: c.Retry.Max.Duration,
 			Expire: c.Retry.Expire.Duration, Jitter: c.Retry.Jitter},
@@ -162,14 +163,32 @@ func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {
 	if res == nil {
 		res = delivery.NewResolver(c.DNSServerAddrs())
 	}
+	dl := c.Delivery
+	var relay *delivery.Relay
+	if dl.Relay != "" {
+		relay = &delivery.Relay{Addr: dl.Relay, Username: dl.RelayUsername, Password: dl.RelayPassword,
+			PasswordFile: dl.RelayPasswordFile, TLS: delivery.RelayTLS(dl.RelayTLS)}
+	}
+	tlsPolicy := map[string]delivery.TLSMode{}
+	for dom, mode := range dl.TLSPolicies() {
+		tlsPolicy[dom] = delivery.TLSMode(mode)
+	}
+	idle := dl.ConnectionIdleTimeout.Duration
+	if idle == 0 {
+		idle = -1 // "0s" in the file turns reuse off
+	}
 	return delivery.New(delivery.Options{
-		Hostname:       c.Hostname,
-		Port:           c.Delivery.Port,
-		Resolver:       res,
-		Dialer:         o.Dialer,
-		Logger:         o.Logger,
-		ConnectTimeout: o.ConnectTimeout,
-		CommandTimeout: o.CommandTimeout,
+		Hostname:           c.Hostname,
+		Port:               c.Delivery.Port,
+		Resolver:           res,
+		Dialer:             o.Dialer,
+		Logger:             o.Logger,
+		ConnectTimeout:     o.ConnectTimeout,
+		CommandTimeout:     o.CommandTimeout,
+		Relay:              relay,
+		TLSPolicy:          tlsPolicy,
+		IdleTimeout:        idle,
+		MaxMessagesPerConn: dl.ConnectionMaxMessages,
 		// An MX that is us is a loop, whichever of our listeners it hits.
 		Self: slices.Concat(c.Submission.Listen, c.Submission.SubmissionListen, c.Submission.SMTPSListen),
 	})
@@ -226,6 +245,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		err = d.sub.Shutdown(ctx)
 		d.cancel()
 		<-d.done
+		d.deliv.Close() // QUIT idle connections
 		err = errors.Join(err, d.admin.Shutdown(ctx), d.store.Close())
 		d.log.Info("mtaq stopped")
 	})

@@ -1,6 +1,7 @@
 package smtptest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,12 +28,12 @@ func (l *listener) Accept() (net.Conn, error) {
 		l.s.conns++
 		n := l.s.conns
 		l.s.mu.Unlock()
-		if l.s.cfg.greeting == nil {
-			return c, nil
+		var r *smtp.SMTPError
+		if l.s.cfg.greeting != nil {
+			r = l.s.cfg.greeting(n)
 		}
-		r := l.s.cfg.greeting(n)
 		if r == nil {
-			return c, nil
+			return l.s.track(&numberedConn{Conn: c, n: n, strip: l.s.cfg.strip, s: l.s}), nil
 		}
 		go refuse(c, r)
 	}
@@ -52,36 +53,72 @@ func refuse(c net.Conn, r *smtp.SMTPError) {
 type backend struct{ s *Server }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: b.s, c: c}, nil
+	nc := c.Conn()
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	n := 0
+	if numbered, ok := nc.(*numberedConn); ok {
+		n = numbered.n
+	}
+	return &session{s: b.s, c: c, conn: n}, nil
 }
 
 type session struct {
-	s    *Server
-	c    *smtp.Conn
-	from string
-	to   []string
+	s       *Server
+	c       *smtp.Conn
+	conn    int
+	from    string
+	to      []string
+	opts    smtp.MailOptions
+	user    string
+	closing bool // a hook answered 421: the connection is over
 }
 
 // hook runs f's verdict: ErrDrop closes the connection under go-smtp, which
-// then fails to write its reply, as a crashed peer would.
+// then fails to write its reply, as a crashed peer would. After a 421 the
+// server takes no more commands: the next one (pipelined clients send
+// them before reading the 421) closes the connection without a reply.
 func (ss *session) hook(err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) && se.Code == 421 {
+		ss.closing = true
+	}
 	if err == ErrDrop {
 		_ = ss.c.Conn().Close()
 	}
 	return err
 }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+// over closes a connection that answered 421.
+func (ss *session) over() bool {
+	if ss.closing {
+		_ = ss.c.Conn().Close()
+	}
+	return ss.closing
+}
+
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if ss.over() {
+		return ErrDrop
+	}
 	if f := ss.s.cfg.mail; f != nil {
 		if err := f(from); err != nil {
 			return ss.hook(err)
 		}
 	}
 	ss.from, ss.to = from, nil
+	ss.opts = smtp.MailOptions{}
+	if opts != nil {
+		ss.opts = *opts
+	}
 	return nil
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if ss.over() {
+		return ErrDrop
+	}
 	if f := ss.s.cfg.rcpt; f != nil {
 		if err := f(to); err != nil {
 			return ss.hook(err)
@@ -96,6 +133,9 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if ss.over() {
+		return ErrDrop
+	}
 	var verdict error
 	if f := ss.s.cfg.data; f != nil {
 		verdict = f(ss.from, ss.to, data)
@@ -105,7 +145,10 @@ func (ss *session) Data(r io.Reader) error {
 		return ss.hook(verdict)
 	}
 	_, isTLS := ss.c.TLSConnectionState()
-	ss.s.record(Received{Helo: ss.c.Hostname(), From: ss.from, To: ss.to, Data: data, TLS: isTLS})
+	ss.s.record(Received{
+		Helo: ss.c.Hostname(), From: ss.from, To: ss.to, Data: data, TLS: isTLS,
+		Body: string(ss.opts.Body), UTF8: ss.opts.UTF8, Size: ss.opts.Size, Auth: ss.user, Conn: ss.conn,
+	})
 	return verdict // nil, or a 2xx with the hook's text
 }
 

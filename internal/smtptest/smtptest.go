@@ -4,7 +4,10 @@
 // 127.0.0.3, ... the way delivery dials every MX on one configured port.
 //
 // By default a server accepts everything and records each accepted message.
-// Options replace the reply at the greeting, MAIL, each RCPT and DATA.
+// Options replace the reply at the greeting, MAIL, each RCPT and DATA, and
+// shape the server: STARTTLS or implicit TLS, AUTH, a recipient limit, an
+// idle timeout, EHLO keywords hidden (a server without PIPELINING or
+// 8BITMIME). A hook's 421 ends the session as a real server's does.
 package smtptest
 
 import (
@@ -30,6 +33,12 @@ type Received struct {
 	To   []string
 	Data []byte
 	TLS  bool // the transaction ran under STARTTLS
+
+	Body string // the MAIL BODY= parameter ("8BITMIME"), "" when absent
+	UTF8 bool   // MAIL had SMTPUTF8
+	Size int64  // the MAIL SIZE= parameter, 0 when absent
+	Auth string // the user name the session authenticated as, "" if none
+	Conn int    // which connection (counting from 1) carried the message
 }
 
 // Option configures a Server.
@@ -42,6 +51,13 @@ type config struct {
 	data     func(from string, to []string, data []byte) error
 	tls      *tls.Config
 	domain   string
+	strip    []string // EHLO keywords hidden from clients
+	maxRcpt  int
+	users    map[string]string
+	mechs    []string
+	insecure bool
+	implicit *tls.Config
+	idle     time.Duration
 }
 
 // WithGreeting decides the greeting of the n-th connection (counting from
@@ -70,6 +86,45 @@ func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 
 // WithDomain sets the name in the banner and EHLO reply.
 func WithDomain(d string) Option { return func(c *config) { c.domain = d } }
+
+// WithoutExtension hides EHLO keywords (e.g. "PIPELINING", "8BITMIME")
+// that go-smtp always offers, by dropping their lines from the EHLO reply
+// on the way out. It works on plain-text connections only, and not for
+// the last keyword of the reply (SIZE or LIMITS, never one of these).
+func WithoutExtension(keywords ...string) Option {
+	return func(c *config) { c.strip = append(c.strip, keywords...) }
+}
+
+// WithMaxRecipients makes the server answer "452 4.5.3" to RCPTs past n
+// in one transaction (default 100).
+func WithMaxRecipients(n int) Option { return func(c *config) { c.maxRcpt = n } }
+
+// WithAuth offers AUTH PLAIN and LOGIN (only under TLS unless
+// WithInsecureAuth) and accepts user with password; anything else gets
+// "535 5.7.8". Authentication is not required to send.
+func WithAuth(user, password string) Option {
+	return func(c *config) {
+		if c.users == nil {
+			c.users = map[string]string{}
+		}
+		c.users[user] = password
+	}
+}
+
+// WithInsecureAuth offers AUTH in plain text too.
+func WithInsecureAuth() Option { return func(c *config) { c.insecure = true } }
+
+// WithAuthMechanisms replaces the mechanisms WithAuth offers ("PLAIN",
+// "LOGIN").
+func WithAuthMechanisms(m ...string) Option { return func(c *config) { c.mechs = m } }
+
+// WithImplicitTLS makes every connection TLS from the first byte (port
+// 465 style) with cfg.
+func WithImplicitTLS(cfg *tls.Config) Option { return func(c *config) { c.implicit = cfg } }
+
+// WithIdleTimeout sets how long the server waits for a command line
+// (default 10s); then it answers "421 4.4.2 Idle timeout" and closes.
+func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idle = d } }
 
 // Greylist answers "451 4.7.1" to the first RCPT for each address and
 // accepts it from then on.
@@ -107,13 +162,15 @@ type Server struct {
 	mu    sync.Mutex
 	conns int
 	msgs  []Received
+	live  map[*numberedConn]bool
 }
 
 // New starts a server on addr ("127.0.0.2:2525", or port 0 for any) and
 // closes it when the test ends.
 func New(t testing.TB, addr string, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{cfg: config{domain: "mx.smtptest"}}
+	s := &Server{cfg: config{domain: "mx.smtptest", maxRcpt: 100, mechs: []string{"PLAIN", "LOGIN"},
+		idle: 10 * time.Second}, live: map[*numberedConn]bool{}}
 	for _, o := range opts {
 		o(&s.cfg)
 	}
@@ -127,8 +184,9 @@ func New(t testing.TB, addr string, opts ...Option) *Server {
 	srv.TLSConfig = s.cfg.tls
 	srv.EnableSMTPUTF8 = true
 	srv.MaxMessageBytes = 10 << 20
-	srv.MaxRecipients = 100
-	srv.ReadTimeout = 10 * time.Second
+	srv.MaxRecipients = s.cfg.maxRcpt
+	srv.AllowInsecureAuth = s.cfg.insecure
+	srv.ReadTimeout = s.cfg.idle
 	srv.WriteTimeout = 10 * time.Second
 	srv.ErrorLog = discardLog{}
 	s.srv = srv
@@ -153,6 +211,20 @@ func (s *Server) Messages() []Received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Received(nil), s.msgs...)
+}
+
+// DropConns closes every open connection without a word, as a server
+// that restarted or timed out idle clients silently; it keeps listening.
+func (s *Server) DropConns() {
+	s.mu.Lock()
+	var cs []*numberedConn
+	for c := range s.live {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
 }
 
 func (s *Server) record(m Received) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -40,5 +41,29 @@ func TestSharedPortAndGreeting(t *testing.T) {
 	}
 	if err := cl.Rcpt("x@c.test", nil); err != nil {
 		t.Errorf("second RCPT: %v", err)
+	}
+}
+
+func TestAuthAndHiddenExtensions(t *testing.T) {
+	s := New(t, "127.0.0.1:0", WithAuth("u", "p"), WithInsecureAuth(), WithoutExtension("PIPELINING"))
+	cl, err := smtp.Dial(s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if ok, _ := cl.Extension("PIPELINING"); ok {
+		t.Error("PIPELINING still offered")
+	}
+	if err := cl.Auth(sasl.NewLoginClient("u", "wrong")); err == nil || !strings.Contains(err.Error(), "535") {
+		t.Errorf("wrong password: %v, want 535", err)
+	}
+	if err := cl.Auth(sasl.NewLoginClient("u", "p")); err != nil {
+		t.Fatalf("LOGIN with an initial response: %v", err)
+	}
+	if err := cl.SendMail("a@b.test", []string{"c@d.test"}, strings.NewReader("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.Messages(); len(m) != 1 || m[0].Auth != "u" || m[0].Conn != 1 {
+		t.Errorf("got %+v", m)
 	}
 }
