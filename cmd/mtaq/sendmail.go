@@ -12,10 +12,9 @@ import (
 	"github.com/mtaq/mtaq/internal/sendmail"
 )
 
-// newAdminAPI reaches the daemon for mailq and sendmail -q. It returns
-// nil until the admin client is wired in (admin.NewClient(socket)); the
-// sendmail package then reports the daemon as unreachable.
-var newAdminAPI = func(c conf.Config) admin.API { return nil }
+// newAdminAPI reaches the daemon for mailq and sendmail -q over its admin
+// socket.
+func newAdminAPI(c conf.Config) admin.API { return admin.NewClient(c.AdminSocketPath()) }
 
 // argv0Main runs the binary as sendmail, mailq or newaliases when it is
 // called by one of those names (a symlink); ok is false otherwise.

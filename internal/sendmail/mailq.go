@@ -22,7 +22,8 @@ const adminTimeout = 30 * time.Second
 // daemonDown tells a daemon that is not running (no socket, nobody
 // listening) from other failures.
 func daemonDown(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOENT)
+	return errors.Is(err, admin.ErrDaemonDown) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOENT)
 }
 
 // pendingStates are the states mailq shows: mail still to be sent.
