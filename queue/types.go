@@ -83,10 +83,15 @@ type Attempt struct {
 	MX       string        `json:"mx,omitempty"`
 	IP       string        `json:"ip,omitempty"`
 	TLS      bool          `json:"tls"`
-	Stage    string        `json:"stage,omitempty"` // resolve, dial, greeting, hello, tls, mail, rcpt, data
-	Reply    Reply         `json:"reply"`
-	Class    string        `json:"class,omitempty"`    // soft, hard, success
-	Category string        `json:"category,omitempty"` // policy category
+	// TLSVersion and TLSCipher name what STARTTLS negotiated; TLSFallback
+	// says the handshake failed and the message went in plain text.
+	TLSVersion  string `json:"tls_version,omitempty"`
+	TLSCipher   string `json:"tls_cipher,omitempty"`
+	TLSFallback bool   `json:"tls_fallback,omitempty"`
+	Stage       string `json:"stage,omitempty"` // resolve, dial, greeting, hello, tls, mail, rcpt, data
+	Reply       Reply  `json:"reply"`
+	Class       string `json:"class,omitempty"`    // soft, hard, success
+	Category    string `json:"category,omitempty"` // policy category
 	// Decision is what mtaq did: delivered, deferred, bounced, failed,
 	// expired, rejected, suppressed.
 	Decision    string    `json:"decision"`

@@ -112,6 +112,7 @@ func (s *Scheduler) update(m *queue.Message, r queue.Recipient, res delivery.Res
 		Reply: qr, AboutAddress: o.AboutAddress, CountAttempt: true,
 		Attempt: &queue.Attempt{
 			At: start, Duration: res.Duration, MX: res.MX, IP: res.IP, TLS: res.TLS,
+			TLSVersion: res.TLSVersion, TLSCipher: res.TLSCipher, TLSFallback: res.TLSFallback,
 			Stage: string(res.Stage), Reply: *qr, Class: string(o.Verdict.Class),
 			Category: string(o.Verdict.Category), Decision: string(o.Decision),
 			NextAttempt: o.NextAttempt, Suppressed: o.SuppressReason != "",
@@ -149,7 +150,8 @@ func (s *Scheduler) logAttempt(m *queue.Message, r queue.Recipient, res delivery
 		zap.String("mx", res.MX), zap.String("ip", res.IP), zap.Int("attempt", r.Attempts+1),
 		zap.Duration("delay", now.Sub(m.Arrived)), zap.String("status", string(o.Decision)),
 		zap.Int("code", res.Code), zap.String("enhanced", res.Enhanced), zap.String("reply", res.Text),
-		zap.String("stage", string(res.Stage)), zap.Bool("tls", res.TLS),
+		zap.String("stage", string(res.Stage)), zap.Bool("tls", res.TLS), zap.String("tls_version", res.TLSVersion),
+		zap.String("tls_cipher", res.TLSCipher), zap.Bool("tls_fallback", res.TLSFallback),
 		zap.String("category", string(o.Verdict.Category)),
 	}
 	if o.Decision == policy.Deferred {

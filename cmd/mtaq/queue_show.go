@@ -79,7 +79,7 @@ func showRecipient(w io.Writer, r admin.RecipientEntry, t time.Time) error {
 	fmt.Fprintln(tw, "  TIME\tMX\tIP\tTLS\tCODE\tENHANCED\tTEXT\tDURATION\tDECISION\tNEXT ATTEMPT")
 	for _, a := range r.Timeline {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(a.At), orDash(a.MX), orDash(a.IP),
-			yesNo(a.TLS, a.MX != ""), code(a.Reply), orDash(a.Reply.Enhanced), clip(orDash(a.Reply.Text), 70),
+			tlsText(a), code(a.Reply), orDash(a.Reply.Enhanced), clip(orDash(a.Reply.Text), 70),
 			duration(a), a.Decision, attemptNext(a))
 	}
 	return tw.Flush()
@@ -92,12 +92,17 @@ func orDash(s string) string {
 	return s
 }
 
-// yesNo prints TLS only for attempts that reached a host.
-func yesNo(b, applies bool) string {
+// tlsText prints TLS only for attempts that reached a host: the version
+// when known, and a plain-text retry after a failed handshake.
+func tlsText(a queue.Attempt) string {
 	switch {
-	case !applies:
+	case a.MX == "":
 		return "-"
-	case b:
+	case a.TLSFallback:
+		return "no (handshake failed)"
+	case a.TLS && a.TLSVersion != "":
+		return a.TLSVersion
+	case a.TLS:
 		return "yes"
 	}
 	return "no"

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -101,4 +102,28 @@ func TestRetentionPurgesFinishedMessages(t *testing.T) {
 	if _, err := n.d.Store().Message(ctx, pending); err != nil {
 		t.Fatalf("pending message purged: %v", err)
 	}
+}
+
+// TestTimelineRecordsTLS: an exchanger offering STARTTLS (self-signed, as
+// most MX hosts in the wild are to an opportunistic sender) is used, and the
+// timeline names the negotiated version and cipher.
+func TestTimelineRecordsTLS(t *testing.T) {
+	n := newInternet(t)
+	certFile, keyFile := writeCert(t, t.TempDir())
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mx := n.mx("tls.test", 10, "mx.tls.test", "127.0.0.2", smtptest.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
+	id := n.send("app@sender.test", "t@tls.test")
+	n.wait(id, 0, queue.Delivered)
+	tl := n.timeline(id, 0)
+	a := tl[len(tl)-1]
+	if !a.TLS || !strings.HasPrefix(a.TLSVersion, "TLS 1.") || a.TLSCipher == "" || a.TLSFallback {
+		t.Fatalf("timeline entry %+v, want TLS with version and cipher", a)
+	}
+	if got := mx.Messages(); len(got) != 1 || !got[0].TLS {
+		t.Fatalf("server saw %+v", got)
+	}
+	t.Logf("delivered over %s with %s", a.TLSVersion, a.TLSCipher)
 }
