@@ -60,6 +60,9 @@ type Delivery struct {
 	Port                 int      `toml:"port"`
 	Workers              int      `toml:"workers"`
 	PerDomainConcurrency int      `toml:"per_domain_concurrency"`
+	// PerDomainRate caps new transactions per second to one destination;
+	// 0 means no cap. Throttling lowers it further for a while.
+	PerDomainRate float64 `toml:"per_domain_rate"`
 
 	// Relay ("host:port") sends all mail through one smarthost (an ESP's
 	// SMTP endpoint) instead of the recipients' MX hosts; "" delivers

@@ -133,6 +133,9 @@ func validateDelivery(k *checker, d Delivery) {
 	}
 	k.atLeast("delivery.workers", int64(d.Workers), 1)
 	k.atLeast("delivery.per_domain_concurrency", int64(d.PerDomainConcurrency), 1)
+	if !(d.PerDomainRate >= 0) { // also catches NaN
+		k.add("delivery.per_domain_rate", "must be 0 (no cap) or a positive number of messages per second, got %v", d.PerDomainRate)
+	}
 }
 
 func validateRetry(k *checker, r Retry) {

@@ -157,3 +157,32 @@ func TestThrottlingDropsAndRecovers(t *testing.T) {
 		t.Fatal("reset")
 	}
 }
+
+// TestPerDomainRate: with per_domain_rate 2/s, jobs to one domain start
+// 500ms apart while another domain is not held back.
+func TestPerDomainRate(t *testing.T) {
+	ok := func(string, int) delivery.Result { return reply(250, "2.0.0", "ok", delivery.StageData) }
+	h := newHarness(t, Options{PerDomainRate: 2}, ok)
+	for i := 0; i < 4; i++ {
+		h.submit("u@rate.test")
+	}
+	h.submit("v@other.test")
+	ctx := context.Background()
+	for i := 0; i < 10 && h.pending(); i++ {
+		h.s.Step(ctx)
+		if at, ok := h.s.laneReady(); ok {
+			h.clk.Set(at)
+		}
+	}
+	var gaps []time.Duration
+	at := h.d.attempts("u@rate.test")
+	for i := 1; i < len(at); i++ {
+		gaps = append(gaps, at[i].Sub(at[i-1]))
+	}
+	if len(at) != 4 || gaps[0] != 500*time.Millisecond || gaps[2] != 500*time.Millisecond {
+		t.Fatalf("rate.test attempts at %v (gaps %v), want 4 starts 500ms apart", at, gaps)
+	}
+	if o := h.d.attempts("v@other.test"); len(o) != 1 || !o[0].Equal(t0) {
+		t.Fatalf("other.test attempted at %v, want at once", o)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -182,8 +183,27 @@ func TestCLIStats(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"delivered", "delivery_rate", "destinations", "finished", "hard_bounce_rate", "hard_bounced", "level", "states", "suppressions", "window"}
+	want := []string{"delivered", "delivery_rate", "destinations", "finished", "hard_bounce_rate", "hard_bounced", "level", "limits", "sender_side", "states", "suppressions", "window"}
 	if !slices.Equal(keys, want) || st["level"] != "critical" {
 		t.Errorf("stats --json keys %v level %v", keys, st["level"])
+	}
+}
+
+// TestCLIDestinationLimits: a destination answering "451 4.7.1 Rate
+// limited" is shown throttled, and an operator can reset it.
+func TestCLIDestinationLimits(t *testing.T) {
+	n, _, _, _ := queueFixture(t)
+	out := n.ok("stats")
+	if !regexp.MustCompile(`defer\.test\s+throttled\s+(1?[0-9])/20`).MatchString(out) {
+		t.Fatalf("stats does not show defer.test throttled below 20:\n%s", out)
+	}
+	if got := n.ok("stats", "--reset", "defer.test"); !strings.Contains(got, "limits restored") {
+		t.Fatalf("reset said %q", got)
+	}
+	if out := n.ok("stats"); strings.Contains(out, "throttled") {
+		t.Fatalf("still throttled after reset:\n%s", out)
+	}
+	if _, errOut, code := n.run(nil, "stats", "--reset", "never.seen"); code == 0 || !strings.Contains(errOut, "never.seen") {
+		t.Fatalf("reset of an unknown domain: exit %d, %q", code, errOut)
 	}
 }

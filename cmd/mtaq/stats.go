@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,14 +15,22 @@ import (
 
 func statsCmd() *cobra.Command {
 	g := &group{}
+	var reset string
 	cmd := &cobra.Command{
-		Use:   "stats",
-		Short: "Recipients by state and destination, delivery and hard-bounce rates over the last 24h",
+		Use:   "stats [--reset DOMAIN]",
+		Short: "Recipients by state and destination, rates over the last 24h, destination limits",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			api, err := g.client()
 			if err != nil {
 				return err
+			}
+			if reset != "" {
+				if err := api.ResetDestination(cmd.Context(), reset); err != nil {
+					return cliError(err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: limits restored, circuit breaker closed\n", reset)
+				return nil
 			}
 			st, err := api.Stats(cmd.Context())
 			if err != nil {
@@ -33,6 +42,7 @@ func statsCmd() *cobra.Command {
 			return printStats(cmd.OutOrStdout(), st)
 		},
 	}
+	cmd.Flags().StringVar(&reset, "reset", "", "forget DOMAIN's throttling and close its circuit breaker")
 	return g.setup(g.jsonFlag(cmd))
 }
 
@@ -66,7 +76,57 @@ func printStats(w io.Writer, st *admin.Stats) error {
 	fmt.Fprintf(w, "  delivered     %6d  %5.1f%%\n", st.Delivered, 100*st.DeliveryRate)
 	fmt.Fprintf(w, "  hard-bounced  %6d  %5.1f%%  %s\n", st.HardBounced, 100*st.HardBounceRate, levelMark(st.Level))
 	fmt.Fprintf(w, "\nSuppressed addresses: %d\n", st.Suppressions)
-	return nil
+	if err := printLimits(w, st); err != nil {
+		return err
+	}
+	return printSenderSide(w, st)
+}
+
+// printLimits shows destinations whose adaptive state is not the
+// configured one: throttled (fewer connections, a pause) or parked.
+func printLimits(w io.Writer, st *admin.Stats) error {
+	fmt.Fprintln(w, "\nDestination limits (reset with: mtaq stats --reset DOMAIN)")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  DOMAIN\tSTATE\tLIMIT\tACTIVE\tWAITING\tUNTIL\tLAST REPLY")
+	shown := 0
+	for _, d := range st.Limits {
+		if d.State == "ok" && d.Active == 0 && d.Waiting == 0 {
+			continue
+		}
+		until := d.PausedUntil
+		if !d.ParkedUntil.IsZero() {
+			until = d.ParkedUntil
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%d\t%d\t%s\t%s\n", d.Domain, d.State, d.Limit, d.MaxLimit,
+			d.Active, d.Waiting, whenText(until), clip(orDash(d.LastReply), 60))
+		shown++
+	}
+	if shown == 0 {
+		fmt.Fprintln(tw, "  all destinations at their configured limits")
+	}
+	return tw.Flush()
+}
+
+// printSenderSide shows destinations that refused us for sender-side
+// reasons: our side (SPF/DKIM/DMARC, IP reputation) needs fixing.
+func printSenderSide(w io.Writer, st *admin.Stats) error {
+	if len(st.SenderSide) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nSender-side rejections since start (fix our side; recipients are not suppressed)")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  DOMAIN\tTOTAL\tLAST WINDOW\tLAST REPLY")
+	for _, d := range st.SenderSide {
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\n", d.Domain, d.Total, d.InWindow, clip(orDash(d.LastReply), 60))
+	}
+	return tw.Flush()
+}
+
+func whenText(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func lastCode(c int) string {

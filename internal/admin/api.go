@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/scheduler"
 )
 
 // API is what the daemon offers operators. Service implements it inside
@@ -36,6 +37,10 @@ type API interface {
 	Stats(ctx context.Context) (*Stats, error)
 	// Flush makes every deferred recipient due now (sendmail -q).
 	Flush(ctx context.Context) (*ActionResult, error)
+	// ResetDestination forgets a destination's throttling and closes its
+	// circuit breaker; ErrInvalid (wrapped) when the scheduler does not
+	// know the domain.
+	ResetDestination(ctx context.Context, domain string) error
 }
 
 // QueueFilter selects messages; zero fields match everything.
@@ -161,6 +166,12 @@ type Stats struct {
 	// Level is "ok", "warning" (hard-bounce rate ≥ 2%) or "critical" (≥ 5%).
 	Level        string `json:"level"`
 	Suppressions int    `json:"suppressions"`
+	// Limits is each destination's adaptive state (concurrency limit,
+	// throttling pause, circuit breaker), throttled and parked ones first.
+	Limits []scheduler.DestinationStatus `json:"limits"`
+	// SenderSide counts rejections that blame our side (authentication,
+	// reputation, ...) per destination since the daemon started.
+	SenderSide []scheduler.SenderSideStat `json:"sender_side"`
 }
 
 // DestinationStats is one destination domain's view.

@@ -162,6 +162,11 @@ func (c *Client) Flush(ctx context.Context) (*ActionResult, error) {
 	return &res, nil
 }
 
+// ResetDestination implements API.
+func (c *Client) ResetDestination(ctx context.Context, domain string) error {
+	return c.do(ctx, http.MethodPost, "/v1/destinations/"+url.PathEscape(domain)+"/reset", nil, nil, nil)
+}
+
 // Stats implements API.
 func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	var st Stats

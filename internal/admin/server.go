@@ -46,6 +46,7 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("PUT /v1/suppressions/{addr}", h.addSuppression)
 	mux.HandleFunc("DELETE /v1/suppressions/{addr}", h.removeSuppression)
 	mux.HandleFunc("GET /v1/stats", h.stats)
+	mux.HandleFunc("POST /v1/destinations/{domain}/reset", h.resetDestination)
 	return mux
 }
 
@@ -134,6 +135,13 @@ func (h *handler) queueAction(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.api.QueueAction(r.Context(), a)
 	h.reply(w, r, res, err)
+}
+
+func (h *handler) resetDestination(w http.ResponseWriter, r *http.Request) {
+	err := h.api.ResetDestination(r.Context(), r.PathValue("domain"))
+	h.reply(w, r, struct {
+		Reset bool `json:"reset"`
+	}{err == nil}, err)
 }
 
 func (h *handler) flush(w http.ResponseWriter, r *http.Request) {

@@ -12,18 +12,30 @@ import (
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/scheduler"
 )
 
 // Waker is the part of the scheduler the Service needs: look at the queue
 // now, after recipients were made due.
 type Waker interface{ Wake() }
 
+// Live is the scheduler's in-memory view that stats shows and operators
+// steer: per-destination adaptive limits and sender-side rejection counts.
+type Live interface {
+	Destinations() []scheduler.DestinationStatus
+	ResetDestination(domain string) bool
+	SenderSideRejections() []scheduler.SenderSideStat
+}
+
 // Options configure a Service.
 type Options struct {
 	Store queue.Store
 	// Scheduler is woken after retry, release and flush; nil is allowed.
 	Scheduler Waker
-	Clock     clock.Clock // nil: the wall clock
+	// Live, when set, adds destination limits and sender-side counts to
+	// stats and lets operators reset a destination.
+	Live  Live
+	Clock clock.Clock // nil: the wall clock
 	// TTLs give hard_bounce and soft-derived entries added by hand their
 	// configured lifetime; manual, complaint and unsubscribe never expire.
 	TTLs   policy.TTLs
@@ -34,6 +46,7 @@ type Options struct {
 type Service struct {
 	store queue.Store
 	wake  Waker
+	live  Live
 	clock clock.Clock
 	ttls  policy.TTLs
 	log   *zap.Logger
@@ -57,7 +70,7 @@ func NewService(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	return &Service{store: o.Store, wake: o.Scheduler, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin")}
+	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin")}
 }
 
 func limit(n int) int {

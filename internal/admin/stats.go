@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"go.uber.org/zap"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mtaq/mtaq/queue"
@@ -45,7 +47,20 @@ func (s *Service) Stats(ctx context.Context) (*Stats, error) {
 	}
 	st := acc.finish()
 	st.Suppressions = n
+	if s.live != nil {
+		st.Limits, st.SenderSide = s.live.Destinations(), s.live.SenderSideRejections()
+	}
 	return st, nil
+}
+
+// ResetDestination implements API.
+func (s *Service) ResetDestination(_ context.Context, domain string) error {
+	domain = strings.ToLower(strings.TrimSpace(domain))
+	if s.live == nil || !s.live.ResetDestination(domain) {
+		return fmt.Errorf("%w: no limits or breaker state for destination %q", ErrInvalid, domain)
+	}
+	s.log.Info("destination reset by operator", zap.String("domain", domain))
+	return nil
 }
 
 type destAcc struct {

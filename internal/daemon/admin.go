@@ -19,7 +19,7 @@ func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Sc
 		return nil, err
 	}
 	svc := admin.NewService(admin.Options{
-		Store: store, Scheduler: sched, Clock: o.Clock, Logger: o.Logger,
+		Store: store, Scheduler: sched, Live: sched, Clock: o.Clock, Logger: o.Logger,
 		TTLs: policy.TTLs{HardBounce: c.Suppression.HardBounceTTL.Duration,
 			SoftDerived: c.Suppression.SoftBounceTTL.Duration},
 	})

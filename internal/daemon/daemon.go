@@ -100,6 +100,7 @@ func Start(o Options) (*Daemon, error) {
 		SenderAlarmWindow: c.Alerts.SenderSideWindow.Duration,
 		Workers:           c.Delivery.Workers,
 		PerDomain:         c.Delivery.PerDomainConcurrency,
+		PerDomainRate:     c.Delivery.PerDomainRate,
 		Rand:              o.Rand,
 		Logger:            o.Logger,
 		MailLog:           o.Logger.Named("mail"),
