@@ -46,7 +46,7 @@ func newInternet(t *testing.T, tweak ...func(*conf.Config)) *internet {
 		f(&c)
 	}
 	d, err := Start(Options{Config: c, Clock: n.clk, Rand: func() float64 { return 0.5 },
-		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
