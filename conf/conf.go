@@ -125,6 +125,7 @@ func Defaults() Config {
 			RelayTLS:              "starttls",
 			ConnectionIdleTimeout: Duration{5 * time.Second},
 			ConnectionMaxMessages: 100,
+			TLSPolicy:             map[string]string{},
 		},
 		Retry: Retry{
 			First:  Duration{5 * time.Minute},
