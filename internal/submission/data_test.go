@@ -68,13 +68,15 @@ func TestNULRefused(t *testing.T) {
 }
 
 func TestDataIdleTimeout(t *testing.T) {
-	e := start(t, func(o *Options) { o.ReadTimeout = 200 * time.Millisecond })
+	// Wide margins (writes every 200 ms against a 1 s idle limit): a loaded
+	// CI machine must not turn a pause into a timeout before the end.
+	e := start(t, func(o *Options) { o.ReadTimeout = time.Second })
 	c := e.dial(t)
 	c.envelope("a@b.test", "x@example.test")
 	c.cmd("DATA", "354 ")
 	for range 3 { // each write renews the idle deadline
 		c.write("line\r\n")
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 	c.expectReply("451 4.4.2")
 	c.write("RSET\r\n") // never read as a command
