@@ -52,13 +52,55 @@ type Reply struct {
 
 // Message is an accepted message's envelope and recipient states.
 type Message struct {
-	ID         string      `json:"id"`
-	Sender     string      `json:"sender"` // "" is the null sender <>
-	Arrived    time.Time   `json:"arrived"`
-	Size       int64       `json:"size"`
-	ClientAddr string      `json:"client_addr,omitempty"`
-	Helo       string      `json:"helo,omitempty"`
+	ID         string    `json:"id"`
+	Sender     string    `json:"sender"` // "" is the null sender <>
+	Arrived    time.Time `json:"arrived"`
+	Size       int64     `json:"size"`
+	ClientAddr string    `json:"client_addr,omitempty"`
+	Helo       string    `json:"helo,omitempty"`
+	// Headers is the message's header block (CRLF lines), capped at
+	// MaxKeptHeaders octets, kept after the body is gone: for DSNs, queue
+	// show and webhooks. Enqueue fills it from the body.
+	Headers    string      `json:"headers,omitempty"`
 	Recipients []Recipient `json:"recipients"`
+}
+
+// MaxKeptHeaders caps Message.Headers.
+const MaxKeptHeaders = 16 << 10
+
+// Event kinds, one per recipient state change worth telling apps about.
+const (
+	EventQueued       = "queued"
+	EventDelivered    = "delivered"
+	EventDeferred     = "deferred"
+	EventBounced      = "bounced"
+	EventFailed       = "failed"
+	EventExpired      = "expired"
+	EventRejected     = "rejected"
+	EventSuppressed   = "suppressed"
+	EventUnsuppressed = "unsuppressed"
+)
+
+// Event is one entry of the outbox. The queue writes it in the same batch
+// as the state change it reports, so a crash neither loses nor invents one.
+// Seq orders events; consumers keep a cursor (Cursor/SetCursor).
+type Event struct {
+	Seq        uint64    `json:"seq"`
+	Kind       string    `json:"event"`
+	At         time.Time `json:"time"`
+	ID         string    `json:"queue_id,omitempty"`
+	Rcpt       string    `json:"recipient"`
+	Sender     string    `json:"sender,omitempty"`
+	Attempt    int       `json:"attempt,omitempty"`
+	MX         string    `json:"mx,omitempty"`
+	Reply      *Reply    `json:"reply,omitempty"`
+	Class      string    `json:"class,omitempty"`
+	Category   string    `json:"category,omitempty"`
+	Suppressed bool      `json:"suppressed"`
+	// Reason is the suppression reason (suppressed, unsuppressed, rejected).
+	Reason string `json:"reason,omitempty"`
+	// NextAttempt is set on deferred events.
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
 }
 
 // Recipient is one envelope recipient of a message and its state.
@@ -219,4 +261,15 @@ type Store interface {
 	// Check verifies the invariants in the package doc.
 	Check(ctx context.Context) error
 	Close() error
+}
+
+// Outbox is the queue's event log, read by the events package.
+type Outbox interface {
+	// Events returns up to limit outbox events with Seq > after, in order.
+	Events(ctx context.Context, after uint64, limit int) ([]Event, error)
+	// Cursor returns consumer name's last handled Seq (0 when new);
+	// SetCursor records it (synced). Events every cursor has passed, and
+	// older than the retention, may be trimmed by the queue.
+	Cursor(ctx context.Context, name string) (uint64, error)
+	SetCursor(ctx context.Context, name string, seq uint64) error
 }
