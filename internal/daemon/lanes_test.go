@@ -74,7 +74,8 @@ func TestDeadDestinationBoundedConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Let in-flight jobs finish, then count.
+	// Let time pass (each throttling pause holds new starts until it ends)
+	// until the breaker opens and in-flight jobs have finished, then count.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		st := destination(n, "dead.test")
@@ -84,6 +85,7 @@ func TestDeadDestinationBoundedConnections(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("dead.test never parked: %+v", st)
 		}
+		n.advanceTo(n.clk.Now().Add(2 * time.Second))
 		time.Sleep(10 * time.Millisecond)
 	}
 	ctx := context.Background()
