@@ -28,6 +28,7 @@ type Config struct {
 	// Sendmail: where the sendmail entry point leaves mail for the daemon.
 	Sendmail Sendmail `toml:"sendmail"`
 	Admin    Admin    `toml:"admin"`
+	Metrics  Metrics  `toml:"metrics"` // Prometheus /metrics; see metrics.go
 }
 
 // Submission configures the SMTP listeners apps hand mail to.

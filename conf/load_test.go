@@ -93,8 +93,8 @@ func TestErrors(t *testing.T) {
 	}{
 		{"unknown key", "hostname = \"h.example\"\n[submission]\nlisen = [\"x\"]\n",
 			[]string{"mtaq.toml:3: submission.lisen: unknown key"}},
-		{"unknown table", "hostname = \"h.example\"\n\n[metrics]\nlisten = \":9\"\n",
-			[]string{"mtaq.toml:3: metrics: unknown table"}},
+		{"unknown table", "hostname = \"h.example\"\n\n[telemetry]\nlisten = \":9\"\n",
+			[]string{"mtaq.toml:3: telemetry: unknown table"}},
 		{"bad duration", "hostname = \"h.example\"\n[retry]\nfirst = \"5x\"\n",
 			[]string{`mtaq.toml:3: retry.first: invalid duration "5x" (use e.g. "90s", "5m", "24h")`}},
 		{"type mismatch", "hostname = \"h.example\"\n[delivery]\nworkers = \"ten\"\n",

@@ -70,6 +70,9 @@ type Options struct {
 	// default 100. The transactions of one Job (more than 100 recipients,
 	// or a server that takes fewer) run on one connection regardless.
 	MaxMessagesPerConn int
+	// OnDNSError, when set, hears the kind of every failed MX or address
+	// lookup (metrics); an error that is not a *DNSError is KindTemporary.
+	OnDNSError func(kind DNSErrorKind)
 }
 
 // Deliverer hands Jobs to their domain's exchangers, or to the relay. It
@@ -108,6 +111,9 @@ func New(opts Options) *Deliverer {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
+	}
+	if opts.OnDNSError == nil {
+		opts.OnDNSError = func(DNSErrorKind) {}
 	}
 	log := opts.Logger
 	if log == nil {
@@ -182,6 +188,7 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 // domain has no MX and its own name stands in (RFC 5321 5.1).
 func (d *Deliverer) exchangers(ctx context.Context, domain string) ([]MX, bool, *Result) {
 	mxs, err := d.opts.Resolver.LookupMX(ctx, domain)
+	d.dnsFailed(err)
 	var de *DNSError
 	switch {
 	case errors.Is(err, ErrNullMX):
@@ -200,6 +207,18 @@ func (d *Deliverer) exchangers(ctx context.Context, domain string) ([]MX, bool, 
 		return []MX{{Host: domain}}, true, nil
 	}
 	return mxs, false, nil
+}
+
+// dnsFailed reports a lookup's error, if any, to OnDNSError.
+func (d *Deliverer) dnsFailed(err error) {
+	var de *DNSError
+	switch {
+	case err == nil:
+	case errors.As(err, &de):
+		d.opts.OnDNSError(de.Kind)
+	default:
+		d.opts.OnDNSError(KindTemporary)
+	}
 }
 
 // localFail is a Result for a failure with no reply from a server.

@@ -45,6 +45,7 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 			return d.selfReached(job, mx.Host, &f, implicit)
 		}
 		ips, err := d.opts.Resolver.LookupIP(ctx, mx.Host)
+		d.dnsFailed(err)
 		if err != nil || len(ips) == 0 {
 			f.lookupFailed(err)
 			d.log.Debug("delivery attempt", zap.String("domain", job.Domain), zap.String("mx", mx.Host),

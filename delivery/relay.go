@@ -113,6 +113,7 @@ func (d *Deliverer) relayAddrs(ctx context.Context, host string) ([]net.IP, *Res
 		return []net.IP{ip}, nil
 	}
 	ips, err := d.opts.Resolver.LookupIP(ctx, host)
+	d.dnsFailed(err)
 	if err != nil {
 		r := localFail(StageResolve, "4.4.3", fmt.Errorf("looking up relay %s: %w", host, err))
 		return nil, &r

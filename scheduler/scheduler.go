@@ -45,6 +45,17 @@ type Options struct {
 	Rand    func() float64
 	Logger  *zap.Logger // scheduler events
 	MailLog *zap.Logger // one line per recipient per attempt
+	// OnOutcome, when set, hears every recipient outcome (metrics).
+	OnOutcome func(Outcome)
+}
+
+// Outcome is one recipient's outcome, as told to Options.OnOutcome.
+type Outcome struct {
+	Domain   string
+	Decision string        // delivered, deferred, bounced, failed, expired, rejected
+	Category string        // the reply's category; "suppressed" for rejected
+	Sent     bool          // a delivery attempt was made
+	Duration time.Duration // the attempt's, when Sent
 }
 
 func (o *Options) fill() {
@@ -84,6 +95,9 @@ func (o *Options) fill() {
 	}
 	if o.Schedule == (policy.Schedule{}) {
 		o.Schedule = policy.DefaultSchedule
+	}
+	if o.OnOutcome == nil {
+		o.OnOutcome = func(Outcome) {}
 	}
 }
 

@@ -67,6 +67,7 @@ func (s *Scheduler) screen(ctx context.Context, j *job) ([]queue.Update, []queue
 		})
 		s.o.MailLog.Info("rejected", zap.String("queue_id", j.msg.ID), zap.String("rcpt", r.Address),
 			zap.String("domain", j.domain), zap.String("status", "rejected"), zap.String("reason", sup.Reason))
+		s.o.OnOutcome(Outcome{Domain: j.domain, Decision: string(queue.Rejected), Category: "suppressed"})
 	}
 	return ups, send
 }
@@ -161,4 +162,6 @@ func (s *Scheduler) logAttempt(m *queue.Message, r queue.Recipient, res delivery
 		fields = append(fields, zap.String("suppressed", o.SuppressReason))
 	}
 	s.o.MailLog.Info("attempt", fields...)
+	s.o.OnOutcome(Outcome{Domain: r.Domain, Decision: string(o.Decision), Category: string(o.Verdict.Category),
+		Sent: res.Stage != "" && res.Duration > 0, Duration: res.Duration})
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mtaq/mtaq/delivery"
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/submission"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
@@ -51,6 +52,9 @@ type Daemon struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+
+	metrics    *metrics.Registry
+	metricsSrv *metrics.Server // nil without metrics.listen
 }
 
 // Start opens the queue and starts listening and delivering.
@@ -85,7 +89,8 @@ func Start(o Options) (*Daemon, error) {
 		store.Close()
 		return nil, fmt.Errorf("policy rules: %w", err)
 	}
-	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o)}
+	reg := metrics.New(metrics.Options{Store: store, Logger: o.Logger})
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg}
 	d.sched = scheduler.New(scheduler.Options{
 		Store:     store,
 		Deliverer: d.deliv,
@@ -104,8 +109,15 @@ func Start(o Options) (*Daemon, error) {
 		Rand:              o.Rand,
 		Logger:            o.Logger,
 		MailLog:           o.Logger.Named("mail"),
+		OnOutcome:         reg.Outcome,
 	})
+	reg.WatchScheduler(d.sched)
 	if d.admin, err = startAdmin(c, o, store, d.sched); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if d.metricsSrv, err = startMetrics(c, reg, o.Logger); err != nil {
+		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		store.Close()
 		return nil, err
 	}
@@ -119,6 +131,7 @@ func Start(o Options) (*Daemon, error) {
 		Clock:            o.Clock,
 		Logger:           o.Logger,
 		OnQueued:         func(string) { d.sched.Wake() },
+		OnAccepted:       reg.Accepted,
 		NewID:            queue.NewID,
 		RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
 		SubmissionListen: c.Submission.SubmissionListen,
@@ -134,6 +147,7 @@ func Start(o Options) (*Daemon, error) {
 	}
 	if err != nil {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
+		d.stopMetrics(context.Background())    //nolint:errcheck // reporting the first error
 		store.Close()
 		return nil, err
 	}
@@ -159,7 +173,7 @@ func streakLimit(n int) int {
 	return n
 }
 
-func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {
+func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Deliverer {
 	res := o.Resolver
 	if res == nil {
 		res = delivery.NewResolver(c.DNSServerAddrs())
@@ -190,6 +204,7 @@ func newDeliverer(c conf.Config, o Options) *delivery.Deliverer {
 		TLSPolicy:          tlsPolicy,
 		IdleTimeout:        idle,
 		MaxMessagesPerConn: dl.ConnectionMaxMessages,
+		OnDNSError:         func(k delivery.DNSErrorKind) { reg.DNSError(string(k)) },
 		// An MX that is us is a loop, whichever of our listeners it hits.
 		Self: slices.Concat(c.Submission.Listen, c.Submission.SubmissionListen, c.Submission.SMTPSListen),
 	})
@@ -243,7 +258,7 @@ func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
 func (d *Daemon) Stop(ctx context.Context) error {
 	var err error
 	d.once.Do(func() {
-		err = d.sub.Shutdown(ctx)
+		err = errors.Join(d.sub.Shutdown(ctx), d.stopMetrics(ctx)) // scrapes read the store
 		d.cancel()
 		<-d.done
 		d.deliv.Close() // QUIT idle connections

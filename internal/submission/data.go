@@ -24,6 +24,7 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return ss.readError(err)
 	}
+	ended := ss.s.opts.Clock.Now()
 	if countReceived(body) > ss.s.opts.MaxReceived {
 		return errTooManyHops
 	}
@@ -43,6 +44,9 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	if ss.s.opts.OnQueued != nil {
 		ss.s.opts.OnQueued(m.ID)
+	}
+	if ss.s.opts.OnAccepted != nil {
+		ss.s.opts.OnAccepted(ss.s.opts.Clock.Now().Sub(ended))
 	}
 	ss.s.log.Info("queued", zap.String("queue_id", m.ID), zap.String("sender", m.Sender),
 		zap.Int("rcpts", len(m.Recipients)), zap.Int("rejected", countState(m, queue.Rejected)),

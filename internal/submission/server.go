@@ -51,6 +51,9 @@ type Options struct {
 	Logger          *zap.Logger // default zap.NewNop
 	// OnQueued wakes the scheduler after a message is committed; may be nil.
 	OnQueued func(id string)
+	// OnAccepted, when set, hears each accepted message's latency from
+	// the end of DATA to the 250 (metrics).
+	OnAccepted func(latency time.Duration)
 	// ReadTimeout is an idle timeout, renewed on every read, DATA included
 	// (default 5m). WriteTimeout bounds each reply (default 1m).
 	ReadTimeout, WriteTimeout time.Duration

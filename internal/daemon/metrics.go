@@ -1,0 +1,43 @@
+package daemon
+
+import (
+	"context"
+	"net"
+
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/metrics"
+)
+
+// startMetrics serves reg at /metrics on metrics.listen; with no address
+// there is no server (the Registry still counts, cheaply).
+func startMetrics(c conf.Config, reg *metrics.Registry, log *zap.Logger) (*metrics.Server, error) {
+	if c.Metrics.Listen == "" {
+		return nil, nil
+	}
+	srv, err := metrics.Serve(c.Metrics.Listen, reg, log)
+	if err == nil {
+		log.Info("metrics listening", zap.Stringer("addr", srv.Addr()))
+	}
+	return srv, err
+}
+
+func (d *Daemon) stopMetrics(ctx context.Context) error {
+	if d.metricsSrv == nil {
+		return nil
+	}
+	return d.metricsSrv.Shutdown(ctx)
+}
+
+// MetricsAddr returns the metrics server's address, nil without one.
+func (d *Daemon) MetricsAddr() net.Addr {
+	if d.metricsSrv == nil {
+		return nil
+	}
+	return d.metricsSrv.Addr()
+}
+
+// Metrics returns the registry the parts report to; the webhook outbox
+// sets its backlog gauge with SetWebhookBacklog (until then it reads 0).
+func (d *Daemon) Metrics() *metrics.Registry { return d.metrics }

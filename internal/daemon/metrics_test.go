@@ -1,0 +1,129 @@
+package daemon
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// TestMetricsScrape runs mail through the fake Internet (delivered,
+// greylisted, bounced 550 5.1.1, NXDOMAIN) and scrapes /metrics.
+func TestMetricsScrape(t *testing.T) {
+	n := newInternet(t, func(c *conf.Config) { c.Metrics.Listen = "127.0.0.1:0" })
+	n.mx("plain.test", 10, "mx.plain.test", "127.0.0.2")
+	n.mx("grey.test", 10, "mx.grey.test", "127.0.0.6", smtptest.Greylist())
+	n.mx("bad.test", 10, "mx.bad.test", "127.0.0.7", smtptest.WithRcpt(func(to string) error {
+		return smtptest.Reply(550, "5.1.1", "<"+to+">: Recipient address rejected: User unknown")
+	}))
+	n.dns.NXDomain("nx.test")
+
+	n.wait(n.send("app@sender.test", "alice@plain.test"), 0, queue.Delivered)
+	n.wait(n.send("app@sender.test", "dave@grey.test"), 0, queue.Deferred)
+	n.wait(n.send("app@sender.test", "gone@bad.test"), 0, queue.Bounced)
+	n.wait(n.send("app@sender.test", "g@nx.test"), 0, queue.Bounced)
+
+	text := scrape(t, n.d.MetricsAddr().String())
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "mtaq_") && !strings.Contains(l, "_bucket{") {
+			t.Logf("%s", l)
+		}
+	}
+	fams, err := new(expfmt.TextParser).TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name   string
+		labels map[string]string
+		ok     func(float64) bool
+		want   string
+	}{
+		{"mtaq_deliveries_total", map[string]string{"outcome": "delivered"}, atLeast(1), ">= 1"},
+		{"mtaq_deliveries_total", map[string]string{"outcome": "deferred", "category": "greylisting"}, atLeast(1), ">= 1"},
+		{"mtaq_deliveries_total", map[string]string{"outcome": "bounced", "category": "user_unknown"}, atLeast(1), ">= 1"},
+		{"mtaq_queue_recipients", map[string]string{"state": "deferred"}, equal(1), "= 1"},
+		{"mtaq_queue_recipients", map[string]string{"state": "queued"}, equal(0), "= 0"},
+		{"mtaq_acceptance_latency_seconds", nil, atLeast(4), "count >= 4"},
+		{"mtaq_accepted_messages_total", nil, equal(4), "= 4"},
+		{"mtaq_attempt_duration_seconds", map[string]string{"outcome": "delivered"}, atLeast(1), "count >= 1"},
+		{"mtaq_dns_errors_total", map[string]string{"kind": "nxdomain"}, atLeast(1), ">= 1"},
+		// gone@bad.test (hard bounce) and g@nx.test (domain not found).
+		{"mtaq_suppressions", nil, equal(2), "= 2"},
+		{"mtaq_webhook_backlog", nil, equal(0), "= 0"},
+		{"mtaq_destination_parked", nil, equal(0), "= 0"},
+		// Four one-off domains: none has the volume for a label of its own.
+		{"mtaq_deliveries_total", map[string]string{"destination": "other"}, equal(4), "= 4"},
+	}
+	for _, c := range checks {
+		if v, ok := sample(fams[c.name], c.labels); !ok || !c.ok(v) {
+			t.Errorf("%s%v = %v (found %v), want %s", c.name, c.labels, v, ok, c.want)
+		}
+	}
+	if _, ok := fams["go_goroutines"]; !ok {
+		t.Error("no Go runtime metrics")
+	}
+}
+
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %s, %v", resp.Status, err)
+	}
+	return string(b)
+}
+
+// sample sums the values of f's metrics whose labels include want; a
+// histogram's value is its count.
+func sample(f *dto.MetricFamily, want map[string]string) (float64, bool) {
+	if f == nil {
+		return 0, false
+	}
+	sum, found := 0.0, false
+	for _, m := range f.Metric {
+		if !hasLabels(m, want) {
+			continue
+		}
+		found = true
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return sum, found
+}
+
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	got := map[string]string{}
+	for _, l := range m.Label {
+		got[l.GetName()] = l.GetValue()
+	}
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func atLeast(n float64) func(float64) bool { return func(v float64) bool { return v >= n } }
+func equal(n float64) func(float64) bool   { return func(v float64) bool { return v == n } }

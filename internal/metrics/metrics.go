@@ -1,0 +1,191 @@
+// Package metrics exposes mtaq's Prometheus metrics. It owns their names
+// (all mtaq_…), labels, the bound on the destination label's cardinality
+// and the caching of gauges that cost a scan; it decides nothing and
+// changes nothing. The packages it measures do not import it: each takes a
+// callback in its Options, which the daemon points here.
+//
+// Each Registry is private (never prometheus.DefaultRegisterer), so tests
+// may run several daemons in one process.
+//
+// Invariants:
+//
+//	M1 every destination label is one of at most Options.TopDestinations
+//	   domains or "other"; a domain's label never changes once given.
+//	M2 a scrape scans the queue at most once per Options.CacheFor, however
+//	   often and concurrently it is scraped.
+package metrics
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/scheduler"
+)
+
+// Options configures a Registry. Every field may be left zero.
+type Options struct {
+	// Store feeds mtaq_queue_recipients and mtaq_suppressions; nil: neither.
+	Store Store
+	// CacheFor is how long a queue scan serves scrapes (default 10s):
+	// counting a queue of millions on every scrape would load the store.
+	CacheFor time.Duration
+	// ScanTimeout bounds one queue scan (default 30s).
+	ScanTimeout time.Duration
+	// TopDestinations domains at most get their own destination label
+	// (default 50), each once it has MinVolume outcomes (default 10).
+	TopDestinations, MinVolume int
+	// Clock times the cache; default real (the cache is about wall time
+	// spent scanning, not about the schedule).
+	Clock  clock.Clock
+	Logger *zap.Logger
+}
+
+func (o *Options) fill() {
+	if o.CacheFor <= 0 {
+		o.CacheFor = 10 * time.Second
+	}
+	if o.ScanTimeout <= 0 {
+		o.ScanTimeout = 30 * time.Second
+	}
+	if o.TopDestinations <= 0 {
+		o.TopDestinations = 50
+	}
+	if o.MinVolume <= 0 {
+		o.MinVolume = 10
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	o.Logger = o.Logger.Named("metrics")
+}
+
+// Registry holds mtaq's metrics. Its methods are safe for concurrent use.
+type Registry struct {
+	reg        *prometheus.Registry
+	dests      *labeler
+	deliveries *prometheus.CounterVec
+	attempts   *prometheus.HistogramVec
+	acceptance prometheus.Histogram
+	accepted   prometheus.Counter
+	dnsErrors  *prometheus.CounterVec
+	backlog    atomic.Pointer[func() int]
+	top        int
+}
+
+// New returns a Registry with the Go runtime and process collectors and
+// every mtaq_ metric registered.
+func New(o Options) *Registry {
+	o.fill()
+	r := &Registry{
+		reg:   prometheus.NewRegistry(),
+		top:   o.TopDestinations,
+		dests: newLabeler(o.TopDestinations, o.MinVolume, maxCandidates),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtaq_deliveries_total",
+			Help: "Recipient outcomes by decision (delivered, deferred, bounced, failed, expired, rejected), reply category and destination (the busiest domains, else \"other\").",
+		}, []string{"outcome", "category", "destination"}),
+		attempts: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mtaq_attempt_duration_seconds",
+			Help:    "Duration of delivery attempts, per recipient outcome.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"outcome"}),
+		acceptance: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "mtaq_acceptance_latency_seconds",
+			Help:    "Time from the end of DATA to the 250 reply (the synced enqueue).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mtaq_accepted_messages_total",
+			Help: "Messages accepted by submission (answered 250).",
+		}),
+		dnsErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtaq_dns_errors_total",
+			Help: "Failed DNS lookups during delivery, by kind (nxdomain, null-mx, servfail, refused, timeout, temporary).",
+		}, []string{"kind"}),
+	}
+	r.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mtaq_webhook_backlog",
+			Help: "Webhook events not yet delivered (0 until the outbox reports).",
+		}, r.webhookBacklog),
+	)
+	if o.Store != nil {
+		r.reg.MustRegister(newQueueCollector(o))
+	}
+	return r
+}
+
+// WatchScheduler adds the destination gauges and sender-side counters,
+// read from s at each scrape. The scheduler is built after the Registry
+// (it reports outcomes to it), hence a method rather than an option. Call
+// it at most once.
+func (r *Registry) WatchScheduler(s Scheduler) {
+	r.reg.MustRegister(&destCollector{sched: s, labels: r.dests, top: r.top})
+}
+
+// maxCandidates bounds the domains counted towards a label of their own.
+const maxCandidates = 10000
+
+// Gatherer returns the registry for promhttp or tests.
+func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
+
+// Handler serves the text exposition format. Collection errors are logged
+// by the caller's server, and the rest is still served.
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Timeout:             time.Minute,
+	})
+}
+
+// Outcome counts one recipient's outcome; it is scheduler.Options.OnOutcome.
+func (r *Registry) Outcome(o scheduler.Outcome) {
+	cat := o.Category
+	if cat == "" {
+		cat = "none"
+	}
+	r.deliveries.WithLabelValues(o.Decision, cat, r.dests.count(o.Domain)).Inc()
+	if o.Sent {
+		r.attempts.WithLabelValues(o.Decision).Observe(o.Duration.Seconds())
+	}
+}
+
+// Accepted records one accepted message and how long its 250 took.
+func (r *Registry) Accepted(latency time.Duration) {
+	r.accepted.Inc()
+	r.acceptance.Observe(latency.Seconds())
+}
+
+// DNSError counts one failed lookup of the given kind.
+func (r *Registry) DNSError(kind string) { r.dnsErrors.WithLabelValues(kind).Inc() }
+
+// SetWebhookBacklog sets the function mtaq_webhook_backlog reports; nil
+// reports 0. The function is called on every scrape: keep it cheap.
+func (r *Registry) SetWebhookBacklog(f func() int) {
+	if f == nil {
+		r.backlog.Store(nil)
+		return
+	}
+	r.backlog.Store(&f)
+}
+
+func (r *Registry) webhookBacklog() float64 {
+	if f := r.backlog.Load(); f != nil {
+		return float64((*f)())
+	}
+	return 0
+}

@@ -1,0 +1,211 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/policy"
+	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/scheduler"
+)
+
+// fakeStore counts its scans and serves fixed recipients.
+type fakeStore struct {
+	scans atomic.Int32
+	rcpts []queue.State
+	supps int
+	err   error
+}
+
+func (s *fakeStore) EachRecipient(_ context.Context, fn func(string, *queue.Recipient) error) error {
+	s.scans.Add(1)
+	if s.err != nil {
+		return s.err
+	}
+	for i, st := range s.rcpts {
+		if err := fn(fmt.Sprint(i), &queue.Recipient{State: st}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *fakeStore) SuppressionCount(context.Context) (int, error) { return s.supps, nil }
+
+type fakeSched struct {
+	dests []scheduler.DestinationStatus
+	side  []scheduler.SenderSideStat
+}
+
+func (f fakeSched) Destinations() []scheduler.DestinationStatus      { return f.dests }
+func (f fakeSched) SenderSideRejections() []scheduler.SenderSideStat { return f.side }
+
+// gather returns name's metrics keyed by their labels ("k=v,k=v").
+func gather(t *testing.T, r *Registry, name string) map[string]float64 {
+	t.Helper()
+	fams, err := r.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.Metric {
+			out[labels(m)] = value(m)
+		}
+	}
+	return out
+}
+
+func labels(m *dto.Metric) string {
+	s := ""
+	for i, l := range m.Label {
+		if i > 0 {
+			s += ","
+		}
+		s += l.GetName() + "=" + l.GetValue()
+	}
+	return s
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	return -1
+}
+
+func TestQueueGaugesCached(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := &fakeStore{rcpts: []queue.State{queue.Queued, queue.Deferred, queue.Deferred, queue.Delivered, queue.Bounced}, supps: 7}
+	r := New(Options{Store: st, Clock: clk})
+	want := map[string]float64{"state=queued": 1, "state=deferred": 2, "state=held": 0}
+	for i := 0; i < 3; i++ {
+		if got := gather(t, r, "mtaq_queue_recipients"); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if got := gather(t, r, "mtaq_suppressions"); got[""] != 7 {
+		t.Fatalf("suppressions %v", got)
+	}
+	if n := st.scans.Load(); n != 1 {
+		t.Fatalf("%d scans for 4 scrapes within 10s, want 1", n)
+	}
+	st.rcpts = append(st.rcpts, queue.Held)
+	clk.Advance(10 * time.Second)
+	if got := gather(t, r, "mtaq_queue_recipients"); got["state=held"] != 1 || st.scans.Load() != 2 {
+		t.Fatalf("after 10s: %v, %d scans", got, st.scans.Load())
+	}
+}
+
+func TestQueueGaugesAbsentAfterScanError(t *testing.T) {
+	st := &fakeStore{err: errors.New("disk on fire")}
+	r := New(Options{Store: st})
+	if got := gather(t, r, "mtaq_queue_recipients"); len(got) != 0 {
+		t.Fatalf("failed scan reported %v", got)
+	}
+	st.err = nil
+	if got := gather(t, r, "mtaq_queue_recipients"); len(got) != 3 {
+		t.Fatalf("the scan after a failure is not retried at once: %v", got)
+	}
+}
+
+func TestOutcomesAndHooks(t *testing.T) {
+	r := New(Options{TopDestinations: 1, MinVolume: 2})
+	for i := 0; i < 3; i++ {
+		r.Outcome(scheduler.Outcome{Domain: "gmail.com", Decision: "delivered", Sent: true, Duration: time.Second})
+	}
+	r.Outcome(scheduler.Outcome{Domain: "tiny.example", Decision: "bounced", Category: "user_unknown", Sent: true})
+	r.Outcome(scheduler.Outcome{Domain: "tiny.example", Decision: "rejected", Category: "suppressed"})
+	got := gather(t, r, "mtaq_deliveries_total")
+	want := map[string]float64{
+		"category=none,destination=other,outcome=delivered":       1, // before gmail.com had 2
+		"category=none,destination=gmail.com,outcome=delivered":   2,
+		"category=user_unknown,destination=other,outcome=bounced": 1,
+		"category=suppressed,destination=other,outcome=rejected":  1,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("deliveries\n got %v\nwant %v", got, want)
+	}
+	if got := gather(t, r, "mtaq_attempt_duration_seconds"); got["outcome=delivered"] != 3 || got["outcome=rejected"] != 0 {
+		t.Fatalf("attempt durations %v (only sent attempts count)", got)
+	}
+	r.Accepted(3 * time.Millisecond)
+	r.DNSError("servfail")
+	if got := gather(t, r, "mtaq_acceptance_latency_seconds"); got[""] != 1 {
+		t.Fatalf("acceptance %v", got)
+	}
+	if got := gather(t, r, "mtaq_dns_errors_total"); got["kind=servfail"] != 1 {
+		t.Fatalf("dns errors %v", got)
+	}
+	if got := gather(t, r, "mtaq_webhook_backlog"); got[""] != 0 {
+		t.Fatalf("backlog without a source %v", got)
+	}
+	r.SetWebhookBacklog(func() int { return 42 })
+	if got := gather(t, r, "mtaq_webhook_backlog"); got[""] != 42 {
+		t.Fatalf("backlog %v", got)
+	}
+}
+
+func TestDestinationGaugesBounded(t *testing.T) {
+	var f fakeSched
+	for i := 0; i < 200; i++ {
+		f.dests = append(f.dests, scheduler.DestinationStatus{Domain: fmt.Sprintf("d%03d.example", i), State: "throttled", Limit: 3})
+		f.side = append(f.side, scheduler.SenderSideStat{Domain: fmt.Sprintf("d%03d.example", i), Total: 1,
+			Categories: map[policy.Category]int{policy.AuthFailure: 1}})
+	}
+	f.dests = append(f.dests, scheduler.DestinationStatus{Domain: "p.example", State: "parked"},
+		scheduler.DestinationStatus{Domain: "ok.example", State: "ok", Limit: 20})
+	r := New(Options{})
+	r.WatchScheduler(f)
+	if got := gather(t, r, "mtaq_destination_limit"); len(got) != 50 {
+		t.Fatalf("%d destination_limit series, want 50", len(got))
+	}
+	if got := gather(t, r, "mtaq_destination_parked"); got[""] != 1 {
+		t.Fatalf("parked %v", got)
+	}
+	got := gather(t, r, "mtaq_sender_side_rejections_total")
+	if len(got) != 1 || got["category=auth_failure,destination=other"] != 200 {
+		t.Fatalf("sender-side %v", got)
+	}
+}
+
+func TestMetricNamesLint(t *testing.T) {
+	r := New(Options{Store: &fakeStore{}})
+	r.WatchScheduler(fakeSched{})
+	r.Outcome(scheduler.Outcome{Domain: "a.example", Decision: "delivered", Sent: true})
+	r.DNSError("timeout")
+	fams, err := r.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.NewWithMetricFamilies(fams).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+	for _, f := range fams {
+		n := f.GetName()
+		if !strings.HasPrefix(n, "mtaq_") && !strings.HasPrefix(n, "go_") && !strings.HasPrefix(n, "process_") {
+			t.Errorf("metric %s is not named mtaq_...", n)
+		}
+	}
+}
