@@ -28,6 +28,7 @@ type Config struct {
 	// Sendmail: where the sendmail entry point leaves mail for the daemon.
 	Sendmail Sendmail `toml:"sendmail"`
 	Admin    Admin    `toml:"admin"`
+	DSN      DSN      `toml:"dsn"` // bounce messages to senders (dsn.go)
 }
 
 // Submission configures the SMTP listeners apps hand mail to.
@@ -141,5 +142,6 @@ func Defaults() Config {
 		},
 		Queue:  Queue{Retention: Duration{7 * 24 * time.Hour}},
 		Alerts: Alerts{SenderSideThreshold: 10, SenderSideWindow: Duration{10 * time.Minute}},
+		DSN:    DefaultDSN(),
 	}
 }
