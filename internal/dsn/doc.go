@@ -21,4 +21,19 @@
 //	   attempt at least DelayWarning after arrival, judged from the
 //	   recipient's persisted timeline, so a restart does not repeat it
 //	   (a replayed event batch after a crash may, see D4).
+//
+// Wiring (done by the integrator, where the events dispatcher's handlers
+// are listed; dsn.enabled = false leaves the handler out):
+//
+//	if c.DSN.Enabled {
+//		handlers = append(handlers, dsn.NewHandler(dsn.Options{Store: store, Hostname: c.Hostname,
+//			Clock: clk, DelayWarning: c.DSN.DelayWarning.Duration, Expire: c.Retry.Expire.Duration,
+//			MaxHeaders: c.DSN.MaxHeaders, Logger: log}))
+//	}
+//
+// Known gaps: ESMTP DSN parameters (NOTIFY, RET, ENVID, ORCPT) are not
+// offered by the submission server, so Input.EnvID stays empty and
+// NOTIFY=NEVER is not honoured (a per-user dsn = false is the switch);
+// DSNs for non-ASCII (SMTPUTF8) addresses use plain rfc822 types, not
+// RFC 6533's message/global-delivery-status.
 package dsn
