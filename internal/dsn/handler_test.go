@@ -2,6 +2,7 @@ package dsn
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,46 @@ func TestHandlerNoWarningsByDefault(t *testing.T) {
 	e := deferredAttempt(t, f.st, m.ID, t0.Add(10*time.Hour))
 	if _, err := f.h.Handle(context.Background(), []queue.Event{e}); err != nil || len(f.dsns(t)) != 0 {
 		t.Fatalf("%d DSNs, %v", len(f.dsns(t)), err)
+	}
+}
+
+// failingStore fails the nth Enqueue (1-based) once.
+type failingStore struct {
+	*queue.PebbleStore
+	n, calls int
+}
+
+func (s *failingStore) Enqueue(ctx context.Context, m *queue.Message, body []byte) error {
+	s.calls++
+	if s.calls == s.n {
+		return errors.New("disk trouble")
+	}
+	return s.PebbleStore.Enqueue(ctx, m, body)
+}
+
+// A failed enqueue finishes the events before its group; the retry does
+// not send the groups already sent again.
+func TestHandlerEnqueueErrorResumes(t *testing.T) {
+	f := newFixture(t, 0)
+	ctx := context.Background()
+	a := f.original(t, "a@example.org", "x@example.test", "y@example.test")
+	b := f.original(t, "b@example.org", "z@example.test")
+	fs := &failingStore{PebbleStore: f.st, n: 2}
+	h := NewHandler(Options{Store: fs, Hostname: "mta.example.org", Clock: f.clk})
+	evs := []queue.Event{bounced(a.ID, "x@example.test", 1), bounced(b.ID, "z@example.test", 2),
+		bounced(a.ID, "y@example.test", 3)}
+	done, err := h.Handle(ctx, evs)
+	if err == nil || done != 1 {
+		t.Fatalf("Handle = %d, %v; want 1 and an error", done, err)
+	}
+	if done, err := h.Handle(ctx, evs[done:]); err != nil || done != 2 {
+		t.Fatalf("retry: Handle = %d, %v", done, err)
+	}
+	got := map[string]int{}
+	for _, m := range f.dsns(t) {
+		got[m.Recipients[0].Address]++
+	}
+	if got["a@example.org"] != 1 || got["b@example.org"] != 1 {
+		t.Fatalf("DSNs per sender %v, want one each", got)
 	}
 }
