@@ -18,6 +18,9 @@ type User struct {
 	// AllowedSenders limits MAIL FROM: an address, or "@domain" for every
 	// address at that domain. Empty allows any sender.
 	AllowedSenders []string `toml:"allowed_senders"`
+	// DSN = false sends this user's mail no bounce messages (the app
+	// follows webhooks instead); unset follows dsn.enabled.
+	DSN *bool `toml:"dsn"`
 }
 
 // validateAuth checks the TLS listeners, the AUTH limits and the users of

@@ -103,7 +103,7 @@ func TestAllUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []User{{"app1", h, nil}, {"app2", h, nil}, {"app3", h, []string{"a@x.example", "@y.example"}}}
+	want := []User{{"app1", h, nil, nil}, {"app2", h, nil, nil}, {"app3", h, []string{"a@x.example", "@y.example"}, nil}}
 	if !reflect.DeepEqual(users, want) {
 		t.Fatalf("got %+v", users)
 	}

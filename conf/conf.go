@@ -29,6 +29,7 @@ type Config struct {
 	Sendmail Sendmail `toml:"sendmail"`
 	Admin    Admin    `toml:"admin"`
 	Metrics  Metrics  `toml:"metrics"` // Prometheus /metrics; see metrics.go
+	DSN      DSN      `toml:"dsn"`     // bounce messages to senders (dsn.go)
 }
 
 // Submission configures the SMTP listeners apps hand mail to.
@@ -142,5 +143,6 @@ func Defaults() Config {
 		},
 		Queue:  Queue{Retention: Duration{7 * 24 * time.Hour}},
 		Alerts: Alerts{SenderSideThreshold: 10, SenderSideWindow: Duration{10 * time.Minute}},
+		DSN:    DefaultDSN(),
 	}
 }

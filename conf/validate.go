@@ -101,6 +101,7 @@ func validate(c Config) []*Problem {
 	validateAdmin(k, c.Admin)
 	validateRelay(k, c.Delivery)
 	validateMetrics(k, c.Metrics)
+	validateDSN(k, c.DSN, c.Retry)
 	return k.probs
 }
 

@@ -95,6 +95,7 @@ func writeNewMessage(b *pebble.Batch, m *Message, body []byte) error {
 		ID: m.ID, Sender: m.Sender, Arrived: m.Arrived, Size: m.Size,
 		ClientAddr: m.ClientAddr, Helo: m.Helo, Rcpts: len(m.Recipients),
 	}
+	rec.NoDSN = m.NoDSN
 	for _, r := range m.Recipients {
 		if !r.State.Final() {
 			rec.Open++

@@ -139,6 +139,8 @@ type msgRecord struct {
 	Open int `json:"open"`
 	// Final is when Open reached 0; zero while it has not.
 	Final time.Time `json:"final,omitzero"`
+	// NoDSN is Message.NoDSN.
+	NoDSN bool `json:"no_dsn,omitempty"`
 }
 
 // rcptRecord is the r/ value: the Recipient plus its timeline length, so

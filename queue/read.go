@@ -105,10 +105,12 @@ func loadMessage(r pebble.Reader, rec *msgRecord) (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("message %s: %w", rec.ID, err)
 	}
-	return &Message{
+	m := &Message{
 		ID: rec.ID, Sender: rec.Sender, Arrived: rec.Arrived, Size: rec.Size,
 		ClientAddr: rec.ClientAddr, Helo: rec.Helo, Recipients: rcpts,
-	}, nil
+	}
+	m.NoDSN = rec.NoDSN
+	return m, nil
 }
 
 // Message implements Store. It reads from a snapshot so the envelope and

@@ -63,6 +63,9 @@ type Message struct {
 	// show and webhooks. Enqueue fills it from the body.
 	Headers    string      `json:"headers,omitempty"`
 	Recipients []Recipient `json:"recipients"`
+	// NoDSN: the submitter asked for no bounce messages (a per-user or
+	// listener switch, or NOTIFY=NEVER for every recipient).
+	NoDSN bool `json:"no_dsn,omitempty"`
 }
 
 // MaxKeptHeaders caps Message.Headers.

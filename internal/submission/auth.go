@@ -18,6 +18,7 @@ type User struct {
 	Name           string
 	PasswordHash   string // bcrypt
 	AllowedSenders []string
+	DSN            *bool // false: the user's messages get no DSNs (Message.NoDSN)
 }
 
 // AUTH replies. A failed AUTH must not be go-smtp's default 454 (a

@@ -66,6 +66,7 @@ func (ss *session) message() *queue.Message {
 		ClientAddr: ss.clientAddr(),
 		Helo:       ss.conn.Hostname(),
 	}
+	m.NoDSN = ss.user != nil && ss.user.DSN != nil && !*ss.user.DSN
 	if ss.s.opts.NewID != nil {
 		m.ID = ss.s.opts.NewID(now)
 	}

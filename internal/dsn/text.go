@@ -1,0 +1,128 @@
+package dsn
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mtaq/mtaq/policy"
+)
+
+// humanText is the report's first part: what happened to each recipient
+// and what the sender can do, in plain words.
+func humanText(in Input) string {
+	var b strings.Builder
+	host := clean(in.Hostname)
+	fmt.Fprintf(&b, "This is the mail system at host %s.\r\n\r\n", host)
+	if in.failed() {
+		b.WriteString("Your message could not be delivered to one or more recipients.\r\n" +
+			"This is a permanent error: mtaq has given up on them.\r\n")
+	} else {
+		b.WriteString("Your message has not been delivered yet to the recipients below.\r\n" +
+			"This is only a warning: mtaq is still trying and you need not send it again.\r\n")
+	}
+	if !in.Arrived.IsZero() {
+		fmt.Fprintf(&b, "The message (queue ID %s) arrived on %s.\r\n", clean(in.QueueID),
+			in.Arrived.Format(time.RFC1123Z))
+	}
+	for _, r := range in.Rcpts {
+		b.WriteString("\r\n")
+		writeHuman(&b, r)
+	}
+	b.WriteString("\r\nThe message's headers are attached. The technical report follows.\r\n")
+	return b.String()
+}
+
+func writeHuman(b *strings.Builder, r Recipient) {
+	fmt.Fprintf(b, "<%s>: %s\r\n", clean(r.Address), reason(r))
+	if r.Code != 0 || r.Text != "" {
+		who := "the receiving server"
+		if r.MX != "" {
+			who = clean(r.MX)
+		}
+		if r.Code == 0 {
+			who = "mtaq"
+		}
+		reply := strings.TrimSpace(fmt.Sprintf("%s %s %s", codeText(r.Code), clean(r.Enhanced),
+			strings.Join(strings.Fields(clean(r.Text)), " ")))
+		fmt.Fprintf(b, "    %s said: %s\r\n", who, reply)
+	}
+	if r.Action == Delayed && !r.RetryUntil.IsZero() {
+		fmt.Fprintf(b, "    mtaq will keep trying until %s.\r\n", r.RetryUntil.Format(time.RFC1123Z))
+	}
+	if advice := advise(r); advice != "" {
+		fmt.Fprintf(b, "    What you can do: %s\r\n", advice)
+	}
+}
+
+func codeText(code int) string {
+	if code == 0 {
+		return ""
+	}
+	return fmt.Sprint(code)
+}
+
+// reason is one sentence on why, from the policy category.
+func reason(r Recipient) string {
+	if r.Expired {
+		return "delivery kept failing temporarily until the retry period ran out"
+	}
+	switch policy.Category(r.Category) {
+	case policy.UserUnknown:
+		return "the address does not exist"
+	case policy.MailboxFull:
+		return "the mailbox is full"
+	case policy.MailboxDisabled:
+		return "the mailbox is disabled or no longer in use"
+	case policy.DomainNotFound:
+		return "the domain does not exist or does not accept mail"
+	case policy.MessageTooLarge:
+		return "the message is too large for the receiving server"
+	case policy.RelayDenied:
+		return "the receiving server does not accept mail for this domain"
+	case policy.Greylisting, policy.RateLimited:
+		return "the receiving server asked us to try again later"
+	case policy.NetworkError:
+		return "the receiving server could not be reached"
+	case policy.SystemError:
+		return "the receiving server has a problem"
+	}
+	if policy.CategorySide(policy.Category(r.Category)) == policy.SideSender {
+		return "the receiving server refused mail from us: " + senderWhy(policy.Category(r.Category))
+	}
+	if r.Action == Delayed {
+		return "delivery failed temporarily"
+	}
+	return "the receiving server refused the message"
+}
+
+func senderWhy(c policy.Category) string {
+	switch c {
+	case policy.AuthFailure:
+		return "the message failed sender authentication (SPF, DKIM or DMARC)"
+	case policy.BlockedReputation, policy.ReverseDNS:
+		return "our sending address or domain is blocked or has a poor reputation"
+	case policy.SpamContent:
+		return "the content was taken for spam"
+	case policy.InvalidSender:
+		return "the sender address was not accepted"
+	}
+	return "its policy rejected the message"
+}
+
+// advise says what the sender can do; "" when nothing useful.
+func advise(r Recipient) string {
+	if r.Action == Delayed {
+		return "nothing yet; you will get another notice if mtaq gives up."
+	}
+	if policy.Category(r.Category) == policy.MessageTooLarge {
+		return "send a smaller message (link to large files instead of attaching them)."
+	}
+	switch policy.CategorySide(policy.Category(r.Category)) {
+	case policy.SideRecipient:
+		return "check the address; further mail to it may be suppressed."
+	case policy.SideSender:
+		return "this is not the recipient's fault; ask the operator of this mail system to fix it, then send again."
+	}
+	return "send the message again later, or contact the recipient another way."
+}
