@@ -100,6 +100,7 @@ func validate(c Config) []*Problem {
 	validateAuth(k, c.Submission)
 	validateAdmin(k, c.Admin)
 	validateRelay(k, c.Delivery)
+	validateWebhooks(k, c.Webhooks)
 	return k.probs
 }
 
