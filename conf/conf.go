@@ -26,8 +26,9 @@ type Config struct {
 	Queue  Queue  `toml:"queue"`
 	Alerts Alerts `toml:"alerts"`
 	// Sendmail: where the sendmail entry point leaves mail for the daemon.
-	Sendmail Sendmail  `toml:"sendmail"`
-	Admin    Admin     `toml:"admin"`
+	Sendmail Sendmail `toml:"sendmail"`
+	Admin    Admin    `toml:"admin"`
+
 	Webhooks []Webhook `toml:"webhook"` // [[webhook]] tables, see webhook.go
 }
 
