@@ -86,6 +86,21 @@ func (s *PebbleStore) SetCursor(ctx context.Context, name string, seq uint64) er
 	return nil
 }
 
+// Cursors returns every consumer's cursor by name.
+func (s *PebbleStore) Cursors(ctx context.Context) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	p := prefix(kindCursor)
+	err := scan(s.db, p, prefixEnd(p), func(k, v []byte) (bool, error) {
+		seq, err := decodeCursor(v)
+		if err != nil {
+			return false, fmt.Errorf("cursor %q: %w", k, err)
+		}
+		out[string(k[len(p):])] = seq
+		return true, ctx.Err()
+	})
+	return out, err
+}
+
 // DeleteCursor forgets a consumer (e.g. a webhook removed from the config),
 // so it no longer holds back trimming.
 func (s *PebbleStore) DeleteCursor(ctx context.Context, name string) error {

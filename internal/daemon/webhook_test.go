@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/zap"
+
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/events"
 	"github.com/mtaq/mtaq/internal/smtptest"
@@ -177,5 +180,29 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestForgetRemovedWebhooks(t *testing.T) {
+	store, err := queue.Open("q", queue.Options{FS: vfs.NewMem(), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	kept := events.NewWebhook(events.WebhookOptions{URL: "https://kept.test/"})
+	gone := events.NewWebhook(events.WebhookOptions{URL: "https://gone.test/"})
+	for _, name := range []string{kept.Name(), gone.Name(), "tail:other"} {
+		if err := store.SetCursor(ctx, name, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forgetWebhooks(ctx, store, []events.Handler{kept}, zap.NewNop())
+	cursors, err := store.Cursors(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cursors[gone.Name()]; ok || len(cursors) != 2 {
+		t.Fatalf("cursors after forgetting: %v", cursors)
 	}
 }

@@ -111,6 +111,11 @@ func (d *Dispatcher) loop(ctx context.Context, h Handler, wake chan struct{}) {
 	for {
 		cur, err := d.o.Outbox.Cursor(ctx, h.Name())
 		if err == nil {
+			// Persist it at once: a new consumer is registered, so the
+			// queue does not trim events it has not had yet.
+			err = d.o.Outbox.SetCursor(ctx, h.Name(), cur)
+		}
+		if err == nil {
 			c.cursor = cur
 			break
 		}

@@ -28,6 +28,9 @@ const (
 	HeaderDeliveryID = "X-Mtaq-Delivery-Id" // the event's seq: the same on every retry, for deduplication
 )
 
+// WebhookCursorPrefix starts every webhook's cursor name.
+const WebhookCursorPrefix = "webhook:"
+
 // Webhook retry schedule and defaults.
 const (
 	WebhookBackoffMin = time.Minute
@@ -83,7 +86,7 @@ func NewWebhook(o WebhookOptions) *Webhook {
 		o.Logger = zap.NewNop()
 	}
 	sum := sha256.Sum256([]byte(o.URL))
-	return &Webhook{o: o, name: "webhook:" + hex.EncodeToString(sum[:8])}
+	return &Webhook{o: o, name: WebhookCursorPrefix + hex.EncodeToString(sum[:8])}
 }
 
 // Name implements Handler: "webhook:" and a hash of the URL, so editing
