@@ -42,21 +42,7 @@ func TestEventsCrashDuringApply(t *testing.T) {
 	for i := range 200 {
 		ids = append(ids, e.enqueue(msg(t0, fmt.Sprintf("a%d@x.test", i)), "b"))
 	}
-	acks := make(chan string, len(ids))
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; i < len(ids); i += 8 {
-				err := e.s.Apply(bg, []Update{{ID: ids[i], Rcpt: 0, State: Bounced, CountAttempt: true,
-					Attempt: attempt(time.Minute, "bounced", reply(550, "5.1.1", "no")), Suppress: &Suppression{Reason: "hard_bounce"}}})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				acks <- ids[i]
-			}
-		})
-	}
+	acks, wait := bounceConcurrently(t, e, ids)
 	var acked []string
 	for id := range acks {
 		if acked = append(acked, id); len(acked) == 80 {
@@ -64,7 +50,7 @@ func TestEventsCrashDuringApply(t *testing.T) {
 		}
 	}
 	clone := e.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(3, 4))})
-	wg.Wait()
+	wait()
 	s, err := Open("queue-db", Options{FS: clone, Clock: e.clock})
 	if err != nil {
 		t.Fatal(err)
@@ -97,4 +83,25 @@ func TestEventsCrashDuringApply(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d Applies acknowledged at the crash, %d survived with their events", len(acked), len(ids), len(bounced))
+}
+
+// bounceConcurrently bounces every id from 8 goroutines and reports each
+// acknowledged Apply on acks; wait waits for all of them.
+func bounceConcurrently(t *testing.T, e *env, ids []string) (acks chan string, wait func()) {
+	acks = make(chan string, len(ids))
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < len(ids); i += 8 {
+				err := e.s.Apply(bg, []Update{{ID: ids[i], Rcpt: 0, State: Bounced, CountAttempt: true,
+					Attempt: attempt(time.Minute, "bounced", reply(550, "5.1.1", "no")), Suppress: &Suppression{Reason: "hard_bounce"}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				acks <- ids[i]
+			}
+		})
+	}
+	return acks, wg.Wait
 }

@@ -57,6 +57,15 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.bodies[seq] = p
 }
 
+// duplicates counts events received more than once; the caller holds mu.
+func (h *hookReceiver) duplicates() int {
+	d := 0
+	for _, c := range h.got {
+		d += c - 1
+	}
+	return d
+}
+
 func (h *hookReceiver) setDown(down bool) {
 	h.mu.Lock()
 	h.down = down
@@ -90,19 +99,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 		bodies: map[uint64]map[string]any{}}
 	srv := httptest.NewServer(rcv)
 	defer srv.Close()
-	n := newInternet(t, func(c *conf.Config) {
-		c.Webhooks = []conf.Webhook{{URL: srv.URL, Secret: "app-secret"}}
-	})
-	n.mx("ok.test", 10, "mx.ok.test", "127.0.0.2")
-	n.mx("bad.test", 10, "mx.bad.test", "127.0.0.3", smtptest.WithRcpt(func(to string) error {
-		if strings.HasPrefix(to, "gone@") {
-			return smtptest.Reply(550, "5.1.1", "User unknown")
-		}
-		return nil
-	}))
-	n.mx("full.test", 10, "mx.full.test", "127.0.0.4", smtptest.WithRcpt(func(string) error {
-		return smtptest.Reply(452, "4.2.2", "Mailbox full")
-	}))
+	n := hookInternet(t, srv.URL)
 
 	// Mail is delivered, bounced and deferred while the endpoint is down:
 	// a dead endpoint does not slow delivery.
@@ -150,13 +147,28 @@ func TestWebhookReceiverDown(t *testing.T) {
 		}
 	}
 	assertBounceFields(t, rcv, evs)
-	dups := 0
-	for _, c := range rcv.got {
-		dups += c - 1
-	}
 	t.Logf("mail settled in %v with the endpoint down; %d requests refused over %v of fake time; "+
 		"after it came back all %d events arrived within %v of fake time (%d duplicates, 0 bad signatures)",
-		deliveredIn.Round(time.Millisecond), failedWhileDown, up.Sub(down), len(evs), n.clk.Now().Sub(up), dups)
+		deliveredIn.Round(time.Millisecond), failedWhileDown, up.Sub(down), len(evs), n.clk.Now().Sub(up), rcv.duplicates())
+}
+
+// hookInternet is the fake Internet with one webhook to url and three
+// destinations: ok.test delivers, bad.test has no gone@, full.test is full.
+func hookInternet(t *testing.T, url string) *internet {
+	n := newInternet(t, func(c *conf.Config) {
+		c.Webhooks = []conf.Webhook{{URL: url, Secret: "app-secret"}}
+	})
+	n.mx("ok.test", 10, "mx.ok.test", "127.0.0.2")
+	n.mx("bad.test", 10, "mx.bad.test", "127.0.0.3", smtptest.WithRcpt(func(to string) error {
+		if strings.HasPrefix(to, "gone@") {
+			return smtptest.Reply(550, "5.1.1", "User unknown")
+		}
+		return nil
+	}))
+	n.mx("full.test", 10, "mx.full.test", "127.0.0.4", smtptest.WithRcpt(func(string) error {
+		return smtptest.Reply(452, "4.2.2", "Mailbox full")
+	}))
+	return n
 }
 
 func assertBounceFields(t *testing.T, rcv *hookReceiver, evs []queue.Event) {
