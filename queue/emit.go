@@ -86,19 +86,42 @@ func suppressedEvent(sup Suppression) Event {
 		Reply: sup.Reply, Suppressed: true, Reason: sup.Reason}
 }
 
-// headerBlock returns body's header block (up to, not including, the empty
-// line), cut at a line end to fit MaxKeptHeaders.
+// headerBlock returns body's header block: the leading lines that are
+// header fields (name, colon) or their continuations, up to the empty line
+// or the first line that is neither, cut at a line end to fit
+// MaxKeptHeaders. A body that does not start with a header keeps none.
 func headerBlock(body []byte) string {
-	end := len(body)
-	if i := bytes.Index(body, []byte("\r\n\r\n")); i >= 0 {
-		end = i + 2
-	} else if i := bytes.Index(body, []byte("\n\n")); i >= 0 {
-		end = i + 1
-	}
-	if bytes.HasPrefix(body, []byte("\r\n")) || bytes.HasPrefix(body, []byte("\n")) {
-		return "" // no headers at all
+	end := 0
+	for end < len(body) && end <= MaxKeptHeaders {
+		line := body[end:]
+		n := bytes.IndexByte(line, '\n')
+		if n < 0 {
+			n = len(line) - 1
+		}
+		if !headerLine(line[:n+1], end > 0) {
+			break
+		}
+		end += n + 1
 	}
 	return capHeaders(string(body[:end]))
+}
+
+// headerLine: a continuation (leading white space) after a field, or a
+// field name of printable ASCII followed by a colon (RFC 5322 2.2).
+func headerLine(l []byte, cont bool) bool {
+	if len(l) > 0 && (l[0] == ' ' || l[0] == '\t') {
+		return cont
+	}
+	i := bytes.IndexByte(l, ':')
+	if i < 1 {
+		return false
+	}
+	for _, c := range l[:i] {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
 }
 
 func capHeaders(h string) string {

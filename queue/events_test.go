@@ -211,6 +211,9 @@ func TestHeaderBlock(t *testing.T) {
 		{"A: 1\nB: 2\n\nbody", "A: 1\nB: 2\n"},
 		{"\r\nbody only", ""},
 		{"A: 1\r\n", "A: 1\r\n"},
+		{"A: 1\r\n folded\r\nno header here\r\nB: 2\r\n", "A: 1\r\n folded\r\n"},
+		{"0123456789abcdef\r\n", ""},
+		{" leading space: x\r\n", ""},
 	} {
 		if got := headerBlock([]byte(c.body)); got != c.want {
 			t.Errorf("headerBlock(%q) = %q, want %q", c.body, got, c.want)
