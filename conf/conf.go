@@ -26,10 +26,11 @@ type Config struct {
 	Queue  Queue  `toml:"queue"`
 	Alerts Alerts `toml:"alerts"`
 	// Sendmail: where the sendmail entry point leaves mail for the daemon.
-	Sendmail Sendmail `toml:"sendmail"`
-	Admin    Admin    `toml:"admin"`
-	Metrics  Metrics  `toml:"metrics"` // Prometheus /metrics; see metrics.go
-	DSN      DSN      `toml:"dsn"`     // bounce messages to senders (dsn.go)
+	Sendmail Sendmail  `toml:"sendmail"`
+	Admin    Admin     `toml:"admin"`
+	Metrics  Metrics   `toml:"metrics"` // Prometheus /metrics; see metrics.go
+	DSN      DSN       `toml:"dsn"`     // bounce messages to senders (dsn.go)
+	Webhooks []Webhook `toml:"webhook"` // [[webhook]] tables, see webhook.go
 }
 
 // Submission configures the SMTP listeners apps hand mail to.

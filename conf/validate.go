@@ -102,6 +102,7 @@ func validate(c Config) []*Problem {
 	validateRelay(k, c.Delivery)
 	validateMetrics(k, c.Metrics)
 	validateDSN(k, c.DSN, c.Retry)
+	validateWebhooks(k, c.Webhooks)
 	return k.probs
 }
 

@@ -36,7 +36,7 @@ func (s *PebbleStore) Enqueue(ctx context.Context, m *Message, body []byte) erro
 		b.Close()
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
 	}
-	if err := s.commit(b); err != nil {
+	if err := s.commitEvents(b, enqueueEvents(m)); err != nil {
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
 	}
 	return nil
@@ -59,6 +59,10 @@ func prepareMessage(m *Message, body []byte) error {
 	if m.Size == 0 {
 		m.Size = int64(len(body))
 	}
+	if m.Headers == "" {
+		m.Headers = headerBlock(body)
+	}
+	m.Headers = capHeaders(m.Headers)
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
 		if r.Address == "" {
@@ -93,7 +97,7 @@ func prepareMessage(m *Message, body []byte) error {
 func writeNewMessage(b *pebble.Batch, m *Message, body []byte) error {
 	rec := msgRecord{
 		ID: m.ID, Sender: m.Sender, Arrived: m.Arrived, Size: m.Size,
-		ClientAddr: m.ClientAddr, Helo: m.Helo, Rcpts: len(m.Recipients),
+		ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: m.Headers, Rcpts: len(m.Recipients),
 	}
 	rec.NoDSN = m.NoDSN
 	for _, r := range m.Recipients {
@@ -186,7 +190,7 @@ func (s *PebbleStore) Apply(ctx context.Context, updates []Update) error {
 			return err
 		}
 	}
-	return s.commit(tx.b)
+	return s.commitEvents(tx.b, tx.evs)
 }
 
 // applyLockKeys validates updates and names the stripes Apply must hold:
@@ -228,6 +232,7 @@ type applyTx struct {
 	s    *PebbleStore
 	b    *pebble.Batch
 	msgs map[string]*msgRecord // written once, at the end
+	evs  []Event               // numbered and added at commit
 }
 
 func (tx *applyTx) message(id string) (*msgRecord, error) {
@@ -263,6 +268,9 @@ func (tx *applyTx) apply(u Update) error {
 	}
 	if err := tx.updateRecipient(r, u); err != nil {
 		return err
+	}
+	if e, ok := stateEvent(m, r, u, tx.s.clock.Now()); ok {
+		tx.evs = append(tx.evs, e)
 	}
 	if u.State.Final() {
 		if err := tx.closeRecipient(m, u); err != nil {
@@ -348,6 +356,7 @@ func (tx *applyTx) suppress(r *rcptRecord, u Update) error {
 	if sup.LastSeen.IsZero() {
 		sup.LastSeen = tx.s.clock.Now()
 	}
+	tx.evs = append(tx.evs, suppressedEvent(sup))
 	return mergeSuppression(tx.b, sup)
 }
 

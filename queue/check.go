@@ -20,7 +20,7 @@ func (s *PebbleStore) Check(ctx context.Context) error {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	c := checker{ctx: ctx, r: snap}
-	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals}
+	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return fmt.Errorf("queue check: %w", err)

@@ -19,4 +19,8 @@
 //	   entry are written in one batch.
 //	Q4 a message's body exists until every recipient is final, and is
 //	   removed in the batch that makes the last recipient final.
+//	Q5 an event (e/<seq>) is written in the batch of the state change it
+//	   reports; Events returns only seqs at or below the committed
+//	   watermark, so a reader never skips one that commits later
+//	   (E1, E2 in outbox.go).
 package queue

@@ -23,6 +23,8 @@ import (
 //	s/<lower-case address>         suppression
 //	f/<nanos u64><id>              final index (retention), empty value
 //	x/<lower-case address>         soft-bounce streak
+//	e/<seq u64>                    outbox event (Event), see outbox.go
+//	c/<consumer name>              outbox cursor: last handled seq, u64
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
@@ -35,6 +37,8 @@ const (
 	kindSuppress = 's'
 	kindFinal    = 'f'
 	kindStreak   = 'x'
+	kindEvent    = 'e'
+	kindCursor   = 'c'
 )
 
 func prefix(kind byte) []byte { return []byte{kind, '/'} }
@@ -134,6 +138,7 @@ type msgRecord struct {
 	Size       int64     `json:"size"`
 	ClientAddr string    `json:"client_addr,omitempty"`
 	Helo       string    `json:"helo,omitempty"`
+	Headers    string    `json:"headers,omitempty"`
 	Rcpts      int       `json:"rcpts"`
 	// Open counts recipients not yet final (queued, deferred, held).
 	Open int `json:"open"`

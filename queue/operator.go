@@ -108,7 +108,7 @@ func (s *PebbleStore) Operate(ctx context.Context, op Operation) (int, error) {
 		tx.b.Close()
 		return 0, err
 	}
-	if err := s.commit(tx.b); err != nil {
+	if err := s.commitEvents(tx.b, tx.evs); err != nil {
 		return 0, fmt.Errorf("%s %s: %w", op.Action, op.ID, err)
 	}
 	return n, nil

@@ -44,6 +44,7 @@ type PebbleStore struct {
 	log     *zap.Logger
 	clock   clock.Clock
 	locks   stripes
+	out     *outbox
 }
 
 var _ Store = (*PebbleStore)(nil)
@@ -79,7 +80,12 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open queue %s: %w", dir, mapNoSpace(err))
 	}
-	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk}
+	out, err := initOutbox(db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open queue %s: %w", dir, err)
+	}
+	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out}
 	return s, nil
 }
 

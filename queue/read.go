@@ -107,7 +107,7 @@ func loadMessage(r pebble.Reader, rec *msgRecord) (*Message, error) {
 	}
 	m := &Message{
 		ID: rec.ID, Sender: rec.Sender, Arrived: rec.Arrived, Size: rec.Size,
-		ClientAddr: rec.ClientAddr, Helo: rec.Helo, Recipients: rcpts,
+		ClientAddr: rec.ClientAddr, Helo: rec.Helo, Headers: rec.Headers, Recipients: rcpts,
 	}
 	m.NoDSN = rec.NoDSN
 	return m, nil

@@ -75,13 +75,15 @@ func (s *PebbleStore) SuppressMany(ctx context.Context, sups []Suppression) erro
 	}
 	defer s.locks.lock(keys...)()
 	b := s.db.NewIndexedBatch()
+	evs := make([]Event, 0, len(sups))
 	for _, sup := range sups {
 		if err := mergeSuppression(b, sup); err != nil {
 			b.Close()
 			return fmt.Errorf("suppress %s: %w", sup.Address, err)
 		}
+		evs = append(evs, suppressedEvent(sup))
 	}
-	if err := s.commit(b); err != nil {
+	if err := s.commitEvents(b, evs); err != nil {
 		return fmt.Errorf("suppress %d addresses: %w", len(sups), err)
 	}
 	return nil

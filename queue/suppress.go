@@ -48,7 +48,7 @@ func (s *PebbleStore) Suppress(ctx context.Context, sup Suppression) error {
 		b.Close()
 		return fmt.Errorf("suppress %s: %w", sup.Address, err)
 	}
-	if err := s.commit(b); err != nil {
+	if err := s.commitEvents(b, []Event{suppressedEvent(sup)}); err != nil {
 		return fmt.Errorf("suppress %s: %w", sup.Address, err)
 	}
 	return nil
@@ -113,7 +113,8 @@ func (s *PebbleStore) Unsuppress(ctx context.Context, addr string) error {
 		b.Close()
 		return err
 	}
-	if err := s.commit(b); err != nil {
+	e := Event{Kind: EventUnsuppressed, At: s.clock.Now(), Rcpt: addr, Reason: "removed"}
+	if err := s.commitEvents(b, []Event{e}); err != nil {
 		return fmt.Errorf("unsuppress %s: %w", addr, err)
 	}
 	return nil

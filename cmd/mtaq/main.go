@@ -30,6 +30,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(passwdCmd())
 	root.AddCommand(sendmailCmd())
 	root.AddCommand(queueCmd(), suppressCmd(), statsCmd())
+	root.AddCommand(eventsCmd())
 	return root
 }
 

@@ -41,6 +41,9 @@ type API interface {
 	// circuit breaker; ErrInvalid (wrapped) when the scheduler does not
 	// know the domain.
 	ResetDestination(ctx context.Context, domain string) error
+	// Events returns up to limit outbox events after seq after (0: from
+	// the oldest kept), for mtaq events tail.
+	Events(ctx context.Context, after uint64, limit int) (*EventPage, error)
 }
 
 // QueueFilter selects messages; zero fields match everything.

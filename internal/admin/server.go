@@ -47,6 +47,7 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("DELETE /v1/suppressions/{addr}", h.removeSuppression)
 	mux.HandleFunc("GET /v1/stats", h.stats)
 	mux.HandleFunc("POST /v1/destinations/{domain}/reset", h.resetDestination)
+	mux.HandleFunc("GET /v1/events", h.listEvents)
 	return mux
 }
 

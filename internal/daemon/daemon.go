@@ -80,7 +80,7 @@ func Start(o Options) (*Daemon, error) {
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
 	}
-	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger})
+	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger, Clock: o.Clock})
 	if err != nil {
 		return nil, fmt.Errorf("opening the queue in %s: %w", c.DataDir, err)
 	}
@@ -154,10 +154,11 @@ func Start(o Options) (*Daemon, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); runPickup(ctx, c, o, store, d.sched) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() { defer wg.Done(); purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger) }()
+	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, o.Logger) }()
 	go func() { wg.Wait(); close(d.done) }()
 	o.Logger.Info("mtaq started", zap.String("hostname", c.Hostname), zap.String("data_dir", c.DataDir),
 		zap.Stringers("listen", addrs(d.sub.Addrs())))

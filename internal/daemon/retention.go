@@ -16,6 +16,9 @@ const purgeEvery = 10 * time.Minute
 // purger is the part of the queue the retention loop needs.
 type purger interface {
 	Purge(ctx context.Context, before time.Time) (int, error)
+	// TrimEvents drops outbox events past retention that every consumer
+	// has handled.
+	TrimEvents(ctx context.Context, before time.Time) (int, error)
 }
 
 var _ purger = (*queue.PebbleStore)(nil)
@@ -31,6 +34,11 @@ func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Du
 			log.Error("purging finished messages", zap.Error(err))
 		case n > 0:
 			log.Info("purged finished messages past retention", zap.Int("messages", n), zap.Duration("retention", retention))
+		}
+		if n, err := p.TrimEvents(ctx, clk.Now().Add(-retention)); err != nil && ctx.Err() == nil {
+			log.Error("trimming the event outbox", zap.Error(err))
+		} else if n > 0 {
+			log.Info("trimmed events past retention", zap.Int("events", n))
 		}
 		t := clk.NewTimer(purgeEvery)
 		select {

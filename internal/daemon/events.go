@@ -1,0 +1,58 @@
+package daemon
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/events"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// runEvents feeds the queue's outbox to one handler per [[webhook]] until
+// ctx ends. With no webhooks it returns at once: the outbox still fills
+// (mtaq events tail reads it) and the purge loop trims it. Cursors of
+// webhooks removed from the config are deleted first. The dispatcher
+// needs no wake-ups from the scheduler: it watches the queue's commits.
+func runEvents(ctx context.Context, c conf.Config, clk clock.Clock, store *queue.PebbleStore, log *zap.Logger) {
+	hooks := make([]events.Handler, 0, len(c.Webhooks))
+	for _, w := range c.Webhooks {
+		hooks = append(hooks, events.NewWebhook(events.WebhookOptions{
+			URL: w.URL, Events: w.Events, Secret: w.Secret, MaxAge: w.MaxAgeOrDefault(),
+			Clock: clk, Logger: log.Named("webhook"),
+		}))
+		if w.Secret == "" {
+			log.Warn("webhook has no secret: its requests are unsigned", zap.String("url", w.URL))
+		}
+	}
+	forgetWebhooks(ctx, store, hooks, log)
+	if len(hooks) == 0 {
+		return
+	}
+	events.New(events.Options{Outbox: store, Clock: clk, Logger: log}).Run(ctx, hooks...)
+}
+
+// forgetWebhooks deletes the cursors of webhooks no longer configured, so
+// they do not hold back trimming for ever.
+func forgetWebhooks(ctx context.Context, store *queue.PebbleStore, hooks []events.Handler, log *zap.Logger) {
+	cursors, err := store.Cursors(ctx)
+	if err != nil {
+		log.Error("reading event cursors", zap.Error(err))
+		return
+	}
+	for name := range cursors {
+		if !strings.HasPrefix(name, events.WebhookCursorPrefix) ||
+			slices.ContainsFunc(hooks, func(h events.Handler) bool { return h.Name() == name }) {
+			continue
+		}
+		if err := store.DeleteCursor(ctx, name); err != nil {
+			log.Error("forgetting a removed webhook's cursor", zap.String("cursor", name), zap.Error(err))
+		} else {
+			log.Info("forgot the cursor of a webhook no longer configured", zap.String("cursor", name))
+		}
+	}
+}
