@@ -112,6 +112,7 @@ func Start(o Options) (*Daemon, error) {
 		OnOutcome:         reg.Outcome,
 	})
 	reg.WatchScheduler(d.sched)
+	reg.SetWebhookBacklog(webhookBacklog(store))
 	if d.admin, err = startAdmin(c, o, store, d.sched); err != nil {
 		store.Close()
 		return nil, err
@@ -158,7 +159,7 @@ func Start(o Options) (*Daemon, error) {
 	go func() { defer wg.Done(); runPickup(ctx, c, o, store, d.sched) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() { defer wg.Done(); purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger) }()
-	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, o.Logger) }()
+	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, d.sched.Wake, o.Logger) }()
 	go func() { wg.Wait(); close(d.done) }()
 	o.Logger.Info("mtaq started", zap.String("hostname", c.Hostname), zap.String("data_dir", c.DataDir),
 		zap.Stringers("listen", addrs(d.sub.Addrs())))

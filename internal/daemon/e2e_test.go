@@ -27,9 +27,12 @@ type internet struct {
 	port int
 	clk  *clock.Fake
 	d    *Daemon
+	// senders is the exchanger of sender.test, the domain test mail is
+	// sent from: bounce messages (DSNs) arrive there.
+	senders *smtptest.Server
 }
 
-var mxIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9"}
+var mxIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9", "127.0.0.11"}
 
 func newInternet(t *testing.T, tweak ...func(*conf.Config)) *internet {
 	t.Helper()
@@ -58,6 +61,7 @@ func newInternet(t *testing.T, tweak ...func(*conf.Config)) *internet {
 		}
 	})
 	n.d = d
+	n.senders = n.mx("sender.test", 10, "mx.sender.test", "127.0.0.11")
 	return n
 }
 

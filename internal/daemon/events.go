@@ -9,16 +9,18 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/dsn"
 	"github.com/mtaq/mtaq/internal/events"
 	"github.com/mtaq/mtaq/queue"
 )
 
-// runEvents feeds the queue's outbox to one handler per [[webhook]] until
-// ctx ends. With no webhooks it returns at once: the outbox still fills
-// (mtaq events tail reads it) and the purge loop trims it. Cursors of
+// runEvents feeds the queue's outbox to one handler per [[webhook]], and to
+// the DSN sender when [dsn] enabled, until ctx ends. With neither it
+// returns at once: the outbox still fills (mtaq events tail reads it) and
+// the purge loop trims it. Cursors of
 // webhooks removed from the config are deleted first. The dispatcher
 // needs no wake-ups from the scheduler: it watches the queue's commits.
-func runEvents(ctx context.Context, c conf.Config, clk clock.Clock, store *queue.PebbleStore, log *zap.Logger) {
+func runEvents(ctx context.Context, c conf.Config, clk clock.Clock, store *queue.PebbleStore, wake func(), log *zap.Logger) {
 	hooks := make([]events.Handler, 0, len(c.Webhooks))
 	for _, w := range c.Webhooks {
 		hooks = append(hooks, events.NewWebhook(events.WebhookOptions{
@@ -30,10 +32,36 @@ func runEvents(ctx context.Context, c conf.Config, clk clock.Clock, store *queue
 		}
 	}
 	forgetWebhooks(ctx, store, hooks, log)
-	if len(hooks) == 0 {
+	handlers := hooks
+	if c.DSN.Enabled {
+		handlers = append(handlers, dsn.NewHandler(dsn.Options{
+			Store: wakingStore{store, wake}, Hostname: c.Hostname, Clock: clk,
+			DelayWarning: c.DSN.DelayWarning.Duration, Expire: c.Retry.Expire.Duration,
+			MaxHeaders: c.DSN.MaxHeaders, Logger: log,
+		}))
+	}
+	if len(handlers) == 0 {
 		return
 	}
-	events.New(events.Options{Outbox: store, Clock: clk, Logger: log}).Run(ctx, hooks...)
+	events.New(events.Options{Outbox: store, Clock: clk, Logger: log}).Run(ctx, handlers...)
+}
+
+// webhookBacklog is how many events the slowest webhook has yet to
+// deliver, for the mtaq_webhook_backlog gauge.
+func webhookBacklog(store *queue.PebbleStore) func() int {
+	return func() int {
+		cursors, err := store.Cursors(context.Background())
+		if err != nil {
+			return 0
+		}
+		last, behind := store.LastEvent(), uint64(0)
+		for name, seq := range cursors {
+			if strings.HasPrefix(name, events.WebhookCursorPrefix) && last > seq {
+				behind = max(behind, last-seq)
+			}
+		}
+		return int(behind)
+	}
 }
 
 // forgetWebhooks deletes the cursors of webhooks no longer configured, so
@@ -55,4 +83,19 @@ func forgetWebhooks(ctx context.Context, store *queue.PebbleStore, hooks []event
 			log.Info("forgot the cursor of a webhook no longer configured", zap.String("cursor", name))
 		}
 	}
+}
+
+// wakingStore wakes the scheduler after the DSN sender queues a report, as
+// submission does after accepting a message.
+type wakingStore struct {
+	*queue.PebbleStore
+	wake func()
+}
+
+func (w wakingStore) Enqueue(ctx context.Context, m *queue.Message, body []byte) error {
+	err := w.PebbleStore.Enqueue(ctx, m, body)
+	if err == nil {
+		w.wake()
+	}
+	return err
 }

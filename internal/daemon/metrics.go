@@ -38,6 +38,5 @@ func (d *Daemon) MetricsAddr() net.Addr {
 	return d.metricsSrv.Addr()
 }
 
-// Metrics returns the registry the parts report to; the webhook outbox
-// sets its backlog gauge with SetWebhookBacklog (until then it reads 0).
+// Metrics returns the registry the parts report to.
 func (d *Daemon) Metrics() *metrics.Registry { return d.metrics }
