@@ -39,16 +39,19 @@ func TestExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Apart from its one example operator rule, the example file states
-	// the defaults.
+	// Apart from its one example operator rule and webhook, the example
+	// file states the defaults.
 	if len(c.Policy.Rules) != 1 || c.Policy.Rules[0].Name != "acme-block-is-temporary" {
 		t.Fatalf("example rule: %+v", c.Policy.Rules)
 	}
-	c.Policy.Rules = nil
+	if len(c.Webhooks) != 1 || c.Webhooks[0].URL != "https://app.example/hooks/mail" {
+		t.Fatalf("example webhook: %+v", c.Webhooks)
+	}
+	c.Policy.Rules, c.Webhooks = nil, nil
 	want := Defaults()
 	want.Hostname = "mta.example.com"
 	want.DataDir = "/var/lib/mtaq"
-	want.Policy.Rules = nil
+	want.Policy.Rules, want.Webhooks = nil, nil
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
 	}
