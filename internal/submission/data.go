@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
+	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -24,7 +25,7 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return ss.readError(err)
 	}
-	ended := ss.s.opts.Clock.Now()
+	ended := clock.Real{}.Now() // latency is wall time, whatever clock dates the mail
 	if countReceived(body) > ss.s.opts.MaxReceived {
 		return errTooManyHops
 	}
@@ -46,7 +47,7 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.opts.OnQueued(m.ID)
 	}
 	if ss.s.opts.OnAccepted != nil {
-		ss.s.opts.OnAccepted(ss.s.opts.Clock.Now().Sub(ended))
+		ss.s.opts.OnAccepted(clock.Real{}.Now().Sub(ended))
 	}
 	ss.s.log.Info("queued", zap.String("queue_id", m.ID), zap.String("sender", m.Sender),
 		zap.Int("rcpts", len(m.Recipients)), zap.Int("rejected", countState(m, queue.Rejected)),
