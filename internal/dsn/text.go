@@ -45,13 +45,13 @@ func writeHuman(b *strings.Builder, r Recipient) {
 		}
 		reply := strings.TrimSpace(fmt.Sprintf("%s %s %s", codeText(r.Code), clean(r.Enhanced),
 			strings.Join(strings.Fields(clean(r.Text)), " ")))
-		fmt.Fprintf(b, "    %s said: %s\r\n", who, reply)
+		b.WriteString(wrap(fmt.Sprintf("    %s said: %s", who, reply), "      "))
 	}
 	if r.Action == Delayed && !r.RetryUntil.IsZero() {
 		fmt.Fprintf(b, "    mtaq will keep trying until %s.\r\n", r.RetryUntil.Format(time.RFC1123Z))
 	}
 	if advice := advise(r); advice != "" {
-		fmt.Fprintf(b, "    What you can do: %s\r\n", advice)
+		b.WriteString(wrap("    What you can do: "+advice, "      "))
 	}
 }
 
@@ -125,4 +125,42 @@ func advise(r Recipient) string {
 		return "this is not the recipient's fault; ask the operator of this mail system to fix it, then send again."
 	}
 	return "send the message again later, or contact the recipient another way."
+}
+
+// wrapWidth keeps the human-readable part comfortable to read and far from
+// SMTP's 998-octet line limit, however long the remote reply was.
+const wrapWidth = 76
+
+// wrap breaks s into CRLF-terminated lines of at most wrapWidth octets at
+// spaces, continuing with indent; a word longer than a line is split.
+func wrap(s, indent string) string {
+	var b strings.Builder
+	line := ""
+	flush := func() {
+		b.WriteString(strings.TrimRight(line, " "))
+		b.WriteString("\r\n")
+		line = indent
+	}
+	lead := len(s) - len(strings.TrimLeft(s, " "))
+	line = s[:lead]
+	for _, w := range strings.Fields(s) {
+		for len(w) > wrapWidth-len(indent) {
+			if strings.TrimSpace(line) != "" {
+				flush()
+			}
+			cut := wrapWidth - len(line)
+			line += w[:cut]
+			w = w[cut:]
+			flush()
+		}
+		if strings.TrimSpace(line) != "" && len(line)+1+len(w) > wrapWidth {
+			flush()
+		}
+		if strings.TrimSpace(line) != "" {
+			line += " "
+		}
+		line += w
+	}
+	flush()
+	return b.String()
 }
