@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/daemon"
 	"github.com/mtaq/mtaq/internal/dnstest"
@@ -80,29 +78,7 @@ func (n *cliNet) mx(domain, ip string, opts ...smtptest.Option) {
 
 func (n *cliNet) send(to ...string) string {
 	n.t.Helper()
-	c, err := smtp.Dial(n.d.Addrs()[0].String())
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Mail("app@sender.test", nil); err != nil {
-		n.t.Fatal(err)
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			n.t.Fatal(err)
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	fmt.Fprintf(w, "From: app@sender.test\r\nTo: %s\r\nSubject: cli test\r\n\r\nhello\r\n", strings.Join(to, ", "))
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	return queuedAs.FindStringSubmatch(resp.StatusText)[1]
+	return smtptest.Submit(n.t, n.d.Addrs()[0].String(), "app@sender.test", to...)
 }
 
 // wait polls until every recipient of id is past queued (attempted once).

@@ -87,8 +87,7 @@ func (p *daemonProc) kill(sig syscall.Signal) {
 }
 
 var (
-	queuedAs = regexp.MustCompile(`queued as ([0-9A-Z]+)`)
-	seqHdr   = regexp.MustCompile(`X-Seq: (\d+)`)
+	seqHdr = regexp.MustCompile(`X-Seq: (\d+)`)
 )
 
 // submit sends messages seq from..to-1 over one connection and returns the
@@ -119,7 +118,7 @@ func submit(addr string, from, to int) ([]int, error) {
 		if err != nil {
 			return acked, err
 		}
-		if !queuedAs.MatchString(resp.StatusText) {
+		if !smtptest.QueuedAs.MatchString(resp.StatusText) {
 			return acked, fmt.Errorf("reply %q names no queue ID", resp.StatusText)
 		}
 		acked = append(acked, i)

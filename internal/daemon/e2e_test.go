@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -73,41 +72,10 @@ func (n *internet) mx(domain string, pref uint16, host, ip string, opts ...smtpt
 	return smtptest.New(n.t, fmt.Sprintf("%s:%d", ip, n.port), opts...)
 }
 
-var queuedRE = regexp.MustCompile(`queued as ([0-9A-Z]+)`)
-
 // send submits a message over SMTP and returns the queue ID from the 250.
 func (n *internet) send(from string, to ...string) string {
 	n.t.Helper()
-	c, err := smtp.Dial(n.d.Addrs()[0].String())
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("app.test"); err != nil {
-		n.t.Fatal(err)
-	}
-	if err := c.Mail(from, nil); err != nil {
-		n.t.Fatal(err)
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			n.t.Fatal(err)
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	fmt.Fprintf(w, "From: %s\r\nTo: %s\r\nSubject: e2e\r\n\r\nhello\r\n", from, strings.Join(to, ", "))
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	m := queuedRE.FindStringSubmatch(resp.StatusText)
-	if m == nil {
-		n.t.Fatalf("final-dot reply %q names no queue ID", resp.StatusText)
-	}
-	return m[1]
+	return smtptest.Submit(n.t, n.d.Addrs()[0].String(), from, to...)
 }
 
 // wait polls the queue until rcpt i of id is in state want.

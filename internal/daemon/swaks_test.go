@@ -69,7 +69,7 @@ func TestSwaks(t *testing.T) {
 			if !tc.ok {
 				return
 			}
-			m := queuedRE.FindStringSubmatch(out)
+			m := smtptest.QueuedAs.FindStringSubmatch(out)
 			if m == nil {
 				t.Fatalf("no queue ID in:\n%s", out)
 			}

@@ -1,0 +1,50 @@
+package smtptest
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+)
+
+// QueuedAs matches mtaq's final-dot reply; group 1 is the queue ID.
+var QueuedAs = regexp.MustCompile(`queued as ([0-9A-Z]+)`)
+
+// Submit sends one small message from `from` to `to` over SMTP at addr, as
+// an app would, and returns the queue ID the final-dot reply names ("250
+// 2.0.0 Ok: queued as ID"). Any refusal fails the test.
+func Submit(t testing.TB, addr, from string, to ...string) string {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("app.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail(from, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, "From: %s\r\nTo: %s\r\nSubject: e2e\r\n\r\nhello\r\n", from, strings.Join(to, ", "))
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := QueuedAs.FindStringSubmatch(resp.StatusText)
+	if m == nil {
+		t.Fatalf("final-dot reply %q names no queue ID", resp.StatusText)
+	}
+	return m[1]
+}
