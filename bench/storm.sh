@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# storm.sh - failure-path rates of mtaq beside Postfix, one after the other on
+# the same load, with ../shared/bench. The sink answers every RCPT with 450
+# (soft: a deferral storm) or 500 (hard: a bounce storm); the rate is
+# messages whose outcome is recorded per second, from the start of the load
+# until the last one is recorded:
+#   soft: mtaq's mtaq_deliveries_total{outcome="deferred"} reaches COUNT;
+#         Postfix's deferred queue holds COUNT and nothing is active.
+#   hard: mtaq's mtaq_deliveries_total{outcome="bounced"} and mtaq_suppressions
+#         reach COUNT (DSNs on; they go to the sink, which refuses them);
+#         Postfix's queue is empty (its DSNs to the load's sender domain are
+#         discarded by the bench relay).
+# Recipients are unique (smtp-source -N) so no message is refused from the
+# suppression list instead of being attempted.
+#
+#   bench/storm.sh soft|hard [COUNT] [SESSIONS] [SIZE] [RUNS]   (default 5000 50 3000 3)
+#
+# Needs root and the postfix package. Ports: sink 2526, Postfix 2525, mtaq
+# 2530 (metrics 2531). Every process started here is stopped by PID.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+shared=${SHARED_BENCH:-$here/../../shared/bench}
+kind=${1:-}; [[ $kind == soft || $kind == hard ]] || { sed -n '2,19p' "$0" >&2; exit 2; }
+count=${2:-5000}; sessions=${3:-50}; size=${4:-3000}; runs=${5:-3}
+work=$(mktemp -d /tmp/mtaq-storm.XXXXXX)
+mtaq_pid=""
+cleanup() {
+  [[ -n $mtaq_pid ]] && kill "$mtaq_pid" 2>/dev/null && wait "$mtaq_pid" 2>/dev/null || true
+  "$shared/postfix-relay.sh" stop >/dev/null 2>&1 || true
+  "$shared/sink.sh" stop 2526 >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+now() { date +%s.%N; }
+export LOAD_OPTS="-N" LOAD_TIMEOUT_S=900
+
+metric() { # sum of a metric's samples whose labels match $2
+  curl -fs http://127.0.0.1:2531/metrics | awk -v n="$1" -v l="$2" \
+    '$1 ~ "^"n && (l == "" || index($1, l)) {s += $2} END {printf "%d\n", s}'
+}
+mtaq_done() {
+  if [[ $kind == soft ]]; then
+    (( $(metric mtaq_deliveries_total 'outcome="deferred"') >= count ))
+  else
+    (( $(metric mtaq_deliveries_total 'outcome="bounced"') >= count && $(metric mtaq_suppressions '') >= count ))
+  fi
+}
+
+(cd "$here/.." && go build -o "$work/mtaq" ./cmd/mtaq)
+if [[ $kind == soft ]]; then mode=soft:RCPT; else mode=hard:RCPT; fi
+"$shared/sink.sh" start 2526 "$mode" >/dev/null
+
+: >"$work/mtaq.rates"
+for i in $(seq 1 "$runs"); do
+  rm -rf "$work/data"
+  cat >"$work/mtaq.toml" <<TOML
+hostname = "mtaq.bench.example"
+data_dir = "$work/data"
+[submission]
+listen = ["127.0.0.1:2530"]
+[delivery]
+relay = "127.0.0.1:2526"
+relay_tls = "none"
+workers = 100
+per_domain_concurrency = 100
+[dsn]
+enabled = $([[ $kind == hard ]] && echo true || echo false)
+[metrics]
+listen = "127.0.0.1:2531"
+[log]
+level = "warn"
+TOML
+  "$work/mtaq" serve --config "$work/mtaq.toml" >"$work/mtaq.log" 2>&1 &
+  mtaq_pid=$!
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/2530) 2>/dev/null && break; sleep 0.1; done
+  t0=$(now)
+  "$shared/load.sh" 127.0.0.1:2530 "$count" "$sessions" "$size" 1 >/dev/null
+  deadline=$(( $(date +%s) + 900 ))
+  until mtaq_done; do
+    (( $(date +%s) < deadline )) || { echo "mtaq: timeout" >&2; tail -n 20 "$work/mtaq.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  r=$(awk -v a="$t0" -v b="$(now)" -v n="$count" 'BEGIN{printf "%.1f\n", n/(b-a)}')
+  echo "mtaq run $i: $r msgs/s recorded $kind"; echo "$r" >>"$work/mtaq.rates"
+  kill "$mtaq_pid"; wait "$mtaq_pid" 2>/dev/null || true; mtaq_pid=""
+done
+
+POSTFIX_LOG=off "$shared/postfix-relay.sh" start 2525 2526 default >/dev/null
+: >"$work/postfix.rates"
+for i in $(seq 1 "$runs"); do
+  "$shared/postfix-relay.sh" purge >/dev/null
+  "$shared/postfix-relay.sh" wait-empty 300 >/dev/null
+  t0=$(now)
+  "$shared/load.sh" 127.0.0.1:2525 "$count" "$sessions" "$size" 1 >/dev/null
+  if [[ $kind == soft ]]; then
+    "$shared/postfix-relay.sh" wait-deferred "$count" 900 >/dev/null
+  else
+    "$shared/postfix-relay.sh" wait-empty 900 >/dev/null
+  fi
+  r=$(awk -v a="$t0" -v b="$(now)" -v n="$count" 'BEGIN{printf "%.1f\n", n/(b-a)}')
+  echo "postfix run $i: $r msgs/s recorded $kind"; echo "$r" >>"$work/postfix.rates"
+done
+"$shared/postfix-relay.sh" purge >/dev/null
+
+m=$(median <"$work/mtaq.rates"); p=$(median <"$work/postfix.rates")
+awk -v m="$m" -v p="$p" -v k="$kind" 'BEGIN{printf "median %s-storm msgs/s recorded: mtaq %.1f, postfix %.1f, ratio %.2fx\n", k, m, p, m/p}'
