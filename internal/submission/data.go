@@ -21,6 +21,10 @@ import (
 // 250 with the queue ID (S1). Every error is an *smtp.SMTPError: go-smtp
 // turns a plain error into a 554 that leaks its text.
 func (ss *session) Data(r io.Reader) error {
+	if _, bdat := r.(*io.PipeReader); bdat && ss.idle != nil {
+		ss.idle.inBDAT.Store(true)
+		defer ss.idle.inBDAT.Store(false)
+	}
 	body, err := readBody(r, ss.s.opts.MaxMessageBytes)
 	if err != nil {
 		return ss.readError(err)

@@ -1,6 +1,7 @@
 package submission
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -134,6 +135,7 @@ type idleConn struct {
 	l      *idleListener
 	ip     netip.Addr            // the key of its connLimit slot
 	sticky atomic.Pointer[error] // once set, every Read fails with it
+	inBDAT atomic.Bool           // a BDAT transaction is under way
 	once   sync.Once
 }
 
@@ -148,6 +150,11 @@ func (c *idleConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if isTimeout(err) {
 		c.sticky.Store(&err)
+		if c.inBDAT.Load() {
+			// go-smtp reads BDAT chunks itself and would answer a plain
+			// error with a 554 carrying its text: a timeout is a 451.
+			return n, errDataTimeout
+		}
 	}
 	return n, err
 }
@@ -158,6 +165,19 @@ func (c *idleConn) Read(b []byte) (int, error) {
 func (c *idleConn) endAfterReply() {
 	err := net.ErrClosed
 	c.sticky.CompareAndSwap(nil, &err)
+}
+
+// handshakeFailed is go-smtp's reply when the STARTTLS handshake fails.
+// The session would go on in clear, reading whatever follows as commands
+// (perhaps injected ones), so the connection ends after it.
+var handshakeFailed = []byte("550 5.0.0 Handshake error\r\n")
+
+func (c *idleConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if bytes.Equal(b, handshakeFailed) {
+		c.endAfterReply()
+	}
+	return n, err
 }
 
 // SetReadDeadline is ignored: go-smtp sets one per command, idleConn sets
