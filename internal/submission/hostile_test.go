@@ -3,6 +3,7 @@ package submission
 import (
 	"bufio"
 	"crypto/tls"
+	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -363,5 +364,32 @@ func TestSlowClientByteAtATime(t *testing.T) {
 	_, bodies := e.store.messages()
 	if len(bodies) != 1 || afterReceived(t, bodies[0]) != "Subject: slow\r\n\r\nbody\r\n" {
 		t.Fatalf("bodies %q", bodies)
+	}
+}
+
+// A BDAT chunk cut short by the client's FIN is not a message: go-smtp's
+// chunk copy ends quietly at EOF, so the session must notice.
+func TestBDATTruncatedByEOF(t *testing.T) {
+	e := start(t, nil)
+	c := e.dial(t)
+	c.envelope("a@b.test", "x@example.test")
+	c.write("BDAT 100 LAST\r\nSubject: cut\r\n\r\nonly part")
+	c.c.(*net.TCPConn).CloseWrite()
+	got := c.untilEOF()
+	if msgs, _ := e.store.messages(); len(msgs) != 0 {
+		t.Fatalf("stored a truncated message; replies %q", got)
+	}
+	if len(got) != 1 || got[0] != "451 4.3.0 Error reading message data" {
+		t.Fatalf("replies %q", got)
+	} // A complete chunk followed at once by the FIN is a message.
+	c = e.dial(t)
+	c.envelope("a@b.test", "x@example.test")
+	c.write("BDAT 16 LAST\r\nSubject: whole\r\n")
+	c.c.(*net.TCPConn).CloseWrite()
+	if got := c.untilEOF(); len(got) != 1 || !strings.HasPrefix(got[0], "250 2.0.0 Ok: queued as ") {
+		t.Fatalf("complete chunk then EOF: %q", got)
+	}
+	if msgs, _ := e.store.messages(); len(msgs) != 1 {
+		t.Fatalf("stored %d", len(msgs))
 	}
 }

@@ -136,6 +136,7 @@ type idleConn struct {
 	ip     netip.Addr            // the key of its connLimit slot
 	sticky atomic.Pointer[error] // once set, every Read fails with it
 	inBDAT atomic.Bool           // a BDAT transaction is under way
+	eof    atomic.Bool           // the client has half-closed or gone
 	once   sync.Once
 }
 
@@ -148,6 +149,9 @@ func (c *idleConn) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Read(b)
+	if errors.Is(err, io.EOF) {
+		c.eof.Store(true)
+	}
 	if isTimeout(err) {
 		c.sticky.Store(&err)
 		if c.inBDAT.Load() {
