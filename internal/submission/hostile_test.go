@@ -191,7 +191,10 @@ func (c *client) expectReplyTo(got, prefix string) {
 func TestNULInCommands(t *testing.T) {
 	e := start(t, nil)
 	c := e.dial(t)
-	c.cmd("EHLO cli\x00ent.test", "250 ")
+	c.cmd("EHLO cli\x00ent.test", "501 5.5.2 Bad HELO/EHLO argument")
+	c.cmd("EHLO cli\rent.test", "501 5.5.2 Bad HELO/EHLO argument")
+	c.cmd("MAIL FROM:<ab@b.test>", "502 5.5.1 ") // no session without a good EHLO
+	c.cmd("EHLO cli\xc3\xa9nt.test", "250 ")     // 8-bit is not a control character
 	c.cmd("MAIL FROM:<a\x00b@b.test>", "501 5.1.7 ")
 	c.cmd("MAIL FROM:<ab@b.test>", "250 ")
 	c.cmd("RCPT TO:<x\x00@example.test>", "501 5.1.3 ")
@@ -200,9 +203,12 @@ func TestNULInCommands(t *testing.T) {
 	c.cmd("RCPT TO:<x@example.test>", "250 ")
 	c.expectReplyTo(c.send("hi\r\n.\r\n"), "250 ")
 	_, bodies := e.store.messages()
-	if strings.ContainsRune(string(bodies[0]), 0) || !strings.HasPrefix(string(bodies[0]), "Received: from cli?ent.test ") {
+	if strings.ContainsRune(string(bodies[0]), 0) || !strings.HasPrefix(string(bodies[0]), "Received: from cli?nt.test ") {
 		t.Fatalf("body %q", bodies[0])
 	}
+	// go-smtp resets and echoes a later EHLO without asking the session:
+	// only the first one can be refused.
+	c.cmd("EHLO a\x01b", "250 ")
 }
 
 // RFC 5321 §4.5.3.1 limits at their edges, and quoted local parts that

@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -329,7 +330,16 @@ type backend struct {
 }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	if badHelo(c.Hostname()) {
+		return nil, errBadHelo
+	}
 	return b.s.newSession(c, b.kind), nil
+}
+
+// badHelo reports control characters in a HELO/EHLO argument: go-smtp
+// echoes it in its 250, where a bare CR would break the reply.
+func badHelo(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
 }
 
 // zapPrintf routes go-smtp's internal log lines to zap.
