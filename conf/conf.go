@@ -54,6 +54,11 @@ type Submission struct {
 	AuthIPFailures  int      `toml:"auth_ip_failures"`
 	AuthIPWindow    Duration `toml:"auth_ip_window"`
 	Users           []User   `toml:"user"` // [[submission.user]]
+	// MaxConnections caps open connections over all listeners (421 4.3.2
+	// beyond), MaxConnectionsPerIP those from one client IP, IPv6 per /64
+	// (421 4.7.0 beyond). 0 means the default, negative no limit.
+	MaxConnections      int `toml:"max_connections"`
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 }
 
 // Delivery configures outbound SMTP.
@@ -119,6 +124,9 @@ func Defaults() Config {
 			AuthMaxFailures:  3,
 			AuthIPFailures:   10,
 			AuthIPWindow:     Duration{15 * time.Minute},
+
+			MaxConnections:      1000,
+			MaxConnectionsPerIP: 100,
 		},
 		Delivery: Delivery{
 			DNSServers:            []string{},

@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -123,6 +124,14 @@ func validateSubmission(k *checker, s Submission) {
 	}
 	k.atLeast("submission.max_message_bytes", s.MaxMessageBytes, 1024)
 	k.atLeast("submission.max_recipients", int64(s.MaxRecipients), 1)
+	total, perIP := cmp.Or(s.MaxConnections, 1000), cmp.Or(s.MaxConnectionsPerIP, 100)
+	if total > 0 && perIP > total {
+		def := ""
+		if s.MaxConnectionsPerIP == 0 {
+			def = " (the default)"
+		}
+		k.add("submission.max_connections_per_ip", "must not exceed max_connections (%d), got %d%s", total, perIP, def)
+	}
 }
 
 func validateDelivery(k *checker, d Delivery) {

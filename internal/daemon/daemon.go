@@ -142,6 +142,9 @@ func Start(o Options) (*Daemon, error) {
 		AuthMaxFailures:  c.Submission.AuthMaxFailures,
 		AuthIPFailures:   c.Submission.AuthIPFailures,
 		AuthIPWindow:     c.Submission.AuthIPWindow.Duration,
+
+		MaxConnections:      c.Submission.MaxConnections,
+		MaxConnectionsPerIP: c.Submission.MaxConnectionsPerIP,
 	})
 	if err == nil {
 		err = d.sub.Start()

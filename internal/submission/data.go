@@ -21,9 +21,22 @@ import (
 // 250 with the queue ID (S1). Every error is an *smtp.SMTPError: go-smtp
 // turns a plain error into a 554 that leaks its text.
 func (ss *session) Data(r io.Reader) error {
+	_, bdat := r.(*io.PipeReader)
+	if bdat && ss.idle != nil {
+		ss.idle.inBDAT.Store(true)
+		defer ss.idle.inBDAT.Store(false)
+	}
 	body, err := readBody(r, ss.s.opts.MaxMessageBytes)
 	if err != nil {
 		return ss.readError(err)
+	}
+	if bdat && ss.idle != nil && ss.idle.eof.Load() {
+		// go-smtp v0.25.1 ends a BDAT chunk quietly at EOF, so a LAST
+		// chunk cut short looks complete. A complete one is never read
+		// past, so EOF seen by now means the chunk was truncated. (Under
+		// TLS a close_notify ends it above this layer: not caught here.)
+		ss.s.log.Info("bdat chunk cut short by EOF", zap.String("client", ss.clientAddr()))
+		return errDataRead
 	}
 	ended := clock.Real{}.Now() // latency is wall time, whatever clock dates the mail
 	if countReceived(body) > ss.s.opts.MaxReceived {

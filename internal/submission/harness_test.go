@@ -28,11 +28,19 @@ type fakeStore struct {
 	fail       error
 	lookupErr  error
 	n          int
+	calls      int // Enqueue and Suppression calls
+}
+
+func (f *fakeStore) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 func (f *fakeStore) Enqueue(_ context.Context, m *queue.Message, body []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	if f.fail != nil {
 		return f.fail
 	}
@@ -48,6 +56,7 @@ func (f *fakeStore) Enqueue(_ context.Context, m *queue.Message, body []byte) er
 func (f *fakeStore) Suppression(_ context.Context, addr string, now time.Time) (*queue.Suppression, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	if f.lookupErr != nil {
 		return nil, f.lookupErr
 	}

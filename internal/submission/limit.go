@@ -76,3 +76,45 @@ func (f *failureLog) sweep(now time.Time) {
 	}
 	f.nextSweep = max(1024, 2*len(f.byClient))
 }
+
+// connLimit counts open connections in total and per client (IPv6 per /64,
+// as for AUTH failures), so one address cannot take every session. A limit
+// below 1 means none.
+type connLimit struct {
+	total, perIP int
+
+	mu       sync.Mutex
+	n        int
+	byClient map[netip.Prefix]int
+}
+
+func newConnLimit(total, perIP int) *connLimit {
+	return &connLimit{total: total, perIP: perIP, byClient: map[netip.Prefix]int{}}
+}
+
+// acquire takes a slot for ip, or returns the refusal: errTooManyFromIP
+// when ip holds perIP already, errTooManyConns when the total is reached.
+func (l *connLimit) acquire(ip netip.Addr) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := clientKey(ip)
+	if l.perIP > 0 && l.byClient[k] >= l.perIP {
+		return errTooManyFromIP
+	}
+	if l.total > 0 && l.n >= l.total {
+		return errTooManyConns
+	}
+	l.n++
+	l.byClient[k]++
+	return nil
+}
+
+func (l *connLimit) release(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := clientKey(ip)
+	l.n--
+	if l.byClient[k]--; l.byClient[k] <= 0 {
+		delete(l.byClient, k)
+	}
+}

@@ -12,6 +12,8 @@
 //	   there is no open relay. AUTH is offered and accepted only under TLS.
 //	S4 stored bodies have CRLF line endings only and no NUL bytes.
 //	S5 memory per connection is bounded by MaxMessageBytes.
+//	S6 open connections are bounded in total and per client address; one
+//	   over a limit gets a 421 and is closed before any SMTP session.
 package submission
 
 import (
@@ -22,6 +24,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +81,11 @@ type Options struct {
 	// refuse AUTH from it until they age out (default 10 in 15m).
 	AuthMaxFailures, AuthIPFailures int
 	AuthIPWindow                    time.Duration
+	// MaxConnections is the most open connections over all listeners
+	// (default 1000), MaxConnectionsPerIP the most from one client IP
+	// (IPv6: one /64; default 100). Negative means no limit. Over a limit
+	// the connection gets a 421 and is closed before any SMTP session.
+	MaxConnections, MaxConnectionsPerIP int
 }
 
 // maxLineLength is go-smtp's limit for commands and DATA lines. It is above
@@ -103,6 +111,7 @@ type Server struct {
 	srvs   [3]*smtp.Server // by Kind; nil when the kind has no listener
 	users  *userDB
 	ipFail *failureLog
+	conns  *connLimit
 	ctx    context.Context // cancelled when the server stops
 	cancel context.CancelFunc
 
@@ -126,7 +135,8 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Logger.Named("submission"), users: users,
-		ipFail: newFailureLog(opts.AuthIPFailures, opts.AuthIPWindow)}
+		ipFail: newFailureLog(opts.AuthIPFailures, opts.AuthIPWindow),
+		conns:  newConnLimit(opts.MaxConnections, opts.MaxConnectionsPerIP)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for k, addrs := range s.listenAddrs() {
 		if len(addrs) > 0 {
@@ -193,6 +203,12 @@ func setDefaults(o *Options) {
 	if o.AuthIPWindow <= 0 {
 		o.AuthIPWindow = 15 * time.Minute
 	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = 1000
+	}
+	if o.MaxConnectionsPerIP == 0 {
+		o.MaxConnectionsPerIP = 100
+	}
 }
 
 // Start listens on every address, then serves in the background. If one
@@ -208,7 +224,11 @@ func (s *Server) Start() error {
 				}
 				return fmt.Errorf("submission: listen on %s (%s): %w", addr, Kind(k), err)
 			}
-			lns[k] = append(lns[k], newIdleListener(ln, s.opts.ReadTimeout))
+			il := newIdleListener(ln, s.opts.ReadTimeout, s.conns, s.opts.Hostname)
+			if Kind(k) == ImplicitTLS {
+				il.tls = s.opts.TLS
+			}
+			lns[k] = append(lns[k], il)
 		}
 	}
 	s.mu.Lock()
@@ -310,7 +330,16 @@ type backend struct {
 }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	if badHelo(c.Hostname()) {
+		return nil, errBadHelo
+	}
 	return b.s.newSession(c, b.kind), nil
+}
+
+// badHelo reports control characters in a HELO/EHLO argument: go-smtp
+// echoes it in its 250, where a bare CR would break the reply.
+func badHelo(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
 }
 
 // zapPrintf routes go-smtp's internal log lines to zap.

@@ -30,6 +30,7 @@ var (
 	errNoSpace      = reply(452, 4, 3, 1, "Insufficient system storage")
 	errAuthRequired = reply(530, 5, 7, 0, "Authentication required")
 	errTLSRequired  = reply(530, 5, 7, 0, "Must issue a STARTTLS command first")
+	errBadHelo      = reply(501, 5, 5, 2, "Bad HELO/EHLO argument")
 )
 
 func reply(code, a, b, c int, msg string) *smtp.SMTPError {
