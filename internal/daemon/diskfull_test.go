@@ -1,0 +1,372 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/dnstest"
+	"github.com/mtaq/mtaq/internal/maildrop"
+	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// mountTmpfs mounts a tmpfs of size MiB on a new directory and unmounts it
+// at cleanup (registered first, so it runs after the daemon stopped).
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		missingTool(t, "mounting a tmpfs needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "small")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0750", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		missingTool(t, fmt.Sprintf("mount -t tmpfs: %v: %s", err, out))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+func availBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// fill writes dir/name in 256 KiB chunks until at most leave bytes are
+// free, as another program eating the disk would.
+func fill(t *testing.T, dir, name string, leave int64) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 256<<10)
+	for i := 0; availBytes(t, dir) > leave; i++ {
+		if i > 4096 {
+			t.Fatal("filler never filled the disk")
+		}
+		n := min(int64(len(chunk)), availBytes(t, dir)-leave)
+		if n <= 0 {
+			break
+		}
+		if _, err := f.Write(chunk[:n]); err != nil {
+			t.Fatalf("filler: %v", err)
+		}
+	}
+}
+
+// outcome is one submission: the queue ID of a 250, else the reply.
+type outcome struct {
+	id, subject string
+	code        int
+	enhanced    smtp.EnhancedCode
+	err         error
+}
+
+// bodySize: large enough that a few dozen messages fill the disk.
+const bodySize = 128 << 10
+
+// submitBody sends one message of about bodySize bytes with a unique subject and
+// returns what the server said at the final dot (or where it stopped).
+func submitBody(addr, subject string) outcome {
+	o := outcome{subject: subject}
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		o.err = err
+		return o
+	}
+	defer c.Close()
+	if o.err = c.Hello("app.test"); o.err != nil {
+		return o
+	}
+	if o.err = c.Mail("app@sender.test", nil); o.err != nil {
+		return o
+	}
+	if o.err = c.Rcpt("user@dest.test", nil); o.err != nil {
+		return o
+	}
+	w, err := c.Data()
+	if err != nil {
+		o.err = err
+		return o
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: app@sender.test\r\nTo: user@dest.test\r\nSubject: %s\r\n\r\n", subject)
+	line := strings.Repeat(subject+" ", 76/(len(subject)+1)) + "\r\n"
+	for b.Len() < bodySize {
+		b.WriteString(line)
+	}
+	w.Write([]byte(b.String()))
+	resp, err := w.CloseWithResponse()
+	var se *smtp.SMTPError
+	switch {
+	case errors.As(err, &se):
+		o.code, o.enhanced = se.Code, se.EnhancedCode
+	case err != nil:
+		o.err = err
+	default:
+		o.code = 250
+		if m := smtptest.QueuedAs.FindStringSubmatch(resp.StatusText); m != nil {
+			o.id = m[1]
+		}
+	}
+	return o
+}
+
+// load runs workers clients sending until each has been refused twice (or
+// the cap), checking every reply: 250 with a queue ID, or 452 4.3.1.
+type load struct {
+	t      *testing.T
+	addr   string
+	mu     sync.Mutex
+	acked  map[string]string // subject → queue ID
+	refuse int
+	seq    int
+}
+
+func (l *load) record(o outcome) {
+	l.t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case o.err != nil:
+		l.t.Errorf("%s: %v", o.subject, o.err)
+	case o.code == 250 && o.id != "":
+		l.acked[o.subject] = o.id
+	case o.code == 452 && o.enhanced == (smtp.EnhancedCode{4, 3, 1}):
+		l.refuse++
+	default:
+		l.t.Errorf("%s: reply %d %v, want 250 or 452 4.3.1", o.subject, o.code, o.enhanced)
+	}
+}
+
+func (l *load) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
+}
+
+func (l *load) next(phase string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	return fmt.Sprintf("%s-%05d", phase, l.seq)
+}
+
+// untilRefused sends from workers clients until each was refused twice;
+// during, when set, runs beside them (the filler). It returns the counts.
+func (l *load) untilRefused(phase string, workers, limit int, during func()) (ok, refused int) {
+	l.t.Helper()
+	l.mu.Lock()
+	ok0, ref0 := len(l.acked), l.refuse
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, seen := 0, 0; i < limit && seen < 2; i++ {
+				o := submitBody(l.addr, l.next(phase))
+				l.record(o)
+				if o.code != 250 {
+					seen++
+				}
+			}
+		}()
+	}
+	if during != nil {
+		during()
+	}
+	wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked) - ok0, l.refuse - ref0
+}
+
+// resumed polls with single messages until one gets a 250 (space came
+// back and the daemon noticed by itself), bounded.
+func (l *load) resumed(phase string) int {
+	l.t.Helper()
+	for i := 1; i <= 200; i++ {
+		o := submitBody(l.addr, l.next(phase))
+		l.record(o)
+		if o.code == 250 {
+			return i
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	l.t.Fatalf("%s: acceptance never resumed", phase)
+	return 0
+}
+
+// TestDiskFullDuringLoad puts data_dir (and the maildrop in it) on a
+// 16 MiB tmpfs with a 2 MiB reserve and fills it twice: once with mail
+// until the daemon refuses, once with a file another program writes while
+// mail flows. Clients only ever see 250 or 452 4.3.1; mail sendmail drops
+// while the queue is full waits in the maildrop; acceptance resumes by
+// itself once the filler is deleted; every 250 reaches the MX intact, the
+// queue checks clean, and the daemon logs one warning per change.
+func TestDiskFullDuringLoad(t *testing.T) {
+	const reserve = 2 << 20
+	dataDir := mountTmpfs(t, 16)
+	fill(t, dataDir, ".filler-a", availBytes(t, dataDir)-6<<20)
+
+	dns := dnstest.New(t)
+	port := smtptest.FreePort(t, "127.0.0.2")
+	dns.MX("dest.test", 10, "mx.dest.test")
+	dns.A("mx.dest.test", "127.0.0.2")
+	mx := smtptest.New(t, fmt.Sprintf("127.0.0.2:%d", port))
+	c := conf.Defaults()
+	c.Hostname = "mtaq.test"
+	c.DataDir = dataDir
+	c.Submission.Listen = []string{"127.0.0.1:0"}
+	c.Delivery.DNSServers = []string{dns.Addr()}
+	c.Delivery.Port = port
+	c.Delivery.Workers = 8
+	c.Queue.MinFreeBytes = reserve
+	core, logs := observer.New(zap.WarnLevel)
+	d, err := Start(Options{Config: c, Logger: zap.New(core), ConnectTimeout: 2 * time.Second, CommandTimeout: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	l := &load{t: t, addr: d.Addrs()[0].String(), acked: map[string]string{}}
+
+	// 1: mail alone fills the disk down to the reserve.
+	ok1, ref1 := l.untilRefused("load", 4, 1000, nil)
+	if ok1 == 0 || ref1 < 8 {
+		t.Fatalf("mail load: %d accepted, %d refused; want both", ok1, ref1)
+	}
+	free1 := availBytes(t, dataDir)
+	if o := submitBody(l.addr, "still-full"); o.code != 452 {
+		t.Fatalf("still full: %+v", o)
+	}
+	l.refuse++
+
+	// 2: the operator frees space; acceptance resumes without a restart.
+	if err := os.Remove(filepath.Join(dataDir, ".filler-a")); err != nil {
+		t.Fatal(err)
+	}
+	tries := l.resumed("resume-a")
+	ok2, ref2 := l.untilRefused("after-a", 2, 5, nil)
+
+	// 3: another program fills the disk while mail flows.
+	ok3, ref3 := l.untilRefused("filler", 4, 1000, func() {
+		for i := 0; l.count() < ok1+ok2+tries+4; i++ { // mail is flowing
+			if i > 1000 {
+				t.Error("no mail accepted before the filler")
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		fill(t, dataDir, ".filler-b", reserve/2)
+	})
+	if ref3 < 8 {
+		t.Fatalf("filler: %d accepted, %d refused; want refusals", ok3, ref3)
+	}
+	free3 := availBytes(t, dataDir)
+	// Below the reserve, sendmail's file lands in the maildrop but cannot be
+	// imported: it must wait there, not be moved to corrupt/ or lost.
+	mdrop := c.MaildropPath()
+	body := []byte("From: cron@mtaq.test\r\nTo: user@dest.test\r\nSubject: dropped-while-full\r\n\r\nwaits\r\n")
+	if _, err := maildrop.Drop(mdrop, maildrop.Envelope{Sender: "cron@mtaq.test", Rcpts: []string{"user@dest.test"},
+		Posted: time.Now(), UID: os.Getuid()}, body); err != nil {
+		t.Fatalf("maildrop with %d bytes free: %v", availBytes(t, mdrop), err)
+	}
+	for i := 0; logs.FilterMessageSnippet("importing from the maildrop").Len() == 0; i++ {
+		if i > 200 {
+			t.Fatal("pickup never tried the waiting file")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if files, _, _ := maildrop.List(mdrop, time.Now(), time.Hour); len(files) != 1 {
+		t.Fatalf("maildrop while the queue is full holds %d files, want the 1 waiting", len(files))
+	}
+	if err := os.Remove(filepath.Join(dataDir, ".filler-b")); err != nil {
+		t.Fatal(err)
+	}
+	tries += l.resumed("resume-b")
+	ok4, ref4 := l.untilRefused("after-b", 2, 5, nil)
+	if ref2+ref4 != 0 {
+		t.Fatalf("%d and %d refusals with space back", ref2, ref4)
+	}
+
+	// Every 250 arrives once, byte for byte what was sent after the trace
+	// field; the maildrop message too.
+	deadline := time.Now().Add(60 * time.Second)
+	want := len(l.acked) + 1
+	for len(mx.Messages()) < want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := map[string]int{}
+	for _, m := range mx.Messages() {
+		s := string(m.Data)
+		i := strings.Index(s, "Subject: ")
+		if i < 0 {
+			t.Fatalf("delivered message without a subject:\n%.300s", s)
+		}
+		subj, _, _ := strings.Cut(s[i+len("Subject: "):], "\r\n")
+		got[subj]++
+		if id, ok := l.acked[subj]; ok && !strings.Contains(s, " id "+id) {
+			t.Errorf("%s arrived without its queue ID %s in the trace field", subj, id)
+		}
+		if subj != "dropped-while-full" && len(s) < bodySize {
+			t.Errorf("%s arrived with %d bytes, want the whole %d-byte body", subj, len(s), bodySize)
+		}
+	}
+	for subj, id := range l.acked {
+		if got[subj] != 1 {
+			t.Errorf("acknowledged %s (%s) arrived %d times", subj, id, got[subj])
+		}
+	}
+	if got["dropped-while-full"] != 1 || len(mx.Messages()) != want {
+		t.Errorf("MX got %d messages (maildrop one %d times), want %d", len(mx.Messages()), got["dropped-while-full"], want)
+	}
+	for _, id := range l.acked {
+		m, err := d.Store().Message(context.Background(), id)
+		if err != nil || m.Recipients[0].State != queue.Delivered {
+			t.Errorf("%s: %v %+v", id, err, m)
+		}
+	}
+	if err := d.Store().Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	refusing := logs.FilterMessageSnippet("refusing new mail").Len()
+	resumedLog := logs.FilterMessageSnippet("accepting new mail").Len()
+	if refusing != 2 || resumedLog != 2 {
+		t.Errorf("%d refusing and %d resuming warnings, want 2 and 2 (one per change)", refusing, resumedLog)
+	}
+	t.Logf("accepted %d+%d+%d+%d (load, after A, with filler, after B), refused %d with 452 4.3.1, "+
+		"%d probes until resumed; free at refusal %d KiB (mail) and %d KiB (filler); delivered %d",
+		ok1, ok2, ok3, ok4, l.refuse, tries, free1>>10, free3>>10, len(mx.Messages()))
+}
