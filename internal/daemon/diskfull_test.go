@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -21,6 +25,7 @@ import (
 	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/maildrop"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/submission"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -369,4 +374,251 @@ func TestDiskFullDuringLoad(t *testing.T) {
 	t.Logf("accepted %d+%d+%d+%d (load, after A, with filler, after B), refused %d with 452 4.3.1, "+
 		"%d probes until resumed; free at refusal %d KiB (mail) and %d KiB (filler); delivered %d",
 		ok1, ok2, ok3, ok4, l.refuse, tries, free1>>10, free3>>10, len(mx.Messages()))
+}
+
+// faultChildEnv carries "mode:dir" to TestSubmissionFaultChild.
+const faultChildEnv = "MTAQ_DAEMON_FAULT_CHILD"
+
+// TestInjectedIOFaultOverSMTP submits over a real submission listener in a
+// child process whose queue filesystem fails on demand (SIGUSR1 arms it).
+// A failed WAL write or fsync makes Pebble exit the process (Fatalf,
+// status 1): the client in the middle of DATA sees the connection drop,
+// never a 250. A failing free-space query is an error Enqueue returns:
+// 451 4.3.0 and the process lives on. Either way a daemon started on the
+// directory afterwards finds every message acknowledged before, delivers
+// each once, and the queue checks clean.
+func TestInjectedIOFaultOverSMTP(t *testing.T) {
+	for _, mode := range []string{"write", "sync", "statfs"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			ch := startFaultChild(t, mode, dir)
+			addr := ch.waitLine(t, "addr ")
+			l := &load{t: t, addr: addr, acked: map[string]string{}}
+			for i := range 5 {
+				l.record(submitBody(addr, fmt.Sprintf("before-%d", i)))
+			}
+			if len(l.acked) != 5 {
+				t.Fatalf("%d of 5 acknowledged before the fault", len(l.acked))
+			}
+			ch.cmd.Process.Signal(syscall.SIGUSR1)
+			ch.waitLine(t, "armed")
+			o := submitBody(addr, "under-fault")
+			switch {
+			case o.code == 250:
+				t.Fatalf("250 for a message whose commit failed (%s fault)", mode)
+			case mode == "statfs" && (o.code != 451 || o.enhanced != smtp.EnhancedCode{4, 3, 0}):
+				t.Fatalf("statfs fault: %+v, want 451 4.3.0", o)
+			case mode != "statfs" && o.err == nil:
+				t.Fatalf("%s fault: reply %d %v, want the connection dropped by Pebble's exit", mode, o.code, o.enhanced)
+			}
+			exit := ch.stop(t, mode == "statfs")
+			if mode != "statfs" && (exit != 1 || !strings.Contains(ch.output(), "fatal commit error")) {
+				t.Fatalf("child exit %d, want 1 from Pebble's fatal commit error\n%s", exit, ch.output())
+			}
+			delivered := restartDelivers(t, dir, l.acked)
+			t.Logf("%s fault: client saw %q (code %d %v), child exit %d; after restart %d of %d acknowledged delivered, Check clean",
+				mode, fmt.Sprint(o.err), o.code, o.enhanced, exit, delivered, len(l.acked))
+		})
+	}
+}
+
+// faultChild is the running child and the lines it printed so far.
+type faultChild struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	more  chan struct{}
+	done  chan struct{}
+}
+
+func startFaultChild(t *testing.T, mode, dir string) *faultChild {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSubmissionFaultChild$")
+	cmd.Env = append(os.Environ(), faultChildEnv+"="+mode+":"+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ch := &faultChild{cmd: cmd, more: make(chan struct{}, 1), done: make(chan struct{})}
+	t.Cleanup(func() { cmd.Process.Kill(); <-ch.done })
+	go func() {
+		defer close(ch.done)
+		buf := make([]byte, 4096)
+		var part string
+		for {
+			n, err := out.Read(buf)
+			part += string(buf[:n])
+			ls := strings.Split(part, "\n")
+			part = ls[len(ls)-1]
+			ch.mu.Lock()
+			ch.lines = append(ch.lines, ls[:len(ls)-1]...)
+			ch.mu.Unlock()
+			select {
+			case ch.more <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				cmd.Wait()
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+func (ch *faultChild) output() string {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return strings.Join(ch.lines, "\n")
+}
+
+// waitLine returns the rest of the first line starting with prefix.
+func (ch *faultChild) waitLine(t *testing.T, prefix string) string {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		ch.mu.Lock()
+		for _, l := range ch.lines {
+			if rest, ok := strings.CutPrefix(l, prefix); ok {
+				ch.mu.Unlock()
+				return rest
+			}
+		}
+		ch.mu.Unlock()
+		select {
+		case <-ch.more:
+		case <-ch.done:
+			t.Fatalf("child ended before printing %q:\n%s", prefix, ch.output())
+		case <-deadline:
+			t.Fatalf("child printed no %q in 30 s:\n%s", prefix, ch.output())
+		}
+	}
+}
+
+// stop waits for the child to end by itself (kill: end it first, by PID)
+// and returns its exit code.
+func (ch *faultChild) stop(t *testing.T, kill bool) int {
+	t.Helper()
+	if kill {
+		ch.cmd.Process.Kill()
+	}
+	select {
+	case <-ch.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("child still running 30 s after the fault:\n%s", ch.output())
+	}
+	return ch.cmd.ProcessState.ExitCode()
+}
+
+// restartDelivers starts a daemon on dir and waits until every acked
+// message arrived at the MX exactly once; it returns how many arrived.
+func restartDelivers(t *testing.T, dir string, acked map[string]string) int {
+	t.Helper()
+	dns := dnstest.New(t)
+	port := smtptest.FreePort(t, "127.0.0.2")
+	dns.MX("dest.test", 10, "mx.dest.test")
+	dns.A("mx.dest.test", "127.0.0.2")
+	mx := smtptest.New(t, fmt.Sprintf("127.0.0.2:%d", port))
+	c := conf.Defaults()
+	c.Hostname = "mtaq.test"
+	c.DataDir = dir
+	c.Submission.Listen = []string{"127.0.0.1:0"}
+	c.Delivery.DNSServers = []string{dns.Addr()}
+	c.Delivery.Port = port
+	d, err := Start(Options{Config: c, ConnectTimeout: 2 * time.Second, CommandTimeout: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	for _, id := range acked {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			m, err := d.Store().Message(context.Background(), id)
+			if err == nil && m.Recipients[0].State == queue.Delivered {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("acknowledged %s not delivered after restart: %v %+v", id, err, m)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := d.Store().Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, m := range mx.Messages() {
+		for subj := range acked {
+			if strings.Contains(string(m.Data), "Subject: "+subj+"\r\n") {
+				got[subj]++
+			}
+		}
+	}
+	for subj := range acked {
+		if got[subj] != 1 {
+			t.Errorf("%s arrived %d times", subj, got[subj])
+		}
+	}
+	return len(got)
+}
+
+// TestSubmissionFaultChild is the child of TestInjectedIOFaultOverSMTP: a
+// queue on a fault-injecting filesystem behind a submission listener.
+func TestSubmissionFaultChild(t *testing.T) {
+	v := os.Getenv(faultChildEnv)
+	if v == "" {
+		t.Skip("child of TestInjectedIOFaultOverSMTP")
+	}
+	mode, dir, _ := strings.Cut(v, ":")
+	fail := map[string]map[errorfs.OpKind]bool{
+		"write":  {errorfs.OpFileWrite: true, errorfs.OpFileWriteAt: true},
+		"sync":   {errorfs.OpFileSync: true, errorfs.OpFileSyncData: true, errorfs.OpFileSyncTo: true},
+		"statfs": {errorfs.OpGetDiskUsage: true},
+	}[mode]
+	var armed atomic.Bool
+	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if armed.Load() && fail[op.Kind] {
+			return errorfs.ErrInjected
+		}
+		return nil
+	}))
+	log := zap.NewExample() // to stdout, where the parent reads Pebble's fatal line
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	store, err := queue.Open(dir, queue.Options{FS: fs, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conf.Defaults()
+	srv, err := submission.New(submission.Options{Hostname: "mtaq.test", Listen: []string{"127.0.0.1:0"},
+		Trusted: c.TrustedPrefixes(), MaxMessageBytes: c.Submission.MaxMessageBytes,
+		MaxRecipients: c.Submission.MaxRecipients, Store: store, Logger: log, NewID: queue.NewID})
+	if err == nil {
+		err = srv.Start()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	fmt.Printf("addr %s\n", srv.Addrs()[0])
+	select {
+	case <-sig:
+		armed.Store(true)
+		fmt.Println("armed")
+	case <-time.After(60 * time.Second):
+		t.Fatal("never armed")
+	}
+	time.Sleep(60 * time.Second) // Pebble exits us, or the parent kills us
 }
