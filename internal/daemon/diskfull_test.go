@@ -371,6 +371,9 @@ func TestDiskFullDuringLoad(t *testing.T) {
 	if refusing != 2 || resumedLog != 2 {
 		t.Errorf("%d refusing and %d resuming warnings, want 2 and 2 (one per change)", refusing, resumedLog)
 	}
+	if n := logs.FilterMessage("enqueue failed").Len(); n != 0 {
+		t.Errorf("%d per-message enqueue errors logged for %d refusals", n, l.refuse)
+	}
 	t.Logf("accepted %d+%d+%d+%d (load, after A, with filler, after B), refused %d with 452 4.3.1, "+
 		"%d probes until resumed; free at refusal %d KiB (mail) and %d KiB (filler); delivered %d",
 		ok1, ok2, ok3, ok4, l.refuse, tries, free1>>10, free3>>10, len(mx.Messages()))
