@@ -21,7 +21,16 @@ type Queue struct {
 	// Retention: how long a finished message's envelope and timelines stay
 	// for `why did this not arrive` questions (default 168h).
 	Retention Duration `toml:"retention"`
+	// MinFreeBytes is the disk space under data_dir that new mail may not
+	// use: below it submission answers 452 4.3.1 and sendmail mail waits in
+	// the maildrop, while deliveries, which free space, still commit.
+	// 0 means 64 MiB; negative turns the check off.
+	MinFreeBytes int64 `toml:"min_free_bytes"`
 }
+
+// minFreeFloor: a smaller positive reserve cannot hold what the queue
+// writes while it drains (leases, attempt records, a WAL rotation).
+const minFreeFloor = 1 << 20
 
 // Alerts configures warnings for operators.
 type Alerts struct {
@@ -47,6 +56,10 @@ func validateSuppression(k *checker, s Suppression, q Queue, a Alerts) {
 	}
 	if q.Retention.Duration <= 0 {
 		k.add("queue.retention", "must be positive, got %v", q.Retention.Duration)
+	}
+	if q.MinFreeBytes > 0 && q.MinFreeBytes < minFreeFloor {
+		k.add("queue.min_free_bytes", "must be 0 (default 64 MiB), negative (no check) or at least %d, got %d",
+			int64(minFreeFloor), q.MinFreeBytes)
 	}
 	k.atLeast("alerts.sender_side_threshold", int64(a.SenderSideThreshold), 1)
 	if a.SenderSideWindow.Duration <= 0 {

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -27,8 +28,11 @@ type Options struct {
 	Clock clock.Clock
 	// MinFreeBytes is the disk space Enqueue leaves free: below it new mail
 	// gets ErrNoSpace while Lease and Apply, which the queue needs to drain,
-	// still have room. Pebble treats a failed WAL write as fatal (it exits),
-	// so refusing early is the only graceful answer to a full disk.
+	// still have room. Pebble treats a failed WAL write or fsync as fatal:
+	// DB.Apply calls Logger.Fatalf ("fatal commit error"), which exits with
+	// status 1 before Enqueue returns (TestInjectedWALFault), so the client
+	// sees a dropped connection, never a 250. Refusing early is the only
+	// graceful answer to a full disk.
 	// 0 means 64 MiB; negative disables the check.
 	MinFreeBytes int64
 }
@@ -37,14 +41,15 @@ const defaultMinFree = 64 << 20
 
 // PebbleStore is the Store on one Pebble database.
 type PebbleStore struct {
-	db      *pebble.DB
-	fs      vfs.FS
-	dir     string
-	minFree int64
-	log     *zap.Logger
-	clock   clock.Clock
-	locks   stripes
-	out     *outbox
+	db       *pebble.DB
+	fs       vfs.FS
+	dir      string
+	minFree  int64
+	refusing atomic.Bool // last checkSpace refused: log only the changes
+	log      *zap.Logger
+	clock    clock.Clock
+	locks    stripes
+	out      *outbox
 }
 
 var _ Store = (*PebbleStore)(nil)
@@ -121,7 +126,15 @@ func (s *PebbleStore) checkSpace(need int64) error {
 		return fmt.Errorf("disk usage: %w", err)
 	}
 	if u.AvailBytes < uint64(s.minFree)+uint64(max(need, 0)) {
+		if !s.refusing.Swap(true) {
+			s.log.Warn("disk space below the reserve: refusing new mail until space returns; deliveries go on",
+				zap.String("dir", s.dir), zap.Uint64("avail_bytes", u.AvailBytes), zap.Int64("reserve_bytes", s.minFree))
+		}
 		return fmt.Errorf("%w: %d bytes free, reserve %d", ErrNoSpace, u.AvailBytes, s.minFree)
+	}
+	if s.refusing.Swap(false) {
+		s.log.Warn("disk space above the reserve again: accepting new mail",
+			zap.String("dir", s.dir), zap.Uint64("avail_bytes", u.AvailBytes), zap.Int64("reserve_bytes", s.minFree))
 	}
 	return nil
 }

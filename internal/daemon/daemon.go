@@ -80,7 +80,8 @@ func Start(o Options) (*Daemon, error) {
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
 	}
-	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger, Clock: o.Clock})
+	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger, Clock: o.Clock,
+		MinFreeBytes: c.Queue.MinFreeBytes})
 	if err != nil {
 		return nil, fmt.Errorf("opening the queue in %s: %w", c.DataDir, err)
 	}

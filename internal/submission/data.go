@@ -49,11 +49,15 @@ func (ss *session) Data(r io.Reader) error {
 	m.Size = int64(len(full))
 
 	if err := ss.s.opts.Store.Enqueue(ss.s.ctx, m, full); err != nil {
-		ss.s.log.Error("enqueue failed", zap.String("sender", m.Sender),
-			zap.Int("rcpts", len(m.Recipients)), zap.String("client", m.ClientAddr), zap.Error(err))
+		fields := []zap.Field{zap.String("sender", m.Sender), zap.Int("rcpts", len(m.Recipients)),
+			zap.String("client", m.ClientAddr), zap.Error(err)}
 		if errors.Is(err, queue.ErrNoSpace) {
+			// The queue warns once when it starts and stops refusing; a line
+			// per message would flood the log while the disk is full.
+			ss.s.log.Debug("refused: no space for the queue", fields...)
 			return errNoSpace
 		}
+		ss.s.log.Error("enqueue failed", fields...)
 		return errStorage
 	}
 	if ss.s.opts.OnQueued != nil {
