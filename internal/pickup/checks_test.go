@@ -6,8 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/mtaq/mtaq/internal/maildrop"
 	"github.com/mtaq/mtaq/queue"
@@ -122,5 +126,60 @@ func TestStorageErrorKeepsFile(t *testing.T) {
 	h.p.o.Store = h.store
 	if n := h.scan(); n != 1 || len(h.left()) != 0 {
 		t.Fatalf("retry queued %d, left %v", n, h.left())
+	}
+}
+
+// toggleStore refuses Enqueue like a full disk while full is set, and counts
+// the attempts.
+type toggleStore struct {
+	Store
+	full     atomic.Bool
+	attempts atomic.Int32
+}
+
+func (s *toggleStore) Enqueue(ctx context.Context, m *queue.Message, b []byte) error {
+	s.attempts.Add(1)
+	if s.full.Load() {
+		return queue.ErrNoSpace
+	}
+	return s.Store.Enqueue(ctx, m, b)
+}
+
+// A full queue is one error line, not one per file per tick, and the files
+// wait for room without being tried one by one.
+func TestFullQueueLogsOnce(t *testing.T) {
+	h := newHarness(t)
+	core, logs := observer.New(zap.InfoLevel)
+	h.p.log = zap.New(core)
+	st := &toggleStore{Store: h.store}
+	st.full.Store(true)
+	h.p.o.Store = st
+	for range 3 {
+		h.drop("a@x.test")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	const ticks = 5
+	for range ticks {
+		waitTimer(t, h.clk)
+		h.clk.Advance(time.Second)
+	}
+	waitTimer(t, h.clk)
+	if got := st.attempts.Load(); got != ticks+1 {
+		t.Fatalf("%d Enqueue attempts over %d scans, want one per scan", got, ticks+1)
+	}
+	if n := logs.FilterLevelExact(zap.ErrorLevel).Len(); n != 1 {
+		t.Fatalf("%d error lines while full, want 1: %v", n, logs.All())
+	}
+	st.full.Store(false)
+	h.clk.Advance(time.Second)
+	h.waitMessages(3)
+	for deadline := time.Now().Add(10 * time.Second); logs.FilterMessage("maildrop scan recovered").Len() != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery line: %v", logs.All())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -101,9 +101,17 @@ func (p *Pickup) Run(ctx context.Context) {
 	if err := maildrop.Ensure(p.o.Dir); err != nil {
 		p.log.Error("creating the maildrop", zap.String("dir", p.o.Dir), zap.Error(err))
 	}
+	var failing string // the last scan's error: a lasting one is logged once
 	for {
-		if _, err := p.Scan(ctx); err != nil && ctx.Err() == nil {
-			p.log.Error("scanning the maildrop", zap.String("dir", p.o.Dir), zap.Error(err))
+		_, err := p.Scan(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && err.Error() != failing:
+			p.log.Error("scanning the maildrop; will retry", zap.String("dir", p.o.Dir), zap.Error(err))
+			failing = err.Error()
+		case err == nil && failing != "":
+			p.log.Info("maildrop scan recovered", zap.String("dir", p.o.Dir))
+			failing = ""
 		}
 		t := p.o.Clock.NewTimer(p.o.Interval)
 		select {
@@ -119,7 +127,8 @@ func (p *Pickup) Run(ctx context.Context) {
 
 // Scan imports every complete file once and returns how many it queued.
 // A file that fails for a temporary reason (storage) stays for the next
-// scan; the first such error is returned after the others are tried.
+// scan; the first such error is returned after the others are tried (a full
+// queue ends the scan at once: no file would fit).
 func (p *Pickup) Scan(ctx context.Context) (int, error) {
 	files, stale, err := maildrop.List(p.o.Dir, p.o.Clock.Now(), staleAfter)
 	if err != nil {
@@ -144,8 +153,11 @@ func (p *Pickup) Scan(ctx context.Context) (int, error) {
 			p.moveAside(e.Name, ce)
 		case errors.Is(err, os.ErrNotExist):
 			// Imported and removed by an earlier scan's retry; nothing to do.
+		case errors.Is(err, queue.ErrNoSpace):
+			// The queue logs the full disk once; every file waits for room.
+			return n, err
 		default:
-			p.log.Error("importing from the maildrop; will retry", zap.String("file", e.Name), zap.Error(err))
+			p.log.Debug("importing from the maildrop; will retry", zap.String("file", e.Name), zap.Error(err))
 			first = firstErr(first, err)
 		}
 	}
