@@ -62,8 +62,8 @@ func BenchmarkDueScan(b *testing.B) {
 	}
 }
 
-// fillDue loads n single-recipient messages due from t0 onwards, one per
-// millisecond, in synced batches of 1000 (EnqueueMany).
+// fillDue loads n single-recipient messages arriving, and due, from t0
+// onwards, one per millisecond, in synced batches of 1000 (EnqueueMany).
 func fillDue(b *testing.B, s *PebbleStore, n int) {
 	b.Helper()
 	const batch = 1000
@@ -72,8 +72,9 @@ func fillDue(b *testing.B, s *PebbleStore, n int) {
 		var ms []*Message
 		var bodies [][]byte
 		for j := i; j < min(i+batch, n); j++ {
-			m := msg(t0, fmt.Sprintf("r%d@example.test", j))
-			m.Recipients[0].NextAttempt = t0.Add(time.Duration(j) * time.Millisecond)
+			// Distinct arrival milliseconds: NewID is only collision-free
+			// for bursts of a few thousand IDs in one millisecond.
+			m := msg(t0.Add(time.Duration(j)*time.Millisecond), fmt.Sprintf("r%d@example.test", j))
 			ms, bodies = append(ms, m), append(bodies, body)
 		}
 		if err := s.EnqueueMany(bg, ms, bodies); err != nil {

@@ -45,6 +45,7 @@ type PebbleStore struct {
 	clock   clock.Clock
 	locks   stripes
 	out     *outbox
+	due     *dueMark
 }
 
 var _ Store = (*PebbleStore)(nil)
@@ -85,7 +86,7 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("open queue %s: %w", dir, err)
 	}
-	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out}
+	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark()}
 	return s, nil
 }
 
