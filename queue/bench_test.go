@@ -146,3 +146,42 @@ func BenchmarkDueAfterChurn(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkApplyDeferral is the outcome path of a failed attempt: one
+// synced Apply per job (a counted deferral with its timeline entry and
+// event), 16×GOMAXPROCS jobs in parallel as delivery workers report back.
+// Each op re-defers one of 1000 pending recipients.
+func BenchmarkApplyDeferral(b *testing.B) {
+	s, err := Open(b.TempDir(), Options{MinFreeBytes: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 1000
+	fillDue(b, s, n)
+	due, err := s.Due(bg, t0.Add(time.Hour), n)
+	if err != nil || len(due) != n {
+		b.Fatalf("due: %d, %v", len(due), err)
+	}
+	r := reply(451, "4.7.1", "greylisted")
+	var next sync.Mutex
+	i := 0
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			next.Lock()
+			d, k := due[i%n], i
+			i++
+			next.Unlock()
+			at := t0.Add(time.Hour + time.Duration(k)*time.Millisecond)
+			u := Update{ID: d.ID, Rcpt: d.Rcpt, State: Deferred, NextAttempt: at.Add(5 * time.Minute),
+				CountAttempt: true, Reply: r, Attempt: &Attempt{At: at, Reply: *r, Decision: "deferred"}}
+			if err := s.Apply(bg, []Update{u}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/mtaq/mtaq/queue"
@@ -36,6 +37,7 @@ type options struct {
 	keep  bool
 	reuse bool
 	mtaq  string
+	prof  string
 }
 
 func main() {
@@ -48,6 +50,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.BoolVar(&o.reuse, "reuse", false, "skip the fill when dir already holds a queue (re-measure)")
 	flag.StringVar(&o.mtaq, "mtaq", "", "mtaq binary (default: go build ./cmd/mtaq into the work dir)")
+	flag.StringVar(&o.prof, "cpuprofile", "", "write a CPU profile of the fill and the scan timings here")
 	flag.Parse()
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -73,7 +76,17 @@ func run(o options) error {
 		}
 	}
 	report("messages", float64(o.n), "")
-	if _, err := os.Stat(filepath.Join(data, "CURRENT")); err != nil || !o.reuse {
+	if o.prof != "" {
+		f, err := os.Create(o.prof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer f.Close()
+	}
+	if ents, err := os.ReadDir(data); err != nil || len(ents) == 0 || !o.reuse {
 		if err := os.RemoveAll(data); err != nil {
 			return err
 		}
@@ -85,6 +98,7 @@ func run(o options) error {
 	if err := measureScans(data); err != nil {
 		return err
 	}
+	pprof.StopCPUProfile() // the daemon is another process
 	return measureDaemon(o, data)
 }
 
