@@ -38,6 +38,7 @@ type options struct {
 	reuse bool
 	mtaq  string
 	prof  string
+	only  bool
 }
 
 func main() {
@@ -51,6 +52,7 @@ func main() {
 	flag.BoolVar(&o.reuse, "reuse", false, "skip the fill when dir already holds a queue (re-measure)")
 	flag.StringVar(&o.mtaq, "mtaq", "", "mtaq binary (default: go build ./cmd/mtaq into the work dir)")
 	flag.StringVar(&o.prof, "cpuprofile", "", "write a CPU profile of the fill and the scan timings here")
+	flag.BoolVar(&o.only, "fill-only", false, "stop after the fill and the scan timings (no daemon)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -99,6 +101,9 @@ func run(o options) error {
 		return err
 	}
 	pprof.StopCPUProfile() // the daemon is another process
+	if o.only {
+		return nil
+	}
 	return measureDaemon(o, data)
 }
 
