@@ -61,3 +61,127 @@ func BenchmarkDueScan(b *testing.B) {
 		}
 	}
 }
+
+// fillDue loads n single-recipient messages arriving, and due, from t0
+// onwards, one per millisecond, in synced batches of 1000 (EnqueueMany).
+func fillDue(b *testing.B, s *PebbleStore, n int) {
+	b.Helper()
+	const batch = 1000
+	body := []byte("Subject: x\r\n\r\nbody\r\n")
+	for i := 0; i < n; i += batch {
+		var ms []*Message
+		var bodies [][]byte
+		for j := i; j < min(i+batch, n); j++ {
+			// Distinct arrival milliseconds: NewID is only collision-free
+			// for bursts of a few thousand IDs in one millisecond.
+			m := msg(t0.Add(time.Duration(j)*time.Millisecond), fmt.Sprintf("r%d@example.test", j))
+			ms, bodies = append(ms, m), append(bodies, body)
+		}
+		if err := s.EnqueueMany(bg, ms, bodies); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// churn does what the scheduler does to every due recipient, in waves of
+// 1000: Due, Lease an hour ahead, Apply a counted deferral two hours ahead.
+// Each wave leaves two due-key tombstones per recipient below the live keys.
+func churn(b *testing.B, s *PebbleStore, now time.Time) {
+	b.Helper()
+	r := reply(451, "4.7.1", "greylisted")
+	for {
+		due, err := s.Due(bg, now, 1000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(due) == 0 {
+			return
+		}
+		leases := make([]Lease, len(due))
+		ups := make([]Update, len(due))
+		for i, d := range due {
+			leases[i] = Lease{ID: d.ID, Rcpt: d.Rcpt, Until: now.Add(time.Hour)}
+			ups[i] = Update{ID: d.ID, Rcpt: d.Rcpt, State: Deferred, NextAttempt: now.Add(2*time.Hour + time.Duration(i)),
+				CountAttempt: true, Reply: r, Attempt: &Attempt{At: now, Reply: *r, Decision: "deferred"}}
+		}
+		if err := s.Lease(bg, leases); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Apply(bg, ups); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDueAfterChurn times the scheduler's two scans after every one of
+// n due recipients was leased and deferred: NextDue (the first live key)
+// and Due at a time when nothing is due (the common idle tick). Without a
+// seek past the dead head of the index both walk every tombstone.
+func BenchmarkDueAfterChurn(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{MinFreeBytes: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			fillDue(b, s, n)
+			now := t0.Add(time.Hour)
+			churn(b, s, now)
+			b.Run("NextDue", func(b *testing.B) {
+				for b.Loop() {
+					at, ok, err := s.NextDue(bg)
+					if err != nil || !ok || !at.After(now) {
+						b.Fatalf("next due %v %v %v", at, ok, err)
+					}
+				}
+			})
+			b.Run("DueNone", func(b *testing.B) {
+				for b.Loop() {
+					if d, err := s.Due(bg, now, 100); err != nil || len(d) != 0 {
+						b.Fatalf("due: %d, %v", len(d), err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkApplyDeferral is the outcome path of a failed attempt: one
+// synced Apply per job (a counted deferral with its timeline entry and
+// event), 16×GOMAXPROCS jobs in parallel as delivery workers report back.
+// Each op re-defers one of 1000 pending recipients.
+func BenchmarkApplyDeferral(b *testing.B) {
+	s, err := Open(b.TempDir(), Options{MinFreeBytes: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 1000
+	fillDue(b, s, n)
+	due, err := s.Due(bg, t0.Add(time.Hour), n)
+	if err != nil || len(due) != n {
+		b.Fatalf("due: %d, %v", len(due), err)
+	}
+	r := reply(451, "4.7.1", "greylisted")
+	var next sync.Mutex
+	i := 0
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			next.Lock()
+			d, k := due[i%n], i
+			i++
+			next.Unlock()
+			at := t0.Add(time.Hour + time.Duration(k)*time.Millisecond)
+			u := Update{ID: d.ID, Rcpt: d.Rcpt, State: Deferred, NextAttempt: at.Add(5 * time.Minute),
+				CountAttempt: true, Reply: r, Attempt: &Attempt{At: at, Reply: *r, Decision: "deferred"}}
+			if err := s.Apply(bg, []Update{u}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

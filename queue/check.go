@@ -13,13 +13,15 @@ import (
 const maxReported = 10
 
 // Check implements Store. It reads one snapshot and verifies Q1 (due keys
-// match pending recipients, both ways), Q4 (body iff an open recipient), the
-// open-recipient counter and the final index. Q2 and Q3 are properties of
-// the write paths; Check sees their result as Q1 and Q4 holding.
+// match pending recipients, both ways), W1 (none below the due watermark),
+// Q4 (body iff an open recipient), the open-recipient counter and the final
+// index. Q2 and Q3 are properties of the write paths; Check sees their
+// result as Q1 and Q4 holding.
 func (s *PebbleStore) Check(ctx context.Context) error {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	c := checker{ctx: ctx, r: snap}
+	// Read after the snapshot: every key in it is committed, so W1 holds.
+	c := checker{ctx: ctx, r: snap, dueLow: s.due.get()}
 	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -32,6 +34,7 @@ func (s *PebbleStore) Check(ctx context.Context) error {
 type checker struct {
 	ctx        context.Context
 	r          pebble.Reader
+	dueLow     uint64 // the due watermark (W1 in duemark.go)
 	violations []string
 	n          int
 }
@@ -145,6 +148,9 @@ func (c *checker) dueKeys() error {
 		if err != nil {
 			c.fail("%v", err)
 			return true, nil
+		}
+		if n < c.dueLow {
+			c.fail("W1 due key %s/%d at %d below the watermark %d", id, idx, n, c.dueLow)
 		}
 		r, err := getRecipient(c.r, id, idx)
 		switch {

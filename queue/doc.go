@@ -23,4 +23,7 @@
 //	   reports; Events returns only seqs at or below the committed
 //	   watermark, so a reader never skips one that commits later
 //	   (E1, E2 in outbox.go).
+//	W1 no due key lies below the in-memory due watermark that Due and NextDue
+//	   seek to, so scans skip the tombstones at the head of the due index
+//	   (duemark.go).
 package queue

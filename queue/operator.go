@@ -74,7 +74,7 @@ func (s *PebbleStore) Operate(ctx context.Context, op Operation) (int, error) {
 		return 0, fmt.Errorf("%s %s: zero time", op.Action, op.ID)
 	}
 	defer s.locks.lock(msgLockKey(op.ID))()
-	tx := applyTx{s: s, b: s.db.NewIndexedBatch(), msgs: map[string]*msgRecord{}}
+	tx := s.newTx()
 	m, err := tx.message(op.ID)
 	if err != nil {
 		tx.b.Close()
@@ -108,7 +108,7 @@ func (s *PebbleStore) Operate(ctx context.Context, op Operation) (int, error) {
 		tx.b.Close()
 		return 0, err
 	}
-	if err := s.commitEvents(tx.b, tx.evs); err != nil {
+	if err := tx.commit(); err != nil {
 		return 0, fmt.Errorf("%s %s: %w", op.Action, op.ID, err)
 	}
 	return n, nil

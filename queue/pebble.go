@@ -50,6 +50,7 @@ type PebbleStore struct {
 	clock    clock.Clock
 	locks    stripes
 	out      *outbox
+	due      *dueMark
 }
 
 var _ Store = (*PebbleStore)(nil)
@@ -90,7 +91,7 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("open queue %s: %w", dir, err)
 	}
-	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out}
+	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark()}
 	return s, nil
 }
 

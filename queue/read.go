@@ -169,38 +169,65 @@ func (s *PebbleStore) Timeline(ctx context.Context, id string, rcpt int) ([]Atte
 	return out, err
 }
 
-// Due implements Store: one range scan of the due index. limit <= 0 means
-// no limit. Order is the due key's time in unix nanoseconds.
+// Due implements Store: one range scan of the due index from the low
+// watermark (dueMark). limit <= 0 means no limit. Order is the due key's
+// time in unix nanoseconds.
 func (s *PebbleStore) Due(ctx context.Context, now time.Time, limit int) ([]Due, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var out []Due
-	err := scanKeys(s.db, prefix(kindDue), dueUpper(now), func(k []byte) (bool, error) {
+	err := s.scanDue(dueUpper(now), func(k []byte) (bool, error) {
 		n, id, idx, err := parseDueKey(k)
 		if err != nil {
 			return false, err
 		}
 		out = append(out, Due{At: time.Unix(0, int64(n)).UTC(), ID: id, Rcpt: idx, Order: n})
 		return limit <= 0 || len(out) < limit, nil
-	})
+	}, timeNanos(now)+1) // timeNanos < 2^63: no overflow
 	return out, err
 }
 
-// NextDue implements Store: the first key of the due index.
+// NextDue implements Store: the first key of the due index at or above the
+// low watermark.
 func (s *PebbleStore) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, false, err
 	}
 	var at time.Time
 	var found bool
-	p := prefix(kindDue)
-	err := scanKeys(s.db, p, prefixEnd(p), func(k []byte) (bool, error) {
+	err := s.scanDue(prefixEnd(prefix(kindDue)), func(k []byte) (bool, error) {
 		n, _, _, err := parseDueKey(k)
 		at, found = time.Unix(0, int64(n)).UTC(), err == nil
 		return false, err
-	})
+	}, noDue)
 	return at, found, err
+}
+
+// scanDue walks due keys from the watermark up to upper and then raises the
+// watermark to the first key seen or, when there was none, to empty: the
+// time upper stands for.
+func (s *PebbleStore) scanDue(upper []byte, fn func(k []byte) (bool, error), empty uint64) error {
+	low, gen, floor := s.due.read()
+	lower := dueLower(low)
+	if bytes.Compare(lower, upper) >= 0 {
+		return nil // nothing live below upper: no iterator at all
+	}
+	first, seen := empty, false
+	err := scanKeys(s.db, lower, upper, func(k []byte) (bool, error) {
+		if !seen {
+			n, _, _, err := parseDueKey(k)
+			if err != nil {
+				return false, err
+			}
+			first, seen = n, true
+		}
+		return fn(k)
+	})
+	if err == nil {
+		s.due.raise(gen, floor, first)
+	}
+	return err
 }
 
 // List implements Store. It walks messages in ID order from one snapshot and

@@ -54,7 +54,13 @@ func queueLsCmd(g *group) *cobra.Command {
 	return g.jsonFlag(cmd)
 }
 
-// listQueue prints every matching message, fetched a page at a time.
+// firstPage is small so that `mtaq queue ls | head` on a large queue
+// answers after one short request; later pages are the server's default.
+const firstPage = 100
+
+// listQueue prints every matching message, fetched a page at a time; each
+// page is written out before the next is asked for, so the first rows of a
+// million-message queue appear at once (column widths are per page).
 func listQueue(ctx context.Context, api admin.API, f admin.QueueFilter, max int, asJSON bool, w io.Writer) error {
 	arr := &jsonArray{w: w}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -63,8 +69,12 @@ func listQueue(ctx context.Context, api admin.API, f admin.QueueFilter, max int,
 	}
 	shown, t := 0, now()
 	for {
+		f.Limit = 1000
+		if shown == 0 {
+			f.Limit = firstPage
+		}
 		if max > 0 {
-			f.Limit = min(max-shown, 1000)
+			f.Limit = min(f.Limit, max-shown)
 		}
 		page, err := api.ListQueue(ctx, f)
 		if err != nil {
@@ -81,6 +91,11 @@ func listQueue(ctx context.Context, api admin.API, f admin.QueueFilter, max int,
 			}
 		}
 		shown += len(page.Messages)
+		if !asJSON {
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
 		if page.Next == "" || (max > 0 && shown >= max) {
 			break
 		}
