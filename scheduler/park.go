@@ -106,8 +106,12 @@ func (s *Scheduler) observe(ctx context.Context, domain string, sig signal, repl
 	limit, parkedTo := d.limit, d.parkedTo
 	s.mu.Unlock()
 	if before != after {
-		s.o.Logger.Info("destination state", zap.String("domain", domain), zap.String("from", before),
-			zap.String("to", after), zap.Int("limit", limit), zap.Time("parked_until", parkedTo), zap.String("reply", reply))
+		fields := []zap.Field{zap.String("domain", domain), zap.String("from", before),
+			zap.String("to", after), zap.Int("limit", limit), zap.String("reply", reply)}
+		if !parkedTo.IsZero() { // a zero time logs as a large negative number
+			fields = append(fields, zap.Time("parked_until", parkedTo))
+		}
+		s.o.Logger.Info("destination state", fields...)
 	}
 	if len(leases) > 0 {
 		if err := s.o.Store.Lease(ctx, leases); err != nil {
