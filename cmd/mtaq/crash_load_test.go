@@ -99,7 +99,13 @@ func (w *crashWorld) mx(domain, ip string, opts ...smtptest.Option) *smtptest.Se
 	return smtptest.New(w.t, fmt.Sprintf("%s:%d", ip, w.port), opts...)
 }
 
-func (w *crashWorld) start() *daemonProc { return startDaemon(w.t, w.cfg, w.listen, w.logPath) }
+// start starts the daemon and logs how long it took to listen.
+func (w *crashWorld) start() *daemonProc {
+	begin := time.Now()
+	p := startDaemonWithin(w.t, w.cfg, w.listen, w.logPath, 2*time.Minute)
+	w.t.Logf("daemon listening after %v", time.Since(begin).Round(time.Millisecond))
+	return p
+}
 
 func (w *crashWorld) logTail() string {
 	b, _ := os.ReadFile(w.logPath)
