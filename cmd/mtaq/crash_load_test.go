@@ -63,7 +63,7 @@ dns_servers = [%q]
 port = %d
 [retry]
 first = %q
-max = "2s"
+max = "1h"
 expire = "1h"
 jitter = 0.0
 [dsn]
