@@ -423,7 +423,7 @@ func killDuringLoad(t *testing.T, w *crashWorld, p **daemonProc, rng *rand.Rand,
 // duplicate count is final. It returns the arrivals per id.
 func waitDelivered(ctx context.Context, t *testing.T, w *crashWorld, l *ledger, sinks []*smtptest.Server) map[string]int {
 	drop := filepath.Join(w.dataDir(), "maildrop")
-	for {
+	for polls := 0; ; {
 		seen := countIDs(sinks...)
 		missing := 0
 		for _, id := range l.acked {
@@ -431,8 +431,8 @@ func waitDelivered(ctx context.Context, t *testing.T, w *crashWorld, l *ledger, 
 				missing++
 			}
 		}
-		if os.Getenv("MTAQ_CRASH_DEBUG") != "" {
-			t.Logf("wait: %d missing, %d pending", missing, w.pending(ctx))
+		if polls++; polls%25 == 0 {
+			t.Logf("waiting: %d acknowledged not yet delivered", missing)
 		}
 		if missing == 0 {
 			files, _, err := maildrop.List(drop, time.Now(), time.Hour)
