@@ -74,6 +74,8 @@ func TestCrashKeepsEveryAcknowledgedOperation(t *testing.T) {
 		close(next)
 	}()
 
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
 	total := len(ops) + len(purges)
 	var points []int
 	for range 3 {
@@ -95,7 +97,11 @@ func TestCrashKeepsEveryAcknowledgedOperation(t *testing.T) {
 			if n >= at {
 				break
 			}
-			time.Sleep(50 * time.Microsecond)
+			select {
+			case <-allDone:
+				t.Fatalf("only %d operations acknowledged, clone planned at %d", n, at)
+			case <-time.After(50 * time.Microsecond):
+			}
 		}
 		mu.Lock()
 		s := snap{at: at, acked: slices.Clone(acked)}
@@ -104,7 +110,7 @@ func TestCrashKeepsEveryAcknowledgedOperation(t *testing.T) {
 		s.random = e.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(seed, uint64(at)))})
 		snaps = append(snaps, s)
 	}
-	wg.Wait()
+	<-allDone
 	for _, s := range snaps {
 		for name, fs := range map[string]*vfs.MemFS{"synced": s.synced, "random": s.random} {
 			t.Run(fmt.Sprintf("clone at %d %s", s.at, name), func(t *testing.T) {
