@@ -306,7 +306,7 @@ type crashLoad struct {
 
 func crashLoadSize() crashLoad {
 	if os.Getenv("MTAQ_LONG") == "1" {
-		return crashLoad{smtp: 20000, conns: 50, pipe: 2000, pipers: 8, kills: 5, budget: 25 * time.Minute}
+		return crashLoad{smtp: 20000, conns: 50, pipe: 2000, pipers: 8, kills: 5, budget: 45 * time.Minute}
 	}
 	return crashLoad{smtp: 2000, conns: 50, pipe: 200, pipers: 8, kills: 2, budget: 3 * time.Minute}
 }
