@@ -38,6 +38,13 @@ type daemonProc struct {
 
 func startDaemon(t *testing.T, cfg, listen, logPath string) *daemonProc {
 	t.Helper()
+	return startDaemonWithin(t, cfg, listen, logPath, 20*time.Second)
+}
+
+// startDaemonWithin is startDaemon with a bound on the wait for the
+// listener (a restart after a kill under load replays the WAL first).
+func startDaemonWithin(t *testing.T, cfg, listen, logPath string, bound time.Duration) *daemonProc {
+	t.Helper()
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +58,7 @@ func startDaemon(t *testing.T, cfg, listen, logPath string) *daemonProc {
 	p := &daemonProc{cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
 	t.Cleanup(func() { p.kill(syscall.SIGKILL) })
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(bound)
 	for {
 		if c, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
 			c.Close()
@@ -60,11 +67,12 @@ func startDaemon(t *testing.T, cfg, listen, logPath string) *daemonProc {
 		select {
 		case <-p.done:
 			log, _ := os.ReadFile(logPath)
-			t.Fatalf("mtaq serve exited at start:\n%s", log)
+			t.Fatalf("mtaq serve exited at start:\n%s", tail(log, 4000))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("mtaq serve did not listen within 20s")
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("mtaq serve did not listen within %v; log tail:\n%s", bound, tail(log, 4000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
