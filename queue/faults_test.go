@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -176,6 +177,7 @@ func TestInjectedWALFault(t *testing.T) {
 func runFaultChild(t *testing.T, dir, mode string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWALFaultChild$", "-test.v")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with a killed go test
 	cmd.Env = append(os.Environ(), faultChildEnv+"="+mode+":"+dir)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out

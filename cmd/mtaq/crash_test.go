@@ -50,6 +50,7 @@ func startDaemonWithin(t *testing.T, cfg, listen, logPath string, bound time.Dur
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "serve", "--config", cfg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with a killed go test
 	cmd.Env = append(os.Environ(), "MTAQ_TEST_AS_MAIN=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -460,6 +460,7 @@ type faultChild struct {
 func startFaultChild(t *testing.T, mode, dir string) *faultChild {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSubmissionFaultChild$")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with a killed go test
 	cmd.Env = append(os.Environ(), faultChildEnv+"="+mode+":"+dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
