@@ -39,7 +39,10 @@ func (s *Scheduler) beginCatchUp(ctx context.Context) error {
 		return err
 	}
 	n := len(due)
-	rate := max(s.o.CatchUpRate, float64(n)/s.o.Schedule.First.Seconds())
+	rate := s.o.CatchUpRate
+	if first := s.o.Schedule.First.Seconds(); first > 0 {
+		rate = max(rate, float64(n)/first)
+	}
 	window := time.Duration(float64(n) / rate * float64(time.Second))
 	s.mu.Lock()
 	s.catch = &catchUp{before: now, start: now, rate: rate, left: n}
