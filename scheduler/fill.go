@@ -23,9 +23,13 @@ func (s *Scheduler) fillWindow(ctx context.Context) (took, busy int, err error) 
 	now := s.o.Clock.Now()
 	// Ask for more than room: some due keys may be ours already (a lease
 	// that ran out while the job waited in its lane).
-	due, err := s.o.Store.Due(ctx, now, room+s.InFlight())
+	extra, pacing := s.catchUpScan()
+	due, err := s.o.Store.Due(ctx, now, room+s.InFlight()+extra)
 	if err != nil {
 		return 0, 0, err
+	}
+	if pacing {
+		due = s.paceDue(due, now, room)
 	}
 	jobs, leases, busy := s.group(ctx, due, room)
 	jobs, leases = s.parkDue(ctx, jobs, leases)

@@ -41,6 +41,10 @@ type Options struct {
 	PerDomain     int // concurrent jobs per destination domain (default 20)
 	Window        int // recipients held in memory at most (default 10000)
 	MaxRcpts      int // recipients per job (default 100)
+	// CatchUpRate paces recipients already overdue when Run starts (a long
+	// outage): they start over min(Schedule.First, overdue/CatchUpRate)
+	// instead of all at once (0: 100 per second).
+	CatchUpRate float64
 	// Rand returns uniform draws in [0,1) for jitter; nil uses math/rand.
 	Rand    func() float64
 	Logger  *zap.Logger // scheduler events
@@ -70,6 +74,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxRcpts <= 0 {
 		o.MaxRcpts = 100
+	}
+	if o.CatchUpRate <= 0 {
+		o.CatchUpRate = 100
 	}
 	if o.SoftStreak == 0 {
 		o.SoftStreak = 3
@@ -128,6 +135,7 @@ type Scheduler struct {
 	ring     []string         // domains with queued jobs, served round-robin
 	next     int              // ring position to serve next
 	running  int
+	catch    *catchUp // pacing of what was overdue at start; nil when done
 	wg       sync.WaitGroup
 }
 
@@ -178,6 +186,9 @@ func (s *Scheduler) Wake() {
 // retries it after a restart.
 func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.wg.Wait()
+	if err := s.beginCatchUp(ctx); err != nil && ctx.Err() == nil {
+		s.o.Logger.Error("counting overdue recipients", zap.Error(err))
+	}
 	for {
 		took, busy, err := s.fillWindow(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -204,7 +215,10 @@ func (s *Scheduler) Step(ctx context.Context) error {
 // now is new and worth an immediate scan.
 func (s *Scheduler) sleep(ctx context.Context, rescan bool) error {
 	wait := time.Minute // re-scan now and then: cheap, and heals anything missed
-	if at, ok, err := s.o.Store.NextDue(ctx); err == nil && ok {
+	if cw, on := s.catchUpWait(s.o.Clock.Now()); on {
+		// The first due key is an overdue one waiting for its turn.
+		wait = min(wait, cw)
+	} else if at, ok, err := s.o.Store.NextDue(ctx); err == nil && ok {
 		wait = min(wait, at.Sub(s.o.Clock.Now()))
 	}
 	if at, ok := s.laneReady(); ok {

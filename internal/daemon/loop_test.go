@@ -1,0 +1,136 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/dnstest"
+	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// loopPeer is one mtaq whose DNS says loop.test is served by the other.
+type loopPeer struct {
+	d    *Daemon
+	dns  *dnstest.Server
+	sink *smtptest.Server // sender.test's MX, where bounces arrive
+}
+
+func startLoopPeer(t *testing.T, ip string, port int, peerIP string, peerPort int) *loopPeer {
+	t.Helper()
+	p := &loopPeer{dns: dnstest.New(t)}
+	p.dns.MX("loop.test", 10, "mx.loop.test")
+	p.dns.A("mx.loop.test", peerIP)
+	p.dns.MX("sender.test", 10, "mx.sender.test")
+	p.dns.A("mx.sender.test", "127.0.0.22")
+	p.sink = smtptest.New(t, fmt.Sprintf("127.0.0.22:%d", peerPort))
+	c := conf.Defaults()
+	c.Hostname = "mtaq-" + ip + ".test"
+	c.DataDir = t.TempDir()
+	c.Submission.Listen = []string{fmt.Sprintf("%s:%d", ip, port)}
+	c.Delivery.DNSServers = []string{p.dns.Addr()}
+	c.Delivery.Port = peerPort // every MX on the peer's port: loop.test's, and the sink's
+	c.Delivery.Workers = 4
+	// Both trust 127.0.0.0/8 (the default): each relays for the other.
+	d, err := Start(Options{Config: c, Clock: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)),
+		Rand: func() float64 { return 0.5 }, ConnectTimeout: 2 * time.Second, CommandTimeout: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	p.d = d
+	return p
+}
+
+// messages returns the queue's copies of the looping message, oldest
+// first (not the DSN, which has another recipient).
+func (p *loopPeer) messages(t *testing.T) []*queue.Message {
+	t.Helper()
+	ms, err := p.d.Store().List(context.Background(), queue.Filter{Rcpt: "x@loop.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// TestMailLoopStopsAtHopLimit: two instances whose MX for loop.test is each
+// other pass a message back and forth. Every pass adds a Received field;
+// the pass that would carry the 101st is refused with 554 5.4.6, so the
+// loop ends after exactly 100 relays, the last holder fails the message
+// (hard, no suppression: the address did nothing wrong), and the sender
+// gets one DSN.
+func TestMailLoopStopsAtHopLimit(t *testing.T) {
+	portA := smtptest.FreePort(t, "127.0.0.20", "127.0.0.22")
+	portB := smtptest.FreePort(t, "127.0.0.21", "127.0.0.22")
+	a := startLoopPeer(t, "127.0.0.20", portA, "127.0.0.21", portB)
+	b := startLoopPeer(t, "127.0.0.21", portB, "127.0.0.20", portA)
+
+	smtptest.Submit(t, fmt.Sprintf("127.0.0.20:%d", portA), "app@sender.test", "x@loop.test")
+
+	// 1 submission + 100 relays: 51 messages end at A, 50 at B; the 101st
+	// relay (A to B) is refused.
+	deadline := time.Now().Add(60 * time.Second)
+	var last *queue.Message
+	for {
+		if ms := a.messages(t); len(ms) == 51 {
+			if r := ms[50].Recipients[0]; r.State.Final() {
+				last = ms[50]
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("loop not ended in 60 s: A holds %d messages, B %d", len(a.messages(t)), len(b.messages(t)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for time.Now().Before(deadline) && len(a.sink.Messages()) == 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // room for any further relay to show up; none may
+	msA, msB := a.messages(t), b.messages(t)
+	relays := len(msA) + len(msB) - 1
+	t.Logf("relays: %d (A holds %d, B %d); last reply %+v", relays, len(msA), len(msB), last.Recipients[0].LastReply)
+	if len(msA) != 51 || len(msB) != 50 {
+		t.Fatalf("A holds %d messages, B %d: want 51 and 50 (100 relays)", len(msA), len(msB))
+	}
+	r := last.Recipients[0]
+	// Failed, not Bounced: permanent for this message, but the address is
+	// kept (policy's mail-loop rule); a loop is a routing fault, and
+	// suppressing the address as unknown would lose its later mail.
+	if r.State != queue.Failed || r.LastReply == nil || r.LastReply.Code != 554 || r.LastReply.Enhanced != "5.4.6" {
+		t.Fatalf("last holder's recipient %s, reply %+v: want failed on 554 5.4.6", r.State, r.LastReply)
+	}
+	tl, err := a.d.Store().Timeline(context.Background(), last.ID, 0)
+	if err != nil || len(tl) != 1 || tl[0].Class != "hard" || tl[0].Suppressed {
+		t.Fatalf("timeline %+v %v: want one hard attempt, nothing suppressed", tl, err)
+	}
+	t.Logf("last attempt: class %s, category %s, decision %s", tl[0].Class, tl[0].Category, tl[0].Decision)
+	for _, ms := range [][]*queue.Message{msA[:50], msB} {
+		for _, m := range ms {
+			if st := m.Recipients[0].State; st != queue.Delivered {
+				t.Fatalf("%s: %s, every relay before the last was accepted", m.ID, st)
+			}
+		}
+	}
+	if sup, err := a.d.Store().Suppression(context.Background(), "x@loop.test", time.Now()); err != nil || sup != nil {
+		t.Errorf("a loop suppressed the recipient: %+v %v", sup, err)
+	}
+	dsns := a.sink.Messages()
+	if len(dsns) != 1 || dsns[0].From != "" || !strings.Contains(string(dsns[0].Data), "5.4.6") {
+		t.Fatalf("sender got %d DSNs (%+v), want one failure report with 5.4.6", len(dsns), dsns)
+	}
+	if n := len(b.sink.Messages()); n != 0 {
+		t.Errorf("B sent %d DSNs; only the bouncing instance reports", n)
+	}
+}
