@@ -27,18 +27,12 @@ var idGen struct {
 }
 
 // NewID returns a 16-character, time-sortable queue ID: 48 bits of unix
-// milliseconds then 32 random bits. IDs made by one process strictly
-// increase, even past a backward clock step, so they never repeat and
-// sorting IDs sorts by creation.
+// milliseconds then 32 random bits. IDs made in the same millisecond by one
+// process increase, so sorting IDs sorts by creation.
 func NewID(now time.Time) string {
 	ms := uint64(max(now.UnixMilli(), 0)) & (1<<48 - 1)
 	r := randUint32()
 	idGen.mu.Lock()
-	if ms < idGen.lastMs {
-		// The clock stepped back, or an earlier call borrowed the next
-		// millisecond: stay on the last one so no ID repeats.
-		ms = idGen.lastMs
-	}
 	if ms == idGen.lastMs && r <= idGen.lastR {
 		if idGen.lastR == ^uint32(0) {
 			// 2^32 IDs in one millisecond: borrow from the next one.

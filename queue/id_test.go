@@ -45,25 +45,3 @@ func TestEnqueueAssignsTimeOrderedIDs(t *testing.T) {
 		t.Fatalf("List is not in arrival order: %v", err)
 	}
 }
-
-// Many IDs on one frozen or backward-stepping clock (a bulk load stamps a
-// whole batch with one time) never repeat.
-func TestNewIDNeverRepeats(t *testing.T) {
-	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	seen := make(map[string]struct{}, 300_000)
-	last := ""
-	for i := range 300_000 {
-		now := t0
-		if i%1000 == 999 {
-			now = t0.Add(-time.Second) // a step back
-		}
-		id := NewID(now)
-		if _, dup := seen[id]; dup {
-			t.Fatalf("ID %s repeated after %d IDs", id, i)
-		}
-		if id <= last {
-			t.Fatalf("ID %s after %s: not increasing", id, last)
-		}
-		seen[id], last = struct{}{}, id
-	}
-}
