@@ -328,7 +328,7 @@ func TestDiskFullDuringLoad(t *testing.T) {
 		Posted: time.Now(), UID: os.Getuid()}, body); err != nil {
 		t.Fatalf("maildrop with %d bytes free: %v", availBytes(t, mdrop), err)
 	}
-	for i := 0; logs.FilterMessageSnippet("importing from the maildrop").Len() == 0; i++ {
+	for i := 0; logs.FilterMessageSnippet("scanning the maildrop").Len() == 0; i++ {
 		if i > 200 {
 			t.Fatal("pickup never tried the waiting file")
 		}
@@ -393,6 +393,9 @@ func TestDiskFullDuringLoad(t *testing.T) {
 	if refusing < 2 || resumedLog != refusing || refusing*4 > l.refuse {
 		t.Errorf("%d refusing and %d resuming warnings for %d refusals, want 2 or a few more, paired",
 			refusing, resumedLog, l.refuse)
+	}
+	if n := logs.FilterMessageSnippet("scanning the maildrop").Len(); n != 1 {
+		t.Errorf("pickup logged %d maildrop scan errors for one full period, want 1", n)
 	}
 	if n := logs.FilterMessage("enqueue failed").Len(); n != 0 {
 		t.Errorf("%d per-message enqueue errors logged for %d refusals", n, l.refuse)

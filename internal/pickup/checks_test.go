@@ -3,6 +3,7 @@ package pickup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,7 +141,7 @@ type toggleStore struct {
 func (s *toggleStore) Enqueue(ctx context.Context, m *queue.Message, b []byte) error {
 	s.attempts.Add(1)
 	if s.full.Load() {
-		return queue.ErrNoSpace
+		return fmt.Errorf("enqueue %s: %w", m.ID, queue.ErrNoSpace) // as the store words it
 	}
 	return s.Store.Enqueue(ctx, m, b)
 }

@@ -104,11 +104,18 @@ func (p *Pickup) Run(ctx context.Context) {
 	var failing string // the last scan's error: a lasting one is logged once
 	for {
 		_, err := p.Scan(ctx)
+		key := ""
+		if err != nil {
+			key = err.Error()
+			if errors.Is(err, queue.ErrNoSpace) {
+				key = "no space" // the text names a message ID, new each scan
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
-		case err != nil && err.Error() != failing:
+		case err != nil && key != failing:
 			p.log.Error("scanning the maildrop; will retry", zap.String("dir", p.o.Dir), zap.Error(err))
-			failing = err.Error()
+			failing = key
 		case err == nil && failing != "":
 			p.log.Info("maildrop scan recovered", zap.String("dir", p.o.Dir))
 			failing = ""
