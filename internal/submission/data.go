@@ -22,6 +22,10 @@ import (
 // turns a plain error into a 554 that leaks its text.
 func (ss *session) Data(r io.Reader) error {
 	_, bdat := r.(*io.PipeReader)
+	if ss.idle != nil {
+		ss.idle.inData.Store(true)
+		defer ss.idle.inData.Store(false)
+	}
 	if bdat && ss.idle != nil {
 		ss.idle.inBDAT.Store(true)
 		defer ss.idle.inBDAT.Store(false)
@@ -116,6 +120,8 @@ func (ss *session) received(m *queue.Message) string {
 func (ss *session) readError(err error) error {
 	var se *smtp.SMTPError
 	switch {
+	case errors.Is(err, errShuttingDown):
+		return errShuttingDown
 	case errors.Is(err, errTooBig), errors.As(err, &se) && se.Code == 552:
 		return errSize
 	case errors.Is(err, errNUL):

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,15 +116,32 @@ func (l *idleListener) Close() error {
 }
 
 func (l *idleListener) closeConns() {
+	for _, c := range l.snapshot() {
+		c.Close()
+	}
+}
+
+// stopConns makes every session end at its next read with a 421 (see stop).
+func (l *idleListener) stopConns() {
+	for _, c := range l.snapshot() {
+		c.stop()
+	}
+}
+
+func (l *idleListener) open() int {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+func (l *idleListener) snapshot() []*idleConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	conns := make([]*idleConn, 0, len(l.conns))
 	for c := range l.conns {
 		conns = append(conns, c)
 	}
-	l.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
+	return conns
 }
 
 // idleConn renews the read deadline before every Read, turning go-smtp's
@@ -136,7 +154,9 @@ type idleConn struct {
 	ip     netip.Addr            // the key of its connLimit slot
 	sticky atomic.Pointer[error] // once set, every Read fails with it
 	inBDAT atomic.Bool           // a BDAT transaction is under way
+	inData atomic.Bool           // Data is running: reading or committing a body
 	eof    atomic.Bool           // the client has half-closed or gone
+	stopng atomic.Bool           // the server is shutting down: see stop
 	once   sync.Once
 }
 
@@ -144,11 +164,20 @@ func (c *idleConn) Read(b []byte) (int, error) {
 	if e := c.sticky.Load(); e != nil {
 		return 0, *e
 	}
+	if c.stopng.Load() {
+		return 0, c.stopped()
+	}
 	// Socket deadlines are kernel wall-clock time; a fake clock can't drive them.
 	if err := c.Conn.SetReadDeadline(clock.Real{}.Now().Add(c.l.timeout)); err != nil {
 		return 0, err
 	}
+	if c.stopng.Load() { // stop ran before the renewal above undid its deadline
+		return 0, c.stopped()
+	}
 	n, err := c.Conn.Read(b)
+	if c.stopng.Load() && isTimeout(err) {
+		return n, c.stopped()
+	}
 	if errors.Is(err, io.EOF) {
 		c.eof.Store(true)
 	}
@@ -161,6 +190,27 @@ func (c *idleConn) Read(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// stop ends the session at its next read, waking a read in progress: a
+// body being read fails with 421 4.3.2 (nothing is committed) and the
+// connection closes after that reply; a session between commands gets
+// go-smtp's 421 for a timeout. A body already read is committed and
+// answered first, so every client ends with a 250 or a 421.
+func (c *idleConn) stop() {
+	c.stopng.Store(true)
+	c.Conn.SetReadDeadline(clock.Real{}.Now())
+}
+
+func (c *idleConn) stopped() error {
+	closed := net.ErrClosed
+	if c.inData.Load() {
+		c.sticky.Store(&closed) // the 421 is the last reply
+		return errShuttingDown
+	}
+	timeout := error(os.ErrDeadlineExceeded)
+	c.sticky.Store(&timeout)
+	return timeout
 }
 
 // endAfterReply makes the next Read fail as if the client had gone, so

@@ -272,8 +272,10 @@ func (s *Server) Addrs() []net.Addr {
 	return out
 }
 
-// Shutdown stops accepting, lets sessions finish until ctx ends, then closes
-// the rest. go-smtp's Close is a no-op after Shutdown, so the connections are
+// Shutdown stops accepting and lets sessions finish until ctx ends; then
+// every remaining session ends with a 421 at its next read (a body being
+// received is not committed), and what is left after shutdownGrace is
+// closed. go-smtp's Close is a no-op after Shutdown, so the connections are
 // closed through our listener wrapper.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
@@ -287,6 +289,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	if err != nil && ctx.Err() != nil {
+		// Past the deadline: each session ends at its next read with a
+		// 421; a commit under way gets to write its 250 first.
+		s.stopConns()
+		wall := clock.Real{}
+		for deadline := wall.Now().Add(shutdownGrace); s.openConns() > 0 && wall.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		s.closeConns()
 	}
 	s.cancel()
@@ -312,6 +321,28 @@ func (s *Server) closeListeners() {
 	for _, l := range slices.Concat(s.lns[:]...) {
 		l.Close()
 	}
+}
+
+// shutdownGrace bounds the wait, after Shutdown's deadline, for sessions to
+// write their last reply (a commit under way, then the 421s).
+const shutdownGrace = 5 * time.Second
+
+func (s *Server) stopConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range slices.Concat(s.lns[:]...) {
+		l.stopConns()
+	}
+}
+
+func (s *Server) openConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range slices.Concat(s.lns[:]...) {
+		n += l.open()
+	}
+	return n
 }
 
 func (s *Server) closeConns() {

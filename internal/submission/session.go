@@ -25,6 +25,7 @@ var (
 	errLineTooLong  = reply(500, 5, 5, 2, "Line too long")
 	errDataTimeout  = reply(451, 4, 4, 2, "Timeout reading message data, closing connection")
 	errDataRead     = reply(451, 4, 3, 0, "Error reading message data")
+	errShuttingDown = reply(421, 4, 3, 2, "Service shutting down, message not accepted, try again later")
 	errTooManyHops  = reply(554, 5, 4, 6, "Too many hops (Received headers), mail loop?")
 	errStorage      = reply(451, 4, 3, 0, "Temporary storage failure, try again later")
 	errNoSpace      = reply(452, 4, 3, 1, "Insufficient system storage")
