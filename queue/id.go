@@ -63,6 +63,10 @@ func randUint32() uint32 {
 	return binary.BigEndian.Uint32(b[:])
 }
 
+// IDTime returns the creation time, to the millisecond, of an ID made by
+// NewID; ok is false for other IDs.
+func IDTime(id string) (time.Time, bool) { return idTime(id) }
+
 // idTime returns the creation time encoded in an ID made by NewID.
 func idTime(id string) (time.Time, bool) {
 	b, err := idEncoding.DecodeString(id)

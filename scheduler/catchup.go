@@ -15,8 +15,9 @@ import (
 // retry.first, and keeps draining at that rate until it is gone.
 const catchUpCount = 100_000
 
-// catchUp paces the recipients that were already overdue when Run began
-// (the daemon was down longer than their retry wait): instead of all at
+// catchUp paces the retries that were already overdue when Run began
+// (the daemon was down longer than their retry wait; new mail is not
+// paced, see fresh): instead of all at
 // once, they are taken in due order at a steady rate, so N overdue
 // recipients start over min(retry.first, N/CatchUpRate). Nothing is
 // rewritten for this: a recipient stays on its due key until its turn,
@@ -38,7 +39,15 @@ func (s *Scheduler) beginCatchUp(ctx context.Context) error {
 	if err != nil || len(due) == 0 {
 		return err
 	}
-	n := len(due)
+	n := 0
+	for _, d := range due {
+		if !fresh(d) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
 	rate := s.o.CatchUpRate
 	if first := s.o.Schedule.First.Seconds(); first > 0 {
 		rate = max(rate, float64(n)/first)
@@ -73,7 +82,7 @@ func (s *Scheduler) paceDue(due []queue.Due, now time.Time, room int) []queue.Du
 	budget := min(int(c.rate*now.Sub(c.start).Seconds())+1-c.taken, room)
 	out := due[:0:0]
 	for _, d := range due {
-		if d.At.Before(c.before) {
+		if d.At.Before(c.before) && !fresh(d) {
 			if _, busy := s.inflight[rkey{d.ID, d.Rcpt}]; !busy {
 				if budget <= 0 {
 					continue
@@ -115,3 +124,12 @@ func (s *Scheduler) catchUpWait(now time.Time) (time.Duration, bool) {
 }
 
 const catchUpTick = 250 * time.Millisecond
+
+// fresh reports a recipient never attempted nor leased: it is due at its
+// message's arrival, which the queue ID carries to the millisecond. New
+// mail queued before a restart is not retry traffic and is not paced: it
+// goes as fast as the destination limits allow, as it would have.
+func fresh(d queue.Due) bool {
+	t, ok := queue.IDTime(d.ID)
+	return ok && !d.At.Before(t) && d.At.Sub(t) < time.Millisecond
+}

@@ -292,3 +292,45 @@ func TestRestartAfterLongOutageUnpaced(t *testing.T) {
 		t.Errorf("unpaced, the first bucket held %d retries; the control expects all %d", counts[0], restartN)
 	}
 }
+
+// TestRestartDoesNotPaceNewMail: mail queued but never attempted before a
+// restart (a backlog after a crash) is not retry traffic: it all starts in
+// the first scan, and only the deferred half is paced.
+func TestRestartDoesNotPaceNewMail(t *testing.T) {
+	r := newRestartRig(t)
+	r.deferred()
+	ctx := context.Background()
+	for i := 0; i < restartN; i++ {
+		rcpt := fmt.Sprintf("new%d@d%d.test", i, i%20)
+		m := &queue.Message{Sender: "app@sender.test", Arrived: t0, Recipients: []queue.Recipient{{
+			Address: rcpt, Domain: rcpt[strings.IndexByte(rcpt, '@')+1:], State: queue.Queued, NextAttempt: t0}}}
+		if err := r.store.Enqueue(ctx, m, []byte("Subject: t\r\n\r\nhi\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.clk.Set(t0.Add(2 * time.Hour))
+	s := r.restart(Options{})
+	if err := s.beginCatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.catch == nil || s.catch.left != restartN {
+		t.Fatalf("catch-up %+v, want the %d deferred recipients paced and the %d new ones not", s.catch, restartN, restartN)
+	}
+	r.step(s)
+	started, retried := 0, 0
+	for rcpt, ts := range r.d.tries {
+		switch {
+		case strings.HasPrefix(rcpt, "new") && len(ts) > 0:
+			started++
+		case !strings.HasPrefix(rcpt, "new") && len(ts) > 1:
+			retried++
+		}
+	}
+	t.Logf("first instant after the restart: %d of %d new recipients started, %d of %d retries", started, restartN, retried, restartN)
+	if started != restartN {
+		t.Errorf("%d of %d new recipients started in the first scan, want all", started, restartN)
+	}
+	if retried > restartN/10 {
+		t.Errorf("%d retries in the first instant, want them paced", retried)
+	}
+}
