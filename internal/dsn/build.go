@@ -176,6 +176,29 @@ func capHeaders(h []byte, max int) string {
 	return out.String()
 }
 
+// foldLong breaks a header line longer than maxLine into continuation
+// lines, at the last space that fits or else at the limit: submission
+// takes lines up to 8 KiB, and a quoted header must not break the DSN.
+func foldLong(line string) string {
+	if len(line) <= maxLine {
+		return line
+	}
+	var b strings.Builder
+	// Each later line starts with the folding space, so at most
+	// maxLine-1 octets of the field go on any line.
+	for len(line) > maxLine-1 {
+		cut := strings.LastIndexByte(line[1:maxLine-1], ' ') + 1 // never 0: a line holds something
+		if cut <= 0 {
+			cut = maxLine - 1
+		}
+		b.WriteString(line[:cut])
+		b.WriteString("\r\n ")
+		line = strings.TrimLeft(line[cut:], " ")
+	}
+	b.WriteString(line)
+	return b.String()
+}
+
 // fields splits a header block into fields, each with its continuation
 // lines and a CRLF per line. It stops at the first empty line.
 func fields(h []byte) []string {
@@ -194,7 +217,7 @@ func fields(h []byte) []string {
 			out = append(out, cur.String())
 			cur.Reset()
 		}
-		cur.WriteString(strings.ReplaceAll(line, "\r", " "))
+		cur.WriteString(foldLong(strings.ReplaceAll(line, "\r", " ")))
 		cur.WriteString("\r\n")
 	}
 	if cur.Len() > 0 {
