@@ -19,20 +19,10 @@
 # 2530 (metrics 2531). Every process started here is stopped by PID.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-shared=${SHARED_BENCH:-$here/../../shared/bench}
 kind=${1:-}; [[ $kind == soft || $kind == hard ]] || { sed -n '2,19p' "$0" >&2; exit 2; }
 count=${2:-5000}; sessions=${3:-50}; size=${4:-3000}; runs=${5:-3}
-work=$(mktemp -d /tmp/mtaq-storm.XXXXXX)
-mtaq_pid=""
-cleanup() {
-  [[ -n $mtaq_pid ]] && kill "$mtaq_pid" 2>/dev/null && wait "$mtaq_pid" 2>/dev/null || true
-  "$shared/postfix-relay.sh" stop >/dev/null 2>&1 || true
-  "$shared/sink.sh" stop 2526 >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-now() { date +%s.%N; }
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 export LOAD_OPTS="-N" LOAD_TIMEOUT_S=900
 
 metric() { # sum of a metric's samples whose labels match $2
@@ -47,33 +37,13 @@ mtaq_done() {
   fi
 }
 
-(cd "$here/.." && go build -o "$work/mtaq" ./cmd/mtaq)
 if [[ $kind == soft ]]; then mode=soft:RCPT; else mode=hard:RCPT; fi
 "$shared/sink.sh" start 2526 "$mode" >/dev/null
 
 : >"$work/mtaq.rates"
 for i in $(seq 1 "$runs"); do
-  rm -rf "$work/data"
-  cat >"$work/mtaq.toml" <<TOML
-hostname = "mtaq.bench.example"
-data_dir = "$work/data"
-[submission]
-listen = ["127.0.0.1:2530"]
-[delivery]
-relay = "127.0.0.1:2526"
-relay_tls = "none"
-workers = 100
-per_domain_concurrency = 100
-[dsn]
-enabled = $([[ $kind == hard ]] && echo true || echo false)
-[metrics]
-listen = "127.0.0.1:2531"
-[log]
-level = "warn"
-TOML
-  "$work/mtaq" serve --config "$work/mtaq.toml" >"$work/mtaq.log" 2>&1 &
-  mtaq_pid=$!
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/2530) 2>/dev/null && break; sleep 0.1; done
+  if [[ $kind == hard ]]; then mtaq_start "[dsn]
+enabled = true"; else mtaq_start; fi
   t0=$(now)
   "$shared/load.sh" 127.0.0.1:2530 "$count" "$sessions" "$size" 1 >/dev/null
   deadline=$(( $(date +%s) + 900 ))
@@ -83,7 +53,7 @@ TOML
   done
   r=$(awk -v a="$t0" -v b="$(now)" -v n="$count" 'BEGIN{printf "%.1f\n", n/(b-a)}')
   echo "mtaq run $i: $r msgs/s recorded $kind"; echo "$r" >>"$work/mtaq.rates"
-  kill "$mtaq_pid"; wait "$mtaq_pid" 2>/dev/null || true; mtaq_pid=""
+  mtaq_stop
 done
 
 POSTFIX_LOG=off "$shared/postfix-relay.sh" start 2525 2526 default >/dev/null

@@ -70,6 +70,10 @@ func Build(in Input) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// maxPath is RFC 5321's limit on a path (4.5.3.1.3); the queue never holds
+// a longer address, and a longer one would not fit its DSN line.
+const maxPath = 256
+
 func (in *Input) check() error {
 	switch {
 	case in.Hostname == "":
@@ -82,6 +86,9 @@ func (in *Input) check() error {
 	for _, r := range in.Rcpts {
 		if r.Action != Failed && r.Action != Delayed {
 			return fmt.Errorf("dsn: recipient %q: action %q", r.Address, r.Action)
+		}
+		if len(r.Address) > maxPath {
+			return fmt.Errorf("dsn: recipient address of %d octets, over %d", len(r.Address), maxPath)
 		}
 	}
 	return nil
