@@ -145,9 +145,11 @@ func TestCancelClosesConnection(t *testing.T) {
 	go func() { done <- e.deliverer().Deliver(ctx, job("x.test", "a@x.test")) }()
 	select {
 	case rs := <-done:
-		wantAll(t, rs, 1, 0, "4.4.2", StageRcpt)
-		if !errors.Is(rs[0].Err, context.Canceled) {
-			t.Errorf("got %+v", rs[0])
+		// MAIL and RCPT are pipelined: the client may still be reading the
+		// MAIL reply when the server sits on RCPT.
+		if len(rs) != 1 || rs[0].Code != 0 || rs[0].Enhanced != "4.4.2" ||
+			(rs[0].Stage != StageRcpt && rs[0].Stage != StageMail) || !errors.Is(rs[0].Err, context.Canceled) {
+			t.Errorf("got %+v", rs)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Deliver did not return after its context was cancelled while the server held RCPT")
