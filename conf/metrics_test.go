@@ -40,3 +40,13 @@ listen = "`+bad+`"
 		}
 	}
 }
+
+func TestMetricsPprofNeedsListen(t *testing.T) {
+	_, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
+[metrics]
+pprof = true
+`))
+	if err == nil || !strings.Contains(err.Error(), "mtaq.toml:3: metrics.pprof: needs metrics.listen") {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -16,7 +16,7 @@ func startMetrics(c conf.Config, reg *metrics.Registry, log *zap.Logger) (*metri
 	if c.Metrics.Listen == "" {
 		return nil, nil
 	}
-	srv, err := metrics.Serve(c.Metrics.Listen, reg, log)
+	srv, err := metrics.Serve(c.Metrics.Listen, reg, log, c.Metrics.Pprof)
 	if err == nil {
 		log.Info("metrics listening", zap.Stringer("addr", srv.Addr()))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,7 +21,7 @@ type Server struct {
 
 // Serve listens on addr (host:port; port 0 picks a free one) and serves
 // r's metrics at /metrics until Shutdown.
-func Serve(addr string, r *Registry, log *zap.Logger) (*Server, error) {
+func Serve(addr string, r *Registry, log *zap.Logger, withPprof bool) (*Server, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -30,6 +31,13 @@ func Serve(addr string, r *Registry, log *zap.Logger) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", r.Handler())
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s := &Server{ln: ln, done: make(chan struct{}), srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
