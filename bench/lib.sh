@@ -17,7 +17,8 @@ now() { date +%s.%N; }
 (cd "$here/.." && go build -o "$work/mtaq" ./cmd/mtaq && go build -o "$work/latency" ./bench/latency)
 
 # mtaq_start [EXTRA_TOML]: a fresh data dir, listening on 2530, relaying
-# to the sink, metrics on 2531; waits until it listens.
+# to the sink, metrics on 2531 (and /debug/pprof/ with MTAQ_PPROF=true);
+# waits until it listens.
 mtaq_start() {
   rm -rf "$work/data"
   cat >"$work/mtaq.toml" <<TOML
@@ -32,6 +33,7 @@ workers = 100
 per_domain_concurrency = 100
 [metrics]
 listen = "127.0.0.1:2531"
+pprof = ${MTAQ_PPROF:-false}
 [log]
 level = "warn"
 ${1:-[dsn]

@@ -65,7 +65,7 @@ func (s *Scheduler) expireParked(ctx context.Context, parked []*job, now time.Ti
 		for _, r := range j.rcpts {
 			res := delivery.Result{Rcpt: r.Address, Enhanced: "4.4.1", Stage: delivery.StageDial,
 				Text: "destination parked: its exchangers did not answer (circuit breaker open)"}
-			v := s.o.Classifier.Classify(policy.Reply{Enhanced: res.Enhanced, Text: res.Text}, r.Domain)
+			v := s.verdicts.classify(policy.Reply{Enhanced: res.Enhanced, Text: res.Text}, r.Domain)
 			o := policy.Decide(s.o.Schedule, v, policy.Attempt{Attempts: r.Attempts, Arrived: j.msg.Arrived, Now: now}, r.LastAboutAddress)
 			u := s.update(j.msg, r, res, o, now)
 			u.CountAttempt = false

@@ -136,6 +136,7 @@ type Scheduler struct {
 	next     int              // ring position to serve next
 	running  int
 	catch    *catchUp // pacing of what was overdue at start; nil when done
+	verdicts *verdictCache
 	wg       sync.WaitGroup
 }
 
@@ -154,6 +155,7 @@ func New(o Options) *Scheduler {
 		inflight: make(map[rkey]struct{}),
 		lanes:    make(map[string]*lane),
 		dests:    make(map[string]*dest),
+		verdicts: newVerdictCache(o.Classifier),
 	}
 }
 

@@ -91,7 +91,7 @@ func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []
 			res = results[i]
 		}
 		reply := policy.Reply{Code: res.Code, Enhanced: res.Enhanced, Text: res.Text}
-		o := policy.Decide(s.o.Schedule, s.o.Classifier.Classify(reply, r.Domain), policy.Attempt{
+		o := policy.Decide(s.o.Schedule, s.verdicts.classify(reply, r.Domain), policy.Attempt{
 			AtRecipient: res.Stage == delivery.StageRcpt || res.Stage == delivery.StageData,
 			Attempts:    r.Attempts + 1, Arrived: m.Arrived, Now: now, Rand: s.o.Rand(),
 		}, r.LastAboutAddress)
