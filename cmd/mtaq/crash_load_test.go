@@ -53,24 +53,7 @@ func newCrashWorld(t *testing.T, first string) *crashWorld {
 		port: smtptest.FreePort(t, "127.0.0.10", "127.0.0.11")}
 	w.listen = fmt.Sprintf("127.0.0.1:%d", smtptest.FreePort(t, "127.0.0.1"))
 	w.cfg = filepath.Join(dir, "mtaq.toml")
-	toml := fmt.Sprintf(`hostname = "mtaq.test"
-data_dir = %q
-[submission]
-listen = [%q]
-[delivery]
-dns_servers = [%q]
-port = %d
-[retry]
-first = %q
-max = "1h"
-expire = "1h"
-jitter = 0.0
-[dsn]
-enabled = false
-`, w.dataDir(), w.listen, w.dns.Addr(), w.port, first)
-	if err := os.WriteFile(w.cfg, []byte(toml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, w.cfg, w.dataDir(), w.listen, w.dns.Addr(), w.port, first, "1h", "jitter = 0.0\n[dsn]\nenabled = false\n")
 	return w
 }
 

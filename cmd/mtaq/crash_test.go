@@ -149,19 +149,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	dns.A("mx.crash.test", "127.0.0.10")
 	listen := fmt.Sprintf("127.0.0.1:%d", smtptest.FreePort(t, "127.0.0.1"))
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "mtaq.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`hostname = "mtaq.test"
-data_dir = %q
-[submission]
-listen = [%q]
-[delivery]
-dns_servers = [%q]
-port = %d
-[retry]
-first = "1s"
-max = "2s"
-expire = "1h"
-`, filepath.Join(dir, "data"), listen, dns.Addr(), port)), 0o600)
+	cfg := writeConfig(t, filepath.Join(dir, "mtaq.toml"), filepath.Join(dir, "data"), listen, dns.Addr(), port, "1s", "2s", "")
 	logPath := filepath.Join(dir, "mtaq.log")
 
 	// Nobody listens at the MX yet: everything stays queued.
@@ -219,6 +207,29 @@ expire = "1h"
 		log, _ := os.ReadFile(logPath)
 		t.Fatalf("acknowledged %d of %d; lost: %s\nlog tail:\n%s", len(acked), n, strings.Join(lost, " "), tail(log, 3000))
 	}
+}
+
+// writeConfig writes the mtaq.toml of a child daemon on the fake Internet:
+// submission on listen, DNS at dnsAddr, destinations on port, the given
+// retry first and max waits, then extra as is. It returns path.
+func writeConfig(t *testing.T, path, dataDir, listen, dnsAddr string, port int, first, max, extra string) string {
+	t.Helper()
+	toml := fmt.Sprintf(`hostname = "mtaq.test"
+data_dir = %q
+[submission]
+listen = [%q]
+[delivery]
+dns_servers = [%q]
+port = %d
+[retry]
+first = %q
+max = %q
+expire = "1h"
+`, dataDir, listen, dnsAddr, port, first, max) + extra
+	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func tail(b []byte, n int) string {

@@ -102,21 +102,7 @@ func TestSIGTERMWithTransfersInFlight(t *testing.T) {
 	}))
 	listen := fmt.Sprintf("127.0.0.1:%d", smtptest.FreePort(t, "127.0.0.1"))
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "mtaq.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`hostname = "mtaq.test"
-data_dir = %q
-[submission]
-listen = [%q]
-[delivery]
-dns_servers = [%q]
-port = %d
-[retry]
-first = "1s"
-max = "2s"
-expire = "1h"
-`, filepath.Join(dir, "data"), listen, dns.Addr(), port)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, filepath.Join(dir, "mtaq.toml"), filepath.Join(dir, "data"), listen, dns.Addr(), port, "1s", "2s", "")
 	logPath := filepath.Join(dir, "mtaq.log")
 	p := startDaemon(t, cfg, listen, logPath)
 
