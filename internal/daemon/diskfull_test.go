@@ -255,31 +255,11 @@ func TestDiskFullDuringLoad(t *testing.T) {
 	dataDir := mountTmpfs(t, size)
 	fill(t, dataDir, ".filler-a", room)
 
-	dns := dnstest.New(t)
-	port := smtptest.FreePort(t, "127.0.0.2")
-	dns.MX("dest.test", 10, "mx.dest.test")
-	dns.A("mx.dest.test", "127.0.0.2")
-	mx := smtptest.New(t, fmt.Sprintf("127.0.0.2:%d", port))
-	c := conf.Defaults()
-	c.Hostname = "mtaq.test"
-	c.DataDir = dataDir
-	c.Submission.Listen = []string{"127.0.0.1:0"}
-	c.Delivery.DNSServers = []string{dns.Addr()}
-	c.Delivery.Port = port
+	c, mx := destConfig(t, dataDir)
 	c.Delivery.Workers = 8
 	c.Queue.MinFreeBytes = reserve
 	core, logs := observer.New(zap.WarnLevel)
-	d, err := Start(Options{Config: c, Logger: zap.New(core), ConnectTimeout: 2 * time.Second, CommandTimeout: 15 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	d := startDaemon(t, Options{Config: c, Logger: zap.New(core)})
 	l := &load{t: t, addr: d.Addrs()[0].String(), acked: map[string]string{}}
 
 	// 1: mail alone fills the disk down to the reserve.
@@ -548,28 +528,12 @@ func (ch *faultChild) stop(t *testing.T, kill bool) int {
 // message arrived at the MX exactly once; it returns how many arrived.
 func restartDelivers(t *testing.T, dir string, acked map[string]string) int {
 	t.Helper()
-	dns := dnstest.New(t)
-	port := smtptest.FreePort(t, "127.0.0.2")
-	dns.MX("dest.test", 10, "mx.dest.test")
-	dns.A("mx.dest.test", "127.0.0.2")
-	mx := smtptest.New(t, fmt.Sprintf("127.0.0.2:%d", port))
-	c := conf.Defaults()
-	c.Hostname = "mtaq.test"
-	c.DataDir = dir
-	c.Submission.Listen = []string{"127.0.0.1:0"}
-	c.Delivery.DNSServers = []string{dns.Addr()}
-	c.Delivery.Port = port
+	c, mx := destConfig(t, dir)
 	d, err := Start(Options{Config: c, ConnectTimeout: 2 * time.Second, CommandTimeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	}()
+	defer stopDaemon(t, d) // before the next restart opens another data dir
 	for _, id := range acked {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
@@ -651,4 +615,22 @@ func TestSubmissionFaultChild(t *testing.T) {
 		t.Fatal("never armed")
 	}
 	time.Sleep(60 * time.Second) // Pebble exits us, or the parent kills us
+}
+
+// destConfig starts dest.test on the fake Internet (DNS, and its MX on
+// 127.0.0.2) and returns a daemon config on dataDir that delivers there,
+// with the MX.
+func destConfig(t *testing.T, dataDir string) (conf.Config, *smtptest.Server) {
+	t.Helper()
+	dns := dnstest.New(t)
+	port := smtptest.FreePort(t, "127.0.0.2")
+	dns.MX("dest.test", 10, "mx.dest.test")
+	dns.A("mx.dest.test", "127.0.0.2")
+	c := conf.Defaults()
+	c.Hostname = "mtaq.test"
+	c.DataDir = dataDir
+	c.Submission.Listen = []string{"127.0.0.1:0"}
+	c.Delivery.DNSServers = []string{dns.Addr()}
+	c.Delivery.Port = port
+	return c, smtptest.New(t, fmt.Sprintf("127.0.0.2:%d", port))
 }

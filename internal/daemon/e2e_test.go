@@ -47,21 +47,30 @@ func newInternet(t *testing.T, tweak ...func(*conf.Config)) *internet {
 	for _, f := range tweak {
 		f(&c)
 	}
-	d, err := Start(Options{Config: c, Clock: n.clk, Rand: func() float64 { return 0.5 },
-		ConnectTimeout: 2 * time.Second, CommandTimeout: 15 * time.Second})
+	n.d = startDaemon(t, Options{Config: c, Clock: n.clk, Rand: func() float64 { return 0.5 }})
+	n.senders = n.mx("sender.test", 10, "mx.sender.test", "127.0.0.11")
+	return n
+}
+
+// startDaemon starts a daemon with the tests' dial and command timeouts and
+// stops it when the test ends.
+func startDaemon(t *testing.T, o Options) *Daemon {
+	t.Helper()
+	o.ConnectTimeout, o.CommandTimeout = 2*time.Second, 15*time.Second
+	d, err := Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	n.d = d
-	n.senders = n.mx("sender.test", 10, "mx.sender.test", "127.0.0.11")
-	return n
+	t.Cleanup(func() { stopDaemon(t, d) })
+	return d
+}
+
+func stopDaemon(t *testing.T, d *Daemon) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Stop(ctx); err != nil {
+		t.Error(err)
+	}
 }
 
 // mx starts an SMTP server at ip playing host's exchanger and publishes

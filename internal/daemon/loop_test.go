@@ -37,19 +37,8 @@ func startLoopPeer(t *testing.T, ip string, port int, peerIP string, peerPort in
 	c.Delivery.Port = peerPort // every MX on the peer's port: loop.test's, and the sink's
 	c.Delivery.Workers = 4
 	// Both trust 127.0.0.0/8 (the default): each relays for the other.
-	d, err := Start(Options{Config: c, Clock: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)),
-		Rand: func() float64 { return 0.5 }, ConnectTimeout: 2 * time.Second, CommandTimeout: 15 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	p.d = d
+	p.d = startDaemon(t, Options{Config: c, Clock: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)),
+		Rand: func() float64 { return 0.5 }})
 	return p
 }
 
