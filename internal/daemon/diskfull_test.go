@@ -26,6 +26,7 @@ import (
 	"github.com/mtaq/mtaq/internal/maildrop"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/submission"
+	"github.com/mtaq/mtaq/internal/tmpfstest"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -40,14 +41,9 @@ func mountTmpfs(t *testing.T, size int) string {
 	if err := os.Mkdir(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0750", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		missingTool(t, fmt.Sprintf("mount -t tmpfs: %v: %s", err, out))
+	if err := tmpfstest.Mount(t, dir, fmt.Sprintf("%dm", size), "mode=0750"); err != nil {
+		missingTool(t, err.Error())
 	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
 	return dir
 }
 

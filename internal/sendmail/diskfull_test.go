@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/mtaq/mtaq/internal/tmpfstest"
 )
 
 // TestMaildropFull puts the maildrop on a 1 MiB tmpfs and fills it to the
@@ -25,14 +26,9 @@ func TestMaildropFull(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount -t tmpfs: %v: %s", err, out)
+	if err := tmpfstest.Mount(t, dir, "1m", ""); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
 	w.start()                               // pickup sets the directory's mode and watches it
 	filler := filepath.Join(dir, ".filler") // dot files are not mail to pickup
 	fillUp(t, filler)
