@@ -136,14 +136,7 @@ func crashSeed(t *testing.T) uint64 {
 }
 
 func checkClone(t *testing.T, e *env, fs *vfs.MemFS, acked []crashOp) {
-	s, err := Open("queue-db", Options{FS: fs, Clock: e.clock})
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer s.Close()
-	if err := s.Check(bg); err != nil {
-		t.Fatalf("after crash: %v", err)
-	}
+	s := reopenCrashed(t, e, fs)
 	lost := 0
 	for _, op := range acked {
 		if err := op.holds(s); err != nil {

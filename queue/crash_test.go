@@ -37,14 +37,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 	}
 	for name, fs := range clones {
 		t.Run(name, func(t *testing.T) {
-			s, err := Open("queue-db", Options{FS: fs, Clock: e.clock})
-			if err != nil {
-				t.Fatalf("reopen: %v", err)
-			}
-			defer s.Close()
-			if err := s.Check(bg); err != nil {
-				t.Fatalf("after crash: %v", err)
-			}
+			s := reopenCrashed(t, e, fs)
 			assertSettled(t, s, settled)
 			for _, id := range acked.ids {
 				if _, err := s.Body(bg, id); err != nil {
@@ -141,4 +134,19 @@ func TestMapNoSpace(t *testing.T) {
 	if other := errors.New("other"); mapNoSpace(other) != other {
 		t.Fatal("other errors must pass through")
 	}
+}
+
+// reopenCrashed opens the queue a crash left on fs, fails the test if its
+// invariants are broken, and closes it when the (sub)test ends.
+func reopenCrashed(t *testing.T, e *env, fs *vfs.MemFS) *PebbleStore {
+	t.Helper()
+	s, err := Open("queue-db", Options{FS: fs, Clock: e.clock})
+	if err != nil {
+		t.Fatalf("reopen after crash: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Check(bg); err != nil {
+		t.Fatalf("after crash: %v", err)
+	}
+	return s
 }

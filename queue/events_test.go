@@ -132,14 +132,7 @@ func TestEventsCrash(t *testing.T) {
 	acked := enqueueWhileCrashing(t, e, 16, 25, 200)
 	for name, fs := range map[string]*vfs.MemFS{"synced": acked.clone, "random": acked.randomClone} {
 		t.Run(name, func(t *testing.T) {
-			s, err := Open("queue-db", Options{FS: fs, Clock: e.clock})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			if err := s.Check(bg); err != nil {
-				t.Fatal(err)
-			}
+			s := reopenCrashed(t, e, fs)
 			evs, err := s.Events(bg, 0, 0)
 			if err != nil {
 				t.Fatal(err)

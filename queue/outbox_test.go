@@ -51,14 +51,7 @@ func TestEventsCrashDuringApply(t *testing.T) {
 	}
 	clone := e.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(3, 4))})
 	wait()
-	s, err := Open("queue-db", Options{FS: clone, Clock: e.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Check(bg); err != nil {
-		t.Fatal(err)
-	}
+	s := reopenCrashed(t, e, clone)
 	evs, err := s.Events(bg, 0, 0)
 	if err != nil {
 		t.Fatal(err)
