@@ -24,12 +24,15 @@ const catchUpCount = 100_000
 // when it is leased like any other. The window, worker and per-domain
 // limits still apply on top.
 type catchUp struct {
-	before time.Time // overdue means due strictly before this
-	start  time.Time
-	rate   float64 // recipients per second
-	left   int     // overdue recipients not yet taken, as counted (≤ catchUpCount)
-	taken  int
+	before  time.Time // overdue means due strictly before this
+	start   time.Time
+	rate    float64 // recipients per second
+	counted int     // overdue recipients counted at start (≤ catchUpCount)
+	taken   int
 }
+
+// left is how many counted overdue recipients are not yet taken.
+func (c *catchUp) left() int { return max(c.counted-c.taken, 0) }
 
 // beginCatchUp counts what is overdue now and, when there is any, arms
 // the pacing. Run calls it once before its first scan.
@@ -54,7 +57,7 @@ func (s *Scheduler) beginCatchUp(ctx context.Context) error {
 	}
 	window := time.Duration(float64(n) / rate * float64(time.Second))
 	s.mu.Lock()
-	s.catch = &catchUp{before: now, start: now, rate: rate, left: n}
+	s.catch = &catchUp{before: now, start: now, rate: rate, counted: n}
 	s.mu.Unlock()
 	s.o.Logger.Info("spreading overdue recipients", zap.Int("overdue", n),
 		zap.Bool("more", n == catchUpCount), zap.Duration("window", window), zap.Float64("per_second", rate))
@@ -89,7 +92,6 @@ func (s *Scheduler) paceDue(due []queue.Due, now time.Time, room int) []queue.Du
 				}
 				budget--
 				c.taken++
-				c.left = max(c.left-1, 0)
 			}
 		}
 		out = append(out, d)
@@ -105,7 +107,7 @@ func (s *Scheduler) catchUpScan() (extra int, on bool) {
 	if s.catch == nil {
 		return 0, false
 	}
-	return s.catch.left, true
+	return s.catch.left(), true
 }
 
 // catchUpWait returns how long the loop may sleep before the pacing lets

@@ -226,7 +226,7 @@ func TestRestartAfterDeferralStorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.catch != nil {
-		t.Fatalf("restart a minute after the storm paces %d recipients as overdue; none is", s.catch.left)
+		t.Fatalf("restart a minute after the storm paces %d recipients as overdue; none is", s.catch.left())
 	}
 	retry := r.run(s, 600)
 	for rcpt, at := range retry {
@@ -259,7 +259,7 @@ func TestRestartAfterLongOutage(t *testing.T) {
 	if err := s.beginCatchUp(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if s.catch == nil || s.catch.left != restartN {
+	if s.catch == nil || s.catch.left() != restartN {
 		t.Fatalf("catch-up %+v, want all %d recipients overdue", s.catch, restartN)
 	}
 	window := time.Duration(restartN/100) * time.Second
@@ -313,7 +313,7 @@ func TestRestartDoesNotPaceNewMail(t *testing.T) {
 	if err := s.beginCatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s.catch == nil || s.catch.left != restartN {
+	if s.catch == nil || s.catch.left() != restartN {
 		t.Fatalf("catch-up %+v, want the %d deferred recipients paced and the %d new ones not", s.catch, restartN, restartN)
 	}
 	r.step(s)

@@ -150,32 +150,32 @@ func (l *idleListener) snapshot() []*idleConn {
 // connection instead of reading the rest of the body as commands.
 type idleConn struct {
 	net.Conn
-	l      *idleListener
-	ip     netip.Addr            // the key of its connLimit slot
-	sticky atomic.Pointer[error] // once set, every Read fails with it
-	inBDAT atomic.Bool           // a BDAT transaction is under way
-	inData atomic.Bool           // Data is running: reading or committing a body
-	eof    atomic.Bool           // the client has half-closed or gone
-	stopng atomic.Bool           // the server is shutting down: see stop
-	once   sync.Once
+	l        *idleListener
+	ip       netip.Addr            // the key of its connLimit slot
+	sticky   atomic.Pointer[error] // once set, every Read fails with it
+	inBDAT   atomic.Bool           // a BDAT transaction is under way
+	inData   atomic.Bool           // Data is running: reading or committing a body
+	eof      atomic.Bool           // the client has half-closed or gone
+	stopping atomic.Bool           // the server is shutting down: see stop
+	once     sync.Once
 }
 
 func (c *idleConn) Read(b []byte) (int, error) {
 	if e := c.sticky.Load(); e != nil {
 		return 0, *e
 	}
-	if c.stopng.Load() {
+	if c.stopping.Load() {
 		return 0, c.stopped()
 	}
 	// Socket deadlines are kernel wall-clock time; a fake clock can't drive them.
 	if err := c.Conn.SetReadDeadline(clock.Real{}.Now().Add(c.l.timeout)); err != nil {
 		return 0, err
 	}
-	if c.stopng.Load() { // stop ran before the renewal above undid its deadline
+	if c.stopping.Load() { // stop ran before the renewal above undid its deadline
 		return 0, c.stopped()
 	}
 	n, err := c.Conn.Read(b)
-	if c.stopng.Load() && isTimeout(err) {
+	if c.stopping.Load() && isTimeout(err) {
 		return n, c.stopped()
 	}
 	if errors.Is(err, io.EOF) {
@@ -198,7 +198,7 @@ func (c *idleConn) Read(b []byte) (int, error) {
 // go-smtp's 421 for a timeout. A body already read is committed and
 // answered first, so every client ends with a 250 or a 421.
 func (c *idleConn) stop() {
-	c.stopng.Store(true)
+	c.stopping.Store(true)
 	c.Conn.SetReadDeadline(clock.Real{}.Now())
 }
 
