@@ -282,4 +282,3 @@ func TestQuarantinePurgedAfterRetention(t *testing.T) {
 		t.Fatalf("quarantine still holds %d entries after the retention", len(des))
 	}
 }
-

@@ -23,7 +23,6 @@ func (p *Pickup) maxFile() int64 {
 	return p.o.MaxMessageBytes + int64(p.o.MaxRecipients)*int64(len("rcpt: \n")+256) + 4096
 }
 
-
 // importFile enqueues one file and removes it (P1). A file it refuses is
 // returned as a *corruptError holding the open file, for the quarantine.
 func (p *Pickup) importFile(ctx context.Context, name string) error {

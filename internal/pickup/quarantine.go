@@ -104,7 +104,6 @@ func (q *quarantine) take(d *maildrop.Dir, name string, f *os.File, st *unix.Sta
 	return newName, nil
 }
 
-
 func (q *quarantine) write(name string, r io.Reader) error {
 	fd, err := unix.Openat(q.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
