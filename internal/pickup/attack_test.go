@@ -230,6 +230,7 @@ func TestIdleMaildropNotRelisted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.p.Run(ctx); close(done) }()
+	waitTimer(t, h.clk) // the first listing, at start
 	var ru0, ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	const ticks = 30
@@ -242,7 +243,7 @@ func TestIdleMaildropNotRelisted(t *testing.T) {
 	cancel()
 	<-done
 	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
-	t.Logf("%d temporary files, %d ticks: %d listings, %v CPU in the ticks", n, ticks+1, h.p.listings, cpu)
+	t.Logf("%d temporary files: %d listings in %d ticks; %v of CPU for the %d ticks after the first", n, h.p.listings, ticks+1, cpu, ticks)
 	if h.p.listings != 1 {
 		t.Fatalf("%d listings of an unchanged directory in %d ticks, want 1", h.p.listings, ticks+1)
 	}
