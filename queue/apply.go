@@ -155,7 +155,7 @@ func writeNewMessage(b *pebble.Batch, lo *uint64, m *Message, body []byte) error
 		ID: m.ID, Sender: m.Sender, Arrived: m.Arrived, Size: m.Size,
 		ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: m.Headers, Rcpts: len(m.Recipients),
 	}
-	rec.NoDSN = m.NoDSN
+	rec.NoDSN, rec.Tag, rec.Metadata = m.NoDSN, m.Tag, m.Metadata
 	for _, r := range m.Recipients {
 		if !r.State.Final() {
 			rec.Open++

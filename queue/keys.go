@@ -144,8 +144,10 @@ type msgRecord struct {
 	Open int `json:"open"`
 	// Final is when Open reached 0; zero while it has not.
 	Final time.Time `json:"final,omitzero"`
-	// NoDSN is Message.NoDSN.
-	NoDSN bool `json:"no_dsn,omitempty"`
+	// NoDSN, Tag and Metadata are Message's.
+	NoDSN    bool              `json:"no_dsn,omitempty"`
+	Tag      string            `json:"tag,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // rcptRecord is the r/ value: the Recipient plus its timeline length, so

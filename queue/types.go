@@ -66,6 +66,10 @@ type Message struct {
 	// NoDSN: the submitter asked for no bounce messages (a per-user or
 	// listener switch, or NOTIFY=NEVER for every recipient).
 	NoDSN bool `json:"no_dsn,omitempty"`
+	// Tag and Metadata are the app's labels (X-Mtaq-Tag and
+	// X-Mtaq-Metadata-* at intake), carried on every event.
+	Tag      string            `json:"tag,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // MaxKeptHeaders caps Message.Headers.

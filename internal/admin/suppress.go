@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mtaq/mtaq/internal/submission"
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 )
@@ -21,7 +21,7 @@ import (
 func normalizeAddress(addr string) (string, error) {
 	a := strings.TrimSpace(addr)
 	a = strings.TrimSuffix(strings.TrimPrefix(a, "<"), ">")
-	if _, err := submission.ParseAddress(a, true); err != nil {
+	if _, err := intake.ParseAddress(a, true); err != nil {
 		return "", invalid("bad address %q: %v", addr, err)
 	}
 	return strings.ToLower(a), nil

@@ -12,8 +12,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/maildrop"
-	"github.com/mtaq/mtaq/internal/submission"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -140,7 +140,7 @@ func fileType(mode uint32) string {
 func (p *Pickup) message(ctx context.Context, env maildrop.Envelope) (*queue.Message, error) {
 	now := p.o.Clock.Now()
 	if env.Sender != "" {
-		if _, err := submission.ParseAddress(env.Sender, true); err != nil {
+		if _, err := intake.ParseAddress(env.Sender, true); err != nil {
 			return nil, corrupt("sender %q: %v", env.Sender, err)
 		}
 	}
@@ -151,7 +151,7 @@ func (p *Pickup) message(ctx context.Context, env maildrop.Envelope) (*queue.Mes
 		if len(seen) == p.o.MaxRecipients && !seen[strings.ToLower(to)] {
 			return nil, corrupt("more than %d recipients (the submission limit)", p.o.MaxRecipients)
 		}
-		a, err := submission.ParseAddress(to, true)
+		a, err := intake.ParseAddress(to, true)
 		if err != nil {
 			return nil, corrupt("rcpt %q: %v", to, err)
 		}

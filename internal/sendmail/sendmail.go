@@ -26,8 +26,8 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/maildrop"
-	"github.com/mtaq/mtaq/internal/submission"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -139,7 +139,7 @@ func envelopeSender(env Env, o options) (string, error) {
 	if !strings.Contains(s, "@") {
 		s += "@" + env.Config.Hostname
 	}
-	if _, err := submission.ParseAddress(s, true); err != nil {
+	if _, err := intake.ParseAddress(s, true); err != nil {
 		return "", fail(ExUsage, "bad sender address %q: %v", s, err)
 	}
 	return s, nil
@@ -171,7 +171,7 @@ func recipients(env Env, o options, fields []field) ([]string, error) {
 		return nil, fail(ExUsage, "too many recipients (%d, limit %d)", len(out), max)
 	}
 	for _, r := range out {
-		if _, err := submission.ParseAddress(r, true); err != nil {
+		if _, err := intake.ParseAddress(r, true); err != nil {
 			return nil, fail(ExNoUser, "bad recipient address %q: %v", r, err)
 		}
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/maildrop"
-	"github.com/mtaq/mtaq/internal/submission"
 )
 
 // serveSMTP runs one SMTP session on stdin/stdout (-bs). The local user
@@ -51,7 +51,7 @@ func reply(code int, e smtp.EnhancedCode, msg string) *smtp.SMTPError {
 
 func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 	if from != "" {
-		if _, err := submission.ParseAddress(from, true); err != nil {
+		if _, err := intake.ParseAddress(from, true); err != nil {
 			return reply(501, smtp.EnhancedCode{5, 1, 7}, "Bad sender address syntax")
 		}
 	}
@@ -60,7 +60,7 @@ func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if _, err := submission.ParseAddress(to, true); err != nil {
+	if _, err := intake.ParseAddress(to, true); err != nil {
 		return reply(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax")
 	}
 	s.rcpts = append(s.rcpts, to)

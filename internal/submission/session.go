@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -107,7 +108,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return errSize // go-smtp checks SIZE= first; kept so the limit holds without it
 	}
 	if from != "" {
-		if _, err := ParseAddress(from, utf8); err != nil {
+		if _, err := intake.ParseAddress(from, utf8); err != nil {
 			return errBadSender
 		}
 	}
@@ -124,7 +125,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !ss.mayRelay() {
 		return errRelayDenied
 	}
-	a, err := ParseAddress(to, ss.utf8)
+	a, err := intake.ParseAddress(to, ss.utf8)
 	if err != nil {
 		return errBadRecipient
 	}

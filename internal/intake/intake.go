@@ -1,0 +1,343 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// Store is the part of queue.Store intake uses.
+type Store interface {
+	Enqueue(ctx context.Context, m *queue.Message, body []byte) error
+	Suppression(ctx context.Context, addr string, now time.Time) (*queue.Suppression, error)
+}
+
+// Options configure an Intake. Hostname and Store are required.
+type Options struct {
+	Hostname string // Received, Message-ID
+	Store    Store
+	Clock    clock.Clock // default clock.Real
+	Logger   *zap.Logger // default zap.NewNop
+	// MaxMessageBytes bounds a message as received (default 25 MiB).
+	MaxMessageBytes int64
+	// MaxRecipients bounds a message's distinct recipients (default 1000).
+	MaxRecipients int
+	// MaxHops is the most Received fields a message may already carry
+	// (default 30): more is a mail loop.
+	MaxHops int
+	// RefuseSuppressed refuses a suppressed recipient (550) instead of
+	// recording it as rejected.
+	RefuseSuppressed bool
+	// OnQueued wakes the scheduler after a commit; may be nil.
+	OnQueued func(id string)
+	// OnRejected counts recipients recorded as rejected; may be nil.
+	OnRejected func(n int)
+	// NewID names messages (default queue.NewID).
+	NewID func(now time.Time) string
+}
+
+// Intake is the one way into the queue (I1).
+type Intake struct {
+	o   Options
+	log *zap.Logger
+}
+
+// New fills the defaults.
+func New(o Options) *Intake {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 25 << 20
+	}
+	if o.MaxRecipients <= 0 {
+		o.MaxRecipients = 1000
+	}
+	if o.MaxHops <= 0 {
+		o.MaxHops = 30
+	}
+	if o.NewID == nil {
+		o.NewID = queue.NewID
+	}
+	return &Intake{o: o, log: o.Logger.Named("intake")}
+}
+
+// Limits are the checks' bounds, for a caller that checks before it can
+// reach a running intake (sendmail, which has no queue).
+func (in *Intake) Limits() (maxBytes int64, maxRcpts, maxHops int) {
+	return in.o.MaxMessageBytes, in.o.MaxRecipients, in.o.MaxHops
+}
+
+// Kind is the way a message came in.
+type Kind string
+
+// The ways in.
+const (
+	SMTP     Kind = "smtp"
+	Sendmail Kind = "sendmail"
+	DSN      Kind = "dsn"
+	HTTP     Kind = "http"
+)
+
+// Origin is who handed the message over, for the Received field and for
+// deciding what may be added to it.
+type Origin struct {
+	Kind Kind
+	// ClientAddr is the client's IP for SMTP and HTTP, "local (uid N)"
+	// for sendmail, empty for mtaq's own DSNs.
+	ClientAddr string
+	Helo       string // SMTP: the EHLO name
+	// Protocol is the Received field's "with": ESMTP, ESMTPS, ESMTPSA
+	// (RFC 3848), HTTP, HTTPS, or "local".
+	Protocol string
+	UID      int    // sendmail: the file's owner
+	FullName string // sendmail -F: the name in an added From
+	// Fixup adds a missing Message-ID, Date or From (I3): trusted
+	// networks, authenticated users, sendmail and the HTTP API; never a
+	// DSN (built complete) nor mail from anyone else.
+	Fixup bool
+	// UTF8 allows non-ASCII addresses (SMTPUTF8).
+	UTF8  bool
+	NoDSN bool
+}
+
+// Message is what a protocol hands over: the envelope and the message as
+// received, CRLF lines (a protocol normalises its own transfer encoding;
+// Prepare still checks).
+type Message struct {
+	Origin Origin
+	Sender string // "" is the null sender
+	Rcpts  []Recipient
+	Data   []byte
+}
+
+// Recipient is a checked envelope recipient (see Intake.Recipient).
+type Recipient struct {
+	Address    string
+	Domain     string // lower case, an A-label for an IDN
+	Suppressed bool   // recorded as rejected: nothing is sent
+}
+
+// Sender checks a MAIL FROM address ("" is the null sender).
+func (in *Intake) Sender(addr string, utf8 bool) error {
+	if addr == "" {
+		return nil
+	}
+	if _, err := ParseAddress(addr, utf8); err != nil {
+		return ErrBadSender
+	}
+	return nil
+}
+
+// Recipient checks one recipient: its syntax, then the suppression list
+// (RefuseSuppressed: 550; else recorded as rejected). SMTP calls it at
+// RCPT; Submit calls it for every recipient not yet checked.
+func (in *Intake) Recipient(ctx context.Context, addr string, utf8 bool) (Recipient, error) {
+	a, err := ParseAddress(addr, utf8)
+	if err != nil {
+		return Recipient{}, ErrBadRecipient
+	}
+	now := in.o.Clock.Now()
+	sup, err := in.o.Store.Suppression(ctx, addr, now)
+	if err != nil {
+		in.log.Error("suppression lookup", zap.String("rcpt", addr), zap.Error(err))
+		return Recipient{}, ErrTempLookup
+	}
+	r := Recipient{Address: addr, Domain: strings.ToLower(a.Domain), Suppressed: sup.Active(now)}
+	if r.Suppressed && in.o.RefuseSuppressed {
+		return Recipient{}, ErrSuppressed
+	}
+	return r, nil
+}
+
+// Recipients checks addrs in order, dropping repeats (case-insensitive)
+// and refusing more than MaxRecipients distinct ones; the first refusal
+// is returned with its Field set to the address.
+func (in *Intake) Recipients(ctx context.Context, addrs []string, utf8 bool) ([]Recipient, error) {
+	var out []Recipient
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		k := strings.ToLower(a)
+		if seen[k] {
+			continue
+		}
+		if len(out) == in.o.MaxRecipients {
+			return nil, ErrTooManyRcpts
+		}
+		r, err := in.Recipient(ctx, a, utf8)
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				c := *e
+				c.Field = a
+				return nil, &c
+			}
+			return nil, err
+		}
+		seen[k] = true
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Prepared is a message ready to enqueue: the final bytes (I2) and what
+// was taken out of them.
+type Prepared struct {
+	ID       string
+	Arrived  time.Time
+	Data     []byte // Received field, header (fixed up), body: the bytes sent
+	Tag      string
+	Metadata map[string]string
+}
+
+// Prepare runs every check that needs no store, in the same order for
+// every way in, and builds the final bytes: the limits, the line rules
+// (I2), the hop count, the labels (tag, metadata) and the header fix-up
+// (I3), with the Received field on top. sendmail calls it before writing
+// the maildrop, so its exit code says what the daemon would say.
+func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error) {
+	if int64(len(m.Data)) > in.o.MaxMessageBytes {
+		return nil, ErrSize
+	}
+	if len(m.Rcpts) == 0 {
+		return nil, ErrNoRecipients
+	}
+	if len(m.Rcpts) > in.o.MaxRecipients {
+		return nil, ErrTooManyRcpts
+	}
+	data, err := canonical(m.Data)
+	if err != nil {
+		return nil, err
+	}
+	fields, body, sep := SplitHeader(data)
+	if countReceived(fields) > in.o.MaxHops {
+		return nil, ErrTooManyHops
+	}
+	kept, tag, meta, err := labels(fields)
+	if err != nil {
+		return nil, err
+	}
+	var add []byte
+	if m.Origin.Fixup {
+		add = fixup{id: id, hostname: in.o.Hostname, sender: m.Sender, fullName: m.Origin.FullName, at: now}.missing(kept)
+	}
+	rcv := in.received(m, id, now)
+	out := make([]byte, 0, len(rcv)+len(data)+len(add)+2)
+	out = append(out, rcv...)
+	if len(kept) == len(fields) && len(add) == 0 {
+		out = append(out, data...) // untouched: no copy of the parts
+	} else {
+		for _, f := range kept {
+			out = append(out, f.Raw...)
+		}
+		out = append(out, add...)
+		if sep || len(body) > 0 {
+			out = append(out, '\r', '\n')
+		}
+		out = append(out, body...)
+	}
+	return &Prepared{ID: id, Arrived: now, Data: out, Tag: tag, Metadata: meta}, nil
+}
+
+// received is the trace field mtaq prepends (RFC 5321 §4.4); the
+// recipient is named only when there is one, so Bcc recipients are never
+// listed. Client text (the EHLO name) is cleaned first.
+func (in *Intake) received(m Message, id string, now time.Time) string {
+	var b strings.Builder
+	switch m.Origin.Kind {
+	case Sendmail:
+		fmt.Fprintf(&b, "Received: from local (uid %d)\r\n\tby %s (mtaq) with local id %s", m.Origin.UID, in.o.Hostname, id)
+	case DSN:
+		fmt.Fprintf(&b, "Received: by %s (mtaq) with local id %s", in.o.Hostname, id)
+	default:
+		with := m.Origin.Protocol
+		if with == "" {
+			with = "ESMTP"
+		}
+		fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mtaq) with %s id %s",
+			cleanHelo(m.Origin.Helo), m.Origin.ClientAddr, in.o.Hostname, with, id)
+	}
+	if len(m.Rcpts) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", m.Rcpts[0].Address)
+	}
+	fmt.Fprintf(&b, ";\r\n\t%s\r\n", now.Format(time.RFC1123Z))
+	return b.String()
+}
+
+// cleanHelo keeps printable ASCII other than comment delimiters, so an
+// EHLO argument cannot break the header's structure.
+func cleanHelo(s string) string {
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r > '~' || r == '(' || r == ')' || r == '\\' {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// Accepted is what Submit committed.
+type Accepted struct {
+	ID       string
+	Rejected int // recipients recorded as rejected (suppressed)
+	Size     int64
+}
+
+// Submit prepares m, commits it in one synced batch and wakes the
+// scheduler; only then may the caller say "queued" (I4). Storage trouble
+// is a 4xx: 452 4.3.1 when the disk is full, 451 4.3.0 otherwise.
+func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
+	now := in.o.Clock.Now()
+	id := in.o.NewID(now)
+	p, err := in.Prepare(m, id, now)
+	if err != nil {
+		return nil, err
+	}
+	qm := &queue.Message{ID: id, Sender: m.Sender, Arrived: now, Size: int64(len(p.Data)),
+		ClientAddr: m.Origin.ClientAddr, Helo: m.Origin.Helo, NoDSN: m.Origin.NoDSN,
+		Tag: p.Tag, Metadata: p.Metadata}
+	if m.Origin.Kind == Sendmail && qm.ClientAddr == "" {
+		qm.ClientAddr = fmt.Sprintf("local (uid %d)", m.Origin.UID)
+	}
+	rejected := 0
+	for i, r := range m.Rcpts {
+		qr := queue.Recipient{Index: i, Address: r.Address, Domain: r.Domain, State: queue.Queued,
+			NextAttempt: now, Updated: now}
+		if r.Suppressed {
+			qr.State, qr.NextAttempt = queue.Rejected, time.Time{}
+			rejected++
+		}
+		qm.Recipients = append(qm.Recipients, qr)
+	}
+	if err := in.o.Store.Enqueue(ctx, qm, p.Data); err != nil {
+		fields := []zap.Field{zap.String("origin", string(m.Origin.Kind)), zap.String("sender", m.Sender),
+			zap.Int("rcpts", len(qm.Recipients)), zap.String("client", qm.ClientAddr), zap.Error(err)}
+		if errors.Is(err, queue.ErrNoSpace) {
+			// The queue warns once when it starts and stops refusing; a
+			// line per message would flood the log while the disk is full.
+			in.log.Debug("refused: no space for the queue", fields...)
+			return nil, ErrNoSpace
+		}
+		in.log.Error("enqueue failed", fields...)
+		return nil, ErrStorage
+	}
+	if in.o.OnQueued != nil {
+		in.o.OnQueued(id)
+	}
+	if rejected > 0 && in.o.OnRejected != nil {
+		in.o.OnRejected(rejected)
+	}
+	return &Accepted{ID: id, Rejected: rejected, Size: qm.Size}, nil
+}
