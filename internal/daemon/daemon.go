@@ -22,6 +22,7 @@ import (
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/fsperm"
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/submission"
 	"github.com/mtaq/mtaq/policy"
@@ -121,7 +122,10 @@ func Start(o Options) (*Daemon, error) {
 		OnOutcome:         reg.Outcome,
 	})
 	reg.WatchScheduler(d.sched)
-	pk, err := openPickup(c, o, store, d.sched)
+	in := intake.New(intake.Options{Hostname: c.Hostname, Store: store, Clock: o.Clock, Logger: o.Logger,
+		MaxMessageBytes: c.Submission.MaxMessageBytes, MaxRecipients: c.Submission.MaxRecipients,
+		RefuseSuppressed: c.Suppression.OnSuppressed == "refuse", OnQueued: func(string) { d.sched.Wake() }})
+	pk, err := openPickup(c, o, in)
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -30,7 +30,11 @@ var (
 	ErrBadSender    = refuse(501, "5.1.7", "Bad sender address syntax")
 	ErrBadRecipient = refuse(501, "5.1.3", "Bad recipient address syntax")
 	ErrNoRecipients = refuse(554, "5.5.1", "No valid recipients")
+	// ErrTooManyRcpts is the RCPT-time answer (RFC 5321 §4.5.3.1.10: the
+	// client sends the rest later); ErrRcptLimit refuses a whole message
+	// (a file, an API call) whose list is over the limit.
 	ErrTooManyRcpts = refuse(452, "4.5.3", "Too many recipients")
+	ErrRcptLimit    = refuse(550, "5.5.3", "Too many recipients")
 	ErrSuppressed   = refuse(550, "5.7.1", "Recipient address is suppressed")
 	ErrTempLookup   = refuse(451, "4.3.0", "Temporary lookup failure, try again later")
 	ErrSize         = refuse(552, "5.3.4", "Message size exceeds fixed limit")

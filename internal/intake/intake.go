@@ -115,6 +115,9 @@ type Origin struct {
 // received, CRLF lines (a protocol normalises its own transfer encoding;
 // Prepare still checks).
 type Message struct {
+	// ID names the message when its text must carry the queue ID before
+	// intake sees it (a DSN's Message-ID); empty: Submit assigns one.
+	ID     string
 	Origin Origin
 	Sender string // "" is the null sender
 	Rcpts  []Recipient
@@ -139,11 +142,13 @@ func (in *Intake) Sender(addr string, utf8 bool) error {
 	return nil
 }
 
-// Recipient checks one recipient: its syntax, then the suppression list
-// (RefuseSuppressed: 550; else recorded as rejected). SMTP calls it at
-// RCPT; Submit calls it for every recipient not yet checked.
-func (in *Intake) Recipient(ctx context.Context, addr string, utf8 bool) (Recipient, error) {
-	a, err := ParseAddress(addr, utf8)
+// Recipient checks one recipient: its syntax, then the suppression list.
+// A suppressed address is refused (550) when RefuseSuppressed is set and
+// the origin can still tell its client (SMTP, HTTP); otherwise, and always
+// for a maildrop file or a DSN, it is recorded as rejected. SMTP calls it
+// at RCPT, the others through Recipients.
+func (in *Intake) Recipient(ctx context.Context, o Origin, addr string) (Recipient, error) {
+	a, err := ParseAddress(addr, o.UTF8)
 	if err != nil {
 		return Recipient{}, ErrBadRecipient
 	}
@@ -154,16 +159,17 @@ func (in *Intake) Recipient(ctx context.Context, addr string, utf8 bool) (Recipi
 		return Recipient{}, ErrTempLookup
 	}
 	r := Recipient{Address: addr, Domain: strings.ToLower(a.Domain), Suppressed: sup.Active(now)}
-	if r.Suppressed && in.o.RefuseSuppressed {
+	if r.Suppressed && in.o.RefuseSuppressed && (o.Kind == SMTP || o.Kind == HTTP) {
 		return Recipient{}, ErrSuppressed
 	}
 	return r, nil
 }
 
 // Recipients checks addrs in order, dropping repeats (case-insensitive)
-// and refusing more than MaxRecipients distinct ones; the first refusal
+// and refusing more than MaxRecipients distinct ones (ErrRcptLimit); the
+// first refusal
 // is returned with its Field set to the address.
-func (in *Intake) Recipients(ctx context.Context, addrs []string, utf8 bool) ([]Recipient, error) {
+func (in *Intake) Recipients(ctx context.Context, o Origin, addrs []string) ([]Recipient, error) {
 	var out []Recipient
 	seen := map[string]bool{}
 	for _, a := range addrs {
@@ -172,9 +178,9 @@ func (in *Intake) Recipients(ctx context.Context, addrs []string, utf8 bool) ([]
 			continue
 		}
 		if len(out) == in.o.MaxRecipients {
-			return nil, ErrTooManyRcpts
+			return nil, ErrRcptLimit
 		}
-		r, err := in.Recipient(ctx, a, utf8)
+		r, err := in.Recipient(ctx, o, a)
 		if err != nil {
 			var e *Error
 			if errors.As(err, &e) {
@@ -213,7 +219,7 @@ func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error
 		return nil, ErrNoRecipients
 	}
 	if len(m.Rcpts) > in.o.MaxRecipients {
-		return nil, ErrTooManyRcpts
+		return nil, ErrRcptLimit
 	}
 	data, err := canonical(m.Data)
 	if err != nil {
@@ -300,7 +306,10 @@ type Accepted struct {
 // is a 4xx: 452 4.3.1 when the disk is full, 451 4.3.0 otherwise.
 func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
 	now := in.o.Clock.Now()
-	id := in.o.NewID(now)
+	id := m.ID
+	if id == "" {
+		id = in.o.NewID(now)
+	}
 	p, err := in.Prepare(m, id, now)
 	if err != nil {
 		return nil, err

@@ -24,7 +24,7 @@ func newTest(t *testing.T) (*Intake, *queue.PebbleStore, *clock.Fake) {
 
 func rcpts(in *Intake, t *testing.T, addrs ...string) []Recipient {
 	t.Helper()
-	rs, err := in.Recipients(context.Background(), addrs, false)
+	rs, err := in.Recipients(context.Background(), Origin{Kind: SMTP}, addrs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestLimits(t *testing.T) {
 		"30 Received":   {hops[len(hops)/31:] + "\r\nx\r\n", 1, nil},
 		"oversize":      {"S: x\r\n\r\n" + strings.Repeat("y", 64<<10), 1, ErrSize},
 		"NUL":           {"S: x\r\n\r\nx\x00\r\n", 1, ErrNUL},
-		"6 recipients":  {"S: x\r\n\r\nx\r\n", 6, ErrTooManyRcpts},
+		"6 recipients":  {"S: x\r\n\r\nx\r\n", 6, ErrRcptLimit},
 		"no recipients": {"S: x\r\n\r\nx\r\n", 0, ErrNoRecipients},
 	} {
 		var rs []Recipient
@@ -136,7 +136,7 @@ func TestLimits(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
 	}
-	if _, err := in.Recipients(context.Background(), []string{"a@x.test", "A@x.test", "b@x.test", "c@x.test", "d@x.test", "e@x.test", "f@x.test"}, false); err != ErrTooManyRcpts {
+	if _, err := in.Recipients(context.Background(), Origin{Kind: SMTP}, []string{"a@x.test", "A@x.test", "b@x.test", "c@x.test", "d@x.test", "e@x.test", "f@x.test"}); err != ErrRcptLimit {
 		t.Errorf("7 addresses, 6 distinct: %v", err)
 	}
 }

@@ -50,8 +50,8 @@ func newSpool(t *testing.T) *spool {
 	}
 	t.Cleanup(func() { h.store.Close() })
 	core, logs := observer.New(zap.InfoLevel)
-	h.p, err = Open(Options{Dir: h.dir, QuarantineDir: h.qdir, Hostname: "mtaq.test", Store: h.store,
-		Clock: h.clk, Logger: zap.New(core), MaxMessageBytes: 1 << 20})
+	h.p, err = Open(Options{Dir: h.dir, QuarantineDir: h.qdir, Intake: h.intake(h.store, 1000),
+		Clock: h.clk, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestFileReplacedDuringImport(t *testing.T) {
 // more recipients than max_recipients is refused, not delivered.
 func TestMaildropRecipientLimit(t *testing.T) {
 	h := newHarness(t)
-	h.p.o.MaxRecipients = 100
+	h.p.o.Intake = h.intake(h.store, 100)
 	var rcpts []string
 	for i := range 101 {
 		rcpts = append(rcpts, fmt.Sprintf("u%d@x.test", i))

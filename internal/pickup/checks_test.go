@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/maildrop"
 	"github.com/mtaq/mtaq/queue"
 )
@@ -120,21 +121,21 @@ func TestTempFilesIgnoredThenReaped(t *testing.T) {
 }
 
 // failingStore refuses every Enqueue, like a full disk.
-type failingStore struct{ Store }
+type failingStore struct{ intake.Store }
 
 func (failingStore) Enqueue(context.Context, *queue.Message, []byte) error { return queue.ErrNoSpace }
 
 func TestStorageErrorKeepsFile(t *testing.T) {
 	h := newHarness(t)
 	name := h.drop("a@x.test")
-	h.p.o.Store = failingStore{h.store}
+	h.p.o.Intake = h.intake(failingStore{h.store}, 1000)
 	if _, err := h.p.Scan(context.Background()); !errors.Is(err, queue.ErrNoSpace) {
 		t.Fatalf("Scan: %v, want ErrNoSpace", err)
 	}
 	if left := h.left(); len(left) != 1 || left[0] != name || h.inQuarantine(name) {
 		t.Fatalf("file not kept for a retry: %v", left)
 	}
-	h.p.o.Store = h.store
+	h.p.o.Intake = h.intake(h.store, 1000)
 	if n := h.scan(); n != 1 || len(h.left()) != 0 {
 		t.Fatalf("retry queued %d, left %v", n, h.left())
 	}
@@ -143,7 +144,7 @@ func TestStorageErrorKeepsFile(t *testing.T) {
 // toggleStore refuses Enqueue like a full disk while full is set, and counts
 // the attempts.
 type toggleStore struct {
-	Store
+	intake.Store
 	full     atomic.Bool
 	attempts atomic.Int32
 }
@@ -164,7 +165,7 @@ func TestFullQueueLogsOnce(t *testing.T) {
 	h.p.log = zap.New(core)
 	st := &toggleStore{Store: h.store}
 	st.full.Store(true)
-	h.p.o.Store = st
+	h.p.o.Intake = h.intake(st, 1000)
 	for range 3 {
 		h.drop("a@x.test")
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -20,7 +18,8 @@ import (
 // maxFile bounds a maildrop file: the body limit plus the envelope lines,
 // MaxRecipients of them at the longest legal path.
 func (p *Pickup) maxFile() int64 {
-	return p.o.MaxMessageBytes + int64(p.o.MaxRecipients)*int64(len("rcpt: \n")+256) + 4096
+	maxBytes, maxRcpts, _ := p.o.Intake.Limits()
+	return maxBytes + int64(maxRcpts)*int64(len("rcpt: \n")+256) + 4096
 }
 
 // importFile enqueues one file and removes it (P1). A file it refuses is
@@ -54,10 +53,7 @@ func (p *Pickup) importFile(ctx context.Context, name string) error {
 	if owner := int(st.Uid); env.UID != owner {
 		return bad(fmt.Errorf("uid field %d, but the file belongs to uid %d", env.UID, owner))
 	}
-	if int64(len(body)) > p.o.MaxMessageBytes {
-		return bad(fmt.Errorf("message of %d bytes exceeds the limit of %d", len(body), p.o.MaxMessageBytes))
-	}
-	m, err := p.message(ctx, env)
+	acc, err := p.submit(ctx, env, body)
 	var ce *corruptError
 	if errors.As(err, &ce) {
 		return bad(ce.reason)
@@ -66,17 +62,9 @@ func (p *Pickup) importFile(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	full := append([]byte(p.received(m, env.UID)), body...)
-	m.Size = int64(len(full))
-	if err := p.o.Store.Enqueue(ctx, m, full); err != nil {
-		return fmt.Errorf("enqueue: %w", err)
-	}
-	if p.o.OnQueued != nil {
-		p.o.OnQueued(m.ID)
-	}
-	p.log.Info("queued", zap.String("queue_id", m.ID), zap.String("file", name), zap.Int("uid", env.UID),
-		zap.String("sender", m.Sender), zap.Int("rcpts", len(m.Recipients)), zap.Int64("size", m.Size),
-		zap.Time("posted", env.Posted))
+	p.log.Info("queued", zap.String("queue_id", acc.ID), zap.String("file", name), zap.Int("uid", env.UID),
+		zap.String("sender", env.Sender), zap.Int("rcpts", len(env.Rcpts)), zap.Int("rejected", acc.Rejected),
+		zap.Int64("size", acc.Size), zap.Time("posted", env.Posted))
 	// Enqueued: from here a crash means a duplicate, never a loss (P1).
 	// Only the file that was read is removed: one its owner put in its
 	// place meanwhile waits for the next scan.
@@ -135,53 +123,34 @@ func fileType(mode uint32) string {
 	return fmt.Sprintf("type %#o", mode&unix.S_IFMT)
 }
 
-// message builds the envelope as submission does: addresses checked,
-// duplicates dropped, suppressed recipients Rejected, the rest due now.
-func (p *Pickup) message(ctx context.Context, env maildrop.Envelope) (*queue.Message, error) {
-	now := p.o.Clock.Now()
-	if env.Sender != "" {
-		if _, err := intake.ParseAddress(env.Sender, true); err != nil {
-			return nil, corrupt("sender %q: %v", env.Sender, err)
-		}
+// submit hands the file's message to intake, the same checks and the
+// same message as SMTP gets. A permanent refusal is a corruptError (the
+// file goes to the quarantine: there is nobody to answer); a temporary
+// one leaves the file for the next scan.
+func (p *Pickup) submit(ctx context.Context, env maildrop.Envelope, body []byte) (*intake.Accepted, error) {
+	in := p.o.Intake
+	o := intake.Origin{Kind: intake.Sendmail, UID: env.UID, ClientAddr: fmt.Sprintf("local (uid %d)", env.UID),
+		Protocol: "local", Fixup: true, UTF8: true}
+	err := in.Sender(env.Sender, true)
+	var rcpts []intake.Recipient
+	if err == nil {
+		rcpts, err = in.Recipients(ctx, o, env.Rcpts)
 	}
-	m := &queue.Message{ID: p.o.NewID(now), Sender: env.Sender, Arrived: now,
-		ClientAddr: fmt.Sprintf("local (uid %d)", env.UID)}
-	seen := map[string]bool{}
-	for _, to := range env.Rcpts {
-		if len(seen) == p.o.MaxRecipients && !seen[strings.ToLower(to)] {
-			return nil, corrupt("more than %d recipients (the submission limit)", p.o.MaxRecipients)
-		}
-		a, err := intake.ParseAddress(to, true)
-		if err != nil {
-			return nil, corrupt("rcpt %q: %v", to, err)
-		}
-		if seen[strings.ToLower(to)] {
-			continue
-		}
-		seen[strings.ToLower(to)] = true
-		r := queue.Recipient{Index: len(m.Recipients), Address: to, Domain: strings.ToLower(a.Domain),
-			State: queue.Queued, NextAttempt: now, Updated: now}
-		sup, err := p.o.Store.Suppression(ctx, to, now)
-		if err != nil {
-			return nil, fmt.Errorf("suppression lookup for %s: %w", to, err)
-		}
-		if sup.Active(now) {
-			r.State, r.NextAttempt = queue.Rejected, time.Time{}
-		}
-		m.Recipients = append(m.Recipients, r)
+	var acc *intake.Accepted
+	if err == nil {
+		acc, err = in.Submit(ctx, intake.Message{Origin: o, Sender: env.Sender, Rcpts: rcpts, Data: body})
 	}
-	return m, nil
-}
-
-// received is the trace field for mail handed over locally. Like
-// submission it names the recipient only when there is one, so a Bcc
-// recipient is never listed.
-func (p *Pickup) received(m *queue.Message, uid int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from local (uid %d)\r\n\tby %s (mtaq) with local id %s", uid, p.o.Hostname, m.ID)
-	if len(m.Recipients) == 1 {
-		fmt.Fprintf(&b, "\r\n\tfor <%s>", m.Recipients[0].Address)
+	var ie *intake.Error
+	switch {
+	case err == nil:
+		return acc, nil
+	case errors.Is(err, intake.ErrNoSpace):
+		return nil, fmt.Errorf("enqueue: %w", queue.ErrNoSpace)
+	case errors.As(err, &ie) && !ie.Temporary():
+		if ie.Field != "" {
+			return nil, corrupt("%s: %s", ie.Field, ie.Text)
+		}
+		return nil, corrupt("%s %s", ie.Enhanced, ie.Text)
 	}
-	fmt.Fprintf(&b, ";\r\n\t%s\r\n", m.Arrived.Format(time.RFC1123Z))
-	return b.String()
+	return nil, err
 }

@@ -33,17 +33,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/maildrop"
 	"github.com/mtaq/mtaq/queue"
 )
 
-// Store is the part of queue.Store that pickup uses.
-type Store interface {
-	Enqueue(ctx context.Context, m *queue.Message, body []byte) error
-	Suppression(ctx context.Context, addr string, now time.Time) (*queue.Suppression, error)
-}
-
-// Options configure a Pickup. Dir, QuarantineDir, Hostname and Store are
+// Options configure a Pickup. Dir, QuarantineDir and Intake are
 // required.
 type Options struct {
 	Dir string
@@ -53,21 +48,12 @@ type Options struct {
 	// QuarantineRetention is how long refused files are kept (default 30
 	// days); then they are removed.
 	QuarantineRetention time.Duration
-	Hostname            string // for the Received field
-	Store               Store
-	Clock               clock.Clock // default clock.Real
-	Logger              *zap.Logger // default zap.NewNop
-	// MaxMessageBytes bounds a body (default 25 MiB); bigger files are
-	// refused.
-	MaxMessageBytes int64
-	// MaxRecipients bounds a file's distinct recipients (default 1000),
-	// as submission bounds a transaction's.
-	MaxRecipients int
-	Interval      time.Duration // between looks at the directory, default 1s
-	// OnQueued wakes the scheduler after a message is committed; may be nil.
-	OnQueued func(id string)
-	// NewID names messages (default queue.NewID).
-	NewID func(now time.Time) string
+	// Intake checks and queues each message, as for every other way in;
+	// its limits bound the files read.
+	Intake   *intake.Intake
+	Clock    clock.Clock   // default clock.Real
+	Logger   *zap.Logger   // default zap.NewNop
+	Interval time.Duration // between looks at the directory, default 1s
 }
 
 // staleAfter is when a temporary file is given up: sendmail creates it
@@ -107,20 +93,11 @@ func Open(o Options) (*Pickup, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = 25 << 20
-	}
-	if o.MaxRecipients <= 0 {
-		o.MaxRecipients = 1000
-	}
 	if o.Interval <= 0 {
 		o.Interval = time.Second
 	}
 	if o.QuarantineRetention <= 0 {
 		o.QuarantineRetention = 30 * 24 * time.Hour
-	}
-	if o.NewID == nil {
-		o.NewID = queue.NewID
 	}
 	dir, err := maildrop.Prepare(o.Dir)
 	if err != nil {

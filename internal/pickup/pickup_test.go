@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/maildrop"
 	"github.com/mtaq/mtaq/queue"
 )
@@ -38,13 +39,19 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.store.Close() })
-	h.p, err = Open(Options{Dir: h.dir, QuarantineDir: h.qdir, Hostname: "mtaq.test", Store: h.store, Clock: h.clk,
-		MaxMessageBytes: 1 << 20, OnQueued: func(string) { h.queued.Add(1) }})
+	h.p, err = Open(Options{Dir: h.dir, QuarantineDir: h.qdir, Intake: h.intake(h.store, 1000), Clock: h.clk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.p.Close() })
 	return h
+}
+
+// intake is the daemon's intake on st, with recipients limited to
+// maxRcpts.
+func (h *harness) intake(st intake.Store, maxRcpts int) *intake.Intake {
+	return intake.New(intake.Options{Hostname: "mtaq.test", Store: st, Clock: h.clk, MaxMessageBytes: 1 << 20,
+		MaxRecipients: maxRcpts, OnQueued: func(string) { h.queued.Add(1) }})
 }
 
 // drop writes a message as sendmail would, posted by this process's uid.
