@@ -183,7 +183,7 @@ func Start(o Options) (*Daemon, error) {
 	go func() { defer wg.Done(); defer pk.Close(); pk.Run(ctx) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() { defer wg.Done(); purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger) }()
-	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, d.sched.Wake, o.Logger) }()
+	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, in, o.Logger) }()
 	go func() { wg.Wait(); close(d.done) }()
 	o.Logger.Info("mtaq started", zap.String("hostname", c.Hostname), zap.String("data_dir", c.DataDir),
 		zap.Stringers("listen", addrs(d.sub.Addrs())))

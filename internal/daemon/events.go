@@ -11,6 +11,7 @@ import (
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/dsn"
 	"github.com/mtaq/mtaq/internal/events"
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -20,7 +21,7 @@ import (
 // the purge loop trims it. Cursors of
 // webhooks removed from the config are deleted first. The dispatcher
 // needs no wake-ups from the scheduler: it watches the queue's commits.
-func runEvents(ctx context.Context, c conf.Config, clk clock.Clock, store *queue.PebbleStore, wake func(), log *zap.Logger) {
+func runEvents(ctx context.Context, c conf.Config, clk clock.Clock, store *queue.PebbleStore, in *intake.Intake, log *zap.Logger) {
 	hooks := make([]events.Handler, 0, len(c.Webhooks))
 	for _, w := range c.Webhooks {
 		hooks = append(hooks, events.NewWebhook(events.WebhookOptions{
@@ -35,7 +36,7 @@ func runEvents(ctx context.Context, c conf.Config, clk clock.Clock, store *queue
 	handlers := hooks
 	if c.DSN.Enabled {
 		handlers = append(handlers, dsn.NewHandler(dsn.Options{
-			Store: wakingStore{store, wake}, Hostname: c.Hostname, Clock: clk,
+			Store: store, Intake: in, Hostname: c.Hostname, Clock: clk,
 			DelayWarning: c.DSN.DelayWarning.Duration, Expire: c.Retry.Expire.Duration,
 			MaxHeaders: c.DSN.MaxHeaders, Logger: log,
 		}))
@@ -83,19 +84,4 @@ func forgetWebhooks(ctx context.Context, store *queue.PebbleStore, hooks []event
 			log.Info("forgot the cursor of a webhook no longer configured", zap.String("cursor", name))
 		}
 	}
-}
-
-// wakingStore wakes the scheduler after the DSN sender queues a report, as
-// submission does after accepting a message.
-type wakingStore struct {
-	*queue.PebbleStore
-	wake func()
-}
-
-func (w wakingStore) Enqueue(ctx context.Context, m *queue.Message, body []byte) error {
-	err := w.PebbleStore.Enqueue(ctx, m, body)
-	if err == nil {
-		w.wake()
-	}
-	return err
 }

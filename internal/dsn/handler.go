@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -20,12 +21,13 @@ type Store interface {
 	Message(ctx context.Context, id string) (*queue.Message, error)
 	Body(ctx context.Context, id string) ([]byte, error)
 	Timeline(ctx context.Context, id string, rcpt int) ([]queue.Attempt, error)
-	Enqueue(ctx context.Context, m *queue.Message, body []byte) error
 }
 
 // Options configure the handler.
 type Options struct {
-	Store    Store
+	Store Store
+	// Intake queues the reports, as every message mtaq accepts.
+	Intake   *intake.Intake
 	Hostname string
 	Clock    clock.Clock
 	// DelayWarning: warn the sender once about a recipient still deferred
@@ -49,7 +51,8 @@ type Handler struct {
 	sent map[uint64]bool
 }
 
-// NewHandler returns a handler; Store, Hostname and Clock are required.
+// NewHandler returns a handler; Store, Intake, Hostname and Clock are
+// required.
 func NewHandler(o Options) *Handler {
 	if o.NewID == nil {
 		o.NewID = queue.NewID
@@ -151,7 +154,16 @@ func (h *Handler) send(ctx context.Context, g group) error {
 	if err != nil || len(rcpts) == 0 {
 		return err
 	}
-	return h.enqueue(ctx, m, rcpts)
+	err = h.enqueue(ctx, m, rcpts)
+	var ie *intake.Error
+	if errors.As(err, &ie) && !ie.Temporary() {
+		// Intake will refuse this report every time: holding the outbox
+		// for it would stop every later DSN.
+		h.log.Error("no dsn: intake refused it", zap.String("queue_id", g.id), zap.String("rcpt", m.Sender),
+			zap.String("reply", ie.Error()))
+		return nil
+	}
+	return err
 }
 
 // skipReason says why m gets no DSN at all, "" when it may get one.
@@ -179,12 +191,18 @@ func (h *Handler) enqueue(ctx context.Context, m *queue.Message, rcpts []Recipie
 	if err != nil {
 		return err
 	}
-	dsn := &queue.Message{ID: id, Sender: "", Arrived: now, Size: int64(len(body)), ClientAddr: "local (dsn)",
-		Recipients: []queue.Recipient{{Address: m.Sender, State: queue.Queued, NextAttempt: now, Updated: now}}}
-	if err := h.o.Store.Enqueue(ctx, dsn, body); err != nil {
+	// A report is never reported on (null sender) and goes to the
+	// original sender even if its address has non-ASCII parts.
+	origin := intake.Origin{Kind: intake.DSN, ClientAddr: "local (dsn)", UTF8: true, NoDSN: true}
+	to, err := h.o.Intake.Recipients(ctx, origin, []string{m.Sender})
+	if err != nil {
 		return err
 	}
-	h.log.Info("dsn queued", zap.String("queue_id", dsn.ID), zap.String("original", m.ID),
+	acc, err := h.o.Intake.Submit(ctx, intake.Message{ID: id, Origin: origin, Rcpts: to, Data: body})
+	if err != nil {
+		return err
+	}
+	h.log.Info("dsn queued", zap.String("queue_id", acc.ID), zap.String("original", m.ID),
 		zap.String("rcpt", m.Sender), zap.String("action", string(rcpts[0].Action)), zap.Int("rcpts", len(rcpts)))
 	return nil
 }

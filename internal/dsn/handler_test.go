@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -27,9 +28,14 @@ func newFixture(t *testing.T, delayWarning time.Duration) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := NewHandler(Options{Store: st, Hostname: "mta.example.org", Clock: clk, DelayWarning: delayWarning,
-		Expire: 72 * time.Hour})
+	h := NewHandler(Options{Store: st, Intake: newIntake(st, clk), Hostname: "mta.example.org", Clock: clk,
+		DelayWarning: delayWarning, Expire: 72 * time.Hour})
 	return &fixture{st: st, clk: clk, h: h}
+}
+
+// newIntake is the daemon's intake on st.
+func newIntake(st intake.Store, clk clock.Clock) *intake.Intake {
+	return intake.New(intake.Options{Hostname: "mta.example.org", Store: st, Clock: clk})
 }
 
 // original enqueues a message from sender to rcpts with origHeaders.
@@ -162,7 +168,8 @@ func TestHandlerDelayWarningOnce(t *testing.T) {
 		}
 	}
 	// A fresh handler (a restart) replaying the last event does not warn again.
-	h2 := NewHandler(Options{Store: f.st, Hostname: "mta.example.org", Clock: f.clk, DelayWarning: 4 * time.Hour})
+	h2 := NewHandler(Options{Store: f.st, Intake: newIntake(f.st, f.clk), Hostname: "mta.example.org", Clock: f.clk,
+		DelayWarning: 4 * time.Hour})
 	e := queue.Event{Seq: 4, Kind: queue.EventDeferred, At: t0.Add(9 * time.Hour), ID: m.ID, Rcpt: "slow@example.test"}
 	if _, err := h2.Handle(ctx, []queue.Event{e}); err != nil || count() != 1 {
 		t.Fatalf("after restart: %d DSNs, %v", count(), err)
@@ -200,7 +207,7 @@ func TestHandlerEnqueueErrorResumes(t *testing.T) {
 	a := f.original(t, "a@example.org", "x@example.test", "y@example.test")
 	b := f.original(t, "b@example.org", "z@example.test")
 	fs := &failingStore{PebbleStore: f.st, n: 2}
-	h := NewHandler(Options{Store: fs, Hostname: "mta.example.org", Clock: f.clk})
+	h := NewHandler(Options{Store: fs, Intake: newIntake(fs, f.clk), Hostname: "mta.example.org", Clock: f.clk})
 	evs := []queue.Event{bounced(a.ID, "x@example.test", 1), bounced(b.ID, "z@example.test", 2),
 		bounced(a.ID, "y@example.test", 3)}
 	done, err := h.Handle(ctx, evs)
