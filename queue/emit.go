@@ -22,7 +22,7 @@ import (
 func enqueueEvents(m *Message) []Event {
 	var evs []Event
 	for _, r := range m.Recipients {
-		e := Event{At: m.Arrived, ID: m.ID, Rcpt: r.Address, Sender: m.Sender}
+		e := Event{At: m.Arrived, ID: m.ID, Rcpt: r.Address, Sender: m.Sender, Tag: m.Tag, Metadata: m.Metadata}
 		switch {
 		case r.State.Pending():
 			e.Kind = EventQueued
@@ -60,7 +60,7 @@ func stateEvent(m *msgRecord, r *rcptRecord, u Update, now time.Time) (Event, bo
 		return Event{}, false
 	}
 	e := Event{Kind: kind, At: now, ID: m.ID, Rcpt: r.Address, Sender: m.Sender,
-		Attempt: r.Attempts, Reply: u.Reply, Suppressed: u.Suppress != nil}
+		Attempt: r.Attempts, Reply: u.Reply, Suppressed: u.Suppress != nil, Tag: m.Tag, Metadata: m.Metadata}
 	if a := u.Attempt; a != nil {
 		e.At, e.MX, e.Class, e.Category = a.At, a.MX, a.Class, a.Category
 		if e.Reply == nil {

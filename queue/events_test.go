@@ -227,3 +227,29 @@ func (e *env) reopen() {
 	e.fs = e.fs.CrashClone(vfs.CrashCloneCfg{})
 	e.s = e.open(e.fs)
 }
+
+// An app's labels are stored with the message, filter listings and ride
+// on every event of its recipients.
+func TestLabelsOnEventsAndFilter(t *testing.T) {
+	e := newEnv(t)
+	m := msg(t0, "a@x.test", "b@y.test")
+	m.Tag, m.Metadata = "welcome", map[string]string{"user_id": "42"}
+	id := e.enqueue(m, "Subject: hi\r\n\r\nbody\r\n")
+	other := e.enqueue(msg(t0, "c@x.test"), "Subject: other\r\n\r\nbody\r\n")
+	hard := attempt(time.Minute, "bounced", reply(550, "5.1.1", "no such user"))
+	e.ok(e.s.Apply(bg, []Update{{ID: id, Rcpt: 1, State: Bounced, CountAttempt: true, Attempt: hard}}))
+	for _, ev := range e.events(0) {
+		tagged := ev.ID == id
+		if tagged != (ev.Tag == "welcome" && ev.Metadata["user_id"] == "42") {
+			t.Fatalf("event %s of %s: tag %q metadata %v", ev.Kind, ev.ID, ev.Tag, ev.Metadata)
+		}
+	}
+	got, err := e.s.List(bg, Filter{Tag: "welcome"})
+	e.ok(err)
+	if len(got) != 1 || got[0].ID != id || got[0].Tag != "welcome" || got[0].Metadata["user_id"] != "42" {
+		t.Fatalf("tag filter: %+v (other %s)", got, other)
+	}
+	if all, _ := e.s.List(bg, Filter{}); len(all) != 2 {
+		t.Fatalf("no filter: %d messages", len(all))
+	}
+}

@@ -232,7 +232,7 @@ func (s *PebbleStore) scanDue(upper []byte, fn func(k []byte) (bool, error), emp
 
 // List implements Store. It walks messages in ID order from one snapshot and
 // holds only the matches. State, Domain and Rcpt must all hold for one
-// recipient of a message.
+// recipient of a message; Tag for the message.
 func (s *PebbleStore) List(ctx context.Context, f Filter) ([]*Message, error) {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
@@ -262,6 +262,9 @@ func (s *PebbleStore) List(ctx context.Context, f Filter) ([]*Message, error) {
 }
 
 func (f *Filter) match(m *Message) bool {
+	if f.Tag != "" && m.Tag != f.Tag {
+		return false
+	}
 	if f.State == "" && f.Domain == "" && f.Rcpt == "" {
 		return true
 	}

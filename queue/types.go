@@ -108,6 +108,9 @@ type Event struct {
 	Reason string `json:"reason,omitempty"`
 	// NextAttempt is set on deferred events.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// Tag and Metadata are the message's labels (Message.Tag, .Metadata).
+	Tag      string            `json:"tag,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Recipient is one envelope recipient of a message and its state.
@@ -206,6 +209,7 @@ type Filter struct {
 	State  State  // only messages with a recipient in this state
 	Domain string // only messages with a recipient at this domain
 	Rcpt   string // only messages with this recipient (case-insensitive)
+	Tag    string // only messages with this tag (exact)
 	After  string // resume after this ID
 	Limit  int    // 0: no limit
 }

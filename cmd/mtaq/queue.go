@@ -50,6 +50,7 @@ func queueLsCmd(g *group) *cobra.Command {
 	cmd.Flags().StringVar(&f.State, "state", "", "only messages with a recipient in this state (queued, deferred, held, ...)")
 	cmd.Flags().StringVar(&f.Domain, "domain", "", "only messages with a recipient at this domain")
 	cmd.Flags().StringVar(&f.Rcpt, "rcpt", "", "only messages to this recipient")
+	cmd.Flags().StringVar(&f.Tag, "tag", "", "only messages with this tag (X-Mtaq-Tag)")
 	cmd.Flags().IntVar(&max, "limit", 0, "stop after this many messages (0: all)")
 	return g.jsonFlag(cmd)
 }

@@ -51,6 +51,7 @@ type QueueFilter struct {
 	State  string `json:"state,omitempty"`
 	Domain string `json:"domain,omitempty"`
 	Rcpt   string `json:"rcpt,omitempty"`
+	Tag    string `json:"tag,omitempty"`
 	After  string `json:"after,omitempty"` // resume after this ID
 	Limit  int    `json:"limit,omitempty"` // 0: server default (1000)
 }
@@ -63,11 +64,13 @@ type QueuePage struct {
 
 // QueueEntry is one message in a listing.
 type QueueEntry struct {
-	ID         string           `json:"id"`
-	Sender     string           `json:"sender"`
-	Arrived    time.Time        `json:"arrived"`
-	Size       int64            `json:"size"`
-	Recipients []RecipientEntry `json:"recipients"`
+	ID         string            `json:"id"`
+	Sender     string            `json:"sender"`
+	Arrived    time.Time         `json:"arrived"`
+	Size       int64             `json:"size"`
+	Tag        string            `json:"tag,omitempty"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	Recipients []RecipientEntry  `json:"recipients"`
 }
 
 // RecipientEntry is one recipient's state.

@@ -127,6 +127,7 @@ func (c *Client) ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, erro
 	setNonEmpty(q, "state", f.State)
 	setNonEmpty(q, "domain", f.Domain)
 	setNonEmpty(q, "rcpt", f.Rcpt)
+	setNonEmpty(q, "tag", f.Tag)
 	setNonEmpty(q, "after", f.After)
 	if f.Limit > 0 {
 		q.Set("limit", fmt.Sprint(f.Limit))

@@ -119,7 +119,7 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := h.api.ListQueue(r.Context(), QueueFilter{State: q.Get("state"), Domain: q.Get("domain"),
-		Rcpt: q.Get("rcpt"), After: q.Get("after"), Limit: n})
+		Rcpt: q.Get("rcpt"), Tag: q.Get("tag"), After: q.Get("after"), Limit: n})
 	h.reply(w, r, page, err)
 }
 

@@ -87,7 +87,7 @@ func (s *Service) ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, err
 	}
 	n := limit(f.Limit)
 	msgs, err := s.store.List(ctx, queue.Filter{State: queue.State(f.State), Domain: f.Domain,
-		Rcpt: f.Rcpt, After: f.After, Limit: n})
+		Rcpt: f.Rcpt, Tag: f.Tag, After: f.After, Limit: n})
 	if err != nil {
 		return nil, fmt.Errorf("listing the queue: %w", err)
 	}
@@ -222,7 +222,7 @@ func (s *Service) wakeScheduler() {
 
 // entry converts a stored message into its listing shape.
 func entry(m *queue.Message) QueueEntry {
-	e := QueueEntry{ID: m.ID, Sender: m.Sender, Arrived: m.Arrived.UTC(), Size: m.Size,
+	e := QueueEntry{ID: m.ID, Sender: m.Sender, Arrived: m.Arrived.UTC(), Size: m.Size, Tag: m.Tag, Metadata: m.Metadata,
 		Recipients: make([]RecipientEntry, len(m.Recipients))}
 	for i, r := range m.Recipients {
 		re := RecipientEntry{Address: r.Address, State: string(r.State), Attempts: r.Attempts, LastReply: r.LastReply}
