@@ -157,6 +157,10 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	if len(job.Rcpts) == 0 {
 		return nil
 	}
+	job, err := wireJob(job)
+	if err != nil {
+		return fill(len(job.Rcpts), localFail(StageResolve, "5.1.2", err))
+	}
 	body := normalizeBody(job.Body)
 	if err := checkAddr(job.Sender); err != nil {
 		return fill(len(job.Rcpts), localFail(StageMail, "5.1.7", fmt.Errorf("sender: %w", err)))

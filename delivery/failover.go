@@ -41,6 +41,9 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 	var f failover
 	hosts = hosts[:min(len(hosts), d.opts.MaxHosts)]
 	for _, mx := range hosts {
+		if a, err := ASCIIDomain(mx.Host); err == nil {
+			mx.Host = a // a Resolver may hand back U-labels: TLS names, logs and lookups use A-labels
+		}
 		if strings.EqualFold(strings.TrimSuffix(mx.Host, "."), d.opts.Hostname) {
 			return d.selfReached(job, mx.Host, &f, implicit)
 		}
