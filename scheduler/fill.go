@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/mtaq/mtaq/delivery"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -76,10 +77,11 @@ func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) (jobs 
 			continue
 		}
 		r := m.Recipients[d.Rcpt]
-		jk := d.ID + " " + r.Domain
+		dom := destKey(r.Domain)
+		jk := d.ID + " " + dom
 		j := open[jk]
 		if j == nil || len(j.rcpts) >= s.o.MaxRcpts {
-			j = &job{msg: m, domain: r.Domain}
+			j = &job{msg: m, domain: dom}
 			open[jk] = j
 			jobs = append(jobs, j)
 		}
@@ -89,6 +91,16 @@ func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) (jobs 
 		leases = append(leases, queue.Lease{ID: d.ID, Rcpt: d.Rcpt, Until: until})
 	}
 	return jobs, leases, busy
+}
+
+// destKey is the destination (lane, adaptive state, breaker) of a
+// recipient domain: its A-label, so "bücher.test" and "xn--bcher-kva.test"
+// share one lane and one limit, whatever form intake stored.
+func destKey(domain string) string {
+	if k, err := delivery.ASCIIDomain(domain); err == nil {
+		return k
+	}
+	return domain // not a valid IDN: delivery refuses it as such
 }
 
 // release forgets jobs that could not be leased.
