@@ -87,6 +87,18 @@
 //     writes too, where go-smtp sets none; DataTimeout for the reply to the
 //     final dot); the connection is closed when the context ends.
 //
+// # Unresponsive exchangers
+//
+// A tarpit accepts TCP and never greets; GreetingTimeout (RFC 5321: 5
+// minutes) is how long each attempt waits for it, and ConnectTimeout bounds
+// the dial. Neither bounds how many workers one such exchanger holds:
+// MaxConnsPerIP does, counted per address across every domain, so many
+// domains (or wildcard subdomains) whose MX resolves to one tarpit share
+// one cap. An address at its cap is skipped (the next address or MX is
+// tried); when every address was skipped and nothing else was tried, the
+// results are Busy (4.4.5 at Stage dial, returned at once): the scheduler
+// defers them locally, without counting an attempt.
+//
 // # Connection reuse
 //
 // After a Job the connection is kept idle for IdleTimeout (default 5s),

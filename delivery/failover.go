@@ -23,6 +23,7 @@ type outcome struct {
 type failover struct {
 	last     *Result // the failure to report if no host takes the mail
 	dialed   int
+	busy     int   // addresses skipped at their connection cap
 	dnsTemp  error // an address lookup failed temporarily
 	noAddrOK bool  // some address lookup said: no such host / no address
 }
@@ -62,6 +63,12 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 			if f.dialed >= d.opts.MaxAddrs || ctx.Err() != nil {
 				break
 			}
+			if !d.ips.acquire(ip) {
+				f.busy++
+				d.log.Debug("delivery attempt", zap.String("domain", job.Domain), zap.String("mx", mx.Host),
+					zap.String("ip", ip.String()), zap.String("stage", string(StageDial)), zap.Bool("busy", true))
+				continue
+			}
 			f.dialed++
 			dst := dest{key: job.Domain, host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain)}
 			out := d.attempt(ctx, job, body, dst)
@@ -70,13 +77,14 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				dst.mode, dst.fallback = modePlain, true
 				out = d.attempt(ctx, job, body, dst)
 			}
+			d.ips.release(ip)
 			if out.results != nil {
 				return out.results
 			}
 			f.note(out.fail)
 		}
 	}
-	return fill(len(job.Rcpts), f.final(job.Domain, implicit))
+	return fill(len(job.Rcpts), f.final(job.Domain, implicit, d.opts.MaxConnsPerIP))
 }
 
 // selfReached handles an exchanger that is this server: hosts less
@@ -87,7 +95,7 @@ func (d *Deliverer) selfReached(job Job, host string, f *failover, implicit bool
 	if f.dialed == 0 && f.last == nil {
 		return fill(len(job.Rcpts), loopResult(job.Domain, host))
 	}
-	return fill(len(job.Rcpts), f.final(job.Domain, implicit))
+	return fill(len(job.Rcpts), f.final(job.Domain, implicit, d.opts.MaxConnsPerIP))
 }
 
 func (f *failover) lookupFailed(err error) {
@@ -100,10 +108,16 @@ func (f *failover) lookupFailed(err error) {
 }
 
 // final is the failure every recipient gets when no host took the mail.
-func (f *failover) final(domain string, implicit bool) Result {
+// Addresses skipped at their cap, and nothing else tried, make it Busy.
+func (f *failover) final(domain string, implicit bool, perIP int) Result {
 	switch {
 	case f.last != nil:
 		return *f.last
+	case f.busy > 0:
+		err := fmt.Errorf("every exchanger address of %s already has %d connections in use; not attempted", domain, perIP)
+		r := localFail(StageDial, "4.4.5", err)
+		r.Busy = true
+		return r
 	case f.dnsTemp != nil:
 		r := localFail(StageResolve, "4.4.3", f.dnsTemp)
 		r.Text = fmt.Sprintf("temporary DNS failure looking up the exchangers of %s: %v", domain, f.dnsTemp)
