@@ -62,16 +62,9 @@ func (s *Scheduler) expireParked(ctx context.Context, parked []*job, now time.Ti
 		if !s.o.Schedule.Expired(now, j.msg.Arrived) {
 			continue
 		}
-		for _, r := range j.rcpts {
-			res := delivery.Result{Rcpt: r.Address, Enhanced: "4.4.1", Stage: delivery.StageDial,
-				Text: "destination parked: its exchangers did not answer (circuit breaker open)"}
-			v := s.verdicts.classify(policy.Reply{Enhanced: res.Enhanced, Text: res.Text}, r.Domain)
-			o := policy.Decide(s.o.Schedule, v, policy.Attempt{Attempts: r.Attempts, Arrived: j.msg.Arrived, Now: now}, r.LastAboutAddress)
-			u := s.update(j.msg, r, res, o, now)
-			u.CountAttempt = false
-			ups = append(ups, u)
-			s.logAttempt(j.msg, r, res, o, now)
-		}
+		res := delivery.Result{Enhanced: "4.4.1", Stage: delivery.StageDial,
+			Text: "destination parked: its exchangers did not answer (circuit breaker open)"}
+		ups = append(ups, s.expireLocal(j.msg, j.rcpts, res, now)...)
 	}
 	if len(ups) == 0 {
 		return
@@ -79,6 +72,65 @@ func (s *Scheduler) expireParked(ctx context.Context, parked []*job, now time.Ti
 	if err := s.o.Store.Apply(ctx, ups); err != nil {
 		s.o.Logger.Error("expiring parked recipients", zap.Error(err))
 	}
+}
+
+// expireLocal is the expiry of recipients that waited in a local deferral:
+// decided from res (a local reason), no attempt counted.
+func (s *Scheduler) expireLocal(m *queue.Message, rcpts []queue.Recipient, res delivery.Result, now time.Time) []queue.Update {
+	var ups []queue.Update
+	for _, r := range rcpts {
+		res.Rcpt = r.Address
+		v := s.verdicts.classify(policy.Reply{Enhanced: res.Enhanced, Text: res.Text}, r.Domain)
+		o := policy.Decide(s.o.Schedule, v, policy.Attempt{Attempts: r.Attempts, Arrived: m.Arrived, Now: now}, r.LastAboutAddress)
+		u := s.update(m, r, res, o, now)
+		u.CountAttempt = false
+		ups = append(ups, u)
+		s.logAttempt(m, r, res, o, now)
+	}
+	return ups
+}
+
+// deferBusy takes out the recipients whose results are Busy (every
+// exchanger address was at its connection cap: nothing was attempted) and
+// re-leases them BusyWait from now. That is a local deferral: no attempt
+// counted, backoff and streaks untouched, no signal to the breaker; expiry
+// is still enforced. It returns the recipients and results left to decide.
+func (s *Scheduler) deferBusy(ctx context.Context, j *job, rcpts []queue.Recipient, results []delivery.Result) ([]queue.Recipient, []delivery.Result) {
+	var keepR []queue.Recipient
+	var keepRes []delivery.Result
+	var busy []queue.Recipient
+	var why delivery.Result
+	for i, r := range rcpts {
+		if i < len(results) && results[i].Busy {
+			busy, why = append(busy, r), results[i]
+			continue
+		}
+		keepR = append(keepR, r)
+		if i < len(results) {
+			keepRes = append(keepRes, results[i])
+		}
+	}
+	if len(busy) == 0 {
+		return rcpts, results
+	}
+	now := s.o.Clock.Now()
+	if s.o.Schedule.Expired(now, j.msg.Arrived) {
+		if err := s.o.Store.Apply(ctx, s.expireLocal(j.msg, busy, why, now)); err != nil {
+			s.o.Logger.Error("expiring busy recipients", zap.String("queue_id", j.msg.ID), zap.Error(err))
+		}
+		return keepR, keepRes
+	}
+	until := now.Add(s.o.BusyWait)
+	leases := make([]queue.Lease, len(busy))
+	for i, r := range busy {
+		leases[i] = queue.Lease{ID: j.msg.ID, Rcpt: r.Index, Until: until}
+	}
+	if err := s.o.Store.Lease(ctx, leases); err != nil {
+		s.o.Logger.Error("deferring busy recipients", zap.String("queue_id", j.msg.ID), zap.Error(err))
+	}
+	s.o.Logger.Debug("local deferral", zap.String("queue_id", j.msg.ID), zap.String("domain", j.domain),
+		zap.Int("rcpts", len(busy)), zap.Time("next_attempt", until), zap.String("reason", why.Text))
+	return keepR, keepRes
 }
 
 // observe feeds a job's signal to its destination; when the breaker opens,

@@ -41,6 +41,9 @@ type Options struct {
 	PerDomain     int // concurrent jobs per destination domain (default 20)
 	Window        int // recipients held in memory at most (default 10000)
 	MaxRcpts      int // recipients per job (default 100)
+	// BusyWait is how long a job waits, as a local deferral, when delivery
+	// found every exchanger address at its connection cap (0: 30s).
+	BusyWait time.Duration
 	// CatchUpRate paces recipients already overdue when Run starts (a long
 	// outage): they start over min(Schedule.First, overdue/CatchUpRate)
 	// instead of all at once (0: 100 per second).
@@ -74,6 +77,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxRcpts <= 0 {
 		o.MaxRcpts = 100
+	}
+	if o.BusyWait <= 0 {
+		o.BusyWait = 30 * time.Second
 	}
 	if o.CatchUpRate <= 0 {
 		o.CatchUpRate = 100

@@ -31,6 +31,7 @@ func (s *Scheduler) run(ctx context.Context, j *job) {
 		if ctx.Err() != nil {
 			return // shutting down: not a verdict on the address; the lease retries
 		}
+		send, results = s.deferBusy(ctx, j, send, results)
 		ups, verdicts := s.decide(j.msg, send, results, start)
 		updates = append(updates, ups...)
 		sig, reply := jobSignal(results, verdicts)
