@@ -15,9 +15,10 @@ func busyResult() delivery.Result {
 }
 
 // TestBusyIsLocalDeferral: issue 22, defect 6. A job whose exchanger
-// addresses are all at their connection cap waits BusyWait as a local
+// addresses are all at their connection cap waits in its lane as a local
 // deferral: no attempt counted, no backoff, no timeline entry, no breaker
-// signal; when a slot is free it goes.
+// signal, the lease untouched; the lane holds for BusyWait, then the job
+// goes again, and is delivered when a slot is free.
 func TestBusyIsLocalDeferral(t *testing.T) {
 	h := newHarness(t, Options{}, func(_ string, n int) delivery.Result {
 		if n <= 8 {
@@ -31,15 +32,19 @@ func TestBusyIsLocalDeferral(t *testing.T) {
 		if err := h.s.Step(ctx); err != nil {
 			t.Fatal(err)
 		}
+		if err := h.s.Step(ctx); err != nil { // held: BusyWait has not passed
+			t.Fatal(err)
+		}
 		if err := h.store.Check(ctx); err != nil {
 			t.Fatal(err)
 		}
 		r := h.rcpt(id, 0)
-		if r.State != queue.Queued || r.Attempts != 0 || !r.NextAttempt.Equal(h.clk.Now().Add(30*time.Second)) {
-			t.Fatalf("after busy #%d: %s, %d attempts, next in %v; want queued, 0, 30s",
-				i, r.State, r.Attempts, r.NextAttempt.Sub(h.clk.Now()))
+		if r.State != queue.Queued || r.Attempts != 0 || !r.NextAttempt.Equal(t0.Add(5*time.Minute)) ||
+			len(h.d.attempts("u@tarpit.test")) != i || h.s.InFlight() != 1 {
+			t.Fatalf("after busy #%d: %s, %d attempts, lease %v, %d tries, %d in flight; want queued, 0, the first lease, %d, 1",
+				i, r.State, r.Attempts, r.NextAttempt, len(h.d.attempts("u@tarpit.test")), h.s.InFlight(), i)
 		}
-		h.clk.Advance(30 * time.Second)
+		h.clk.Advance(time.Second)
 	}
 	if tl, err := h.store.Timeline(ctx, id, 0); err != nil || len(tl) != 0 {
 		t.Fatalf("timeline %+v, %v; a local deferral writes none", tl, err)
@@ -62,7 +67,7 @@ func TestBusyEnforcesExpiry(t *testing.T) {
 	if err := h.s.Step(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r := h.rcpt(id, 0); r.State != queue.Expired || r.Attempts != 0 {
-		t.Fatalf("%s after %d attempts, want expired after 0", r.State, r.Attempts)
+	if r := h.rcpt(id, 0); r.State != queue.Expired || r.Attempts != 0 || h.s.InFlight() != 0 {
+		t.Fatalf("%s after %d attempts, %d in flight; want expired after 0, none", r.State, r.Attempts, h.s.InFlight())
 	}
 }

@@ -3,6 +3,8 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -148,7 +150,7 @@ func (s *Scheduler) dispatch(ctx context.Context) {
 			}
 			probe := d.started(now)
 			j := l.jobs[0]
-			j.probe = probe
+			j.probe, j.again = probe, false
 			l.jobs[0] = nil
 			l.jobs = l.jobs[1:]
 			l.active++
@@ -186,14 +188,37 @@ func (s *Scheduler) compactRing() {
 	}
 }
 
-// done returns a job's worker and recipients, then wakes the loop.
-func (s *Scheduler) done(j *job) {
+// done returns a job's worker and recipients, then wakes the loop. With
+// again (a Busy job: delivery found every exchanger address at its cap),
+// those recipients stay in flight and the job goes back to the front of
+// its lane, which holds until another of its jobs ends or BusyWait passes.
+// Any other ending lifts that hold: a slot was freed.
+func (s *Scheduler) done(j *job, again []queue.Recipient) {
 	s.mu.Lock()
-	for _, r := range j.rcpts {
-		delete(s.inflight, rkey{j.msg.ID, r.Index})
+	keep := map[int]bool{}
+	for _, r := range again {
+		keep[r.Index] = true
 	}
-	s.lanes[j.domain].active--
+	for _, r := range j.rcpts {
+		if !keep[r.Index] {
+			delete(s.inflight, rkey{j.msg.ID, r.Index})
+		}
+	}
+	l := s.lanes[j.domain]
+	l.active--
 	s.running--
+	d := s.destFor(j.domain)
+	if again != nil {
+		j.rcpts, j.probe, j.again = again, false, true
+		k := 0 // behind the jobs already waiting again: their order is kept
+		for k < len(l.jobs) && l.jobs[k].again {
+			k++
+		}
+		l.jobs = slices.Insert(l.jobs, k, j)
+		d.busyTo = s.o.Clock.Now().Add(s.o.BusyWait)
+	} else {
+		d.busyTo = time.Time{}
+	}
 	s.mu.Unlock()
 	s.Wake()
 }

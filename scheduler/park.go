@@ -90,47 +90,28 @@ func (s *Scheduler) expireLocal(m *queue.Message, rcpts []queue.Recipient, res d
 	return ups
 }
 
-// deferBusy takes out the recipients whose results are Busy (every
-// exchanger address was at its connection cap: nothing was attempted) and
-// re-leases them BusyWait from now. That is a local deferral: no attempt
-// counted, backoff and streaks untouched, no signal to the breaker; expiry
-// is still enforced. It returns the recipients and results left to decide.
-func (s *Scheduler) deferBusy(ctx context.Context, j *job, rcpts []queue.Recipient, results []delivery.Result) ([]queue.Recipient, []delivery.Result) {
-	var keepR []queue.Recipient
-	var keepRes []delivery.Result
-	var busy []queue.Recipient
-	var why delivery.Result
-	for i, r := range rcpts {
-		if i < len(results) && results[i].Busy {
-			busy, why = append(busy, r), results[i]
-			continue
-		}
-		keepR = append(keepR, r)
-		if i < len(results) {
-			keepRes = append(keepRes, results[i])
-		}
-	}
-	if len(busy) == 0 {
-		return rcpts, results
-	}
+// busy reports whether delivery made no attempt because every exchanger
+// address was at its connection cap (delivery marks all results or none).
+func busy(results []delivery.Result) bool {
+	return len(results) > 0 && results[0].Busy
+}
+
+// onBusy handles a job delivery did not attempt (Busy): a local deferral.
+// The job goes back to the front of its lane, in memory with its lease, and
+// the lane waits until one of its jobs ends or BusyWait passes (the slot
+// may be freed by another domain's job on the same address). Nothing is
+// applied: no attempt counted, backoff and streaks untouched, no signal to
+// the breaker. Recipients past their expiry are expired instead; again is
+// nil when none is left to wait.
+func (s *Scheduler) onBusy(ctx context.Context, j *job, send []queue.Recipient, why delivery.Result,
+	updates []queue.Update) (again []queue.Recipient, ups []queue.Update) {
 	now := s.o.Clock.Now()
 	if s.o.Schedule.Expired(now, j.msg.Arrived) {
-		if err := s.o.Store.Apply(ctx, s.expireLocal(j.msg, busy, why, now)); err != nil {
-			s.o.Logger.Error("expiring busy recipients", zap.String("queue_id", j.msg.ID), zap.Error(err))
-		}
-		return keepR, keepRes
-	}
-	until := now.Add(s.o.BusyWait)
-	leases := make([]queue.Lease, len(busy))
-	for i, r := range busy {
-		leases[i] = queue.Lease{ID: j.msg.ID, Rcpt: r.Index, Until: until}
-	}
-	if err := s.o.Store.Lease(ctx, leases); err != nil {
-		s.o.Logger.Error("deferring busy recipients", zap.String("queue_id", j.msg.ID), zap.Error(err))
+		return nil, append(updates, s.expireLocal(j.msg, send, why, now)...)
 	}
 	s.o.Logger.Debug("local deferral", zap.String("queue_id", j.msg.ID), zap.String("domain", j.domain),
-		zap.Int("rcpts", len(busy)), zap.Time("next_attempt", until), zap.String("reason", why.Text))
-	return keepR, keepRes
+		zap.Int("rcpts", len(send)), zap.String("reason", why.Text))
+	return send, updates
 }
 
 // observe feeds a job's signal to its destination; when the breaker opens,
