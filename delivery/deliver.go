@@ -45,6 +45,13 @@ type Options struct {
 	// replaces it while waiting for the reply to the final dot.
 	ConnectTimeout, GreetingTimeout, CommandTimeout, DataTimeout time.Duration
 
+	// DownAfter unanswered connections in a row (refused, connect or
+	// greeting timeout) open an address's breaker, shared by every domain:
+	// it is skipped (4.4.1) for DownFirst, doubling per failed probe up to
+	// DownMax. Defaults 3, 1 min, 30 min; DownAfter < 0 turns it off.
+	DownAfter          int
+	DownFirst, DownMax time.Duration
+
 	// MaxConnsPerIP caps the connections in use at once to one exchanger
 	// address, whichever domains it serves (0: no cap). A Deliver whose
 	// every address is at the cap makes no attempt and returns Busy
@@ -93,6 +100,7 @@ type Deliverer struct {
 	self *selfSet
 	pool *pool
 	ips  *ipLimiter
+	down *ipHealth // nil: no per-address breaker
 }
 
 // New fills the defaults in opts and returns a Deliverer.
@@ -130,8 +138,13 @@ func New(opts Options) *Deliverer {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Deliverer{opts: opts, log: log.Named("delivery"), self: newSelfSet(opts.Self), pool: newPool(opts.IdleTimeout),
+	d := &Deliverer{opts: opts, log: log.Named("delivery"), self: newSelfSet(opts.Self), pool: newPool(opts.IdleTimeout),
 		ips: newIPLimiter(opts.MaxConnsPerIP)}
+	if opts.DownAfter >= 0 {
+		d.down = newIPHealth(opts.Clock, defInt(opts.DownAfter, DefaultDownAfter),
+			defDur(opts.DownFirst, DefaultDownFirst), defDur(opts.DownMax, DefaultDownMax))
+	}
+	return d
 }
 
 // Close QUITs the idle connections and keeps no more. Deliver still works

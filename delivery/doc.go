@@ -99,6 +99,13 @@
 // results are Busy (4.4.5 at Stage dial, returned at once): the scheduler
 // defers them locally, without counting an attempt.
 //
+// Each address also has a breaker, shared by every domain: after DownAfter
+// (3) connections in a row got no answer (refused, connect timeout, no
+// greeting), it is skipped for DownFirst (1 min), doubling per failed probe
+// up to DownMax (30 min); a skipped address is noted as 4.4.1 at Stage dial
+// (a real, soft failure: it did not answer just now). Past the period one
+// connection probes it; any greeting, even a 421, closes the breaker.
+//
 // # Connection reuse
 //
 // After a Job the connection is kept idle for IdleTimeout (default 5s),

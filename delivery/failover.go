@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -63,6 +65,12 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 			if f.dialed >= d.opts.MaxAddrs || ctx.Err() != nil {
 				break
 			}
+			if d.down != nil {
+				if down, until := d.down.skip(ip); down {
+					f.note(skipped(mx.Host, ip, until))
+					continue
+				}
+			}
 			if !d.ips.acquire(ip) {
 				f.busy++
 				d.log.Debug("delivery attempt", zap.String("domain", job.Domain), zap.String("mx", mx.Host),
@@ -78,6 +86,9 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				out = d.attempt(ctx, job, body, dst)
 			}
 			d.ips.release(ip)
+			if d.down != nil && ctx.Err() == nil { // a cancelled attempt says nothing about the address
+				d.down.report(ip, out.results != nil || !unanswered(out.fail))
+			}
 			if out.results != nil {
 				return out.results
 			}
@@ -85,6 +96,15 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 		}
 	}
 	return fill(len(job.Rcpts), f.final(job.Domain, implicit, d.opts.MaxConnsPerIP))
+}
+
+// skipped is the failure noted for an address whose breaker is open.
+func skipped(host string, ip net.IP, until time.Time) Result {
+	err := fmt.Errorf("exchanger %s [%s] not tried: its last connections got no answer; next try after %s",
+		host, ip, until.UTC().Format(time.RFC3339))
+	r := localFail(StageDial, "4.4.1", err)
+	r.MX, r.IP = host, ip.String()
+	return r
 }
 
 // selfReached handles an exchanger that is this server: hosts less

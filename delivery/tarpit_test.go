@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/smtptest"
 )
 
@@ -87,4 +88,52 @@ func TestTarpitIPSharedCap(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTarpitIPBreaker: issue 22, defect 6. Three greeting timeouts at one
+// address open its breaker for every domain that names it: the next seven
+// deliveries, to other domains, return at once with 4.4.1 and no
+// connection. After the skip period one probe goes; its failure doubles
+// the period; a greeting closes the breaker.
+func TestTarpitIPBreaker(t *testing.T) {
+	e := newEnv(t)
+	for i := range 10 {
+		e.dns.MX(fmt.Sprintf("d%d.test", i), 10, fmt.Sprintf("mx.d%d.test", i))
+		e.dns.A(fmt.Sprintf("mx.d%d.test", i), "127.0.0.4")
+	}
+	addr := fmt.Sprintf("127.0.0.4:%d", e.port)
+	tp := smtptest.NewTarpit(t, addr)
+	clk := clock.NewFake(time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC))
+	d := e.deliverer(func(o *Options) { o.Clock, o.GreetingTimeout = clk, 100*time.Millisecond })
+	deliver := func(i int) Result {
+		return d.Deliver(ctxT(t), job(fmt.Sprintf("d%d.test", i), fmt.Sprintf("u@d%d.test", i)))[0]
+	}
+	for i := range 3 {
+		want(t, deliver(i), 0, "4.4.1", StageGreeting)
+	}
+	start := time.Now()
+	for i := 3; i < 10; i++ {
+		r := deliver(i)
+		want(t, r, 0, "4.4.1", StageDial)
+		if r.IP != "127.0.0.4" {
+			t.Errorf("skipped result names %q", r.IP)
+		}
+	}
+	if tp.Conns() != 3 {
+		t.Fatalf("tarpit got %d connections, want 3 before its breaker opened", tp.Conns())
+	}
+	t.Logf("10 domains on one tarpit IP: 3 connections, then 7 deliveries skipped it in %v", time.Since(start).Round(time.Millisecond))
+	clk.Advance(DefaultDownFirst)
+	want(t, deliver(0), 0, "4.4.1", StageGreeting) // the probe
+	want(t, deliver(1), 0, "4.4.1", StageDial)
+	clk.Advance(DefaultDownFirst)
+	want(t, deliver(1), 0, "4.4.1", StageDial) // the period doubled
+	if tp.Conns() != 4 {
+		t.Fatalf("tarpit got %d connections, want 4 (one probe)", tp.Conns())
+	}
+	tp.Close()
+	e.smtp("127.0.0.4")
+	clk.Advance(DefaultDownFirst)
+	want(t, deliver(2), 250, "2.0.0", StageData)
+	want(t, deliver(3), 250, "2.0.0", StageData)
 }

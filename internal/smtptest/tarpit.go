@@ -30,7 +30,7 @@ func NewTarpit(t testing.TB, addr string) *Tarpit {
 	tp := &Tarpit{ln: ln}
 	tp.wg.Add(1)
 	go tp.accept()
-	t.Cleanup(tp.close)
+	t.Cleanup(tp.Close)
 	return tp
 }
 
@@ -80,7 +80,9 @@ func (tp *Tarpit) Open() int { tp.mu.Lock(); defer tp.mu.Unlock(); return tp.ope
 // Peak returns the most connections open at once.
 func (tp *Tarpit) Peak() int { tp.mu.Lock(); defer tp.mu.Unlock(); return tp.peak }
 
-func (tp *Tarpit) close() {
+// Close stops listening and hangs up on every client; it may be called
+// more than once.
+func (tp *Tarpit) Close() {
 	_ = tp.ln.Close()
 	tp.mu.Lock()
 	tp.done = true
