@@ -215,6 +215,7 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 // parked recipients are retried at their leased time (use the queue's retry
 // to bring them forward). It reports whether the domain was known.
 func (s *Scheduler) ResetDestination(domain string) bool {
+	domain = destKey(domain)
 	s.mu.Lock()
 	d, ok := s.dests[domain]
 	if ok {

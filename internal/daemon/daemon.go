@@ -215,6 +215,9 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 	}
 	tlsPolicy := map[string]delivery.TLSMode{}
 	for dom, mode := range dl.TLSPolicies() {
+		if a, err := delivery.ASCIIDomain(dom); err == nil {
+			dom = a // jobs name their domain by its A-label
+		}
 		tlsPolicy[dom] = delivery.TLSMode(mode)
 	}
 	idle := dl.ConnectionIdleTimeout.Duration
