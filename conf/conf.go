@@ -89,6 +89,20 @@ type Delivery struct {
 	ConnectionIdleTimeout Duration `toml:"connection_idle_timeout"`
 	// ConnectionMaxMessages closes a connection after this many messages.
 	ConnectionMaxMessages int `toml:"connection_max_messages"`
+	// ConnectTimeout bounds each TCP connect to an exchanger;
+	// GreetingTimeout the wait for its 220 (RFC 5321: 5 minutes).
+	ConnectTimeout  Duration `toml:"connect_timeout"`
+	GreetingTimeout Duration `toml:"greeting_timeout"`
+	// PerIPShare is the share of Workers that connections to one exchanger
+	// IP may hold at once (at least one connection), whichever domains name
+	// it: what bounds a tarpit. 1 means no cap beyond Workers.
+	PerIPShare float64 `toml:"per_ip_share"`
+}
+
+// PerIPLimit is the connection cap per exchanger IP: PerIPShare of the
+// workers, at least 1.
+func (d Delivery) PerIPLimit() int {
+	return max(1, int(float64(d.Workers)*d.PerIPShare))
 }
 
 // Retry is the soft-bounce schedule.
@@ -137,6 +151,9 @@ func Defaults() Config {
 			ConnectionIdleTimeout: Duration{5 * time.Second},
 			ConnectionMaxMessages: 100,
 			TLSPolicy:             map[string]string{},
+			ConnectTimeout:        Duration{30 * time.Second},
+			GreetingTimeout:       Duration{5 * time.Minute},
+			PerIPShare:            0.1,
 		},
 		Retry: Retry{
 			First:  Duration{5 * time.Minute},

@@ -151,6 +151,15 @@ func validateDelivery(k *checker, d Delivery) {
 	if !(d.PerDomainRate >= 0) { // also catches NaN
 		k.add("delivery.per_domain_rate", "must be 0 (no cap) or a positive number of messages per second, got %v", d.PerDomainRate)
 	}
+	if d.ConnectTimeout.Duration <= 0 {
+		k.add("delivery.connect_timeout", "must be positive, got %v", d.ConnectTimeout.Duration)
+	}
+	if d.GreetingTimeout.Duration <= 0 {
+		k.add("delivery.greeting_timeout", "must be positive, got %v", d.GreetingTimeout.Duration)
+	}
+	if !(d.PerIPShare > 0 && d.PerIPShare <= 1) { // also catches NaN
+		k.add("delivery.per_ip_share", "must be in (0, 1], got %v", d.PerIPShare)
+	}
 }
 
 func validateRetry(k *checker, r Retry) {

@@ -21,6 +21,7 @@ type deadlineConn struct {
 	net.Conn
 	clock   clock.Clock
 	timeout atomic.Int64 // time.Duration
+	next    atomic.Int64 // time.Duration: timeout from the next write on; 0: none
 	wrote   atomic.Int64
 }
 
@@ -31,6 +32,13 @@ func newDeadlineConn(c net.Conn, clk clock.Clock, timeout time.Duration) *deadli
 }
 
 func (c *deadlineConn) setTimeout(d time.Duration) { c.timeout.Store(int64(d)) }
+
+// awaitGreeting reads with the greeting timeout until our first write
+// (EHLO: the greeting is in), then with then.
+func (c *deadlineConn) awaitGreeting(greeting, then time.Duration) {
+	c.next.Store(int64(then))
+	c.setTimeout(greeting)
+}
 
 func (c *deadlineConn) deadline() time.Time {
 	return c.clock.Now().Add(time.Duration(c.timeout.Load()))
@@ -44,6 +52,9 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 }
 
 func (c *deadlineConn) Write(p []byte) (int, error) {
+	if d := c.next.Swap(0); d != 0 {
+		c.setTimeout(time.Duration(d))
+	}
 	if err := c.Conn.SetWriteDeadline(c.deadline()); err != nil {
 		return 0, err
 	}

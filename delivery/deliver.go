@@ -16,15 +16,16 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultPort           = 25
-	DefaultConnectTimeout = 30 * time.Second
-	DefaultCommandTimeout = 5 * time.Minute  // RFC 5321 4.5.3.2: MAIL, RCPT, greeting
-	DefaultDataTimeout    = 10 * time.Minute // RFC 5321 4.5.3.2.6: reply to the final dot
-	DefaultMaxHosts       = 5
-	DefaultMaxAddrs       = 10
-	DefaultIdleTimeout    = 5 * time.Second // Postfix keeps 2s; apps send in bursts
-	DefaultMaxMessages    = 100             // transactions per connection
-	quitTimeout           = 10 * time.Second
+	DefaultPort            = 25
+	DefaultConnectTimeout  = 30 * time.Second
+	DefaultGreetingTimeout = 5 * time.Minute  // RFC 5321 4.5.3.2.1
+	DefaultCommandTimeout  = 5 * time.Minute  // RFC 5321 4.5.3.2: MAIL, RCPT
+	DefaultDataTimeout     = 10 * time.Minute // RFC 5321 4.5.3.2.6: reply to the final dot
+	DefaultMaxHosts        = 5
+	DefaultMaxAddrs        = 10
+	DefaultIdleTimeout     = 5 * time.Second // Postfix keeps 2s; apps send in bursts
+	DefaultMaxMessages     = 100             // transactions per connection
+	quitTimeout            = 10 * time.Second
 )
 
 // Options configures a Deliverer. Zero fields take the defaults above.
@@ -36,11 +37,26 @@ type Options struct {
 	Logger   *zap.Logger
 	Clock    clock.Clock // Result.Duration; default real (socket deadlines are always wall-clock)
 
-	// ConnectTimeout bounds each dial. CommandTimeout is the idle limit on
-	// every read and write of the session (the greeting, each command, each
-	// body write); DataTimeout replaces it while waiting for the reply to
-	// the final dot.
-	ConnectTimeout, CommandTimeout, DataTimeout time.Duration
+	// ConnectTimeout bounds each dial. GreetingTimeout bounds the wait for
+	// the 220 (RFC 5321 says 5 minutes; a tarpit uses all of it, which is
+	// why MaxConnsPerIP, not this timeout, is what bounds the workers it
+	// holds). CommandTimeout is the idle limit on every later read and
+	// write of the session (each command, each body write); DataTimeout
+	// replaces it while waiting for the reply to the final dot.
+	ConnectTimeout, GreetingTimeout, CommandTimeout, DataTimeout time.Duration
+
+	// DownAfter unanswered connections in a row (refused, connect or
+	// greeting timeout) open an address's breaker, shared by every domain:
+	// it is skipped (4.4.1) for DownFirst, doubling per failed probe up to
+	// DownMax. Defaults 3, 1 min, 30 min; DownAfter < 0 turns it off.
+	DownAfter          int
+	DownFirst, DownMax time.Duration
+
+	// MaxConnsPerIP caps the connections in use at once to one exchanger
+	// address, whichever domains it serves (0: no cap). A Deliver whose
+	// every address is at the cap makes no attempt and returns Busy
+	// results at once: a local deferral, not a verdict.
+	MaxConnsPerIP int
 
 	MaxHosts int // MX hosts tried per Deliver; default 5
 	MaxAddrs int // addresses dialled per Deliver, across hosts; default 10
@@ -83,6 +99,8 @@ type Deliverer struct {
 	log  *zap.Logger
 	self *selfSet
 	pool *pool
+	ips  *ipLimiter
+	down *ipHealth // nil: no per-address breaker
 }
 
 // New fills the defaults in opts and returns a Deliverer.
@@ -97,6 +115,7 @@ func New(opts Options) *Deliverer {
 	opts.MaxHosts = defInt(opts.MaxHosts, DefaultMaxHosts)
 	opts.MaxAddrs = defInt(opts.MaxAddrs, DefaultMaxAddrs)
 	opts.ConnectTimeout = defDur(opts.ConnectTimeout, DefaultConnectTimeout)
+	opts.GreetingTimeout = defDur(opts.GreetingTimeout, DefaultGreetingTimeout)
 	opts.CommandTimeout = defDur(opts.CommandTimeout, DefaultCommandTimeout)
 	opts.DataTimeout = defDur(opts.DataTimeout, DefaultDataTimeout)
 	opts.MaxMessagesPerConn = defInt(opts.MaxMessagesPerConn, DefaultMaxMessages)
@@ -119,7 +138,13 @@ func New(opts Options) *Deliverer {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Deliverer{opts: opts, log: log.Named("delivery"), self: newSelfSet(opts.Self), pool: newPool(opts.IdleTimeout)}
+	d := &Deliverer{opts: opts, log: log.Named("delivery"), self: newSelfSet(opts.Self), pool: newPool(opts.IdleTimeout),
+		ips: newIPLimiter(opts.MaxConnsPerIP)}
+	if opts.DownAfter >= 0 {
+		d.down = newIPHealth(opts.Clock, defInt(opts.DownAfter, DefaultDownAfter),
+			defDur(opts.DownFirst, DefaultDownFirst), defDur(opts.DownMax, DefaultDownMax))
+	}
+	return d
 }
 
 // Close QUITs the idle connections and keeps no more. Deliver still works
@@ -156,6 +181,10 @@ func (d *Deliverer) Deliver(ctx context.Context, job Job) []Result {
 func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	if len(job.Rcpts) == 0 {
 		return nil
+	}
+	job, err := wireJob(job)
+	if err != nil {
+		return fill(len(job.Rcpts), localFail(StageResolve, "5.1.2", err))
 	}
 	body := normalizeBody(job.Body)
 	if err := checkAddr(job.Sender); err != nil {

@@ -26,7 +26,12 @@
 //     there is no retry. 4.7.4 at Stage tls: TLS is required and the server
 //     does not offer or refuses STARTTLS (RFC 3463 "security features not
 //     supported"). Both soft: they say nothing about the address.
-//   - 5.6.7 at Stage mail: an address needs SMTPUTF8 and no host offered it.
+//   - 5.6.7: an address needs SMTPUTF8 (RFC 6531) and the server does not
+//     offer it. Every domain goes out as an A-label (ASCIIDomain), so only
+//     a non-ASCII local part needs SMTPUTF8. Such a recipient fails alone
+//     at Stage rcpt and its ASCII co-recipients go; if every recipient
+//     needs it, nothing is sent and the next host is tried (Stage mail). A
+//     sender needing it fails the whole transaction at Stage mail.
 //     5.6.3 at Stage mail: the body has 8-bit octets and the server does
 //     not offer 8BITMIME; the message is neither sent raw nor converted
 //     (conversion to quoted-printable is a possible later improvement).
@@ -36,6 +41,12 @@
 //   - Relay: 4.3.5 the password file cannot be read; 4.7.4 at Stage auth
 //     the relay offers neither AUTH PLAIN nor LOGIN. A refused AUTH is the
 //     relay's own reply (535 5.7.8) for every recipient, at Stage auth.
+//
+// # Names
+//
+// Every DNS name (the recipient domain, MX host names, A/AAAA lookups) is
+// converted to its A-label (IDNA lookup profile) before it is queried,
+// cached or dialled: "bücher.test" is looked up as "xn--bcher-kva.test".
 //
 // # Failover
 //
@@ -75,6 +86,25 @@
 //   - Every read and write has its own deadline (CommandTimeout; the body
 //     writes too, where go-smtp sets none; DataTimeout for the reply to the
 //     final dot); the connection is closed when the context ends.
+//
+// # Unresponsive exchangers
+//
+// A tarpit accepts TCP and never greets; GreetingTimeout (RFC 5321: 5
+// minutes) is how long each attempt waits for it, and ConnectTimeout bounds
+// the dial. Neither bounds how many workers one such exchanger holds:
+// MaxConnsPerIP does, counted per address across every domain, so many
+// domains (or wildcard subdomains) whose MX resolves to one tarpit share
+// one cap. An address at its cap is skipped (the next address or MX is
+// tried); when every address was skipped and nothing else was tried, the
+// results are Busy (4.4.5 at Stage dial, returned at once): the scheduler
+// defers them locally, without counting an attempt.
+//
+// Each address also has a breaker, shared by every domain: after DownAfter
+// (3) connections in a row got no answer (refused, connect timeout, no
+// greeting), it is skipped for DownFirst (1 min), doubling per failed probe
+// up to DownMax (30 min); a skipped address is noted as 4.4.1 at Stage dial
+// (a real, soft failure: it did not answer just now). Past the period one
+// connection probes it; any greeting, even a 421, closes the breaker.
 //
 // # Connection reuse
 //

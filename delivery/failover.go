@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -23,6 +25,7 @@ type outcome struct {
 type failover struct {
 	last     *Result // the failure to report if no host takes the mail
 	dialed   int
+	busy     int   // addresses skipped at their connection cap
 	dnsTemp  error // an address lookup failed temporarily
 	noAddrOK bool  // some address lookup said: no such host / no address
 }
@@ -41,6 +44,9 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 	var f failover
 	hosts = hosts[:min(len(hosts), d.opts.MaxHosts)]
 	for _, mx := range hosts {
+		if a, err := ASCIIDomain(mx.Host); err == nil {
+			mx.Host = a // a Resolver may hand back U-labels: TLS names, logs and lookups use A-labels
+		}
 		if strings.EqualFold(strings.TrimSuffix(mx.Host, "."), d.opts.Hostname) {
 			return d.selfReached(job, mx.Host, &f, implicit)
 		}
@@ -59,6 +65,18 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 			if f.dialed >= d.opts.MaxAddrs || ctx.Err() != nil {
 				break
 			}
+			if d.down != nil {
+				if down, until := d.down.skip(ip); down {
+					f.note(skipped(mx.Host, ip, until))
+					continue
+				}
+			}
+			if !d.ips.acquire(ip) {
+				f.busy++
+				d.log.Debug("delivery attempt", zap.String("domain", job.Domain), zap.String("mx", mx.Host),
+					zap.String("ip", ip.String()), zap.String("stage", string(StageDial)), zap.Bool("busy", true))
+				continue
+			}
 			f.dialed++
 			dst := dest{key: job.Domain, host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain)}
 			out := d.attempt(ctx, job, body, dst)
@@ -67,13 +85,26 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				dst.mode, dst.fallback = modePlain, true
 				out = d.attempt(ctx, job, body, dst)
 			}
+			d.ips.release(ip)
+			if d.down != nil && ctx.Err() == nil { // a cancelled attempt says nothing about the address
+				d.down.report(ip, out.results != nil || !unanswered(out.fail))
+			}
 			if out.results != nil {
 				return out.results
 			}
 			f.note(out.fail)
 		}
 	}
-	return fill(len(job.Rcpts), f.final(job.Domain, implicit))
+	return fill(len(job.Rcpts), f.final(job.Domain, implicit, d.opts.MaxConnsPerIP))
+}
+
+// skipped is the failure noted for an address whose breaker is open.
+func skipped(host string, ip net.IP, until time.Time) Result {
+	err := fmt.Errorf("exchanger %s [%s] not tried: its last connections got no answer; next try after %s",
+		host, ip, until.UTC().Format(time.RFC3339))
+	r := localFail(StageDial, "4.4.1", err)
+	r.MX, r.IP = host, ip.String()
+	return r
 }
 
 // selfReached handles an exchanger that is this server: hosts less
@@ -84,7 +115,7 @@ func (d *Deliverer) selfReached(job Job, host string, f *failover, implicit bool
 	if f.dialed == 0 && f.last == nil {
 		return fill(len(job.Rcpts), loopResult(job.Domain, host))
 	}
-	return fill(len(job.Rcpts), f.final(job.Domain, implicit))
+	return fill(len(job.Rcpts), f.final(job.Domain, implicit, d.opts.MaxConnsPerIP))
 }
 
 func (f *failover) lookupFailed(err error) {
@@ -97,10 +128,16 @@ func (f *failover) lookupFailed(err error) {
 }
 
 // final is the failure every recipient gets when no host took the mail.
-func (f *failover) final(domain string, implicit bool) Result {
+// Addresses skipped at their cap, and nothing else tried, make it Busy.
+func (f *failover) final(domain string, implicit bool, perIP int) Result {
 	switch {
 	case f.last != nil:
 		return *f.last
+	case f.busy > 0:
+		err := fmt.Errorf("every exchanger address of %s already has %d connections in use; not attempted", domain, perIP)
+		r := localFail(StageDial, "4.4.5", err)
+		r.Busy = true
+		return r
 	case f.dnsTemp != nil:
 		r := localFail(StageResolve, "4.4.3", f.dnsTemp)
 		r.Text = fmt.Sprintf("temporary DNS failure looking up the exchangers of %s: %v", domain, f.dnsTemp)

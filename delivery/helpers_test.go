@@ -41,13 +41,14 @@ func (e *env) deliverer(mod ...func(*Options)) *Deliverer {
 	core, logs := observer.New(zap.DebugLevel)
 	e.logs = logs
 	opts := Options{
-		Hostname:       "out.mtaq.test",
-		Port:           e.port,
-		Resolver:       NewResolver([]string{e.dns.Addr()}, WithQueryTimeout(2*time.Second)),
-		Logger:         zap.New(core),
-		ConnectTimeout: 2 * time.Second,
-		CommandTimeout: 3 * time.Second,
-		DataTimeout:    3 * time.Second,
+		Hostname:        "out.mtaq.test",
+		Port:            e.port,
+		Resolver:        NewResolver([]string{e.dns.Addr()}, WithQueryTimeout(2*time.Second)),
+		Logger:          zap.New(core),
+		ConnectTimeout:  2 * time.Second,
+		GreetingTimeout: 3 * time.Second,
+		CommandTimeout:  3 * time.Second,
+		DataTimeout:     3 * time.Second,
 	}
 	for _, m := range mod {
 		m(&opts)

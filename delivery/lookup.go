@@ -131,7 +131,11 @@ func (r *DNSResolver) lookupAddrs(ctx context.Context, host string, qtype uint16
 func (r *DNSResolver) resolve(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
 	tname := dns.TypeToString[qtype]
 	orig := name
-	name = dns.Fqdn(strings.ToLower(name))
+	name, err := ASCIIDomain(name)
+	if err != nil {
+		return nil, newDNSError(orig, tname, KindNXDomain, err) // no such name can exist
+	}
+	name = dns.Fqdn(name)
 	resp, err := r.query(ctx, name, qtype)
 	if err != nil {
 		return nil, err

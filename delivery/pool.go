@@ -189,10 +189,15 @@ func (d *Deliverer) fromPool(ctx context.Context, job Job, body []byte, key stri
 		if s == nil {
 			return nil, false
 		}
+		if !d.ips.acquire(s.dst.ip) {
+			d.release(s) // keep it idle: the cap holds for reused connections too
+			return nil, false
+		}
 		s.reused = true
 		s.bind(ctx, job)
 		res, fail, stale := s.send(body)
 		s.unbind()
+		d.ips.release(s.dst.ip)
 		if stale {
 			d.log.Debug("idle connection went stale", zap.String("domain", job.Domain),
 				zap.String("mx", s.dst.host), zap.String("ip", s.dst.ip.String()))

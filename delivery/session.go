@@ -93,6 +93,7 @@ func (s *session) handshake() *outcome {
 			return out
 		}
 	}
+	s.dc.awaitGreeting(s.d.opts.GreetingTimeout, s.d.opts.CommandTimeout)
 	s.w = newWire(s.conn)
 	c := smtp.NewClient(lineConn{Conn: s.conn, r: s.w.r})
 	if err := c.Hello(s.d.opts.Hostname); err != nil {

@@ -24,7 +24,13 @@ func (s *session) send(body []byte) (res []Result, fail *Result, stale bool) {
 	}
 	res = make([]Result, len(s.job.Rcpts))
 	todo := s.valid(res)
-	mail := s.mailCmd(body)
+	if len(todo) == 0 {
+		if f := s.allNeedUTF8(res); f != nil {
+			return nil, f, false // another host may offer SMTPUTF8
+		}
+		return res, nil, false
+	}
+	mail := s.mailCmd(body, todo)
 	for first := true; len(todo) > 0; first = false {
 		n := min(len(todo), maxRcptsPerTxn)
 		t := &txn{s: s, res: res, mail: mail, batch: todo[:n], done: map[int]bool{}}
@@ -52,17 +58,22 @@ func (s *session) send(body []byte) (res []Result, fail *Result, stale bool) {
 	return res, nil, false
 }
 
-// refuse checks what the server must support before MAIL. An 8-bit body
-// needs 8BITMIME (RFC 6152): without it the message is not sent raw and
-// not converted (quoted-printable conversion could come later), it fails
-// with 5.6.3 "conversion required but not supported". A non-ASCII address
-// needs SMTPUTF8 (RFC 6531), else 5.6.7.
+// errNoUTF8 is the local 5.6.7 of RFC 6531 3.4: the address needs
+// SMTPUTF8 and the server does not offer it (no downgrade is attempted).
+var errNoUTF8 = errors.New("the address is not ASCII and the server does not offer SMTPUTF8")
+
+// refuse checks what the whole transaction needs before MAIL. An 8-bit
+// body needs 8BITMIME (RFC 6152): without it the message is not sent raw
+// and not converted (quoted-printable conversion could come later), it
+// fails with 5.6.3 "conversion required but not supported". A sender with
+// a non-ASCII local part needs SMTPUTF8 (RFC 6531), else 5.6.7 for all.
+// Domains are A-labels by now (wireJob): only local parts need SMTPUTF8.
 func (s *session) refuse(body []byte) *Result {
 	var err error
 	enh := ""
 	switch {
-	case needsUTF8(s.job) && !s.ext.utf8:
-		enh, err = "5.6.7", errors.New("an address is not ASCII and the server does not offer SMTPUTF8")
+	case !isASCII(s.job.Sender) && !s.ext.utf8:
+		enh, err = "5.6.7", fmt.Errorf("sender: %w", errNoUTF8)
 	case has8bit(body) && !s.ext.eightBit:
 		enh, err = "5.6.3", errors.New("the message has 8-bit content and the server does not offer 8BITMIME; conversion to 7 bit is not supported")
 	default:
@@ -73,23 +84,43 @@ func (s *session) refuse(body []byte) *Result {
 }
 
 // valid returns the indices of the recipients that can be sent; the
-// others get 5.1.3 without a word to the server.
+// others get a local result without a word to the server: 5.1.3 for an
+// address that would corrupt the command, 5.6.7 for one that needs
+// SMTPUTF8 when the server lacks it. Only those fail: their ASCII
+// co-recipients still go.
 func (s *session) valid(res []Result) []int {
 	var todo []int
 	for i, rcpt := range s.job.Rcpts {
-		if err := checkAddr(rcpt); err != nil {
+		switch err := checkAddr(rcpt); {
+		case err != nil:
 			res[i] = s.local(StageRcpt, "5.1.3", fmt.Errorf("recipient: %w", err))
-			continue
+		case !isASCII(rcpt) && !s.ext.utf8:
+			res[i] = s.local(StageRcpt, "5.6.7", fmt.Errorf("recipient: %w", errNoUTF8))
+		default:
+			todo = append(todo, i)
 		}
-		todo = append(todo, i)
 	}
 	return todo
 }
 
+// allNeedUTF8 returns the failure to fail over with when every recipient
+// was held back for SMTPUTF8 alone: nothing was sent, and another
+// exchanger may offer it.
+func (s *session) allNeedUTF8(res []Result) *Result {
+	for _, r := range res {
+		if r.Enhanced != "5.6.7" {
+			return nil
+		}
+	}
+	r := s.local(StageMail, "5.6.7", errors.New("every recipient is not ASCII and the server does not offer SMTPUTF8"))
+	return &r
+}
+
 // mailCmd is the MAIL command with the ESMTP parameters the server offers
 // and the message needs: SIZE (RFC 1870), BODY=8BITMIME (RFC 6152),
-// SMTPUTF8 (RFC 6531).
-func (s *session) mailCmd(body []byte) string {
+// SMTPUTF8 (RFC 6531) when the sender or a recipient to be sent is not
+// ASCII.
+func (s *session) mailCmd(body []byte, todo []int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "MAIL FROM:<%s>", s.job.Sender)
 	if s.ext.size {
@@ -98,22 +129,14 @@ func (s *session) mailCmd(body []byte) string {
 	if s.ext.eightBit && has8bit(body) {
 		b.WriteString(" BODY=8BITMIME")
 	}
-	if needsUTF8(s.job) {
+	utf8 := !isASCII(s.job.Sender)
+	for _, i := range todo {
+		utf8 = utf8 || !isASCII(s.job.Rcpts[i])
+	}
+	if utf8 && s.ext.utf8 {
 		b.WriteString(" SMTPUTF8")
 	}
 	return b.String()
-}
-
-func needsUTF8(job Job) bool {
-	if !isASCII(job.Sender) {
-		return true
-	}
-	for _, r := range job.Rcpts {
-		if !isASCII(r) {
-			return true
-		}
-	}
-	return false
 }
 
 func has8bit(b []byte) bool {

@@ -52,6 +52,10 @@ type Result struct {
 	// mail went, or was refused, in plain text on a new connection. The
 	// scheduler puts it in the recipient's timeline.
 	TLSFallback bool
+	// Busy: nothing was attempted because every exchanger address was at
+	// Options.MaxConnsPerIP (4.4.5, Stage dial). It is a local deferral:
+	// it says nothing about the destination or the address.
+	Busy bool
 }
 
 // TLSMode is a destination's TLS policy.

@@ -43,6 +43,7 @@ type dest struct {
 	probing   bool      // breaker half-open: the one probe is running
 	last      string    // last reply text that changed the state
 	seen      time.Time
+	busyTo    time.Time // a job found every exchanger address at its cap: hold starts until then
 }
 
 func newDest(limit int, every, parkFirst, parkLongest time.Duration) *dest {
@@ -58,7 +59,7 @@ func (d *dest) parked(now time.Time) bool {
 // canStart reports whether one more job may start now with active running.
 func (d *dest) canStart(now time.Time, active int) bool {
 	switch {
-	case d.parked(now), now.Before(d.pausedTo), now.Before(d.next):
+	case d.parked(now), now.Before(d.pausedTo), now.Before(d.next), now.Before(d.busyTo):
 		return false
 	case !d.parkedTo.IsZero(): // half-open: exactly one probe at a time
 		return active == 0 && !d.probing
@@ -81,7 +82,7 @@ func (d *dest) started(now time.Time) (probe bool) {
 
 // readyAt is when a lane blocked by pause or rate may start again.
 func (d *dest) readyAt() time.Time {
-	return maxTime(d.pausedTo, d.next)
+	return maxTime(maxTime(d.pausedTo, d.next), d.busyTo)
 }
 
 // observe updates the state from a job's signal; probe says the job was
@@ -214,6 +215,7 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 // parked recipients are retried at their leased time (use the queue's retry
 // to bring them forward). It reports whether the domain was known.
 func (s *Scheduler) ResetDestination(domain string) bool {
+	domain = destKey(domain)
 	s.mu.Lock()
 	d, ok := s.dests[domain]
 	if ok {

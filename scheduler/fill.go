@@ -3,9 +3,12 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/mtaq/mtaq/delivery"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -76,10 +79,11 @@ func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) (jobs 
 			continue
 		}
 		r := m.Recipients[d.Rcpt]
-		jk := d.ID + " " + r.Domain
+		dom := destKey(r.Domain)
+		jk := d.ID + " " + dom
 		j := open[jk]
 		if j == nil || len(j.rcpts) >= s.o.MaxRcpts {
-			j = &job{msg: m, domain: r.Domain}
+			j = &job{msg: m, domain: dom}
 			open[jk] = j
 			jobs = append(jobs, j)
 		}
@@ -89,6 +93,16 @@ func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) (jobs 
 		leases = append(leases, queue.Lease{ID: d.ID, Rcpt: d.Rcpt, Until: until})
 	}
 	return jobs, leases, busy
+}
+
+// destKey is the destination (lane, adaptive state, breaker) of a
+// recipient domain: its A-label, so "bücher.test" and "xn--bcher-kva.test"
+// share one lane and one limit, whatever form intake stored.
+func destKey(domain string) string {
+	if k, err := delivery.ASCIIDomain(domain); err == nil {
+		return k
+	}
+	return domain // not a valid IDN: delivery refuses it as such
 }
 
 // release forgets jobs that could not be leased.
@@ -136,7 +150,7 @@ func (s *Scheduler) dispatch(ctx context.Context) {
 			}
 			probe := d.started(now)
 			j := l.jobs[0]
-			j.probe = probe
+			j.probe, j.again = probe, false
 			l.jobs[0] = nil
 			l.jobs = l.jobs[1:]
 			l.active++
@@ -174,14 +188,37 @@ func (s *Scheduler) compactRing() {
 	}
 }
 
-// done returns a job's worker and recipients, then wakes the loop.
-func (s *Scheduler) done(j *job) {
+// done returns a job's worker and recipients, then wakes the loop. With
+// again (a Busy job: delivery found every exchanger address at its cap),
+// those recipients stay in flight and the job goes back to the front of
+// its lane, which holds until another of its jobs ends or BusyWait passes.
+// Any other ending lifts that hold: a slot was freed.
+func (s *Scheduler) done(j *job, again []queue.Recipient) {
 	s.mu.Lock()
-	for _, r := range j.rcpts {
-		delete(s.inflight, rkey{j.msg.ID, r.Index})
+	keep := map[int]bool{}
+	for _, r := range again {
+		keep[r.Index] = true
 	}
-	s.lanes[j.domain].active--
+	for _, r := range j.rcpts {
+		if !keep[r.Index] {
+			delete(s.inflight, rkey{j.msg.ID, r.Index})
+		}
+	}
+	l := s.lanes[j.domain]
+	l.active--
 	s.running--
+	d := s.destFor(j.domain)
+	if again != nil {
+		j.rcpts, j.probe, j.again = again, false, true
+		k := 0 // behind the jobs already waiting again: their order is kept
+		for k < len(l.jobs) && l.jobs[k].again {
+			k++
+		}
+		l.jobs = slices.Insert(l.jobs, k, j)
+		d.busyTo = s.o.Clock.Now().Add(s.o.BusyWait)
+	} else {
+		d.busyTo = time.Time{}
+	}
 	s.mu.Unlock()
 	s.Wake()
 }

@@ -62,16 +62,9 @@ func (s *Scheduler) expireParked(ctx context.Context, parked []*job, now time.Ti
 		if !s.o.Schedule.Expired(now, j.msg.Arrived) {
 			continue
 		}
-		for _, r := range j.rcpts {
-			res := delivery.Result{Rcpt: r.Address, Enhanced: "4.4.1", Stage: delivery.StageDial,
-				Text: "destination parked: its exchangers did not answer (circuit breaker open)"}
-			v := s.verdicts.classify(policy.Reply{Enhanced: res.Enhanced, Text: res.Text}, r.Domain)
-			o := policy.Decide(s.o.Schedule, v, policy.Attempt{Attempts: r.Attempts, Arrived: j.msg.Arrived, Now: now}, r.LastAboutAddress)
-			u := s.update(j.msg, r, res, o, now)
-			u.CountAttempt = false
-			ups = append(ups, u)
-			s.logAttempt(j.msg, r, res, o, now)
-		}
+		res := delivery.Result{Enhanced: "4.4.1", Stage: delivery.StageDial,
+			Text: "destination parked: its exchangers did not answer (circuit breaker open)"}
+		ups = append(ups, s.expireLocal(j.msg, j.rcpts, res, now)...)
 	}
 	if len(ups) == 0 {
 		return
@@ -79,6 +72,46 @@ func (s *Scheduler) expireParked(ctx context.Context, parked []*job, now time.Ti
 	if err := s.o.Store.Apply(ctx, ups); err != nil {
 		s.o.Logger.Error("expiring parked recipients", zap.Error(err))
 	}
+}
+
+// expireLocal is the expiry of recipients that waited in a local deferral:
+// decided from res (a local reason), no attempt counted.
+func (s *Scheduler) expireLocal(m *queue.Message, rcpts []queue.Recipient, res delivery.Result, now time.Time) []queue.Update {
+	var ups []queue.Update
+	for _, r := range rcpts {
+		res.Rcpt = r.Address
+		v := s.verdicts.classify(policy.Reply{Enhanced: res.Enhanced, Text: res.Text}, r.Domain)
+		o := policy.Decide(s.o.Schedule, v, policy.Attempt{Attempts: r.Attempts, Arrived: m.Arrived, Now: now}, r.LastAboutAddress)
+		u := s.update(m, r, res, o, now)
+		u.CountAttempt = false
+		ups = append(ups, u)
+		s.logAttempt(m, r, res, o, now)
+	}
+	return ups
+}
+
+// busy reports whether delivery made no attempt because every exchanger
+// address was at its connection cap (delivery marks all results or none).
+func busy(results []delivery.Result) bool {
+	return len(results) > 0 && results[0].Busy
+}
+
+// onBusy handles a job delivery did not attempt (Busy): a local deferral.
+// The job goes back to the front of its lane, in memory with its lease, and
+// the lane waits until one of its jobs ends or BusyWait passes (the slot
+// may be freed by another domain's job on the same address). Nothing is
+// applied: no attempt counted, backoff and streaks untouched, no signal to
+// the breaker. Recipients past their expiry are expired instead; again is
+// nil when none is left to wait.
+func (s *Scheduler) onBusy(ctx context.Context, j *job, send []queue.Recipient, why delivery.Result,
+	updates []queue.Update) (again []queue.Recipient, ups []queue.Update) {
+	now := s.o.Clock.Now()
+	if s.o.Schedule.Expired(now, j.msg.Arrived) {
+		return nil, append(updates, s.expireLocal(j.msg, send, why, now)...)
+	}
+	s.o.Logger.Debug("local deferral", zap.String("queue_id", j.msg.ID), zap.String("domain", j.domain),
+		zap.Int("rcpts", len(send)), zap.String("reason", why.Text))
+	return send, updates
 }
 
 // observe feeds a job's signal to its destination; when the breaker opens,

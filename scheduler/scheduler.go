@@ -41,6 +41,10 @@ type Options struct {
 	PerDomain     int // concurrent jobs per destination domain (default 20)
 	Window        int // recipients held in memory at most (default 10000)
 	MaxRcpts      int // recipients per job (default 100)
+	// BusyWait: when delivery found every exchanger address of a job at
+	// its connection cap, the job waits in its lane (a local deferral)
+	// until another of the lane's jobs ends or this long (0: 1s).
+	BusyWait time.Duration
 	// CatchUpRate paces recipients already overdue when Run starts (a long
 	// outage): they start over min(Schedule.First, overdue/CatchUpRate)
 	// instead of all at once (0: 100 per second).
@@ -74,6 +78,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxRcpts <= 0 {
 		o.MaxRcpts = 100
+	}
+	if o.BusyWait <= 0 {
+		o.BusyWait = time.Second
 	}
 	if o.CatchUpRate <= 0 {
 		o.CatchUpRate = 100
@@ -114,6 +121,7 @@ type job struct {
 	domain string
 	rcpts  []queue.Recipient
 	probe  bool // the circuit breaker's one probe of a parked destination
+	again  bool // waiting again at its lane's front after a Busy attempt
 }
 
 // lane is the FIFO of jobs for one destination domain.
@@ -249,6 +257,7 @@ func (s *Scheduler) sleep(ctx context.Context, rescan bool) error {
 // laneReady returns the earliest time a lane with waiting jobs, held back
 // by a throttling pause or a rate limit, may start one.
 func (s *Scheduler) laneReady() (time.Time, bool) {
+	now := s.o.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var at time.Time
@@ -256,7 +265,9 @@ func (s *Scheduler) laneReady() (time.Time, bool) {
 		if len(l.jobs) == 0 {
 			continue
 		}
-		if r := s.destFor(domain).readyAt(); !r.IsZero() && (at.IsZero() || r.Before(at)) {
+		// A time already past holds nothing back: a lane still waiting is
+		// at its limit, and a finishing job wakes the loop.
+		if r := s.destFor(domain).readyAt(); r.After(now) && (at.IsZero() || r.Before(at)) {
 			at = r
 		}
 	}

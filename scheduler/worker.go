@@ -15,7 +15,8 @@ import (
 // run attempts one job and applies every recipient's outcome in one batch.
 func (s *Scheduler) run(ctx context.Context, j *job) {
 	defer s.wg.Done()
-	defer s.done(j)
+	var again []queue.Recipient // set when the job waits again in its lane (Busy)
+	defer func() { s.done(j, again) }()
 	updates, send := s.screen(ctx, j)
 	if len(send) > 0 {
 		body, err := s.o.Store.Body(ctx, j.msg.ID)
@@ -31,10 +32,17 @@ func (s *Scheduler) run(ctx context.Context, j *job) {
 		if ctx.Err() != nil {
 			return // shutting down: not a verdict on the address; the lease retries
 		}
-		ups, verdicts := s.decide(j.msg, send, results, start)
-		updates = append(updates, ups...)
-		sig, reply := jobSignal(results, verdicts)
-		s.observe(ctx, j.domain, sig, reply, j.probe)
+		if busy(results) {
+			again, updates = s.onBusy(ctx, j, send, results[0], updates)
+			if j.probe {
+				s.observe(ctx, j.domain, sigNone, "", true) // nothing sent: let another probe go
+			}
+		} else {
+			ups, verdicts := s.decide(j.msg, send, results, start)
+			updates = append(updates, ups...)
+			sig, reply := jobSignal(results, verdicts)
+			s.observe(ctx, j.domain, sig, reply, j.probe)
+		}
 	} else if j.probe {
 		s.observe(ctx, j.domain, sigNone, "", true) // nothing sent: let another probe go
 	}

@@ -5,6 +5,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -39,8 +40,10 @@ type Options struct {
 	Logger   *zap.Logger
 	// Rand feeds retry jitter; nil is math/rand.
 	Rand func() float64
-	// DeliveryTimeouts shortens SMTP client timeouts in tests (zero: RFC defaults).
-	ConnectTimeout, CommandTimeout time.Duration
+	// ConnectTimeout, GreetingTimeout and CommandTimeout shorten the SMTP
+	// client's timeouts in tests (zero: the configuration's, or RFC
+	// defaults).
+	ConnectTimeout, GreetingTimeout, CommandTimeout time.Duration
 }
 
 // Daemon is a running mtaq serve.
@@ -212,6 +215,9 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 	}
 	tlsPolicy := map[string]delivery.TLSMode{}
 	for dom, mode := range dl.TLSPolicies() {
+		if a, err := delivery.ASCIIDomain(dom); err == nil {
+			dom = a // jobs name their domain by its A-label
+		}
 		tlsPolicy[dom] = delivery.TLSMode(mode)
 	}
 	idle := dl.ConnectionIdleTimeout.Duration
@@ -224,8 +230,10 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 		Resolver:           res,
 		Dialer:             o.Dialer,
 		Logger:             o.Logger,
-		ConnectTimeout:     o.ConnectTimeout,
+		ConnectTimeout:     cmp.Or(o.ConnectTimeout, dl.ConnectTimeout.Duration),
+		GreetingTimeout:    cmp.Or(o.GreetingTimeout, dl.GreetingTimeout.Duration),
 		CommandTimeout:     o.CommandTimeout,
+		MaxConnsPerIP:      dl.PerIPLimit(),
 		Relay:              relay,
 		TLSPolicy:          tlsPolicy,
 		IdleTimeout:        idle,

@@ -56,7 +56,7 @@ func newInternet(t *testing.T, tweak ...func(*conf.Config)) *internet {
 // stops it when the test ends.
 func startDaemon(t *testing.T, o Options) *Daemon {
 	t.Helper()
-	o.ConnectTimeout, o.CommandTimeout = 2*time.Second, 15*time.Second
+	o.ConnectTimeout, o.GreetingTimeout, o.CommandTimeout = 2*time.Second, 15*time.Second, 15*time.Second
 	d, err := Start(o)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/queue"
 )
@@ -21,7 +22,10 @@ func TestSlowDestinationDoesNotDelayOthers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits 10 s for the slow exchanger")
 	}
-	n := newInternet(t)
+	// Three parallel transactions at one exchanger IP: with 8 workers the
+	// default per_ip_share (0.1) would allow one; the cap has its own test
+	// (TestTarpitsDoNotStallDelivery), this one is about lanes.
+	n := newInternet(t, func(c *conf.Config) { c.Delivery.PerIPShare = 1 })
 	slow := n.mx("slow.test", 10, "mx.slow.test", "127.0.0.2", smtptest.WithMail(func(string) error {
 		time.Sleep(10 * time.Second)
 		return nil

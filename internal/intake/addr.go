@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // RFC 5321 §4.5.3.1 size limits, in octets.
@@ -23,6 +25,27 @@ type Address struct {
 
 // String returns local@domain.
 func (a Address) String() string { return a.Local + "@" + a.Domain }
+
+// ASCIIDomain returns the domain as a lower-case A-label (RFC 5890), the
+// form DNS and the destination key use: "bücher.test" and
+// "xn--bcher-kva.test" are one destination. ParseAddress has checked that
+// the conversion succeeds.
+func (a Address) ASCIIDomain() string {
+	d, _ := toASCII(a.Domain)
+	return d
+}
+
+// toASCII converts a U-label domain with IDNA's lookup profile; an ASCII
+// domain is only lower-cased (delivery does the same).
+func toASCII(d string) (string, error) {
+	for i := 0; i < len(d); i++ {
+		if d[i] >= utf8.RuneSelf {
+			a, err := idna.Lookup.ToASCII(d)
+			return strings.ToLower(a), err
+		}
+	}
+	return strings.ToLower(d), nil
+}
 
 var (
 	errNoAt      = errors.New("no @")
@@ -105,10 +128,16 @@ func validLiteral(s string) bool {
 }
 
 // validHostname checks LDH labels (1..63 octets, no edge hyphens); with
-// utf8, labels may hold non-ASCII letters (U-labels, converted on delivery).
-// An all-numeric last label is refused: a bare IP must be bracketed.
+// utf8, labels may hold non-ASCII letters (U-labels), and the name must
+// convert to an A-label of at most 255 octets (IDNA lookup profile): the
+// address is kept as given, delivery converts the domain for DNS and the
+// envelope. An all-numeric last label is refused: a bare IP must be
+// bracketed.
 func validHostname(s string, utf8ok bool) bool {
 	if s == "" {
+		return false
+	}
+	if a, err := toASCII(s); err != nil || len(a) > maxDomain {
 		return false
 	}
 	labels := strings.Split(s, ".")

@@ -44,6 +44,26 @@ func TestParseAddress(t *testing.T) {
 	}
 }
 
+// TestASCIIDomain: issue 22, defect 8. A U-label domain is checked by IDNA
+// and its A-label is the destination key; what IDNA refuses is refused.
+func TestASCIIDomain(t *testing.T) {
+	for s, want := range map[string]string{
+		"u@bücher.test": "xn--bcher-kva.test", "u@BÜCHER.test": "xn--bcher-kva.test",
+		"u@xn--bcher-kva.test": "xn--bcher-kva.test", "u@X.Test": "x.test", "u@[IPv6:::1]": "[ipv6:::1]",
+	} {
+		a, err := ParseAddress(s, true)
+		if err != nil || a.ASCIIDomain() != want || a.String() != s {
+			t.Errorf("ParseAddress(%q) = %+v (%q), %v; want domain key %q", s, a, a.ASCIIDomain(), err, want)
+		}
+	}
+	// A joiner where IDNA allows none, and a bidi mix IDNA refuses.
+	for _, s := range []string{"u@a\u200db.test", "u@a\u05d0.test"} {
+		if a, err := ParseAddress(s, true); err == nil {
+			t.Errorf("ParseAddress(%q) accepted: %+v", s, a)
+		}
+	}
+}
+
 func FuzzParseAddress(f *testing.F) {
 	for _, s := range []string{"a@b.test", "a@[IPv6:::1]", "a> NOTIFY=NEVER@x", "üser@bücher.test", "a@[1.2.3.4]"} {
 		f.Add(s, false)
@@ -66,6 +86,9 @@ func FuzzParseAddress(f *testing.F) {
 		}
 		if b, err := ParseAddress(a.String(), utf8ok); err != nil || b != a {
 			t.Fatalf("not idempotent: %q → %+v, %v", s, b, err)
+		}
+		if d := a.ASCIIDomain(); d == "" || !isASCII(d) {
+			t.Fatalf("%q: domain key %q", s, d)
 		}
 	})
 }
