@@ -127,7 +127,7 @@ type Message struct {
 // Recipient is a checked envelope recipient (see Intake.Recipient).
 type Recipient struct {
 	Address    string
-	Domain     string // lower case, an A-label for an IDN
+	Domain     string // lower case, the A-label for an IDN: the destination key
 	Suppressed bool   // recorded as rejected: nothing is sent
 }
 
@@ -158,7 +158,7 @@ func (in *Intake) Recipient(ctx context.Context, o Origin, addr string) (Recipie
 		in.log.Error("suppression lookup", zap.String("rcpt", addr), zap.Error(err))
 		return Recipient{}, ErrTempLookup
 	}
-	r := Recipient{Address: addr, Domain: strings.ToLower(a.Domain), Suppressed: sup.Active(now)}
+	r := Recipient{Address: addr, Domain: a.ASCIIDomain(), Suppressed: sup.Active(now)}
 	if r.Suppressed && in.o.RefuseSuppressed && (o.Kind == SMTP || o.Kind == HTTP) {
 		return Recipient{}, ErrSuppressed
 	}
