@@ -38,6 +38,46 @@ func (f *failureLog) blocked(ip netip.Addr, now time.Time) bool {
 	return len(f.recent(clientKey(ip), now)) >= f.limit
 }
 
+// reserve counts a failure for ip at now before its password is checked,
+// unless ip is blocked already: then it returns false. Checking first and
+// recording after the bcrypt work let any number of concurrent attempts
+// pass the check (security issue 22); with the reservation taken under the
+// same lock as the check, at most limit attempts are ever in the window.
+// A successful attempt gives its reservation back with release.
+func (f *failureLog) reserve(ip netip.Addr, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := clientKey(ip)
+	times := f.recent(k, now)
+	if len(times) >= f.limit {
+		return false
+	}
+	f.byClient[k] = append(times, now)
+	if len(f.byClient) >= f.nextSweep {
+		f.sweep(now)
+	}
+	return true
+}
+
+// release undoes a reservation made at at; one already aged out is gone.
+func (f *failureLog) release(ip netip.Addr, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := clientKey(ip)
+	times := f.byClient[k]
+	for i := len(times) - 1; i >= 0; i-- {
+		if times[i].Equal(at) {
+			times = append(times[:i], times[i+1:]...)
+			break
+		}
+	}
+	if len(times) == 0 {
+		delete(f.byClient, k)
+		return
+	}
+	f.byClient[k] = times
+}
+
 // add records a failure at now and reports whether ip is now blocked.
 func (f *failureLog) add(ip netip.Addr, now time.Time) bool {
 	f.mu.Lock()
