@@ -140,6 +140,10 @@ func (ss *session) authenticate(mech, identity, name, password string) error {
 	u := ss.s.users.verify(name, password)
 	if u != nil && (identity == "" || identity == name) {
 		ss.s.ipFail.release(ss.ip, now)
+		if ss.idle != nil {
+			ss.idle.promote() // its slot leaves the untrusted share
+			ss.idle.progress()
+		}
 		ss.user = u
 		ss.logAuth(mech, name, "ok")
 		return nil

@@ -24,7 +24,7 @@ func TestAuthIPLimitConcurrent(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	e := startAuth(t, func(o *Options) {
 		o.AuthIPFailures, o.AuthIPWindow = limit, time.Hour
-		o.MaxConnectionsPerIP = -1
+		o.MaxConnectionsPerIP, o.MaxConnectionsUntrustedPerIP, o.MaxConnectionsUntrustedPerNet = -1, -1, -1
 		o.Logger = zap.New(core)
 		// A costlier hash widens the window the old check-then-record race had.
 		h, err := bcrypt.GenerateFromPassword([]byte("secret"), 8)

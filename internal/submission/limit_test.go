@@ -88,8 +88,10 @@ func TestUserDB(t *testing.T) {
 func TestFailureLogReserve(t *testing.T) {
 	f := newFailureLog(2, time.Minute)
 	a := netip.MustParseAddr("192.0.2.1")
-	if !f.reserve(a, t0) || !f.reserve(a, t0) {
-		t.Fatal("first two reservations refused")
+	for i := range 2 {
+		if !f.reserve(a, t0) {
+			t.Fatalf("reservation %d refused", i)
+		}
 	}
 	if f.reserve(a, t0) || !f.blocked(a, t0) {
 		t.Fatal("a third reservation granted")
