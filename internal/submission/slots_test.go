@@ -1,6 +1,8 @@
 package submission
 
 import (
+	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -134,4 +136,27 @@ func TestMaxSessionDuration(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	c.closed()
+}
+
+// An untrusted client that authenticates leaves the untrusted share: with
+// a share of one, a second outsider is refused until the first has
+// authenticated, then served.
+func TestAuthenticatedLeavesUntrustedShare(t *testing.T) {
+	e := startAuth(t, func(o *Options) { o.MaxConnectionsUntrusted = 1 })
+	first := e.dialKind(t, ImplicitTLS)
+	first.cmd("EHLO client.test", "250 ")
+	c, err := tls.Dial("tcp", e.addr(ImplicitTLS), e.clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if line != refusedTotal+"\r\n" {
+		t.Fatalf("second outsider while the share is taken: %q", line)
+	}
+	first.cmd("AUTH PLAIN "+plainIR("", "app1", "secret"), "235 ")
+	second := e.dialKind(t, ImplicitTLS) // expects its 220
+	second.cmd("EHLO client.test", "250 ")
+	first.cmd("QUIT", "221 ")
 }
