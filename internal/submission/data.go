@@ -27,6 +27,7 @@ func (ss *session) Data(r io.Reader) error {
 	if ss.idle != nil {
 		ss.idle.inData.Store(true)
 		defer ss.idle.inData.Store(false)
+		ss.idle.inBody.Store(true) // until Reset, which go-smtp calls after draining
 	}
 	if bdat && ss.idle != nil {
 		ss.idle.inBDAT.Store(true)

@@ -199,6 +199,7 @@ type idleConn struct {
 	sticky       atomic.Pointer[error] // once set, every Read fails with it
 	inBDAT       atomic.Bool           // a BDAT transaction is under way
 	inData       atomic.Bool           // Data is running: reading or committing a body
+	inBody       atomic.Bool           // from Data's start until the session's Reset: go-smtp drains a refused body in between
 	eof          atomic.Bool           // the client has half-closed or gone
 	stopping     atomic.Bool           // the server is shutting down: see stop
 	once         sync.Once
@@ -216,10 +217,11 @@ func (c *idleConn) promote() {
 }
 
 // deadline is the next read's: the idle timeout after the last progress,
-// or after now while a body is read, and never past the maximum life.
+// or after now while a body is read (or drained after a refusal), and
+// never past the maximum life.
 func (c *idleConn) deadline() time.Time {
 	now := clock.Real{}.Now()
-	if c.inData.Load() {
+	if c.inBody.Load() {
 		c.lastProgress.Store(now.UnixNano())
 	}
 	d := time.Unix(0, c.lastProgress.Load()).Add(c.l.timeout)

@@ -174,6 +174,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (ss *session) Reset() {
 	ss.hasSender, ss.sender, ss.utf8 = false, "", false
 	ss.rcpts, ss.seen = nil, nil
+	if ss.idle != nil {
+		ss.idle.inBody.Store(false)
+	}
 }
 
 // Logout frees nothing: the session holds no resources beyond memory.

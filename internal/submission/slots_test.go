@@ -160,3 +160,21 @@ func TestAuthenticatedLeavesUntrustedShare(t *testing.T) {
 	second.cmd("EHLO client.test", "250 ")
 	first.cmd("QUIT", "221 ")
 }
+
+// The rest of a refused body is drained by go-smtp after Data returns;
+// a client still sending it is active, not idle, and gets its reply.
+func TestRefusedBodyDrainedNotIdle(t *testing.T) {
+	e := start(t, func(o *Options) { o.ReadTimeout, o.MaxMessageBytes = 500*time.Millisecond, 1024 })
+	c := e.dial(t)
+	c.envelope("a@b.test", "x@example.test")
+	c.cmd("DATA", "354 ")
+	line := strings.Repeat("x", 98) + "\r\n"
+	began := time.Now()
+	for time.Since(began) < 1500*time.Millisecond { // three idle timeouts, over the limit from the first second
+		c.write(strings.Repeat(line, 5))
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.write(".\r\n")
+	c.expectReply("552 5.3.4 ")
+	c.cmd("NOOP", "250 ")
+}
