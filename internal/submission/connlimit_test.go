@@ -310,3 +310,17 @@ func TestConnLimitUntrustedShare(t *testing.T) {
 		t.Fatalf("left after releasing all: n %d untrusted %d %v %v", l.n, l.untrusted, l.byClient, l.untrustedBy)
 	}
 }
+
+// An IPv6 network's share is its /48: two /64s in one /48 are one network.
+func TestConnLimitUntrustedPer48(t *testing.T) {
+	l := newConnLimit(connLimits{Untrusted: 10, UntrustedPerIP: 5, UntrustedPerNet: 1})
+	if err := l.acquire(netip.MustParseAddr("2001:db8:1:1::1"), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.acquire(netip.MustParseAddr("2001:db8:1:2::1"), true); err != errTooManyFromNet {
+		t.Fatalf("another /64 of the same /48: %v", err)
+	}
+	if err := l.acquire(netip.MustParseAddr("2001:db8:2::1"), true); err != nil {
+		t.Fatalf("another /48: %v", err)
+	}
+}
