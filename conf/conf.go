@@ -176,8 +176,9 @@ func Defaults() Config {
 			SoftStreak:    3,
 			OnSuppressed:  "record",
 		},
-		Queue:  Queue{Retention: Duration{7 * 24 * time.Hour}},
-		Alerts: Alerts{SenderSideThreshold: 10, SenderSideWindow: Duration{10 * time.Minute}},
-		DSN:    DefaultDSN(),
+		Queue:    Queue{Retention: Duration{7 * 24 * time.Hour}},
+		Sendmail: Sendmail{QuarantineRetention: Duration{30 * 24 * time.Hour}},
+		Alerts:   Alerts{SenderSideThreshold: 10, SenderSideWindow: Duration{10 * time.Minute}},
+		DSN:      DefaultDSN(),
 	}
 }

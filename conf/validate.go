@@ -87,6 +87,9 @@ func validate(c Config) []*Problem {
 		k.add("data_dir", "must not be empty")
 	}
 	validateSubmission(k, c.Submission)
+	if c.Sendmail.QuarantineRetention.Duration <= 0 {
+		k.add("sendmail.quarantine_retention", "must be positive, got %v", c.Sendmail.QuarantineRetention.Duration)
+	}
 	validateDelivery(k, c.Delivery)
 	validateRetry(k, c.Retry)
 	validateSuppression(k, c.Suppression, c.Queue, c.Alerts)

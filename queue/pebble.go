@@ -18,7 +18,8 @@ import (
 
 // Options configure Open.
 type Options struct {
-	// FS is the filesystem under dir; nil is the real disk. Tests pass
+	// FS is the filesystem under dir; nil is the real disk, with every
+	// file made 0640 whatever the umask (privateFS). Tests pass
 	// vfs.NewCrashableMem() to reopen exactly what was synced.
 	FS vfs.FS
 	// Logger may be nil.
@@ -75,8 +76,12 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 	if minFree == 0 {
 		minFree = defaultMinFree
 	}
+	fs := opts.FS
+	if fs == nil {
+		fs = privateFS{vfs.Default}
+	}
 	po := &pebble.Options{
-		FS:                 opts.FS,
+		FS:                 fs,
 		MemTableSize:       memTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log.Named("pebble").Sugar()},

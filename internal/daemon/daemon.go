@@ -22,6 +22,7 @@ import (
 	"github.com/mtaq/mtaq/delivery"
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/fsperm"
 	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/submission"
 	"github.com/mtaq/mtaq/policy"
@@ -78,8 +79,15 @@ func Start(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("creating data_dir: %w", err)
+	// Message bodies are in data_dir: no other user may read them or
+	// replace a directory on the way (the maildrop keeps its own mode).
+	tightened, err := fsperm.SecureDataDir(c.DataDir, c.MaildropPath())
+	if err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if tightened > 0 {
+		o.Logger.Warn("tightened modes in data_dir: other users could read them", zap.String("data_dir", c.DataDir),
+			zap.Int("changed", tightened))
 	}
 	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger, Clock: o.Clock,
 		MinFreeBytes: c.Queue.MinFreeBytes})
@@ -114,13 +122,20 @@ func Start(o Options) (*Daemon, error) {
 		OnOutcome:         reg.Outcome,
 	})
 	reg.WatchScheduler(d.sched)
+	pk, err := openPickup(c, o, store, d.sched)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	reg.SetWebhookBacklog(webhookBacklog(store))
 	if d.admin, err = startAdmin(c, o, store, d.sched); err != nil {
+		pk.Close()
 		store.Close()
 		return nil, err
 	}
 	if d.metricsSrv, err = startMetrics(c, reg, o.Logger); err != nil {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
+		pk.Close()
 		store.Close()
 		return nil, err
 	}
@@ -161,6 +176,7 @@ func Start(o Options) (*Daemon, error) {
 	if err != nil {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		d.stopMetrics(context.Background())    //nolint:errcheck // reporting the first error
+		pk.Close()
 		store.Close()
 		return nil, err
 	}
@@ -168,7 +184,7 @@ func Start(o Options) (*Daemon, error) {
 	d.cancel = cancel
 	var wg sync.WaitGroup
 	wg.Add(4)
-	go func() { defer wg.Done(); runPickup(ctx, c, o, store, d.sched) }()
+	go func() { defer wg.Done(); defer pk.Close(); pk.Run(ctx) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() { defer wg.Done(); purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger) }()
 	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, d.sched.Wake, o.Logger) }()

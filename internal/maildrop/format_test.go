@@ -79,7 +79,7 @@ func TestDropIsAtomicAndListed(t *testing.T) {
 	// A writer that died mid-file leaves only a tmp. file: never listed
 	// as complete, reported as stale once old.
 	os.WriteFile(filepath.Join(dir, TempPrefix+"dead"), []byte("MTAQ-MAILDROP 1\nsen"), 0o600)
-	os.Mkdir(filepath.Join(dir, CorruptDir), 0o700)
+	os.Mkdir(filepath.Join(dir, "corrupt"), 0o700) // a directory of an earlier version: skipped
 	e, body := sample()
 	name, err := Drop(dir, e, body)
 	if err != nil {

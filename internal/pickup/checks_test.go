@@ -27,9 +27,19 @@ func (h *harness) scan() int {
 	return n
 }
 
-func (h *harness) inCorrupt(name string) bool {
-	_, err := os.Lstat(filepath.Join(h.dir, maildrop.CorruptDir, name))
-	return err == nil
+// inQuarantine reports whether name was moved to the quarantine.
+func (h *harness) inQuarantine(name string) bool {
+	h.t.Helper()
+	des, err := os.ReadDir(h.qdir)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, de := range des {
+		if strings.Contains(de.Name(), "-"+name+"-") {
+			return true
+		}
+	}
+	return false
 }
 
 func TestBadFilesMovedAside(t *testing.T) {
@@ -55,8 +65,8 @@ func TestBadFilesMovedAside(t *testing.T) {
 		t.Fatalf("queued %d bad files", n)
 	}
 	for name := range files {
-		if !h.inCorrupt(name) {
-			t.Errorf("%s was not moved to corrupt/", name)
+		if !h.inQuarantine(name) {
+			t.Errorf("%s was not moved to the quarantine", name)
 		}
 	}
 	if left := h.left(); len(left) != 0 || len(h.messages()) != 0 {
@@ -99,7 +109,7 @@ func TestTempFilesIgnoredThenReaped(t *testing.T) {
 	if n := h.scan(); n != 0 {
 		t.Fatalf("queued %d", n)
 	}
-	if _, err := os.Stat(tmp); err != nil || h.inCorrupt(maildrop.TempPrefix+"123") {
+	if _, err := os.Stat(tmp); err != nil || h.inQuarantine(maildrop.TempPrefix+"123") {
 		t.Fatal("a file being written was touched")
 	}
 	h.clk.Advance(25 * time.Hour)
@@ -121,7 +131,7 @@ func TestStorageErrorKeepsFile(t *testing.T) {
 	if _, err := h.p.Scan(context.Background()); !errors.Is(err, queue.ErrNoSpace) {
 		t.Fatalf("Scan: %v, want ErrNoSpace", err)
 	}
-	if left := h.left(); len(left) != 1 || left[0] != name || h.inCorrupt(name) {
+	if left := h.left(); len(left) != 1 || left[0] != name || h.inQuarantine(name) {
 		t.Fatalf("file not kept for a retry: %v", left)
 	}
 	h.p.o.Store = h.store

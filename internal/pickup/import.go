@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/mtaq/mtaq/internal/maildrop"
 	"github.com/mtaq/mtaq/internal/submission"
@@ -24,26 +23,46 @@ func (p *Pickup) maxFile() int64 {
 	return p.o.MaxMessageBytes + int64(p.o.MaxRecipients)*int64(len("rcpt: \n")+256) + 4096
 }
 
-func corrupt(f string, a ...any) error { return &corruptError{fmt.Errorf(f, a...)} }
-
-// importFile enqueues one file and removes it (P1).
+// importFile enqueues one file and removes it (P1). A file it refuses is
+// returned as a *corruptError holding the open file, for the quarantine.
 func (p *Pickup) importFile(ctx context.Context, name string) error {
-	path := filepath.Join(p.o.Dir, name)
-	data, owner, err := p.read(path)
+	f, st, err := p.open(name)
 	if err != nil {
 		return err
 	}
+	ok := false
+	defer func() {
+		if ok {
+			f.Close()
+		}
+	}()
+	bad := func(err error) error {
+		return &corruptError{reason: err, f: f, st: st}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, p.maxFile()+1))
+	if err != nil {
+		ok = true
+		return err
+	}
+	if p.afterRead != nil {
+		p.afterRead(name)
+	}
 	env, body, err := maildrop.Parse(data)
 	if err != nil {
-		return &corruptError{err}
+		return bad(err)
 	}
-	if env.UID != owner {
-		return corrupt("uid field %d, but the file belongs to uid %d", env.UID, owner)
+	if owner := int(st.Uid); env.UID != owner {
+		return bad(fmt.Errorf("uid field %d, but the file belongs to uid %d", env.UID, owner))
 	}
 	if int64(len(body)) > p.o.MaxMessageBytes {
-		return corrupt("message of %d bytes exceeds the limit of %d", len(body), p.o.MaxMessageBytes)
+		return bad(fmt.Errorf("message of %d bytes exceeds the limit of %d", len(body), p.o.MaxMessageBytes))
 	}
 	m, err := p.message(ctx, env)
+	var ce *corruptError
+	if errors.As(err, &ce) {
+		return bad(ce.reason)
+	}
+	ok = true
 	if err != nil {
 		return err
 	}
@@ -59,44 +78,61 @@ func (p *Pickup) importFile(ctx context.Context, name string) error {
 		zap.String("sender", m.Sender), zap.Int("rcpts", len(m.Recipients)), zap.Int64("size", m.Size),
 		zap.Time("posted", env.Posted))
 	// Enqueued: from here a crash means a duplicate, never a loss (P1).
-	if err := os.Remove(path); err != nil {
+	// Only the file that was read is removed: one its owner put in its
+	// place meanwhile waits for the next scan.
+	if err := p.dir.RemoveIfSame(name, st); err != nil {
 		p.log.Error("removing an imported maildrop file; it will be imported again", zap.String("file", name), zap.Error(err))
 		return nil
 	}
-	if err := maildrop.SyncDir(p.o.Dir); err != nil {
+	if err := p.dir.Sync(); err != nil {
 		p.log.Warn("syncing the maildrop", zap.Error(err))
 	}
 	return nil
 }
 
-// read opens path without following symlinks and checks it is a regular
-// file with one link and a bounded size before reading it (P3).
-func (p *Pickup) read(path string) ([]byte, int, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, 0, corrupt("is a symbolic link")
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
+// open opens name through the maildrop handle and checks, before a byte
+// is read, that it is a regular file with one link and a bounded size
+// (P3). Refusals come back as *corruptError; a name that vanished as
+// fs.ErrNotExist.
+func (p *Pickup) open(name string) (*os.File, *unix.Stat_t, error) {
+	f, st, err := p.dir.OpenFile(name)
 	switch {
-	case !info.Mode().IsRegular():
-		return nil, 0, corrupt("not a regular file (%v)", info.Mode().Type())
-	case !ok:
-		return nil, 0, errors.New("no owner information on this platform")
-	case st.Nlink != 1:
-		return nil, 0, corrupt("has %d hard links", st.Nlink)
-	case info.Size() > p.maxFile():
-		return nil, 0, corrupt("%d bytes, more than the message size limit allows", info.Size())
+	case errors.Is(err, unix.ELOOP):
+		return nil, nil, corrupt("is a symbolic link")
+	case errors.Is(err, unix.ENXIO):
+		return nil, nil, corrupt("is a socket")
+	case errors.Is(err, unix.EACCES):
+		return nil, nil, corrupt("not readable by the daemon (mode bits)")
+	case err != nil:
+		return nil, nil, err
 	}
-	data, err := io.ReadAll(io.LimitReader(f, p.maxFile()+1))
-	return data, int(st.Uid), err
+	var why error
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		why = fmt.Errorf("not a regular file (%v)", fileType(st.Mode))
+	case st.Nlink != 1:
+		why = fmt.Errorf("has %d hard links", st.Nlink)
+	case st.Size > p.maxFile():
+		why = fmt.Errorf("%d bytes, more than the message size limit allows", st.Size)
+	}
+	if why != nil {
+		return nil, nil, &corruptError{reason: why, f: f, st: st}
+	}
+	return f, st, nil
+}
+
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return "a device"
+	case unix.S_IFSOCK:
+		return "a socket"
+	}
+	return fmt.Sprintf("type %#o", mode&unix.S_IFMT)
 }
 
 // message builds the envelope as submission does: addresses checked,
@@ -112,6 +148,9 @@ func (p *Pickup) message(ctx context.Context, env maildrop.Envelope) (*queue.Mes
 		ClientAddr: fmt.Sprintf("local (uid %d)", env.UID)}
 	seen := map[string]bool{}
 	for _, to := range env.Rcpts {
+		if len(seen) == p.o.MaxRecipients && !seen[strings.ToLower(to)] {
+			return nil, corrupt("more than %d recipients (the submission limit)", p.o.MaxRecipients)
+		}
 		a, err := submission.ParseAddress(to, true)
 		if err != nil {
 			return nil, corrupt("rcpt %q: %v", to, err)

@@ -18,6 +18,7 @@ import (
 type harness struct {
 	t      *testing.T
 	dir    string
+	qdir   string
 	store  *queue.PebbleStore
 	clk    *clock.Fake
 	p      *Pickup
@@ -26,19 +27,23 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "maildrop"),
-		clk: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))}
+	// The clock starts at the wall time: temporary files age by their
+	// ctime, which the file system sets.
+	data := t.TempDir()
+	h := &harness{t: t, dir: filepath.Join(data, "maildrop"), qdir: filepath.Join(data, "quarantine"),
+		clk: clock.NewFake(time.Now().UTC().Truncate(time.Second))}
 	var err error
 	h.store, err = queue.Open(t.TempDir(), queue.Options{Clock: h.clk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.store.Close() })
-	if err := maildrop.Ensure(h.dir); err != nil {
+	h.p, err = Open(Options{Dir: h.dir, QuarantineDir: h.qdir, Hostname: "mtaq.test", Store: h.store, Clock: h.clk,
+		MaxMessageBytes: 1 << 20, OnQueued: func(string) { h.queued.Add(1) }})
+	if err != nil {
 		t.Fatal(err)
 	}
-	h.p = New(Options{Dir: h.dir, Hostname: "mtaq.test", Store: h.store, Clock: h.clk,
-		MaxMessageBytes: 1 << 20, OnQueued: func(string) { h.queued.Add(1) }})
+	t.Cleanup(func() { h.p.Close() })
 	return h
 }
 
