@@ -91,36 +91,44 @@ func (l *idleListener) refusal(why error) string {
 }
 
 // refuse answers a connection over a limit with a 421 and closes it. Every
-// refused client gets the 421 (security issue 22: a flood used to be
-// closed unanswered). In clear the reply is written here at once (a fresh
-// socket's buffer takes it without blocking), then the write side is
-// closed; draining what the client sent, so the close sends no RST that
-// could destroy the 421, is done in the background while few are.
-// Under TLS the handshake must come first, in the background: past
-// maxRefusing at once, Accept waits for one to end, so new connections
-// wait in the backlog rather than being dropped.
+// refused client gets the 421 (security issue 22: past 256 at once a
+// flood used to be closed unanswered).
 func (l *idleListener) refuse(c net.Conn, why error) {
-	msg := l.refusal(why)
 	if l.tls == nil {
-		c.SetWriteDeadline(clock.Real{}.Now().Add(100 * time.Millisecond))
-		_, err := io.WriteString(c, msg)
-		if tc, ok := c.(*net.TCPConn); ok && err == nil {
-			tc.CloseWrite()
-		}
-		select {
-		case l.refusing <- struct{}{}:
-		default:
-			c.Close()
-			return
-		}
-		go func() {
-			defer func() { <-l.refusing }()
-			defer c.Close()
-			c.SetReadDeadline(clock.Real{}.Now().Add(refuseTimeout))
-			io.Copy(io.Discard, io.LimitReader(c, 64<<10))
-		}()
+		l.refuseClear(c, l.refusal(why))
+	} else {
+		l.refuseTLS(c, l.refusal(why))
+	}
+}
+
+// refuseClear writes the 421 at once (a fresh socket's buffer takes it
+// without blocking) and closes the write side. Draining what the client
+// sent, so the close sends no RST that could destroy the 421 unread, is
+// done in the background while fewer than maxRefusing are.
+func (l *idleListener) refuseClear(c net.Conn, msg string) {
+	c.SetWriteDeadline(clock.Real{}.Now().Add(100 * time.Millisecond))
+	_, err := io.WriteString(c, msg)
+	if tc, ok := c.(*net.TCPConn); ok && err == nil {
+		tc.CloseWrite()
+	}
+	select {
+	case l.refusing <- struct{}{}:
+	default:
+		c.Close()
 		return
 	}
+	go func() {
+		defer func() { <-l.refusing }()
+		defer c.Close()
+		c.SetReadDeadline(clock.Real{}.Now().Add(refuseTimeout))
+		io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	}()
+}
+
+// refuseTLS needs a handshake before the 421, in the background; past
+// maxRefusing at once Accept waits for one to end, so new connections
+// wait in the backlog instead of being closed unanswered.
+func (l *idleListener) refuseTLS(c net.Conn, msg string) {
 	select {
 	case l.refusing <- struct{}{}:
 	case <-l.closed:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -177,4 +178,55 @@ func TestRefusedBodyDrainedNotIdle(t *testing.T) {
 	c.write(".\r\n")
 	c.expectReply("552 5.3.4 ")
 	c.cmd("NOOP", "250 ")
+}
+
+// On the implicit-TLS port a refusal needs a handshake first: 300 refused
+// clients that do not hang up, more than the 256 handled at once, each
+// still read a 421 under TLS (Accept waits for a slot instead of closing).
+func TestImplicitTLSFloodAllAnswered(t *testing.T) {
+	e := startAuth(t, func(o *Options) { o.MaxConnectionsUntrusted, o.MaxConnectionsUntrustedPerIP = 2, -1 })
+	const n, workers = 302, 30
+	var mu sync.Mutex
+	firsts := map[string]int{}
+	var held []*tls.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	work := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range work {
+				d := &net.Dialer{Timeout: 20 * time.Second}
+				c, err := tls.DialWithDialer(d, "tcp", e.addr(ImplicitTLS), e.clientTLS)
+				first := ""
+				if err == nil {
+					c.SetDeadline(time.Now().Add(30 * time.Second))
+					first, err = bufio.NewReader(c).ReadString('\n')
+				}
+				mu.Lock()
+				if err != nil {
+					firsts["error: "+err.Error()]++
+				} else {
+					firsts[strings.TrimRight(first, "\r\n")[:9]]++
+					held = append(held, c) // a flood does not hang up
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	began := time.Now()
+	for range n {
+		work <- struct{}{}
+	}
+	close(work)
+	wg.Wait()
+	t.Logf("%d TLS connections in %v: first lines %v", n, time.Since(began).Round(time.Millisecond), firsts)
+	if firsts["220 mx.te"] != 2 || firsts["421 4.3.2"] != n-2 {
+		t.Fatalf("first lines %v, want 2 greetings and %d × 421 4.3.2", firsts, n-2)
+	}
 }
