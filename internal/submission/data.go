@@ -227,7 +227,7 @@ func (n *normaliser) write(p []byte) error {
 	for len(p) > 0 {
 		if n.pendingCR {
 			n.pendingCR = false
-			n.out.writeString("\r\n")
+			n.out.writeCRLF()
 			if p[0] == '\n' {
 				p = p[1:]
 				continue
@@ -245,7 +245,7 @@ func (n *normaliser) write(p []byte) error {
 		case '\r':
 			n.pendingCR = true
 		case '\n':
-			n.out.writeString("\r\n")
+			n.out.writeCRLF()
 		}
 		p = p[i+1:]
 		if err := n.check(); err != nil {
@@ -267,10 +267,10 @@ func (n *normaliser) check() error {
 func (n *normaliser) finish() error {
 	if n.pendingCR {
 		n.pendingCR = false
-		n.out.writeString("\r\n")
+		n.out.writeCRLF()
 	}
 	if n.out.n > 0 && !n.out.endsCRLF() {
-		n.out.writeString("\r\n")
+		n.out.writeCRLF()
 	}
 	return n.check()
 }

@@ -91,7 +91,10 @@ func (s *bodySpool) write(p []byte) {
 	}
 }
 
-func (s *bodySpool) writeString(p string) { s.write([]byte(p)) }
+var crlf = []byte("\r\n")
+
+// writeCRLF ends a line; one shared slice, not a conversion per line.
+func (s *bodySpool) writeCRLF() { s.write(crlf) }
 
 // open moves the body so far into a new file and frees the memory.
 func (s *bodySpool) open() error {
