@@ -59,6 +59,26 @@ type Submission struct {
 	// (421 4.7.0 beyond). 0 means the default, negative no limit.
 	MaxConnections      int `toml:"max_connections"`
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// MaxConnectionsUntrusted caps connections from outside
+	// TrustedNetworks that have not authenticated (421 4.3.2 beyond), so
+	// the rest of MaxConnections stays for trusted and authenticated
+	// clients; MaxConnectionsUntrustedPerIP (per address, IPv6 /64) and
+	// MaxConnectionsUntrustedPerNet (per /24, IPv6 /48) are one outsider's
+	// and one network's share of it (421 4.7.0 beyond). 0 means the
+	// default (for MaxConnectionsUntrusted half of MaxConnections, or 500
+	// when that has no limit), negative no limit.
+	MaxConnectionsUntrusted       int `toml:"max_connections_untrusted"`
+	MaxConnectionsUntrustedPerIP  int `toml:"max_connections_untrusted_per_ip"`
+	MaxConnectionsUntrustedPerNet int `toml:"max_connections_untrusted_per_net"`
+	// MaxSessionDuration ends any connection this long after it opened,
+	// whatever it sends (421 4.4.2).
+	MaxSessionDuration Duration `toml:"max_session_duration"`
+	// Bodies over SpoolThreshold bytes are written to a temporary file in
+	// data_dir/spool while they are received. MaxBytesInFlight caps the
+	// body bytes held by all transfers at once, in memory or spooled
+	// (452 4.3.1 beyond); 0 means the default, negative no limit.
+	SpoolThreshold   int64 `toml:"spool_threshold"`
+	MaxBytesInFlight int64 `toml:"max_bytes_in_flight"`
 }
 
 // Delivery configures outbound SMTP.
@@ -139,8 +159,14 @@ func Defaults() Config {
 			AuthIPFailures:   10,
 			AuthIPWindow:     Duration{15 * time.Minute},
 
-			MaxConnections:      1000,
-			MaxConnectionsPerIP: 100,
+			MaxConnections:                1000,
+			MaxConnectionsPerIP:           100,
+			MaxConnectionsUntrusted:       0, // half of MaxConnections
+			MaxConnectionsUntrustedPerIP:  10,
+			MaxConnectionsUntrustedPerNet: 50,
+			MaxSessionDuration:            Duration{30 * time.Minute},
+			SpoolThreshold:                256 << 10,
+			MaxBytesInFlight:              512 << 20,
 		},
 		Delivery: Delivery{
 			DNSServers:            []string{},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // FillHostname sets an empty Hostname from os.Hostname. Load calls it; a
@@ -134,6 +135,19 @@ func validateSubmission(k *checker, s Submission) {
 			def = " (the default)"
 		}
 		k.add("submission.max_connections_per_ip", "must not exceed max_connections (%d), got %d%s", total, perIP, def)
+	}
+	if untrusted := s.MaxConnectionsUntrusted; total > 0 && untrusted >= total {
+		k.add("submission.max_connections_untrusted",
+			"must be below max_connections (%d) so some connections stay for trusted and authenticated clients, got %d",
+			total, untrusted)
+	}
+	if s.MaxSessionDuration.Duration < time.Second {
+		k.add("submission.max_session_duration", "must be at least 1s, got %v", s.MaxSessionDuration.Duration)
+	}
+	k.atLeast("submission.spool_threshold", s.SpoolThreshold, 4096)
+	if s.MaxBytesInFlight > 0 && s.MaxBytesInFlight < s.MaxMessageBytes {
+		k.add("submission.max_bytes_in_flight",
+			"must be at least max_message_bytes (%d), or negative for no limit, got %d", s.MaxMessageBytes, s.MaxBytesInFlight)
 	}
 }
 

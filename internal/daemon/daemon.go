@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -166,8 +167,15 @@ func Start(o Options) (*Daemon, error) {
 		AuthIPFailures:   c.Submission.AuthIPFailures,
 		AuthIPWindow:     c.Submission.AuthIPWindow.Duration,
 
-		MaxConnections:      c.Submission.MaxConnections,
-		MaxConnectionsPerIP: c.Submission.MaxConnectionsPerIP,
+		MaxConnections:                c.Submission.MaxConnections,
+		MaxConnectionsPerIP:           c.Submission.MaxConnectionsPerIP,
+		MaxConnectionsUntrusted:       c.Submission.MaxConnectionsUntrusted,
+		MaxConnectionsUntrustedPerIP:  c.Submission.MaxConnectionsUntrustedPerIP,
+		MaxConnectionsUntrustedPerNet: c.Submission.MaxConnectionsUntrustedPerNet,
+		MaxSessionDuration:            c.Submission.MaxSessionDuration.Duration,
+		SpoolDir:                      filepath.Join(c.DataDir, "spool"),
+		SpoolThreshold:                int(c.Submission.SpoolThreshold),
+		MaxBytesInFlight:              c.Submission.MaxBytesInFlight,
 	})
 	if err == nil {
 		err = d.sub.Start()

@@ -105,8 +105,8 @@ func (ss *session) AuthMechanisms() []string {
 	return []string{sasl.Plain, "LOGIN"}
 }
 
-// Auth starts one AUTH exchange. The per-IP limit is checked first, so a
-// blocked client gets no bcrypt work done for it.
+// Auth starts one AUTH exchange. A blocked client is refused here at once;
+// authenticate reserves its failure before any bcrypt work.
 func (ss *session) Auth(mech string) (sasl.Server, error) {
 	if !ss.tls {
 		return nil, errAuthNeedsTLS
@@ -127,23 +127,41 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 }
 
 // authenticate checks one set of credentials (identity is PLAIN's
-// authorization identity: empty or the user's own name) and counts a
-// failure against the connection and the client IP.
+// authorization identity: empty or the user's own name). A failure is
+// reserved against the client IP before the bcrypt work, so concurrent
+// attempts cannot overrun the limit, and given back on success.
 func (ss *session) authenticate(mech, identity, name, password string) error {
+	now := ss.s.opts.Clock.Now()
+	if !ss.s.ipFail.reserve(ss.ip, now) {
+		ss.logAuth(mech, name, "refused, too many failures from this client IP")
+		ss.end()
+		return errAuthTooMany
+	}
 	u := ss.s.users.verify(name, password)
 	if u != nil && (identity == "" || identity == name) {
+		ss.s.ipFail.release(ss.ip, now)
+		if ss.idle != nil {
+			ss.idle.promote() // its slot leaves the untrusted share
+			ss.idle.progress()
+		}
 		ss.user = u
 		ss.logAuth(mech, name, "ok")
 		return nil
 	}
-	return ss.authFailed(mech, name)
+	return ss.authFailed(mech, name, true)
 }
 
-// authFailed answers 535, or 421 and the end of the connection once the
-// connection or the client IP has reached its limit.
-func (ss *session) authFailed(mech, name string) error {
+// authFailed counts a failure against the connection and, unless reserved
+// already, the client IP; it answers 535, or 421 and the end of the
+// connection once the connection or the client IP has reached its limit.
+func (ss *session) authFailed(mech, name string, reserved bool) error {
 	ss.authFailures++
-	ipBlocked := ss.s.ipFail.add(ss.ip, ss.s.opts.Clock.Now())
+	var ipBlocked bool
+	if now := ss.s.opts.Clock.Now(); reserved {
+		ipBlocked = ss.s.ipFail.blocked(ss.ip, now)
+	} else {
+		ipBlocked = ss.s.ipFail.add(ss.ip, now)
+	}
 	if ss.authFailures < ss.s.opts.AuthMaxFailures && !ipBlocked {
 		ss.logAuth(mech, name, "failed")
 		return errAuthFailed
@@ -181,7 +199,7 @@ func (s saslServer) Next(response []byte) ([]byte, bool, error) {
 	if err == nil || errors.As(err, &se) {
 		return challenge, done, err
 	}
-	if e := s.ss.authFailed(s.mech, ""); e != errAuthFailed {
+	if e := s.ss.authFailed(s.mech, "", false); e != errAuthFailed {
 		return nil, false, e
 	}
 	return nil, false, errAuthMalformed

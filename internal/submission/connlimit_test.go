@@ -242,28 +242,85 @@ func TestConnectionLimitImplicitTLS(t *testing.T) {
 }
 
 func TestConnLimitIPv6Per64AndNoLimit(t *testing.T) {
-	l := newConnLimit(3, 2)
+	l := newConnLimit(connLimits{Total: 3, PerIP: 2})
 	a, b, other := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff"), netip.MustParseAddr("2001:db8:0:1::1")
-	if l.acquire(a) != nil || l.acquire(b) != nil {
+	if l.acquire(a, false) != nil || l.acquire(b, false) != nil {
 		t.Fatal("first two refused")
 	}
-	if err := l.acquire(a); err != errTooManyFromIP {
+	if err := l.acquire(a, false); err != errTooManyFromIP {
 		t.Fatalf("third from the /64: %v", err)
 	}
-	if l.acquire(other) != nil {
+	if l.acquire(other, false) != nil {
 		t.Fatal("another /64 refused")
 	}
-	if err := l.acquire(netip.MustParseAddr("192.0.2.1")); err != errTooManyConns {
+	if err := l.acquire(netip.MustParseAddr("192.0.2.1"), false); err != errTooManyConns {
 		t.Fatalf("over the total: %v", err)
 	}
-	l.release(a)
-	if l.acquire(b) != nil {
+	l.release(a, false)
+	if l.acquire(b, false) != nil {
 		t.Fatal("a released slot not reusable")
 	}
-	free := newConnLimit(-1, -1)
+	free := newConnLimit(connLimits{Total: -1, PerIP: -1, Untrusted: -1, UntrustedPerIP: -1, UntrustedPerNet: -1})
 	for range 10000 {
-		if free.acquire(a) != nil {
+		if free.acquire(a, true) != nil {
 			t.Fatal("negative limits refused")
 		}
+	}
+}
+
+// Untrusted connections share part of the total, per address and per
+// network (/24, IPv6 /48); trusted ones may use the rest, and a promoted
+// (authenticated) one leaves the untrusted counts.
+func TestConnLimitUntrustedShare(t *testing.T) {
+	l := newConnLimit(connLimits{Total: 10, PerIP: 5, Untrusted: 4, UntrustedPerIP: 2, UntrustedPerNet: 3})
+	ip := netip.MustParseAddr
+	steps := []struct {
+		addr      string
+		untrusted bool
+		want      error
+	}{
+		{"192.0.2.1", true, nil},
+		{"192.0.2.1", true, nil},
+		{"192.0.2.1", true, errTooManyFromIP},
+		{"192.0.2.2", true, nil},
+		{"192.0.2.3", true, errTooManyFromNet},
+		{"2001:db8:1:1::1", true, nil},
+		{"2001:db8:1:2::1", true, errTooManyConns}, // the untrusted share (4) is full
+		{"2001:db8:2::1", true, errTooManyConns},
+		{"198.51.100.1", false, nil}, // trusted: the reserved slots
+		{"192.0.2.1", false, nil},    // trusted from the same address: the per-IP limit (5) only
+	}
+	for i, s := range steps {
+		if err := l.acquire(ip(s.addr), s.untrusted); err != s.want {
+			t.Fatalf("step %d (%s): %v, want %v", i, s.addr, err, s.want)
+		}
+	}
+	l.promote(ip("192.0.2.1")) // authenticated: its untrusted slot is free again
+	if err := l.acquire(ip("2001:db8:1:2::1"), true); err != nil {
+		t.Fatalf("after a promotion: %v", err)
+	}
+	l.release(ip("2001:db8:1:2::1"), true)
+	l.release(ip("2001:db8:1:1::1"), true)
+	l.release(ip("192.0.2.2"), true)
+	l.release(ip("192.0.2.1"), true)
+	l.release(ip("192.0.2.1"), false) // the promoted one
+	l.release(ip("192.0.2.1"), false)
+	l.release(ip("198.51.100.1"), false)
+	if l.n != 0 || l.untrusted != 0 || len(l.byClient) != 0 || len(l.untrustedBy) != 0 {
+		t.Fatalf("left after releasing all: n %d untrusted %d %v %v", l.n, l.untrusted, l.byClient, l.untrustedBy)
+	}
+}
+
+// An IPv6 network's share is its /48: two /64s in one /48 are one network.
+func TestConnLimitUntrustedPer48(t *testing.T) {
+	l := newConnLimit(connLimits{Untrusted: 10, UntrustedPerIP: 5, UntrustedPerNet: 1})
+	if err := l.acquire(netip.MustParseAddr("2001:db8:1:1::1"), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.acquire(netip.MustParseAddr("2001:db8:1:2::1"), true); err != errTooManyFromNet {
+		t.Fatalf("another /64 of the same /48: %v", err)
+	}
+	if err := l.acquire(netip.MustParseAddr("2001:db8:2::1"), true); err != nil {
+		t.Fatalf("another /48: %v", err)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -25,13 +27,19 @@ func (ss *session) Data(r io.Reader) error {
 	if ss.idle != nil {
 		ss.idle.inData.Store(true)
 		defer ss.idle.inData.Store(false)
+		ss.idle.inBody.Store(true) // until Reset, which go-smtp calls after draining
 	}
 	if bdat && ss.idle != nil {
 		ss.idle.inBDAT.Store(true)
 		defer ss.idle.inBDAT.Store(false)
 	}
-	body, err := readBody(r, ss.s.opts.MaxMessageBytes)
-	if err != nil {
+	sp := newBodySpool(ss.s.opts.SpoolDir, ss.s.opts.SpoolThreshold, ss.s.inFlight)
+	defer func() {
+		if err := sp.discard(); err != nil {
+			ss.s.log.Error("removing a spooled body", zap.Error(err))
+		}
+	}()
+	if err := receiveBody(r, sp, ss.s.opts.MaxMessageBytes); err != nil {
 		return ss.readError(err)
 	}
 	if bdat && ss.idle != nil && ss.idle.eof.Load() {
@@ -43,13 +51,15 @@ func (ss *session) Data(r io.Reader) error {
 		return errDataRead
 	}
 	ended := clock.Real{}.Now() // latency is wall time, whatever clock dates the mail
-	if countReceived(body) > ss.s.opts.MaxReceived {
+	m := ss.message()
+	trace := ss.received(m)
+	full, err := sp.load(trace) // the body's one copy in memory, already charged to the budget
+	if err != nil {
+		return ss.readError(err)
+	}
+	if countReceived(full[len(trace):]) > ss.s.opts.MaxReceived {
 		return errTooManyHops
 	}
-	m := ss.message()
-	full := make([]byte, 0, len(body)+256)
-	full = append(full, ss.received(m)...)
-	full = append(full, body...)
 	m.Size = int64(len(full))
 
 	if err := ss.s.opts.Store.Enqueue(ss.s.ctx, m, full); err != nil {
@@ -122,6 +132,15 @@ func (ss *session) readError(err error) error {
 	switch {
 	case errors.Is(err, errShuttingDown):
 		return errShuttingDown
+	case errors.Is(err, errBudget):
+		ss.s.log.Warn("refused: bytes in flight over max_bytes_in_flight", zap.String("client", ss.clientAddr()))
+		return errBusy
+	case errors.As(err, new(spoolError)):
+		ss.s.log.Error("spooling a body", zap.String("client", ss.clientAddr()), zap.Error(err))
+		if errors.Is(err, syscall.ENOSPC) {
+			return errNoSpace
+		}
+		return errStorage
 	case errors.Is(err, errTooBig), errors.As(err, &se) && se.Code == 552:
 		return errSize
 	case errors.Is(err, errNUL):
@@ -152,27 +171,37 @@ func countState(m *queue.Message, s queue.State) int {
 	return n
 }
 
-// Errors of readBody; the session turns them into replies.
+// Errors of receiveBody; the session turns them into replies.
 var (
 	errTooBig = errors.New("message exceeds the size limit")
 	errNUL    = errors.New("message contains a NUL byte")
 )
 
-// readBody reads a DATA body (already dot-unstuffed by go-smtp) and returns
-// it with every line ending as CRLF: bare LF and bare CR each become CRLF,
+// readBody is receiveBody into memory only, for tests.
+func readBody(r io.Reader, limit int64) ([]byte, error) {
+	sp := newBodySpool("", math.MaxInt, &byteBudget{})
+	defer sp.discard()
+	if err := receiveBody(r, sp, limit); err != nil {
+		return nil, err
+	}
+	return sp.load("")
+}
+
+// receiveBody reads a DATA body (already dot-unstuffed by go-smtp) into sp
+// with every line ending as CRLF: bare LF and bare CR each become CRLF,
 // because go-smtp passes them through and a relayed bare LF is the SMTP
 // smuggling vector. NUL bytes are refused: they cannot be relayed over
 // 8BITMIME and are never legitimate in text mail. At most limit bytes of
-// output are kept; one more fails with errTooBig, so memory stays bounded
-// whatever the client sends. Read errors are returned as they are.
-func readBody(r io.Reader, limit int64) ([]byte, error) {
+// output are kept; one more fails with errTooBig, so what is held stays
+// bounded whatever the client sends. Read errors are returned as they are,
+// the spool's own (errBudget, spoolError) too.
+func receiveBody(r io.Reader, sp *bodySpool, limit int64) error {
 	br := bufio.NewReaderSize(r, 32<<10)
-	var out bytes.Buffer
-	n := &normaliser{out: &out, limit: limit}
+	n := &normaliser{out: sp, limit: limit}
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if werr := n.write(chunk); werr != nil {
-			return nil, werr
+			return werr
 		}
 		switch {
 		case err == nil, errors.Is(err, bufio.ErrBufferFull):
@@ -180,15 +209,16 @@ func readBody(r io.Reader, limit int64) ([]byte, error) {
 		case errors.Is(err, io.EOF):
 			return n.finish()
 		default:
-			return nil, err
+			return err
 		}
 	}
 }
 
-// normaliser is the line-ending state machine of readBody. It is fed in
-// arbitrary chunks, so a CR ending one chunk waits for the next (pendingCR).
+// normaliser is the line-ending state machine of receiveBody. It is fed
+// in arbitrary chunks, so a CR ending one chunk waits for the next
+// (pendingCR).
 type normaliser struct {
-	out       *bytes.Buffer
+	out       *bodySpool
 	limit     int64
 	pendingCR bool
 }
@@ -197,7 +227,7 @@ func (n *normaliser) write(p []byte) error {
 	for len(p) > 0 {
 		if n.pendingCR {
 			n.pendingCR = false
-			n.out.WriteString("\r\n")
+			n.out.writeCRLF()
 			if p[0] == '\n' {
 				p = p[1:]
 				continue
@@ -205,43 +235,44 @@ func (n *normaliser) write(p []byte) error {
 		}
 		i := bytes.IndexAny(p, "\r\n\x00")
 		if i < 0 {
-			n.out.Write(p)
+			n.out.write(p)
 			break
 		}
-		n.out.Write(p[:i])
+		n.out.write(p[:i])
 		switch p[i] {
 		case 0:
 			return errNUL
 		case '\r':
 			n.pendingCR = true
 		case '\n':
-			n.out.WriteString("\r\n")
+			n.out.writeCRLF()
 		}
 		p = p[i+1:]
-		if int64(n.out.Len()) > n.limit {
-			return errTooBig
+		if err := n.check(); err != nil {
+			return err
 		}
 	}
-	if int64(n.out.Len()) > n.limit {
+	return n.check()
+}
+
+func (n *normaliser) check() error {
+	if n.out.n > n.limit {
 		return errTooBig
 	}
-	return nil
+	return n.out.err
 }
 
 // finish flushes a trailing CR and ends an unterminated last line, so the
 // stored body always ends in CRLF.
-func (n *normaliser) finish() ([]byte, error) {
+func (n *normaliser) finish() error {
 	if n.pendingCR {
 		n.pendingCR = false
-		n.out.WriteString("\r\n")
+		n.out.writeCRLF()
 	}
-	if b := n.out.Bytes(); len(b) > 0 && !bytes.HasSuffix(b, []byte("\r\n")) {
-		n.out.WriteString("\r\n")
+	if n.out.n > 0 && !n.out.endsCRLF() {
+		n.out.writeCRLF()
 	}
-	if int64(n.out.Len()) > n.limit {
-		return nil, errTooBig
-	}
-	return n.out.Bytes(), nil
+	return n.check()
 }
 
 // countReceived counts Received: fields in the header section (up to the

@@ -347,18 +347,26 @@ func TestSlowClientsIdle(t *testing.T) {
 	}
 }
 
-// A client sending one byte at a time, each within the idle timeout, is
-// not cut off, though the session lasts longer than the timeout.
+// A client sending one byte at a time is not cut off while each command
+// line, and each byte of a body, comes within the idle timeout, though the
+// session lasts longer than the timeout. (Only progress renews the timer
+// between commands: see TestNoopDoesNotResetIdle.)
 func TestSlowClientByteAtATime(t *testing.T) {
 	const idle = 500 * time.Millisecond
 	e := start(t, func(o *Options) { o.ReadTimeout = idle })
 	c := e.dial(t)
-	session := "EHLO slow.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\nSubject: slow\r\n\r\nbody\r\n.\r\nQUIT\r\n"
+	commands := "EHLO slow.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\n"
+	body := "Subject: slow\r\n\r\n" + strings.Repeat("body ", 12) + "\r\n"
 	began := time.Now()
-	for i := range len(session) {
-		c.write(session[i : i+1])
+	for i := range len(commands) {
+		c.write(commands[i : i+1])
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := range len(body) {
+		c.write(body[i : i+1])
 		time.Sleep(15 * time.Millisecond)
 	}
+	c.write(".\r\nQUIT\r\n")
 	if time.Since(began) < 2*idle {
 		t.Fatalf("the session took less than twice the idle timeout: the test proves nothing")
 	}
@@ -372,7 +380,7 @@ func TestSlowClientByteAtATime(t *testing.T) {
 		t.Fatalf("replies %q", finals)
 	}
 	_, bodies := e.store.messages()
-	if len(bodies) != 1 || afterReceived(t, bodies[0]) != "Subject: slow\r\n\r\nbody\r\n" {
+	if len(bodies) != 1 || afterReceived(t, bodies[0]) != body {
 		t.Fatalf("bodies %q", bodies)
 	}
 }

@@ -38,6 +38,46 @@ func (f *failureLog) blocked(ip netip.Addr, now time.Time) bool {
 	return len(f.recent(clientKey(ip), now)) >= f.limit
 }
 
+// reserve counts a failure for ip at now before its password is checked,
+// unless ip is blocked already: then it returns false. Checking first and
+// recording after the bcrypt work let any number of concurrent attempts
+// pass the check (security issue 22); with the reservation taken under the
+// same lock as the check, at most limit attempts are ever in the window.
+// A successful attempt gives its reservation back with release.
+func (f *failureLog) reserve(ip netip.Addr, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := clientKey(ip)
+	times := f.recent(k, now)
+	if len(times) >= f.limit {
+		return false
+	}
+	f.byClient[k] = append(times, now)
+	if len(f.byClient) >= f.nextSweep {
+		f.sweep(now)
+	}
+	return true
+}
+
+// release undoes a reservation made at at; one already aged out is gone.
+func (f *failureLog) release(ip netip.Addr, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := clientKey(ip)
+	times := f.byClient[k]
+	for i := len(times) - 1; i >= 0; i-- {
+		if times[i].Equal(at) {
+			times = append(times[:i], times[i+1:]...)
+			break
+		}
+	}
+	if len(times) == 0 {
+		delete(f.byClient, k)
+		return
+	}
+	f.byClient[k] = times
+}
+
 // add records a failure at now and reports whether ip is now blocked.
 func (f *failureLog) add(ip netip.Addr, now time.Time) bool {
 	f.mu.Lock()
@@ -77,39 +117,83 @@ func (f *failureLog) sweep(now time.Time) {
 	f.nextSweep = max(1024, 2*len(f.byClient))
 }
 
-// connLimit counts open connections in total and per client (IPv6 per /64,
-// as for AUTH failures), so one address cannot take every session. A limit
-// below 1 means none.
+// netKey is the network an untrusted client's share is counted per: its
+// /24, or /48 for IPv6 (one site's allocation).
+func netKey(ip netip.Addr) netip.Prefix {
+	bits := 24
+	if ip.Is6() {
+		bits = 48
+	}
+	p, _ := ip.Prefix(bits) // an invalid ip gives one shared key
+	return p
+}
+
+// connLimits are the connection limits; a limit below 1 means none.
+type connLimits struct {
+	Total, PerIP int // every connection; per client address (IPv6 /64)
+	// Untrusted caps connections from outside the trusted networks that
+	// have not authenticated, so the rest of Total stays for trusted and
+	// authenticated clients; UntrustedPerIP and UntrustedPerNet (/24, IPv6
+	// /48) are one client's and one network's share of it.
+	Untrusted, UntrustedPerIP, UntrustedPerNet int
+}
+
+// connLimit counts open connections in total, per client address (IPv6
+// per /64, as for AUTH failures) and, for untrusted ones, per address and
+// per network too, so outsiders can neither take every session nor crowd
+// each other out from one network. A connection that authenticates is
+// promoted: it leaves the untrusted counts and keeps its slot.
 type connLimit struct {
-	total, perIP int
+	lim connLimits
 
-	mu       sync.Mutex
-	n        int
-	byClient map[netip.Prefix]int
+	mu           sync.Mutex
+	n, untrusted int
+	byClient     map[netip.Prefix]int
+	untrustedBy  map[netip.Prefix]int // untrusted, per client key and per network key
 }
 
-func newConnLimit(total, perIP int) *connLimit {
-	return &connLimit{total: total, perIP: perIP, byClient: map[netip.Prefix]int{}}
+func newConnLimit(lim connLimits) *connLimit {
+	return &connLimit{lim: lim, byClient: map[netip.Prefix]int{}, untrustedBy: map[netip.Prefix]int{}}
 }
 
-// acquire takes a slot for ip, or returns the refusal: errTooManyFromIP
-// when ip holds perIP already, errTooManyConns when the total is reached.
-func (l *connLimit) acquire(ip netip.Addr) error {
+// acquire takes a slot for ip, or returns the refusal: errTooManyFromIP or
+// errTooManyFromNet past a per-client or per-network limit,
+// errTooManyConns past the untrusted share or the total.
+func (l *connLimit) acquire(ip netip.Addr, untrusted bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	k := clientKey(ip)
-	if l.perIP > 0 && l.byClient[k] >= l.perIP {
+	k, nk := clientKey(ip), netKey(ip)
+	over := func(limit, n int) bool { return limit > 0 && n >= limit }
+	switch {
+	case over(l.lim.PerIP, l.byClient[k]):
 		return errTooManyFromIP
-	}
-	if l.total > 0 && l.n >= l.total {
+	case untrusted && over(l.lim.UntrustedPerIP, l.untrustedBy[k]):
+		return errTooManyFromIP
+	case untrusted && nk != k && over(l.lim.UntrustedPerNet, l.untrustedBy[nk]):
+		return errTooManyFromNet
+	case untrusted && over(l.lim.Untrusted, l.untrusted), over(l.lim.Total, l.n):
 		return errTooManyConns
 	}
 	l.n++
 	l.byClient[k]++
+	if untrusted {
+		l.untrusted++
+		for _, k := range untrustedKeys(ip) {
+			l.untrustedBy[k]++
+		}
+	}
 	return nil
 }
 
-func (l *connLimit) release(ip netip.Addr) {
+// promote moves an untrusted connection from ip out of the untrusted
+// counts (it has authenticated); the caller does it at most once.
+func (l *connLimit) promote(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dropUntrusted(ip)
+}
+
+func (l *connLimit) release(ip netip.Addr, untrusted bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := clientKey(ip)
@@ -117,4 +201,36 @@ func (l *connLimit) release(ip netip.Addr) {
 	if l.byClient[k]--; l.byClient[k] <= 0 {
 		delete(l.byClient, k)
 	}
+	if untrusted {
+		l.dropUntrusted(ip)
+	}
+}
+
+func (l *connLimit) dropUntrusted(ip netip.Addr) {
+	l.untrusted--
+	for _, k := range untrustedKeys(ip) {
+		if l.untrustedBy[k]--; l.untrustedBy[k] <= 0 {
+			delete(l.untrustedBy, k)
+		}
+	}
+}
+
+// untrustedKeys are ip's client and network keys, once each (an invalid
+// ip has one key for both).
+func untrustedKeys(ip netip.Addr) []netip.Prefix {
+	k, nk := clientKey(ip), netKey(ip)
+	if k == nk {
+		return []netip.Prefix{k}
+	}
+	return []netip.Prefix{k, nk}
+}
+
+// trustedIP reports whether ip is in one of the trusted networks.
+func trustedIP(trusted []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range trusted {
+		if ip.IsValid() && p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

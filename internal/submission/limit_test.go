@@ -82,3 +82,26 @@ func TestUserDB(t *testing.T) {
 		t.Fatal(fmt.Sprint("no users: ", err))
 	}
 }
+
+// A reservation counts as a failure until released; none is granted once
+// the limit is reached, released or not.
+func TestFailureLogReserve(t *testing.T) {
+	f := newFailureLog(2, time.Minute)
+	a := netip.MustParseAddr("192.0.2.1")
+	for i := range 2 {
+		if !f.reserve(a, t0) {
+			t.Fatalf("reservation %d refused", i)
+		}
+	}
+	if f.reserve(a, t0) || !f.blocked(a, t0) {
+		t.Fatal("a third reservation granted")
+	}
+	f.release(a, t0)
+	if f.blocked(a, t0) || !f.reserve(a, t0.Add(time.Second)) || f.reserve(a, t0.Add(time.Second)) {
+		t.Fatal("a released reservation not given back exactly once")
+	}
+	f.release(a, t0.Add(2*time.Minute)) // nothing reserved then: no effect
+	if !f.blocked(a, t0.Add(time.Second)) {
+		t.Fatal("releasing an unknown reservation freed another")
+	}
+}

@@ -21,30 +21,35 @@ import (
 // closed here, and go-smtp never sees it.
 type idleListener struct {
 	net.Listener
-	timeout  time.Duration
+	timeout  time.Duration // idle: see idleConn
+	maxLife  time.Duration // a connection's whole life; below 1 none
 	limit    *connLimit
+	trusted  []netip.Prefix
 	hostname string
 	tls      *tls.Config   // implicit TLS only: the 421 is sent under TLS
-	refusing chan struct{} // bounds the goroutines writing 421s
+	refusing chan struct{} // bounds the goroutines finishing 421s
+	closed   chan struct{} // closed by Close
 
 	closeOnce sync.Once
 	mu        sync.Mutex
 	conns     map[*idleConn]struct{}
 }
 
-func newIdleListener(l net.Listener, timeout time.Duration, limit *connLimit, hostname string) *idleListener {
-	return &idleListener{Listener: l, timeout: timeout, limit: limit, hostname: hostname,
-		refusing: make(chan struct{}, maxRefusing), conns: map[*idleConn]struct{}{}}
+func newIdleListener(l net.Listener, s *Server) *idleListener {
+	return &idleListener{Listener: l, timeout: s.opts.ReadTimeout, maxLife: s.opts.MaxSessionDuration,
+		limit: s.conns, trusted: s.opts.Trusted, hostname: s.opts.Hostname,
+		refusing: make(chan struct{}, maxRefusing), closed: make(chan struct{}), conns: map[*idleConn]struct{}{}}
 }
 
 // Errors of connLimit.acquire, answered by refuse.
 var (
-	errTooManyFromIP = errors.New("too many connections from one address")
-	errTooManyConns  = errors.New("too many connections")
+	errTooManyFromIP  = errors.New("too many connections from one address")
+	errTooManyFromNet = errors.New("too many connections from one network")
+	errTooManyConns   = errors.New("too many connections")
 )
 
 const (
-	maxRefusing   = 256             // 421s being written at once; beyond, just close
+	maxRefusing   = 256             // refused connections drained (or TLS handshakes) at once
 	refuseTimeout = 5 * time.Second // for the TLS handshake, the write and the drain
 )
 
@@ -58,11 +63,15 @@ func (l *idleListener) Accept() (net.Conn, error) {
 		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 			ip = ta.AddrPort().Addr().Unmap()
 		}
-		if err := l.limit.acquire(ip); err != nil {
+		untrusted := !trustedIP(l.trusted, ip)
+		if err := l.limit.acquire(ip, untrusted); err != nil {
 			l.refuse(c, err)
 			continue
 		}
-		ic := &idleConn{Conn: c, l: l, ip: ip}
+		now := clock.Real{}.Now() // socket deadlines are wall-clock time
+		ic := &idleConn{Conn: c, l: l, ip: ip, born: now}
+		ic.untrusted.Store(untrusted)
+		ic.lastProgress.Store(now.UnixNano())
 		l.mu.Lock()
 		l.conns[ic] = struct{}{}
 		l.mu.Unlock()
@@ -70,48 +79,85 @@ func (l *idleListener) Accept() (net.Conn, error) {
 	}
 }
 
-// refuse answers a connection over a limit with a 421 and closes it, in
-// the background so a slow client cannot stall Accept.
+// refusal is the 421 for a refusal by connLimit.acquire.
+func (l *idleListener) refusal(why error) string {
+	switch {
+	case errors.Is(why, errTooManyFromIP):
+		return "421 4.7.0 " + l.hostname + " Too many connections from your address, try again later\r\n"
+	case errors.Is(why, errTooManyFromNet):
+		return "421 4.7.0 " + l.hostname + " Too many connections from your network, try again later\r\n"
+	}
+	return "421 4.3.2 " + l.hostname + " Too many connections, try again later\r\n"
+}
+
+// refuse answers a connection over a limit with a 421 and closes it. Every
+// refused client gets the 421 (security issue 22: past 256 at once a
+// flood used to be closed unanswered).
 func (l *idleListener) refuse(c net.Conn, why error) {
+	if l.tls == nil {
+		l.refuseClear(c, l.refusal(why))
+	} else {
+		l.refuseTLS(c, l.refusal(why))
+	}
+}
+
+// refuseClear writes the 421 at once (a fresh socket's buffer takes it
+// without blocking) and closes the write side. Draining what the client
+// sent, so the close sends no RST that could destroy the 421 unread, is
+// done in the background while fewer than maxRefusing are.
+func (l *idleListener) refuseClear(c net.Conn, msg string) {
+	c.SetWriteDeadline(clock.Real{}.Now().Add(100 * time.Millisecond))
+	_, err := io.WriteString(c, msg)
+	if tc, ok := c.(*net.TCPConn); ok && err == nil {
+		tc.CloseWrite()
+	}
 	select {
 	case l.refusing <- struct{}{}:
 	default:
-		c.Close() // a flood: no reply is cheaper than a goroutine each
+		c.Close()
 		return
 	}
-	msg := "421 4.3.2 " + l.hostname + " Too many connections, try again later\r\n"
-	if errors.Is(why, errTooManyFromIP) {
-		msg = "421 4.7.0 " + l.hostname + " Too many connections from your address, try again later\r\n"
+	go func() {
+		defer func() { <-l.refusing }()
+		defer c.Close()
+		c.SetReadDeadline(clock.Real{}.Now().Add(refuseTimeout))
+		io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	}()
+}
+
+// refuseTLS needs a handshake before the 421, in the background; past
+// maxRefusing at once Accept waits for one to end, so new connections
+// wait in the backlog instead of being closed unanswered.
+func (l *idleListener) refuseTLS(c net.Conn, msg string) {
+	select {
+	case l.refusing <- struct{}{}:
+	case <-l.closed:
+		c.Close()
+		return
 	}
 	go func() {
 		defer func() { <-l.refusing }()
 		defer c.Close()
 		c.SetDeadline(clock.Real{}.Now().Add(refuseTimeout))
-		w := c
-		if l.tls != nil {
-			tc := tls.Server(c, l.tls)
-			if tc.Handshake() != nil {
-				return
-			}
-			w = tc
-		}
-		if _, err := io.WriteString(w, msg); err != nil {
+		tc := tls.Server(c, l.tls)
+		if tc.Handshake() != nil {
 			return
 		}
-		// Half-close, then drain what the client already sent: closing
-		// with unread input sends a RST, which can destroy the 421 before
-		// the client reads it.
-		if tc, ok := c.(*net.TCPConn); ok && l.tls == nil {
-			tc.CloseWrite()
+		if _, err := io.WriteString(tc, msg); err != nil {
+			return
 		}
-		io.Copy(io.Discard, io.LimitReader(w, 64<<10))
+		tc.CloseWrite() // close_notify: the client reads the 421, then EOF
+		io.Copy(io.Discard, io.LimitReader(tc, 64<<10))
 	}()
 }
 
 // Close is idempotent: both we and go-smtp close the listener.
 func (l *idleListener) Close() error {
 	var err error
-	l.closeOnce.Do(func() { err = l.Listener.Close() })
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		err = l.Listener.Close()
+	})
 	return err
 }
 
@@ -145,19 +191,54 @@ func (l *idleListener) snapshot() []*idleConn {
 }
 
 // idleConn renews the read deadline before every Read, turning go-smtp's
-// whole-DATA ReadTimeout into an idle timeout. A timeout is sticky: every
-// later Read fails at once, so after the 451 reply go-smtp closes the
-// connection instead of reading the rest of the body as commands.
+// whole-DATA ReadTimeout into an idle timeout. Only progress renews it
+// (see session.progress; every read of a body counts), and no read goes
+// past the connection's maximum life, so NOOPs keep no session open
+// (security issue 22). A timeout is sticky: every later Read fails at
+// once, so after the 451 reply go-smtp closes the connection instead of
+// reading the rest of the body as commands.
 type idleConn struct {
 	net.Conn
-	l        *idleListener
-	ip       netip.Addr            // the key of its connLimit slot
-	sticky   atomic.Pointer[error] // once set, every Read fails with it
-	inBDAT   atomic.Bool           // a BDAT transaction is under way
-	inData   atomic.Bool           // Data is running: reading or committing a body
-	eof      atomic.Bool           // the client has half-closed or gone
-	stopping atomic.Bool           // the server is shutting down: see stop
-	once     sync.Once
+	l            *idleListener
+	ip           netip.Addr            // the key of its connLimit slot
+	born         time.Time             // wall clock, as socket deadlines
+	lastProgress atomic.Int64          // unix nanoseconds, wall clock
+	untrusted    atomic.Bool           // its slot counts in the untrusted share
+	sticky       atomic.Pointer[error] // once set, every Read fails with it
+	inBDAT       atomic.Bool           // a BDAT transaction is under way
+	inData       atomic.Bool           // Data is running: reading or committing a body
+	inBody       atomic.Bool           // from Data's start until the session's Reset: go-smtp drains a refused body in between
+	eof          atomic.Bool           // the client has half-closed or gone
+	stopping     atomic.Bool           // the server is shutting down: see stop
+	once         sync.Once
+}
+
+// progress renews the idle timer.
+func (c *idleConn) progress() { c.lastProgress.Store(clock.Real{}.Now().UnixNano()) }
+
+// promote takes the connection out of the untrusted share (it has
+// authenticated), once.
+func (c *idleConn) promote() {
+	if c.untrusted.CompareAndSwap(true, false) {
+		c.l.limit.promote(c.ip)
+	}
+}
+
+// deadline is the next read's: the idle timeout after the last progress,
+// or after now while a body is read (or drained after a refusal), and
+// never past the maximum life.
+func (c *idleConn) deadline() time.Time {
+	now := clock.Real{}.Now()
+	if c.inBody.Load() {
+		c.lastProgress.Store(now.UnixNano())
+	}
+	d := time.Unix(0, c.lastProgress.Load()).Add(c.l.timeout)
+	if c.l.maxLife > 0 {
+		if end := c.born.Add(c.l.maxLife); end.Before(d) {
+			d = end
+		}
+	}
+	return d
 }
 
 func (c *idleConn) Read(b []byte) (int, error) {
@@ -168,7 +249,7 @@ func (c *idleConn) Read(b []byte) (int, error) {
 		return 0, c.stopped()
 	}
 	// Socket deadlines are kernel wall-clock time; a fake clock can't drive them.
-	if err := c.Conn.SetReadDeadline(clock.Real{}.Now().Add(c.l.timeout)); err != nil {
+	if err := c.Conn.SetReadDeadline(c.deadline()); err != nil {
 		return 0, err
 	}
 	if c.stopping.Load() { // stop ran before the renewal above undid its deadline
@@ -243,7 +324,7 @@ func (c *idleConn) Close() error {
 		c.l.mu.Lock()
 		delete(c.l.conns, c)
 		c.l.mu.Unlock()
-		c.l.limit.release(c.ip)
+		c.l.limit.release(c.ip, c.untrusted.Swap(false))
 	})
 	return c.Conn.Close()
 }

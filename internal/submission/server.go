@@ -11,9 +11,16 @@
 //	S3 only clients in Trusted or authenticated ones may name a recipient:
 //	   there is no open relay. AUTH is offered and accepted only under TLS.
 //	S4 stored bodies have CRLF line endings only and no NUL bytes.
-//	S5 memory per connection is bounded by MaxMessageBytes.
-//	S6 open connections are bounded in total and per client address; one
-//	   over a limit gets a 421 and is closed before any SMTP session.
+//	S5 a body being received holds at most SpoolThreshold bytes of memory
+//	   (the rest is spooled to disk) and is copied into memory whole once,
+//	   to be committed; the bytes of all bodies held, in memory or on
+//	   disk, stay within MaxBytesInFlight.
+//	S6 open connections are bounded in total and per client address, and
+//	   untrusted unauthenticated ones also in all, per address and per
+//	   network, below the total; every connection over a limit gets a 421
+//	   and is closed before any SMTP session.
+//	S7 a session lasts at most MaxSessionDuration, and only progress
+//	   towards a message renews its idle timer.
 package submission
 
 import (
@@ -23,6 +30,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -86,6 +94,29 @@ type Options struct {
 	// (IPv6: one /64; default 100). Negative means no limit. Over a limit
 	// the connection gets a 421 and is closed before any SMTP session.
 	MaxConnections, MaxConnectionsPerIP int
+	// MaxConnectionsUntrusted caps connections from outside Trusted that
+	// have not authenticated (default half of MaxConnections, or 500 when
+	// that has no limit); the rest of MaxConnections is kept for trusted
+	// and authenticated clients (a session that authenticates leaves the
+	// untrusted count). MaxConnectionsUntrustedPerIP (default 10) and
+	// MaxConnectionsUntrustedPerNet (per /24, IPv6 /48; default 50) are
+	// one untrusted client's and one network's share. Negative: no limit.
+	MaxConnectionsUntrusted, MaxConnectionsUntrustedPerIP, MaxConnectionsUntrustedPerNet int
+	// MaxSessionDuration is the longest a connection lasts, whatever it
+	// sends (default 30m, negative: no limit); past it the next read ends
+	// the session with a 421 4.4.2, or a 451 4.4.2 within a body.
+	MaxSessionDuration time.Duration
+	// Bodies over SpoolThreshold bytes (default 256 KiB) are written to a
+	// temporary file (mode 0600) in SpoolDir while they are received, and
+	// read back once, whole, to be committed; the file goes after the
+	// commit or the abort. SpoolDir (default os.TempDir()) is created when
+	// missing; when set, it must be mtaq's own: New removes files a crash
+	// left in it. MaxBytesInFlight (default 512 MiB, negative: none) caps
+	// the body bytes held by all transfers together, in memory or spooled;
+	// a transfer that would pass it is answered 452 4.3.1.
+	SpoolDir         string
+	SpoolThreshold   int
+	MaxBytesInFlight int64
 }
 
 // maxLineLength is go-smtp's limit for commands and DATA lines. It is above
@@ -112,8 +143,10 @@ type Server struct {
 	users  *userDB
 	ipFail *failureLog
 	conns  *connLimit
-	ctx    context.Context // cancelled when the server stops
-	cancel context.CancelFunc
+	// inFlight charges every body byte held from receipt to commit or abort.
+	inFlight *byteBudget
+	ctx      context.Context // cancelled when the server stops
+	cancel   context.CancelFunc
 
 	mu    sync.Mutex
 	lns   [3][]*idleListener
@@ -129,6 +162,11 @@ func New(opts Options) (*Server, error) {
 	if tlsListeners && opts.TLS == nil {
 		return nil, errors.New("submission: SubmissionListen and SMTPSListen need TLS")
 	}
+	if opts.SpoolDir != "" {
+		if err := cleanSpool(opts.SpoolDir); err != nil {
+			return nil, err
+		}
+	}
 	setDefaults(&opts)
 	users, err := newUserDB(opts.Users)
 	if err != nil {
@@ -136,7 +174,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger.Named("submission"), users: users,
 		ipFail: newFailureLog(opts.AuthIPFailures, opts.AuthIPWindow),
-		conns:  newConnLimit(opts.MaxConnections, opts.MaxConnectionsPerIP)}
+		conns: newConnLimit(connLimits{Total: opts.MaxConnections, PerIP: opts.MaxConnectionsPerIP,
+			Untrusted: opts.MaxConnectionsUntrusted, UntrustedPerIP: opts.MaxConnectionsUntrustedPerIP,
+			UntrustedPerNet: opts.MaxConnectionsUntrustedPerNet}),
+		inFlight: &byteBudget{limit: opts.MaxBytesInFlight}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for k, addrs := range s.listenAddrs() {
 		if len(addrs) > 0 {
@@ -209,6 +250,30 @@ func setDefaults(o *Options) {
 	if o.MaxConnectionsPerIP == 0 {
 		o.MaxConnectionsPerIP = 100
 	}
+	if o.MaxConnectionsUntrusted == 0 {
+		o.MaxConnectionsUntrusted = 500
+		if o.MaxConnections > 0 {
+			o.MaxConnectionsUntrusted = max(1, o.MaxConnections/2)
+		}
+	}
+	if o.MaxConnectionsUntrustedPerIP == 0 {
+		o.MaxConnectionsUntrustedPerIP = 10
+	}
+	if o.MaxConnectionsUntrustedPerNet == 0 {
+		o.MaxConnectionsUntrustedPerNet = 50
+	}
+	if o.MaxSessionDuration == 0 {
+		o.MaxSessionDuration = 30 * time.Minute
+	}
+	if o.SpoolDir == "" {
+		o.SpoolDir = os.TempDir()
+	}
+	if o.SpoolThreshold <= 0 {
+		o.SpoolThreshold = 256 << 10
+	}
+	if o.MaxBytesInFlight == 0 {
+		o.MaxBytesInFlight = 512 << 20
+	}
 }
 
 // Start listens on every address, then serves in the background. If one
@@ -224,7 +289,7 @@ func (s *Server) Start() error {
 				}
 				return fmt.Errorf("submission: listen on %s (%s): %w", addr, Kind(k), err)
 			}
-			il := newIdleListener(ln, s.opts.ReadTimeout, s.conns, s.opts.Hostname)
+			il := newIdleListener(ln, s)
 			if Kind(k) == ImplicitTLS {
 				il.tls = s.opts.TLS
 			}

@@ -30,6 +30,7 @@ var (
 	errTooManyHops  = reply(554, 5, 4, 6, "Too many hops (Received headers), mail loop?")
 	errStorage      = reply(451, 4, 3, 0, "Temporary storage failure, try again later")
 	errNoSpace      = reply(452, 4, 3, 1, "Insufficient system storage")
+	errBusy         = reply(452, 4, 3, 1, "Too much mail in transit, try again later")
 	errAuthRequired = reply(530, 5, 7, 0, "Authentication required")
 	errTLSRequired  = reply(530, 5, 7, 0, "Must issue a STARTTLS command first")
 	errBadHelo      = reply(501, 5, 5, 2, "Bad HELO/EHLO argument")
@@ -72,13 +73,18 @@ func (s *Server) newSession(c *smtp.Conn, k Kind) *session {
 	if ta, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		ss.ip = ta.AddrPort().Addr().Unmap()
 	}
-	for _, p := range s.opts.Trusted {
-		if ss.ip.IsValid() && p.Contains(ss.ip) {
-			ss.trusted = true
-			break
-		}
-	}
+	ss.trusted = trustedIP(s.opts.Trusted, ss.ip)
+	ss.progress() // a greeting, and again after STARTTLS
 	return ss
+}
+
+// progress renews the idle timer: only steps towards a message do, so a
+// client sending NOOP, RSET or HELP, or a MAIL that cannot lead anywhere,
+// is idle (security issue 22).
+func (ss *session) progress() {
+	if ss.idle != nil {
+		ss.idle.progress()
+	}
 }
 
 // mayRelay is the one relay decision: trusted network or authenticated.
@@ -116,6 +122,9 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return reply(553, 5, 7, 1, "Sender address rejected: not owned by user "+ss.user.Name)
 	}
 	ss.hasSender, ss.sender, ss.utf8 = true, from, utf8
+	if ss.mayRelay() {
+		ss.progress()
+	}
 	return nil
 }
 
@@ -158,6 +167,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		Domain:  strings.ToLower(a.Domain),
 		State:   state,
 	})
+	ss.progress()
 	return nil
 }
 
@@ -165,6 +175,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (ss *session) Reset() {
 	ss.hasSender, ss.sender, ss.utf8 = false, "", false
 	ss.rcpts, ss.seen = nil, nil
+	if ss.idle != nil {
+		ss.idle.inBody.Store(false)
+	}
 }
 
 // Logout frees nothing: the session holds no resources beyond memory.
