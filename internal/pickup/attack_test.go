@@ -157,33 +157,32 @@ func TestLinksAndSpecialFiles(t *testing.T) {
 }
 
 // A file its owner replaces while it is imported: the original is
-// queued, the replacement is neither deleted unread nor lost.
+// queued, the replacement is neither deleted unread nor lost. The owner is
+// the unprivileged user, writing maildrop files by hand and renaming one
+// over the other between the daemon's read and its removal.
 func TestFileReplacedDuringImport(t *testing.T) {
-	h := newHarness(t)
-	name := h.drop("first@x.test")
+	s := newSpool(t)
+	file := func(name, rcpt string) string {
+		return fmt.Sprintf(`printf 'MTAQ-MAILDROP 1\nsender: cron@host.test\nrcpt: %s\nposted: 2026-12-07T09:00:00Z\nuid: %d\n\nx\r\n' > "$MD/%s"`,
+			rcpt, s.user.UID, name)
+	}
+	s.as(file("a-first", "first@x.test") + " && " + file("tmp.second", "second@x.test"))
 	replaced := false
-	h.p.afterRead = func(n string) {
-		if n != name || replaced {
+	s.p.afterRead = func(n string) {
+		if n != "a-first" || replaced {
 			return
 		}
 		replaced = true
-		other, err := maildrop.Drop(h.dir, maildrop.Envelope{Sender: "cron@host.test", Rcpts: []string{"second@x.test"},
-			Posted: h.clk.Now()}, []byte("x\r\n"))
-		if err != nil {
-			t.Error(err)
-		}
-		if err := os.Rename(filepath.Join(h.dir, other), filepath.Join(h.dir, name)); err != nil {
-			t.Error(err)
-		}
+		s.as(`mv "$MD/tmp.second" "$MD/a-first"`)
 	}
-	h.scan()
-	h.scan()
+	s.scan()
+	s.scan()
 	var got []string
-	for _, m := range h.messages() {
+	for _, m := range s.messages() {
 		got = append(got, m.Recipients[0].Address)
 	}
-	if len(got) != 2 || len(h.left()) != 0 {
-		t.Fatalf("queued %v, left %v: want both messages", got, h.left())
+	if !replaced || len(got) != 2 || len(s.left()) != 0 {
+		t.Fatalf("queued %v, left %v: want both messages", got, s.left())
 	}
 }
 
