@@ -55,8 +55,9 @@ func (p *loopPeer) messages(t *testing.T) []*queue.Message {
 
 // TestMailLoopStopsAtHopLimit: two instances whose MX for loop.test is each
 // other pass a message back and forth. Every pass adds a Received field;
-// the pass that would carry the 101st is refused with 554 5.4.6, so the
-// loop ends after exactly 100 relays, the last holder fails the message
+// the pass that would carry the 31st is refused with 554 5.4.6 (intake's
+// hop limit), so the loop ends after exactly 30 relays, the last holder
+// fails the message
 // (hard, no suppression: the address did nothing wrong), and the sender
 // gets one DSN.
 func TestMailLoopStopsAtHopLimit(t *testing.T) {
@@ -67,14 +68,14 @@ func TestMailLoopStopsAtHopLimit(t *testing.T) {
 
 	smtptest.Submit(t, fmt.Sprintf("127.0.0.20:%d", portA), "app@sender.test", "x@loop.test")
 
-	// 1 submission + 100 relays: 51 messages end at A, 50 at B; the 101st
+	// 1 submission + 30 relays: 16 messages end at A, 15 at B; the 31st
 	// relay (A to B) is refused.
 	deadline := time.Now().Add(60 * time.Second)
 	var last *queue.Message
 	for {
-		if ms := a.messages(t); len(ms) == 51 {
-			if r := ms[50].Recipients[0]; r.State.Final() {
-				last = ms[50]
+		if ms := a.messages(t); len(ms) == 16 {
+			if r := ms[15].Recipients[0]; r.State.Final() {
+				last = ms[15]
 				break
 			}
 		}
@@ -90,8 +91,8 @@ func TestMailLoopStopsAtHopLimit(t *testing.T) {
 	msA, msB := a.messages(t), b.messages(t)
 	relays := len(msA) + len(msB) - 1
 	t.Logf("relays: %d (A holds %d, B %d); last reply %+v", relays, len(msA), len(msB), last.Recipients[0].LastReply)
-	if len(msA) != 51 || len(msB) != 50 {
-		t.Fatalf("A holds %d messages, B %d: want 51 and 50 (100 relays)", len(msA), len(msB))
+	if len(msA) != 16 || len(msB) != 15 {
+		t.Fatalf("A holds %d messages, B %d: want 16 and 15 (30 relays)", len(msA), len(msB))
 	}
 	r := last.Recipients[0]
 	// Failed, not Bounced: permanent for this message, but the address is
@@ -105,7 +106,7 @@ func TestMailLoopStopsAtHopLimit(t *testing.T) {
 		t.Fatalf("timeline %+v %v: want one hard attempt, nothing suppressed", tl, err)
 	}
 	t.Logf("last attempt: class %s, category %s, decision %s", tl[0].Class, tl[0].Category, tl[0].Decision)
-	for _, ms := range [][]*queue.Message{msA[:50], msB} {
+	for _, ms := range [][]*queue.Message{msA[:15], msB} {
 		for _, m := range ms {
 			if st := m.Recipients[0].State; st != queue.Delivered {
 				t.Fatalf("%s: %s, every relay before the last was accepted", m.ID, st)

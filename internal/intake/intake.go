@@ -122,7 +122,16 @@ type Message struct {
 	Sender string // "" is the null sender
 	Rcpts  []Recipient
 	Data   []byte
+	// Headroom is free space at the front of Data (the message starts at
+	// Data[Headroom:]): the Received field and any added header fields
+	// are written there instead of copying the message. Headroom bytes
+	// are enough for them unless the EHLO name or recipient is long.
+	Headroom int
 }
+
+// Headroom is what a caller that loads a message into memory should
+// leave free in front of it (Message.Headroom).
+const Headroom = 1024
 
 // Recipient is a checked envelope recipient (see Intake.Recipient).
 type Recipient struct {
@@ -212,7 +221,8 @@ type Prepared struct {
 // (I3), with the Received field on top. sendmail calls it before writing
 // the maildrop, so its exit code says what the daemon would say.
 func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error) {
-	if int64(len(m.Data)) > in.o.MaxMessageBytes {
+	msg := m.Data[m.Headroom:]
+	if int64(len(msg)) > in.o.MaxMessageBytes {
 		return nil, ErrSize
 	}
 	if len(m.Rcpts) == 0 {
@@ -221,7 +231,7 @@ func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error
 	if len(m.Rcpts) > in.o.MaxRecipients {
 		return nil, ErrRcptLimit
 	}
-	data, err := canonical(m.Data)
+	data, err := canonical(msg)
 	if err != nil {
 		return nil, err
 	}
@@ -237,16 +247,24 @@ func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error
 	if m.Origin.Fixup {
 		add = fixup{id: id, hostname: in.o.Hostname, sender: m.Sender, fullName: m.Origin.FullName, at: now}.missing(kept)
 	}
-	rcv := in.received(m, id, now)
-	out := make([]byte, 0, len(rcv)+len(data)+len(add)+2)
-	out = append(out, rcv...)
-	if len(kept) == len(fields) && len(add) == 0 {
-		out = append(out, data...) // untouched: no copy of the parts
-	} else {
+	// Added fields go on top, under the Received field, so a message
+	// whose own fields all stay is not copied when there is headroom.
+	top := append([]byte(in.received(m, id, now)), add...)
+	var out []byte
+	switch {
+	case len(kept) == len(fields) && len(data) == len(msg) && len(top) <= m.Headroom:
+		// canonical returned msg itself: write in front of it.
+		start := m.Headroom - len(top)
+		copy(m.Data[start:], top)
+		out = m.Data[start:]
+	case len(kept) == len(fields):
+		out = append(append(make([]byte, 0, len(top)+len(data)), top...), data...)
+	default:
+		out = make([]byte, 0, len(top)+len(data))
+		out = append(out, top...)
 		for _, f := range kept {
 			out = append(out, f.Raw...)
 		}
-		out = append(out, add...)
 		if sep || len(body) > 0 {
 			out = append(out, '\r', '\n')
 		}

@@ -140,3 +140,19 @@ func TestLimits(t *testing.T) {
 		t.Errorf("7 addresses, 6 distinct: %v", err)
 	}
 }
+
+func TestCountReceived(t *testing.T) {
+	msg := "Received: a\r\n\tfolded received: no\r\nRECEIVED : b\r\nX-Received: no\r\nReceivedx: no\r\n\r\nReceived: body\r\n"
+	fields, _, _ := SplitHeader([]byte(msg))
+	if n := countReceived(fields); n != 2 {
+		t.Fatalf("count %d", n)
+	}
+}
+
+func TestReceivedFieldCleansHelo(t *testing.T) {
+	in, _, clk := newTest(t)
+	f := in.received(Message{Origin: Origin{Kind: SMTP, Helo: "evil)\tx\x7f(é", ClientAddr: "192.0.2.1"}}, "ID", clk.Now())
+	if !strings.HasPrefix(f, "Received: from evil??x??? ([192.0.2.1])\r\n\tby mtaq.test (mtaq) with ESMTP id ID") {
+		t.Fatalf("%q", f)
+	}
+}

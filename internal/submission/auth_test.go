@@ -68,7 +68,7 @@ func TestGoSMTPClientAuthPlain(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].Sender != "app@app1.test" {
 		t.Fatalf("queued %+v", msgs)
 	}
-	if !strings.Contains(string(bodies[0]), "(mtaq) with ESMTPSA\r\n") {
+	if !strings.Contains(string(bodies[0]), "(mtaq) with ESMTPSA id ") {
 		t.Fatalf("Received field does not say ESMTPSA: %q", bodies[0])
 	}
 }
@@ -189,7 +189,7 @@ func TestTrustedMaySkipAuth(t *testing.T) {
 	if got := c.send(hello); !strings.HasPrefix(got, "250 ") {
 		t.Fatalf("DATA: %q", got)
 	}
-	if _, bodies := e.store.messages(); !strings.Contains(string(bodies[0]), "(mtaq) with ESMTP\r\n") {
+	if _, bodies := e.store.messages(); !strings.Contains(string(bodies[0]), "(mtaq) with ESMTP id ") {
 		t.Fatalf("Received field: %q", bodies[0])
 	}
 }

@@ -3,20 +3,16 @@ package submission
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"errors"
-	"fmt"
 	"io"
 	"math"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/clock"
-	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/internal/intake"
 )
 
 // Data reads and checks the body, commits the message and only then answers
@@ -50,78 +46,25 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.log.Info("bdat chunk cut short by EOF", zap.String("client", ss.clientAddr()))
 		return errDataRead
 	}
-	ended := clock.Real{}.Now() // latency is wall time, whatever clock dates the mail
-	m := ss.message()
-	trace := ss.received(m)
-	full, err := sp.load(trace) // the body's one copy in memory, already charged to the budget
+	ended := clock.Real{}.Now()           // latency is wall time, whatever clock dates the mail
+	full, err := sp.load(intake.Headroom) // the body's one copy in memory, already charged to the budget
 	if err != nil {
 		return ss.readError(err)
 	}
-	if countReceived(full[len(trace):]) > ss.s.opts.MaxReceived {
-		return errTooManyHops
-	}
-	m.Size = int64(len(full))
-
-	if err := ss.s.opts.Store.Enqueue(ss.s.ctx, m, full); err != nil {
-		fields := []zap.Field{zap.String("sender", m.Sender), zap.Int("rcpts", len(m.Recipients)),
-			zap.String("client", m.ClientAddr), zap.Error(err)}
-		if errors.Is(err, queue.ErrNoSpace) {
-			// The queue warns once when it starts and stops refusing; a line
-			// per message would flood the log while the disk is full.
-			ss.s.log.Debug("refused: no space for the queue", fields...)
-			return errNoSpace
-		}
-		ss.s.log.Error("enqueue failed", fields...)
-		return errStorage
-	}
-	if ss.s.opts.OnQueued != nil {
-		ss.s.opts.OnQueued(m.ID)
+	acc, err := ss.s.in.Submit(ss.s.ctx, intake.Message{Origin: ss.origin(), Sender: ss.sender, Rcpts: ss.rcpts,
+		Data: full, Headroom: intake.Headroom})
+	if err != nil {
+		return smtpReply(err)
 	}
 	if ss.s.opts.OnAccepted != nil {
 		ss.s.opts.OnAccepted(clock.Real{}.Now().Sub(ended))
 	}
-	ss.s.log.Info("queued", zap.String("queue_id", m.ID), zap.String("sender", m.Sender),
-		zap.Int("rcpts", len(m.Recipients)), zap.Int("rejected", countState(m, queue.Rejected)),
-		zap.Int64("size", m.Size), zap.String("client", m.ClientAddr), zap.String("helo", m.Helo))
+	ss.s.log.Info("queued", zap.String("queue_id", acc.ID), zap.String("sender", ss.sender),
+		zap.Int("rcpts", len(ss.rcpts)), zap.Int("rejected", acc.Rejected),
+		zap.Int64("size", acc.Size), zap.String("client", ss.clientAddr()), zap.String("helo", ss.conn.Hostname()))
 	// go-smtp writes a returned SMTPError as the reply whatever its code,
 	// which is the only way to put the queue ID into the 250 line.
-	return reply(250, 2, 0, 0, "Ok: queued as "+m.ID)
-}
-
-// message builds the envelope at arrival time. Pending recipients are due
-// at once; suppressed ones are final (Rejected) and get no due time.
-func (ss *session) message() *queue.Message {
-	now := ss.s.opts.Clock.Now()
-	m := &queue.Message{
-		Sender:     ss.sender,
-		Arrived:    now,
-		ClientAddr: ss.clientAddr(),
-		Helo:       ss.conn.Hostname(),
-	}
-	m.NoDSN = ss.user != nil && ss.user.DSN != nil && !*ss.user.DSN
-	if ss.s.opts.NewID != nil {
-		m.ID = ss.s.opts.NewID(now)
-	}
-	for i := range ss.rcpts {
-		rc := &ss.rcpts[i]
-		rc.Updated = now
-		if rc.State == queue.Queued {
-			rc.NextAttempt = now
-		}
-	}
-	m.Recipients = ss.rcpts
-	return m
-}
-
-// received is the trace field mtaq prepends; the recipient is named only
-// when there is one, so a message does not list its Bcc recipients.
-func (ss *session) received(m *queue.Message) string {
-	t := traceInfo{helo: m.Helo, ip: m.ClientAddr, hostname: ss.s.opts.Hostname, id: m.ID, at: m.Arrived,
-		with: ss.protocol()}
-	if len(m.Recipients) == 1 {
-		t.rcpt = m.Recipients[0].Address
-	}
-	return receivedField(t)
+	return reply(250, 2, 0, 0, "Ok: queued as "+acc.ID)
 }
 
 // readError turns a body read failure into a reply. After a timeout the
@@ -161,16 +104,6 @@ func (ss *session) readError(err error) error {
 	return errDataRead
 }
 
-func countState(m *queue.Message, s queue.State) int {
-	n := 0
-	for _, r := range m.Recipients {
-		if r.State == s {
-			n++
-		}
-	}
-	return n
-}
-
 // Errors of receiveBody; the session turns them into replies.
 var (
 	errTooBig = errors.New("message exceeds the size limit")
@@ -184,7 +117,7 @@ func readBody(r io.Reader, limit int64) ([]byte, error) {
 	if err := receiveBody(r, sp, limit); err != nil {
 		return nil, err
 	}
-	return sp.load("")
+	return sp.load(0)
 }
 
 // receiveBody reads a DATA body (already dot-unstuffed by go-smtp) into sp
@@ -275,28 +208,6 @@ func (n *normaliser) finish() error {
 	return n.check()
 }
 
-// countReceived counts Received: fields in the header section (up to the
-// first empty line) of a CRLF-normalised message; a loop shows up as many.
-func countReceived(msg []byte) int {
-	count := 0
-	for len(msg) > 0 {
-		line := msg
-		if i := bytes.Index(msg, []byte("\r\n")); i >= 0 {
-			line, msg = msg[:i], msg[i+2:]
-		} else {
-			msg = nil
-		}
-		if len(line) == 0 {
-			break // end of header
-		}
-		name, _, ok := bytes.Cut(line, []byte(":"))
-		if ok && strings.EqualFold(string(bytes.TrimRight(name, " \t")), "received") {
-			count++
-		}
-	}
-	return count
-}
-
 // protocol is the Received field's "with" (RFC 3848): ESMTP, plus S
 // under TLS, plus A once authenticated.
 func (ss *session) protocol() string {
@@ -308,40 +219,4 @@ func (ss *session) protocol() string {
 		p += "A"
 	}
 	return p
-}
-
-// traceInfo is what the Received field records; with "" means ESMTP.
-type traceInfo struct {
-	helo, ip, hostname, id, rcpt, with string
-	at                                 time.Time
-}
-
-// receivedField builds an RFC 5321 §4.4 trace field, folded so each line
-// stays short. The HELO name is client text: it is cleaned before use.
-func receivedField(t traceInfo) string {
-	var b strings.Builder
-	with := cmp.Or(t.with, "ESMTP")
-	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mtaq) with %s", clean(t.helo), t.ip, t.hostname, with)
-	if t.id != "" {
-		fmt.Fprintf(&b, " id %s", t.id)
-	}
-	if t.rcpt != "" {
-		fmt.Fprintf(&b, "\r\n\tfor <%s>", t.rcpt)
-	}
-	fmt.Fprintf(&b, ";\r\n\t%s\r\n", t.at.Format(time.RFC1123Z))
-	return b.String()
-}
-
-// clean keeps printable ASCII other than comment delimiters, so a HELO
-// argument cannot break the header's structure.
-func clean(s string) string {
-	if len(s) > 255 {
-		s = s[:255]
-	}
-	return strings.Map(func(r rune) rune {
-		if r <= ' ' || r > '~' || r == '(' || r == ')' || r == '\\' {
-			return '?'
-		}
-		return r
-	}, s)
 }

@@ -38,6 +38,7 @@ func fuzzServer(t *testing.T) (*fakeStore, string) {
 			MaxRecipients:   5,
 			MaxReceived:     3,
 			Store:           fuzzEnv.store,
+			NewID:           fuzzEnv.store.newID,
 			Clock:           clock.NewFake(t0),
 			Logger:          zap.NewNop(),
 			ReadTimeout:     2 * time.Second,

@@ -31,6 +31,14 @@ type fakeStore struct {
 	calls      int // Enqueue and Suppression calls
 }
 
+// newID names messages Q0001, Q0002, ... in the order intake asks.
+func (f *fakeStore) newID(time.Time) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	return fmt.Sprintf("Q%04d", f.n)
+}
+
 func (f *fakeStore) callCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -43,10 +51,6 @@ func (f *fakeStore) Enqueue(_ context.Context, m *queue.Message, body []byte) er
 	f.calls++
 	if f.fail != nil {
 		return f.fail
-	}
-	if m.ID == "" {
-		f.n++
-		m.ID = fmt.Sprintf("Q%04d", f.n)
 	}
 	f.msgs = append(f.msgs, m)
 	f.bodies = append(f.bodies, append([]byte(nil), body...))
@@ -104,6 +108,7 @@ func start(t *testing.T, mod func(*Options)) *env {
 			e.queued = append(e.queued, id)
 			e.mu.Unlock()
 		},
+		NewID: e.store.newID,
 	}
 	if mod != nil {
 		mod(&opts)

@@ -40,26 +40,26 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/clock"
-	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/internal/intake"
 )
 
-// Store is the part of queue.Store that submission uses.
-type Store interface {
-	Enqueue(ctx context.Context, m *queue.Message, body []byte) error
-	Suppression(ctx context.Context, addr string, now time.Time) (*queue.Suppression, error)
-}
-
 // Options configure a Server. Zero durations and limits take the defaults
-// noted; Hostname, Store and at least one listener are required.
+// noted; Hostname, Intake (or Store) and at least one listener are
+// required.
 type Options struct {
+	// Intake checks and queues every message, as for every other way in
+	// (the daemon shares one). When nil, New makes one from Store, Clock,
+	// Logger, the limits, MaxReceived, RefuseSuppressed, OnQueued and
+	// NewID: for tests and programs that embed only this server.
+	Intake          *intake.Intake
+	Store           intake.Store
 	Hostname        string
 	Listen          []string       // plain SMTP: no STARTTLS, no AUTH
 	Trusted         []netip.Prefix // clients that may relay without AUTH
 	MaxMessageBytes int64          // default 25 MiB
 	MaxRecipients   int            // default 1000
-	Store           Store
-	Clock           clock.Clock // default clock.Real
-	Logger          *zap.Logger // default zap.NewNop
+	Clock           clock.Clock    // default clock.Real
+	Logger          *zap.Logger    // default zap.NewNop
 	// OnQueued wakes the scheduler after a message is committed; may be nil.
 	OnQueued func(id string)
 	// OnAccepted, when set, hears each accepted message's latency from
@@ -72,7 +72,7 @@ type Options struct {
 	// (on_suppressed = "refuse") instead of recording it as rejected.
 	RefuseSuppressed bool
 	// MaxReceived is the most Received: fields a message may already carry
-	// (default 100); more means a mail loop.
+	// (intake's default, 30); more means a mail loop.
 	MaxReceived int
 	// NewID, when set, names the message before Enqueue so the Received
 	// field can carry the queue ID; otherwise Enqueue assigns it.
@@ -139,6 +139,7 @@ func (k Kind) String() string { return [...]string{"smtp", "submission", "smtps"
 type Server struct {
 	opts   Options
 	log    *zap.Logger
+	in     *intake.Intake
 	srvs   [3]*smtp.Server // by Kind; nil when the kind has no listener
 	users  *userDB
 	ipFail *failureLog
@@ -156,8 +157,8 @@ type Server struct {
 // New checks opts, fills defaults and builds the server; Start listens.
 func New(opts Options) (*Server, error) {
 	tlsListeners := len(opts.SubmissionListen)+len(opts.SMTPSListen) > 0
-	if opts.Hostname == "" || len(opts.Listen) == 0 && !tlsListeners || opts.Store == nil {
-		return nil, errors.New("submission: Hostname, a listener and Store are required")
+	if opts.Hostname == "" || len(opts.Listen) == 0 && !tlsListeners || opts.Store == nil && opts.Intake == nil {
+		return nil, errors.New("submission: Hostname, a listener and Intake (or Store) are required")
 	}
 	if tlsListeners && opts.TLS == nil {
 		return nil, errors.New("submission: SubmissionListen and SMTPSListen need TLS")
@@ -172,7 +173,14 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger.Named("submission"), users: users,
+	in := opts.Intake
+	if in == nil {
+		in = intake.New(intake.Options{Hostname: opts.Hostname, Store: opts.Store, Clock: opts.Clock,
+			Logger: opts.Logger, MaxMessageBytes: opts.MaxMessageBytes, MaxRecipients: opts.MaxRecipients,
+			MaxHops: opts.MaxReceived, RefuseSuppressed: opts.RefuseSuppressed, OnQueued: opts.OnQueued,
+			NewID: opts.NewID})
+	}
+	s := &Server{opts: opts, log: opts.Logger.Named("submission"), users: users, in: in,
 		ipFail: newFailureLog(opts.AuthIPFailures, opts.AuthIPWindow),
 		conns: newConnLimit(connLimits{Total: opts.MaxConnections, PerIP: opts.MaxConnectionsPerIP,
 			Untrusted: opts.MaxConnectionsUntrusted, UntrustedPerIP: opts.MaxConnectionsUntrustedPerIP,
@@ -219,9 +227,6 @@ func setDefaults(o *Options) {
 	}
 	if o.MaxRecipients <= 0 {
 		o.MaxRecipients = 1000
-	}
-	if o.MaxReceived <= 0 {
-		o.MaxReceived = 100
 	}
 	if o.ReadTimeout <= 0 {
 		o.ReadTimeout = 5 * time.Minute

@@ -2,32 +2,28 @@ package submission
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 
 	"github.com/emersion/go-smtp"
-	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/intake"
-	"github.com/mtaq/mtaq/queue"
 )
 
 // Replies. Texts are fixed: nothing internal reaches the client (S2).
 var (
 	errRelayDenied  = reply(554, 5, 7, 1, "Relay access denied")
 	errBadSender    = reply(501, 5, 1, 7, "Bad sender address syntax")
-	errBadRecipient = reply(501, 5, 1, 3, "Bad recipient address syntax")
 	errTooManyRcpts = reply(452, 4, 5, 3, "Too many recipients")
-	errSuppressed   = reply(550, 5, 7, 1, "Recipient address is suppressed")
-	errTempLookup   = reply(451, 4, 3, 0, "Temporary lookup failure, try again later")
 	errSize         = reply(552, 5, 3, 4, "Message size exceeds fixed limit")
 	errNULByte      = reply(554, 5, 6, 0, "NUL bytes are not allowed in messages")
 	errLineTooLong  = reply(500, 5, 5, 2, "Line too long")
 	errDataTimeout  = reply(451, 4, 4, 2, "Timeout reading message data, closing connection")
 	errDataRead     = reply(451, 4, 3, 0, "Error reading message data")
 	errShuttingDown = reply(421, 4, 3, 2, "Service shutting down, message not accepted, try again later")
-	errTooManyHops  = reply(554, 5, 4, 6, "Too many hops (Received headers), mail loop?")
 	errStorage      = reply(451, 4, 3, 0, "Temporary storage failure, try again later")
 	errNoSpace      = reply(452, 4, 3, 1, "Insufficient system storage")
 	errBusy         = reply(452, 4, 3, 1, "Too much mail in transit, try again later")
@@ -58,7 +54,7 @@ type session struct {
 	hasSender bool
 	sender    string // "" is the null sender
 	utf8      bool   // MAIL ... SMTPUTF8
-	rcpts     []queue.Recipient
+	rcpts     []intake.Recipient
 	seen      map[string]bool // lower-cased addresses already accepted
 }
 
@@ -113,10 +109,8 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil && opts.Size > ss.s.opts.MaxMessageBytes {
 		return errSize // go-smtp checks SIZE= first; kept so the limit holds without it
 	}
-	if from != "" {
-		if _, err := intake.ParseAddress(from, utf8); err != nil {
-			return errBadSender
-		}
+	if err := ss.s.in.Sender(from, utf8); err != nil {
+		return errBadSender
 	}
 	if ss.user != nil && !ss.user.mayUse(from) {
 		return reply(553, 5, 7, 1, "Sender address rejected: not owned by user "+ss.user.Name)
@@ -128,15 +122,11 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
-// Rcpt checks relay permission, the address, the recipient limit and the
-// suppression list, in that order.
+// Rcpt checks relay permission and the recipient limit, then has intake
+// check the address and the suppression list.
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !ss.mayRelay() {
 		return errRelayDenied
-	}
-	a, err := intake.ParseAddress(to, ss.utf8)
-	if err != nil {
-		return errBadRecipient
 	}
 	if len(ss.rcpts) >= ss.s.opts.MaxRecipients {
 		return errTooManyRcpts // go-smtp checks first; kept so the limit holds without it
@@ -145,28 +135,15 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if ss.seen[key] {
 		return nil // the same mailbox twice gets one copy
 	}
-	state, now := queue.Queued, ss.s.opts.Clock.Now()
-	sup, err := ss.s.opts.Store.Suppression(ss.s.ctx, to, now)
+	r, err := ss.s.in.Recipient(ss.s.ctx, ss.origin(), to)
 	if err != nil {
-		ss.s.log.Error("suppression lookup", zap.String("rcpt", to), zap.Error(err))
-		return errTempLookup
-	}
-	if sup.Active(now) {
-		if ss.s.opts.RefuseSuppressed {
-			return errSuppressed
-		}
-		state = queue.Rejected
+		return smtpReply(err)
 	}
 	if ss.seen == nil {
 		ss.seen = map[string]bool{}
 	}
 	ss.seen[key] = true
-	ss.rcpts = append(ss.rcpts, queue.Recipient{
-		Index:   len(ss.rcpts),
-		Address: to,
-		Domain:  strings.ToLower(a.Domain),
-		State:   state,
-	})
+	ss.rcpts = append(ss.rcpts, r)
 	ss.progress()
 	return nil
 }
@@ -182,6 +159,26 @@ func (ss *session) Reset() {
 
 // Logout frees nothing: the session holds no resources beyond memory.
 func (ss *session) Logout() error { return nil }
+
+// origin is who hands the message over, for intake: every client that
+// got this far may relay (trusted or authenticated), so its message is
+// fixed up like a local one.
+func (ss *session) origin() intake.Origin {
+	return intake.Origin{Kind: intake.SMTP, ClientAddr: ss.clientAddr(), Helo: ss.conn.Hostname(),
+		Protocol: ss.protocol(), Fixup: ss.mayRelay(), UTF8: ss.utf8,
+		NoDSN: ss.user != nil && ss.user.DSN != nil && !*ss.user.DSN}
+}
+
+// smtpReply is intake's refusal as go-smtp's reply.
+func smtpReply(err error) *smtp.SMTPError {
+	var e *intake.Error
+	if !errors.As(err, &e) {
+		return errStorage
+	}
+	var c smtp.EnhancedCode
+	fmt.Sscanf(e.Enhanced, "%d.%d.%d", &c[0], &c[1], &c[2])
+	return &smtp.SMTPError{Code: e.Code, EnhancedCode: c, Message: e.Text}
+}
 
 // clientAddr is the client's IP for Message.ClientAddr and Received.
 func (ss *session) clientAddr() string {

@@ -113,22 +113,22 @@ func (s *bodySpool) open() error {
 
 func (s *bodySpool) endsCRLF() bool { return s.n >= 2 && s.last == [2]byte{'\r', '\n'} }
 
-// load returns prefix followed by the body in one allocation of exactly
-// their size: the only full copy of the body in memory.
-func (s *bodySpool) load(prefix string) ([]byte, error) {
+// load returns the body after headroom free bytes (where intake writes
+// the Received field) in one allocation of exactly their size: the only
+// full copy of the body in memory.
+func (s *bodySpool) load(headroom int) ([]byte, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	out := make([]byte, len(prefix)+int(s.n))
-	copy(out, prefix)
+	out := make([]byte, headroom+int(s.n))
 	if s.f == nil {
-		copy(out[len(prefix):], s.mem)
+		copy(out[headroom:], s.mem)
 		return out, nil
 	}
 	if err := s.w.Flush(); err != nil {
 		return nil, spoolError{err}
 	}
-	if _, err := s.f.ReadAt(out[len(prefix):], 0); err != nil && !(errors.Is(err, io.EOF) && s.n == 0) {
+	if _, err := s.f.ReadAt(out[headroom:], 0); err != nil && !(errors.Is(err, io.EOF) && s.n == 0) {
 		return nil, spoolError{err}
 	}
 	return out, nil
