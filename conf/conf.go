@@ -40,6 +40,9 @@ type Submission struct {
 	TrustedNetworks []string `toml:"trusted_networks"`
 	MaxMessageBytes int64    `toml:"max_message_bytes"`
 	MaxRecipients   int      `toml:"max_recipients"`
+	// MaxHops is the most Received fields a message may already carry
+	// on any way in (SMTP, sendmail); more is a mail loop (554 5.4.6).
+	MaxHops int `toml:"max_hops"`
 	// SubmissionListen offer STARTTLS, then AUTH (port 587); SMTPSListen
 	// speak TLS from the first byte (port 465). Both need TLSCert and TLSKey.
 	SubmissionListen []string `toml:"submission_listen"`
@@ -152,6 +155,7 @@ func Defaults() Config {
 			TrustedNetworks: []string{"127.0.0.0/8", "::1/128"},
 			MaxMessageBytes: 26214400,
 			MaxRecipients:   1000,
+			MaxHops:         30,
 
 			SubmissionListen: []string{},
 			SMTPSListen:      []string{},

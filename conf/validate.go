@@ -128,6 +128,7 @@ func validateSubmission(k *checker, s Submission) {
 	}
 	k.atLeast("submission.max_message_bytes", s.MaxMessageBytes, 1024)
 	k.atLeast("submission.max_recipients", int64(s.MaxRecipients), 1)
+	k.atLeast("submission.max_hops", int64(s.MaxHops), 1)
 	total, perIP := cmp.Or(s.MaxConnections, 1000), cmp.Or(s.MaxConnectionsPerIP, 100)
 	if total > 0 && perIP > total {
 		def := ""

@@ -128,7 +128,8 @@ func Start(o Options) (*Daemon, error) {
 	reg.WatchScheduler(d.sched)
 	in := intake.New(intake.Options{Hostname: c.Hostname, Store: store, Clock: o.Clock, Logger: o.Logger,
 		MaxMessageBytes: c.Submission.MaxMessageBytes, MaxRecipients: c.Submission.MaxRecipients,
-		RefuseSuppressed: c.Suppression.OnSuppressed == "refuse", OnQueued: func(string) { d.sched.Wake() }})
+		MaxHops: c.Submission.MaxHops, RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
+		OnQueued: func(string) { d.sched.Wake() }})
 	pk, err := openPickup(c, o, in)
 	if err != nil {
 		store.Close()

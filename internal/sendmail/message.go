@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/mail"
 	"strings"
-	"time"
 )
 
 // field is one header field as it appeared, continuation lines included.
@@ -140,16 +139,17 @@ func isLocalName(s string) bool {
 	return s != "" && s[0] != '.' && s[len(s)-1] != '.'
 }
 
-// headerFix is what sendmail adds to a message: the fields apps rely on
-// the MTA for.
+// headerFix is what sendmail adds to a message: the Bcc field removed
+// with -t, and a From with -F's full name when there is none. Date and
+// Message-ID, when missing, are added by intake at pickup, with the queue
+// ID, as for every way in.
 type headerFix struct {
-	sender, fullName, hostname, msgID string
-	now                               time.Time
-	dropBcc                           bool
+	sender, fullName, hostname string
+	dropBcc                    bool
 }
 
-// assemble rebuilds the message: Bcc removed when asked (-t), then From,
-// Date and Message-ID appended to the header when missing.
+// assemble rebuilds the message: Bcc removed when asked (-t), then From
+// appended to the header when missing.
 func (h headerFix) assemble(fields []field, body []byte) []byte {
 	var out bytes.Buffer
 	out.Grow(len(body) + 512)
@@ -165,12 +165,6 @@ func (h headerFix) assemble(fields []field, body []byte) []byte {
 			from = "MAILER-DAEMON@" + h.hostname
 		}
 		out.WriteString("From: " + (&mail.Address{Name: h.fullName, Address: from}).String() + "\r\n")
-	}
-	if !has(fields, "date") {
-		out.WriteString("Date: " + h.now.Format(time.RFC1123Z) + "\r\n")
-	}
-	if !has(fields, "message-id") {
-		out.WriteString("Message-ID: <" + h.msgID + "@" + h.hostname + ">\r\n")
 	}
 	out.WriteString("\r\n")
 	out.Write(body)

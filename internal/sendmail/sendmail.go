@@ -28,7 +28,6 @@ import (
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/maildrop"
-	"github.com/mtaq/mtaq/queue"
 )
 
 // Env is everything an invocation uses from its process; tests fill it.
@@ -100,11 +99,10 @@ func deliver(env Env, o options) error {
 		return err
 	}
 	now := env.Now()
-	fix := headerFix{sender: sender, fullName: o.fullName, hostname: env.Config.Hostname,
-		msgID: messageID(now), now: now, dropBcc: o.extract}
+	fix := headerFix{sender: sender, fullName: o.fullName, hostname: env.Config.Hostname, dropBcc: o.extract}
 	msg = fix.assemble(fields, body)
-	if int64(len(msg)) > env.Config.Submission.MaxMessageBytes {
-		return fail(ExDataErr, "message too large (limit %d bytes)", env.Config.Submission.MaxMessageBytes)
+	if err := check(env, sender, rcpts, msg); err != nil {
+		return intakeExit(err)
 	}
 	_, uid := env.User()
 	_, err = drop(env.Config.MaildropPath(), maildrop.Envelope{Sender: sender, Rcpts: rcpts, Posted: now, UID: uid}, msg)
@@ -178,8 +176,38 @@ func recipients(env Env, o options, fields []field) ([]string, error) {
 	return out, nil
 }
 
-func messageID(now time.Time) string {
-	return queue.NewID(now) + "." + fmt.Sprintf("%d", os.Getpid())
+// check runs intake's checks on what will be dropped (limits, hop count,
+// line rules, labels), so the exit code says what the daemon would: it
+// runs them again at pickup, where a refused file has nobody to tell.
+func check(env Env, sender string, rcpts []string, msg []byte) error {
+	c := env.Config.Submission
+	in := intake.New(intake.Options{Hostname: env.Config.Hostname, MaxMessageBytes: c.MaxMessageBytes,
+		MaxRecipients: c.MaxRecipients, MaxHops: c.MaxHops})
+	rs := make([]intake.Recipient, len(rcpts))
+	for i, r := range rcpts {
+		rs[i].Address = r
+	}
+	_, err := in.Prepare(intake.Message{Origin: intake.Origin{Kind: intake.Sendmail, Fixup: true, UTF8: true},
+		Sender: sender, Rcpts: rs, Data: msg}, "check", env.Now())
+	return err
+}
+
+// intakeExit maps intake's refusal to sysexits.h, with its reply text.
+func intakeExit(err error) error {
+	var e *intake.Error
+	if !errors.As(err, &e) {
+		return fail(ExSoftware, "%v", err)
+	}
+	code := ExDataErr
+	switch {
+	case e.Temporary():
+		code = ExTempFail
+	case e == intake.ErrRcptLimit:
+		code = ExUsage
+	case strings.HasPrefix(e.Enhanced, "5.1."):
+		code = ExNoUser
+	}
+	return fail(code, "%s", e.Error())
 }
 
 // drop writes the maildrop file (E1), creating the directory when the

@@ -2,6 +2,7 @@ package sendmail
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -81,10 +82,16 @@ func (s *smtpSession) Data(r io.Reader) error {
 	}
 	now := s.env.Now()
 	fields, body := splitHeader(msg)
-	fix := headerFix{sender: s.sender, hostname: s.env.Config.Hostname, msgID: messageID(now), now: now}
+	msg = headerFix{sender: s.sender, hostname: s.env.Config.Hostname}.assemble(fields, body)
+	var ie *intake.Error
+	if err := check(s.env, s.sender, s.rcpts, msg); errors.As(err, &ie) {
+		var c smtp.EnhancedCode
+		fmt.Sscanf(ie.Enhanced, "%d.%d.%d", &c[0], &c[1], &c[2])
+		return reply(ie.Code, c, ie.Text)
+	}
 	_, uid := s.env.User()
 	name, err := drop(s.env.Config.MaildropPath(),
-		maildrop.Envelope{Sender: s.sender, Rcpts: s.rcpts, Posted: now, UID: uid}, fix.assemble(fields, body))
+		maildrop.Envelope{Sender: s.sender, Rcpts: s.rcpts, Posted: now, UID: uid}, msg)
 	switch {
 	case err == nil:
 		return reply(250, smtp.EnhancedCode{2, 0, 0}, "Ok: queued as "+name)
