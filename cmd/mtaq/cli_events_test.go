@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/queue"
 )
@@ -53,20 +54,40 @@ func TestCLIEventsTail(t *testing.T) {
 	}
 }
 
-// TestTailFollow polls until interrupted and prints events as they come.
+// TestTailFollow prints events as they come, then polls every followEvery
+// on its clock until interrupted.
 func TestTailFollow(t *testing.T) {
+	t.Parallel()
 	api := &fakeEvents{}
+	fc := clock.NewFake(time.Unix(0, 0))
 	ctx, cancel := context.WithCancel(context.Background())
 	var sb strings.Builder
 	done := make(chan error)
-	go func() { done <- tailEvents(ctx, api, tailOptions{follow: true, json: true}, &sb) }()
-	time.Sleep(3 * followEvery)
+	armed := fc.Added()
+	go func() { done <- tailEvents(ctx, api, tailOptions{follow: true, json: true, clock: fc}, &sb) }()
+	waitArmed(t, armed) // caught up: two events, then an empty page
+	if got := strings.Count(sb.String(), "\n"); got != 2 || api.calls != 3 {
+		t.Fatalf("after catching up: %d calls, printed %q", api.calls, sb.String())
+	}
+	armed = fc.Added()
+	fc.Advance(followEvery)
+	waitArmed(t, armed)
+	if api.calls != 4 {
+		t.Fatalf("one followEvery later: %d calls, want 4", api.calls)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Count(sb.String(), "\n"); got != 2 {
-		t.Fatalf("printed %q", sb.String())
+}
+
+// waitArmed waits until the fake clock's next timer is armed.
+func waitArmed(t *testing.T, armed <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-armed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tail did not go back to sleep")
 	}
 }
 
