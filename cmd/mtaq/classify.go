@@ -165,24 +165,10 @@ func (x *explainer) hardAction(v policy.Verdict) string {
 		return s
 	}
 	s := "the message fails for this recipient; the address is NOT suppressed"
-	if fix, ok := senderFix[v.Category]; ok && v.Side == policy.SideSender {
-		return s + " (the fault is on the sending side: fix " + fix + ")"
+	if t, _ := policy.TextsFor(v.Category); t.Fix != "" && v.Side == policy.SideSender {
+		return s + " (the fault is on the sending side: fix " + t.Fix + ")"
 	}
 	return s + " (" + string(v.Side) + " side)"
-}
-
-// senderFix names what the sender has to repair, per sender-side category.
-var senderFix = map[policy.Category]string{
-	policy.InvalidSender:     "the envelope sender address or its domain",
-	policy.BlockedReputation: "the sending IP's or domain's reputation or blocklist listing",
-	policy.SpamContent:       "the message content",
-	policy.PolicyRejected:    "what the receiver's policy demands, or ask the recipient's administrator",
-	policy.AuthFailure:       "SPF, DKIM and DMARC for the sending domain",
-	policy.ReverseDNS:        "the sending host's PTR record and HELO name",
-	policy.RateLimited:       "the sending rate towards this destination",
-	policy.MessageTooLarge:   "the message size",
-	policy.RelayDenied:       "the route: this server does not accept that domain's mail from us",
-	policy.SyntaxError:       "the SMTP dialogue or the message format",
 }
 
 func (x *explainer) retryAction() string {

@@ -187,3 +187,18 @@ func TestParseReply(t *testing.T) {
 		}
 	}
 }
+
+// TestHardActionNamesEveryFix: every sender-side category's explanation
+// says what to fix, in policy's words.
+func TestHardActionNamesEveryFix(t *testing.T) {
+	t.Parallel()
+	x := &explainer{cl: &policy.Classifier{}}
+	for _, c := range policy.Categories() {
+		side := policy.CategorySide(c)
+		got := x.hardAction(policy.Verdict{Class: policy.Hard, Category: c, Side: side})
+		texts, _ := policy.TextsFor(c)
+		if side == policy.SideSender && !strings.Contains(got, "fix "+texts.Fix+")") {
+			t.Errorf("%s: %q does not name the fix %q", c, got, texts.Fix)
+		}
+	}
+}

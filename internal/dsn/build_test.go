@@ -3,6 +3,8 @@ package dsn
 import (
 	"strings"
 	"testing"
+
+	"github.com/mtaq/mtaq/policy"
 )
 
 func TestStatus(t *testing.T) {
@@ -129,6 +131,24 @@ func TestBuildGroupsWarningAndFailure(t *testing.T) {
 		"the mailbox is full", "Status: 5.7.26", "Status: 5.2.2"} {
 		if !strings.Contains(string(msg), want) {
 			t.Errorf("missing %q", want)
+		}
+	}
+}
+
+// TestReasonForEveryCategory: each category gets its own sentence from
+// policy's texts, on a failure and on a delay.
+func TestReasonForEveryCategory(t *testing.T) {
+	t.Parallel()
+	for _, c := range policy.Categories() {
+		want, _ := policy.TextsFor(c)
+		for _, a := range []Action{Failed, Delayed} {
+			got := reason(Recipient{Category: string(c), Action: a})
+			if c == policy.Unclassified && a == Delayed {
+				want.Reason = "delivery failed temporarily"
+			}
+			if got != want.Reason || got == "" {
+				t.Errorf("%s, %s: reason %q, want %q", c, a, got, want.Reason)
+			}
 		}
 	}
 }
