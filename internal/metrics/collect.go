@@ -25,10 +25,6 @@ type Scheduler interface {
 	SenderSideRejections() []scheduler.SenderSideStat
 }
 
-// pendingStates are reported by mtaq_queue_recipients even when zero;
-// final states are counted by mtaq_deliveries_total instead.
-var pendingStates = []queue.State{queue.Queued, queue.Deferred, queue.Held}
-
 var (
 	queueDesc = prometheus.NewDesc("mtaq_queue_recipients",
 		"Recipients waiting in the queue, by state (queued, deferred, held); refreshed at most every 10s by default.",
@@ -74,7 +70,9 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.scanErr != nil {
 		return
 	}
-	for _, s := range pendingStates {
+	// Open states are reported even when zero; final ones are counted by
+	// mtaq_deliveries_total instead.
+	for _, s := range queue.OpenStates() {
 		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(c.counts[s]), string(s))
 	}
 	ch <- prometheus.MustNewConstMetric(suppressionsDesc, prometheus.GaugeValue, float64(c.supps))
@@ -84,7 +82,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 func (c *queueCollector) refresh(now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	counts := make(map[queue.State]int, len(pendingStates))
+	counts := make(map[queue.State]int, len(queue.OpenStates()))
 	err := c.store.EachRecipient(ctx, func(_ string, r *queue.Recipient) error {
 		if !r.State.Final() {
 			counts[r.State]++

@@ -209,3 +209,18 @@ func TestMetricNamesLint(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueGaugeForEveryOpenState: one recipient in each state shows as
+// one gauge per open state, and no final state.
+func TestQueueGaugeForEveryOpenState(t *testing.T) {
+	t.Parallel()
+	r := New(Options{Store: &fakeStore{rcpts: queue.States()}})
+	got := gather(t, r, "mtaq_queue_recipients")
+	want := map[string]float64{}
+	for _, s := range queue.OpenStates() {
+		want["state="+string(s)] = 1
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
