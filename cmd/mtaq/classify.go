@@ -45,11 +45,11 @@ the built-in defaults.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := loadConfig(path)
 			if err != nil {
-				return &exitError{78, err} // EX_CONFIG
+				return &exitError{exitConfig, err}
 			}
 			cl, err := c.Policy.Classifier()
 			if err != nil {
-				return &exitError{78, err}
+				return &exitError{exitConfig, err}
 			}
 			// The suppression lifetimes are not configurable yet: the
 			// defaults are the ones in force.
@@ -59,7 +59,7 @@ the built-in defaults.`,
 			}
 			r, err := parseReply(strings.Join(args, " "))
 			if err != nil {
-				return &exitError{64, err} // EX_USAGE
+				return &exitError{exitUsage, err}
 			}
 			x.explain(cmd.OutOrStdout(), r, domain)
 			return nil
@@ -255,9 +255,9 @@ func (x *explainer) jsonLines(in io.Reader, out io.Writer, domain string) error 
 			break
 		}
 		if err != nil && !errors.Is(err, errLineTooLong) {
-			// EX_IOERR; the read error is the one to report, not a flush's.
+			// The read error is the one to report, not a flush's.
 			bw.Flush() //nolint:errcheck
-			return &exitError{74, fmt.Errorf("reading stdin: %w", err)}
+			return &exitError{exitIOErr, fmt.Errorf("reading stdin: %w", err)}
 		}
 		n++
 		var rec any
@@ -284,7 +284,7 @@ func (x *explainer) jsonLines(in io.Reader, out io.Writer, domain string) error 
 		return err
 	}
 	if bad > 0 {
-		return &exitError{1, fmt.Errorf("%d of %d lines could not be classified", bad, n)}
+		return &exitError{exitFailure, fmt.Errorf("%d of %d lines could not be classified", bad, n)}
 	}
 	return nil
 }

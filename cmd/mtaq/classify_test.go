@@ -97,7 +97,7 @@ func TestClassifyExplains(t *testing.T) {
 
 func TestClassifyUsageErrors(t *testing.T) {
 	var ee *exitError
-	if _, err := runClassify(t, "", "hello"); !errors.As(err, &ee) || ee.code != 64 {
+	if _, err := runClassify(t, "", "hello"); !errors.As(err, &ee) || ee.code != 2 { // docs/OPERATIONS.md: usage
 		t.Errorf("bad reply: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.toml")

@@ -11,6 +11,18 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// Exit statuses (docs/OPERATIONS.md; sysexits.h where one fits).
+// Commands return them in an exitError; no other number is used.
+const (
+	exitFailure     = 1  // a failure the message explains
+	exitNotFound    = 1  // no such message or suppression
+	exitUsage       = 2  // bad flags or arguments
+	exitUnavailable = 69 // EX_UNAVAILABLE: the daemon is not running
+	exitOSErr       = 71 // EX_OSERR: serve could not open the queue or listen
+	exitIOErr       = 74 // EX_IOERR: reading input failed
+	exitConfig      = 78 // EX_CONFIG: the configuration is missing or invalid
+)
+
 // exitError carries a process exit status out of a command.
 type exitError struct {
 	code int
@@ -44,7 +56,7 @@ func main() {
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
 		}
-		os.Exit(1)
+		os.Exit(exitFailure)
 	}
 }
 
