@@ -8,7 +8,7 @@
 // category in DSNs, webhooks and mtaq classify (text.go). It does not store
 // anything (queue) or decide when work runs (scheduler).
 //
-// Order of evidence, per ../shared/bounce-corpus/README.md: the 3-digit
+// Order of evidence: the 3-digit
 // reply code decides the class; the enhanced code (RFC 3463) and then the
 // text decide the category; the category decides the side and whether the
 // address is suppressed.
