@@ -9,6 +9,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/smtptest"
@@ -38,7 +39,8 @@ func TestMetricsScrape(t *testing.T) {
 			t.Logf("%s", l)
 		}
 	}
-	fams, err := new(expfmt.TextParser).TextToMetricFamilies(strings.NewReader(text))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
