@@ -126,7 +126,7 @@ func Start(o Options) (*Daemon, error) {
 		OnOutcome:         reg.Outcome,
 	})
 	reg.WatchScheduler(d.sched)
-	in := intake.New(intake.Options{Hostname: c.Hostname, Store: store, Clock: o.Clock, Logger: o.Logger,
+	in := intake.New(intake.Options{Hostname: c.Hostname, Store: reg.CountRejected(store), Clock: o.Clock, Logger: o.Logger,
 		MaxMessageBytes: c.Submission.MaxMessageBytes, MaxRecipients: c.Submission.MaxRecipients,
 		RefuseSuppressed: c.Suppression.OnSuppressed == "refuse", OnQueued: func(string) { d.sched.Wake() }})
 	pk, err := openPickup(c, o, in)
@@ -152,7 +152,7 @@ func Start(o Options) (*Daemon, error) {
 		Trusted:          c.TrustedPrefixes(),
 		MaxMessageBytes:  c.Submission.MaxMessageBytes,
 		MaxRecipients:    c.Submission.MaxRecipients,
-		Store:            store,
+		Store:            reg.CountRejected(store),
 		Clock:            o.Clock,
 		Logger:           o.Logger,
 		OnQueued:         func(string) { d.sched.Wake() },
