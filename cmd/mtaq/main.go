@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mtaq/mtaq/internal/buildinfo"
 )
 
 // Exit statuses (docs/OPERATIONS.md; sysexits.h where one fits).
@@ -60,14 +62,15 @@ func main() {
 	}
 }
 
-// version is set with -ldflags "-X main.version=...".
-var version = "dev"
-
+// versionCmd prints what the Go toolchain recorded in the binary: the
+// module version and the VCS revision, no hand-set variable to forget.
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the module version, VCS revision and Go version",
 		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "mtaq", version) },
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "mtaq", buildinfo.Read())
+		},
 	}
 }

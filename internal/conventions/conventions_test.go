@@ -17,6 +17,7 @@ const module = "github.com/mtaq/mtaq/"
 // the test, so a new one gets its directions decided when it is added.
 var mayImport = map[string][]string{
 	"internal/clock":       nil,
+	"internal/buildinfo":   nil,
 	"internal/fsperm":      nil,
 	"internal/conventions": nil,
 	"policy":               nil,        // pure: no mtaq package
@@ -31,12 +32,12 @@ var mayImport = map[string][]string{
 	"internal/admin":       {"queue", "policy", "scheduler", "internal/clock"}, // scheduler: its status types
 	"internal/dsn":         {"queue", "policy", "internal/clock"},
 	"internal/events":      {"queue", "policy", "internal/clock"},
-	"internal/metrics":     {"queue", "policy", "scheduler", "internal/clock"}, // fed by callbacks; nothing imports metrics
+	"internal/metrics":     {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
 		"internal/admin", "internal/dsn", "internal/events", "internal/metrics"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
-		"internal/sendmail"},
+		"internal/sendmail", "internal/buildinfo"},
 	// Test helpers stand alone, so any package's tests can use them.
 	"internal/dnstest":    nil,
 	"internal/smtptest":   nil,

@@ -65,6 +65,7 @@ func TestMetricsScrape(t *testing.T) {
 		// gone@bad.test (hard bounce) and g@nx.test (domain not found).
 		{"mtaq_suppressions", nil, equal(2), "= 2"},
 		{"mtaq_webhook_backlog", nil, equal(0), "= 0"},
+		{"mtaq_build_info", nil, equal(1), "= 1"},
 		{"mtaq_destination_parked", nil, equal(0), "= 0"},
 		// Four one-off domains: none has the volume for a label of its own.
 		{"mtaq_deliveries_total", map[string]string{"destination": "other"}, equal(5), "= 5"},

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mtaq/mtaq/internal/buildinfo"
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
@@ -259,5 +260,21 @@ func TestRejectedAtIntakeCounted(t *testing.T) {
 	}
 	if n != 2 {
 		t.Fatalf("counted %v rejected recipients, want 2", n)
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	t.Parallel()
+	b := buildinfo.Info{Version: "v1.2.3", Revision: "abc123", GoVersion: "go1.26.8"}
+	got := gather(t, New(Options{Build: b}), "mtaq_build_info")
+	want := map[string]float64{"goversion=go1.26.8,revision=abc123,version=v1.2.3": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	// Zero: the running binary's, never empty labels.
+	for k := range gather(t, New(Options{}), "mtaq_build_info") {
+		if strings.Contains(k, "=,") || strings.HasSuffix(k, "=") {
+			t.Errorf("empty label in %s", k)
+		}
 	}
 }
