@@ -88,6 +88,20 @@ var wallClockAllowed = map[string]string{
 		"(Now: time.Now); should become clock.Real{}.Now (internal/sendmail is being edited elsewhere)",
 }
 
+// dialNames open network connections; only delivery connects to other
+// hosts (C4).
+var dialNames = []string{"Dial", "DialTimeout", "DialTCP", "DialUDP", "DialIP", "DialUnix", "Dialer"}
+
+// dialAllowed are the files outside delivery that may dial, with reasons.
+var dialAllowed = map[string]string{
+	"internal/admin/client.go": "the admin client connects to the daemon's own unix socket",
+	"internal/admin/listen.go": "probes whether a daemon already answers on the admin unix socket",
+}
+
+// globalLoggers are zap's process-wide loggers (C5): every package takes a
+// *zap.Logger instead, named per package.
+var globalLoggers = []string{"L", "S", "ReplaceGlobals", "RedirectStdLog", "RedirectStdLogAt"}
+
 func parseTree(t *testing.T) []File {
 	t.Helper()
 	files, err := Parse(filepath.Join("..", ".."))
@@ -145,21 +159,31 @@ func importViolations(files []File, may map[string][]string, exceptions map[stri
 
 // clockViolations checks C3.
 func clockViolations(files []File, allowed map[string]string) []string {
+	return useViolations(files, "time", wallClock, "internal/clock/", allowed, "take a clock.Clock")
+}
+
+// useViolations reports uses of pkg's names outside the directory home
+// ("" for none) and the allowed files, and allowances no longer used.
+func useViolations(files []File, pkg string, names []string, home string, allowed map[string]string, fix string) []string {
 	var bad []string
 	used := map[string]bool{}
-	for _, u := range Uses(files, "time", wallClock) {
-		if strings.HasPrefix(u.File, "internal/clock/") {
+	for _, u := range Uses(files, pkg, names) {
+		if home != "" && strings.HasPrefix(u.File, home) {
 			continue
 		}
 		if key := allowKey(u.File, allowed); key != "" {
 			used[key] = true
 			continue
 		}
-		bad = append(bad, fmt.Sprintf("%s:%d: %s outside internal/clock: take a clock.Clock", u.File, u.Line, u.Name))
+		where := "here"
+		if home != "" {
+			where = "outside " + strings.TrimSuffix(home, "/")
+		}
+		bad = append(bad, fmt.Sprintf("%s:%d: %s %s: %s", u.File, u.Line, u.Name, where, fix))
 	}
 	for key := range allowed {
 		if !used[key] {
-			bad = append(bad, fmt.Sprintf("wall-clock exception %q is no longer needed: remove it", key))
+			bad = append(bad, fmt.Sprintf("%s exception %q is no longer needed: remove it", pkg, key))
 		}
 	}
 	sort.Strings(bad)
@@ -189,9 +213,23 @@ func TestWallClockOnlyInClock(t *testing.T) {
 	}
 }
 
+func TestDialOnlyInDelivery(t *testing.T) {
+	t.Parallel()
+	for _, v := range useViolations(parseTree(t), "net", dialNames, "delivery/", dialAllowed, "only delivery connects out") {
+		t.Error(v)
+	}
+}
+
+func TestNoGlobalLoggers(t *testing.T) {
+	t.Parallel()
+	for _, v := range useViolations(parseTree(t), "go.uber.org/zap", globalLoggers, "", nil, "take a *zap.Logger") {
+		t.Error(v)
+	}
+}
+
 func TestExceptionsHaveReasons(t *testing.T) {
 	t.Parallel()
-	for _, m := range []map[string]string{importExceptions, wallClockAllowed} {
+	for _, m := range []map[string]string{importExceptions, wallClockAllowed, dialAllowed} {
 		for k, why := range m {
 			if len(strings.Fields(why)) < 4 {
 				t.Errorf("%q: the reason %q says too little", k, why)
@@ -211,9 +249,12 @@ func TestChecksCatchPlants(t *testing.T) {
 		"queue/q.go": "package queue\nimport (\"github.com/mtaq/mtaq/internal/clock\"; tm \"time\")\n" +
 			"var X = clock.Real{}\nvar now = tm.Now\nfunc f() { tm.Sleep(1); <-tm.After(1) }\n",
 		"internal/clock/c.go": "package clock\nimport \"time\"\ntype Real struct{}\nvar _ = time.Now()\n",
-		"bench/b/b.go":        "package main\nimport \"time\"\nvar _ = time.Since(time.Time{})\n",
-		"newpkg/n.go":         "package newpkg\n",
-		"queue/q_test.go":     "package queue\nimport (\"os\"; \"time\")\nvar _, _ = os.Args, time.Now()\n",
+		"scheduler/s.go": "package scheduler\nimport (\"net\"; \"go.uber.org/zap\")\n" +
+			"var _, _ = net.Dial, zap.L()\n",
+		"delivery/ok.go":  "package delivery\nimport \"net\"\nvar _ net.Dialer\n",
+		"bench/b/b.go":    "package main\nimport \"time\"\nvar _ = time.Since(time.Time{})\n",
+		"newpkg/n.go":     "package newpkg\n",
+		"queue/q_test.go": "package queue\nimport (\"os\"; \"time\")\nvar _, _ = os.Args, time.Now()\n",
 	}
 	for name, src := range plant {
 		p := filepath.Join(root, name)
@@ -229,7 +270,7 @@ func TestChecksCatchPlants(t *testing.T) {
 		t.Fatal(err)
 	}
 	may := map[string][]string{"policy": nil, "delivery": {"internal/clock"}, "queue": {"internal/clock"},
-		"internal/clock": nil, "bench/b": nil}
+		"internal/clock": nil, "bench/b": nil, "scheduler": nil}
 	got := importViolations(files, may, map[string]string{"x -> y": "gone"}, forbidden)
 	want := []string{
 		"delivery/d.go imports queue: against ARCHITECTURE's direction",
@@ -247,9 +288,15 @@ func TestChecksCatchPlants(t *testing.T) {
 		"queue/q.go:4: time.Now outside internal/clock: take a clock.Clock",
 		"queue/q.go:5: time.After outside internal/clock: take a clock.Clock",
 		"queue/q.go:5: time.Sleep outside internal/clock: take a clock.Clock",
-		"wall-clock exception \"old.go\" is no longer needed: remove it",
+		"time exception \"old.go\" is no longer needed: remove it",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("clock violations:\n got %q\nwant %q", got, want)
+	}
+	got = append(useViolations(files, "net", dialNames, "delivery/", nil, "dial"),
+		useViolations(files, "go.uber.org/zap", globalLoggers, "", nil, "log")...)
+	want = []string{"scheduler/s.go:3: net.Dial outside delivery: dial", "scheduler/s.go:3: go.uber.org/zap.L here: log"}
+	if !slices.Equal(got, want) {
+		t.Errorf("dial and logger violations:\n got %q\nwant %q", got, want)
 	}
 }

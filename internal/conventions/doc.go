@@ -8,6 +8,8 @@
 //   - C2 policy imports nothing that does I/O or draws random numbers.
 //   - C3 only internal/clock reads the wall clock or makes real timers;
 //     every other non-test file takes a clock.Clock.
+//   - C4 only delivery dials out (net.Dial*, net.Dialer).
+//   - C5 no zap global logger: every package takes a *zap.Logger.
 //
 // Exceptions are listed next to each table, one reason per entry.
 package conventions
