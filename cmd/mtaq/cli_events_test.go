@@ -10,6 +10,7 @@ import (
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -24,12 +25,9 @@ func TestCLIEventsTail(t *testing.T) {
 
 	// An event becomes readable when its batch's commit has settled, which
 	// can be just after the state the wait above saw.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		js := strings.TrimSpace(n.ok("events", "tail", "--json"))
-		if strings.Count(js, "\n") >= 4 || time.Now().After(deadline) {
-			break
-		}
-	}
+	waitfor.True(t, "five events readable", func() bool {
+		return strings.Count(strings.TrimSpace(n.ok("events", "tail", "--json")), "\n") >= 4
+	})
 	out := n.ok("events", "tail")
 	t.Logf("mtaq events tail:\n%s", out)
 	for _, want := range []string{"queued", "delivered", id, "gone@bad.test", "550 5.1.1", "suppressed", "reason=hard_bounce", `"User unknown"`} {

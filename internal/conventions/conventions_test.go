@@ -43,6 +43,7 @@ var mayImport = map[string][]string{
 	"internal/smtptest":   nil,
 	"internal/tmpfstest":  nil,
 	"internal/unprivtest": nil,
+	"internal/waitfor":    nil,
 	// Benchmark tools drive the real packages from outside.
 	"bench/scale":   {"queue"},
 	"bench/latency": nil,
@@ -80,6 +81,8 @@ var wallClockAllowed = map[string]string{
 		"wall clock, whatever clock the test fakes",
 	"internal/dnstest/dnstest.go": "a test DNS server delays answers in real time, because the client " +
 		"under test waits on socket deadlines, not on a fake clock",
+	"internal/waitfor/waitfor.go": "the test helper polls other goroutines and processes in real " +
+		"time, bounded by a deadline",
 	"internal/pickup/pickup.go": "compares a directory's mtime with the wall clock: a fake clock " +
 		"has no relation to the file system's",
 	"internal/submission/server.go": "the shutdown grace polls open connections in wall time, like " +
