@@ -8,6 +8,7 @@ import (
 )
 
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		r    Recipient
 		want string
@@ -29,6 +30,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestDiagnostic(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		r    Recipient
 		want string
@@ -45,6 +47,7 @@ func TestDiagnostic(t *testing.T) {
 }
 
 func TestFold(t *testing.T) {
+	t.Parallel()
 	long := "Diagnostic-Code: smtp; 550 5.7.1 " + strings.Repeat("word ", 60) + strings.Repeat("x", 2000)
 	got := fold(long)
 	if !strings.HasSuffix(got, "\r\n") {
@@ -61,6 +64,7 @@ func TestFold(t *testing.T) {
 }
 
 func TestCapHeaders(t *testing.T) {
+	t.Parallel()
 	h := "A: 1\r\nB: 2\r\n\tcontinued\r\nC: 3\r\n\r\nbody: not a header\r\n"
 	for _, c := range []struct {
 		max  int
@@ -82,6 +86,7 @@ func TestCapHeaders(t *testing.T) {
 }
 
 func TestBuildRefuses(t *testing.T) {
+	t.Parallel()
 	ok := Input{Hostname: "h.example", To: "a@example.org", Rcpts: []Recipient{{Address: "b@example.test", Action: Failed}}}
 	if _, err := Build(ok); err != nil {
 		t.Fatal(err)
@@ -101,6 +106,7 @@ func TestBuildRefuses(t *testing.T) {
 }
 
 func TestBuildNoInjection(t *testing.T) {
+	t.Parallel()
 	msg, err := Build(Input{Hostname: "h.example", ID: "X", To: "a@example.org\r\nBcc: victim@example.net",
 		Rcpts: []Recipient{{Address: "b@example.test\r\nAction: delivered", Action: Failed, Code: 550,
 			Text: "bad\r\n\r\nFinal-Recipient: rfc822; forged@example.net"}}})
@@ -120,6 +126,7 @@ func TestBuildNoInjection(t *testing.T) {
 }
 
 func TestBuildGroupsWarningAndFailure(t *testing.T) {
+	t.Parallel()
 	msg, err := Build(Input{Hostname: "h.example", ID: "X", To: "a@example.org", Rcpts: []Recipient{
 		{Address: "b@example.test", Action: Failed, Category: "auth_failure", Code: 550, Enhanced: "5.7.26"},
 		{Address: "c@example.test", Action: Failed, Category: "mailbox_full", Code: 552, Enhanced: "5.2.2"}}})

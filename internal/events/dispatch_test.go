@@ -69,6 +69,7 @@ func (r *recorder) got() []uint64 {
 }
 
 func TestDispatcherFeedsHandlersIndependently(t *testing.T) {
+	t.Parallel()
 	fs := vfs.NewMem()
 	clk := clock.NewFake(t0)
 	s := openStore(t, fs, clk)
@@ -113,6 +114,7 @@ func TestDispatcherFeedsHandlersIndependently(t *testing.T) {
 }
 
 func TestDispatcherResumesFromCursor(t *testing.T) {
+	t.Parallel()
 	fs := vfs.NewMem()
 	clk := clock.NewFake(t0)
 	s := openStore(t, fs, clk)
@@ -140,6 +142,7 @@ func TestDispatcherResumesFromCursor(t *testing.T) {
 }
 
 func TestDoubling(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[int]time.Duration{1: time.Minute, 2: 2 * time.Minute, 4: 8 * time.Minute,
 		9: 256 * time.Minute, 10: 6 * time.Hour, 100: 6 * time.Hour} {
 		if got := Doubling(time.Minute, 6*time.Hour, n); got != want {

@@ -93,6 +93,7 @@ func value(m *dto.Metric) float64 {
 }
 
 func TestQueueGaugesCached(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := &fakeStore{rcpts: []queue.State{queue.Queued, queue.Deferred, queue.Deferred, queue.Delivered, queue.Bounced}, supps: 7}
 	r := New(Options{Store: st, Clock: clk})
@@ -116,6 +117,7 @@ func TestQueueGaugesCached(t *testing.T) {
 }
 
 func TestQueueGaugesAbsentAfterScanError(t *testing.T) {
+	t.Parallel()
 	st := &fakeStore{err: errors.New("disk on fire")}
 	r := New(Options{Store: st})
 	if got := gather(t, r, "mtaq_queue_recipients"); len(got) != 0 {
@@ -128,6 +130,7 @@ func TestQueueGaugesAbsentAfterScanError(t *testing.T) {
 }
 
 func TestOutcomesAndHooks(t *testing.T) {
+	t.Parallel()
 	r := New(Options{TopDestinations: 1, MinVolume: 2})
 	for i := 0; i < 3; i++ {
 		r.Outcome(scheduler.Outcome{Domain: "gmail.com", Decision: "delivered", Sent: true, Duration: time.Second})
@@ -165,6 +168,7 @@ func TestOutcomesAndHooks(t *testing.T) {
 }
 
 func TestDestinationGaugesBounded(t *testing.T) {
+	t.Parallel()
 	var f fakeSched
 	for i := 0; i < 200; i++ {
 		f.dests = append(f.dests, scheduler.DestinationStatus{Domain: fmt.Sprintf("d%03d.example", i), State: "throttled", Limit: 3})
@@ -188,6 +192,7 @@ func TestDestinationGaugesBounded(t *testing.T) {
 }
 
 func TestMetricNamesLint(t *testing.T) {
+	t.Parallel()
 	r := New(Options{Store: &fakeStore{}})
 	r.WatchScheduler(fakeSched{})
 	r.Outcome(scheduler.Outcome{Domain: "a.example", Decision: "delivered", Sent: true})
