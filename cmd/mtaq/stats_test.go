@@ -42,3 +42,14 @@ func TestPrintStatsShowsEveryState(t *testing.T) {
 		t.Errorf("destination table lacks the open states %v:\n%s", cols, out)
 	}
 }
+
+// TestQueueLsHelpNamesEveryState: --state's help lists the states it takes.
+func TestQueueLsHelpNamesEveryState(t *testing.T) {
+	t.Parallel()
+	out, _, code := runCLI(nil, "queue", "ls", "--help")
+	for _, s := range queue.States() {
+		if code != 0 || !strings.Contains(out, string(s)) {
+			t.Errorf("queue ls --help (exit %d) does not name %s:\n%s", code, s, out)
+		}
+	}
+}

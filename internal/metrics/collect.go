@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,11 +28,19 @@ type Scheduler interface {
 
 var (
 	queueDesc = prometheus.NewDesc("mtaq_queue_recipients",
-		"Recipients waiting in the queue, by state (queued, deferred, held); refreshed at most every 10s by default.",
+		"Recipients waiting in the queue, by state ("+stateNames(queue.OpenStates())+"); refreshed at most every 10s by default.",
 		[]string{"state"}, nil)
 	suppressionsDesc = prometheus.NewDesc("mtaq_suppressions",
 		"Entries in the suppression list, expired ones not yet purged included.", nil, nil)
 )
+
+func stateNames(states []queue.State) string {
+	names := make([]string, len(states))
+	for i, s := range states {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
 
 // queueCollector serves the queue and suppression gauges from a scan
 // cached for cacheFor (M2). The lock is held during a scan, so concurrent
