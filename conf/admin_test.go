@@ -8,6 +8,7 @@ import (
 )
 
 func TestAdminKeys(t *testing.T) {
+	t.Parallel()
 	c, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [admin]
 group = "mtaq"
@@ -29,6 +30,7 @@ token = "0123456789abcdef"
 }
 
 func TestAdminTCPNeedsToken(t *testing.T) {
+	t.Parallel()
 	_, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [admin]
 listen = "127.0.0.1:8025"
@@ -50,6 +52,7 @@ token_file = "/x"
 }
 
 func TestAdminTokenFile(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(p, []byte("fedcba9876543210fedcba\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ func testHash(t *testing.T) string {
 }
 
 func TestAuthKeys(t *testing.T) {
+	t.Parallel()
 	h := testHash(t)
 	c, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [submission]
@@ -46,6 +47,7 @@ password_hash = "`+strings.Replace(h, "$2a$", "$2y$", 1)+`"
 }
 
 func TestAuthProblems(t *testing.T) {
+	t.Parallel()
 	h := testHash(t)
 	_, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [submission]
@@ -89,6 +91,7 @@ password_hash = "$2a$03$`+h[7:]+`"
 }
 
 func TestUsersWithoutTLSListener(t *testing.T) {
+	t.Parallel()
 	_, err := Parse("mtaq.toml", []byte("hostname = \"mta.example.com\"\n[submission]\nusers_file = \"/etc/mtaq/users\"\n"))
 	if err == nil || !strings.Contains(err.Error(), "submission.user: users need submission_listen or smtps_listen") {
 		t.Fatalf("got %v", err)
@@ -96,6 +99,7 @@ func TestUsersWithoutTLSListener(t *testing.T) {
 }
 
 func TestAllUsers(t *testing.T) {
+	t.Parallel()
 	h := testHash(t)
 	s := Submission{UsersFile: "/etc/mtaq/users", Users: []User{{Name: "app1", PasswordHash: h}}}
 	file := "# apps\n\napp2:" + h + "\napp3:" + h + ":a@x.example, @y.example\n"

@@ -1,7 +1,9 @@
 // Package conf reads mtaq's TOML configuration, fills defaults and validates
-// it, reporting every problem with file, line and key. Only cmd reads conf;
-// other packages take their own Options. It reads nothing but the config
-// file: no network, no data directory.
+// it, reporting every problem with file, line and key. cmd/mtaq loads it
+// and internal/daemon translates it into each package's own Options; no
+// other package imports conf except internal/sendmail, which still takes
+// conf.Config whole (an exception listed in internal/conventions). It reads
+// nothing but the config file: no network, no data directory.
 package conf
 
 import (

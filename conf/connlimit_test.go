@@ -7,6 +7,7 @@ import (
 )
 
 func TestConnectionLimitKeys(t *testing.T) {
+	t.Parallel()
 	d := Defaults().Submission
 	if d.MaxConnections != 1000 || d.MaxConnectionsPerIP != 100 {
 		t.Fatalf("defaults %d %d", d.MaxConnections, d.MaxConnectionsPerIP)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestDSNKeys(t *testing.T) {
+	t.Parallel()
 	c, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [dsn]
 enabled = false
@@ -42,6 +43,7 @@ dsn = false
 }
 
 func TestDSNValidation(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ body, want string }{
 		{`delay_warning = "-1h"`, "mtaq.toml:3: dsn.delay_warning: must not be negative"},
 		{`delay_warning = "10s"`, "mtaq.toml:3: dsn.delay_warning: must be 0s (off) or at least 1m"},

@@ -16,6 +16,7 @@ import (
 var example []byte
 
 func TestDefaultsValidate(t *testing.T) {
+	t.Parallel()
 	c := Defaults()
 	if err := c.FillHostname(); err != nil {
 		t.Skipf("no hostname: %v", err)
@@ -30,6 +31,7 @@ func TestDefaultsValidate(t *testing.T) {
 }
 
 func TestExampleLoads(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mtaq.toml")
 	if err := os.WriteFile(path, example, 0o600); err != nil {
@@ -62,6 +64,7 @@ func TestExampleLoads(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
+	t.Parallel()
 	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
 	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "nope.toml") {
 		t.Fatalf("got %v", err)
@@ -69,6 +72,7 @@ func TestLoadMissingFile(t *testing.T) {
 }
 
 func TestOverlay(t *testing.T) {
+	t.Parallel()
 	c, err := Parse("m.toml", []byte("hostname = \"h.example\"\n[submission]\nlisten = [\"[::1]:25\", \":587\"]\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +94,7 @@ func lines(err error) []string {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, doc string
 		want      []string
@@ -129,6 +134,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestManyErrorsAtOnce(t *testing.T) {
+	t.Parallel()
 	doc := `hostname = "bad_host"
 data_dir = ""
 [submission]
@@ -180,6 +186,7 @@ encoding = "xml"
 }
 
 func TestHelpers(t *testing.T) {
+	t.Parallel()
 	c := Defaults()
 	c.Submission.TrustedNetworks = []string{"10.1.2.3/8", "192.0.2.7", "2001:db8::1"}
 	c.Delivery.DNSServers = []string{"127.0.0.1", "::1", "[::1]:5353", "10.0.0.1:53"}
@@ -197,6 +204,7 @@ func TestHelpers(t *testing.T) {
 }
 
 func TestDurationText(t *testing.T) {
+	t.Parallel()
 	d := Duration{90 * time.Second}
 	b, _ := d.MarshalText()
 	var back Duration
@@ -206,6 +214,7 @@ func TestDurationText(t *testing.T) {
 }
 
 func TestIsHostname(t *testing.T) {
+	t.Parallel()
 	for s, want := range map[string]bool{
 		"mta.example.com": true, "localhost": true, "a-b.c": true,
 		"": false, "-a.com": false, "a-.com": false, "a..b": false, "a.": false,
@@ -220,6 +229,7 @@ func TestIsHostname(t *testing.T) {
 // The index must name lines inside list-shaped tables that later issues add
 // ([[policy.rule]], [[webhook]]).
 func TestIndexLines(t *testing.T) {
+	t.Parallel()
 	doc := "a = 1\n[[policy.rule]]\nmatch = \"x\"\n\n[[policy.rule]]\nmatch = \"y\"\nlist = [\n  1,\n  2,\n]\n[t]\nin = { k = 1 }\n"
 	ix := buildIndex([]byte(doc))
 	for path, want := range map[string]int{

@@ -6,6 +6,7 @@ import (
 )
 
 func TestMetricsKeys(t *testing.T) {
+	t.Parallel()
 	c, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [metrics]
 listen = "127.0.0.1:9464"
@@ -22,6 +23,7 @@ listen = "127.0.0.1:9464"
 }
 
 func TestMetricsListenValidated(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"9464", "127.0.0.1:99999", "not a host:80"} {
 		_, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [metrics]
@@ -42,6 +44,7 @@ listen = "`+bad+`"
 }
 
 func TestMetricsPprofNeedsListen(t *testing.T) {
+	t.Parallel()
 	_, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [metrics]
 pprof = true

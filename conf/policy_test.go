@@ -30,6 +30,7 @@ suppress = false
 `
 
 func TestPolicyRulesLoad(t *testing.T) {
+	t.Parallel()
 	c, err := Parse("mtaq.toml", []byte(policyDoc))
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +71,7 @@ func TestPolicyRulesLoad(t *testing.T) {
 }
 
 func TestPolicyRuleErrors(t *testing.T) {
+	t.Parallel()
 	doc := `hostname = "h.example"
 [[policy.rule]]
 code = 150
@@ -109,6 +111,7 @@ category = "spam_content"
 }
 
 func TestPolicyRuleTypeError(t *testing.T) {
+	t.Parallel()
 	doc := "hostname = \"h.example\"\n[[policy.rule]]\ncode = \"550\"\nclass = \"soft\"\n"
 	_, err := Parse("mtaq.toml", []byte(doc))
 	want := []string{
@@ -121,6 +124,7 @@ func TestPolicyRuleTypeError(t *testing.T) {
 }
 
 func TestPolicyClassifierRefusesInvalid(t *testing.T) {
+	t.Parallel()
 	p := Policy{Rules: []PolicyRule{{Text: "(", Class: "soft"}}}
 	if _, err := p.Classifier(); err == nil || !strings.Contains(err.Error(), "policy.rule[0].text") {
 		t.Fatalf("got %v", err)
@@ -132,6 +136,7 @@ func TestPolicyClassifierRefusesInvalid(t *testing.T) {
 }
 
 func TestEnhancedForms(t *testing.T) {
+	t.Parallel()
 	for s, ok := range map[string]bool{
 		"5.7.1": true, "4.2.22": true, "5.7.": true, "5.": true, "5.7.509": true,
 		"5.7": false, "6.1.1": false, "5..": false, "x.y.z": false, "5.7.1.": false,

@@ -7,6 +7,7 @@ import (
 )
 
 func TestRelayKeys(t *testing.T) {
+	t.Parallel()
 	doc := `hostname = "h.example"
 [delivery]
 relay = "smtp.esp.example:587"
@@ -33,6 +34,7 @@ connection_max_messages = 50
 }
 
 func TestRelayDefaults(t *testing.T) {
+	t.Parallel()
 	d := Defaults().Delivery
 	if d.Relay != "" || d.RelayTLS != "starttls" || d.ConnectionIdleTimeout.Duration != 5*time.Second ||
 		d.ConnectionMaxMessages != 100 || len(d.TLSPolicy) != 0 {
@@ -41,6 +43,7 @@ func TestRelayDefaults(t *testing.T) {
 }
 
 func TestRelayErrors(t *testing.T) {
+	t.Parallel()
 	const head = "hostname = \"h.example\"\n[delivery]\n"
 	for _, tc := range []struct {
 		name, doc string

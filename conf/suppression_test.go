@@ -7,6 +7,7 @@ import (
 )
 
 func TestSuppressionKeys(t *testing.T) {
+	t.Parallel()
 	c, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [suppression]
 hard_bounce_ttl = "168h"

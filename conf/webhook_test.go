@@ -7,6 +7,7 @@ import (
 )
 
 func TestWebhookKeys(t *testing.T) {
+	t.Parallel()
 	c, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [[webhook]]
 url = "https://app.example.com/hooks/mtaq"
@@ -37,6 +38,7 @@ url = "http://127.0.0.1:9000/all"
 }
 
 func TestWebhookValidation(t *testing.T) {
+	t.Parallel()
 	_, err := Parse("mtaq.toml", []byte(`hostname = "mta.example.com"
 [[webhook]]
 url = "ftp://app.example.com/x"

@@ -8,6 +8,7 @@ import (
 func ptr(b bool) *bool { return &b }
 
 func TestClassifierOperatorRules(t *testing.T) {
+	t.Parallel()
 	c := &Classifier{Rules: []Rule{
 		{Name: "acme-blocklist-is-soft", Code: 550, Enhanced: "5.7.1", Text: regexp.MustCompile(`(?i)temporarily blocked`), Domain: "acme.example", Class: Soft, Category: BlockedReputation},
 		{Name: "odd-full", Enhanced: "5.7.", Text: regexp.MustCompile(`box overflow`), Category: MailboxFull},
@@ -55,6 +56,7 @@ func TestClassifierOperatorRules(t *testing.T) {
 }
 
 func TestClassifierZeroAndNil(t *testing.T) {
+	t.Parallel()
 	r := Reply{550, "5.1.1", "user unknown"}
 	var nilC *Classifier
 	if got, want := nilC.Classify(r, "x"), Classify(r); got != want {
@@ -66,6 +68,7 @@ func TestClassifierZeroAndNil(t *testing.T) {
 }
 
 func TestInDomain(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		domain, parent string
 		want           bool

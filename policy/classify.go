@@ -24,7 +24,8 @@ const (
 	Hard    Class = "hard" // give up on this message
 )
 
-// Category says why an attempt failed (bounce-corpus/README.md section 3).
+// Category says why an attempt failed; Categories lists them and TextsFor
+// words them.
 type Category string
 
 // Categories.

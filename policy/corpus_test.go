@@ -18,6 +18,7 @@ type corpusRow struct {
 // TestBounceCorpus runs every row of the shared development corpus: class
 // must be right for every row, category for at least 97%.
 func TestBounceCorpus(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open("../../shared/bounce-corpus/dev.jsonl")
 	if err != nil {
 		t.Skipf("corpus not found beside the checkout: %v", err)

@@ -4,10 +4,11 @@
 //
 // It owns the reply classifier (class, category, side, suppress), the retry
 // schedule arithmetic and the outcome of an attempt (delivered, deferred,
-// bounced, failed, expired; suppress or not). It does not store anything
-// (queue) or decide when work runs (scheduler).
+// bounced, failed, expired; suppress or not), and the words shown for each
+// category in DSNs, webhooks and mtaq classify (text.go). It does not store
+// anything (queue) or decide when work runs (scheduler).
 //
-// Order of evidence, per ../shared/bounce-corpus/README.md: the 3-digit
+// Order of evidence: the 3-digit
 // reply code decides the class; the enhanced code (RFC 3463) and then the
 // text decide the category; the category decides the side and whether the
 // address is suppressed.

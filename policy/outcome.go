@@ -97,7 +97,8 @@ type TTLs struct {
 	SoftDerived time.Duration // soft_bounce_expired, soft_bounce_repeated: 30 days
 }
 
-// DefaultTTLs are the defaults of DESIGN.md.
+// DefaultTTLs: a hard bounce's entry never lifts, a soft-derived one
+// lifts after 30 days (conf's [suppression] defaults).
 var DefaultTTLs = TTLs{SoftDerived: 30 * 24 * time.Hour}
 
 // Expires returns when an entry made at now for reason lifts (zero: never).

@@ -6,6 +6,7 @@ import (
 )
 
 func TestDelayDoublesToCapWithJitter(t *testing.T) {
+	t.Parallel()
 	s := DefaultSchedule
 	want := []time.Duration{5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 40 * time.Minute, 80 * time.Minute,
 		160 * time.Minute, 320 * time.Minute, 640 * time.Minute, 1280 * time.Minute, 24 * time.Hour, 24 * time.Hour}
@@ -20,6 +21,7 @@ func TestDelayDoublesToCapWithJitter(t *testing.T) {
 }
 
 func TestNextPlacesLastAttemptAtExpiry(t *testing.T) {
+	t.Parallel()
 	s := DefaultSchedule
 	arrived := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := arrived.Add(70 * time.Hour)
@@ -29,6 +31,7 @@ func TestNextPlacesLastAttemptAtExpiry(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
+	t.Parallel()
 	s := DefaultSchedule
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	type attempt struct {
@@ -71,6 +74,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestStreak(t *testing.T) {
+	t.Parallel()
 	full := Outcome{Decision: Deferred, Verdict: Classify(Reply{452, "4.2.2", "mailbox full"}), AboutAddress: true,
 		NextAttempt: time.Unix(1, 0)}
 	grey := Outcome{Decision: Deferred, Verdict: Classify(Reply{451, "4.7.1", "greylisted"})}

@@ -135,6 +135,7 @@ var providerCases = []struct {
 }
 
 func TestProviderReplies(t *testing.T) {
+	t.Parallel()
 	bad := 0
 	for _, c := range providerCases {
 		v := Classify(Reply{Code: c.code, Enhanced: c.enhanced, Text: c.text})
@@ -149,6 +150,7 @@ func TestProviderReplies(t *testing.T) {
 // TestNormalizeJoinsLines: a phrase split across lines, behind repeated
 // enhanced codes or kept reply codes, reads as one line.
 func TestNormalizeJoinsLines(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"mailbox is\n5.2.2 full":         "mailbox is full",
 		"a\r\n550-5.1.1 b\n550 5.1.1  c": "a b c",

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -223,10 +224,4 @@ func decodeSuppression(b []byte) (*Suppression, error) {
 	return &s, nil
 }
 
-func knownState(s State) bool {
-	switch s {
-	case Queued, Deferred, Held, Delivered, Bounced, Failed, Expired, Rejected, Deleted:
-		return true
-	}
-	return false
-}
+func knownState(s State) bool { return slices.Contains(States(), s) }

@@ -12,7 +12,7 @@ import (
 type Action string
 
 // Operator actions. None of them counts an attempt or advances backoff:
-// operator holds are local deferrals (DESIGN.md), and none suppresses.
+// operator holds are local deferrals, not failures, and none suppresses.
 const (
 	ActHold    Action = "hold"    // pending → held: no attempts, no expiry
 	ActRelease Action = "release" // held → queued (deferred if attempted), due now

@@ -14,7 +14,7 @@ var (
 	ErrNoSpace = errors.New("no space left for the queue")
 )
 
-// State is where a recipient is in its life (see DESIGN.md).
+// State is where a recipient is in its life.
 type State string
 
 // Recipient states.
@@ -38,6 +38,15 @@ func (s State) Final() bool {
 	}
 	return true
 }
+
+// States lists every recipient state, open ones first: the one list that
+// whatever shows or accepts states walks (TestStatesListsEveryConstant).
+func States() []State {
+	return []State{Queued, Deferred, Held, Delivered, Bounced, Failed, Expired, Rejected, Deleted}
+}
+
+// OpenStates lists the states that are not Final, in States' order.
+func OpenStates() []State { return []State{Queued, Deferred, Held} }
 
 // Pending reports whether the recipient waits in the due index.
 func (s State) Pending() bool { return s == Queued || s == Deferred }

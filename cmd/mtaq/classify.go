@@ -45,11 +45,11 @@ the built-in defaults.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := loadConfig(path)
 			if err != nil {
-				return &exitError{78, err} // EX_CONFIG
+				return &exitError{exitConfig, err}
 			}
 			cl, err := c.Policy.Classifier()
 			if err != nil {
-				return &exitError{78, err}
+				return &exitError{exitConfig, err}
 			}
 			// The suppression lifetimes are not configurable yet: the
 			// defaults are the ones in force.
@@ -59,7 +59,7 @@ the built-in defaults.`,
 			}
 			r, err := parseReply(strings.Join(args, " "))
 			if err != nil {
-				return &exitError{64, err} // EX_USAGE
+				return &exitError{exitUsage, err}
 			}
 			x.explain(cmd.OutOrStdout(), r, domain)
 			return nil
@@ -165,24 +165,10 @@ func (x *explainer) hardAction(v policy.Verdict) string {
 		return s
 	}
 	s := "the message fails for this recipient; the address is NOT suppressed"
-	if fix, ok := senderFix[v.Category]; ok && v.Side == policy.SideSender {
-		return s + " (the fault is on the sending side: fix " + fix + ")"
+	if t, _ := policy.TextsFor(v.Category); t.Fix != "" && v.Side == policy.SideSender {
+		return s + " (the fault is on the sending side: fix " + t.Fix + ")"
 	}
 	return s + " (" + string(v.Side) + " side)"
-}
-
-// senderFix names what the sender has to repair, per sender-side category.
-var senderFix = map[policy.Category]string{
-	policy.InvalidSender:     "the envelope sender address or its domain",
-	policy.BlockedReputation: "the sending IP's or domain's reputation or blocklist listing",
-	policy.SpamContent:       "the message content",
-	policy.PolicyRejected:    "what the receiver's policy demands, or ask the recipient's administrator",
-	policy.AuthFailure:       "SPF, DKIM and DMARC for the sending domain",
-	policy.ReverseDNS:        "the sending host's PTR record and HELO name",
-	policy.RateLimited:       "the sending rate towards this destination",
-	policy.MessageTooLarge:   "the message size",
-	policy.RelayDenied:       "the route: this server does not accept that domain's mail from us",
-	policy.SyntaxError:       "the SMTP dialogue or the message format",
 }
 
 func (x *explainer) retryAction() string {
@@ -269,9 +255,9 @@ func (x *explainer) jsonLines(in io.Reader, out io.Writer, domain string) error 
 			break
 		}
 		if err != nil && !errors.Is(err, errLineTooLong) {
-			// EX_IOERR; the read error is the one to report, not a flush's.
+			// The read error is the one to report, not a flush's.
 			bw.Flush() //nolint:errcheck
-			return &exitError{74, fmt.Errorf("reading stdin: %w", err)}
+			return &exitError{exitIOErr, fmt.Errorf("reading stdin: %w", err)}
 		}
 		n++
 		var rec any
@@ -298,7 +284,7 @@ func (x *explainer) jsonLines(in io.Reader, out io.Writer, domain string) error 
 		return err
 	}
 	if bad > 0 {
-		return &exitError{1, fmt.Errorf("%d of %d lines could not be classified", bad, n)}
+		return &exitError{exitFailure, fmt.Errorf("%d of %d lines could not be classified", bad, n)}
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func TestClassifyExplains(t *testing.T) {
 
 func TestClassifyUsageErrors(t *testing.T) {
 	var ee *exitError
-	if _, err := runClassify(t, "", "hello"); !errors.As(err, &ee) || ee.code != 64 {
+	if _, err := runClassify(t, "", "hello"); !errors.As(err, &ee) || ee.code != 2 { // docs/OPERATIONS.md: usage
 		t.Errorf("bad reply: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.toml")
@@ -184,6 +184,21 @@ func TestParseReply(t *testing.T) {
 	for _, in := range []string{"", "55", "hello", "5500 x", "150 x", "700 x"} {
 		if _, err := parseReply(in); err == nil {
 			t.Errorf("parseReply(%q) accepted", in)
+		}
+	}
+}
+
+// TestHardActionNamesEveryFix: every sender-side category's explanation
+// says what to fix, in policy's words.
+func TestHardActionNamesEveryFix(t *testing.T) {
+	t.Parallel()
+	x := &explainer{cl: &policy.Classifier{}}
+	for _, c := range policy.Categories() {
+		side := policy.CategorySide(c)
+		got := x.hardAction(policy.Verdict{Class: policy.Hard, Category: c, Side: side})
+		texts, _ := policy.TextsFor(c)
+		if side == policy.SideSender && !strings.Contains(got, "fix "+texts.Fix+")") {
+			t.Errorf("%s: %q does not name the fix %q", c, got, texts.Fix)
 		}
 	}
 }

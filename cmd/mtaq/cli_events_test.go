@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -23,12 +25,9 @@ func TestCLIEventsTail(t *testing.T) {
 
 	// An event becomes readable when its batch's commit has settled, which
 	// can be just after the state the wait above saw.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		js := strings.TrimSpace(n.ok("events", "tail", "--json"))
-		if strings.Count(js, "\n") >= 4 || time.Now().After(deadline) {
-			break
-		}
-	}
+	waitfor.True(t, "five events readable", func() bool {
+		return strings.Count(strings.TrimSpace(n.ok("events", "tail", "--json")), "\n") >= 4
+	})
 	out := n.ok("events", "tail")
 	t.Logf("mtaq events tail:\n%s", out)
 	for _, want := range []string{"queued", "delivered", id, "gone@bad.test", "550 5.1.1", "suppressed", "reason=hard_bounce", `"User unknown"`} {
@@ -53,20 +52,40 @@ func TestCLIEventsTail(t *testing.T) {
 	}
 }
 
-// TestTailFollow polls until interrupted and prints events as they come.
+// TestTailFollow prints events as they come, then polls every followEvery
+// on its clock until interrupted.
 func TestTailFollow(t *testing.T) {
+	t.Parallel()
 	api := &fakeEvents{}
+	fc := clock.NewFake(time.Unix(0, 0))
 	ctx, cancel := context.WithCancel(context.Background())
 	var sb strings.Builder
 	done := make(chan error)
-	go func() { done <- tailEvents(ctx, api, tailOptions{follow: true, json: true}, &sb) }()
-	time.Sleep(3 * followEvery)
+	armed := fc.Added()
+	go func() { done <- tailEvents(ctx, api, tailOptions{follow: true, json: true, clock: fc}, &sb) }()
+	waitArmed(t, armed) // caught up: two events, then an empty page
+	if got := strings.Count(sb.String(), "\n"); got != 2 || api.calls != 3 {
+		t.Fatalf("after catching up: %d calls, printed %q", api.calls, sb.String())
+	}
+	armed = fc.Added()
+	fc.Advance(followEvery)
+	waitArmed(t, armed)
+	if api.calls != 4 {
+		t.Fatalf("one followEvery later: %d calls, want 4", api.calls)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Count(sb.String(), "\n"); got != 2 {
-		t.Fatalf("printed %q", sb.String())
+}
+
+// waitArmed waits until the fake clock's next timer is armed.
+func waitArmed(t *testing.T, armed <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-armed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tail did not go back to sleep")
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/mtaq/mtaq/internal/daemon"
 	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -81,24 +82,21 @@ func (n *cliNet) send(to ...string) string {
 	return smtptest.Submit(n.t, n.d.Addrs()[0].String(), "app@sender.test", to...)
 }
 
-// wait polls until every recipient of id is past queued (attempted once).
+// wait polls until id's first recipients are in the states want.
 func (n *cliNet) wait(id string, want ...queue.State) {
 	n.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	waitfor.NoError(n.t, func() error {
 		m, err := n.d.Store().Message(context.Background(), id)
-		ok := err == nil
-		for i := 0; ok && i < len(want); i++ {
-			ok = m.Recipients[i].State == want[i]
+		if err != nil {
+			return err
 		}
-		if ok {
-			return
+		for i, st := range want {
+			if m.Recipients[i].State != st {
+				return fmt.Errorf("%s: %+v, want %v", id, m.Recipients, want)
+			}
 		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("%s: %+v, want %v", id, m, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // run executes the CLI as main does and returns stdout, stderr and the

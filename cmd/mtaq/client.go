@@ -14,14 +14,6 @@ import (
 	"github.com/mtaq/mtaq/internal/clock"
 )
 
-// Exit statuses of the operator commands (sysexits.h where one fits).
-const (
-	exitNotFound    = 1  // no such message or suppression; other failures
-	exitUsage       = 2  // bad flags or arguments
-	exitUnavailable = 69 // EX_UNAVAILABLE: the daemon is not running
-	exitConfig      = 78 // EX_CONFIG
-)
-
 // group is a command group that talks to the daemon (queue, suppress,
 // stats). It carries the --config flag every member shares.
 type group struct {

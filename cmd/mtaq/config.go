@@ -16,7 +16,7 @@ func configCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := conf.Load(args[0]); err != nil {
-				return &exitError{78, fmt.Errorf("%s is not valid:\n%w", args[0], err)}
+				return &exitError{exitConfig, fmt.Errorf("%s is not valid:\n%w", args[0], err)}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", args[0])
 			return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -29,6 +30,7 @@ type tailOptions struct {
 	follow bool
 	after  uint64
 	json   bool
+	clock  clock.Clock // paces --follow; nil: the wall clock
 }
 
 func eventsTailCmd(g *group) *cobra.Command {
@@ -82,11 +84,24 @@ func tailEvents(ctx context.Context, api admin.API, o tailOptions, w io.Writer) 
 		if !o.follow {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(followEvery):
+		if err := pause(ctx, o.clock, followEvery); err != nil {
+			return nil // interrupted
 		}
+	}
+}
+
+// pause waits d on c (the wall clock when nil) or until ctx ends.
+func pause(ctx context.Context, c clock.Clock, d time.Duration) error {
+	if c == nil {
+		c = clock.Real{}
+	}
+	t := c.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C():
+		return nil
 	}
 }
 

@@ -9,6 +9,20 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mtaq/mtaq/internal/buildinfo"
+)
+
+// Exit statuses (docs/OPERATIONS.md; sysexits.h where one fits).
+// Commands return them in an exitError; no other number is used.
+const (
+	exitFailure     = 1  // a failure the message explains
+	exitNotFound    = 1  // no such message or suppression
+	exitUsage       = 2  // bad flags or arguments
+	exitUnavailable = 69 // EX_UNAVAILABLE: the daemon is not running
+	exitOSErr       = 71 // EX_OSERR: serve could not open the queue or listen
+	exitIOErr       = 74 // EX_IOERR: reading input failed
+	exitConfig      = 78 // EX_CONFIG: the configuration is missing or invalid
 )
 
 // exitError carries a process exit status out of a command.
@@ -44,18 +58,19 @@ func main() {
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
 		}
-		os.Exit(1)
+		os.Exit(exitFailure)
 	}
 }
 
-// version is set with -ldflags "-X main.version=...".
-var version = "dev"
-
+// versionCmd prints what the Go toolchain recorded in the binary: the
+// module version and the VCS revision, no hand-set variable to forget.
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the module version, VCS revision and Go version",
 		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "mtaq", version) },
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "mtaq", buildinfo.Read())
+		},
 	}
 }

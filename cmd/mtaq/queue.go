@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -47,7 +48,7 @@ func queueLsCmd(g *group) *cobra.Command {
 			return cliError(listQueue(cmd.Context(), api, f, max, g.json, cmd.OutOrStdout()))
 		},
 	}
-	cmd.Flags().StringVar(&f.State, "state", "", "only messages with a recipient in this state (queued, deferred, held, ...)")
+	cmd.Flags().StringVar(&f.State, "state", "", "only messages with a recipient in this state ("+stateList()+")")
 	cmd.Flags().StringVar(&f.Domain, "domain", "", "only messages with a recipient at this domain")
 	cmd.Flags().StringVar(&f.Rcpt, "rcpt", "", "only messages to this recipient")
 	cmd.Flags().StringVar(&f.Tag, "tag", "", "only messages with this tag (X-Mtaq-Tag)")
@@ -185,6 +186,15 @@ func queueActionCmd(g *group, action, short string) *cobra.Command {
 	cmd.Flags().BoolVar(&a.All, "all", false, "every message in the queue")
 	cmd.Flags().StringVar(&a.Domain, "domain", "", "only recipients at this domain")
 	return g.jsonFlag(cmd)
+}
+
+// stateList names every recipient state, for flag help.
+func stateList() string {
+	names := make([]string, 0, len(queue.States()))
+	for _, s := range queue.States() {
+		names = append(names, string(s))
+	}
+	return strings.Join(names, ", ")
 }
 
 func btoi(b bool) int {

@@ -25,7 +25,7 @@ func serveCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := loadConfig(path)
 			if err != nil {
-				return &exitError{78, err} // EX_CONFIG
+				return &exitError{exitConfig, err}
 			}
 			return serve(c)
 		},
@@ -37,12 +37,12 @@ func serveCmd() *cobra.Command {
 func serve(c conf.Config) error {
 	log, err := newLogger(c.Log)
 	if err != nil {
-		return &exitError{78, err}
+		return &exitError{exitConfig, err}
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 	d, err := daemon.Start(daemon.Options{Config: c, Logger: log})
 	if err != nil {
-		return &exitError{71, err} // EX_OSERR: could not open the queue or listen
+		return &exitError{exitOSErr, err}
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

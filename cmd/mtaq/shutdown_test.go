@@ -13,6 +13,7 @@ import (
 
 	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 )
 
 // slowClient opens a transaction, sends the first half of its message and
@@ -111,11 +112,9 @@ func TestSIGTERMWithTransfersInFlight(t *testing.T) {
 		smtptest.Submit(t, listen, "app@sender.test", fmt.Sprintf("user%d@term.test", 100+i))
 		acked = append(acked, 100+i)
 	}
-	for deadline := time.Now().Add(20 * time.Second); stuck.Load() < outbound; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d deliveries reached the slow MX", stuck.Load(), outbound)
-		}
-	}
+	waitfor.True(t, fmt.Sprintf("all %d deliveries to reach the slow MX", outbound), func() bool {
+		return stuck.Load() >= outbound
+	})
 
 	var half sync.WaitGroup
 	half.Add(clients)

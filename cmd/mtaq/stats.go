@@ -46,16 +46,9 @@ func statsCmd() *cobra.Command {
 	return g.setup(g.jsonFlag(cmd))
 }
 
-// stateOrder is the order states are listed in: pending first.
-var stateOrder = []queue.State{queue.Queued, queue.Deferred, queue.Held, queue.Delivered, queue.Bounced,
-	queue.Failed, queue.Expired, queue.Rejected, queue.Deleted}
-
-// destStates are the columns of the destination table: open states.
-var destStates = []queue.State{queue.Queued, queue.Deferred, queue.Held}
-
 func printStats(w io.Writer, st *admin.Stats) error {
 	fmt.Fprintln(w, "Recipients by state (queue and retained history)")
-	for _, s := range stateOrder {
+	for _, s := range queue.States() {
 		fmt.Fprintf(w, "  %-10s %8d\n", s, st.States[string(s)])
 	}
 	fmt.Fprintln(w, "\nDestinations with open recipients")
@@ -63,10 +56,19 @@ func printStats(w io.Writer, st *admin.Stats) error {
 		fmt.Fprintln(w, "  none")
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  DOMAIN\tQUEUED\tDEFERRED\tHELD\tLAST CODE")
+		// One column per open state.
+		open := queue.OpenStates()
+		fmt.Fprint(tw, "  DOMAIN")
+		for _, s := range open {
+			fmt.Fprintf(tw, "\t%s", strings.ToUpper(string(s)))
+		}
+		fmt.Fprintln(tw, "\tLAST CODE")
 		for _, d := range st.Destinations {
-			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%s\n", d.Domain, d.States[string(destStates[0])],
-				d.States[string(destStates[1])], d.States[string(destStates[2])], lastCode(d.LastCode))
+			fmt.Fprintf(tw, "  %s", d.Domain)
+			for _, s := range open {
+				fmt.Fprintf(tw, "\t%d", d.States[string(s)])
+			}
+			fmt.Fprintf(tw, "\t%s\n", lastCode(d.LastCode))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

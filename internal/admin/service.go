@@ -235,12 +235,10 @@ func entry(m *queue.Message) QueueEntry {
 	return e
 }
 
-var states = []queue.State{queue.Queued, queue.Deferred, queue.Held, queue.Delivered, queue.Bounced,
-	queue.Failed, queue.Expired, queue.Rejected, queue.Deleted}
-
-func knownState(st queue.State) bool { return slices.Contains(states, st) }
+func knownState(st queue.State) bool { return slices.Contains(queue.States(), st) }
 
 func stateNames() string {
+	states := queue.States()
 	names := make([]string, len(states))
 	for i, st := range states {
 		names[i] = string(st)

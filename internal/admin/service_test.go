@@ -291,3 +291,20 @@ func TestStats(t *testing.T) {
 		t.Fatalf("outside the window: %+v", st)
 	}
 }
+
+// TestListQueueAcceptsEveryState: the state filter takes each state, and
+// the refusal of an unknown one names them all.
+func TestListQueueAcceptsEveryState(t *testing.T) {
+	f := newFixture(t)
+	for _, s := range queue.States() {
+		if _, err := f.svc.ListQueue(bg, QueueFilter{State: string(s)}); err != nil {
+			t.Errorf("state %s: %v", s, err)
+		}
+	}
+	_, err := f.svc.ListQueue(bg, QueueFilter{State: "lost"})
+	for _, s := range queue.States() {
+		if err == nil || !strings.Contains(err.Error(), string(s)) {
+			t.Errorf("refusal %v does not name %s", err, s)
+		}
+	}
+}

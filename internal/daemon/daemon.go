@@ -126,7 +126,7 @@ func Start(o Options) (*Daemon, error) {
 		OnOutcome:         reg.Outcome,
 	})
 	reg.WatchScheduler(d.sched)
-	in := intake.New(intake.Options{Hostname: c.Hostname, Store: store, Clock: o.Clock, Logger: o.Logger,
+	in := intake.New(intake.Options{Hostname: c.Hostname, Store: reg.CountRejected(store), Clock: o.Clock, Logger: o.Logger,
 		MaxMessageBytes: c.Submission.MaxMessageBytes, MaxRecipients: c.Submission.MaxRecipients,
 		MaxHops: c.Submission.MaxHops, RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
 		OnQueued: func(string) { d.sched.Wake() }})

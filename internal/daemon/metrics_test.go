@@ -9,6 +9,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/smtptest"
@@ -31,6 +32,8 @@ func TestMetricsScrape(t *testing.T) {
 	n.wait(n.send("app@sender.test", "dave@grey.test"), 0, queue.Deferred)
 	n.wait(n.send("app@sender.test", "gone@bad.test"), 0, queue.Bounced)
 	n.wait(n.send("app@sender.test", "g@nx.test"), 0, queue.Bounced)
+	// Suppressed by the bounce: rejected at intake, never seen by the scheduler.
+	n.wait(n.send("app@sender.test", "gone@bad.test"), 0, queue.Rejected)
 
 	text := scrape(t, n.d.MetricsAddr().String())
 	for _, l := range strings.Split(text, "\n") {
@@ -38,7 +41,8 @@ func TestMetricsScrape(t *testing.T) {
 			t.Logf("%s", l)
 		}
 	}
-	fams, err := new(expfmt.TextParser).TextToMetricFamilies(strings.NewReader(text))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,16 +57,18 @@ func TestMetricsScrape(t *testing.T) {
 		{"mtaq_deliveries_total", map[string]string{"outcome": "bounced", "category": "user_unknown"}, atLeast(1), ">= 1"},
 		{"mtaq_queue_recipients", map[string]string{"state": "deferred"}, equal(1), "= 1"},
 		{"mtaq_queue_recipients", map[string]string{"state": "queued"}, equal(0), "= 0"},
-		{"mtaq_acceptance_latency_seconds", nil, atLeast(4), "count >= 4"},
-		{"mtaq_accepted_messages_total", nil, equal(4), "= 4"},
+		{"mtaq_deliveries_total", map[string]string{"outcome": "rejected", "category": "suppressed"}, equal(1), "= 1"},
+		{"mtaq_acceptance_latency_seconds", nil, atLeast(5), "count >= 5"},
+		{"mtaq_accepted_messages_total", nil, equal(5), "= 5"},
 		{"mtaq_attempt_duration_seconds", map[string]string{"outcome": "delivered"}, atLeast(1), "count >= 1"},
 		{"mtaq_dns_errors_total", map[string]string{"kind": "nxdomain"}, atLeast(1), ">= 1"},
 		// gone@bad.test (hard bounce) and g@nx.test (domain not found).
 		{"mtaq_suppressions", nil, equal(2), "= 2"},
 		{"mtaq_webhook_backlog", nil, equal(0), "= 0"},
+		{"mtaq_build_info", nil, equal(1), "= 1"},
 		{"mtaq_destination_parked", nil, equal(0), "= 0"},
 		// Four one-off domains: none has the volume for a label of its own.
-		{"mtaq_deliveries_total", map[string]string{"destination": "other"}, equal(4), "= 4"},
+		{"mtaq_deliveries_total", map[string]string{"destination": "other"}, equal(5), "= 5"},
 	}
 	for _, c := range checks {
 		if v, ok := sample(fams[c.name], c.labels); !ok || !c.ok(v) {

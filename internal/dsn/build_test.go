@@ -3,9 +3,12 @@ package dsn
 import (
 	"strings"
 	"testing"
+
+	"github.com/mtaq/mtaq/policy"
 )
 
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		r    Recipient
 		want string
@@ -27,6 +30,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestDiagnostic(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		r    Recipient
 		want string
@@ -43,6 +47,7 @@ func TestDiagnostic(t *testing.T) {
 }
 
 func TestFold(t *testing.T) {
+	t.Parallel()
 	long := "Diagnostic-Code: smtp; 550 5.7.1 " + strings.Repeat("word ", 60) + strings.Repeat("x", 2000)
 	got := fold(long)
 	if !strings.HasSuffix(got, "\r\n") {
@@ -59,6 +64,7 @@ func TestFold(t *testing.T) {
 }
 
 func TestCapHeaders(t *testing.T) {
+	t.Parallel()
 	h := "A: 1\r\nB: 2\r\n\tcontinued\r\nC: 3\r\n\r\nbody: not a header\r\n"
 	for _, c := range []struct {
 		max  int
@@ -80,6 +86,7 @@ func TestCapHeaders(t *testing.T) {
 }
 
 func TestBuildRefuses(t *testing.T) {
+	t.Parallel()
 	ok := Input{Hostname: "h.example", To: "a@example.org", Rcpts: []Recipient{{Address: "b@example.test", Action: Failed}}}
 	if _, err := Build(ok); err != nil {
 		t.Fatal(err)
@@ -99,6 +106,7 @@ func TestBuildRefuses(t *testing.T) {
 }
 
 func TestBuildNoInjection(t *testing.T) {
+	t.Parallel()
 	msg, err := Build(Input{Hostname: "h.example", ID: "X", To: "a@example.org\r\nBcc: victim@example.net",
 		Rcpts: []Recipient{{Address: "b@example.test\r\nAction: delivered", Action: Failed, Code: 550,
 			Text: "bad\r\n\r\nFinal-Recipient: rfc822; forged@example.net"}}})
@@ -118,6 +126,7 @@ func TestBuildNoInjection(t *testing.T) {
 }
 
 func TestBuildGroupsWarningAndFailure(t *testing.T) {
+	t.Parallel()
 	msg, err := Build(Input{Hostname: "h.example", ID: "X", To: "a@example.org", Rcpts: []Recipient{
 		{Address: "b@example.test", Action: Failed, Category: "auth_failure", Code: 550, Enhanced: "5.7.26"},
 		{Address: "c@example.test", Action: Failed, Category: "mailbox_full", Code: 552, Enhanced: "5.2.2"}}})
@@ -129,6 +138,24 @@ func TestBuildGroupsWarningAndFailure(t *testing.T) {
 		"the mailbox is full", "Status: 5.7.26", "Status: 5.2.2"} {
 		if !strings.Contains(string(msg), want) {
 			t.Errorf("missing %q", want)
+		}
+	}
+}
+
+// TestReasonForEveryCategory: each category gets its own sentence from
+// policy's texts, on a failure and on a delay.
+func TestReasonForEveryCategory(t *testing.T) {
+	t.Parallel()
+	for _, c := range policy.Categories() {
+		want, _ := policy.TextsFor(c)
+		for _, a := range []Action{Failed, Delayed} {
+			got := reason(Recipient{Category: string(c), Action: a})
+			if c == policy.Unclassified && a == Delayed {
+				want.Reason = "delivery failed temporarily"
+			}
+			if got != want.Reason || got == "" {
+				t.Errorf("%s, %s: reason %q, want %q", c, a, got, want.Reason)
+			}
 		}
 	}
 }

@@ -48,6 +48,7 @@ func FuzzBuild(f *testing.F) {
 }
 
 func TestWrapKeepsEveryWordAndTheWidth(t *testing.T) {
+	t.Parallel()
 	in := "    mx.example.test said: 550 5.1.1 " + strings.Repeat("word ", 60) + strings.Repeat("x", 200)
 	out := wrap(in, "      ")
 	for _, l := range strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n") {

@@ -74,6 +74,7 @@ func bounced(id, rcpt string, seq uint64) queue.Event {
 }
 
 func TestHandlerBounceQueuesDSN(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 0)
 	ctx := context.Background()
 	m := f.original(t, "app@example.org", "nobody@example.test", "gone@example.test", "ok@example.test")
@@ -110,6 +111,7 @@ func TestHandlerBounceQueuesDSN(t *testing.T) {
 }
 
 func TestHandlerSkips(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 0)
 	ctx := context.Background()
 	null := f.original(t, "", "nobody@example.test")
@@ -149,6 +151,7 @@ func deferredAttempt(t *testing.T, st *queue.PebbleStore, id string, at time.Tim
 }
 
 func TestHandlerDelayWarningOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 4*time.Hour)
 	ctx := context.Background()
 	m := f.original(t, "app@example.org", "slow@example.test")
@@ -177,6 +180,7 @@ func TestHandlerDelayWarningOnce(t *testing.T) {
 }
 
 func TestHandlerNoWarningsByDefault(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 0)
 	m := f.original(t, "app@example.org", "slow@example.test")
 	e := deferredAttempt(t, f.st, m.ID, t0.Add(10*time.Hour))
@@ -202,6 +206,7 @@ func (s *failingStore) Enqueue(ctx context.Context, m *queue.Message, body []byt
 // A failed enqueue finishes the events before its group; the retry does
 // not send the groups already sent again.
 func TestHandlerEnqueueErrorResumes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 0)
 	ctx := context.Background()
 	a := f.original(t, "a@example.org", "x@example.test", "y@example.test")

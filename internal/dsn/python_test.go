@@ -69,6 +69,7 @@ const origHeaders = "Received: from app ([127.0.0.1])\r\n\tby mta.example.test (
 	"Message-ID: <invoice-42@example.org>\r\n\r\n"
 
 func TestPythonParsesHardBounce(t *testing.T) {
+	t.Parallel()
 	msg, err := Build(Input{Hostname: "mta.example.org", ID: "01JN0000000000BB", Now: t0.Add(time.Minute),
 		To: "app@example.org", QueueID: "01JN0000000000AA", Arrived: t0, Headers: []byte(origHeaders),
 		Rcpts: []Recipient{{Address: "nobody@example.test", Action: Failed, Code: 550, Enhanced: "5.1.1",
@@ -116,6 +117,7 @@ func TestPythonParsesHardBounce(t *testing.T) {
 }
 
 func TestPythonParsesDelayWarning(t *testing.T) {
+	t.Parallel()
 	msg, err := Build(Input{Hostname: "mta.example.org", ID: "01JN0000000000CC", Now: t0.Add(4 * time.Hour),
 		To: "app@example.org", QueueID: "01JN0000000000AA", Arrived: t0, Headers: []byte(origHeaders),
 		Rcpts: []Recipient{{Address: "slow@example.test", Action: Delayed, Code: 451, Enhanced: "4.7.1",

@@ -62,52 +62,22 @@ func codeText(code int) string {
 	return fmt.Sprint(code)
 }
 
-// reason is one sentence on why, from the policy category.
+// reason is one sentence on why, from the policy category's texts.
 func reason(r Recipient) string {
 	if r.Expired {
 		return "delivery kept failing temporarily until the retry period ran out"
 	}
-	switch policy.Category(r.Category) {
-	case policy.UserUnknown:
-		return "the address does not exist"
-	case policy.MailboxFull:
-		return "the mailbox is full"
-	case policy.MailboxDisabled:
-		return "the mailbox is disabled or no longer in use"
-	case policy.DomainNotFound:
-		return "the domain does not exist or does not accept mail"
-	case policy.MessageTooLarge:
-		return "the message is too large for the receiving server"
-	case policy.RelayDenied:
-		return "the receiving server does not accept mail for this domain"
-	case policy.Greylisting, policy.RateLimited:
-		return "the receiving server asked us to try again later"
-	case policy.NetworkError:
-		return "the receiving server could not be reached"
-	case policy.SystemError:
-		return "the receiving server has a problem"
+	c := policy.Category(r.Category)
+	if t, ok := policy.TextsFor(c); ok && c != policy.Unclassified {
+		return t.Reason
 	}
-	if policy.CategorySide(policy.Category(r.Category)) == policy.SideSender {
-		return "the receiving server refused mail from us: " + senderWhy(policy.Category(r.Category))
-	}
+	// Unclassified, or a category this build does not know: say only
+	// whether it was temporary.
 	if r.Action == Delayed {
 		return "delivery failed temporarily"
 	}
-	return "the receiving server refused the message"
-}
-
-func senderWhy(c policy.Category) string {
-	switch c {
-	case policy.AuthFailure:
-		return "the message failed sender authentication (SPF, DKIM or DMARC)"
-	case policy.BlockedReputation, policy.ReverseDNS:
-		return "our sending address or domain is blocked or has a poor reputation"
-	case policy.SpamContent:
-		return "the content was taken for spam"
-	case policy.InvalidSender:
-		return "the sender address was not accepted"
-	}
-	return "its policy rejected the message"
+	t, _ := policy.TextsFor(policy.Unclassified)
+	return t.Reason
 }
 
 // advise says what the sender can do; "" when nothing useful.

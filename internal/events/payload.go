@@ -3,6 +3,7 @@ package events
 import (
 	"time"
 
+	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -38,52 +39,23 @@ func NewPayload(ev queue.Event) Payload {
 	return p
 }
 
-// bounceType is one row of bounce-corpus/README.md section 5's Postmark
-// column.
-type bounceType struct {
-	name        string
-	code        int
-	description string
-}
-
-var bounceTypes = map[string]bounceType{
-	"user_unknown":       {"HardBounce", 1, "The address does not exist."},
-	"mailbox_disabled":   {"HardBounce", 1, "The mailbox is disabled or has moved."},
-	"domain_not_found":   {"DnsError", 256, "The recipient's domain does not exist or accepts no mail."},
-	"mailbox_full":       {"SoftBounce", 4096, "The mailbox is full."},
-	"message_too_large":  {"SoftBounce", 4096, "The message is larger than the recipient accepts."},
-	"spam_content":       {"SpamNotification", 512, "The message was rejected as spam or for its content."},
-	"auth_failure":       {"DMARCPolicy", 100009, "The message failed sender authentication (SPF, DKIM, DMARC)."},
-	"invalid_sender":     {"Blocked", 100006, "The recipient's server refused the sender address."},
-	"blocked_reputation": {"Blocked", 100006, "The sending server is blocked or has a poor reputation."},
-	"policy_rejected":    {"Blocked", 100006, "The recipient's server refused the message by policy."},
-	"reverse_dns":        {"Blocked", 100006, "The sending server's reverse DNS was not accepted."},
-	"relay_denied":       {"Blocked", 100006, "The server refused to relay to the recipient."},
-	"rate_limited":       {"Transient", 2, "The recipient's server is limiting the rate of mail."},
-	"greylisting":        {"Transient", 2, "The recipient's server asked to try again later (greylisting)."},
-	"network_error":      {"Transient", 2, "The recipient's server could not be reached."},
-	"system_error":       {"Transient", 2, "The recipient's server had a temporary problem."},
-	"syntax_error":       {"Unknown", 2048, "The recipient's server did not accept the SMTP dialogue."},
-}
-
-var unknownBounce = bounceType{"Unknown", 2048, "The reason could not be classified."}
-
+// postmark fills the Postmark fields from policy's texts for the category.
 func postmark(ev queue.Event) *Postmark {
-	bt, ok := bounceTypes[ev.Category]
+	cat := policy.Category(ev.Category)
+	t, known := policy.TextsFor(cat)
 	switch {
+	case ev.Kind == queue.EventExpired && (!known || cat == policy.Unclassified):
+		t = policy.Texts{PostmarkType: "Transient", PostmarkCode: 2, Description: "Delivery was retried until the message expired."}
 	case ev.Category == "operator":
-		bt = bounceType{"Unknown", 2048, "An operator failed the message."}
-	case !ok:
-		bt = unknownBounce
-	}
-	if ev.Kind == queue.EventExpired && !ok {
-		bt = bounceType{"Transient", 2, "Delivery was retried until the message expired."}
+		t = policy.Texts{PostmarkType: "Unknown", PostmarkCode: 2048, Description: "An operator failed the message."}
+	case !known:
+		t, _ = policy.TextsFor(policy.Unclassified)
 	}
 	p := &Postmark{
-		RecordType: "Bounce", Type: bt.name, TypeCode: bt.code, Email: ev.Rcpt,
+		RecordType: "Bounce", Type: t.PostmarkType, TypeCode: t.PostmarkCode, Email: ev.Rcpt,
 		BouncedAt: ev.At.UTC().Format(time.RFC3339), Inactive: ev.Suppressed,
 		// Every mtaq suppression can be lifted (mtaq suppress rm).
-		CanActivate: true, Description: bt.description, MessageID: ev.ID,
+		CanActivate: true, Description: t.Description, MessageID: ev.ID,
 	}
 	if ev.Reply != nil {
 		p.Details = ev.Reply.Text

@@ -43,6 +43,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func TestWebhookPostsSignedEvents(t *testing.T) {
+	t.Parallel()
 	rcv := &receiver{secret: "k"}
 	srv := httptest.NewServer(rcv)
 	defer srv.Close()
@@ -77,6 +78,7 @@ func TestWebhookPostsSignedEvents(t *testing.T) {
 }
 
 func TestWebhookStopsAtFailureAndDropsOldEvents(t *testing.T) {
+	t.Parallel()
 	rcv := &receiver{secret: "k", status: http.StatusServiceUnavailable}
 	srv := httptest.NewServer(rcv)
 	defer srv.Close()
@@ -96,6 +98,7 @@ func TestWebhookStopsAtFailureAndDropsOldEvents(t *testing.T) {
 }
 
 func TestSignRecipe(t *testing.T) {
+	t.Parallel()
 	// The README's recipe, checked against
 	// printf '1700000000.{"seq":1}' | openssl dgst -sha256 -hmac secret
 	ts := strconv.Itoa(1700000000)
@@ -109,6 +112,7 @@ func TestSignRecipe(t *testing.T) {
 }
 
 func TestPostmarkTypes(t *testing.T) {
+	t.Parallel()
 	for cat, want := range map[string]string{"user_unknown": "HardBounce", "domain_not_found": "DnsError",
 		"mailbox_full": "SoftBounce", "spam_content": "SpamNotification", "blocked_reputation": "Blocked",
 		"greylisting": "Transient", "unclassified": "Unknown", "": "Unknown"} {

@@ -37,8 +37,6 @@ type Options struct {
 	RefuseSuppressed bool
 	// OnQueued wakes the scheduler after a commit; may be nil.
 	OnQueued func(id string)
-	// OnRejected counts recipients recorded as rejected; may be nil.
-	OnRejected func(n int)
 	// NewID names messages (default queue.NewID).
 	NewID func(now time.Time) string
 }
@@ -362,9 +360,6 @@ func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
 	}
 	if in.o.OnQueued != nil {
 		in.o.OnQueued(id)
-	}
-	if rejected > 0 && in.o.OnRejected != nil {
-		in.o.OnRejected(rejected)
 	}
 	return &Accepted{ID: id, Rejected: rejected, Size: qm.Size}, nil
 }

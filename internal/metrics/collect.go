@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,17 +26,21 @@ type Scheduler interface {
 	SenderSideRejections() []scheduler.SenderSideStat
 }
 
-// pendingStates are reported by mtaq_queue_recipients even when zero;
-// final states are counted by mtaq_deliveries_total instead.
-var pendingStates = []queue.State{queue.Queued, queue.Deferred, queue.Held}
-
 var (
 	queueDesc = prometheus.NewDesc("mtaq_queue_recipients",
-		"Recipients waiting in the queue, by state (queued, deferred, held); refreshed at most every 10s by default.",
+		"Recipients waiting in the queue, by state ("+stateNames(queue.OpenStates())+"); refreshed at most every 10s by default.",
 		[]string{"state"}, nil)
 	suppressionsDesc = prometheus.NewDesc("mtaq_suppressions",
 		"Entries in the suppression list, expired ones not yet purged included.", nil, nil)
 )
+
+func stateNames(states []queue.State) string {
+	names := make([]string, len(states))
+	for i, s := range states {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
 
 // queueCollector serves the queue and suppression gauges from a scan
 // cached for cacheFor (M2). The lock is held during a scan, so concurrent
@@ -74,7 +79,9 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.scanErr != nil {
 		return
 	}
-	for _, s := range pendingStates {
+	// Open states are reported even when zero; final ones are counted by
+	// mtaq_deliveries_total instead.
+	for _, s := range queue.OpenStates() {
 		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(c.counts[s]), string(s))
 	}
 	ch <- prometheus.MustNewConstMetric(suppressionsDesc, prometheus.GaugeValue, float64(c.supps))
@@ -84,7 +91,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 func (c *queueCollector) refresh(now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	counts := make(map[queue.State]int, len(pendingStates))
+	counts := make(map[queue.State]int, len(queue.OpenStates()))
 	err := c.store.EachRecipient(ctx, func(_ string, r *queue.Recipient) error {
 		if !r.State.Final() {
 			counts[r.State]++

@@ -6,6 +6,7 @@ import (
 )
 
 func TestLabelerBoundsCardinality(t *testing.T) {
+	t.Parallel()
 	l := newLabeler(50, 10, 1000)
 	labels := map[string]bool{}
 	// 10,000 one-off domains interleaved with 60 busy ones.
@@ -30,6 +31,7 @@ func TestLabelerBoundsCardinality(t *testing.T) {
 }
 
 func TestLabelerNamesAtMinVolume(t *testing.T) {
+	t.Parallel()
 	l := newLabeler(2, 3, 100)
 	for i, want := range []string{Other, Other, "gmail.com", "gmail.com"} {
 		if got := l.count("Gmail.COM"); got != want {
@@ -59,6 +61,7 @@ func TestLabelerNamesAtMinVolume(t *testing.T) {
 }
 
 func TestLabelerCandidateTableCleared(t *testing.T) {
+	t.Parallel()
 	l := newLabeler(10, 5, 3)
 	for i := 0; i < 100; i++ {
 		l.count(fmt.Sprintf("d%d.example", i))

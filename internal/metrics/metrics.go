@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/mtaq/mtaq/internal/buildinfo"
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/scheduler"
 )
@@ -45,6 +46,8 @@ type Options struct {
 	// spent scanning, not about the schedule).
 	Clock  clock.Clock
 	Logger *zap.Logger
+	// Build labels mtaq_build_info; zero: the running binary's.
+	Build buildinfo.Info
 }
 
 func (o *Options) fill() {
@@ -65,6 +68,9 @@ func (o *Options) fill() {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.Build == (buildinfo.Info{}) {
+		o.Build = buildinfo.Read()
 	}
 	o.Logger = o.Logger.Named("metrics")
 }
@@ -117,6 +123,12 @@ func New(o Options) *Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mtaq_build_info",
+			Help: "Always 1; the labels say which mtaq runs (module version, VCS revision, Go version).",
+			ConstLabels: prometheus.Labels{"version": o.Build.Version, "revision": o.Build.Revision,
+				"goversion": o.Build.GoVersion},
+		}, func() float64 { return 1 }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mtaq_webhook_backlog",
 			Help: "Webhook events not yet delivered (0 until the outbox reports).",

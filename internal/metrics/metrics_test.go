@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mtaq/mtaq/internal/buildinfo"
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
@@ -92,6 +93,7 @@ func value(m *dto.Metric) float64 {
 }
 
 func TestQueueGaugesCached(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := &fakeStore{rcpts: []queue.State{queue.Queued, queue.Deferred, queue.Deferred, queue.Delivered, queue.Bounced}, supps: 7}
 	r := New(Options{Store: st, Clock: clk})
@@ -115,6 +117,7 @@ func TestQueueGaugesCached(t *testing.T) {
 }
 
 func TestQueueGaugesAbsentAfterScanError(t *testing.T) {
+	t.Parallel()
 	st := &fakeStore{err: errors.New("disk on fire")}
 	r := New(Options{Store: st})
 	if got := gather(t, r, "mtaq_queue_recipients"); len(got) != 0 {
@@ -127,6 +130,7 @@ func TestQueueGaugesAbsentAfterScanError(t *testing.T) {
 }
 
 func TestOutcomesAndHooks(t *testing.T) {
+	t.Parallel()
 	r := New(Options{TopDestinations: 1, MinVolume: 2})
 	for i := 0; i < 3; i++ {
 		r.Outcome(scheduler.Outcome{Domain: "gmail.com", Decision: "delivered", Sent: true, Duration: time.Second})
@@ -164,6 +168,7 @@ func TestOutcomesAndHooks(t *testing.T) {
 }
 
 func TestDestinationGaugesBounded(t *testing.T) {
+	t.Parallel()
 	var f fakeSched
 	for i := 0; i < 200; i++ {
 		f.dests = append(f.dests, scheduler.DestinationStatus{Domain: fmt.Sprintf("d%03d.example", i), State: "throttled", Limit: 3})
@@ -187,6 +192,7 @@ func TestDestinationGaugesBounded(t *testing.T) {
 }
 
 func TestMetricNamesLint(t *testing.T) {
+	t.Parallel()
 	r := New(Options{Store: &fakeStore{}})
 	r.WatchScheduler(fakeSched{})
 	r.Outcome(scheduler.Outcome{Domain: "a.example", Decision: "delivered", Sent: true})
@@ -206,6 +212,74 @@ func TestMetricNamesLint(t *testing.T) {
 		n := f.GetName()
 		if !strings.HasPrefix(n, "mtaq_") && !strings.HasPrefix(n, "go_") && !strings.HasPrefix(n, "process_") {
 			t.Errorf("metric %s is not named mtaq_...", n)
+		}
+	}
+}
+
+// TestQueueGaugeForEveryOpenState: one recipient in each state shows as
+// one gauge per open state, and no final state.
+func TestQueueGaugeForEveryOpenState(t *testing.T) {
+	t.Parallel()
+	r := New(Options{Store: &fakeStore{rcpts: queue.States()}})
+	got := gather(t, r, "mtaq_queue_recipients")
+	want := map[string]float64{}
+	for _, s := range queue.OpenStates() {
+		want["state="+string(s)] = 1
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// intakeStore accepts or refuses every message.
+type intakeStore struct{ err error }
+
+func (s intakeStore) Enqueue(context.Context, *queue.Message, []byte) error { return s.err }
+func (s intakeStore) Suppression(context.Context, string, time.Time) (*queue.Suppression, error) {
+	return nil, queue.ErrNotFound
+}
+
+// TestRejectedAtIntakeCounted: recipients recorded rejected when the mail
+// came in count as outcome="rejected", once the enqueue has committed.
+func TestRejectedAtIntakeCounted(t *testing.T) {
+	t.Parallel()
+	r := New(Options{Store: &fakeStore{}})
+	m := &queue.Message{Recipients: []queue.Recipient{
+		{Domain: "a.test", State: queue.Rejected}, {Domain: "a.test", State: queue.Queued},
+		{Domain: "b.test", State: queue.Rejected}}}
+	if err := r.CountRejected(intakeStore{err: queue.ErrNoSpace}).Enqueue(context.Background(), m, nil); !errors.Is(err, queue.ErrNoSpace) {
+		t.Fatalf("refused enqueue: %v", err)
+	}
+	if got := gather(t, r, "mtaq_deliveries_total"); len(got) != 0 {
+		t.Fatalf("a refused message counted: %v", got)
+	}
+	if err := r.CountRejected(intakeStore{}).Enqueue(context.Background(), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for k, v := range gather(t, r, "mtaq_deliveries_total") {
+		if !strings.HasPrefix(k, "category=suppressed,") || !strings.HasSuffix(k, ",outcome=rejected") {
+			t.Errorf("unexpected series %s", k)
+		}
+		n += v
+	}
+	if n != 2 {
+		t.Fatalf("counted %v rejected recipients, want 2", n)
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	t.Parallel()
+	b := buildinfo.Info{Version: "v1.2.3", Revision: "abc123", GoVersion: "go1.26.8"}
+	got := gather(t, New(Options{Build: b}), "mtaq_build_info")
+	want := map[string]float64{"goversion=go1.26.8,revision=abc123,version=v1.2.3": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	// Zero: the running binary's, never empty labels.
+	for k := range gather(t, New(Options{}), "mtaq_build_info") {
+		if strings.Contains(k, "=,") || strings.HasSuffix(k, "=") {
+			t.Errorf("empty label in %s", k)
 		}
 	}
 }

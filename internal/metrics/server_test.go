@@ -8,6 +8,7 @@ import (
 
 // The profiler is served only when asked for; /metrics always.
 func TestServePprofOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
 	for _, on := range []bool{false, true} {
 		s, err := Serve("127.0.0.1:0", New(Options{}), nil, on)
 		if err != nil {
