@@ -211,7 +211,7 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 	return out
 }
 
-// ResetDestination forgets domain's throttling and opens its breaker; the
+// ResetDestination forgets domain's throttling and closes its breaker; the
 // parked recipients are retried at their leased time (use the queue's retry
 // to bring them forward). It reports whether the domain was known.
 func (s *Scheduler) ResetDestination(domain string) bool {
