@@ -156,6 +156,7 @@ func writeNewMessage(b *pebble.Batch, lo *uint64, m *Message, body []byte) error
 		ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: m.Headers, Rcpts: len(m.Recipients),
 	}
 	rec.NoDSN, rec.Tag, rec.Metadata = m.NoDSN, m.Tag, m.Metadata
+	rec.From, rec.Subject = summary(m.Headers)
 	for _, r := range m.Recipients {
 		if !r.State.Final() {
 			rec.Open++

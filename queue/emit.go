@@ -21,8 +21,10 @@ import (
 // enqueueEvents describes a new message's recipients.
 func enqueueEvents(m *Message) []Event {
 	var evs []Event
+	from, subject := summary(m.Headers)
 	for _, r := range m.Recipients {
-		e := Event{At: m.Arrived, ID: m.ID, Rcpt: r.Address, Sender: m.Sender, Tag: m.Tag, Metadata: m.Metadata}
+		e := Event{At: m.Arrived, ID: m.ID, Rcpt: r.Address, Sender: m.Sender, Tag: m.Tag, Metadata: m.Metadata,
+			From: from, Subject: subject}
 		switch {
 		case r.State.Pending():
 			e.Kind = EventQueued
@@ -60,7 +62,8 @@ func stateEvent(m *msgRecord, r *rcptRecord, u Update, now time.Time) (Event, bo
 		return Event{}, false
 	}
 	e := Event{Kind: kind, At: now, ID: m.ID, Rcpt: r.Address, Sender: m.Sender,
-		Attempt: r.Attempts, Reply: u.Reply, Suppressed: u.Suppress != nil, Tag: m.Tag, Metadata: m.Metadata}
+		Attempt: r.Attempts, Reply: u.Reply, Suppressed: u.Suppress != nil, Tag: m.Tag, Metadata: m.Metadata,
+		From: m.From, Subject: m.Subject}
 	if a := u.Attempt; a != nil {
 		e.At, e.MX, e.Class, e.Category = a.At, a.MX, a.Class, a.Category
 		if e.Reply == nil {

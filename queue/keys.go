@@ -149,6 +149,9 @@ type msgRecord struct {
 	NoDSN    bool              `json:"no_dsn,omitempty"`
 	Tag      string            `json:"tag,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// From and Subject are taken from Headers at enqueue, for events.
+	From    string `json:"from,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // rcptRecord is the r/ value: the Recipient plus its timeline length, so

@@ -117,9 +117,12 @@ type Event struct {
 	Reason string `json:"reason,omitempty"`
 	// NextAttempt is set on deferred events.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
-	// Tag and Metadata are the message's labels (Message.Tag, .Metadata).
+	// Tag and Metadata are the message's labels (Message.Tag, .Metadata);
+	// From and Subject its header fields (Subject decoded), each capped.
 	Tag      string            `json:"tag,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	From     string            `json:"from,omitempty"`
+	Subject  string            `json:"subject,omitempty"`
 }
 
 // Recipient is one envelope recipient of a message and its state.

@@ -7,12 +7,24 @@ import (
 	"github.com/mtaq/mtaq/queue"
 )
 
-// Payload is a webhook's JSON body: the Event's fields, and for bounce-like
-// events (bounced, failed, expired, deferred) the fields an app written
-// for Postmark's bounce webhook reads, so it can switch with little change.
+// Payload is a webhook's JSON body: the Event's fields, the message's
+// fields as Postmark names them (Tag, Metadata, From, Subject) on every
+// event, and for bounce-like events (bounced, failed, expired, deferred)
+// the fields an app written for Postmark's bounce webhook reads, so it can
+// switch with little change.
 type Payload struct {
 	queue.Event
+	PostmarkMessage
 	*Postmark
+}
+
+// PostmarkMessage is what Postmark's webhooks say about the message
+// itself, from the app's labels and its header.
+type PostmarkMessage struct {
+	Tag      string            `json:"Tag"`
+	Metadata map[string]string `json:"Metadata"`
+	From     string            `json:"From"`
+	Subject  string            `json:"Subject"`
 }
 
 // Postmark holds the Postmark-compatible bounce fields.
@@ -31,7 +43,11 @@ type Postmark struct {
 
 // NewPayload builds the body for ev.
 func NewPayload(ev queue.Event) Payload {
-	p := Payload{Event: ev}
+	p := Payload{Event: ev, PostmarkMessage: PostmarkMessage{Tag: ev.Tag, Metadata: ev.Metadata,
+		From: ev.From, Subject: ev.Subject}}
+	if p.PostmarkMessage.Metadata == nil {
+		p.PostmarkMessage.Metadata = map[string]string{} // Postmark sends {} when there is none
+	}
 	switch ev.Kind {
 	case queue.EventBounced, queue.EventFailed, queue.EventExpired, queue.EventDeferred:
 		p.Postmark = postmark(ev)

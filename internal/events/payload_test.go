@@ -1,6 +1,8 @@
 package events
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/mtaq/mtaq/policy"
@@ -43,5 +45,40 @@ func TestPayloadFallbacks(t *testing.T) {
 	}
 	if p := NewPayload(queue.Event{Kind: queue.EventDelivered}); p.Postmark != nil {
 		t.Errorf("delivered carries bounce fields: %+v", p.Postmark)
+	}
+}
+
+// Every event's payload carries the app's labels and the message's From
+// and Subject twice: as mtaq names them and as Postmark does.
+func TestPayloadCarriesLabels(t *testing.T) {
+	for _, kind := range []string{queue.EventQueued, queue.EventDelivered, queue.EventBounced} {
+		ev := queue.Event{Kind: kind, ID: "06ID", Rcpt: "a@x.test", Category: "user_unknown", Tag: "welcome",
+			Metadata: map[string]string{"user_id": "42"}, From: "App <app@example.org>", Subject: "Hi"}
+		b, err := json.Marshal(NewPayload(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		json.Unmarshal(b, &got)
+		for _, k := range []string{"tag", "Tag"} {
+			if got[k] != "welcome" {
+				t.Errorf("%s: %s = %v in %s", kind, k, got[k], b)
+			}
+		}
+		for _, k := range []string{"metadata", "Metadata"} {
+			if m, _ := got[k].(map[string]any); m["user_id"] != "42" {
+				t.Errorf("%s: %s = %v", kind, k, got[k])
+			}
+		}
+		if got["From"] != "App <app@example.org>" || got["Subject"] != "Hi" || got["queue_id"] != "06ID" {
+			t.Errorf("%s: %s", kind, b)
+		}
+		if kind == queue.EventBounced && got["MessageID"] != "06ID" {
+			t.Errorf("bounce MessageID %v", got["MessageID"])
+		}
+	}
+	b, _ := json.Marshal(NewPayload(queue.Event{Kind: queue.EventDelivered}))
+	if !strings.Contains(string(b), `"Metadata":{}`) {
+		t.Errorf("no labels: %s", b)
 	}
 }
