@@ -53,6 +53,7 @@ type Daemon struct {
 	store  *queue.PebbleStore
 	sub    *submission.Server
 	sched  *scheduler.Scheduler
+	in     *intake.Intake
 	admin  *admin.Server
 	deliv  *delivery.Deliverer
 	cancel context.CancelFunc
@@ -130,6 +131,7 @@ func Start(o Options) (*Daemon, error) {
 		MaxMessageBytes: c.Submission.MaxMessageBytes, MaxRecipients: c.Submission.MaxRecipients,
 		MaxHops: c.Submission.MaxHops, RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
 		OnQueued: func(string) { d.sched.Wake() }})
+	d.in = in
 	pk, err := openPickup(c, o, in)
 	if err != nil {
 		store.Close()
@@ -289,6 +291,10 @@ func (d *Daemon) Addrs() []net.Addr { return d.sub.Addrs() }
 
 // Store exposes the queue to tests and, later, the admin API.
 func (d *Daemon) Store() queue.Store { return d.store }
+
+// Intake is the one way into the queue, for tests that go in as a way
+// of their own (the DSN path) and, later, the HTTP API.
+func (d *Daemon) Intake() *intake.Intake { return d.in }
 
 // Scheduler exposes the scheduler (Wake) to tests.
 func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }

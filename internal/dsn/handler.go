@@ -192,8 +192,9 @@ func (h *Handler) enqueue(ctx context.Context, m *queue.Message, rcpts []Recipie
 		return err
 	}
 	// A report is never reported on (null sender) and goes to the
-	// original sender even if its address has non-ASCII parts.
-	origin := intake.Origin{Kind: intake.DSN, ClientAddr: "local (dsn)", UTF8: true, NoDSN: true}
+	// original sender even if its address has non-ASCII parts. It is
+	// built complete, so the fix-up finds nothing to add.
+	origin := intake.Origin{Kind: intake.DSN, ClientAddr: "local (dsn)", UTF8: true, NoDSN: true, Fixup: true}
 	to, err := h.o.Intake.Recipients(ctx, origin, []string{m.Sender})
 	if err != nil {
 		return err

@@ -101,8 +101,9 @@ type Origin struct {
 	UID      int    // sendmail: the file's owner
 	FullName string // sendmail -F: the name in an added From
 	// Fixup adds a missing Message-ID, Date or From (I3): trusted
-	// networks, authenticated users, sendmail and the HTTP API; never a
-	// DSN (built complete) nor mail from anyone else.
+	// networks, authenticated users, sendmail, the HTTP API and mtaq's
+	// own DSNs (built complete: nothing to add); never mail from anyone
+	// else.
 	Fixup bool
 	// UTF8 allows non-ASCII addresses (SMTPUTF8).
 	UTF8  bool

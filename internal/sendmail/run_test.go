@@ -96,7 +96,7 @@ func TestDeliverExitCodes(t *testing.T) {
 		{"bad recipient", "x\n", []string{"a@b..test"}, ExNoUser, "bad recipient"},
 		{"bad To", "To: <a@\n\nx\n", []string{"-t"}, ExNoUser, "To"},
 		{"bad sender", "x\n", []string{"-f", "a@@b", "c@d.test"}, ExUsage, "bad sender"},
-		{"too large", strings.Repeat("x", 5000) + "\n", []string{"a@x.test"}, ExDataErr, "too large"},
+		{"too large", strings.Repeat("x", 5000) + "\n", []string{"a@x.test"}, ExDataErr, "552 5.3.4"},
 		{"NUL", "a\x00\n", []string{"a@x.test"}, ExDataErr, "NUL"},
 		{"refused flag", "", []string{"-C", "/etc/x"}, ExUsage, "-C"},
 		// intake's checks, the same the daemon runs at pickup and SMTP at DATA

@@ -112,9 +112,9 @@ func deliver(env Env, o options) error {
 func inputError(err error) error {
 	switch {
 	case errors.Is(err, errTooBig):
-		return fail(ExDataErr, "message too large")
+		return intakeExit(intake.ErrSize)
 	case errors.Is(err, errNUL):
-		return fail(ExDataErr, "message contains a NUL byte")
+		return intakeExit(intake.ErrNUL)
 	}
 	return fail(ExIOErr, "reading the message: %v", err)
 }
@@ -166,7 +166,7 @@ func recipients(env Env, o options, fields []field) ([]string, error) {
 		return nil, fail(ExUsage, "no recipients")
 	}
 	if max := env.Config.Submission.MaxRecipients; max > 0 && len(out) > max {
-		return nil, fail(ExUsage, "too many recipients (%d, limit %d)", len(out), max)
+		return nil, fail(ExUsage, "%s (%d, limit %d)", intake.ErrRcptLimit.Error(), len(out), max)
 	}
 	for _, r := range out {
 		if _, err := intake.ParseAddress(r, true); err != nil {
