@@ -63,6 +63,12 @@ func Parse(name string, data []byte) (Config, error) {
 	if len(probs) == 0 {
 		return c, nil
 	}
+	return c, report(name, ix, probs)
+}
+
+// report joins probs into one error, each naming the file and the line
+// of its key when the problem does not name its own.
+func report(name string, ix *index, probs []*Problem) error {
 	errs := make([]error, len(probs))
 	for i, p := range probs {
 		if p.File == "" {
@@ -73,7 +79,7 @@ func Parse(name string, data []byte) (Config, error) {
 		}
 		errs[i] = p
 	}
-	return c, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // decode unmarshals data over Defaults(). go-toml stops at the first value

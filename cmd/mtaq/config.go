@@ -15,7 +15,11 @@ func configCmd() *cobra.Command {
 		Short: "Validate a configuration file without starting",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := conf.Load(args[0]); err != nil {
+			c, err := conf.Load(args[0])
+			if err == nil {
+				err = conf.CheckFiles(args[0], c)
+			}
+			if err != nil {
 				return &exitError{exitConfig, fmt.Errorf("%s is not valid:\n%w", args[0], err)}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", args[0])

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/smtptest"
 )
 
 // TestServeDefaultsAreValid: `mtaq serve` with no file must start on the
@@ -47,5 +49,46 @@ func TestConfigCheck(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
+	}
+}
+
+// `mtaq config check` reads the files the configuration names, as serve
+// would at start: each problem is FILE:LINE: KEY and the exit is 78.
+func TestConfigCheckReadsNamedFiles(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := smtptest.SelfSigned(t, "a.test").WriteFiles(t, dir)
+	other := filepath.Join(dir, "other")
+	os.Mkdir(other, 0o700)
+	_, otherKey := smtptest.SelfSigned(t, "b.test").WriteFiles(t, other)
+	users := filepath.Join(dir, "users")
+	os.WriteFile(users, []byte("# users\nnot a user line\n"), 0o600)
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	okFile := write("ok.toml", fmt.Sprintf("hostname = \"mta.example.com\"\n[submission]\nsmtps_listen = [\"127.0.0.1:0\"]\ntls_cert = %q\ntls_key = %q\n", cert, key))
+	badFile := write("bad.toml", fmt.Sprintf("hostname = \"mta.example.com\"\n[submission]\nsmtps_listen = [\"127.0.0.1:0\"]\n"+
+		"tls_cert = %q\ntls_key = %q\nusers_file = %q\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = %q\n",
+		cert, otherKey, users, filepath.Join(dir, "missing-token")))
+	if _, stderr, code := runCLI(nil, "config", "check", okFile); code != 0 {
+		t.Fatalf("good files: exit %d %s", code, stderr)
+	}
+	_, stderr, code := runCLI(nil, "config", "check", badFile)
+	if code != exitConfig {
+		t.Fatalf("exit %d, want %d: %s", code, exitConfig, stderr)
+	}
+	for _, want := range []string{
+		"bad.toml:5: submission.tls_key: ", "are not a matching certificate and key",
+		users + ":2: want name:bcrypt-hash",
+		"bad.toml:9: admin.token_file: cannot read",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("output does not say %q:\n%s", want, stderr)
+		}
+	}
+	// serve refuses the same file the same way, before opening anything.
+	if _, stderr, code := runCLI(nil, "serve", "--config", badFile); code != exitConfig || !strings.Contains(stderr, "bad.toml:5: submission.tls_key: ") {
+		t.Fatalf("serve: exit %d, want %d: %s", code, exitConfig, stderr)
 	}
 }

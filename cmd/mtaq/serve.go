@@ -23,7 +23,12 @@ func serveCmd() *cobra.Command {
 		Short: "Run the daemon: accept mail over SMTP, queue it durably, deliver it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadConfig(path)
+			c, file, err := conf.Discover(path)
+			if err == nil {
+				// What serve would refuse at start is a configuration
+				// error (78), like a bad value.
+				err = conf.CheckFiles(file, c)
+			}
 			if err != nil {
 				return &exitError{exitConfig, err}
 			}
