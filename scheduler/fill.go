@@ -49,20 +49,27 @@ func (s *Scheduler) fillWindow(ctx context.Context) (took, busy int, err error) 
 
 // group turns due recipients into jobs and their leases, marking them in
 // flight. Recipients of one message and domain share jobs of MaxRcpts.
+// The messages are loaded without the scheduler's lock (up to Window
+// reads, which workers reporting results must not wait behind); the lock
+// is taken only to see what is in flight and then to mark what was taken.
 func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) (jobs []*job, leases []queue.Lease, busy int) {
 	now := s.o.Clock.Now()
-	msgs := make(map[string]*queue.Message)
-	open := make(map[string]*job) // "id domain" → job being filled
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	fresh := make([]queue.Due, 0, len(due))
 	for _, d := range due {
-		if len(leases) >= room {
-			break
-		}
-		k := rkey{d.ID, d.Rcpt}
-		if _, ok := s.inflight[k]; ok {
+		if _, ok := s.inflight[rkey{d.ID, d.Rcpt}]; ok {
 			busy++
 			continue
+		}
+		fresh = append(fresh, d)
+	}
+	s.mu.Unlock()
+
+	msgs := make(map[string]*queue.Message)
+	take := make([]queue.Due, 0, min(room, len(fresh)))
+	for _, d := range fresh {
+		if len(take) >= room {
+			break
 		}
 		m, ok := msgs[d.ID]
 		if !ok {
@@ -78,6 +85,19 @@ func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) (jobs 
 		if m == nil || d.Rcpt >= len(m.Recipients) || !m.Recipients[d.Rcpt].State.Pending() {
 			continue
 		}
+		take = append(take, d)
+	}
+
+	open := make(map[string]*job) // "id domain" → job being filled
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range take {
+		k := rkey{d.ID, d.Rcpt}
+		if _, ok := s.inflight[k]; ok {
+			busy++ // taken meanwhile
+			continue
+		}
+		m := msgs[d.ID]
 		r := m.Recipients[d.Rcpt]
 		dom := destKey(r.Domain)
 		jk := d.ID + " " + dom
