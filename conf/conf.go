@@ -33,6 +33,12 @@ type Config struct {
 	Metrics  Metrics   `toml:"metrics"` // Prometheus /metrics; see metrics.go
 	DSN      DSN       `toml:"dsn"`     // bounce messages to senders (dsn.go)
 	Webhooks []Webhook `toml:"webhook"` // [[webhook]] tables, see webhook.go
+	// DKIM keys, [[dkim]] tables (dkim.go).
+	DKIM []DKIMKey `toml:"dkim"`
+	// DKIMRequire refuses mail whose From domain has no key (550 5.7.0)
+	// instead of sending it unsigned. It is a top-level key: TOML cannot
+	// have a [dkim] table beside the [[dkim]] list.
+	DKIMRequire bool `toml:"dkim_require"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.

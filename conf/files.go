@@ -11,7 +11,8 @@ import (
 // CheckFiles reads every file the configuration names and reports what
 // `serve` would refuse to start with: a TLS certificate or key that cannot
 // be read, does not parse or does not match; a users file that cannot be
-// read or has a bad line; a password or token file that cannot be read.
+// read or has a bad line; a DKIM key that cannot be read or used; a
+// password or token file that cannot be read.
 // Problems name path (the configuration file, "" for the defaults), the
 // line of the key and the key, like Load's. Only `serve` and `config
 // check` call it: a sendmail run by another user may not read these.
@@ -53,6 +54,14 @@ func CheckFiles(path string, c Config) error {
 			} else {
 				add("submission.users_file", "%v", err)
 			}
+		}
+	}
+	for i, d := range c.DKIM {
+		if d.KeyFile == "" {
+			continue
+		}
+		if _, err := LoadDKIMKey(d.KeyFile); err != nil {
+			add(fmt.Sprintf("dkim[%d].key_file", i), "%s: %v", d.KeyFile, err)
 		}
 	}
 	for _, f := range [][2]string{

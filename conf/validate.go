@@ -108,6 +108,7 @@ func validate(c Config) []*Problem {
 	validateMetrics(k, c.Metrics)
 	validateDSN(k, c.DSN, c.Retry)
 	validateWebhooks(k, c.Webhooks)
+	validateDKIM(k, c.DKIM)
 	return k.probs
 }
 
