@@ -20,19 +20,12 @@ type DKIMKey struct {
 	// KeyFile is a PEM private key (PKCS#8 or PKCS#1): RSA of at least
 	// 2048 bits, or Ed25519. Read by serve, not by other commands.
 	KeyFile string `toml:"key_file"`
-	// Headers replaces the default list of signed fields; From is
-	// required.
+	// Headers replaces the default list of signed fields (README lists
+	// it; internal/dkim keeps it); From is required.
 	Headers []string `toml:"headers"`
 	// Expire sets x= this long after signing; 0: no expiry.
 	Expire Duration `toml:"expire"`
 }
-
-// DefaultDKIMHeaders are the fields signed when a key names none: what
-// identifies the message and its author, and RFC 8058 §4's
-// List-Unsubscribe and List-Unsubscribe-Post.
-var DefaultDKIMHeaders = []string{"From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID",
-	"In-Reply-To", "References", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
-	"List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "Feedback-ID"}
 
 func validateDKIM(k *checker, keys []DKIMKey) {
 	seen := map[string]bool{}

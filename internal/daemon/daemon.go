@@ -23,6 +23,7 @@ import (
 	"github.com/mtaq/mtaq/delivery"
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/dkim"
 	"github.com/mtaq/mtaq/internal/fsperm"
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
@@ -127,10 +128,15 @@ func Start(o Options) (*Daemon, error) {
 		OnOutcome:         reg.Outcome,
 	})
 	reg.WatchScheduler(d.sched)
+	signer, err := loadDKIM(c)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	in := intake.New(intake.Options{Hostname: c.Hostname, Store: reg.CountRejected(store), Clock: o.Clock, Logger: o.Logger,
 		MaxMessageBytes: c.Submission.MaxMessageBytes, MaxRecipients: c.Submission.MaxRecipients,
 		MaxHops: c.Submission.MaxHops, RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
-		OnQueued: func(string) { d.sched.Wake() }})
+		DKIM: signer, RequireDKIM: c.DKIMRequire, OnQueued: func(string) { d.sched.Wake() }})
 	d.in = in
 	pk, err := openPickup(c, o, in)
 	if err != nil {
@@ -276,6 +282,21 @@ func loadAuth(s conf.Submission) (*tls.Config, []submission.User, error) {
 		users[i] = submission.User(u)
 	}
 	return tlsConf, users, err
+}
+
+// loadDKIM reads every [[dkim]] key; serve has checked them already
+// (conf.CheckFiles), so an error here is a file changed since.
+func loadDKIM(c conf.Config) (*dkim.Signer, error) {
+	keys := make([]dkim.Key, 0, len(c.DKIM))
+	for i, k := range c.DKIM {
+		s, err := conf.LoadDKIMKey(k.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("dkim[%d].key_file %s: %w", i, k.KeyFile, err)
+		}
+		keys = append(keys, dkim.Key{Domain: k.Domain, Selector: k.Selector, Signer: s, Headers: k.Headers,
+			Expire: k.Expire.Duration})
+	}
+	return dkim.New(keys), nil
 }
 
 func addrs(as []net.Addr) []fmt.Stringer {

@@ -45,6 +45,14 @@ var (
 	ErrLongHeader   = refuse(554, "5.6.0", "Header line too long and cannot be folded")
 )
 
+// noDKIM refuses mail from a domain without a key (dkim_require).
+func noDKIM(domain string) *Error {
+	if domain == "" {
+		return &Error{Code: 550, Enhanced: "5.7.0", Text: "From: no domain to sign for, and unsigned mail is not sent", Field: "From"}
+	}
+	return &Error{Code: 550, Enhanced: "5.7.0", Text: "From: no DKIM key for " + domain + ", and unsigned mail is not sent", Field: "From"}
+}
+
 // badHeader is a 550 5.6.0 naming the header field.
 func badHeader(field, why string) *Error {
 	return &Error{Code: 550, Enhanced: "5.6.0", Text: field + ": " + why, Field: field}

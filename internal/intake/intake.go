@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/dkim"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -39,6 +41,14 @@ type Options struct {
 	OnQueued func(id string)
 	// NewID names messages (default queue.NewID).
 	NewID func(now time.Time) string
+	// DKIM signs each message for its From domain at Submit, once, over
+	// the final bytes; nil signs nothing.
+	DKIM *dkim.Signer
+	// RequireDKIM refuses (550 5.7.0) mail whose From domain no key covers.
+	RequireDKIM bool
+	// OnUnsigned hears the From domain of each message queued unsigned
+	// (metrics); may be nil.
+	OnUnsigned func(domain string)
 }
 
 // Intake is the one way into the queue (I1).
@@ -124,13 +134,14 @@ type Message struct {
 	// Headroom is free space at the front of Data (the message starts at
 	// Data[Headroom:]): the Received field and any added header fields
 	// are written there instead of copying the message. Headroom bytes
-	// are enough for them unless the EHLO name or recipient is long.
+	// are enough for them and two DKIM signatures unless the EHLO name or
+	// recipient is long.
 	Headroom int
 }
 
 // Headroom is what a caller that loads a message into memory should
 // leave free in front of it (Message.Headroom).
-const Headroom = 1024
+const Headroom = 4096
 
 // Recipient is a checked envelope recipient (see Intake.Recipient).
 type Recipient struct {
@@ -212,6 +223,12 @@ type Prepared struct {
 	Data     []byte // Received field, header (fixed up), body: the bytes sent
 	Tag      string
 	Metadata map[string]string
+	// FromDomain is the domain of the (first) From address, lower case;
+	// "" when the field does not parse. It picks the DKIM key.
+	FromDomain string
+	// free bytes precede Data in its array (the caller's headroom), where
+	// the signatures go without a copy.
+	free int
 }
 
 // Prepare runs every check that needs no store, in the same order for
@@ -246,16 +263,22 @@ func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error
 	if m.Origin.Fixup {
 		add = fixup{id: id, hostname: in.o.Hostname, sender: m.Sender, fullName: m.Origin.FullName, at: now}.missing(kept)
 	}
+	fromDomain := authorDomain(kept, add)
+	if in.o.RequireDKIM && !in.o.DKIM.Covers(fromDomain) {
+		return nil, noDKIM(fromDomain)
+	}
 	// Added fields go on top, under the Received field, so a message
 	// whose own fields all stay is not copied when there is headroom.
 	top := append([]byte(in.received(m, id, now)), add...)
 	var out []byte
+	free := 0
 	switch {
 	case len(kept) == len(fields) && len(data) == len(msg) && len(top) <= m.Headroom:
-		// canonical returned msg itself: write in front of it.
+		// canonical returned msg itself (it only ever adds bytes): write
+		// in front of it.
 		start := m.Headroom - len(top)
 		copy(m.Data[start:], top)
-		out = m.Data[start:]
+		out, free = m.Data[start:], start
 	case len(kept) == len(fields):
 		out = append(append(make([]byte, 0, len(top)+len(data)), top...), data...)
 	default:
@@ -269,7 +292,58 @@ func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error
 		}
 		out = append(out, body...)
 	}
-	return &Prepared{ID: id, Arrived: now, Data: out, Tag: tag, Metadata: meta}, nil
+	return &Prepared{ID: id, Arrived: now, Data: out, Tag: tag, Metadata: meta, FromDomain: fromDomain, free: free}, nil
+}
+
+// sign puts the DKIM signatures for p's From domain on top of p.Data, in
+// the headroom of buf when there is room, else in a new array.
+func (in *Intake) sign(p *Prepared, buf []byte) error {
+	if in.o.DKIM == nil || !in.o.DKIM.Covers(p.FromDomain) {
+		if in.o.OnUnsigned != nil {
+			in.o.OnUnsigned(p.FromDomain)
+		}
+		return nil
+	}
+	sigs, err := in.o.DKIM.Sign(p.Data, p.FromDomain, p.Arrived)
+	if err != nil {
+		in.log.Error("dkim signing", zap.String("domain", p.FromDomain), zap.Error(err))
+		return ErrStorage // a local fault: the client may try again
+	}
+	if len(sigs) <= p.free {
+		start := p.free - len(sigs)
+		copy(buf[start:], sigs)
+		p.Data, p.free = buf[start:start+len(sigs)+len(p.Data)], start
+		return nil
+	}
+	p.Data = append(append(make([]byte, 0, len(sigs)+len(p.Data)), sigs...), p.Data...)
+	p.free = 0
+	return nil
+}
+
+// authorDomain is the domain of the first address in the From field the
+// message will have (its own, or the one the fix-up adds), lower case.
+func authorDomain(fields []Field, added []byte) string {
+	v := ""
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, "from") {
+			v = f.Value()
+			break
+		}
+	}
+	if v == "" && len(added) > 0 {
+		af, _, _ := SplitHeader(append(append([]byte(nil), added...), '\r', '\n'))
+		for _, f := range af {
+			if strings.EqualFold(f.Name, "from") {
+				v = f.Value()
+			}
+		}
+	}
+	list, err := mail.ParseAddressList(v)
+	if err != nil || len(list) == 0 {
+		return ""
+	}
+	a := list[0].Address
+	return strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
 }
 
 // received is the trace field mtaq prepends (RFC 5321 §4.4); the
@@ -329,6 +403,9 @@ func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
 	}
 	p, err := in.Prepare(m, id, now)
 	if err != nil {
+		return nil, err
+	}
+	if err := in.sign(p, m.Data); err != nil {
 		return nil, err
 	}
 	qm := &queue.Message{ID: id, Sender: m.Sender, Arrived: now, Size: int64(len(p.Data)),
