@@ -136,7 +136,7 @@ func Start(o Options) (*Daemon, error) {
 	in := intake.New(intake.Options{Hostname: c.Hostname, Store: reg.CountRejected(store), Clock: o.Clock, Logger: o.Logger,
 		MaxMessageBytes: c.Submission.MaxMessageBytes, MaxRecipients: c.Submission.MaxRecipients,
 		MaxHops: c.Submission.MaxHops, RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
-		DKIM: signer, RequireDKIM: c.DKIMRequire, OnQueued: func(string) { d.sched.Wake() }})
+		DKIM: signer, RequireDKIM: c.DKIMRequire, OnUnsigned: reg.Unsigned, OnQueued: func(string) { d.sched.Wake() }})
 	d.in = in
 	pk, err := openPickup(c, o, in)
 	if err != nil {

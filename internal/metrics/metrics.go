@@ -84,6 +84,8 @@ type Registry struct {
 	acceptance prometheus.Histogram
 	accepted   prometheus.Counter
 	dnsErrors  *prometheus.CounterVec
+	unsigned   *prometheus.CounterVec
+	froms      *labeler
 	backlog    atomic.Pointer[func() int]
 	top        int
 }
@@ -96,6 +98,7 @@ func New(o Options) *Registry {
 		reg:   prometheus.NewRegistry(),
 		top:   o.TopDestinations,
 		dests: newLabeler(o.TopDestinations, o.MinVolume, maxCandidates),
+		froms: newLabeler(o.TopDestinations, o.MinVolume, maxCandidates),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtaq_deliveries_total",
 			Help: "Recipient outcomes by decision (delivered, deferred, bounced, failed, expired, rejected), reply category and destination (the busiest domains, else \"other\").",
@@ -118,11 +121,15 @@ func New(o Options) *Registry {
 			Name: "mtaq_dns_errors_total",
 			Help: "Failed DNS lookups during delivery, by kind (nxdomain, null-mx, servfail, refused, timeout, temporary).",
 		}, []string{"kind"}),
+		unsigned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtaq_dkim_unsigned_total",
+			Help: "Messages queued without a DKIM signature because no [[dkim]] key covers their From domain (the busiest domains, else \"other\"; \"none\" when From has no domain).",
+		}, []string{"from_domain"}),
 	}
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors,
+		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors, r.unsigned,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mtaq_build_info",
 			Help: "Always 1; the labels say which mtaq runs (module version, VCS revision, Go version).",
@@ -180,6 +187,14 @@ func (r *Registry) Outcome(o scheduler.Outcome) {
 func (r *Registry) Accepted(latency time.Duration) {
 	r.accepted.Inc()
 	r.acceptance.Observe(latency.Seconds())
+}
+
+// Unsigned counts one message queued without a DKIM signature.
+func (r *Registry) Unsigned(fromDomain string) {
+	if fromDomain == "" {
+		fromDomain = "none"
+	}
+	r.unsigned.WithLabelValues(r.froms.count(fromDomain)).Inc()
 }
 
 // DNSError counts one failed lookup of the given kind.

@@ -283,3 +283,21 @@ func TestBuildInfo(t *testing.T) {
 		}
 	}
 }
+
+// Unsigned mail is counted per From domain, the busiest by name and the
+// rest as "other", so an app sending from many domains cannot blow up
+// the series.
+func TestUnsignedCounted(t *testing.T) {
+	t.Parallel()
+	r := New(Options{TopDestinations: 1, MinVolume: 2})
+	for range 3 {
+		r.Unsigned("app.example")
+	}
+	r.Unsigned("rare.example")
+	r.Unsigned("")
+	got := gather(t, r, "mtaq_dkim_unsigned_total")
+	want := map[string]float64{"from_domain=other": 3, "from_domain=app.example": 2}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("unsigned\n got %v\nwant %v", got, want)
+	}
+}
