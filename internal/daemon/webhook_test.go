@@ -186,6 +186,7 @@ func assertBounceFields(t *testing.T, rcv *hookReceiver, evs []queue.Event) {
 }
 
 func TestForgetRemovedWebhooks(t *testing.T) {
+	t.Parallel() // an in-memory store of its own, no network
 	store, err := queue.Open("q", queue.Options{FS: vfs.NewMem(), MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
