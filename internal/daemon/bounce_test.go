@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -88,17 +90,13 @@ func TestRetentionPurgesFinishedMessages(t *testing.T) {
 	if _, err := n.d.Store().Message(ctx, done); err != nil {
 		t.Fatalf("record gone before retention: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitfor.NoError(t, func() error {
 		n.advanceTo(n.clk.Now().Add(purgeEvery))
-		if _, err := n.d.Store().Message(ctx, done); errors.Is(err, queue.ErrNotFound) {
-			break
+		if _, err := n.d.Store().Message(ctx, done); !errors.Is(err, queue.ErrNotFound) {
+			return fmt.Errorf("finished message not purged after retention: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("finished message not purged after retention")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if _, err := n.d.Store().Message(ctx, pending); err != nil {
 		t.Fatalf("pending message purged: %v", err)
 	}

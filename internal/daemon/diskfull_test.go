@@ -27,6 +27,7 @@ import (
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/submission"
 	"github.com/mtaq/mtaq/internal/tmpfstest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -304,12 +305,9 @@ func TestDiskFullDuringLoad(t *testing.T) {
 		Posted: time.Now(), UID: os.Getuid()}, body); err != nil {
 		t.Fatalf("maildrop with %d bytes free: %v", availBytes(t, mdrop), err)
 	}
-	for i := 0; logs.FilterMessageSnippet("scanning the maildrop").Len() == 0; i++ {
-		if i > 200 {
-			t.Fatal("pickup never tried the waiting file")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.True(t, "pickup to try the waiting file", func() bool {
+		return logs.FilterMessageSnippet("scanning the maildrop").Len() > 0
+	})
 	if files, _, _ := maildrop.List(mdrop, time.Now(), time.Hour); len(files) != 1 {
 		t.Fatalf("maildrop while the queue is full holds %d files, want the 1 waiting", len(files))
 	}
@@ -531,17 +529,16 @@ func restartDelivers(t *testing.T, dir string, acked map[string]string) int {
 	}
 	defer stopDaemon(t, d) // before the next restart opens another data dir
 	for _, id := range acked {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		waitfor.NoError(t, func() error {
 			m, err := d.Store().Message(context.Background(), id)
-			if err == nil && m.Recipients[0].State == queue.Delivered {
-				break
+			if err != nil {
+				return fmt.Errorf("acknowledged %s after restart: %w", id, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("acknowledged %s not delivered after restart: %v %+v", id, err, m)
+			if r := m.Recipients[0]; r.State != queue.Delivered {
+				return fmt.Errorf("acknowledged %s not delivered after restart: %+v", id, r)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	if err := d.Store().Check(context.Background()); err != nil {
 		t.Fatal(err)

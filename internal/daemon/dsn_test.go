@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -24,18 +24,8 @@ func TestBounceMessageEndToEnd(t *testing.T) {
 	}))
 	id := n.send("app@sender.test", "nobody@bad.test")
 	n.wait(id, 0, queue.Bounced)
-	var dsn smtptest.Received
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if ms := n.senders.Messages(); len(ms) > 0 {
-			dsn = ms[0]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no bounce message reached the sender's domain")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.True(t, "a bounce message at the sender's domain", func() bool { return len(n.senders.Messages()) > 0 })
+	dsn := n.senders.Messages()[0]
 	if dsn.From != "" || len(dsn.To) != 1 || dsn.To[0] != "app@sender.test" {
 		t.Fatalf("DSN envelope from %q to %v, want <> to app@sender.test", dsn.From, dsn.To)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -90,33 +91,34 @@ func (n *internet) send(from string, to ...string) string {
 // wait polls the queue until rcpt i of id is in state want.
 func (n *internet) wait(id string, i int, want queue.State) queue.Recipient {
 	n.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		m, err := n.d.Store().Message(context.Background(), id)
-		if err == nil && m.Recipients[i].State == want {
-			return m.Recipients[i]
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("%s rcpt %d: %+v, want %s", id, i, m.Recipients[i], want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return n.waitRcpt(id, i, fmt.Sprintf("state %s", want), func(r queue.Recipient) bool { return r.State == want })
 }
 
-// waitDeferredOrFinal waits until rcpt i has been attempted attempts times.
+// waitAttempts waits until rcpt i has been attempted attempts times.
 func (n *internet) waitAttempts(id string, i, attempts int) queue.Recipient {
 	n.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	return n.waitRcpt(id, i, fmt.Sprintf("%d attempts", attempts), func(r queue.Recipient) bool { return r.Attempts >= attempts })
+}
+
+// waitRcpt polls the queue until rcpt i of id satisfies ok, which want
+// describes.
+func (n *internet) waitRcpt(id string, i int, want string, ok func(queue.Recipient) bool) queue.Recipient {
+	n.t.Helper()
+	var r queue.Recipient
+	waitfor.NoError(n.t, func() error {
 		m, err := n.d.Store().Message(context.Background(), id)
-		if err == nil && m.Recipients[i].Attempts >= attempts {
-			return m.Recipients[i]
+		if err != nil {
+			return fmt.Errorf("%s: %w", id, err)
 		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("%s rcpt %d never reached %d attempts", id, i, attempts)
+		if i >= len(m.Recipients) {
+			return fmt.Errorf("%s has %d recipients, want rcpt %d", id, len(m.Recipients), i)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		if r = m.Recipients[i]; !ok(r) {
+			return fmt.Errorf("%s rcpt %d: %+v, want %s", id, i, r, want)
+		}
+		return nil
+	})
+	return r
 }
 
 // advanceTo moves the fake clock and wakes the scheduler, which may have

@@ -16,6 +16,7 @@ import (
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/sendmail"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -93,17 +94,14 @@ func viaSendmail(t *testing.T, n *internet, cfg conf.Config, sender string, rcpt
 		return wayOutcome{refused: m[1]}
 	}
 	// pickup looks at the maildrop every second of the daemon's clock.
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		ms, _ := n.d.Store().List(context.Background(), queue.Filter{Rcpt: rcpts[0]})
+	waitfor.NoError(t, func() error {
+		ms, err := n.d.Store().List(context.Background(), queue.Filter{Rcpt: rcpts[0]})
 		if len(ms) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the maildrop file for %s was not imported", rcpts[0])
+			return nil
 		}
 		n.clk.Advance(time.Second)
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Errorf("the maildrop file for %s was not imported: %d messages, %v", rcpts[0], len(ms), err)
+	})
 	m, body := stored(t, n, rcpts[0])
 	return wayOutcome{msg: m, body: body}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,40 +13,43 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
-// TestSlowDestinationDoesNotDelayOthers: an exchanger that takes 10 s to
-// accept MAIL holds its own lane only; mail to another domain, sent after,
-// is delivered at once.
+// TestSlowDestinationDoesNotDelayOthers: an exchanger that holds MAIL until
+// the test lets it go holds its own lane only; mail to another domain,
+// sent after, is delivered meanwhile.
 func TestSlowDestinationDoesNotDelayOthers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits 10 s for the slow exchanger")
-	}
 	// Three parallel transactions at one exchanger IP: with 8 workers the
 	// default per_ip_share (0.1) would allow one; the cap has its own test
 	// (TestTarpitsDoNotStallDelivery), this one is about lanes.
 	n := newInternet(t, func(c *conf.Config) { c.Delivery.PerIPShare = 1 })
+	release := make(chan struct{})
+	var atMail atomic.Int32
 	slow := n.mx("slow.test", 10, "mx.slow.test", "127.0.0.2", smtptest.WithMail(func(string) error {
-		time.Sleep(10 * time.Second)
+		atMail.Add(1)
+		<-release
 		return nil
 	}))
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(let) // before the servers and the daemon stop, should the test fail early
 	fast := n.mx("fast.test", 10, "mx.fast.test", "127.0.0.3")
 	var slowIDs []string
 	for i := 0; i < 3; i++ {
 		slowIDs = append(slowIDs, n.send("app@sender.test", fmt.Sprintf("u%d@slow.test", i)))
 	}
+	waitfor.True(t, "three transactions held at slow.test's MAIL", func() bool { return atMail.Load() == 3 })
 	start := time.Now()
 	id := n.send("app@sender.test", "v@fast.test")
 	n.wait(id, 0, queue.Delivered)
 	took := time.Since(start)
-	if len(slow.Messages()) != 0 {
-		t.Fatal("slow.test finished before fast.test: the test proves nothing")
-	}
-	t.Logf("fast.test delivered %v after submission while slow.test was still at MAIL", took.Round(time.Millisecond))
+	t.Logf("fast.test delivered %v after submission while slow.test held every transaction at MAIL", took.Round(time.Millisecond))
 	if took > 5*time.Second {
 		t.Fatalf("fast.test waited %v behind slow.test", took)
 	}
+	let()
 	for _, sid := range slowIDs {
 		n.wait(sid, 0, queue.Delivered)
 	}
@@ -80,18 +84,14 @@ func TestDeadDestinationBoundedConnections(t *testing.T) {
 	}
 	// Let time pass (each throttling pause holds new starts until it ends)
 	// until the breaker opens and in-flight jobs have finished, then count.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	waitfor.NoError(t, func() error {
 		st := destination(n, "dead.test")
 		if st.State == "parked" && st.Active == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dead.test never parked: %+v", st)
+			return nil
 		}
 		n.advanceTo(n.clk.Now().Add(2 * time.Second))
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("dead.test never parked: %+v", st)
+	})
 	ctx := context.Background()
 	pending, bounced := 0, 0
 	for after := ""; ; {

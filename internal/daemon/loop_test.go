@@ -11,6 +11,7 @@ import (
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -53,6 +54,26 @@ func (p *loopPeer) messages(t *testing.T) []*queue.Message {
 	return ms
 }
 
+// settled fails while any message p holds, the looping copies and the
+// DSN alike, has a recipient in an open state.
+func (p *loopPeer) settled() error {
+	ms, err := p.d.Store().List(context.Background(), queue.Filter{})
+	if err != nil {
+		return err
+	}
+	if len(ms) == 0 {
+		return fmt.Errorf("no messages")
+	}
+	for _, m := range ms {
+		for _, r := range m.Recipients {
+			if !r.State.Final() {
+				return fmt.Errorf("%s to %s still %s", m.ID, r.Address, r.State)
+			}
+		}
+	}
+	return nil
+}
+
 // TestMailLoopStopsAtHopLimit: two instances whose MX for loop.test is each
 // other pass a message back and forth. Every pass adds a Received field;
 // the pass that would carry the 31st is refused with 554 5.4.6 (intake's
@@ -69,26 +90,28 @@ func TestMailLoopStopsAtHopLimit(t *testing.T) {
 	smtptest.Submit(t, fmt.Sprintf("127.0.0.20:%d", portA), "app@sender.test", "x@loop.test")
 
 	// 1 submission + 30 relays: 16 messages end at A, 15 at B; the 31st
-	// relay (A to B) is refused.
-	deadline := time.Now().Add(60 * time.Second)
-	var last *queue.Message
-	for {
-		if ms := a.messages(t); len(ms) == 16 {
-			if r := ms[15].Recipients[0]; r.State.Final() {
-				last = ms[15]
-				break
-			}
+	// relay (A to B) is refused. While the loop runs one copy is always
+	// open (its holder records the peer's 250 after the peer queued the
+	// next copy), so once every message on both sides, the DSN included,
+	// is final, no relay is in flight and none can start: the counts below
+	// are the last word, with no sleep to let stragglers show up.
+	waitfor.NoError(t, func() error {
+		if err := a.settled(); err != nil {
+			return fmt.Errorf("A: %w (A holds %d copies, B %d)", err, len(a.messages(t)), len(b.messages(t)))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("loop not ended in 60 s: A holds %d messages, B %d", len(a.messages(t)), len(b.messages(t)))
+		if err := b.settled(); err != nil {
+			return fmt.Errorf("B: %w (A holds %d copies, B %d)", err, len(a.messages(t)), len(b.messages(t)))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for time.Now().Before(deadline) && len(a.sink.Messages()) == 0 {
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond) // room for any further relay to show up; none may
+		if len(a.sink.Messages()) == 0 {
+			return fmt.Errorf("no DSN at the sender's MX yet")
+		}
+		return nil
+	})
 	msA, msB := a.messages(t), b.messages(t)
+	if len(msA) == 0 {
+		t.Fatal("A holds no copy")
+	}
+	last := msA[len(msA)-1]
 	relays := len(msA) + len(msB) - 1
 	t.Logf("relays: %d (A holds %d, B %d); last reply %+v", relays, len(msA), len(msB), last.Recipients[0].LastReply)
 	if len(msA) != 16 || len(msB) != 15 {

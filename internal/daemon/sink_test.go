@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -36,40 +37,36 @@ func startSink(t *testing.T, addr, dir string, opts ...string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return
+	waitfor.NoError(t, func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return fmt.Errorf("smtp-sink %v does not listen on %s: %w", opts, addr, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("smtp-sink %v did not listen on %s", opts, addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		c.Close()
+		return nil
+	})
 }
 
 // waitFinalOr waits for state want, failing early with the recipient's last
 // reply when it settles elsewhere.
 func (n *internet) waitFinalOr(id string, want queue.State) queue.Recipient {
 	n.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var r queue.Recipient
+	waitfor.NoError(n.t, func() error {
 		m, err := n.d.Store().Message(context.Background(), id)
-		if err == nil {
-			r := m.Recipients[0]
-			if r.State == want {
-				return r
-			}
-			if r.Attempts > 0 && r.State != queue.Queued {
-				n.t.Fatalf("%s: %s, last reply %+v; want %s", r.Address, r.State, r.LastReply, want)
-			}
+		if err != nil {
+			return fmt.Errorf("%s: %w", id, err)
 		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("%s never reached %s", id, want)
+		r = m.Recipients[0]
+		if r.State == want {
+			return nil
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		if r.Attempts > 0 && r.State != queue.Queued {
+			n.t.Fatalf("%s: %s, last reply %+v; want %s", r.Address, r.State, r.LastReply, want)
+		}
+		return fmt.Errorf("%s: %s, want %s", id, r.State, want)
+	})
+	return r
 }
 
 // dumped counts the messages smtp-sink stored. It opens a dump file at MAIL

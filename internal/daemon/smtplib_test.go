@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -52,7 +53,7 @@ func TestPythonSMTPLib(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, py, "-c", smtplibScript, n.d.Addrs()[0].String()).CombinedOutput(); err != nil {
 		t.Fatalf("smtplib: %v\n%s", err, out)
 	}
-	waitUntil(t, "the message at the MX", func() bool { return len(mx.Messages()) == 1 })
+	waitfor.True(t, "the message at the MX", func() bool { return len(mx.Messages()) == 1 })
 	got := string(mx.Messages()[0].Data)
 	header, _, _ := strings.Cut(got, "\r\n\r\n")
 	id := regexp.MustCompile(`(?m)^Message-ID: <([0-9A-Z]{16})@mtaq\.test>\r?$`).FindStringSubmatch(header)
@@ -63,7 +64,7 @@ func TestPythonSMTPLib(t *testing.T) {
 		t.Fatalf("labels or a second From reached the recipient:\n%s", header)
 	}
 	n.wait(id[1], 0, queue.Delivered)
-	waitUntil(t, "the queued and delivered webhooks", func() bool {
+	waitfor.True(t, "the queued and delivered webhooks", func() bool {
 		rcv.mu.Lock()
 		defer rcv.mu.Unlock()
 		return rcv.kinds[queue.EventQueued] == 1 && rcv.kinds[queue.EventDelivered] == 1

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/waitfor"
 )
 
 // A body over submission.spool_threshold is spooled in data_dir/spool
@@ -40,12 +41,7 @@ func TestSpooledBodyEndToEnd(t *testing.T) {
 	if entries, _ := os.ReadDir(spool); len(entries) != 0 {
 		t.Fatalf("spool after the commit: %v", entries)
 	}
-	for i := 0; len(mx.Messages()) == 0; i++ {
-		if i == 1500 {
-			t.Fatal("not delivered")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.True(t, "the spooled message at the MX", func() bool { return len(mx.Messages()) > 0 })
 	got := string(mx.Messages()[0].Data)
 	if len(got) < bodySize || !strings.Contains(got, "Subject: spooled\r\n") || !strings.HasSuffix(got, "spooled \r\n") {
 		t.Fatalf("delivered %d bytes, ending %q", len(got), got[max(0, len(got)-40):])

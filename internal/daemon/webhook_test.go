@@ -18,6 +18,7 @@ import (
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/events"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -111,7 +112,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 	n.wait(goneID, 0, queue.Bounced)
 	n.waitAttempts(fullID, 0, 1)
 	deliveredIn := time.Since(start)
-	waitUntil(t, "a refused webhook request", func() bool { return rcv.failures() > 0 })
+	waitfor.True(t, "a refused webhook request", func() bool { return rcv.failures() > 0 })
 
 	// Still down for half an hour of fake time: the webhook backs off
 	// (1m, 2m, 4m, ...) and bob@full.test is retried meanwhile.
@@ -126,7 +127,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 	rcv.setDown(false)
 	up := n.clk.Now()
 	var evs []queue.Event
-	waitUntil(t, "every event at the receiver", func() bool {
+	waitfor.True(t, "every event at the receiver", func() bool {
 		n.advanceTo(n.clk.Now().Add(time.Minute))
 		var err error
 		evs, err = n.d.store.Events(context.Background(), 0, 0)
@@ -184,18 +185,8 @@ func assertBounceFields(t *testing.T, rcv *hookReceiver, evs []queue.Event) {
 	}
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestForgetRemovedWebhooks(t *testing.T) {
+	t.Parallel() // an in-memory store of its own, no network
 	store, err := queue.Open("q", queue.Options{FS: vfs.NewMem(), MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -74,6 +74,7 @@ func (s *spool) as(script string) {
 // to follow the link and land the user's script there, and the same move
 // replaced a root-owned 0600 file of the same name.
 func TestSymlinkAttackOnQuarantine(t *testing.T) {
+	t.Parallel()
 	s := newSpool(t)
 	target := filepath.Join(t.TempDir(), "profile.d")
 	os.Mkdir(target, 0o755)
@@ -112,6 +113,7 @@ func TestSymlinkAttackOnQuarantine(t *testing.T) {
 // junk file was read and logged again at each scan. Now each is refused
 // once, with one line, whatever other names are planted.
 func TestJunkLoggedOnce(t *testing.T) {
+	t.Parallel()
 	s := newSpool(t)
 	const junk = 50
 	s.as(fmt.Sprintf(`printf x > "$MD/corrupt"; i=0; while [ $i -lt %d ]; do printf 'junk\n' > "$MD/j$i"; i=$((i+1)); done`, junk))
@@ -136,6 +138,7 @@ func TestJunkLoggedOnce(t *testing.T) {
 // Hard links, FIFOs and sockets a user makes are refused without reading
 // through them and without blocking the scan.
 func TestLinksAndSpecialFiles(t *testing.T) {
+	t.Parallel()
 	s := newSpool(t)
 	s.as(`printf x > "$MD/one" && ln "$MD/one" "$MD/two" && mkfifo "$MD/fifo"` +
 		` && python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$MD/sock"`)
@@ -161,6 +164,7 @@ func TestLinksAndSpecialFiles(t *testing.T) {
 // the unprivileged user, writing maildrop files by hand and renaming one
 // over the other between the daemon's read and its removal.
 func TestFileReplacedDuringImport(t *testing.T) {
+	t.Parallel()
 	s := newSpool(t)
 	file := func(name, rcpt string) string {
 		return fmt.Sprintf(`printf 'MTAQ-MAILDROP 1\nsender: cron@host.test\nrcpt: %s\nposted: 2026-12-07T09:00:00Z\nuid: %d\n\nx\r\n' > "$MD/%s"`,
@@ -189,6 +193,7 @@ func TestFileReplacedDuringImport(t *testing.T) {
 // The maildrop applies the limits SMTP applies: a hand-written file with
 // more recipients than max_recipients is refused, not delivered.
 func TestMaildropRecipientLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.p.o.Intake = h.intake(h.store, 100)
 	var rcpts []string
@@ -210,6 +215,7 @@ func TestMaildropRecipientLimit(t *testing.T) {
 // user leaves in it (300,000 empty tmp. files kept the old importer at 60%
 // of a core). MTAQ_LONG=1 uses the reported 300,000.
 func TestIdleMaildropNotRelisted(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	n := 20_000
 	if os.Getenv("MTAQ_LONG") != "" {
@@ -257,6 +263,7 @@ func TestIdleMaildropNotRelisted(t *testing.T) {
 
 // Refused files and abandoned temporary files do not stay for ever.
 func TestQuarantinePurgedAfterRetention(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	core, logs := observer.New(zap.InfoLevel)
 	h.p.log = zap.New(core)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/maildrop"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -44,6 +45,7 @@ func (h *harness) inQuarantine(name string) bool {
 }
 
 func TestBadFilesMovedAside(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	good := maildrop.Marshal(maildrop.Envelope{Sender: "a@b.test", Rcpts: []string{"c@d.test"},
 		Posted: h.clk.Now(), UID: os.Getuid()}, []byte("x\r\n"))
@@ -83,6 +85,7 @@ func bytesReplace(b []byte, old, new string) []byte {
 }
 
 func TestSuppressedRecipientRejected(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	if err := h.store.Suppress(ctx, queue.Suppression{Address: "gone@x.test", Reason: "hard_bounce",
@@ -103,6 +106,7 @@ func TestSuppressedRecipientRejected(t *testing.T) {
 }
 
 func TestTempFilesIgnoredThenReaped(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	tmp := filepath.Join(h.dir, maildrop.TempPrefix+"123")
 	os.WriteFile(tmp, []byte("MTAQ-MAILDROP 1\nsender: a@b.test\n"), 0o600)
@@ -126,6 +130,7 @@ type failingStore struct{ intake.Store }
 func (failingStore) Enqueue(context.Context, *queue.Message, []byte) error { return queue.ErrNoSpace }
 
 func TestStorageErrorKeepsFile(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	name := h.drop("a@x.test")
 	h.p.o.Intake = h.intake(failingStore{h.store}, 1000)
@@ -160,6 +165,7 @@ func (s *toggleStore) Enqueue(ctx context.Context, m *queue.Message, b []byte) e
 // A full queue is one error line, not one per file per tick, and the files
 // wait for room without being tried one by one.
 func TestFullQueueLogsOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	core, logs := observer.New(zap.InfoLevel)
 	h.p.log = zap.New(core)
@@ -188,10 +194,10 @@ func TestFullQueueLogsOnce(t *testing.T) {
 	st.full.Store(false)
 	h.clk.Advance(time.Second)
 	h.waitMessages(3)
-	for deadline := time.Now().Add(10 * time.Second); logs.FilterMessage("maildrop scan recovered").Len() != 1; {
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery line: %v", logs.All())
+	waitfor.NoError(t, func() error {
+		if n := logs.FilterMessage("maildrop scan recovered").Len(); n != 1 {
+			return fmt.Errorf("%d recovery lines: %v", n, logs.All())
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }

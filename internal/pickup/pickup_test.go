@@ -2,6 +2,7 @@ package pickup
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/maildrop"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -77,16 +79,14 @@ func (h *harness) messages() []*queue.Message {
 
 func (h *harness) waitMessages(n int) []*queue.Message {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if ms := h.messages(); len(ms) >= n {
-			return ms
+	var ms []*queue.Message
+	waitfor.NoError(h.t, func() error {
+		if ms = h.messages(); len(ms) < n {
+			return fmt.Errorf("queue holds %d messages, want %d", len(ms), n)
 		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("queue holds %d messages, want %d", len(h.messages()), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return ms
 }
 
 func (h *harness) left() []string {
@@ -102,6 +102,7 @@ func (h *harness) left() []string {
 }
 
 func TestImportAtStartAndWhileRunning(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.drop("a@x.test")
 	h.drop("b@y.test", "c@y.test")
@@ -113,12 +114,12 @@ func TestImportAtStartAndWhileRunning(t *testing.T) {
 	ms := h.waitMessages(2)
 	// A file is removed after its message is queued (a crash in between
 	// costs a duplicate, never a loss): wait for the removal too.
-	for deadline := time.Now().Add(10 * time.Second); len(h.left()) != 0 || h.queued.Load() != 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("after start: files left %v, OnQueued %d", h.left(), h.queued.Load())
+	waitfor.NoError(t, func() error {
+		if left, queued := h.left(), h.queued.Load(); len(left) != 0 || queued != 2 {
+			return fmt.Errorf("after start: files left %v, OnQueued %d", left, queued)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	body, _ := h.store.Body(context.Background(), ms[0].ID)
 	wantRcv := "Received: from local (uid " + strconv.Itoa(os.Getuid()) + ")\r\n\tby mtaq.test (mtaq) with local id " + ms[0].ID
 	if !strings.HasPrefix(string(body), wantRcv) || !strings.HasSuffix(string(body), "\r\n\r\nhello\r\n") {
@@ -135,13 +136,8 @@ func TestImportAtStartAndWhileRunning(t *testing.T) {
 	h.waitMessages(3)
 }
 
+// waitTimer waits until pickup has gone to sleep on the fake clock.
 func waitTimer(t *testing.T, clk *clock.Fake) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for clk.Pending() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("pickup never went to sleep")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.True(t, "pickup to go to sleep on the fake clock", func() bool { return clk.Pending() > 0 })
 }

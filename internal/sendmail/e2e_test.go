@@ -2,6 +2,7 @@ package sendmail_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/mtaq/mtaq/internal/maildrop"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -114,18 +116,15 @@ func TestMailqListsDeferred(t *testing.T) {
 		t.Fatalf("sendmail: exit %d: %s", code, out)
 	}
 	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
 	var id string
-	for id == "" {
-		ms, _ := w.d.Store().List(ctx, queue.Filter{State: queue.Deferred})
-		if len(ms) == 1 {
-			id = ms[0].ID
-		} else if time.Now().After(deadline) {
-			t.Fatal("the message never became deferred")
-		} else {
-			time.Sleep(20 * time.Millisecond)
+	waitfor.NoError(t, func() error {
+		ms, err := w.d.Store().List(ctx, queue.Filter{State: queue.Deferred})
+		if len(ms) != 1 {
+			return fmt.Errorf("%d deferred messages, want the one sent (%v)", len(ms), err)
 		}
-	}
+		id = ms[0].ID
+		return nil
+	})
 	// The mailq symlink asks the running daemon over its admin socket.
 	code, out := w.run("", "mailq")
 	if code != 0 {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want options
@@ -41,6 +42,7 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestParseFlagsRefused(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		name string // the flag the message must name

@@ -15,6 +15,7 @@ import (
 	"github.com/mtaq/mtaq/internal/daemon"
 	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 )
 
 // The mtaq binary, built once for the package's end-to-end tests, with
@@ -143,17 +144,18 @@ func (w *world) run(stdin string, name string, args ...string) (int, string) {
 // received waits for the MX to get a message whose text contains marker.
 func (w *world) received(marker string) smtptest.Received {
 	w.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, m := range w.mx.Messages() {
+	var got smtptest.Received
+	waitfor.NoError(w.t, func() error {
+		ms := w.mx.Messages()
+		for _, m := range ms {
 			if strings.Contains(string(m.Data), marker) {
-				return m
+				got = m
+				return nil
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	w.t.Fatalf("no message with %q reached the MX; it got %d messages", marker, len(w.mx.Messages()))
-	return smtptest.Received{}
+		return fmt.Errorf("no message with %q reached the MX; it got %d messages", marker, len(ms))
+	})
+	return got
 }
 
 // needTool skips a test when a Debian client is not installed, so a

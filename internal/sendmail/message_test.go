@@ -8,6 +8,7 @@ import (
 )
 
 func TestReadMessage(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in         string
 		ignoreDots bool
@@ -46,6 +47,7 @@ func TestReadMessage(t *testing.T) {
 }
 
 func TestHeaderRcpts(t *testing.T) {
+	t.Parallel()
 	msg := "To: a@x.test, \"B, Person\" <b@x.test>\r\n" +
 		"cc: Team: c@y.test, d@y.test;\r\n" +
 		"BCC: e@z.test,\r\n f@z.test\r\n" +
@@ -75,6 +77,7 @@ func TestHeaderRcpts(t *testing.T) {
 // sendmail adds From with -F's name; Date and Message-ID are intake's
 // (TestPickupFixesUp in the e2e tests).
 func TestAssembleAddsMissingFrom(t *testing.T) {
+	t.Parallel()
 	fix := headerFix{hostname: "h.test", sender: "cron@h.test", fullName: "Cron Daemon"}
 	fields, body := splitHeader([]byte("Subject: s\r\n\r\nbody\r\n"))
 	want := "Subject: s\r\nFrom: \"Cron Daemon\" <cron@h.test>\r\n\r\nbody\r\n"

@@ -54,6 +54,7 @@ func (e *testEnv) dropped(t *testing.T) (maildrop.Envelope, string) {
 }
 
 func TestDeliverExtract(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, "To: a@x.test\nCc: b@y.test\nBcc: hidden@z.test\nSubject: hi\n\nhello\n.\nafter\n")
 	if code := e.run("-t", "-f", "app@h.test", "extra@x.test"); code != ExOK {
 		t.Fatalf("exit %d: %s", code, e.errOut.String())
@@ -71,6 +72,7 @@ func TestDeliverExtract(t *testing.T) {
 }
 
 func TestDeliverDefaults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, "hi\n.\nmore\n")
 	if code := e.run("-i", "-F", "Web Server", "root"); code != ExOK {
 		t.Fatalf("exit %d: %s", code, e.errOut.String())
@@ -85,6 +87,7 @@ func TestDeliverDefaults(t *testing.T) {
 }
 
 func TestDeliverExitCodes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, stdin string
 		args        []string
@@ -112,6 +115,7 @@ func TestDeliverExitCodes(t *testing.T) {
 }
 
 func TestNullSender(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, "x\n")
 	if code := e.run("-f", "<>", "a@x.test"); code != ExOK {
 		t.Fatalf("exit %d: %s", code, e.errOut.String())
@@ -122,6 +126,7 @@ func TestNullSender(t *testing.T) {
 }
 
 func TestMaildropNotWritable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, "x\n")
 	e.Config.Sendmail.Maildrop = filepath.Join(t.TempDir(), "no", "such", "dir")
 	if code := e.run("a@x.test"); code != ExCantCreat {
@@ -130,6 +135,7 @@ func TestMaildropNotWritable(t *testing.T) {
 }
 
 func TestSMTPOnStdio(t *testing.T) {
+	t.Parallel()
 	in := "EHLO app\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nRCPT TO:<bad@@x>\r\nDATA\r\n" +
 		"Subject: s\r\n\r\n..dot\nbare lf\r\n.\r\nQUIT\r\n"
 	e := newEnv(t, in)
@@ -186,6 +192,7 @@ func entry(id, state string) admin.QueueEntry {
 }
 
 func TestMailq(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, "")
 	e.Prog = "mailq"
 	e.Admin = &fakeAdmin{msgs: []admin.QueueEntry{entry("A1", "deferred"), entry("A2", "queued"), entry("A3", "deferred"),
@@ -208,6 +215,7 @@ func TestMailq(t *testing.T) {
 }
 
 func TestDaemonDown(t *testing.T) {
+	t.Parallel()
 	down := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	for _, tc := range []struct {
 		args []string

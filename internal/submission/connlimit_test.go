@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
 )
 
 const (
@@ -119,12 +120,12 @@ func TestConnectionLimitPerIP(t *testing.T) {
 
 func waitPerIP(t *testing.T, e *env, ip string, want int) {
 	t.Helper()
-	for i := 0; e.perIP(ip) != want; i++ {
-		if i == 500 {
-			t.Fatalf("%s holds %d slots, want %d", ip, e.perIP(ip), want)
+	waitfor.NoError(t, func() error {
+		if n := e.perIP(ip); n != want {
+			return fmt.Errorf("%s holds %d slots, want %d", ip, n, want)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // The same address churning: 50 workers connect, spam junk commands until
@@ -242,6 +243,7 @@ func TestConnectionLimitImplicitTLS(t *testing.T) {
 }
 
 func TestConnLimitIPv6Per64AndNoLimit(t *testing.T) {
+	t.Parallel()
 	l := newConnLimit(connLimits{Total: 3, PerIP: 2})
 	a, b, other := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff"), netip.MustParseAddr("2001:db8:0:1::1")
 	if l.acquire(a, false) != nil || l.acquire(b, false) != nil {
@@ -272,6 +274,7 @@ func TestConnLimitIPv6Per64AndNoLimit(t *testing.T) {
 // network (/24, IPv6 /48); trusted ones may use the rest, and a promoted
 // (authenticated) one leaves the untrusted counts.
 func TestConnLimitUntrustedShare(t *testing.T) {
+	t.Parallel()
 	l := newConnLimit(connLimits{Total: 10, PerIP: 5, Untrusted: 4, UntrustedPerIP: 2, UntrustedPerNet: 3})
 	ip := netip.MustParseAddr
 	steps := []struct {
@@ -313,6 +316,7 @@ func TestConnLimitUntrustedShare(t *testing.T) {
 
 // An IPv6 network's share is its /48: two /64s in one /48 are one network.
 func TestConnLimitUntrustedPer48(t *testing.T) {
+	t.Parallel()
 	l := newConnLimit(connLimits{Untrusted: 10, UntrustedPerIP: 5, UntrustedPerNet: 1})
 	if err := l.acquire(netip.MustParseAddr("2001:db8:1:1::1"), true); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ var (
 )
 
 func TestBareLineEndingsNormalised(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.envelope("a@b.test", "x@example.test")
@@ -48,6 +49,7 @@ func TestBareLineEndingsNormalised(t *testing.T) {
 // A bare-LF "end of data" must not end DATA: what follows is body text, not
 // a second transaction (SMTP smuggling).
 func TestSmugglingYieldsOneMessage(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.envelope("a@b.test", "x@example.test")
@@ -72,6 +74,7 @@ func TestSmugglingYieldsOneMessage(t *testing.T) {
 }
 
 func TestNULRefused(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.envelope("a@b.test", "x@example.test")
@@ -122,6 +125,7 @@ func (e *endless) Read(p []byte) (int, error) {
 }
 
 func TestReadBodyBounded(t *testing.T) {
+	t.Parallel()
 	src := &endless{}
 	if _, err := readBody(src, 1<<20); !errors.Is(err, errTooBig) {
 		t.Fatalf("err %v", err)
@@ -132,6 +136,7 @@ func TestReadBodyBounded(t *testing.T) {
 }
 
 func TestReadBody(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"":               "",
 		"a":              "a\r\n",
@@ -192,6 +197,7 @@ func FuzzDataReader(f *testing.F) {
 // BDAT chunks reach Data raw (go-smtp runs Data in its own goroutine); the
 // same normaliser and limits apply.
 func TestBDAT(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.envelope("a@b.test", "x@example.test")
@@ -214,6 +220,7 @@ func TestBDAT(t *testing.T) {
 // RSET between BDAT chunks ends the connection (see readError) and stores
 // nothing.
 func TestBDATReset(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.envelope("a@b.test", "x@example.test")

@@ -10,6 +10,7 @@ import (
 
 // A user with dsn = false gets Message.NoDSN; others do not.
 func TestUserDSNSwitch(t *testing.T) {
+	t.Parallel()
 	off := false
 	e := startAuth(t, func(o *Options) { o.Users[1].DSN = &off })
 	send := func(user, pass, from string) {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestFailureLogWindow(t *testing.T) {
+	t.Parallel()
 	f := newFailureLog(3, time.Minute)
 	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	if f.add(a, t0) || f.add(a, t0.Add(30*time.Second)) || f.blocked(a, t0.Add(30*time.Second)) {
@@ -27,6 +28,7 @@ func TestFailureLogWindow(t *testing.T) {
 }
 
 func TestFailureLogIPv6Per64AndSweep(t *testing.T) {
+	t.Parallel()
 	f := newFailureLog(2, time.Minute)
 	f.add(netip.MustParseAddr("2001:db8::1"), t0)
 	if !f.add(netip.MustParseAddr("2001:db8::ffff:2"), t0) || f.blocked(netip.MustParseAddr("2001:db8:0:1::1"), t0) {
@@ -44,6 +46,7 @@ func TestFailureLogIPv6Per64AndSweep(t *testing.T) {
 }
 
 func TestMayUse(t *testing.T) {
+	t.Parallel()
 	u := &User{Name: "u", AllowedSenders: []string{"NoReply@a.test", "@B.test"}}
 	for from, want := range map[string]bool{
 		"noreply@A.TEST": true, "x@b.test": true, "x@B.TEST": true,
@@ -59,6 +62,7 @@ func TestMayUse(t *testing.T) {
 }
 
 func TestUserDB(t *testing.T) {
+	t.Parallel()
 	h5, err := bcrypt.GenerateFromPassword([]byte("pw"), 5)
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +90,7 @@ func TestUserDB(t *testing.T) {
 // A reservation counts as a failure until released; none is granted once
 // the limit is reached, released or not.
 func TestFailureLogReserve(t *testing.T) {
+	t.Parallel()
 	f := newFailureLog(2, time.Minute)
 	a := netip.MustParseAddr("192.0.2.1")
 	for i := range 2 {

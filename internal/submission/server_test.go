@@ -16,6 +16,7 @@ import (
 )
 
 func TestAcceptFromTrusted(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.envelope("app@sender.test", "X@Example.TEST")
@@ -53,6 +54,7 @@ func TestAcceptFromTrusted(t *testing.T) {
 }
 
 func TestGoSMTPClientAndNewID(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(o *Options) {
 		o.NewID = func(now time.Time) string { return "ID" + now.Format("150405") }
 	})
@@ -92,6 +94,7 @@ func TestGoSMTPClientAndNewID(t *testing.T) {
 }
 
 func TestUntrustedRelayDenied(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(o *Options) { o.Trusted = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} })
 	c := e.dial(t)
 	c.cmd("EHLO client.test", "250 ")
@@ -104,6 +107,7 @@ func TestUntrustedRelayDenied(t *testing.T) {
 }
 
 func TestSizeLimits(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.cmd("EHLO client.test", "250 ")
@@ -126,6 +130,7 @@ func TestSizeLimits(t *testing.T) {
 }
 
 func TestTooManyRecipients(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.cmd("EHLO client.test", "250 ")
@@ -150,6 +155,7 @@ func TestTooManyRecipients(t *testing.T) {
 }
 
 func TestBadAddresses(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.cmd("EHLO client.test", "250 ")
@@ -173,6 +179,7 @@ func TestBadAddresses(t *testing.T) {
 }
 
 func TestStoreErrors(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		err  error
 		want string
@@ -195,6 +202,7 @@ func TestStoreErrors(t *testing.T) {
 }
 
 func TestSuppressedRecorded(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	e.store.suppressed["gone@example.test"] = true
 	c := e.dial(t)
@@ -215,6 +223,7 @@ func TestSuppressedRecorded(t *testing.T) {
 }
 
 func TestRefuseSuppressed(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(o *Options) { o.RefuseSuppressed = true })
 	e.store.suppressed["gone@example.test"] = true
 	c := e.dial(t)
@@ -230,6 +239,7 @@ func TestRefuseSuppressed(t *testing.T) {
 }
 
 func TestDuplicateRecipient(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.envelope("a@b.test", "x@example.test", "X@EXAMPLE.test")
@@ -240,6 +250,7 @@ func TestDuplicateRecipient(t *testing.T) {
 }
 
 func TestTooManyReceived(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	c := e.dial(t)
 	c.envelope("a@b.test", "x@example.test")
@@ -253,6 +264,7 @@ func TestTooManyReceived(t *testing.T) {
 }
 
 func TestStartErrorNamesAddress(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

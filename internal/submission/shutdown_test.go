@@ -55,26 +55,27 @@ func TestShutdownEndsEveryTransfer(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- e.srv.Shutdown(ctx) }()
-	<-ctx.Done()
-	time.Sleep(50 * time.Millisecond) // let stop reach the sessions, then let the commit finish
+	// Past the deadline Shutdown stops every session at once: the other
+	// three end while the commit is still held, which shows the stop has
+	// reached the sessions; only then may the commit finish.
+	got := map[string][]string{"mid-DATA": inData.untilEOF(), "mid-BDAT": inBDAT.untilEOF(),
+		"between MAIL/RCPT and DATA": idle.untilEOF()}
 	close(gs.gate)
+	got["committing"] = committing.untilEOF()
 	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 
-	want := map[string]struct {
-		c      *client
-		prefix string
-	}{
-		"committing":                 {committing, "250 2.0.0 Ok: queued as "},
-		"mid-DATA":                   {inData, "421 4.3.2 "},
-		"mid-BDAT":                   {inBDAT, "421 4.3.2 "},
-		"between MAIL/RCPT and DATA": {idle, "421 4."},
+	want := map[string]string{
+		"committing":                 "250 2.0.0 Ok: queued as ",
+		"mid-DATA":                   "421 4.3.2 ",
+		"mid-BDAT":                   "421 4.3.2 ",
+		"between MAIL/RCPT and DATA": "421 4.",
 	}
-	for name, w := range want {
-		got := w.c.untilEOF()
-		if len(got) == 0 || !strings.HasPrefix(got[0], w.prefix) {
-			t.Errorf("%s: replies %q, want first %q", name, got, w.prefix)
+	for name, prefix := range want {
+		got := got[name]
+		if len(got) == 0 || !strings.HasPrefix(got[0], prefix) {
+			t.Errorf("%s: replies %q, want first %q", name, got, prefix)
 		}
 		for _, l := range got[1:] {
 			if !strings.HasPrefix(l, "421 ") {

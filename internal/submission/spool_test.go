@@ -2,6 +2,7 @@ package submission
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/mtaq/mtaq/internal/waitfor"
 )
 
 // stalledTransfers opens n DATA transfers from trusted 127.0.0.1, sends
@@ -146,15 +149,12 @@ func waitInFlight(t *testing.T, e *env, want int64) {
 // most slack still buffered on the way.
 func waitInFlightNear(t *testing.T, e *env, want, slack int64) {
 	t.Helper()
-	for i := 0; ; i++ {
-		if got := e.srv.inFlight.used.Load(); got <= want && got >= want-slack {
-			return
+	waitfor.NoError(t, func() error {
+		if got := e.srv.inFlight.used.Load(); got > want || got < want-slack {
+			return fmt.Errorf("server holds %d body bytes, want %d (less at most %d)", got, want, slack)
 		}
-		if i == 6000 {
-			t.Fatalf("server holds %d body bytes, want %d", e.srv.inFlight.used.Load(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // Past MaxBytesInFlight a transfer is answered 452 4.3.1 and what it sent
@@ -194,6 +194,7 @@ func TestBytesInFlightBudget(t *testing.T) {
 // A body spooled to a file after a few bytes reads back exactly as one
 // kept in memory, and the file is gone after discard.
 func TestSpoolMatchesMemory(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, in := range []string{"", "a", "a\r", "ab\r\ncd\nef\rgh", strings.Repeat("0123456789\n", 5000) + "tail"} {
 		want, err := readBody(strings.NewReader(in), 1<<20)
