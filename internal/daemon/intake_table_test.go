@@ -94,13 +94,12 @@ func viaSendmail(t *testing.T, n *internet, cfg conf.Config, sender string, rcpt
 		return wayOutcome{refused: m[1]}
 	}
 	// pickup looks at the maildrop every second of the daemon's clock.
-	waitfor.NoError(t, func() error {
-		ms, err := n.d.Store().List(context.Background(), queue.Filter{Rcpt: rcpts[0]})
-		if len(ms) == 1 {
-			return nil
+	waitfor.True(t, "the maildrop file for "+rcpts[0]+" imported", func() bool {
+		if ms, _ := n.d.Store().List(context.Background(), queue.Filter{Rcpt: rcpts[0]}); len(ms) == 1 {
+			return true
 		}
 		n.clk.Advance(time.Second)
-		return fmt.Errorf("the maildrop file for %s was not imported: %d messages, %v", rcpts[0], len(ms), err)
+		return false
 	})
 	m, body := stored(t, n, rcpts[0])
 	return wayOutcome{msg: m, body: body}
