@@ -39,8 +39,11 @@ var mayImport = map[string][]string{
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
 		"internal/admin", "internal/dsn", "internal/events", "internal/metrics"},
+	"internal/dkim": nil,
+	// The DNS checks ask through delivery's resolver, the one mail goes by.
+	"internal/doctor": {"delivery", "internal/dkim"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
-		"internal/sendmail", "internal/buildinfo"},
+		"internal/sendmail", "internal/buildinfo", "internal/doctor"},
 	// Test helpers stand alone, so any package's tests can use them.
 	"internal/dnstest":    nil,
 	"internal/smtptest":   nil,
