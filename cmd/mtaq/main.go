@@ -45,6 +45,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(sendmailCmd())
 	root.AddCommand(queueCmd(), suppressCmd(), statsCmd())
 	root.AddCommand(eventsCmd())
+	root.AddCommand(doctorCmd(), dkimCmd())
 	return root
 }
 
