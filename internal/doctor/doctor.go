@@ -48,7 +48,7 @@ type Result struct {
 	Status Status `json:"status"`
 	Detail string `json:"detail"`
 	// Fix is one sentence, usually the record to publish; WARN and FAIL only.
-	Fix string `json:"fix,omitempty"`
+	Fix string `json:"fix"`
 }
 
 // DKIMKey is a configured signing key as the checks need it.
