@@ -21,8 +21,8 @@ import (
 )
 
 func dkimCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "dkim", Short: "DKIM keys: make one and print its DNS record"}
-	cmd.AddCommand(dkimKeygenCmd())
+	cmd := &cobra.Command{Use: "dkim", Short: "DKIM keys: make one and print its DNS record, check what DNS publishes"}
+	cmd.AddCommand(dkimKeygenCmd(), dkimCheckCmd())
 	return cmd
 }
 

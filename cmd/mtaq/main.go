@@ -45,7 +45,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(sendmailCmd())
 	root.AddCommand(queueCmd(), suppressCmd(), statsCmd())
 	root.AddCommand(eventsCmd())
-	root.AddCommand(dkimCmd())
+	root.AddCommand(doctorCmd(), dkimCmd())
 	return root
 }
 

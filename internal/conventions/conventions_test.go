@@ -40,8 +40,10 @@ var mayImport = map[string][]string{
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
 		"internal/admin", "internal/dsn", "internal/events", "internal/metrics"},
+	// The DNS checks ask through delivery's resolver, the one mail goes by.
+	"internal/doctor": {"delivery", "internal/dkim"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
-		"internal/sendmail", "internal/buildinfo", "internal/dkim"},
+		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor"},
 	// Test helpers stand alone, so any package's tests can use them.
 	"internal/dnstest":    nil,
 	"internal/smtptest":   nil,

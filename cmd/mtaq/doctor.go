@@ -1,0 +1,92 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/doctor"
+)
+
+func doctorCmd() *cobra.Command {
+	var path, returnPath string
+	var ips []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "doctor DOMAIN",
+		Short: "Check a sending domain's DNS: SPF, DKIM, DMARC, alignment, PTR, EHLO name, MTA-STS, TLS-RPT",
+		Long: `Ask DNS, through [delivery] dns_servers as delivery does, about what receivers
+check for mail From DOMAIN, and print one line per check: PASS, WARN, FAIL or INFO,
+what was found and, for WARN and FAIL, the record to publish.
+
+SPF is evaluated for the return-path (MAIL FROM) domain, DOMAIN unless
+--return-path-domain names another, for each --ip: mtaq's outbound addresses are
+not in the configuration yet. DKIM selectors are the [[dkim]] keys for DOMAIN or a
+parent; hostname is the EHLO name. Exit status 1 when any check FAILs, 0 otherwise.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := loadConfig(path)
+			if err != nil {
+				return &exitError{exitConfig, err}
+			}
+			o := doctor.Options{Domain: a[0], ReturnPathDomain: returnPath, Hostname: c.Hostname, DKIM: dkimKeys(c)}
+			for _, s := range ips {
+				ip := net.ParseIP(s)
+				if ip == nil {
+					return usage("--ip %q is not an IP address", s)
+				}
+				o.IPs = append(o.IPs, ip)
+			}
+			rs := doctor.Run(cmd.Context(), doctor.NewResolver(c.Delivery.DNSServers), o)
+			if asJSON {
+				err = printJSON(cmd.OutOrStdout(), rs)
+			} else {
+				err = doctor.Print(cmd.OutOrStdout(), rs)
+			}
+			if err != nil {
+				return &exitError{exitIOErr, err}
+			}
+			return failures(rs)
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "configuration file (TOML); default $MTAQ_CONFIG, else /etc/mtaq/mtaq.toml, else built-in defaults")
+	cmd.Flags().StringArrayVar(&ips, "ip", nil, "an outbound address mtaq sends from (repeatable)")
+	cmd.Flags().StringVar(&returnPath, "return-path-domain", "", "the MAIL FROM domain, whose SPF is checked (default DOMAIN)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of {check, status, detail, fix}")
+	return cmd
+}
+
+// dkimKeys reads each [[dkim]] key's public half; a key that cannot be
+// read is still checked for its record.
+func dkimKeys(c conf.Config) []doctor.DKIMKey {
+	var out []doctor.DKIMKey
+	for _, k := range c.DKIM {
+		dk := doctor.DKIMKey{Domain: k.Domain, Selector: k.Selector}
+		if s, err := conf.LoadDKIMKey(k.KeyFile); err != nil {
+			dk.LoadErr = err
+		} else {
+			dk.Public = s.Public()
+		}
+		out = append(out, dk)
+	}
+	return out
+}
+
+// failures is the exit status of a run: exitFailure naming the FAILed
+// checks, nil when none did.
+func failures(rs []doctor.Result) error {
+	var failed []string
+	for _, r := range rs {
+		if r.Status == doctor.Fail {
+			failed = append(failed, r.Check)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &exitError{exitFailure, errors.New(fmt.Sprint(len(failed), " failed: ", strings.Join(failed, ", ")))}
+}

@@ -1,0 +1,9 @@
+// Package doctor checks a sending domain's DNS the way receivers will see
+// it: SPF (RFC 7208 evaluation for mtaq's outbound addresses), DKIM
+// selectors against the configured keys, DMARC, return-path alignment,
+// reverse DNS of the outbound addresses, MTA-STS and TLS-RPT records. Each
+// check gives PASS, WARN, FAIL or INFO with the record to publish. It owns
+// the checks and their wording; it reads no configuration file (the CLI
+// passes what it needs) and asks DNS only through the Resolver it is given,
+// delivery's in production so answers match what delivery sees.
+package doctor
