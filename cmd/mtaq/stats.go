@@ -81,7 +81,25 @@ func printStats(w io.Writer, st *admin.Stats) error {
 	if err := printLimits(w, st); err != nil {
 		return err
 	}
-	return printSenderSide(w, st)
+	if err := printSenderSide(w, st); err != nil {
+		return err
+	}
+	return printUnsigned(w, st)
+}
+
+// printUnsigned flags mail sent without a DKIM signature: its From
+// domains need a [[dkim]] key (README: Sending domain setup).
+func printUnsigned(w io.Writer, st *admin.Stats) error {
+	if len(st.Unsigned) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nWARNING: sent without DKIM since start (add a [[dkim]] key: mtaq dkim keygen; or dkim_require = true)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  FROM DOMAIN\tMESSAGES")
+	for _, u := range st.Unsigned {
+		fmt.Fprintf(tw, "  %s\t%d\n", orDash(u.Domain), u.Messages)
+	}
+	return tw.Flush()
 }
 
 // printLimits shows destinations whose adaptive state is not the

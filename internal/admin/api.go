@@ -178,6 +178,16 @@ type Stats struct {
 	// SenderSide counts rejections that blame our side (authentication,
 	// reputation, ...) per destination since the daemon started.
 	SenderSide []scheduler.SenderSideStat `json:"sender_side"`
+	// Unsigned counts messages queued without a DKIM signature since the
+	// daemon started, per From domain, most first: no [[dkim]] key
+	// covers the domain, so DMARC fails unless SPF aligns.
+	Unsigned []UnsignedStat `json:"unsigned"`
+}
+
+// UnsignedStat is one From domain's unsigned mail.
+type UnsignedStat struct {
+	Domain   string `json:"domain"` // "" when From has no domain
+	Messages uint64 `json:"messages"`
 }
 
 // DestinationStats is one destination domain's view.

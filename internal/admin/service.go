@@ -40,6 +40,9 @@ type Options struct {
 	// configured lifetime; manual, complaint and unsubscribe never expire.
 	TTLs   policy.TTLs
 	Logger *zap.Logger
+	// Unsigned, when set, reports the messages queued unsigned per From
+	// domain since start, for stats.
+	Unsigned func() map[string]uint64
 }
 
 // Service carries out API requests inside the daemon.
@@ -50,6 +53,8 @@ type Service struct {
 	clock clock.Clock
 	ttls  policy.TTLs
 	log   *zap.Logger
+
+	unsigned func() map[string]uint64
 }
 
 var _ API = (*Service)(nil)
@@ -70,7 +75,8 @@ func NewService(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin")}
+	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin"),
+		unsigned: o.Unsigned}
 }
 
 func limit(n int) int {

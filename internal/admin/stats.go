@@ -50,6 +50,17 @@ func (s *Service) Stats(ctx context.Context) (*Stats, error) {
 	if s.live != nil {
 		st.Limits, st.SenderSide = s.live.Destinations(), s.live.SenderSideRejections()
 	}
+	if s.unsigned != nil {
+		for d, n := range s.unsigned() {
+			st.Unsigned = append(st.Unsigned, UnsignedStat{Domain: d, Messages: n})
+		}
+		slices.SortFunc(st.Unsigned, func(a, b UnsignedStat) int {
+			if a.Messages != b.Messages {
+				return cmp.Compare(b.Messages, a.Messages)
+			}
+			return strings.Compare(a.Domain, b.Domain)
+		})
+	}
 	return st, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,16 +51,18 @@ type Options struct {
 
 // Daemon is a running mtaq serve.
 type Daemon struct {
-	log    *zap.Logger
-	store  *queue.PebbleStore
-	sub    *submission.Server
-	sched  *scheduler.Scheduler
-	in     *intake.Intake
-	admin  *admin.Server
-	deliv  *delivery.Deliverer
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	log   *zap.Logger
+	store *queue.PebbleStore
+	sub   *submission.Server
+	sched *scheduler.Scheduler
+	in    *intake.Intake
+	admin *admin.Server
+	// unsigned counts mail queued without DKIM per From domain, for stats.
+	unsigned unsignedCounts
+	deliv    *delivery.Deliverer
+	cancel   context.CancelFunc
+	done     chan struct{}
+	once     sync.Once
 
 	metrics    *metrics.Registry
 	metricsSrv *metrics.Server // nil without metrics.listen
@@ -136,7 +139,8 @@ func Start(o Options) (*Daemon, error) {
 	in := intake.New(intake.Options{Hostname: c.Hostname, Store: reg.CountRejected(store), Clock: o.Clock, Logger: o.Logger,
 		MaxMessageBytes: c.Submission.MaxMessageBytes, MaxRecipients: c.Submission.MaxRecipients,
 		MaxHops: c.Submission.MaxHops, RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
-		DKIM: signer, RequireDKIM: c.DKIMRequire, OnUnsigned: reg.Unsigned, OnQueued: func(string) { d.sched.Wake() }})
+		DKIM: signer, RequireDKIM: c.DKIMRequire, OnQueued: func(string) { d.sched.Wake() },
+		OnUnsigned: func(domain string) { reg.Unsigned(domain); d.unsigned.add(domain) }})
 	d.in = in
 	pk, err := openPickup(c, o, in)
 	if err != nil {
@@ -144,7 +148,7 @@ func Start(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	reg.SetWebhookBacklog(webhookBacklog(store))
-	if d.admin, err = startAdmin(c, o, store, d.sched); err != nil {
+	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot); err != nil {
 		pk.Close()
 		store.Close()
 		return nil, err
@@ -282,6 +286,33 @@ func loadAuth(s conf.Submission) (*tls.Config, []submission.User, error) {
 		users[i] = submission.User(u)
 	}
 	return tlsConf, users, err
+}
+
+// unsignedCounts is a bounded count of unsigned mail per From domain:
+// past maxUnsignedDomains distinct domains the rest count as "other".
+type unsignedCounts struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+const maxUnsignedDomains = 100
+
+func (u *unsignedCounts) add(domain string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[string]uint64{}
+	}
+	if _, ok := u.m[domain]; !ok && len(u.m) >= maxUnsignedDomains {
+		domain = "other"
+	}
+	u.m[domain]++
+}
+
+func (u *unsignedCounts) snapshot() map[string]uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return maps.Clone(u.m)
 }
 
 // loadDKIM reads every [[dkim]] key; serve has checked them already

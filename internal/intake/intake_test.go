@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/dkim"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -154,5 +155,28 @@ func TestReceivedFieldCleansHelo(t *testing.T) {
 	f := in.received(Message{Origin: Origin{Kind: SMTP, Helo: "evil)\tx\x7f(é", ClientAddr: "192.0.2.1"}}, "ID", clk.Now())
 	if !strings.HasPrefix(f, "Received: from evil??x??? ([192.0.2.1])\r\n\tby mtaq.test (mtaq) with ESMTP id ID") {
 		t.Fatalf("%q", f)
+	}
+}
+
+// dkim_require refuses mail no key covers, naming the domain; a subdomain
+// of a key's domain is covered (relaxed alignment).
+func TestRequireDKIM(t *testing.T) {
+	in, st, clk := newTest(t)
+	in = New(Options{Hostname: "mtaq.test", Store: st, Clock: clk, RequireDKIM: true,
+		DKIM: dkim.New([]dkim.Key{{Domain: "x.test", Selector: "s"}})})
+	prep := func(from string) error {
+		_, err := in.Prepare(Message{Origin: Origin{Kind: SMTP, Fixup: true}, Sender: "app@x.test",
+			Rcpts: []Recipient{{Address: "a@y.test"}}, Data: []byte("From: " + from + "\r\n\r\nx\r\n")}, "ID", clk.Now())
+		return err
+	}
+	if err := prep("App <app@news.x.test>"); err != nil {
+		t.Fatalf("covered subdomain: %v", err)
+	}
+	e, ok := prep("app@other.test").(*Error)
+	if !ok || e.Code != 550 || e.Enhanced != "5.7.0" || !strings.Contains(e.Text, "other.test") {
+		t.Fatalf("uncovered domain: %v", e)
+	}
+	if e, ok := prep("not an address").(*Error); !ok || e.Enhanced != "5.7.0" {
+		t.Fatalf("From without a domain: %v", e)
 	}
 }
