@@ -18,7 +18,7 @@ func FuzzHeaderRecipients(f *testing.F) {
 		fields, body := splitHeader(msg)
 		var whole bytes.Buffer
 		for _, fl := range fields {
-			whole.Write(fl.raw)
+			whole.Write(fl.Raw)
 		}
 		if !bytes.HasSuffix(msg, body) || whole.Len()+len(body) > len(msg) {
 			t.Fatalf("split lost or invented bytes: %d fields, %d body of %d", whole.Len(), len(body), len(msg))

@@ -7,87 +7,28 @@ import (
 	"io"
 	"net/mail"
 	"strings"
+
+	"github.com/mtaq/mtaq/internal/intake"
 )
 
-// field is one header field as it appeared, continuation lines included.
-type field struct {
-	name string // as written; compare with strings.EqualFold
-	raw  []byte // "Name: value\r\n\tmore\r\n"
-}
-
-// value is the unfolded text after the colon.
-func (f field) value() string {
-	_, v, _ := bytes.Cut(f.raw, []byte(":"))
-	return strings.TrimSpace(strings.NewReplacer("\r\n", "", "\n", "").Replace(string(v)))
-}
-
-// splitHeader splits a CRLF message into its header fields and body. The
-// header ends at the first empty line, or at the first line that is
-// neither a field nor a continuation: then the whole rest is body, as in
-// "echo hi | sendmail root".
-func splitHeader(msg []byte) (fields []field, body []byte) {
-	rest := msg
-	for len(rest) > 0 {
-		i := bytes.Index(rest, []byte("\r\n"))
-		if i < 0 {
-			return fields, rest // readMessage ends every line with CRLF
-		}
-		line := rest[:i+2]
-		switch {
-		case i == 0:
-			return fields, rest[2:]
-		case (line[0] == ' ' || line[0] == '\t') && len(fields) > 0:
-			fields[len(fields)-1].raw = append(fields[len(fields)-1].raw, line...)
-		default:
-			name, ok := fieldName(line)
-			if !ok {
-				return fields, rest
-			}
-			fields = append(fields, field{name: name, raw: append([]byte(nil), line...)})
-		}
-		rest = rest[i+2:]
-	}
-	return fields, nil
-}
-
-// fieldName returns the name of a "Name: value" line (RFC 5322 ftext,
-// obsolete white space before the colon allowed).
-func fieldName(line []byte) (string, bool) {
-	i := bytes.IndexByte(line, ':')
-	if i <= 0 {
-		return "", false
-	}
-	name := strings.TrimRight(string(line[:i]), " \t")
-	if name == "" {
-		return "", false
-	}
-	for _, c := range []byte(name) {
-		if c < 33 || c > 126 {
-			return "", false
-		}
-	}
-	return name, true
-}
-
-func has(fields []field, name string) bool {
-	for _, f := range fields {
-		if strings.EqualFold(f.name, name) {
-			return true
-		}
-	}
-	return false
+// splitHeader is intake's header split (the same rules the daemon
+// applies), without whether an empty line ended it: assemble always
+// writes one.
+func splitHeader(msg []byte) ([]intake.Field, []byte) {
+	fields, body, _ := intake.SplitHeader(msg)
+	return fields, body
 }
 
 // headerRcpts returns the addresses in every To, Cc and Bcc field (-t).
-func headerRcpts(fields []field, hostname string) ([]string, error) {
+func headerRcpts(fields []intake.Field, hostname string) ([]string, error) {
 	var out []string
 	for _, f := range fields {
-		if !strings.EqualFold(f.name, "to") && !strings.EqualFold(f.name, "cc") && !strings.EqualFold(f.name, "bcc") {
+		if !strings.EqualFold(f.Name, "to") && !strings.EqualFold(f.Name, "cc") && !strings.EqualFold(f.Name, "bcc") {
 			continue
 		}
-		as, err := parseAddrs(f.value(), hostname)
+		as, err := parseAddrs(f.Value(), hostname)
 		if err != nil {
-			return nil, fail(ExNoUser, "bad address in the %s: field: %v", f.name, err)
+			return nil, fail(ExNoUser, "bad address in the %s: field: %v", f.Name, err)
 		}
 		out = append(out, as...)
 	}
@@ -150,16 +91,16 @@ type headerFix struct {
 
 // assemble rebuilds the message: Bcc removed when asked (-t), then From
 // appended to the header when missing.
-func (h headerFix) assemble(fields []field, body []byte) []byte {
+func (h headerFix) assemble(fields []intake.Field, body []byte) []byte {
 	var out bytes.Buffer
 	out.Grow(len(body) + 512)
 	for _, f := range fields {
-		if h.dropBcc && strings.EqualFold(f.name, "bcc") {
+		if h.dropBcc && strings.EqualFold(f.Name, "bcc") {
 			continue
 		}
-		out.Write(f.raw)
+		out.Write(f.Raw)
 	}
-	if !has(fields, "from") {
+	if !intake.Has(fields, "from") {
 		from := h.sender
 		if from == "" {
 			from = "MAILER-DAEMON@" + h.hostname

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/mtaq/mtaq/internal/intake"
 )
 
 func TestReadMessage(t *testing.T) {
@@ -69,7 +71,7 @@ func TestHeaderRcpts(t *testing.T) {
 	if !strings.HasPrefix(out, "To: a@x.test") || !strings.HasSuffix(out, "\r\n\r\nTo: g@body.test\r\n") {
 		t.Fatalf("message damaged:\n%s", out)
 	}
-	if _, err := headerRcpts([]field{{name: "To", raw: []byte("To: <broken\r\n")}}, "h.test"); exitCode(err) != ExNoUser {
+	if _, err := headerRcpts([]intake.Field{{Name: "To", Raw: []byte("To: <broken\r\n")}}, "h.test"); exitCode(err) != ExNoUser {
 		t.Fatalf("bad To: %v", err)
 	}
 }

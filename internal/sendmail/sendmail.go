@@ -147,7 +147,7 @@ func envelopeSender(env Env, o options) (string, error) {
 // recipients are the arguments plus, with -t, the To, Cc and Bcc
 // addresses (Postfix adds both; classic sendmail would remove argument
 // addresses from the list instead).
-func recipients(env Env, o options, fields []field) ([]string, error) {
+func recipients(env Env, o options, fields []intake.Field) ([]string, error) {
 	var out []string
 	for _, a := range o.rcpts {
 		as, err := parseAddrs(a, env.Config.Hostname)
