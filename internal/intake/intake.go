@@ -263,6 +263,11 @@ func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error
 	if m.Origin.Fixup {
 		add = fixup{id: id, hostname: in.o.Hostname, sender: m.Sender, fullName: m.Origin.FullName, at: now}.missing(kept)
 	}
+	if len(add) > 0 && len(fields) == 0 && !sep {
+		// A message with no header at all ("echo hi | ..."): the added
+		// fields need the empty line that ends a header.
+		add = append(add, '\r', '\n')
+	}
 	fromDomain := authorDomain(kept, add)
 	if in.o.RequireDKIM && !in.o.DKIM.Covers(fromDomain) {
 		return nil, noDKIM(fromDomain)

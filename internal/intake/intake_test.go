@@ -180,3 +180,18 @@ func TestRequireDKIM(t *testing.T) {
 		t.Fatalf("From without a domain: %v", e)
 	}
 }
+
+// A message without any header gets the fixed-up fields and the empty
+// line after them, so its text stays the body.
+func TestFixupHeaderlessMessage(t *testing.T) {
+	in, _, clk := newTest(t)
+	p, err := in.Prepare(Message{Origin: Origin{Kind: SMTP, Fixup: true}, Sender: "app@x.test",
+		Rcpts: []Recipient{{Address: "a@y.test"}}, Data: []byte("hello there\r\nsecond line\r\n")}, "ID", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields, body, sep := SplitHeader(p.Data)
+	if !sep || string(body) != "hello there\r\nsecond line\r\n" || !Has(fields, "From") || !Has(fields, "Message-ID") {
+		t.Fatalf("fields %d sep %v body %q\n%s", len(fields), sep, body, p.Data)
+	}
+}

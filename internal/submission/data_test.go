@@ -13,7 +13,8 @@ import (
 
 // afterReceived strips the Received field mtaq prepends and the From,
 // Date and Message-ID fields intake adds under it to a message that
-// lacks them (the fix-up has its own tests in internal/intake).
+// lacks them, with the empty line a headerless message gets after them
+// (the fix-up has its own tests in internal/intake).
 func afterReceived(t *testing.T, body []byte) string {
 	t.Helper()
 	i := bytes.Index(body, []byte("+0000\r\n"))
@@ -21,8 +22,14 @@ func afterReceived(t *testing.T, body []byte) string {
 		t.Fatalf("no Received field: %q", body)
 	}
 	rest := string(body[i+len("+0000\r\n"):])
+	n := len(rest)
 	for _, added := range []*regexp.Regexp{addedFrom, addedDate, addedID} {
 		rest = strings.TrimPrefix(rest, added.FindString(rest))
+	}
+	if len(rest) < n {
+		// A message with no header of its own gets the empty line that
+		// ends the added fields.
+		rest = strings.TrimPrefix(rest, "\r\n")
 	}
 	return rest
 }

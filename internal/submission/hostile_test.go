@@ -49,7 +49,7 @@ func TestSmugglingMatrixDATA(t *testing.T) {
 		{"CR.LF", "hello\r.\n", "hello\r\n.\r\n"},
 		{"LF.CR", "hello\n.\r", "hello\r\n.\r\n"},
 		{"CRLF.CRCRLF", "hello\r\n.\r\r\n", "hello\r\n\r\n"},
-		{"dotLF at body start", ".\n", "\r\n"},
+		{"dotLF at body start", ".\n", ""}, // "\r\n": an empty header, whose empty line ends the added fields
 		{"dotCR at body start", ".\r", ""},
 		{"CRLF.NUL", "hello\r\n.\x00\r\n", "refuse"},
 	} {
