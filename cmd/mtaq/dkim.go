@@ -95,7 +95,7 @@ func keygen(w io.Writer, domain, selector, algorithm, out string) error {
 	}
 	fmt.Fprintf(w, "wrote %s (%s, mode 0600)\n\nPublish this TXT record:\n\n%s. IN TXT ( %s )\n\n",
 		abs, algorithm, dkim.RecordName(selector, domain), strings.Join(quoted, " "))
-	fmt.Fprintf(w, "Then add to mtaq.toml and restart mtaq:\n\n[[dkim]]\ndomain = %q\nselector = %q\nkey_file = %q\n",
+	fmt.Fprintf(w, "Then add to mtaq.toml and restart mtaq (or send it SIGHUP):\n\n[[dkim]]\ndomain = %q\nselector = %q\nkey_file = %q\n",
 		domain, selector, abs)
 	return nil
 }

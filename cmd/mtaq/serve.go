@@ -32,14 +32,23 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{exitConfig, err}
 			}
-			return serve(c)
+			return serve(c, func() (conf.Config, error) {
+				c, file, err := conf.Discover(path)
+				if err == nil {
+					err = conf.CheckFiles(file, c)
+				}
+				return c, err
+			})
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (TOML); default $MTAQ_CONFIG, else /etc/mtaq/mtaq.toml, else built-in defaults")
 	return cmd
 }
 
-func serve(c conf.Config) error {
+// serve runs the daemon until SIGINT or SIGTERM. SIGHUP reads the
+// configuration again with reload and puts its DKIM keys in place; a
+// configuration that does not load leaves the running keys.
+func serve(c conf.Config, reload func() (conf.Config, error)) error {
 	log, err := newLogger(c.Log)
 	if err != nil {
 		return &exitError{exitConfig, err}
@@ -50,8 +59,17 @@ func serve(c conf.Config) error {
 		return &exitError{exitOSErr, err}
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	s := <-sig
+	for ; s == syscall.SIGHUP; s = <-sig {
+		nc, err := reload()
+		if err == nil {
+			_, err = d.ReloadDKIM(nc)
+		}
+		if err != nil {
+			log.Error("reload refused; the running configuration stays", zap.Error(err))
+		}
+	}
 	log.Info("stopping", zap.String("signal", s.String()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

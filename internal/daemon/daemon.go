@@ -288,6 +288,19 @@ func loadAuth(s conf.Submission) (*tls.Config, []submission.User, error) {
 	return tlsConf, users, err
 }
 
+// ReloadDKIM reads c's [[dkim]] keys and dkim_require and puts them in
+// place for the next message (SIGHUP); on any error the running keys stay.
+// Nothing else of c is applied: other changes need a restart.
+func (d *Daemon) ReloadDKIM(c conf.Config) (keys int, err error) {
+	signer, err := loadDKIM(c)
+	if err != nil {
+		return 0, err
+	}
+	d.in.SetDKIM(signer, c.DKIMRequire)
+	d.log.Info("dkim keys reloaded", zap.Int("keys", len(c.DKIM)), zap.Bool("require", c.DKIMRequire))
+	return len(c.DKIM), nil
+}
+
 // unsignedCounts is a bounded count of unsigned mail per From domain:
 // past maxUnsignedDomains distinct domains the rest count as "other".
 type unsignedCounts struct {

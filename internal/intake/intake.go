@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,7 +43,7 @@ type Options struct {
 	// NewID names messages (default queue.NewID).
 	NewID func(now time.Time) string
 	// DKIM signs each message for its From domain at Submit, once, over
-	// the final bytes; nil signs nothing.
+	// the final bytes; nil signs nothing. SetDKIM replaces it.
 	DKIM *dkim.Signer
 	// RequireDKIM refuses (550 5.7.0) mail whose From domain no key covers.
 	RequireDKIM bool
@@ -53,8 +54,15 @@ type Options struct {
 
 // Intake is the one way into the queue (I1).
 type Intake struct {
-	o   Options
-	log *zap.Logger
+	o    Options
+	log  *zap.Logger
+	keys atomic.Pointer[signing] // replaced whole by SetDKIM
+}
+
+// signing is the DKIM part of the options, swapped as one on reload.
+type signing struct {
+	keys    *dkim.Signer
+	require bool
 }
 
 // New fills the defaults.
@@ -77,7 +85,15 @@ func New(o Options) *Intake {
 	if o.NewID == nil {
 		o.NewID = queue.NewID
 	}
-	return &Intake{o: o, log: o.Logger.Named("intake")}
+	in := &Intake{o: o, log: o.Logger.Named("intake")}
+	in.SetDKIM(o.DKIM, o.RequireDKIM)
+	return in
+}
+
+// SetDKIM replaces the signing keys and dkim_require (SIGHUP): messages
+// already being prepared finish with the keys they started with.
+func (in *Intake) SetDKIM(keys *dkim.Signer, require bool) {
+	in.keys.Store(&signing{keys: keys, require: require})
 }
 
 // Limits are the checks' bounds, for a caller that checks before it can
@@ -269,7 +285,8 @@ func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error
 		add = append(add, '\r', '\n')
 	}
 	fromDomain := authorDomain(kept, add)
-	if in.o.RequireDKIM && !in.o.DKIM.Covers(fromDomain) {
+	sg := in.keys.Load()
+	if sg.require && !sg.keys.Covers(fromDomain) {
 		return nil, noDKIM(fromDomain)
 	}
 	// Added fields go on top, under the Received field, so a message
@@ -303,13 +320,14 @@ func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error
 // sign puts the DKIM signatures for p's From domain on top of p.Data, in
 // the headroom of buf when there is room, else in a new array.
 func (in *Intake) sign(p *Prepared, buf []byte) error {
-	if in.o.DKIM == nil || !in.o.DKIM.Covers(p.FromDomain) {
+	keys := in.keys.Load().keys
+	if !keys.Covers(p.FromDomain) {
 		if in.o.OnUnsigned != nil {
 			in.o.OnUnsigned(p.FromDomain)
 		}
 		return nil
 	}
-	sigs, err := in.o.DKIM.Sign(p.Data, p.FromDomain, p.Arrived)
+	sigs, err := keys.Sign(p.Data, p.FromDomain, p.Arrived)
 	if err != nil {
 		in.log.Error("dkim signing", zap.String("domain", p.FromDomain), zap.Error(err))
 		return ErrStorage // a local fault: the client may try again
