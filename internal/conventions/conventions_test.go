@@ -27,6 +27,7 @@ var mayImport = map[string][]string{
 	"scheduler":            {"queue", "policy", "delivery", "internal/clock"},
 	// The one way into the queue; every way mail comes in goes through it.
 	"internal/dkim":       nil, // signs bytes; knows no other package
+	"internal/verp":       nil, // the return-path token's format
 	"internal/intake":     {"queue", "policy", "internal/clock", "internal/dkim"},
 	"internal/submission": {"internal/intake", "queue", "policy", "internal/clock"},
 	"internal/maildrop":   {"internal/fsperm"},
