@@ -17,6 +17,14 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s %s", e.Code, e.Enhanced, e.Text) }
 
+// EnhancedCode is Enhanced as its three numbers, the form SMTP libraries
+// take; zeros when it does not parse (never for intake's own errors).
+func (e *Error) EnhancedCode() [3]int {
+	var c [3]int
+	fmt.Sscanf(e.Enhanced, "%d.%d.%d", &c[0], &c[1], &c[2])
+	return c
+}
+
 // Temporary reports a 4xx: the same message may be accepted later.
 func (e *Error) Temporary() bool { return e.Code/100 == 4 }
 

@@ -2,7 +2,6 @@ package sendmail
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -50,10 +49,15 @@ func reply(code int, e smtp.EnhancedCode, msg string) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: code, EnhancedCode: e, Message: msg}
 }
 
+// refusal is intake's refusal as the reply, worded as the daemon words it.
+func refusal(e *intake.Error) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: e.Code, EnhancedCode: e.EnhancedCode(), Message: e.Text}
+}
+
 func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 	if from != "" {
 		if _, err := intake.ParseAddress(from, true); err != nil {
-			return reply(501, smtp.EnhancedCode{5, 1, 7}, "Bad sender address syntax")
+			return refusal(intake.ErrBadSender)
 		}
 	}
 	s.sender, s.rcpts = from, nil
@@ -62,7 +66,7 @@ func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if _, err := intake.ParseAddress(to, true); err != nil {
-		return reply(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax")
+		return refusal(intake.ErrBadRecipient)
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
@@ -74,9 +78,9 @@ func (s *smtpSession) Data(r io.Reader) error {
 	msg, err := readMessage(r, true, s.env.Config.Submission.MaxMessageBytes)
 	switch {
 	case errors.Is(err, errTooBig):
-		return reply(552, smtp.EnhancedCode{5, 3, 4}, "Message size exceeds fixed limit")
+		return refusal(intake.ErrSize)
 	case errors.Is(err, errNUL):
-		return reply(554, smtp.EnhancedCode{5, 6, 0}, "NUL bytes are not allowed in messages")
+		return refusal(intake.ErrNUL)
 	case err != nil:
 		return reply(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message data")
 	}
@@ -85,9 +89,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 	msg = headerFix{sender: s.sender, hostname: s.env.Config.Hostname}.assemble(fields, body)
 	var ie *intake.Error
 	if err := check(s.env, s.sender, s.rcpts, msg); errors.As(err, &ie) {
-		var c smtp.EnhancedCode
-		fmt.Sscanf(ie.Enhanced, "%d.%d.%d", &c[0], &c[1], &c[2])
-		return reply(ie.Code, c, ie.Text)
+		return refusal(ie)
 	}
 	_, uid := s.env.User()
 	name, err := drop(s.env.Config.MaildropPath(),
@@ -96,9 +98,9 @@ func (s *smtpSession) Data(r io.Reader) error {
 	case err == nil:
 		return reply(250, smtp.EnhancedCode{2, 0, 0}, "Ok: queued as "+name)
 	case exitCode(err) == ExTempFail:
-		return reply(452, smtp.EnhancedCode{4, 3, 1}, "Insufficient system storage")
+		return refusal(intake.ErrNoSpace)
 	}
-	return reply(451, smtp.EnhancedCode{4, 3, 0}, "Temporary storage failure, try again later")
+	return refusal(intake.ErrStorage)
 }
 
 func (s *smtpSession) Reset()        { s.sender, s.rcpts = "", nil }

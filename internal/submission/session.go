@@ -3,7 +3,6 @@ package submission
 import (
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -14,18 +13,19 @@ import (
 )
 
 // Replies. Texts are fixed: nothing internal reaches the client (S2).
+// Those about the message are intake's, so every way in words them alike.
 var (
 	errRelayDenied  = reply(554, 5, 7, 1, "Relay access denied")
-	errBadSender    = reply(501, 5, 1, 7, "Bad sender address syntax")
-	errTooManyRcpts = reply(452, 4, 5, 3, "Too many recipients")
-	errSize         = reply(552, 5, 3, 4, "Message size exceeds fixed limit")
-	errNULByte      = reply(554, 5, 6, 0, "NUL bytes are not allowed in messages")
+	errBadSender    = toSMTP(intake.ErrBadSender)
+	errTooManyRcpts = toSMTP(intake.ErrTooManyRcpts)
+	errSize         = toSMTP(intake.ErrSize)
+	errNULByte      = toSMTP(intake.ErrNUL)
 	errLineTooLong  = reply(500, 5, 5, 2, "Line too long")
 	errDataTimeout  = reply(451, 4, 4, 2, "Timeout reading message data, closing connection")
 	errDataRead     = reply(451, 4, 3, 0, "Error reading message data")
 	errShuttingDown = reply(421, 4, 3, 2, "Service shutting down, message not accepted, try again later")
-	errStorage      = reply(451, 4, 3, 0, "Temporary storage failure, try again later")
-	errNoSpace      = reply(452, 4, 3, 1, "Insufficient system storage")
+	errStorage      = toSMTP(intake.ErrStorage)
+	errNoSpace      = toSMTP(intake.ErrNoSpace)
 	errBusy         = reply(452, 4, 3, 1, "Too much mail in transit, try again later")
 	errAuthRequired = reply(530, 5, 7, 0, "Authentication required")
 	errTLSRequired  = reply(530, 5, 7, 0, "Must issue a STARTTLS command first")
@@ -169,15 +169,18 @@ func (ss *session) origin() intake.Origin {
 		NoDSN: ss.user != nil && ss.user.DSN != nil && !*ss.user.DSN}
 }
 
-// smtpReply is intake's refusal as go-smtp's reply.
+// smtpReply is intake's refusal as go-smtp's reply; anything else is a
+// storage fault.
 func smtpReply(err error) *smtp.SMTPError {
 	var e *intake.Error
 	if !errors.As(err, &e) {
-		return errStorage
+		e = intake.ErrStorage
 	}
-	var c smtp.EnhancedCode
-	fmt.Sscanf(e.Enhanced, "%d.%d.%d", &c[0], &c[1], &c[2])
-	return &smtp.SMTPError{Code: e.Code, EnhancedCode: c, Message: e.Text}
+	return toSMTP(e)
+}
+
+func toSMTP(e *intake.Error) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: e.Code, EnhancedCode: e.EnhancedCode(), Message: e.Text}
 }
 
 // clientAddr is the client's IP for Message.ClientAddr and Received.
