@@ -118,6 +118,7 @@ func prepareMessage(m *Message, body []byte) error {
 		m.Headers = headerBlock(body)
 	}
 	m.Headers = capHeaders(m.Headers)
+	m.From, m.Subject = summary(m.Headers)
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
 		if r.Address == "" {
@@ -156,7 +157,7 @@ func writeNewMessage(b *pebble.Batch, lo *uint64, m *Message, body []byte) error
 		ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: m.Headers, Rcpts: len(m.Recipients),
 	}
 	rec.NoDSN, rec.Tag, rec.Metadata = m.NoDSN, m.Tag, m.Metadata
-	rec.From, rec.Subject = summary(m.Headers)
+	rec.From, rec.Subject = m.From, m.Subject
 	for _, r := range m.Recipients {
 		if !r.State.Final() {
 			rec.Open++

@@ -21,10 +21,9 @@ import (
 // enqueueEvents describes a new message's recipients.
 func enqueueEvents(m *Message) []Event {
 	var evs []Event
-	from, subject := summary(m.Headers)
 	for _, r := range m.Recipients {
 		e := Event{At: m.Arrived, ID: m.ID, Rcpt: r.Address, Sender: m.Sender, Tag: m.Tag, Metadata: m.Metadata,
-			From: from, Subject: subject}
+			From: m.From, Subject: m.Subject}
 		switch {
 		case r.State.Pending():
 			e.Kind = EventQueued

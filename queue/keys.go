@@ -149,7 +149,7 @@ type msgRecord struct {
 	NoDSN    bool              `json:"no_dsn,omitempty"`
 	Tag      string            `json:"tag,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
-	// From and Subject are taken from Headers at enqueue, for events.
+	// From and Subject are Message's.
 	From    string `json:"from,omitempty"`
 	Subject string `json:"subject,omitempty"`
 }

@@ -110,6 +110,7 @@ func loadMessage(r pebble.Reader, rec *msgRecord) (*Message, error) {
 		ClientAddr: rec.ClientAddr, Helo: rec.Helo, Headers: rec.Headers, Recipients: rcpts,
 	}
 	m.NoDSN, m.Tag, m.Metadata = rec.NoDSN, rec.Tag, rec.Metadata
+	m.From, m.Subject = rec.From, rec.Subject
 	return m, nil
 }
 

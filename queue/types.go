@@ -79,6 +79,11 @@ type Message struct {
 	// X-Mtaq-Metadata-* at intake), carried on every event.
 	Tag      string            `json:"tag,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// From and Subject are the header's fields (not the envelope sender),
+	// Subject decoded, each capped: Enqueue fills them from Headers once,
+	// for every event.
+	From    string `json:"from,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // MaxKeptHeaders caps Message.Headers.
