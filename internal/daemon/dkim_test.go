@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
-	"github.com/emersion/go-smtp"
 
 	"github.com/mtaq/mtaq/conf"
 	mdkim "github.com/mtaq/mtaq/internal/dkim"
@@ -108,14 +107,7 @@ func newDKIMWorld(t *testing.T) *dkimWorld {
 // send submits data over SMTP from app@sender.test.
 func (w *dkimWorld) send(t *testing.T, data string, to ...string) {
 	t.Helper()
-	c, err := smtp.Dial(w.d.Addrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SendMail("app@sender.test", to, strings.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
+	smtptest.SubmitMessage(t, w.d.Addrs()[0].String(), "app@sender.test", nil, data, to...)
 }
 
 // received waits for the message whose text has marker at srv.

@@ -14,35 +14,8 @@ import (
 // queue ID.
 func submitUTF8(t *testing.T, n *internet, from string, to ...string) string {
 	t.Helper()
-	c, err := smtp.Dial(n.d.Addrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Mail(from, &smtp.MailOptions{UTF8: true}); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte("Subject: idn\r\n\r\nhello\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := smtptest.QueuedAs.FindStringSubmatch(resp.StatusText)
-	if m == nil {
-		t.Fatalf("final-dot reply %q names no queue ID", resp.StatusText)
-	}
-	return m[1]
+	return smtptest.SubmitMessage(t, n.d.Addrs()[0].String(), from, &smtp.MailOptions{UTF8: true},
+		"Subject: idn\r\n\r\nhello\r\n", to...)
 }
 
 // TestIDNEndToEnd: issue 22, defect 8, through the daemon. u@bücher.test,

@@ -17,6 +17,14 @@ var QueuedAs = regexp.MustCompile(`queued as ([0-9A-Z]+)`)
 // 2.0.0 Ok: queued as ID"). Any refusal fails the test.
 func Submit(t testing.TB, addr, from string, to ...string) string {
 	t.Helper()
+	data := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: e2e\r\n\r\nhello\r\n", from, strings.Join(to, ", "))
+	return SubmitMessage(t, addr, from, nil, data, to...)
+}
+
+// SubmitMessage is Submit with the MAIL parameters (SMTPUTF8, ...) and the
+// message text (CRLF lines) given.
+func SubmitMessage(t testing.TB, addr, from string, opts *smtp.MailOptions, data string, to ...string) string {
+	t.Helper()
 	c, err := smtp.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +33,7 @@ func Submit(t testing.TB, addr, from string, to ...string) string {
 	if err := c.Hello("app.test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Mail(from, nil); err != nil {
+	if err := c.Mail(from, opts); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range to {
@@ -37,7 +45,9 @@ func Submit(t testing.TB, addr, from string, to ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(w, "From: %s\r\nTo: %s\r\nSubject: e2e\r\n\r\nhello\r\n", from, strings.Join(to, ", "))
+	if _, err := w.Write([]byte(data)); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
 		t.Fatal(err)
