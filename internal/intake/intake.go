@@ -434,9 +434,6 @@ func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
 	qm := &queue.Message{ID: id, Sender: m.Sender, Arrived: now, Size: int64(len(p.Data)),
 		ClientAddr: m.Origin.ClientAddr, Helo: m.Origin.Helo, NoDSN: m.Origin.NoDSN,
 		Tag: p.Tag, Metadata: p.Metadata}
-	if m.Origin.Kind == Sendmail && qm.ClientAddr == "" {
-		qm.ClientAddr = fmt.Sprintf("local (uid %d)", m.Origin.UID)
-	}
 	rejected := 0
 	for i, r := range m.Rcpts {
 		qr := queue.Recipient{Index: i, Address: r.Address, Domain: r.Domain, State: queue.Queued,

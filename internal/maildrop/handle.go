@@ -48,8 +48,11 @@ func Prepare(path string) (*Dir, error) {
 		d.Close()
 		return nil, fmt.Errorf("maildrop %s belongs to uid %d, but mtaq runs as uid %d: chown it or remove it", path, st.Uid, euid)
 	}
-	if fs.FileMode(st.Mode&0o7777) != 0o3733 {
-		if err := unix.Fchmod(d.fd, 0o3733); err != nil {
+	// DirMode in the kernel's bits: fs.FileMode keeps sticky and setgid
+	// elsewhere.
+	want := uint32(DirMode.Perm()) | unix.S_ISGID | unix.S_ISVTX
+	if st.Mode&0o7777 != want {
+		if err := unix.Fchmod(d.fd, want); err != nil {
 			d.Close()
 			return nil, err
 		}
