@@ -34,17 +34,12 @@ Exit status 0 when it does, 1 otherwise.`,
 					k = ck
 				}
 			}
-			rs := []doctor.Result{doctor.CheckDKIM(cmd.Context(), doctor.NewResolver(c.Delivery.DNSServers), k)}
-			if asJSON {
-				err = printJSON(cmd.OutOrStdout(), rs)
-			} else {
-				err = doctor.Print(cmd.OutOrStdout(), rs)
+			r := doctor.CheckDKIM(cmd.Context(), doctor.NewResolver(c.Delivery.DNSServers), k)
+			if err := report(cmd.OutOrStdout(), asJSON, []doctor.Result{r}); err != nil {
+				return err
 			}
-			if err != nil {
-				return &exitError{exitIOErr, err}
-			}
-			if rs[0].Status != doctor.Pass {
-				return &exitError{exitFailure, errors.New(rs[0].Check + ": " + rs[0].Detail)}
+			if r.Status != doctor.Pass { // a WARN (key unreadable, not configured) is not a pass either
+				return &exitError{exitFailure, errors.New(r.Check + ": " + r.Detail)}
 			}
 			return nil
 		},

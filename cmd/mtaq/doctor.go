@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
@@ -41,16 +42,7 @@ parent; hostname is the EHLO name. Exit status 1 when any check FAILs, 0 otherwi
 				}
 				o.IPs = append(o.IPs, ip)
 			}
-			rs := doctor.Run(cmd.Context(), doctor.NewResolver(c.Delivery.DNSServers), o)
-			if asJSON {
-				err = printJSON(cmd.OutOrStdout(), rs)
-			} else {
-				err = doctor.Print(cmd.OutOrStdout(), rs)
-			}
-			if err != nil {
-				return &exitError{exitIOErr, err}
-			}
-			return failures(rs)
+			return report(cmd.OutOrStdout(), asJSON, doctor.Run(cmd.Context(), doctor.NewResolver(c.Delivery.DNSServers), o))
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (TOML); default $MTAQ_CONFIG, else /etc/mtaq/mtaq.toml, else built-in defaults")
@@ -76,9 +68,19 @@ func dkimKeys(c conf.Config) []doctor.DKIMKey {
 	return out
 }
 
-// failures is the exit status of a run: exitFailure naming the FAILed
-// checks, nil when none did.
-func failures(rs []doctor.Result) error {
+// report prints rs as lines or, with asJSON, as one JSON array, and
+// returns the exit status: exitFailure naming the FAILed checks, nil when
+// none did.
+func report(w io.Writer, asJSON bool, rs []doctor.Result) error {
+	var err error
+	if asJSON {
+		err = printJSON(w, rs)
+	} else {
+		err = doctor.Print(w, rs)
+	}
+	if err != nil {
+		return &exitError{exitIOErr, err}
+	}
 	var failed []string
 	for _, r := range rs {
 		if r.Status == doctor.Fail {
