@@ -136,10 +136,10 @@ func Start(o Options) (*Daemon, error) {
 		store.Close()
 		return nil, err
 	}
-	in := intake.New(intake.Options{Hostname: c.Hostname, Store: reg.CountRejected(store), Clock: o.Clock, Logger: o.Logger,
+	in := intake.New(intake.Options{Hostname: c.Hostname, Store: store, Clock: o.Clock, Logger: o.Logger,
 		MaxMessageBytes: c.Submission.MaxMessageBytes, MaxRecipients: c.Submission.MaxRecipients,
 		MaxHops: c.Submission.MaxHops, RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
-		DKIM: signer, RequireDKIM: c.DKIMRequire, OnQueued: func(string) { d.sched.Wake() },
+		DKIM: signer, RequireDKIM: c.DKIMRequire, OnQueued: func(string) { d.sched.Wake() }, OnRejected: reg.Rejected,
 		OnUnsigned: func(domain string) { reg.Unsigned(domain); d.unsigned.add(domain) }})
 	d.in = in
 	pk, err := openPickup(c, o, in)

@@ -47,6 +47,9 @@ type Options struct {
 	DKIM *dkim.Signer
 	// RequireDKIM refuses (550 5.7.0) mail whose From domain no key covers.
 	RequireDKIM bool
+	// OnRejected hears the domain of each recipient recorded as rejected
+	// (suppressed) once its message is committed (metrics); may be nil.
+	OnRejected func(domain string)
 	// OnUnsigned hears the From domain of each message queued unsigned
 	// (metrics); may be nil.
 	OnUnsigned func(domain string)
@@ -458,6 +461,13 @@ func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
 	}
 	if in.o.OnQueued != nil {
 		in.o.OnQueued(id)
+	}
+	if in.o.OnRejected != nil {
+		for _, r := range qm.Recipients {
+			if r.State == queue.Rejected {
+				in.o.OnRejected(r.Domain)
+			}
+		}
 	}
 	return &Accepted{ID: id, Rejected: rejected, Size: qm.Size}, nil
 }

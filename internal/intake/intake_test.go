@@ -195,3 +195,37 @@ func TestFixupHeaderlessMessage(t *testing.T) {
 		t.Fatalf("fields %d sep %v body %q\n%s", len(fields), sep, body, p.Data)
 	}
 }
+
+// failStore refuses every Enqueue, like a full disk.
+type failStore struct{ Store }
+
+func (failStore) Enqueue(context.Context, *queue.Message, []byte) error { return queue.ErrNoSpace }
+
+// Recipients recorded rejected (suppressed) are reported once their
+// message is committed, one call each, and never for a refused message.
+func TestRejectedReportedAfterCommit(t *testing.T) {
+	_, st, clk := newTest(t)
+	ctx := context.Background()
+	st.Suppress(ctx, queue.Suppression{Address: "gone@a.test", Reason: "manual", Created: clk.Now()})
+	var got []string
+	for _, tc := range []struct {
+		store   Store
+		refused bool
+	}{{failStore{st}, true}, {st, false}} {
+		in := New(Options{Hostname: "mtaq.test", Store: tc.store, Clock: clk, OnRejected: func(d string) { got = append(got, d) }})
+		rs, err := in.Recipients(ctx, Origin{Kind: SMTP}, []string{"gone@a.test", "ok@a.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = in.Submit(ctx, Message{Origin: Origin{Kind: SMTP}, Rcpts: rs, Data: []byte("S: x\r\n\r\nx\r\n")})
+		if (err != nil) != tc.refused {
+			t.Fatalf("submit: %v", err)
+		}
+		if tc.refused && len(got) != 0 {
+			t.Fatalf("a refused message reported rejections: %v", got)
+		}
+	}
+	if len(got) != 1 || got[0] != "a.test" {
+		t.Fatalf("rejections reported %v, want [a.test]", got)
+	}
+}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/mtaq/mtaq/internal/buildinfo"
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
 )
 
@@ -187,6 +188,14 @@ func (r *Registry) Outcome(o scheduler.Outcome) {
 func (r *Registry) Accepted(latency time.Duration) {
 	r.accepted.Inc()
 	r.acceptance.Observe(latency.Seconds())
+}
+
+// Rejected counts one recipient intake recorded as rejected (suppressed
+// when the mail came in, nothing to send) in
+// mtaq_deliveries_total{outcome="rejected"}, like those the scheduler
+// rejects later: the scheduler never sees them.
+func (r *Registry) Rejected(domain string) {
+	r.Outcome(scheduler.Outcome{Domain: domain, Decision: string(queue.Rejected), Category: "suppressed"})
 }
 
 // Unsigned counts one message queued without a DKIM signature.
