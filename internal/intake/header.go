@@ -96,16 +96,21 @@ type fixup struct {
 	at                             time.Time
 }
 
+// author is the address an added From names: the envelope sender, or
+// MAILER-DAEMON at hostname for the null sender.
+func (x fixup) author() string {
+	if x.sender == "" {
+		return "MAILER-DAEMON@" + x.hostname
+	}
+	return x.sender
+}
+
 // missing returns the fields to add, in the order From, Date, Message-ID;
 // none when the message has them. Nothing present is ever rewritten.
 func (x fixup) missing(fields []Field) []byte {
 	var out []byte
 	if !Has(fields, "from") {
-		from := x.sender
-		if from == "" {
-			from = "MAILER-DAEMON@" + x.hostname
-		}
-		out = append(out, "From: "+(&mail.Address{Name: x.fullName, Address: from}).String()+"\r\n"...)
+		out = append(out, "From: "+(&mail.Address{Name: x.fullName, Address: x.author()}).String()+"\r\n"...)
 	}
 	if !Has(fields, "date") {
 		out = append(out, "Date: "+x.at.Format(time.RFC1123Z)+"\r\n"...)

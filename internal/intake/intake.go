@@ -279,15 +279,20 @@ func (in *Intake) Prepare(m Message, id string, now time.Time) (*Prepared, error
 		return nil, err
 	}
 	var add []byte
+	fx := fixup{id: id, hostname: in.o.Hostname, sender: m.Sender, fullName: m.Origin.FullName, at: now}
+	author := fieldValue(kept, "from")
 	if m.Origin.Fixup {
-		add = fixup{id: id, hostname: in.o.Hostname, sender: m.Sender, fullName: m.Origin.FullName, at: now}.missing(kept)
+		add = fx.missing(kept)
+		if !Has(kept, "from") {
+			author = fx.author()
+		}
 	}
 	if len(add) > 0 && len(fields) == 0 && !sep {
 		// A message with no header at all ("echo hi | ..."): the added
 		// fields need the empty line that ends a header.
 		add = append(add, '\r', '\n')
 	}
-	fromDomain := authorDomain(kept, add)
+	fromDomain := addressDomain(author)
 	sg := in.keys.Load()
 	if sg.require && !sg.keys.Covers(fromDomain) {
 		return nil, noDKIM(fromDomain)
@@ -346,29 +351,24 @@ func (in *Intake) sign(p *Prepared, buf []byte) error {
 	return nil
 }
 
-// authorDomain is the domain of the first address in the From field the
-// message will have (its own, or the one the fix-up adds), lower case.
-func authorDomain(fields []Field, added []byte) string {
-	v := ""
+// fieldValue is the value of the first field named name, "" if none.
+func fieldValue(fields []Field, name string) string {
 	for _, f := range fields {
-		if strings.EqualFold(f.Name, "from") {
-			v = f.Value()
-			break
+		if strings.EqualFold(f.Name, name) {
+			return f.Value()
 		}
 	}
-	if v == "" && len(added) > 0 {
-		af, _, _ := SplitHeader(append(append([]byte(nil), added...), '\r', '\n'))
-		for _, f := range af {
-			if strings.EqualFold(f.Name, "from") {
-				v = f.Value()
-			}
-		}
-	}
-	list, err := mail.ParseAddressList(v)
-	if err != nil || len(list) == 0 {
+	return ""
+}
+
+// addressDomain is the domain of the first address of an address list
+// (a From field's value), lower case; "" when it does not parse.
+func addressDomain(list string) string {
+	as, err := mail.ParseAddressList(list)
+	if err != nil || len(as) == 0 {
 		return ""
 	}
-	a := list[0].Address
+	a := as[0].Address
 	return strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
 }
 
