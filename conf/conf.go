@@ -39,6 +39,8 @@ type Config struct {
 	// instead of sending it unsigned. It is a top-level key: TOML cannot
 	// have a [dkim] table beside the [[dkim]] list.
 	DKIMRequire bool `toml:"dkim_require"`
+	// Bounce: return-path tokens and the inbound report listener (bounce.go).
+	Bounce Bounce `toml:"bounce"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.
@@ -209,5 +211,6 @@ func Defaults() Config {
 		Sendmail: Sendmail{QuarantineRetention: Duration{30 * 24 * time.Hour}},
 		Alerts:   Alerts{SenderSideThreshold: 10, SenderSideWindow: Duration{10 * time.Minute}},
 		DSN:      DefaultDSN(),
+		Bounce:   DefaultBounce(),
 	}
 }

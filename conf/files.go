@@ -64,6 +64,11 @@ func CheckFiles(path string, c Config) error {
 			add(fmt.Sprintf("dkim[%d].key_file", i), "%s: %v", d.KeyFile, err)
 		}
 	}
+	if f := c.Bounce.SecretFile; f != "" {
+		if _, err := ReadBounceSecret(f); err != nil {
+			add("bounce.secret_file", "%v", err)
+		}
+	}
 	for _, f := range [][2]string{
 		{"delivery.relay_password_file", c.Delivery.RelayPasswordFile},
 		{"admin.token_file", c.Admin.TokenFile},

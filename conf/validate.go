@@ -109,6 +109,7 @@ func validate(c Config) []*Problem {
 	validateDSN(k, c.DSN, c.Retry)
 	validateWebhooks(k, c.Webhooks)
 	validateDKIM(k, c.DKIM)
+	validateBounce(k, c.Bounce)
 	return k.probs
 }
 

@@ -206,7 +206,7 @@ func (c *checker) events() error {
 func knownEvent(k string) bool {
 	switch k {
 	case EventQueued, EventDelivered, EventDeferred, EventBounced, EventFailed,
-		EventExpired, EventRejected, EventSuppressed, EventUnsuppressed:
+		EventExpired, EventRejected, EventSuppressed, EventUnsuppressed, EventComplained, EventDelayed:
 		return true
 	}
 	return false

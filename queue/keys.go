@@ -26,6 +26,8 @@ import (
 //	x/<lower-case address>         soft-bounce streak
 //	e/<seq u64>                    outbox event (Event), see outbox.go
 //	c/<consumer name>              outbox cursor: last handled seq, u64
+//	a/<nanos u64><key>             feedback report record (FeedbackRecord)
+//	k/<key>                        feedback key: its a/ key, so a report applies once
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
@@ -40,6 +42,9 @@ const (
 	kindStreak   = 'x'
 	kindEvent    = 'e'
 	kindCursor   = 'c'
+
+	kindFeedback    = 'a'
+	kindFeedbackKey = 'k'
 )
 
 func prefix(kind byte) []byte { return []byte{kind, '/'} }

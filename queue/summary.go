@@ -15,22 +15,20 @@ var wordDecoder mime.WordDecoder
 // the Subject decoded from RFC 2047 words, each capped at maxSummary
 // octets: what a webhook shows an app about the message.
 func summary(headers string) (from, subject string) {
-	var name, value string
-	flush := func() {
-		switch textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name)) {
-		case "From":
-			if from == "" {
-				from = strings.TrimSpace(value)
-			}
-		case "Subject":
-			if subject == "" {
-				subject = strings.TrimSpace(value)
-				if d, err := wordDecoder.DecodeHeader(subject); err == nil {
-					subject = d
-				}
-			}
-		}
+	from = fieldValue(headers, "From")
+	subject = fieldValue(headers, "Subject")
+	if d, err := wordDecoder.DecodeHeader(subject); err == nil {
+		subject = d
 	}
+	return capRunes(from), capRunes(subject)
+}
+
+// fieldValue returns the first name field of a header block (CRLF lines),
+// unfolded and trimmed; "" when there is none.
+func fieldValue(headers, name string) string {
+	name = textproto.CanonicalMIMEHeaderKey(name)
+	var cur, value string
+	found := false
 	for _, line := range strings.Split(headers, "\r\n") {
 		if line == "" {
 			break
@@ -39,11 +37,16 @@ func summary(headers string) (from, subject string) {
 			value += line
 			continue
 		}
-		flush()
-		name, value, _ = strings.Cut(line, ":")
+		if found {
+			break
+		}
+		cur, value, _ = strings.Cut(line, ":")
+		found = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(cur)) == name
 	}
-	flush()
-	return capRunes(from), capRunes(subject)
+	if !found {
+		return ""
+	}
+	return strings.TrimSpace(value)
 }
 
 // capRunes cuts s to maxSummary octets without splitting a character.

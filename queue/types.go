@@ -100,6 +100,12 @@ const (
 	EventRejected     = "rejected"
 	EventSuppressed   = "suppressed"
 	EventUnsuppressed = "unsuppressed"
+	// EventComplained: an ARF report says the recipient marked the
+	// message as spam; EventDelayed: a DSN says the destination is still
+	// trying. Both come from ApplyFeedback, as do bounced events with
+	// Async set.
+	EventComplained = "complained"
+	EventDelayed    = "delayed"
 )
 
 // Event is one entry of the outbox. The queue writes it in the same batch
@@ -120,6 +126,12 @@ type Event struct {
 	Suppressed bool      `json:"suppressed"`
 	// Reason is the suppression reason (suppressed, unsuppressed, rejected).
 	Reason string `json:"reason,omitempty"`
+	// Async: the event comes from a report that arrived after delivery
+	// (ApplyFeedback), not from a reply during it; MX is then the
+	// reporting MTA.
+	Async bool `json:"async,omitempty"`
+	// FeedbackType is a complaint's ARF Feedback-Type (abuse, fraud, ...).
+	FeedbackType string `json:"feedback_type,omitempty"`
 	// NextAttempt is set on deferred events.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	// Tag and Metadata are the message's labels (Message.Tag, .Metadata);
