@@ -13,7 +13,7 @@ var (
 	reBounceSubject = regexp.MustCompile(`(?i)undeliver|undelivered|returned mail|returned to sender|delivery status notif|delivery (?:failure|failed|problem|notification|report|error|has failed)|mail delivery (?:failed|failure|subsystem|system|error)|failure notice|non[- ]?deliver|nondeliverable|could not be delivered|(?:was|were|message) not delivered|not delivered|unable to deliver|failed delivery|delivery unsuccessful|mail system error|bounced? mail|^bounce|unzustellbar|nicht zustellbar|zustellung fehlgeschlagen|non remis|non distribuable|(?:échec|echec) de (?:la )?(?:remise|distribution)|no entregado|no se pudo entregar|não entregue|mancato recapito|niet afgeleverd|onbestelbaar|address not found|delivery delayed|\bdelayed\b|delayed mail|delivery status|warning: could not send|message (?:delayed|delivery delayed)|undelivered message|retour de courrier|mail could not be delivered`)
 	reDaemonLocal   = regexp.MustCompile(`(?i)^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mail[-_.]?delivery|bounces?|bounce[-+].*|nobody|mailerd|mail[-_.]?admin|mail[-_.]?system|root|noreply[-_.]?dsn|dsn)$`)
 	reDaemonName    = regexp.MustCompile(`(?i)mail delivery (?:subsystem|system|service)|mailer[- ]daemon|postmaster|microsoft outlook|mail administrator|system administrator|mail system|delivery status`)
-	reFailPhrase    = regexp.MustCompile(`(?i)could ?n[o']t be delivered|could not be delivered|was not delivered|wasn't delivered|were not delivered|not be delivered|cannot be delivered|can't be delivered|undeliverable|delivery (?:has )?failed|delivery to the following recipient|failed permanently|permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|fatal errors?|unable to deliver|could not deliver|couldn't deliver|failed to deliver|delivery failure|address(?:es)? (?:not found|failed|couldn't be found|could not be found)|following addresses? (?:had|failed)|the following recipient|recipients? (?:could not|cannot) be reached|user unknown|unknown user|no such user|no mailbox|mailbox (?:unavailable|not found|is full)|does not exist|doesn't exist|returned to sender|this is the qmail-send program|this is the mail system at|i'm sorry to have to inform you|mail delivery failed|message delivery failed|non-?delivery|rejected your message|not listed in|unrouteable|unroutable|host unknown|nicht zugestellt|unzustellbar|n'a pas pu (?:être|etre) (?:remis|distribu)|no se pudo entregar|não foi possível entregar|non è stato possibile|kon niet worden afgeleverd|kunde inte levereras|sorry,`)
+	reFailPhrase    = regexp.MustCompile(`(?i)could ?n[o']t be delivered|could not be delivered|was not delivered|wasn't delivered|were not delivered|not be delivered|cannot be delivered|can't be delivered|undeliverable|delivery (?:has )?failed|delivery to the following recipient|failed permanently|permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|fatal errors?|unable to deliver|could not deliver|couldn't deliver|failed to deliver|delivery failure|address(?:es)? (?:not found|failed|couldn't be found|could not be found)|following addresses? (?:had|failed)|the following recipient|recipients? (?:could not|cannot) be reached|user unknown|unknown user|no such user|no mailbox|mailbox (?:unavailable|not found|is full)|does not exist|doesn't exist|returned to sender|this is the qmail-send program|this is the mail system at|i'm sorry to have to inform you|mail delivery failed|message delivery failed|non-?delivery|rejected your message|not listed in|unrouteable|unroutable|host unknown|nicht zugestellt|unzustellbar|n'a pas pu (?:être|etre) (?:remis|distribu)|no se pudo entregar|não foi possível entregar|non è stato possibile|kon niet worden afgeleverd|kunde inte levereras|sorry,|送信できません|配信できません|届けることができません|お届けできません|宛先不明|未能送达|无法投递|退信`)
 	reDelayPhrase   = regexp.MustCompile(`(?i)(?:will|shall) (?:continue to |keep )?(?:try|trying|retry|re-?attempt|attempt)|still (?:being )?(?:trying|retried|attempting|in the queue)|(?:has|have) not yet been delivered|not (?:yet )?been delivered yet|is delayed|been delayed|delivery (?:is |has been )?delayed|delivery delay|this is a warning message only|warning message only|no action is required|could not send message for past|not delivered for .{1,20} hours|message (?:is )?(?:still )?(?:queued|delayed|deferred)|temporarily (?:deferred|delayed)|retry (?:time|timeout) not reached|will be retried|verzögert|retardée?|en attente de remise`)
 	reDelaySubject  = regexp.MustCompile(`(?i)\bdelay(?:ed)?\b|\bwarning\b|\bstill trying\b|not yet delivered|deferred|verzögert|retard`)
 	reGiveUp        = regexp.MustCompile(`(?i)giving up|gave up|permanent(?:ly)?|fatal|will not be retried|no further attempts|has been returned|returned to sender|could not be delivered to one or more|failed to deliver|delivery has failed|undeliverable`)
@@ -21,7 +21,11 @@ var (
 	reCue           = regexp.MustCompile(`(?i)(?:^|\s)(?:to|recipients?|address(?:es)?|rcpt to|for|user|mailbox|delivered to|deliver to|destinataire|empfänger|destinatario|failed|address not found|recipient address|original-recipient|final-recipient)\s*:?\s*["'<(\[]?$`)
 	reBullet        = regexp.MustCompile(`^[\s<"'(\[*•·>\-]*(?:\d+[.)]\s*)?$`)
 	reHeaderish     = regexp.MustCompile(`(?i)^\s*(?:from|sender|return-path|reply-to|message-id|in-reply-to|references|x-[a-z0-9-]+|dkim-signature|list-[a-z]+|authentication-results|received|cc):`)
-	reTrailer       = regexp.MustCompile(`(?i)\s*\(in reply to (?:rcpt to|mail from|end of data|data|the) ?(?:command)?\)\s*$`)
+	reReplySubject  = regexp.MustCompile(`(?i)^\s*(?:re|fwd?|aw|wg|tr|sv|vs|rv|odp|enc|res)\s*(?:\[\d+\])?\s*:`)
+	// reRespCue introduces the remote's words in prose bounces: "The
+	// response was:", "Remote server replied:", "said:".
+	reRespCue = regexp.MustCompile(`(?i)(?:the (?:response|error|reply)(?: that the other server returned| from the remote server| from the remote host)? (?:was|is)|remote (?:server|host|mta) (?:replied|said|returned|responded)|server replied|said|reason|error message|diagnostic[- ]code|smtp error[^:\n]{0,60}|delay reason|details)\s*:`)
+	reTrailer = regexp.MustCompile(`(?i)\s*\(in reply to (?:rcpt to|mail from|end of data|data|the) ?(?:command)?\)\s*$`)
 )
 
 // bounceText is what the bounce says in its own words: the text parts
@@ -69,7 +73,8 @@ func (m *msg) humanBounce(rep *Report) bool {
 	if nullSender(m.h) {
 		score++
 	}
-	if reBounceSubject.MatchString(rep.Subject) {
+	bounceSubject := reBounceSubject.MatchString(rep.Subject) && !reReplySubject.MatchString(rep.Subject)
+	if bounceSubject {
 		score += 2
 	}
 	failText := reFailPhrase.MatchString(text)
@@ -80,7 +85,7 @@ func (m *msg) humanBounce(rep *Report) bool {
 	if len(failed) > 0 {
 		score += 3
 	}
-	if score < 3 || (!failText && len(failed) == 0 && !reBounceSubject.MatchString(rep.Subject)) {
+	if score < 3 || (!failText && len(failed) == 0 && !bounceSubject) {
 		return false
 	}
 	delayed := (reDelaySubject.MatchString(rep.Subject) || reDelayPhrase.MatchString(text)) &&
@@ -140,8 +145,9 @@ func splitHeaderList(vs []string) []string {
 
 type mention struct {
 	addr       string
-	start, end int // of the address in the text
-	anchored   bool
+	start, end int  // of the address in the text
+	anchored   bool // first on its line, or after a cue word ("to", "RCPT TO:")
+	alone      bool // first on its line: a list of failed addresses
 }
 
 // freeTextRecipients finds the failed addresses in a bounce's text and
@@ -159,7 +165,8 @@ func (m *msg) freeTextRecipients(text string, rep *Report, failed []string) []Re
 		if reHeaderish.MatchString(line) {
 			continue
 		}
-		ms = append(ms, mention{addr: a, start: loc[0], end: loc[1], anchored: reBullet.MatchString(line) || reCue.MatchString(line)})
+		alone := reBullet.MatchString(line)
+		ms = append(ms, mention{addr: a, start: loc[0], end: loc[1], alone: alone, anchored: alone || reCue.MatchString(line)})
 	}
 	want := map[string]bool{}
 	for _, a := range failed {
@@ -170,6 +177,7 @@ func (m *msg) freeTextRecipients(text string, rep *Report, failed []string) []Re
 		anyAnchored = anyAnchored || mt.anchored
 	}
 	var out []Recipient
+	var listed []bool // out[i] stood alone on its line
 	seen := map[string]int{}
 	for i, mt := range ms {
 		key := strings.ToLower(mt.addr)
@@ -182,6 +190,7 @@ func (m *msg) freeTextRecipients(text string, rep *Report, failed []string) []Re
 			if out[j].Code == 0 && code != 0 {
 				out[j].Code, out[j].Enhanced, out[j].Text = code, enh, diag
 			}
+			listed[j] = listed[j] || mt.alone || want[key]
 			continue
 		}
 		if len(out) >= maxRecipients {
@@ -189,23 +198,25 @@ func (m *msg) freeTextRecipients(text string, rep *Report, failed []string) []Re
 		}
 		seen[key] = len(out)
 		out = append(out, Recipient{Address: mt.addr, Code: code, Enhanced: enh, Text: diag})
+		listed = append(listed, mt.alone || want[key])
 	}
 	for _, a := range failed {
 		if _, ok := seen[strings.ToLower(a)]; !ok && len(out) < maxRecipients {
 			seen[strings.ToLower(a)] = len(out)
 			out = append(out, Recipient{Address: a})
+			listed = append(listed, true)
 		}
 	}
-	return pickEvidence(out, want)
+	return pickEvidence(out, listed)
 }
 
-// pickEvidence keeps the addresses that came with a reply or a reason
-// when some did: the others are mentions (a helpdesk, a forwarding
-// target).
-func pickEvidence(rs []Recipient, listed map[string]bool) []Recipient {
+// pickEvidence keeps the addresses that came with a reply code or stood
+// in a list of their own when some did: the others are mentions in
+// prose (a helpdesk, a forwarding target).
+func pickEvidence(rs []Recipient, listed []bool) []Recipient {
 	var with []Recipient
-	for _, r := range rs {
-		if r.Code != 0 || r.Enhanced != "" || listed[strings.ToLower(r.Address)] {
+	for i, r := range rs {
+		if r.Code != 0 || r.Enhanced != "" || listed[i] {
 			with = append(with, r)
 		}
 	}
@@ -253,11 +264,26 @@ func diagnose(w string) (int, string, string) {
 			// "550 4.4.7" happens; keep the code's own class for Status.
 			e = findEnhancedClass(w, byte('0'+c/100), e)
 		}
-		return c, e, capText(strings.Trim(reTrailer.ReplaceAllString(collapse(p), ""), `'" `))
+		return c, e, capText(trimParen(strings.Trim(reTrailer.ReplaceAllString(collapse(p), ""), `'" `)))
 	}
 	p := afterAddress(w)
+	if loc := reRespCue.FindStringIndex(w); loc != nil {
+		if q := strings.TrimSpace(paragraph(strings.TrimLeft(w[loc[1]:], " \t\n"))); q != "" {
+			p = q
+		}
+	}
 	e := findEnhanced(w)
-	return 0, e, capText(p)
+	return 0, e, capText(trimParen(p))
+}
+
+// trimParen drops a closing parenthesis whose opening one was cut off
+// ("(reason: 550 ... unknown)" read from the code on).
+func trimParen(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, ")") && strings.Count(s, ")") > strings.Count(s, "(") {
+		s = strings.TrimSpace(strings.TrimSuffix(s, ")"))
+	}
+	return s
 }
 
 // findEnhancedClass prefers a code of the given class; else def.
@@ -291,8 +317,14 @@ func afterAddress(w string) string {
 	}
 	rest := strings.TrimLeft(w[loc[1]:], ">'\")]:,.; \t")
 	p := paragraph(rest)
-	if strings.TrimSpace(p) == "" {
-		p = paragraph(strings.TrimLeft(rest, "\n \t"))
+	for i := 0; i < 3; i++ {
+		t := strings.TrimSpace(p)
+		if t != "" && !(len(t) < 40 && strings.HasSuffix(t, ":")) {
+			break
+		}
+		// Empty, or a heading such as "because:": the next paragraph.
+		rest = strings.TrimLeft(rest[strings.Index(rest, p)+len(p):], "\n \t")
+		p = paragraph(rest)
 	}
 	line, _, _ := strings.Cut(w[:loc[0]], "\n")
 	if pre := strings.TrimSpace(line); len(pre) > 20 && strings.TrimSpace(p) == "" {
