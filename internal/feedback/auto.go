@@ -9,7 +9,7 @@ var (
 	// Subjects that auto-responders put first, in the languages seen most.
 	reAutoSubject = regexp.MustCompile(`(?i)^\s*(?:\[[^\]]*\]\s*)?(?:out of (?:the )?office|automatic reply|auto(?:matic)?[- ]?(?:reply|response|answer|antwort)|auto:|autoreply|autoresponse|autosvar|automatisk svar|automatisch antwoord|automatische antwort|abwesenheit|réponse automatique|reponse automatique|risposta automatica|respuesta automática|respuesta automatica|resposta automática|resposta automatica|fuera de la oficina|fuori sede|absence|absent|away from|on vacation|vacation|i am out|i'm out|odpowiedź automatyczna|automaattinen vastaus|automatická odpověď|自動応答|自动回复|不在)`)
 	reAutoBody    = regexp.MustCompile(`(?i)out of (?:the )?office|on (?:vacation|holiday|leave|annual leave|maternity leave)|(?:am|will be) (?:currently )?(?:away|out)|limited access to (?:my )?e-?mail|(?:return|back) (?:on|in the office)|when i return|upon my return|abwesend|bin (?:ab|bis) |absent du bureau|je suis absent|this is an automatic reply|this is an automated (?:reply|response)|automatic response|auto-?reply`)
-	reChallenge   = regexp.MustCompile(`(?i)(?:verify|confirm) (?:that )?(?:you are|you're) (?:a )?(?:human|real person|not a robot)|challenge[- ]response|please (?:verify|confirm) your (?:e-?mail|message|address)|(?:added to|add yourself to) (?:my|the) (?:approved senders|whitelist|allowlist)|awaiting (?:your )?(?:verification|confirmation)|held (?:pending|until) (?:verification|you confirm)|boxbe|spam ?arrest|choicemail|mailchannels sender verification`)
+	reChallenge   = regexp.MustCompile(`(?i)(?:verify|confirm) (?:that )?(?:you are|you're) (?:a )?(?:human|real person|not a robot)|challenge[- ]response|please (?:verify|confirm) (?:that )?your (?:message|e-?mail) (?:was|is) (?:sent by|from) you|(?:added to|add yourself to) (?:my|the) (?:approved senders|whitelist|allowlist)|(?:message|e-?mail) (?:is|has been|will be) held (?:pending|until)|boxbe|spam ?arrest|choicemail`)
 )
 
 // isAuto: the report itself was sent by a program (loop protection).
@@ -66,7 +66,10 @@ func (m *msg) challenge(rep *Report) bool {
 	if !reChallenge.MatchString(rep.Subject) && !reChallenge.MatchString(body[:min(len(body), 16<<10)]) {
 		return false
 	}
-	if !m.isAuto() && m.h.get("x-boxbe-version") == "" {
+	// Signup mail says "confirm" too: only a report sent as automatic
+	// counts, and Precedence alone (every newsletter) does not.
+	as := strings.ToLower(strings.TrimSpace(m.h.get("auto-submitted")))
+	if (as == "" || strings.HasPrefix(as, "no")) && !nullSender(m.h) && m.h.get("x-boxbe-version") == "" {
 		return false
 	}
 	a := firstAddr(m.h.get("from"))

@@ -4,6 +4,16 @@ package feedback
 // (F2), then free text, then auto-replies.
 func (m *msg) report() *Report {
 	rep := &Report{Subject: decodeWords(m.h.get("subject")), Auto: m.isAuto()}
+	if len(m.arf) == 0 && len(m.dsn) == 0 && m.nest < 2 {
+		// A report forwarded whole as an attachment is read before the
+		// outer message's own signs, which describe the forwarder.
+		if f := m.forwarded(); f != nil && (len(f.arf) > 0 || len(f.dsn) > 0) {
+			if inner := f.report(); inner.Kind == KindComplaint || inner.Kind == KindDSN {
+				inner.Subject, inner.Auto = rep.Subject, rep.Auto
+				return inner
+			}
+		}
+	}
 	m.findOriginal(rep)
 	switch {
 	case m.complaint(rep):
