@@ -28,6 +28,7 @@ var mayImport = map[string][]string{
 	// The one way into the queue; every way mail comes in goes through it.
 	"internal/dkim":       nil, // signs bytes; knows no other package
 	"internal/verp":       nil, // the return-path token's format
+	"internal/feedback":   nil, // reads report emails; the classifier comes in as a func
 	"internal/intake":     {"queue", "policy", "internal/clock", "internal/dkim"},
 	"internal/submission": {"internal/intake", "queue", "policy", "internal/clock"},
 	"internal/maildrop":   {"internal/fsperm"},
@@ -44,7 +45,7 @@ var mayImport = map[string][]string{
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
-		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor"},
+		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback"},
 	// Test helpers stand alone, so any package's tests can use them.
 	"internal/dnstest":    nil,
 	"internal/smtptest":   nil,

@@ -1,0 +1,358 @@
+package feedback
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Free-text bounces: the MTAs that send no DSN (or bury a useless one)
+// all say the same few things in different words — an address on a line
+// of its own or after "to", an SMTP reply near it, a sentence of failure
+// around it. These are the general patterns, not any one MTA's layout.
+var (
+	reBounceSubject = regexp.MustCompile(`(?i)undeliver|undelivered|returned mail|returned to sender|delivery status notif|delivery (?:failure|failed|problem|notification|report|error|has failed)|mail delivery (?:failed|failure|subsystem|system|error)|failure notice|non[- ]?deliver|nondeliverable|could not be delivered|(?:was|were|message) not delivered|not delivered|unable to deliver|failed delivery|delivery unsuccessful|mail system error|bounced? mail|^bounce|unzustellbar|nicht zustellbar|zustellung fehlgeschlagen|non remis|non distribuable|(?:échec|echec) de (?:la )?(?:remise|distribution)|no entregado|no se pudo entregar|não entregue|mancato recapito|niet afgeleverd|onbestelbaar|address not found|delivery delayed|\bdelayed\b|delayed mail|delivery status|warning: could not send|message (?:delayed|delivery delayed)|undelivered message|retour de courrier|mail could not be delivered`)
+	reDaemonLocal   = regexp.MustCompile(`(?i)^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mail[-_.]?delivery|bounces?|bounce[-+].*|nobody|mailerd|mail[-_.]?admin|mail[-_.]?system|root|noreply[-_.]?dsn|dsn)$`)
+	reDaemonName    = regexp.MustCompile(`(?i)mail delivery (?:subsystem|system|service)|mailer[- ]daemon|postmaster|microsoft outlook|mail administrator|system administrator|mail system|delivery status`)
+	reFailPhrase    = regexp.MustCompile(`(?i)could ?n[o']t be delivered|could not be delivered|was not delivered|wasn't delivered|were not delivered|not be delivered|cannot be delivered|can't be delivered|undeliverable|delivery (?:has )?failed|delivery to the following recipient|failed permanently|permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|fatal errors?|unable to deliver|could not deliver|couldn't deliver|failed to deliver|delivery failure|address(?:es)? (?:not found|failed|couldn't be found|could not be found)|following addresses? (?:had|failed)|the following recipient|recipients? (?:could not|cannot) be reached|user unknown|unknown user|no such user|no mailbox|mailbox (?:unavailable|not found|is full)|does not exist|doesn't exist|returned to sender|this is the qmail-send program|this is the mail system at|i'm sorry to have to inform you|mail delivery failed|message delivery failed|non-?delivery|rejected your message|not listed in|unrouteable|unroutable|host unknown|nicht zugestellt|unzustellbar|n'a pas pu (?:être|etre) (?:remis|distribu)|no se pudo entregar|não foi possível entregar|non è stato possibile|kon niet worden afgeleverd|kunde inte levereras|sorry,|送信できません|配信できません|届けることができません|お届けできません|宛先不明|未能送达|无法投递|退信`)
+	reDelayPhrase   = regexp.MustCompile(`(?i)(?:will|shall) (?:continue to |keep )?(?:try|trying|retry|re-?attempt|attempt)|still (?:being )?(?:trying|retried|attempting|in the queue)|(?:has|have) not yet been delivered|not (?:yet )?been delivered yet|is delayed|been delayed|delivery (?:is |has been )?delayed|delivery delay|this is a warning message only|warning message only|no action is required|could not send message for past|not delivered for .{1,20} hours|message (?:is )?(?:still )?(?:queued|delayed|deferred)|temporarily (?:deferred|delayed)|retry (?:time|timeout) not reached|will be retried|verzögert|retardée?|en attente de remise`)
+	reDelaySubject  = regexp.MustCompile(`(?i)\bdelay(?:ed)?\b|\bwarning\b|\bstill trying\b|not yet delivered|deferred|verzögert|retard`)
+	reGiveUp        = regexp.MustCompile(`(?i)giving up|gave up|permanent(?:ly)?|fatal|will not be retried|no further attempts|has been returned|returned to sender|could not be delivered to one or more|failed to deliver|delivery has failed|undeliverable`)
+	reCutOriginal   = regexp.MustCompile(`(?im)^[ \t>]*(?:-{2,}.*(?:original|copy of|returned message|headers|message follows|below this line|rejected message)|original message headers|original message follows|original message:|(?:a )?copy of the (?:original )?message|(?:the )?headers of the original|below this line is a copy|------ this is a copy|content-type: message/rfc822|message headers follow|-+ ?forwarded message|-----original message-----)`)
+	reCue           = regexp.MustCompile(`(?i)(?:^|\s)(?:to|recipients?|address(?:es)?|rcpt to|for|user|mailbox|delivered to|deliver to|destinataire|empfänger|destinatario|failed|address not found|recipient address|original-recipient|final-recipient)\s*:?\s*["'<(\[]?$`)
+	reBullet        = regexp.MustCompile(`^[\s<"'(\[*•·>\-]*(?:\d+[.)]\s*)?$`)
+	reHeaderish     = regexp.MustCompile(`(?i)^\s*(?:from|sender|return-path|reply-to|message-id|in-reply-to|references|x-[a-z0-9-]+|dkim-signature|list-[a-z]+|authentication-results|received|cc):`)
+	reReplySubject  = regexp.MustCompile(`(?i)^\s*(?:re|fwd?|aw|wg|tr|sv|vs|rv|odp|enc|res)\s*(?:\[\d+\])?\s*:`)
+	// reRespCue introduces the remote's words in prose bounces: "The
+	// response was:", "Remote server replied:", "said:".
+	reRespCue = regexp.MustCompile(`(?i)(?:the (?:response|error|reply)(?: that the other server returned| from the remote server| from the remote host)? (?:was|is)|remote (?:server|host|mta) (?:replied|said|returned|responded)|server replied|said|reason|error message|diagnostic[- ]code|smtp error[^:\n]{0,60}|delay reason|details)\s*:`)
+	reTrailer = regexp.MustCompile(`(?i)\s*\(in reply to (?:rcpt to|mail from|end of data|data|the) ?(?:command)?\)\s*$`)
+)
+
+// bounceText is what the bounce says in its own words: the text parts
+// before the returned message starts.
+func (m *msg) bounceText() string {
+	var b strings.Builder
+	for _, t := range m.texts {
+		if _, off := inlineHeader(t); off >= 0 {
+			t = t[:off]
+		}
+		if loc := reCutOriginal.FindStringIndex(t); loc != nil && loc[0] > 0 {
+			t = t[:loc[0]]
+		}
+		b.WriteString(t)
+		b.WriteString("\n\n")
+		if b.Len() > 256<<10 {
+			break
+		}
+	}
+	return b.String()
+}
+
+// isDaemonSender: the report comes from a mail system, not a person.
+func (m *msg) isDaemonSender() bool {
+	from := m.h.get("from")
+	a := firstAddr(from)
+	return reDaemonLocal.MatchString(localOf(a)) || reDaemonName.MatchString(decodeWords(from)) || (from == "" && nullSender(m.h))
+}
+
+func nullSender(h hdr) bool {
+	rp := strings.TrimSpace(h.get("return-path"))
+	return rp == "<>" || rp == "<<>>" || strings.EqualFold(rp, "<MAILER-DAEMON>")
+}
+
+// humanBounce reads a bounce written for people. It decides by evidence
+// (who sent it, its subject, failure sentences) and then looks for the
+// addresses and replies; a bounce whose recipient cannot be found falls
+// back to the returned message's single recipient.
+func (m *msg) humanBounce(rep *Report) bool {
+	text := m.bounceText()
+	score := 0
+	if m.isDaemonSender() {
+		score += 2
+	}
+	if nullSender(m.h) {
+		score++
+	}
+	bounceSubject := reBounceSubject.MatchString(rep.Subject) && !reReplySubject.MatchString(rep.Subject)
+	if bounceSubject {
+		score += 2
+	}
+	failText := reFailPhrase.MatchString(text)
+	if failText {
+		score += 2
+	}
+	failed := splitHeaderList(m.h.all("x-failed-recipients"))
+	if len(failed) > 0 {
+		score += 3
+	}
+	if score < 3 || (!failText && len(failed) == 0 && !bounceSubject) {
+		return false
+	}
+	delayed := (reDelaySubject.MatchString(rep.Subject) || reDelayPhrase.MatchString(text)) &&
+		!reGiveUp.MatchString(rep.Subject) && !(reGiveUp.MatchString(text) && !reDelayPhrase.MatchString(text))
+	rcpts := m.freeTextRecipients(text, rep, failed)
+	if len(rcpts) == 0 {
+		a := rep.Original.Recipient
+		if a == "" {
+			a = m.originalRecipient()
+		}
+		if a == "" && !failText {
+			return false
+		}
+		r := Recipient{Address: a}
+		r.Code, r.Enhanced, r.Text = diagnose(text)
+		rcpts = []Recipient{r}
+	}
+	for i := range rcpts {
+		finishHuman(&rcpts[i], delayed)
+	}
+	rep.Recipients = append(rep.Recipients, rcpts...)
+	return true
+}
+
+// finishHuman sets action and status the way the spec asks for free text:
+// delayed or failed by the message's words; the status from the enhanced
+// code in the text, else the reply code's class, else x.0.0.
+func finishHuman(r *Recipient, delayed bool) {
+	class := "5"
+	r.Action = "failed"
+	if delayed {
+		r.Action, class = "delayed", "4"
+	}
+	switch {
+	case r.Enhanced != "" && (r.Code == 0 || r.Enhanced[0] == byte('0'+r.Code/100)):
+		r.Status = r.Enhanced
+	case r.Code >= 400:
+		r.Status = string(rune('0'+r.Code/100)) + ".0.0"
+	case r.Enhanced != "":
+		r.Status = r.Enhanced
+	default:
+		r.Status = class + ".0.0"
+	}
+	if r.Enhanced == "" {
+		r.Enhanced = r.Status
+	}
+}
+
+// splitHeaderList reads comma-separated address fields.
+func splitHeaderList(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, addrs(v)...)
+	}
+	return out
+}
+
+type mention struct {
+	addr       string
+	start, end int  // of the address in the text
+	anchored   bool // first on its line, or after a cue word ("to", "RCPT TO:")
+	alone      bool // first on its line: a list of failed addresses
+}
+
+// freeTextRecipients finds the failed addresses in a bounce's text and
+// the reply given for each.
+func (m *msg) freeTextRecipients(text string, rep *Report, failed []string) []Recipient {
+	skip := m.notRecipients(rep)
+	var ms []mention
+	for _, loc := range reAddr.FindAllStringIndex(text, 500) {
+		a := normAddr(text[loc[0]:loc[1]])
+		if a == "" || skip[strings.ToLower(a)] || reDaemonLocal.MatchString(localOf(a)) || reToken.MatchString(localOf(a)) {
+			continue
+		}
+		ls := strings.LastIndexByte(text[:loc[0]], '\n') + 1
+		line := text[ls:loc[0]]
+		if reHeaderish.MatchString(line) {
+			continue
+		}
+		alone := reBullet.MatchString(line)
+		ms = append(ms, mention{addr: a, start: loc[0], end: loc[1], alone: alone, anchored: alone || reCue.MatchString(line)})
+	}
+	want := map[string]bool{}
+	for _, a := range failed {
+		want[strings.ToLower(a)] = true
+	}
+	anyAnchored := false
+	for _, mt := range ms {
+		anyAnchored = anyAnchored || mt.anchored
+	}
+	var out []Recipient
+	var listed []bool // out[i] stood alone on its line
+	seen := map[string]int{}
+	for i, mt := range ms {
+		key := strings.ToLower(mt.addr)
+		if anyAnchored && !mt.anchored && !want[key] {
+			continue
+		}
+		w := window(text, ms, i)
+		code, enh, diag := diagnose(w)
+		if j, ok := seen[key]; ok {
+			if out[j].Code == 0 && code != 0 {
+				out[j].Code, out[j].Enhanced, out[j].Text = code, enh, diag
+			}
+			listed[j] = listed[j] || mt.alone || want[key]
+			continue
+		}
+		if len(out) >= maxRecipients {
+			break
+		}
+		seen[key] = len(out)
+		out = append(out, Recipient{Address: mt.addr, Code: code, Enhanced: enh, Text: diag})
+		listed = append(listed, mt.alone || want[key])
+	}
+	for _, a := range failed {
+		if _, ok := seen[strings.ToLower(a)]; !ok && len(out) < maxRecipients {
+			seen[strings.ToLower(a)] = len(out)
+			out = append(out, Recipient{Address: a})
+			listed = append(listed, true)
+		}
+	}
+	return pickEvidence(out, listed)
+}
+
+// pickEvidence keeps the addresses that came with a reply code or stood
+// in a list of their own when some did: the others are mentions in
+// prose (a helpdesk, a forwarding target).
+func pickEvidence(rs []Recipient, listed []bool) []Recipient {
+	var with []Recipient
+	for i, r := range rs {
+		if r.Code != 0 || r.Enhanced != "" || listed[i] {
+			with = append(with, r)
+		}
+	}
+	if len(with) > 0 {
+		return with
+	}
+	if len(rs) > 1 {
+		return rs[:1]
+	}
+	return rs
+}
+
+// window is the text from mention i's line up to the next anchored
+// mention of another address (or 4000 bytes).
+func window(text string, ms []mention, i int) string {
+	start := strings.LastIndexByte(text[:ms[i].start], '\n') + 1
+	end := len(text)
+	for _, n := range ms[i+1:] {
+		if n.anchored && !strings.EqualFold(n.addr, ms[i].addr) && n.start > ms[i].end {
+			end = strings.LastIndexByte(text[:n.start], '\n') + 1
+			if end <= start {
+				end = n.start
+			}
+			break
+		}
+	}
+	return text[start:min(end, start+4000)]
+}
+
+// diagnose finds the remote reply in a window: the first failure reply
+// code and the paragraph it starts; without one, the sentence after the
+// address. It returns code, enhanced code and text.
+func diagnose(w string) (int, string, string) {
+	code, at := findReply(w)
+	if code >= 400 {
+		p := paragraph(w[at-3:])
+		c, e := leadingReply(collapse(p))
+		if e == "" {
+			e = findEnhanced(p)
+		}
+		if c == 0 {
+			c = code
+		}
+		if e != "" && e[0] != byte('0'+c/100) {
+			// "550 4.4.7" happens; keep the code's own class for Status.
+			e = findEnhancedClass(w, byte('0'+c/100), e)
+		}
+		return c, e, capText(trimParen(strings.Trim(reTrailer.ReplaceAllString(collapse(p), ""), `'" `)))
+	}
+	p := afterAddress(w)
+	if loc := reRespCue.FindStringIndex(w); loc != nil {
+		if q := strings.TrimSpace(paragraph(strings.TrimLeft(w[loc[1]:], " \t\n"))); q != "" {
+			p = q
+		}
+	}
+	e := findEnhanced(w)
+	return 0, e, capText(trimParen(p))
+}
+
+// trimParen drops a closing parenthesis whose opening one was cut off
+// ("(reason: 550 ... unknown)" read from the code on).
+func trimParen(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, ")") && strings.Count(s, ")") > strings.Count(s, "(") {
+		s = strings.TrimSpace(strings.TrimSuffix(s, ")"))
+	}
+	return s
+}
+
+// findEnhancedClass prefers a code of the given class; else def.
+func findEnhancedClass(s string, class byte, def string) string {
+	for _, m := range reEnhanced.FindAllStringSubmatch(s, 20) {
+		if m[1][0] == class {
+			return m[1]
+		}
+	}
+	return def
+}
+
+// paragraph is s up to its first blank line.
+func paragraph(s string) string {
+	if i := strings.Index(s, "\n\n"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.Index(s, "\n \n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// afterAddress is the reason written after the address: the rest of its
+// line and the lines below it, or the next paragraph when the address
+// stands alone.
+func afterAddress(w string) string {
+	loc := reAddr.FindStringIndex(w)
+	if loc == nil {
+		return paragraph(w)
+	}
+	rest := strings.TrimLeft(w[loc[1]:], ">'\")]:,.; \t")
+	p := paragraph(rest)
+	for i := 0; i < 3; i++ {
+		t := strings.TrimSpace(p)
+		if t != "" && !(len(t) < 40 && strings.HasSuffix(t, ":")) {
+			break
+		}
+		// Empty, or a heading such as "because:": the next paragraph.
+		rest = strings.TrimLeft(rest[strings.Index(rest, p)+len(p):], "\n \t")
+		p = paragraph(rest)
+	}
+	line, _, _ := strings.Cut(w[:loc[0]], "\n")
+	if pre := strings.TrimSpace(line); len(pre) > 20 && strings.TrimSpace(p) == "" {
+		return pre
+	}
+	return strings.Trim(p, "- \n\t")
+}
+
+// notRecipients are addresses a bounce names that are not its failed
+// recipients: whoever sent or receives the report, and the original's
+// sender and Message-ID.
+func (m *msg) notRecipients(rep *Report) map[string]bool {
+	skip := map[string]bool{}
+	add := func(vs ...string) {
+		for _, v := range vs {
+			for _, a := range addrs(v) {
+				skip[strings.ToLower(a)] = true
+			}
+		}
+	}
+	for _, k := range []string{"from", "to", "cc", "reply-to", "sender", "return-path", "delivered-to", "x-original-to", "envelope-to", "message-id", "in-reply-to", "references"} {
+		add(m.h.all(k)...)
+	}
+	if h := m.originalHeader(); h != nil {
+		for _, k := range []string{"from", "sender", "return-path", "reply-to", "message-id", "references", "in-reply-to"} {
+			add(h.all(k)...)
+		}
+	}
+	add(rep.Original.Sender, rep.Original.MessageID)
+	return skip
+}
