@@ -54,23 +54,6 @@ func (b Bounce) Enabled() bool {
 	return len(b.ReturnPathDomains) > 0 || b.DefaultReturnPathDomain != ""
 }
 
-// ReturnPathDomain is the return-path domain for mail from sender domain
-// dom (lower case): the most specific listed domain dom is under, else
-// the default ("" for none).
-func (b Bounce) ReturnPathDomain(dom string) string {
-	best, rp := "", ""
-	for k, v := range b.ReturnPathDomains {
-		k = strings.ToLower(k)
-		if (dom == k || strings.HasSuffix(dom, "."+k)) && len(k) > len(best) {
-			best, rp = k, strings.ToLower(v)
-		}
-	}
-	if best == "" {
-		return strings.ToLower(b.DefaultReturnPathDomain)
-	}
-	return rp
-}
-
 func validateBounce(k *checker, b Bounce) {
 	for _, a := range b.Listen {
 		if err := checkListen(a); err != nil {

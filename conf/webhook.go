@@ -14,7 +14,8 @@ type Webhook struct {
 	// URL is an http:// or https:// endpoint.
 	URL string `toml:"url"`
 	// Events lists event kinds (queued, delivered, deferred, bounced,
-	// failed, expired, rejected, suppressed, unsuppressed); empty means all.
+	// failed, expired, rejected, suppressed, unsuppressed, complained,
+	// delayed); empty means all.
 	Events []string `toml:"events"`
 	// Secret keys the X-Mtaq-Signature HMAC-SHA256. Empty sends requests
 	// unsigned, which lets anyone who finds the URL forge events: set one.
@@ -29,7 +30,7 @@ const DefaultWebhookMaxAge = 72 * time.Hour
 
 // WebhookEvents are the event kinds a webhook may ask for.
 var WebhookEvents = []string{"queued", "delivered", "deferred", "bounced", "failed",
-	"expired", "rejected", "suppressed", "unsuppressed"}
+	"expired", "rejected", "suppressed", "unsuppressed", "complained", "delayed"}
 
 // MaxAgeOrDefault returns MaxAge, or DefaultWebhookMaxAge when unset.
 func (w Webhook) MaxAgeOrDefault() time.Duration {

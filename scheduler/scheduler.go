@@ -53,6 +53,10 @@ type Options struct {
 	Rand    func() float64
 	Logger  *zap.Logger // scheduler events
 	MailLog *zap.Logger // one line per recipient per attempt
+	// ReturnPath, when set, gives the envelope sender a message goes out
+	// with (the feedback loop's per-message token); nil sends the sender
+	// it was submitted with. The queue, events and DSNs keep that one.
+	ReturnPath func(*queue.Message) string
 	// OnOutcome, when set, hears every recipient outcome (metrics).
 	OnOutcome func(Outcome)
 }

@@ -24,9 +24,13 @@ func (s *Scheduler) run(ctx context.Context, j *job) {
 			s.o.Logger.Error("loading a body", zap.String("queue_id", j.msg.ID), zap.Error(err))
 			return // the lease retries it later
 		}
+		sender := j.msg.Sender
+		if s.o.ReturnPath != nil {
+			sender = s.o.ReturnPath(j.msg)
+		}
 		start := s.o.Clock.Now()
 		results := s.o.Deliverer.Deliver(ctx, delivery.Job{
-			MessageID: j.msg.ID, Domain: j.domain, Sender: j.msg.Sender,
+			MessageID: j.msg.ID, Domain: j.domain, Sender: sender,
 			Rcpts: addresses(send), Body: body,
 		})
 		if ctx.Err() != nil {
