@@ -46,6 +46,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(queueCmd(), suppressCmd(), statsCmd())
 	root.AddCommand(eventsCmd())
 	root.AddCommand(doctorCmd(), dkimCmd())
+	root.AddCommand(bounceCmd())
 	return root
 }
 

@@ -44,6 +44,11 @@ type API interface {
 	// Events returns up to limit outbox events after seq after (0: from
 	// the oldest kept), for mtaq events tail.
 	Events(ctx context.Context, after uint64, limit int) (*EventPage, error)
+	// ReceiveReport applies one bounce or complaint email (mtaq bounce
+	// receive); rcpts are its envelope recipients when known.
+	ReceiveReport(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error)
+	// ListReports lists kept reports (mtaq bounce ls).
+	ListReports(ctx context.Context, f ReportFilter) (*ReportPage, error)
 }
 
 // QueueFilter selects messages; zero fields match everything.

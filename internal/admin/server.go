@@ -48,6 +48,8 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/stats", h.stats)
 	mux.HandleFunc("POST /v1/destinations/{domain}/reset", h.resetDestination)
 	mux.HandleFunc("GET /v1/events", h.listEvents)
+	mux.HandleFunc("POST /v1/bounce/receive", h.receiveReport)
+	mux.HandleFunc("GET /v1/bounce/reports", h.listReports)
 	return mux
 }
 

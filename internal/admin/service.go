@@ -43,6 +43,8 @@ type Options struct {
 	// Unsigned, when set, reports the messages queued unsigned per From
 	// domain since start, for stats.
 	Unsigned func() map[string]uint64
+	// Reports, when set, takes reports and lists kept ones.
+	Reports Reports
 }
 
 // Service carries out API requests inside the daemon.
@@ -55,6 +57,7 @@ type Service struct {
 	log   *zap.Logger
 
 	unsigned func() map[string]uint64
+	reports  Reports
 }
 
 var _ API = (*Service)(nil)
@@ -76,7 +79,7 @@ func NewService(o Options) *Service {
 		o.Logger = zap.NewNop()
 	}
 	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin"),
-		unsigned: o.Unsigned}
+		unsigned: o.Unsigned, reports: o.Reports}
 }
 
 func limit(n int) int {

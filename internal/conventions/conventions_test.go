@@ -26,9 +26,11 @@ var mayImport = map[string][]string{
 	"delivery":             {"internal/clock"}, // neither queue nor scheduler: it takes a job, returns results
 	"scheduler":            {"queue", "policy", "delivery", "internal/clock"},
 	// The one way into the queue; every way mail comes in goes through it.
-	"internal/dkim":       nil, // signs bytes; knows no other package
-	"internal/verp":       nil, // the return-path token's format
-	"internal/feedback":   nil, // reads report emails; the classifier comes in as a func
+	"internal/dkim":     nil, // signs bytes; knows no other package
+	"internal/verp":     nil, // the return-path token's format
+	"internal/feedback": nil, // reads report emails; trusts and decides nothing
+	// The feedback loop: return path, report listener, report -> queue.Feedback.
+	"internal/bounce":     {"queue", "policy", "internal/clock", "internal/verp", "internal/feedback"},
 	"internal/intake":     {"queue", "policy", "internal/clock", "internal/dkim"},
 	"internal/submission": {"internal/intake", "queue", "policy", "internal/clock"},
 	"internal/maildrop":   {"internal/fsperm"},
@@ -41,7 +43,7 @@ var mayImport = map[string][]string{
 	"internal/metrics":  {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
-		"internal/admin", "internal/dsn", "internal/events", "internal/metrics"},
+		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",

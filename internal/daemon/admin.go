@@ -13,13 +13,13 @@ import (
 
 // startAdmin serves the admin API on data_dir's socket (and TCP when
 // configured) over the open queue; the CLI does everything through it.
-func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler, unsigned func() map[string]uint64) (*admin.Server, error) {
+func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler, unsigned func() map[string]uint64, reports admin.Reports) (*admin.Server, error) {
 	token, err := c.Admin.AdminToken()
 	if err != nil {
 		return nil, err
 	}
 	svc := admin.NewService(admin.Options{
-		Store: store, Scheduler: sched, Live: sched, Clock: o.Clock, Logger: o.Logger, Unsigned: unsigned,
+		Store: store, Scheduler: sched, Live: sched, Clock: o.Clock, Logger: o.Logger, Unsigned: unsigned, Reports: reports,
 		TTLs: policy.TTLs{HardBounce: c.Suppression.HardBounceTTL.Duration,
 			SoftDerived: c.Suppression.SoftBounceTTL.Duration},
 	})

@@ -64,6 +64,7 @@ type Daemon struct {
 	done     chan struct{}
 	once     sync.Once
 
+	fbl        *feedbackLoop
 	metrics    *metrics.Registry
 	metricsSrv *metrics.Server // nil without metrics.listen
 }
@@ -110,6 +111,10 @@ func Start(o Options) (*Daemon, error) {
 	}
 	reg := metrics.New(metrics.Options{Store: store, Logger: o.Logger})
 	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg}
+	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
+		store.Close()
+		return nil, err
+	}
 	d.sched = scheduler.New(scheduler.Options{
 		Store:     store,
 		Deliverer: d.deliv,
@@ -129,6 +134,7 @@ func Start(o Options) (*Daemon, error) {
 		Logger:            o.Logger,
 		MailLog:           o.Logger.Named("mail"),
 		OnOutcome:         reg.Outcome,
+		ReturnPath:        d.fbl.returnPath(),
 	})
 	reg.WatchScheduler(d.sched)
 	signer, err := loadDKIM(c)
@@ -148,7 +154,7 @@ func Start(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	reg.SetWebhookBacklog(webhookBacklog(store))
-	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot); err != nil {
+	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl); err != nil {
 		pk.Close()
 		store.Close()
 		return nil, err
@@ -188,7 +194,12 @@ func Start(o Options) (*Daemon, error) {
 		MaxBytesInFlight:              c.Submission.MaxBytesInFlight,
 	})
 	if err == nil {
-		err = d.sub.Start()
+		err = d.fbl.listen(c, o, tlsConf)
+	}
+	if err == nil {
+		if err = d.sub.Start(); err != nil {
+			d.fbl.shutdown(context.Background()) //nolint:errcheck // reporting the first error
+		}
 	}
 	if err != nil {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
@@ -369,7 +380,7 @@ func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
 func (d *Daemon) Stop(ctx context.Context) error {
 	var err error
 	d.once.Do(func() {
-		err = errors.Join(d.sub.Shutdown(ctx), d.stopMetrics(ctx)) // scrapes read the store
+		err = errors.Join(d.sub.Shutdown(ctx), d.fbl.shutdown(ctx), d.stopMetrics(ctx)) // scrapes read the store
 		d.cancel()
 		<-d.done
 		d.deliv.Close() // QUIT idle connections

@@ -19,6 +19,8 @@ type purger interface {
 	// TrimEvents drops outbox events past retention that every consumer
 	// has handled.
 	TrimEvents(ctx context.Context, before time.Time) (int, error)
+	// TrimFeedback drops kept reports past retention.
+	TrimFeedback(ctx context.Context, before time.Time) (int, error)
 }
 
 var _ purger = (*queue.PebbleStore)(nil)
@@ -39,6 +41,11 @@ func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Du
 			log.Error("trimming the event outbox", zap.Error(err))
 		} else if n > 0 {
 			log.Info("trimmed events past retention", zap.Int("events", n))
+		}
+		if n, err := p.TrimFeedback(ctx, clk.Now().Add(-retention)); err != nil && ctx.Err() == nil {
+			log.Error("trimming kept reports", zap.Error(err))
+		} else if n > 0 {
+			log.Info("trimmed reports past retention", zap.Int("reports", n))
 		}
 		t := clk.NewTimer(purgeEvery)
 		select {

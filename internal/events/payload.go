@@ -10,8 +10,8 @@ import (
 // Payload is a webhook's JSON body: the Event's fields, the message's
 // fields as Postmark names them (Tag, Metadata, From, Subject) on every
 // event, and for bounce-like events (bounced, failed, expired, deferred)
-// the fields an app written for Postmark's bounce webhook reads, so it can
-// switch with little change.
+// and complaints the fields an app written for Postmark's bounce and spam
+// complaint webhooks reads, so it can switch with little change.
 type Payload struct {
 	queue.Event
 	PostmarkMessage
@@ -29,7 +29,7 @@ type PostmarkMessage struct {
 
 // Postmark holds the Postmark-compatible bounce fields.
 type Postmark struct {
-	RecordType  string `json:"RecordType"` // always "Bounce"
+	RecordType  string `json:"RecordType"` // "Bounce", or "SpamComplaint" for complained
 	Type        string `json:"Type"`       // HardBounce, SoftBounce, Transient, ...
 	TypeCode    int    `json:"TypeCode"`
 	Email       string `json:"Email"`
@@ -51,6 +51,21 @@ func NewPayload(ev queue.Event) Payload {
 	switch ev.Kind {
 	case queue.EventBounced, queue.EventFailed, queue.EventExpired, queue.EventDeferred:
 		p.Postmark = postmark(ev)
+	case queue.EventComplained:
+		p.Postmark = spamComplaint(ev)
+	}
+	return p
+}
+
+// spamComplaint is Postmark's SpamComplaint record (type code 512). Like
+// Postmark, it says the address cannot simply be reactivated: the person
+// asked not to get the mail.
+func spamComplaint(ev queue.Event) *Postmark {
+	p := &Postmark{RecordType: "SpamComplaint", Type: "SpamComplaint", TypeCode: 512, Email: ev.Rcpt,
+		BouncedAt: ev.At.UTC().Format(time.RFC3339), Inactive: ev.Suppressed, CanActivate: false,
+		Description: "The subscriber explicitly marked this email as spam.", MessageID: ev.ID}
+	if ev.FeedbackType != "" {
+		p.Details = "Feedback-Type: " + ev.FeedbackType
 	}
 	return p
 }

@@ -82,3 +82,25 @@ func TestPayloadCarriesLabels(t *testing.T) {
 		t.Errorf("no labels: %s", b)
 	}
 }
+
+// A complaint reads as Postmark's SpamComplaint webhook: record type,
+// type code 512, the address, inactive, not to be reactivated.
+func TestPayloadSpamComplaint(t *testing.T) {
+	ev := queue.Event{Kind: queue.EventComplained, ID: "06ID", Rcpt: "a@x.test", Suppressed: true, Async: true,
+		FeedbackType: "abuse", Reason: "complaint"}
+	b, err := json.Marshal(NewPayload(ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"RecordType": "SpamComplaint", "Type": "SpamComplaint", "TypeCode": 512.0,
+		"Email": "a@x.test", "Inactive": true, "CanActivate": false, "MessageID": "06ID", "event": "complained",
+		"async": true, "feedback_type": "abuse"} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v (payload %s)", k, got[k], want, b)
+		}
+	}
+}

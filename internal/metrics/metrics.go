@@ -17,6 +17,7 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -86,6 +87,7 @@ type Registry struct {
 	accepted   prometheus.Counter
 	dnsErrors  *prometheus.CounterVec
 	unsigned   *prometheus.CounterVec
+	feedback   *prometheus.CounterVec
 	froms      *labeler
 	backlog    atomic.Pointer[func() int]
 	top        int
@@ -126,11 +128,15 @@ func New(o Options) *Registry {
 			Name: "mtaq_dkim_unsigned_total",
 			Help: "Messages queued without a DKIM signature because no [[dkim]] key covers their From domain (the busiest domains, else \"other\"; \"none\" when From has no domain).",
 		}, []string{"from_domain"}),
+		feedback: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtaq_feedback_reports_total",
+			Help: "Report emails received (bounce listener and mtaq bounce receive) by kind (dsn, complaint, auto_reply, not_bounce) and whether they matched a message of ours (true, false).",
+		}, []string{"kind", "matched"}),
 	}
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors, r.unsigned,
+		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors, r.unsigned, r.feedback,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mtaq_build_info",
 			Help: "Always 1; the labels say which mtaq runs (module version, VCS revision, Go version).",
@@ -204,6 +210,11 @@ func (r *Registry) Unsigned(fromDomain string) {
 		fromDomain = "none"
 	}
 	r.unsigned.WithLabelValues(r.froms.count(fromDomain)).Inc()
+}
+
+// FeedbackReport counts one received report.
+func (r *Registry) FeedbackReport(kind string, matched bool) {
+	r.feedback.WithLabelValues(kind, strconv.FormatBool(matched)).Inc()
 }
 
 // DNSError counts one failed lookup of the given kind.

@@ -1,0 +1,137 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/mtaq/mtaq/queue"
+)
+
+// Reports is the feedback loop as the admin API reaches it: the daemon's
+// receiver (the same one the inbound listener uses) and the kept reports.
+type Reports interface {
+	// Receive applies one report email durably before it returns;
+	// ErrInvalid (wrapped) when it is no email or too big.
+	Receive(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error)
+	Feedbacks(ctx context.Context, f queue.FeedbackFilter) ([]queue.FeedbackRecord, error)
+}
+
+// ReceiveResult is what one report did: its kind (dsn, complaint,
+// auto_reply, not_bounce), the message it named and each recipient's
+// record.
+type ReceiveResult struct {
+	Kind    string                 `json:"kind"`
+	QueueID string                 `json:"queue_id,omitempty"`
+	Applied []queue.FeedbackRecord `json:"applied"`
+}
+
+// ReportFilter selects kept reports, newest first.
+type ReportFilter struct {
+	Unmatched bool   `json:"unmatched,omitempty"`
+	QueueID   string `json:"queue_id,omitempty"`
+	Kind      string `json:"kind,omitempty"` // bounce, delay, complaint
+	Limit     int    `json:"limit,omitempty"`
+}
+
+// ReportPage is a list of kept reports.
+type ReportPage struct {
+	Reports []queue.FeedbackRecord `json:"reports"`
+}
+
+// maxReportBytes bounds POST /v1/bounce/receive; the daemon's receiver
+// applies the configured limit below it.
+const maxReportBytes = 64 << 20
+
+// ReceiveReport implements API.
+func (s *Service) ReceiveReport(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error) {
+	if s.reports == nil {
+		return nil, invalid("this daemon does not take reports")
+	}
+	return s.reports.Receive(ctx, raw, rcpts)
+}
+
+// ListReports implements API.
+func (s *Service) ListReports(ctx context.Context, f ReportFilter) (*ReportPage, error) {
+	if s.reports == nil {
+		return &ReportPage{Reports: []queue.FeedbackRecord{}}, nil
+	}
+	switch f.Kind {
+	case "", queue.FeedbackBounce, queue.FeedbackDelay, queue.FeedbackComplaint:
+	default:
+		return nil, invalid("unknown report kind %q: want bounce, delay or complaint", f.Kind)
+	}
+	recs, err := s.reports.Feedbacks(ctx, queue.FeedbackFilter{Unmatched: f.Unmatched, QueueID: f.QueueID,
+		Kind: f.Kind, Limit: limit(f.Limit)})
+	if recs == nil {
+		recs = []queue.FeedbackRecord{}
+	}
+	return &ReportPage{Reports: recs}, err
+}
+
+func (h *handler) receiveReport(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReportBytes))
+	if err != nil {
+		h.fail(w, r, invalid("reading the report: %v", err))
+		return
+	}
+	res, err := h.api.ReceiveReport(r.Context(), raw, r.URL.Query()["rcpt"])
+	h.reply(w, r, res, err)
+}
+
+func (h *handler) listReports(w http.ResponseWriter, r *http.Request) {
+	n, err := queryLimit(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	page, err := h.api.ListReports(r.Context(), ReportFilter{Unmatched: q.Get("unmatched") == "true",
+		QueueID: q.Get("queue_id"), Kind: q.Get("kind"), Limit: n})
+	h.reply(w, r, page, err)
+}
+
+// ReceiveReport implements API.
+func (c *Client) ReceiveReport(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error) {
+	q := url.Values{}
+	for _, a := range rcpts {
+		q.Add("rcpt", a)
+	}
+	resp, err := c.send(ctx, http.MethodPost, "/v1/bounce/receive", q, bytes.NewReader(raw), "message/rfc822")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var res ReceiveResult
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return nil, fmt.Errorf("reading the daemon's answer from %s: %w", c.where, err)
+	}
+	return &res, nil
+}
+
+// ListReports implements API.
+func (c *Client) ListReports(ctx context.Context, f ReportFilter) (*ReportPage, error) {
+	q := url.Values{}
+	if f.Unmatched {
+		q.Set("unmatched", "true")
+	}
+	if f.QueueID != "" {
+		q.Set("queue_id", f.QueueID)
+	}
+	if f.Kind != "" {
+		q.Set("kind", f.Kind)
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	var p ReportPage
+	if err := c.do(ctx, http.MethodGet, "/v1/bounce/reports", q, nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
