@@ -19,7 +19,7 @@ var (
 	reGiveUp        = regexp.MustCompile(`(?i)giving up|gave up|permanent(?:ly)?|fatal|will not be retried|no further attempts|has been returned|returned to sender|could not be delivered to one or more|failed to deliver|delivery has failed|undeliverable`)
 	reCutOriginal   = regexp.MustCompile(`(?im)^[ \t>]*(?:-{2,}.*(?:original|copy of|returned message|headers|message follows|below this line|rejected message)|original message headers|original message follows|original message:|(?:a )?copy of the (?:original )?message|(?:the )?headers of the original|below this line is a copy|------ this is a copy|content-type: message/rfc822|message headers follow|-+ ?forwarded message|-----original message-----)`)
 	reCue           = regexp.MustCompile(`(?i)(?:^|\s)(?:to|recipients?|address(?:es)?|rcpt to|for|user|mailbox|delivered to|deliver to|destinataire|empfänger|destinatario|failed|address not found|recipient address|original-recipient|final-recipient)\s*:?\s*["'<(\[]?$`)
-	reBullet        = regexp.MustCompile(`^[\s<"'(\[*•·>\-]*(?:\d+[.)]\s*)?$`)
+	reBullet        = regexp.MustCompile(`^[\s<"'(\[*•·>\-]*(?:\d+[.)]\s*)?$|^\s*[^\s:<>@(][^:<>@()]{0,60}[(<]$`)
 	reHeaderish     = regexp.MustCompile(`(?i)^\s*(?:from|sender|return-path|reply-to|message-id|in-reply-to|references|x-[a-z0-9-]+|dkim-signature|list-[a-z]+|authentication-results|received|cc):`)
 	reReplySubject  = regexp.MustCompile(`(?i)^\s*(?:re|fwd?|aw|wg|tr|sv|vs|rv|odp|enc|res)\s*(?:\[\d+\])?\s*:`)
 	// reRespCue introduces the remote's words in prose bounces: "The
