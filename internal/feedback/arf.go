@@ -85,7 +85,7 @@ var reARFLine = regexp.MustCompile(`(?im)^feedback-type:\s*[a-z]`)
 
 // hasARFFields: a "Feedback-Type:" field line and one more ARF field.
 func hasARFFields(s string) bool {
-	if !reARFLine.MatchString(s) {
+	if !reARFLine.MatchString(s[:min(len(s), maxBounceText)]) {
 		return false
 	}
 	l := strings.ToLower(s)

@@ -5,9 +5,14 @@ import (
 	"strings"
 )
 
+// autoPhrases open auto-reply subjects, in the languages seen most.
+const autoPhrases = `out of (?:the )?office|automatic reply|auto(?:matic)?[- ]?(?:reply|response|answer|antwort)|auto:|autoreply|autoresponse|autosvar|automatisk svar|automatisch antwoord|automatische antwort|abwesenheit|réponse automatique|reponse automatique|risposta automatica|respuesta automática|respuesta automatica|resposta automática|resposta automatica|fuera de la oficina|fuori sede|absence|absent|away from|on vacation|vacation|i am out|i'm out|odpowiedź automatyczna|automaattinen vastaus|automatická odpověď|自動応答|自动回复|不在`
+
 var (
-	// Subjects that auto-responders put first, in the languages seen most.
-	reAutoSubject = regexp.MustCompile(`(?i)^\s*(?:\[[^\]]*\]\s*)?(?:out of (?:the )?office|automatic reply|auto(?:matic)?[- ]?(?:reply|response|answer|antwort)|auto:|autoreply|autoresponse|autosvar|automatisk svar|automatisch antwoord|automatische antwort|abwesenheit|réponse automatique|reponse automatique|risposta automatica|respuesta automática|respuesta automatica|resposta automática|resposta automatica|fuera de la oficina|fuori sede|absence|absent|away from|on vacation|vacation|i am out|i'm out|odpowiedź automatyczna|automaattinen vastaus|automatická odpověď|自動応答|自动回复|不在)`)
+	// reAutoSubject: an auto-responder's phrase opening the subject,
+	// after any reply prefixes and an opening bracket.
+	reAutoSubject = regexp.MustCompile(`(?i)^\s*(?:(?:re|aw|sv|vs|antw|odp|r)\s*:\s*)*[\[(]?\s*(?:` + autoPhrases + `)`)
+	reAutoPhrase  = regexp.MustCompile(`(?i)(?:` + autoPhrases + `)`)
 	reAutoBody    = regexp.MustCompile(`(?i)out of (?:the )?office|on (?:vacation|holiday|leave|annual leave|maternity leave)|(?:am|will be) (?:currently )?(?:away|out)|limited access to (?:my )?e-?mail|(?:return|back) (?:on|in the office)|when i return|upon my return|abwesend|bin (?:ab|bis) |absent du bureau|je suis absent|this is an automatic reply|this is an automated (?:reply|response)|automatic response|auto-?reply`)
 	reChallenge   = regexp.MustCompile(`(?i)(?:verify|confirm) (?:that )?(?:you are|you're) (?:a )?(?:human|real person|not a robot)|challenge[- ]response|please (?:verify|confirm) (?:that )?your (?:message|e-?mail) (?:was|is) (?:sent by|from) you|(?:added to|add yourself to) (?:my|the) (?:approved senders|whitelist|allowlist)|(?:message|e-?mail) (?:is|has been|will be) held (?:pending|until)|boxbe|spam ?arrest|choicemail`)
 )
@@ -56,6 +61,18 @@ func (m *msg) autoReply(rep *Report) bool {
 // subject; decided before the bounce heuristics.
 func (m *msg) strongAutoReply(rep *Report) bool {
 	return m.autoHeader() || reAutoSubject.MatchString(rep.Subject)
+}
+
+// subjectSaysBounce: the subject's leading words are a bounce's
+// ("Undeliverable: Automatic reply: x" is a bounce of an auto-reply,
+// "Automatic reply: Undeliverable" an auto-reply about a bounce).
+func subjectSaysBounce(subject string) bool {
+	b := reBounceSubject.FindStringIndex(subject)
+	if b == nil || reReplySubject.MatchString(subject) && !reAutoSubject.MatchString(subject) {
+		return false
+	}
+	a := reAutoPhrase.FindStringIndex(subject)
+	return a == nil || b[0] < a[0]
 }
 
 // challenge: a challenge-response system holds the message until the

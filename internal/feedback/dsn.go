@@ -27,7 +27,62 @@ func (m *msg) structuredDSN(rep *Report) bool {
 			}
 		}
 	}
+	rep.Recipients = dedupe(rep.Recipients)
+	m.fillAddresses(rep)
 	return len(rep.Recipients) > 0
+}
+
+// dedupe drops a recipient reported twice with the same action (two
+// delivery-status parts, or a group split by a stray blank line), keeping
+// the first that has a status.
+func dedupe(rs []Recipient) []Recipient {
+	seen := map[string]int{}
+	out := rs[:0]
+	for _, r := range rs {
+		k := strings.ToLower(r.Address) + "\x00" + r.Action
+		if j, ok := seen[k]; ok && r.Address != "" {
+			if out[j].Status == "" {
+				out[j] = r
+			}
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+// fillAddresses gives a structured recipient whose address field was
+// empty or unreadable the address the human-readable part names, when
+// the two can be paired one to one.
+func (m *msg) fillAddresses(rep *Report) {
+	var missing []int
+	have := map[string]bool{}
+	for i, r := range rep.Recipients {
+		if r.Address == "" {
+			missing = append(missing, i)
+		}
+		have[strings.ToLower(r.Address)] = true
+	}
+	if len(missing) == 0 {
+		return
+	}
+	var found []string
+	for _, r := range m.freeTextRecipients(m.bounceText(), rep, splitHeaderList(m.h.all("x-failed-recipients"))) {
+		if !have[strings.ToLower(r.Address)] {
+			found = append(found, r.Address)
+		}
+	}
+	if len(found) == 0 && len(missing) == 1 {
+		if a := m.originalRecipient(); a != "" {
+			found = []string{a}
+		}
+	}
+	if len(found) == len(missing) {
+		for k, i := range missing {
+			rep.Recipients[i].Address = found[k]
+		}
+	}
 }
 
 // hasDSNFields: a line starting "Final-Recipient:" (or Original-) and an

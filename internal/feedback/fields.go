@@ -150,21 +150,20 @@ func capText(s string) string {
 }
 
 // statusFrom is the RFC 3464 status for a recipient: the field when it
-// holds one; a generic x.0.0 gives way to a more precise code of the same
-// class from the diagnostic; without a field, the diagnostic's code, else
-// the reply code's class.
+// holds one, as written (a more precise code in the diagnostic stays in
+// Enhanced); without it, the diagnostic's enhanced code, else the reply
+// code's class.
 func statusFrom(field, enhanced string, code int) string {
-	s := ""
-	if m := regexp.MustCompile(`\b([245])\.([0-9]{1,3})\.([0-9]{1,3})\b`).FindStringSubmatch(field); m != nil {
-		s = m[0]
+	if m := reStatus.FindString(field); m != "" {
+		return m
 	}
 	switch {
-	case s == "" && enhanced != "":
+	case enhanced != "":
 		return enhanced
-	case s == "" && code >= 400:
+	case code >= 400:
 		return strconv.Itoa(code/100) + ".0.0"
-	case strings.HasSuffix(s, ".0.0") && enhanced != "" && enhanced[0] == s[0] && !strings.HasSuffix(enhanced, ".0.0"):
-		return enhanced
 	}
-	return s
+	return ""
 }
+
+var reStatus = regexp.MustCompile(`\b[245]\.[0-9]{1,3}\.[0-9]{1,3}\b`)

@@ -10,7 +10,7 @@ import (
 // of its own or after "to", an SMTP reply near it, a sentence of failure
 // around it. These are the general patterns, not any one MTA's layout.
 var (
-	reBounceSubject = regexp.MustCompile(`(?i)undeliver|undelivered|returned mail|returned to sender|delivery status notif|delivery (?:failure|failed|problem|notification|report|error|has failed)|mail delivery (?:failed|failure|subsystem|system|error)|failure notice|non[- ]?deliver|nondeliverable|could not be delivered|(?:was|were|message) not delivered|not delivered|unable to deliver|failed delivery|delivery unsuccessful|mail system error|bounced? mail|^bounce|unzustellbar|nicht zustellbar|zustellung fehlgeschlagen|non remis|non distribuable|(?:échec|echec) de (?:la )?(?:remise|distribution)|no entregado|no se pudo entregar|não entregue|mancato recapito|niet afgeleverd|onbestelbaar|address not found|delivery delayed|\bdelayed\b|delayed mail|delivery status|warning: could not send|message (?:delayed|delivery delayed)|undelivered message|retour de courrier|mail could not be delivered`)
+	reBounceSubject = regexp.MustCompile(`(?i)undeliver|undelivered|returned mail|returned to sender|delivery status notif|delivery (?:failure|failed|problem|notification|report|error|has failed)|mail delivery (?:failed|failure|subsystem|system|error)|failure notice|non[- ]?deliver|nondeliverable|could not be delivered|(?:was|were|message) not delivered|not delivered|unable to deliver|failed delivery|delivery unsuccessful|mail system error|bounced? mail|^bounce|unzustellbar|nicht zustellbar|zustellung fehlgeschlagen|non remis|non distribuable|(?:échec|echec) de (?:la )?(?:remise|distribution)|no entregado|no se pudo entregar|não entregue|mancato recapito|niet afgeleverd|onbestelbaar|address not found|delivery delayed|\bdelayed\b|delayed mail|delivery status|warning: could not send|message (?:delayed|delivery delayed)|undelivered message|retour de courrier|mail could not be delivered|no se puede entregar|imposible entregar|não é possível entregar|non recapitabile|olevererbart|kan ikke leveres|ei voitu toimittaa|niedostarczalne|nedoručitelné|kézbesíthetetlen|配信不能|配信エラー|无法投递|退信`)
 	reDaemonLocal   = regexp.MustCompile(`(?i)^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mail[-_.]?delivery|bounces?|bounce[-+].*|nobody|mailerd|mail[-_.]?admin|mail[-_.]?system|root|noreply[-_.]?dsn|dsn)$`)
 	reDaemonName    = regexp.MustCompile(`(?i)mail delivery (?:subsystem|system|service)|mailer[- ]daemon|postmaster|microsoft outlook|mail administrator|system administrator|mail system|delivery status`)
 	reFailPhrase    = regexp.MustCompile(`(?i)could ?n[o']t be delivered|could not be delivered|was not delivered|wasn't delivered|were not delivered|not be delivered|cannot be delivered|can't be delivered|undeliverable|delivery (?:has )?failed|delivery to the following recipient|failed permanently|permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|fatal errors?|unable to deliver|could not deliver|couldn't deliver|failed to deliver|delivery failure|address(?:es)? (?:not found|failed|couldn't be found|could not be found)|following addresses? (?:had|failed)|the following recipient|recipients? (?:could not|cannot) be reached|user unknown|unknown user|no such user|no mailbox|mailbox (?:unavailable|not found|is full)|does not exist|doesn't exist|returned to sender|this is the qmail-send program|this is the mail system at|i'm sorry to have to inform you|mail delivery failed|message delivery failed|non-?delivery|rejected your message|not listed in|unrouteable|unroutable|host unknown|nicht zugestellt|unzustellbar|n'a pas pu (?:être|etre) (?:remis|distribu)|no se pudo entregar|não foi possível entregar|non è stato possibile|kon niet worden afgeleverd|kunde inte levereras|sorry,|送信できません|配信できません|届けることができません|お届けできません|宛先不明|未能送达|无法投递|退信`)
@@ -19,7 +19,7 @@ var (
 	reGiveUp        = regexp.MustCompile(`(?i)giving up|gave up|permanent(?:ly)?|fatal|will not be retried|no further attempts|has been returned|returned to sender|could not be delivered to one or more|failed to deliver|delivery has failed|undeliverable`)
 	reCutOriginal   = regexp.MustCompile(`(?im)^[ \t>]*(?:-{2,}.*(?:original|copy of|returned message|headers|message follows|below this line|rejected message)|original message headers|original message follows|original message:|(?:a )?copy of the (?:original )?message|(?:the )?headers of the original|below this line is a copy|------ this is a copy|content-type: message/rfc822|message headers follow|-+ ?forwarded message|-----original message-----)`)
 	reCue           = regexp.MustCompile(`(?i)(?:^|\s)(?:to|recipients?|address(?:es)?|rcpt to|for|user|mailbox|delivered to|deliver to|destinataire|empfänger|destinatario|failed|address not found|recipient address|original-recipient|final-recipient)\s*:?\s*["'<(\[]?$`)
-	reBullet        = regexp.MustCompile(`^[\s<"'(\[*•·>\-]*(?:\d+[.)]\s*)?$`)
+	reBullet        = regexp.MustCompile(`^[\s<"'(\[*•·>\-]*(?:\d+[.)]\s*)?$|^\s*[^\s:<>@(][^:<>@()]{0,60}[(<]$`)
 	reHeaderish     = regexp.MustCompile(`(?i)^\s*(?:from|sender|return-path|reply-to|message-id|in-reply-to|references|x-[a-z0-9-]+|dkim-signature|list-[a-z]+|authentication-results|received|cc):`)
 	reReplySubject  = regexp.MustCompile(`(?i)^\s*(?:re|fwd?|aw|wg|tr|sv|vs|rv|odp|enc|res)\s*(?:\[\d+\])?\s*:`)
 	// reRespCue introduces the remote's words in prose bounces: "The
@@ -28,11 +28,16 @@ var (
 	reTrailer = regexp.MustCompile(`(?i)\s*\(in reply to (?:rcpt to|mail from|end of data|data|the) ?(?:command)?\)\s*$`)
 )
 
+// maxBounceText bounds the prose the phrase patterns read: a bounce says
+// what it has to say in its first pages, and the patterns are costly.
+const maxBounceText = 64 << 10
+
 // bounceText is what the bounce says in its own words: the text parts
 // before the returned message starts.
 func (m *msg) bounceText() string {
 	var b strings.Builder
 	for _, t := range m.texts {
+		t = t[:min(len(t), maxBounceText)]
 		if _, off := inlineHeader(t); off >= 0 {
 			t = t[:off]
 		}
@@ -41,11 +46,11 @@ func (m *msg) bounceText() string {
 		}
 		b.WriteString(t)
 		b.WriteString("\n\n")
-		if b.Len() > 256<<10 {
+		if b.Len() > maxBounceText {
 			break
 		}
 	}
-	return b.String()
+	return b.String()[:min(b.Len(), maxBounceText)]
 }
 
 // isDaemonSender: the report comes from a mail system, not a person.
@@ -73,7 +78,7 @@ func (m *msg) humanBounce(rep *Report) bool {
 	if nullSender(m.h) {
 		score++
 	}
-	bounceSubject := reBounceSubject.MatchString(rep.Subject) && !reReplySubject.MatchString(rep.Subject)
+	bounceSubject := subjectSaysBounce(rep.Subject)
 	if bounceSubject {
 		score += 2
 	}
@@ -92,7 +97,12 @@ func (m *msg) humanBounce(rep *Report) bool {
 		!reGiveUp.MatchString(rep.Subject) && !(reGiveUp.MatchString(text) && !reDelayPhrase.MatchString(text))
 	rcpts := m.freeTextRecipients(text, rep, failed)
 	if len(rcpts) == 0 {
-		a := rep.Original.Recipient
+		// The subject may name it ("Undeliverable mail: a@b"), else the
+		// returned message's one recipient.
+		a := m.subjectRecipient(rep)
+		if a == "" {
+			a = rep.Original.Recipient
+		}
 		if a == "" {
 			a = m.originalRecipient()
 		}
@@ -108,6 +118,22 @@ func (m *msg) humanBounce(rep *Report) bool {
 	}
 	rep.Recipients = append(rep.Recipients, rcpts...)
 	return true
+}
+
+// subjectRecipient is the one address a bounce's subject names, "" when
+// it names none or several, or only the report's own parties.
+func (m *msg) subjectRecipient(rep *Report) string {
+	skip := m.notRecipients(rep)
+	var found []string
+	for _, a := range addrs(rep.Subject) {
+		if !skip[strings.ToLower(a)] && !reDaemonLocal.MatchString(localOf(a)) {
+			found = append(found, a)
+		}
+	}
+	if len(found) == 1 {
+		return found[0]
+	}
+	return ""
 }
 
 // finishHuman sets action and status the way the spec asks for free text:

@@ -43,7 +43,7 @@ func (m *msg) report() *Report {
 // (its subject says so and a mail system sent it): bounces carry
 // Auto-Submitted too.
 func (m *msg) bounceFirst(rep *Report) bool {
-	return reBounceSubject.MatchString(rep.Subject) && !reAutoSubject.MatchString(rep.Subject) && m.isDaemonSender()
+	return subjectSaysBounce(rep.Subject) && m.isDaemonSender()
 }
 
 // forwarded is the first attached message read as a report of its own,
