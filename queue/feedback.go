@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,6 +69,9 @@ type FeedbackRecord struct {
 	// purged: address suppressed only").
 	Reason     string `json:"reason,omitempty"`
 	Suppressed bool   `json:"suppressed"`
+	// SenderDomain is the matched message's sending domain (SendingDomain),
+	// for complaint rates; "" when it was purged.
+	SenderDomain string `json:"sender_domain,omitempty"`
 }
 
 // FeedbackResult is ApplyFeedback's answer.
@@ -117,8 +122,10 @@ func (s *PebbleStore) ApplyFeedback(ctx context.Context, f Feedback) (FeedbackRe
 	if err != nil {
 		return FeedbackResult{}, err
 	}
+	senderDomain := ""
 	if idx >= 0 {
 		f.Rcpt = strings.ToLower(m.Recipients[idx].Address)
+		senderDomain = SendingDomain(m.From, m.Sender)
 	}
 	keys := []string{"k/" + f.Key}
 	if f.QueueID != "" {
@@ -135,7 +142,7 @@ func (s *PebbleStore) ApplyFeedback(ctx context.Context, f Feedback) (FeedbackRe
 		return FeedbackResult{}, err
 	}
 	tx := s.newTx()
-	rec := FeedbackRecord{Feedback: f, Reason: reason}
+	rec := FeedbackRecord{Feedback: f, Reason: reason, SenderDomain: senderDomain}
 	switch {
 	case idx >= 0:
 		rec.Matched = true
@@ -408,4 +415,93 @@ func (s *PebbleStore) trimFeedback(logKeys [][]byte) error {
 		}
 	}
 	return s.commit(b)
+}
+
+// SenderCounts is one sending domain's delivered recipients and
+// complaints in a window: the complaint rate mailbox providers watch.
+type SenderCounts struct {
+	Domain     string `json:"domain"`
+	Delivered  int    `json:"delivered"`
+	Complaints int    `json:"complaints"`
+}
+
+// CountBySender counts, per sending domain (the From field's domain, else
+// the envelope sender's), recipients delivered at or after since and
+// complaints that matched a message and arrived at or after since. It
+// reads the messages that arrived since since minus maxAge (mail is
+// delivered up to retry.expire after it arrives) and the kept reports:
+// an operator's command, not a hot path.
+func (s *PebbleStore) CountBySender(ctx context.Context, since time.Time, maxAge time.Duration) ([]SenderCounts, error) {
+	by := map[string]*SenderCounts{}
+	get := func(d string) *SenderCounts {
+		if by[d] == nil {
+			by[d] = &SenderCounts{Domain: d}
+		}
+		return by[d]
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	lower := idKey(kindMessage, encodeID(uint64(max(since.Add(-maxAge).UnixMilli(), 0)), 0))
+	err := scan(snap, lower, prefixEnd(prefix(kindMessage)), func(_, v []byte) (bool, error) {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		m, err := decodeMessage(v)
+		if err != nil {
+			return false, err
+		}
+		n := 0
+		err = scan(snap, rcptPrefix(m.ID), prefixEnd(rcptPrefix(m.ID)), func(_, rv []byte) (bool, error) {
+			r, err := decodeRecipient(rv)
+			if err == nil && r.State == Delivered && !r.Updated.Before(since) {
+				n++
+			}
+			return err == nil, err
+		})
+		if err == nil && n > 0 {
+			get(SendingDomain(m.From, m.Sender)).Delivered += n
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = scan(snap, binary.BigEndian.AppendUint64(prefix(kindFeedback), timeNanos(since)), prefixEnd(prefix(kindFeedback)),
+		func(_, v []byte) (bool, error) {
+			var r FeedbackRecord
+			if err := decode(v, &r); err != nil {
+				return false, err
+			}
+			if r.Kind == FeedbackComplaint && r.Matched {
+				get(r.SenderDomain).Complaints++
+			}
+			return true, nil
+		})
+	out := make([]SenderCounts, 0, len(by))
+	for _, c := range by {
+		out = append(out, *c)
+	}
+	slices.SortFunc(out, func(a, b SenderCounts) int {
+		if a.Delivered != b.Delivered {
+			return b.Delivered - a.Delivered
+		}
+		return strings.Compare(a.Domain, b.Domain)
+	})
+	return out, err
+}
+
+// SendingDomain is the domain a message is sent as: the From field's,
+// else the envelope sender's (lower case; "" for neither).
+func SendingDomain(from, sender string) string {
+	if a, err := mail.ParseAddress(from); err == nil {
+		from = a.Address
+	} else {
+		from = ""
+	}
+	for _, addr := range []string{from, sender} {
+		if i := strings.LastIndexByte(addr, '@'); i >= 0 && i < len(addr)-1 {
+			return strings.ToLower(addr[i+1:])
+		}
+	}
+	return ""
 }

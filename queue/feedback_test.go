@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -202,5 +204,31 @@ func TestTrimFeedbackForgetsOldReports(t *testing.T) {
 	}
 	if res := e.feedback(f); res.Duplicate {
 		t.Fatal("a trimmed key still counts as applied")
+	}
+}
+
+// TestCountBySender: delivered recipients and matched complaints per
+// sending domain (From's, else the envelope sender's) in the window.
+func TestCountBySender(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for i := 0; i < 4; i++ {
+		ids = append(ids, e.delivered(fmt.Sprintf("Message-ID: <%d@x>\r\nFrom: News <news@Brand.example>", i),
+			fmt.Sprintf("r%d@example.com", i)))
+	}
+	e.delivered("Message-ID: <plain@x>", "s@example.com") // no From: the envelope's example.org
+	e.feedback(Feedback{Key: "c1", Kind: FeedbackComplaint, QueueID: ids[0], Verified: true, Rcpt: "r0@example.com",
+		Suppress: &Suppression{Reason: "complaint"}})
+	e.feedback(Feedback{Key: "c2", Kind: FeedbackComplaint, QueueID: ids[1], Verified: true, Rcpt: "nobody@example.com"})
+	got, err := e.s.CountBySender(bg, t0, 72*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []SenderCounts{{Domain: "brand.example", Delivered: 4, Complaints: 1}, {Domain: "example.org", Delivered: 1}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("counts %+v, want %+v (the unmatched complaint does not count)", got, want)
+	}
+	if got, _ := e.s.CountBySender(bg, t0.Add(2*time.Hour), 72*time.Hour); len(got) != 0 {
+		t.Fatalf("a window after everything counts %+v", got)
 	}
 }

@@ -84,7 +84,37 @@ func printStats(w io.Writer, st *admin.Stats) error {
 	if err := printSenderSide(w, st); err != nil {
 		return err
 	}
+	if err := printComplaints(w, st); err != nil {
+		return err
+	}
 	return printUnsigned(w, st)
+}
+
+// printComplaints shows each sending domain's complaint rate against
+// Gmail's marks.
+func printComplaints(w io.Writer, st *admin.Stats) error {
+	if len(st.Complaints) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nComplaint rate per sending domain (Gmail: keep below %g%%, never reach %g%%)\n",
+		100*admin.ComplaintWarningRate, 100*admin.ComplaintCriticalRate)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  DOMAIN\t24H COMPLAINTS\t24H DELIVERED\t24H RATE\t7D COMPLAINTS\t7D DELIVERED\t7D RATE\tLEVEL")
+	for _, c := range st.Complaints {
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%.3f%%\t%d\t%d\t%.3f%%\t%s\n", orDash(c.Domain), c.Complaints24h, c.Delivered24h,
+			100*c.Rate24h, c.Complaints7d, c.Delivered7d, 100*c.Rate7d, complaintMark(c.Level))
+	}
+	return tw.Flush()
+}
+
+func complaintMark(level string) string {
+	switch level {
+	case admin.LevelCritical:
+		return fmt.Sprintf("CRITICAL (≥ %g%%)", 100*admin.ComplaintCriticalRate)
+	case admin.LevelWarning:
+		return fmt.Sprintf("WARNING (≥ %g%%)", 100*admin.ComplaintWarningRate)
+	}
+	return "ok"
 }
 
 // printUnsigned flags mail sent without a DKIM signature: its From

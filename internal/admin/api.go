@@ -187,6 +187,9 @@ type Stats struct {
 	// daemon started, per From domain, most first: no [[dkim]] key
 	// covers the domain, so DMARC fails unless SPF aligns.
 	Unsigned []UnsignedStat `json:"unsigned"`
+	// Complaints is the complaint rate per sending domain over 24h and
+	// 7d, highest level first (needs the feedback loop: [bounce]).
+	Complaints []ComplaintStat `json:"complaints"`
 }
 
 // UnsignedStat is one From domain's unsigned mail.

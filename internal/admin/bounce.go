@@ -2,13 +2,16 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/mtaq/mtaq/queue"
 )
@@ -20,6 +23,86 @@ type Reports interface {
 	// ErrInvalid (wrapped) when it is no email or too big.
 	Receive(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error)
 	Feedbacks(ctx context.Context, f queue.FeedbackFilter) ([]queue.FeedbackRecord, error)
+	// CountBySender counts delivered recipients and complaints per
+	// sending domain since since (queue.PebbleStore.CountBySender).
+	CountBySender(ctx context.Context, since time.Time) ([]queue.SenderCounts, error)
+}
+
+// Complaint-rate marks: Gmail's sender guidelines ask bulk senders to
+// keep the rate below 0.1% and never let it reach 0.3%.
+const (
+	ComplaintWarningRate  = 0.001
+	ComplaintCriticalRate = 0.003
+)
+
+// ComplaintStat is one sending domain's complaint rate over the last day
+// and the last week (complaints / delivered recipients).
+type ComplaintStat struct {
+	Domain        string  `json:"domain"`
+	Delivered24h  int     `json:"delivered_24h"`
+	Complaints24h int     `json:"complaints_24h"`
+	Rate24h       float64 `json:"rate_24h"`
+	Delivered7d   int     `json:"delivered_7d"`
+	Complaints7d  int     `json:"complaints_7d"`
+	Rate7d        float64 `json:"rate_7d"`
+	// Level is the worse of the two windows: ok, warning (≥ 0.1%) or
+	// critical (≥ 0.3%).
+	Level string `json:"level"`
+}
+
+// complaintStats reads both windows; nil without a feedback loop.
+func (s *Service) complaintStats(ctx context.Context, now time.Time) ([]ComplaintStat, error) {
+	if s.reports == nil {
+		return []ComplaintStat{}, nil
+	}
+	day, err := s.reports.CountBySender(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	week, err := s.reports.CountBySender(ctx, now.Add(-7*24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]queue.SenderCounts{}
+	for _, c := range day {
+		by[c.Domain] = c
+	}
+	out := make([]ComplaintStat, 0, len(week))
+	for _, w := range week {
+		d := by[w.Domain]
+		cs := ComplaintStat{Domain: w.Domain, Delivered24h: d.Delivered, Complaints24h: d.Complaints,
+			Rate24h: rate(d.Complaints, d.Delivered), Delivered7d: w.Delivered, Complaints7d: w.Complaints,
+			Rate7d: rate(w.Complaints, w.Delivered)}
+		worst := max(cs.Rate24h, cs.Rate7d)
+		switch {
+		case worst >= ComplaintCriticalRate:
+			cs.Level = LevelCritical
+		case worst >= ComplaintWarningRate:
+			cs.Level = LevelWarning
+		default:
+			cs.Level = LevelOK
+		}
+		out = append(out, cs)
+	}
+	rank := map[string]int{LevelCritical: 0, LevelWarning: 1, LevelOK: 2}
+	slices.SortStableFunc(out, func(a, b ComplaintStat) int {
+		if rank[a.Level] != rank[b.Level] {
+			return rank[a.Level] - rank[b.Level]
+		}
+		return cmp.Compare(b.Rate7d, a.Rate7d)
+	})
+	return out, nil
+}
+
+// rate is n/of; a complaint with nothing delivered counts as 100%.
+func rate(n, of int) float64 {
+	switch {
+	case n == 0:
+		return 0
+	case of == 0:
+		return 1
+	}
+	return float64(n) / float64(of)
 }
 
 // ReceiveResult is what one report did: its kind (dsn, complaint,

@@ -50,6 +50,9 @@ func (s *Service) Stats(ctx context.Context) (*Stats, error) {
 	if s.live != nil {
 		st.Limits, st.SenderSide = s.live.Destinations(), s.live.SenderSideRejections()
 	}
+	if st.Complaints, err = s.complaintStats(ctx, now); err != nil {
+		return nil, fmt.Errorf("counting complaints: %w", err)
+	}
 	if s.unsigned != nil {
 		for d, n := range s.unsigned() {
 			st.Unsigned = append(st.Unsigned, UnsignedStat{Domain: d, Messages: n})

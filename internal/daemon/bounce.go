@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -23,6 +24,7 @@ type feedbackLoop struct {
 	rp        *bounce.ReturnPath // nil when no return-path domain is set
 	recv      *bounce.Receiver
 	store     *queue.PebbleStore
+	expire    time.Duration // retry.expire
 	listeners []net.Listener
 	servers   []*bounce.Server
 }
@@ -30,7 +32,7 @@ type feedbackLoop struct {
 // newFeedbackLoop loads the secret (made in data_dir the first time) and
 // builds the receiver. Listeners start in serve.
 func newFeedbackLoop(c conf.Config, o Options, store *queue.PebbleStore, cl *policy.Classifier, reg *metrics.Registry) (*feedbackLoop, error) {
-	fl := &feedbackLoop{store: store}
+	fl := &feedbackLoop{store: store, expire: c.Retry.Expire.Duration}
 	b := c.Bounce
 	if b.Enabled() || len(b.Listen) > 0 || len(b.FeedbackAddresses) > 0 {
 		key, err := loadBounceSecret(b, c.DataDir)
@@ -131,6 +133,12 @@ func (fl *feedbackLoop) Receive(ctx context.Context, raw []byte, rcpts []string)
 // Feedbacks implements admin.Reports.
 func (fl *feedbackLoop) Feedbacks(ctx context.Context, f queue.FeedbackFilter) ([]queue.FeedbackRecord, error) {
 	return fl.store.Feedbacks(ctx, f)
+}
+
+// CountBySender implements admin.Reports: mail is delivered up to
+// retry.expire after it arrives, so messages that old are read too.
+func (fl *feedbackLoop) CountBySender(ctx context.Context, since time.Time) ([]queue.SenderCounts, error) {
+	return fl.store.CountBySender(ctx, since, fl.expire)
 }
 
 // BounceAddrs returns the bounce listeners' addresses.

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
@@ -22,18 +23,26 @@ import (
 // from sender.test goes out with a token at bounce.sender.test, reports
 // come back to the bounce listener, events go to a webhook receiver.
 func feedbackInternet(t *testing.T, tweak ...func(*conf.Config)) (*internet, *hookReceiver, *smtptest.Server) {
+	n, rcv, corp, _ := feedbackInternetAdmin(t, tweak...)
+	return n, rcv, corp
+}
+
+// feedbackInternetAdmin is feedbackInternet plus a client of the admin API.
+func feedbackInternetAdmin(t *testing.T, tweak ...func(*conf.Config)) (*internet, *hookReceiver, *smtptest.Server, admin.API) {
 	t.Helper()
 	rcv := &hookReceiver{secret: "s", got: map[uint64]int{}, kinds: map[string]int{}, bodies: map[uint64]map[string]any{}}
 	hs := httptest.NewServer(rcv)
 	t.Cleanup(hs.Close)
+	var sock string
 	n := newInternet(t, append([]func(*conf.Config){func(c *conf.Config) {
+		sock = c.AdminSocketPath()
 		c.Webhooks = []conf.Webhook{{URL: hs.URL, Secret: "s"}}
 		c.Bounce.Listen = []string{"127.0.0.1:0"}
 		c.Bounce.ReturnPathDomains = map[string]string{"sender.test": "bounce.sender.test"}
 		c.Bounce.FeedbackAddresses = []string{"fbl@bounce.sender.test"}
 	}}, tweak...)...)
 	corp := n.mx("corp.test", 10, "mx.corp.test", "127.0.0.2")
-	return n, rcv, corp
+	return n, rcv, corp, admin.NewClient(sock)
 }
 
 // report sends one report to the bounce listener as a remote MTA would,
@@ -231,7 +240,7 @@ func TestAsyncBounceEndToEnd(t *testing.T) {
 // the recipient with reason complaint and sends Postmark's SpamComplaint
 // record; a redacted report is matched through the original message.
 func TestComplaintEndToEnd(t *testing.T) {
-	n, rcv, corp := feedbackInternet(t)
+	n, rcv, corp, api := feedbackInternetAdmin(t)
 	for _, c := range []struct {
 		rcpt, shown string
 	}{{"carol@corp.test", "carol@corp.test"}, {"dave@corp.test", ""}} {
@@ -260,6 +269,20 @@ func TestComplaintEndToEnd(t *testing.T) {
 		}
 		next := n.send("app@sender.test", c.rcpt)
 		n.wait(next, 0, queue.Rejected)
+	}
+	// Two complaints on two delivered: stats flags the sending domain.
+	st, err := api.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := admin.ComplaintStat{Domain: "sender.test", Delivered24h: 2, Complaints24h: 2, Rate24h: 1, Delivered7d: 2,
+		Complaints7d: 2, Rate7d: 1, Level: admin.LevelCritical}
+	if len(st.Complaints) != 1 || st.Complaints[0] != want {
+		t.Fatalf("stats complaints %+v, want %+v", st.Complaints, want)
+	}
+	recs, err := api.ListReports(context.Background(), admin.ReportFilter{Kind: "complaint"})
+	if err != nil || len(recs.Reports) != 2 || !recs.Reports[0].Matched || recs.Reports[0].Rcpt != "dave@corp.test" {
+		t.Fatalf("bounce ls: %+v (%v), want both complaints, newest (dave) first", recs, err)
 	}
 }
 
