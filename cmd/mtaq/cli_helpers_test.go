@@ -30,7 +30,10 @@ type cliNet struct {
 	cfg  string
 }
 
-func newCLINet(t *testing.T) *cliNet {
+func newCLINet(t *testing.T) *cliNet { return newCLINetWith(t, "") }
+
+// newCLINetWith is newCLINet with more TOML (whole tables) in the file.
+func newCLINetWith(t *testing.T, extra string) *cliNet {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "mtaq") // short: unix socket paths are < 108 bytes
 	if err != nil {
@@ -48,7 +51,7 @@ dns_servers = [%q]
 port = %d
 [dsn]
 enabled = false  # the queue listings below hold the tests' own messages only
-`, filepath.Join(dir, "data"), n.dns.Addr(), n.port)
+`, filepath.Join(dir, "data"), n.dns.Addr(), n.port) + extra
 	if err := os.WriteFile(n.cfg, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -71,10 +74,10 @@ enabled = false  # the queue listings below hold the tests' own messages only
 	return n
 }
 
-func (n *cliNet) mx(domain, ip string, opts ...smtptest.Option) {
+func (n *cliNet) mx(domain, ip string, opts ...smtptest.Option) *smtptest.Server {
 	n.dns.MX(domain, 10, "mx."+domain)
 	n.dns.A("mx."+domain, ip)
-	smtptest.New(n.t, fmt.Sprintf("%s:%d", ip, n.port), opts...)
+	return smtptest.New(n.t, fmt.Sprintf("%s:%d", ip, n.port), opts...)
 }
 
 func (n *cliNet) send(to ...string) string {
