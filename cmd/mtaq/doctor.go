@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/bounce"
 	"github.com/mtaq/mtaq/internal/doctor"
 )
 
@@ -34,6 +35,10 @@ parent; hostname is the EHLO name. Exit status 1 when any check FAILs, 0 otherwi
 			if err != nil {
 				return &exitError{exitConfig, err}
 			}
+			if returnPath == "" {
+				// The domain mtaq's own feedback loop would use for this sender.
+				returnPath = bounce.Domains{BySender: c.Bounce.ReturnPathDomains, Default: c.Bounce.DefaultReturnPathDomain}.For(a[0])
+			}
 			o := doctor.Options{Domain: a[0], ReturnPathDomain: returnPath, Hostname: c.Hostname, DKIM: dkimKeys(c)}
 			for _, s := range ips {
 				ip := net.ParseIP(s)
@@ -47,7 +52,7 @@ parent; hostname is the EHLO name. Exit status 1 when any check FAILs, 0 otherwi
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (TOML); default $MTAQ_CONFIG, else /etc/mtaq/mtaq.toml, else built-in defaults")
 	cmd.Flags().StringArrayVar(&ips, "ip", nil, "an outbound address mtaq sends from (repeatable)")
-	cmd.Flags().StringVar(&returnPath, "return-path-domain", "", "the MAIL FROM domain, whose SPF is checked (default DOMAIN)")
+	cmd.Flags().StringVar(&returnPath, "return-path-domain", "", "the MAIL FROM domain, whose SPF and MX are checked (default: [bounce]'s return-path domain for DOMAIN, else DOMAIN)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of {check, status, detail, fix}")
 	return cmd
 }

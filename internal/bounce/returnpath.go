@@ -42,10 +42,10 @@ func (p *ReturnPath) Sender(m *queue.Message) string {
 	if m.Sender == "" || !p.Enabled() {
 		return m.Sender
 	}
-	rp := p.listed(domainOf(m.Sender))
+	rp := p.domains.listed(domainOf(m.Sender))
 	if rp == "" {
 		if a, err := mail.ParseAddress(m.From); err == nil {
-			rp = p.listed(domainOf(a.Address))
+			rp = p.domains.listed(domainOf(a.Address))
 		}
 	}
 	if rp == "" {
@@ -63,13 +63,23 @@ func (p *ReturnPath) Sender(m *queue.Message) string {
 // Enabled reports whether any mail gets a token.
 func (p *ReturnPath) Enabled() bool { return len(p.domains.BySender) > 0 || p.domains.Default != "" }
 
+// For is the return-path domain mail from sender domain dom goes out
+// with: the listed one, else Default ("" for none).
+func (d Domains) For(dom string) string {
+	if rp := d.listed(strings.ToLower(dom)); rp != "" {
+		return rp
+	}
+	return strings.ToLower(d.Default)
+}
+
 // listed is the return-path domain of the most specific listed domain dom
-// is, or is under; "" when none.
-func (p *ReturnPath) listed(dom string) string {
+// (lower case) is, or is under; "" when none.
+func (d Domains) listed(dom string) string {
 	best, rp := "", ""
-	for k, v := range p.domains.BySender {
+	for k, v := range d.BySender {
+		k = strings.ToLower(k)
 		if (dom == k || strings.HasSuffix(dom, "."+k)) && len(k) > len(best) {
-			best, rp = k, v
+			best, rp = k, strings.ToLower(v)
 		}
 	}
 	return rp

@@ -47,7 +47,7 @@ var mayImport = map[string][]string{
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
-		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback"},
+		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce"},
 	// Test helpers stand alone, so any package's tests can use them.
 	"internal/dnstest":    nil,
 	"internal/smtptest":   nil,

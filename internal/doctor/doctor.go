@@ -84,8 +84,7 @@ func Run(ctx context.Context, r Resolver, o Options) []Result {
 	out = append(out, dmarc, checkAlignment(o.Domain, rp, aspf))
 	out = append(out, checkPTRs(ctx, r, o.IPs, normal(o.Hostname))...)
 	out = append(out, checkEHLO(ctx, r, normal(o.Hostname), o.IPs))
-	out = append(out, Result{Check: "bounce-mx", Status: Info,
-		Detail: "MX of " + rp + " not checked: applies once mtaq has a [bounce] listener"})
+	out = append(out, checkBounceMX(ctx, r, o.Domain, rp, normal(o.Hostname)))
 	out = append(out, checkMTASTS(ctx, r, o.Domain), checkTLSRPT(ctx, r, o.Domain))
 	return out
 }

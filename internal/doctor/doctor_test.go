@@ -73,6 +73,7 @@ func fixedZone(t *testing.T, srv *dnstest.Server) {
 		dkimTXT(t, "s2._domainkey.example.test", edKey(2)),
 		txt("_dmarc.example.test", "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.test"),
 		"10.2.0.192.in-addr.arpa. 300 IN PTR mta.example.test.",
+		"bounces.example.test. 300 IN MX 10 mta.example.test.",
 		"11.2.0.192.in-addr.arpa. 300 IN PTR mta.example.test.",
 		"mta.example.test. 300 IN A 192.0.2.10",
 		"mta.example.test. 300 IN A 192.0.2.11",
@@ -116,7 +117,7 @@ func TestDoctorBrokenThenFixed(t *testing.T) {
 		"PASS spf", "FAIL spf-lookups", "FAIL spf 192.0.2.10", "PASS spf 192.0.2.11",
 		"FAIL dkim s1._domainkey.example.test", "FAIL dkim s2._domainkey.example.test",
 		"FAIL dmarc", "FAIL alignment",
-		"FAIL ptr 192.0.2.10", "FAIL ptr 192.0.2.11", "FAIL ehlo", "INFO bounce-mx",
+		"FAIL ptr 192.0.2.10", "FAIL ptr 192.0.2.11", "FAIL ehlo", "WARN bounce-mx",
 		"FAIL mta-sts", "FAIL tls-rpt")
 	if !Failed(rs) {
 		t.Error("Failed is false")
@@ -127,6 +128,7 @@ func TestDoctorBrokenThenFixed(t *testing.T) {
 		"dkim s2._domainkey.example.test": `publish s2._domainkey.example.test. TXT "` + s2 + `"`,
 		"dmarc":                           `publish _dmarc.example.test. TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.test"`,
 		"ehlo":                            "publish mta.example.test. A 192.0.2.10",
+		"bounce-mx":                       "publish bounces.example.test. MX 10 mta.example.test. (the host running the [bounce] listener on port 25)",
 		"ptr 192.0.2.10":                  "ask the owner of 192.0.2.10 to publish 10.2.0.192.in-addr.arpa. PTR mta.example.test.",
 		"ptr 192.0.2.11":                  "publish old.example.test. A 192.0.2.11",
 		"tls-rpt":                         `publish _smtp._tls.example.test. TXT "v=TLSRPTv1; rua=mailto:tls-reports@example.test"`,
@@ -146,7 +148,7 @@ func TestDoctorBrokenThenFixed(t *testing.T) {
 		"PASS spf", "PASS spf-lookups", "PASS spf 192.0.2.10", "PASS spf 192.0.2.11",
 		"PASS dkim s1._domainkey.example.test", "PASS dkim s2._domainkey.example.test",
 		"PASS dmarc", "PASS alignment",
-		"PASS ptr 192.0.2.10", "PASS ptr 192.0.2.11", "PASS ehlo", "INFO bounce-mx",
+		"PASS ptr 192.0.2.10", "PASS ptr 192.0.2.11", "PASS ehlo", "PASS bounce-mx",
 		"PASS mta-sts", "PASS tls-rpt")
 	if Failed(rs) {
 		t.Error("Failed is true")
