@@ -185,7 +185,7 @@ func TestCLIStats(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"delivered", "delivery_rate", "destinations", "finished", "hard_bounce_rate", "hard_bounced", "level", "limits", "sender_side", "states", "suppressions", "unsigned", "window"}
+	want := []string{"complaints", "delivered", "delivery_rate", "destinations", "finished", "hard_bounce_rate", "hard_bounced", "level", "limits", "sender_side", "states", "suppressions", "unsigned", "window"}
 	if !slices.Equal(keys, want) || st["level"] != "critical" {
 		t.Errorf("stats --json keys %v level %v", keys, st["level"])
 	}

@@ -21,12 +21,14 @@ import (
 // feedbackLoop is the daemon's side of [bounce]: the return path for the
 // scheduler, the receiver behind the listener and `mtaq bounce receive`.
 type feedbackLoop struct {
-	rp        *bounce.ReturnPath // nil when no return-path domain is set
-	recv      *bounce.Receiver
-	store     *queue.PebbleStore
-	expire    time.Duration // retry.expire
-	listeners []net.Listener
-	servers   []*bounce.Server
+	rp     *bounce.ReturnPath // nil when no return-path domain is set
+	recv   *bounce.Receiver
+	store  *queue.PebbleStore
+	expire time.Duration // retry.expire
+	// configured: [bounce] has a return path or a feedback address.
+	configured bool
+	listeners  []net.Listener
+	servers    []*bounce.Server
 }
 
 // newFeedbackLoop loads the secret (made in data_dir the first time) and
@@ -34,6 +36,7 @@ type feedbackLoop struct {
 func newFeedbackLoop(c conf.Config, o Options, store *queue.PebbleStore, cl *policy.Classifier, reg *metrics.Registry) (*feedbackLoop, error) {
 	fl := &feedbackLoop{store: store, expire: c.Retry.Expire.Duration}
 	b := c.Bounce
+	fl.configured = b.Enabled() || len(b.FeedbackAddresses) > 0
 	if b.Enabled() || len(b.Listen) > 0 || len(b.FeedbackAddresses) > 0 {
 		key, err := loadBounceSecret(b, c.DataDir)
 		if err != nil {
@@ -137,7 +140,12 @@ func (fl *feedbackLoop) Feedbacks(ctx context.Context, f queue.FeedbackFilter) (
 
 // CountBySender implements admin.Reports: mail is delivered up to
 // retry.expire after it arrives, so messages that old are read too.
+// Without a feedback loop no complaint can arrive: no rates, rather than
+// rates that say 0 %.
 func (fl *feedbackLoop) CountBySender(ctx context.Context, since time.Time) ([]queue.SenderCounts, error) {
+	if !fl.configured {
+		return nil, nil
+	}
 	return fl.store.CountBySender(ctx, since, fl.expire)
 }
 

@@ -269,6 +269,7 @@ func TestComplaintEndToEnd(t *testing.T) {
 		}
 		next := n.send("app@sender.test", c.rcpt)
 		n.wait(next, 0, queue.Rejected)
+		n.advanceTo(n.clk.Now().Add(time.Minute))
 	}
 	// Two complaints on two delivered: stats flags the sending domain.
 	st, err := api.Stats(context.Background())
