@@ -2,7 +2,7 @@
 """Check labels.tsv against the corpus: every row names an existing file,
 a known kind, and (for dsn rows) each recipient and status appears in the
 file; every .eml file has a row. Exit 1 listing every problem."""
-import os, sys
+import os, re, sys
 
 root = sys.argv[1]
 kinds = {"dsn", "complaint", "auto_reply", "not_bounce"}
@@ -35,8 +35,11 @@ for n, line in enumerate(lines[1:], 2):
     for r in rcpts:
         if r not in text and r.split("@")[0] not in text:
             problems.append("labels.tsv:%d: %s does not name %s" % (n, name, r))
+    fields = re.findall(r"(?m)^status:\s*([245]\.\d{1,3}\.\d{1,3})", text)
     for s in stats:
-        if s not in text:
+        if fields and s not in fields:
+            problems.append("labels.tsv:%d: %s: status %s is not one of its Status fields %s" % (n, name, s, sorted(set(fields))))
+        elif s not in text:
             problems.append("labels.tsv:%d: %s does not contain status %s" % (n, name, s))
 for dirpath, _, files in os.walk(root):
     for fn in files:
