@@ -6,7 +6,8 @@
 # are kept. Needs root (Postfix and Exim drop privileges themselves),
 # /usr/sbin/postfix (Debian "postfix"), python3, go, and apt-get download for
 # the MTAs that are only unpacked (exim4-daemon-light, vacation,
-# dovecot-sieve): nothing is installed or replaced on the system.
+# dovecot-sieve): no MTA is installed or replaced on the system; the one
+# package installed is the library libidn12 (Exim links to it).
 #
 # Everything talks only to 127.0.0.0/8: the MTAs relay every message to
 # tools/sink.py, which plays the remote servers (reply by recipient domain)
@@ -61,7 +62,7 @@ done
     tail -n +2 "$HERE/labels.tsv" | while IFS= read -r line; do
       keep=1
       for m in "${MTAS[@]}"; do [[ $line == "$m/"* ]] && keep=0; done
-      [[ $keep == 1 ]] && printf '%s\n' "$line"
+      if [[ $keep == 1 ]]; then printf '%s\n' "$line"; fi
     done
   fi
   for m in "${MTAS[@]}"; do cat "$WORK/labels-$m.tsv"; done
