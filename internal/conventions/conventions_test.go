@@ -49,11 +49,12 @@ var mayImport = map[string][]string{
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
 		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce"},
 	// Test helpers stand alone, so any package's tests can use them.
-	"internal/dnstest":    nil,
-	"internal/smtptest":   nil,
-	"internal/tmpfstest":  nil,
-	"internal/unprivtest": nil,
-	"internal/waitfor":    nil,
+	"internal/dnstest":     nil,
+	"internal/smtptest":    nil,
+	"internal/tmpfstest":   nil,
+	"internal/unprivtest":  nil,
+	"internal/waitfor":     nil,
+	"internal/postfixtest": nil,
 	// Benchmark tools drive the real packages from outside.
 	"bench/scale":   {"queue"},
 	"bench/latency": nil,
@@ -90,6 +91,8 @@ var wallClockAllowed = map[string]string{
 		"under test waits on socket deadlines, not on a fake clock",
 	"internal/waitfor/waitfor.go": "the test helper polls other goroutines and processes in real " +
 		"time, bounded by a deadline",
+	"internal/postfixtest/postfixtest.go": "waits in real time for a real Postfix process to listen " +
+		"and to stop",
 	"internal/pickup/pickup.go": "compares a directory's mtime with the wall clock: a fake clock " +
 		"has no relation to the file system's",
 	"internal/submission/server.go": "the shutdown grace polls open connections in wall time, like " +
@@ -106,6 +109,8 @@ var dialNames = []string{"Dial", "DialTimeout", "DialTCP", "DialUDP", "DialIP", 
 var dialAllowed = map[string]string{
 	"internal/admin/client.go": "the admin client connects to the daemon's own unix socket",
 	"internal/admin/listen.go": "probes whether a daemon already answers on the admin unix socket",
+	"internal/postfixtest/postfixtest.go": "the test helper waits until the Postfix it started " +
+		"listens on loopback",
 }
 
 // globalLoggers are zap's process-wide loggers (C5): every package takes a
