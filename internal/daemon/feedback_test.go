@@ -14,6 +14,7 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/postfixtest"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
@@ -355,4 +356,52 @@ func TestReportAbuse(t *testing.T) {
 	if c := count(); c != 0 {
 		t.Fatalf("%d suppressions after the flood", c)
 	}
+}
+
+// TestPostfixDSNEndToEnd: Debian's Postfix plays corp.test's MX. It
+// answers 250, then finds no such user and sends a real DSN to the
+// message's return path, which it relays to mtaq's bounce listener: mtaq
+// parses it, bounces the delivered recipient and suppresses the address.
+func TestPostfixDSNEndToEnd(t *testing.T) {
+	postfixtest.Require(t)
+	rcv := &hookReceiver{secret: "s", got: map[uint64]int{}, kinds: map[string]int{}, bodies: map[uint64]map[string]any{}}
+	hs := httptest.NewServer(rcv)
+	defer hs.Close()
+	n := newInternet(t, func(c *conf.Config) {
+		c.Webhooks = []conf.Webhook{{URL: hs.URL, Secret: "s"}}
+		c.Bounce.Listen = []string{"127.0.0.1:0"}
+		c.Bounce.ReturnPathDomains = map[string]string{"sender.test": "bounce.sender.test"}
+	})
+	pf := postfixtest.Start(t, postfixtest.Options{Listen: fmt.Sprintf("127.0.0.2:%d", n.port),
+		Relay: n.d.BounceAddrs()[0].String(), Hostname: "mx.corp.test", LocalDomains: []string{"corp.test"}})
+	n.dns.MX("corp.test", 10, "mx.corp.test")
+	n.dns.A("mx.corp.test", "127.0.0.2")
+
+	id := n.send("app@sender.test", "nosuchuser@corp.test")
+	n.wait(id, 0, queue.Delivered)
+	var r queue.Recipient
+	waitfor.NoError(t, func() error {
+		m, err := n.d.Store().Message(context.Background(), id)
+		if err != nil {
+			return err
+		}
+		if r = m.Recipients[0]; r.State != queue.Bounced {
+			return fmt.Errorf("recipient %s, want bounced by Postfix's DSN; Postfix's log:\n%s", r.State, pf.Log())
+		}
+		return nil
+	})
+	tl := n.timeline(id, 0)
+	last := tl[len(tl)-1]
+	if last.Stage != "async" || last.MX != "mx.corp.test" || last.Reply.Enhanced != "5.1.1" || !last.Suppressed {
+		t.Errorf("timeline entry %+v, want the async bounce reported by mx.corp.test, 5.1.1, suppressed", last)
+	}
+	sup, err := n.d.Store().Suppression(context.Background(), "nosuchuser@corp.test", n.clk.Now())
+	if err != nil || sup == nil || sup.Reason != "hard_bounce" {
+		t.Fatalf("suppression %+v (%v), want hard_bounce", sup, err)
+	}
+	body, _ := rcv.waitFor(t, "bounced", "nosuchuser@corp.test")
+	if body["async"] != true || body["Type"] != "HardBounce" {
+		t.Errorf("webhook %v, want an async HardBounce", body)
+	}
+	t.Logf("Postfix's DSN: %s %s %q", last.Reply.Enhanced, last.MX, last.Reply.Text)
 }
