@@ -34,8 +34,10 @@ type Bounce struct {
 	FeedbackAddresses []string `toml:"feedback_addresses"`
 	// MaxMessageBytes caps one report (552 5.3.4 beyond).
 	MaxMessageBytes int64 `toml:"max_message_bytes"`
-	// MaxConnectionsPerIP caps one client's open connections (421 4.7.0
-	// beyond); MaxReportsPerIP its reports per hour (451 4.7.1 beyond).
+	// MaxConnections caps the listener's open connections (421 4.3.2
+	// beyond); MaxConnectionsPerIP one client's (421 4.7.0 beyond);
+	// MaxReportsPerIP its reports per hour (451 4.7.1 beyond).
+	MaxConnections      int `toml:"max_connections"`
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 	MaxReportsPerIP     int `toml:"max_reports_per_ip"`
 	// ComplaintTTL is how long a complaint suppresses; 0 (the default)
@@ -46,7 +48,7 @@ type Bounce struct {
 // DefaultBounce is the [bounce] table's defaults.
 func DefaultBounce() Bounce {
 	return Bounce{Listen: []string{}, ReturnPathDomains: map[string]string{}, FeedbackAddresses: []string{},
-		MaxMessageBytes: 10 << 20, MaxConnectionsPerIP: 10, MaxReportsPerIP: 1000}
+		MaxMessageBytes: 10 << 20, MaxConnections: 100, MaxConnectionsPerIP: 10, MaxReportsPerIP: 1000}
 }
 
 // Enabled reports whether mail gets a return-path token at all.
@@ -85,6 +87,7 @@ func validateBounce(k *checker, b Bounce) {
 		k.add("bounce.listen", "nothing to receive: set return_path_domains, default_return_path_domain or feedback_addresses")
 	}
 	k.atLeast("bounce.max_message_bytes", b.MaxMessageBytes, 64<<10)
+	k.atLeast("bounce.max_connections", int64(b.MaxConnections), 1)
 	k.atLeast("bounce.max_connections_per_ip", int64(b.MaxConnectionsPerIP), 1)
 	k.atLeast("bounce.max_reports_per_ip", int64(b.MaxReportsPerIP), 1)
 	if b.ComplaintTTL.Duration < 0 {

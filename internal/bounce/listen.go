@@ -27,8 +27,11 @@ type ServerOptions struct {
 	Hostname          string
 	TLS               *tls.Config // nil: no STARTTLS
 	MaxBytes          int64       // one report (552 5.3.4 beyond)
-	// MaxConnsPerIP open connections per client (421 4.7.0 beyond);
-	// MaxReportsPerIP reports per client per hour (451 4.7.1 beyond).
+	// MaxConns open connections in all (421 4.3.2 beyond): each may hold
+	// a report of MaxBytes in memory. MaxConnsPerIP open connections per
+	// client (421 4.7.0 beyond); MaxReportsPerIP reports per client per
+	// hour (451 4.7.1 beyond).
+	MaxConns        int
 	MaxConnsPerIP   int
 	MaxReportsPerIP int
 	// ReadTimeout bounds the wait for each read; SessionLifetime a whole
@@ -47,6 +50,7 @@ type Server struct {
 	fbl   map[string]bool
 	mu    sync.Mutex
 	conns map[netip.Addr]int
+	open  int // all connections
 	// reports per client: times of the last hour's reports.
 	reports map[netip.Addr][]time.Time
 }
@@ -54,6 +58,9 @@ type Server struct {
 // maxRcpts per transaction: a report goes to one token or one feedback
 // address; a few more cost nothing, hundreds are not a report.
 const maxRcpts = 10
+
+// maxLineLength bounds one line of a report (and of a command).
+const maxLineLength = 64 << 10
 
 // NewServer returns a listener for o; o.Receiver is required.
 func NewServer(o ServerOptions) *Server {
@@ -65,6 +72,9 @@ func NewServer(o ServerOptions) *Server {
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 10 << 20
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 100
 	}
 	if o.MaxConnsPerIP <= 0 {
 		o.MaxConnsPerIP = 10
@@ -86,7 +96,12 @@ func NewServer(o ServerOptions) *Server {
 	srv.Domain = o.Hostname
 	srv.TLSConfig = o.TLS
 	srv.MaxRecipients = maxRcpts
-	srv.MaxMessageBytes = o.MaxBytes
+	// No MaxMessageBytes: go-smtp's reader stops at the limit without
+	// draining, so the rest of the body would be read as commands. Data
+	// enforces MaxBytes itself and drains, so the 552 arrives in order.
+	// Reports come from every kind of MTA, some of which fold nothing:
+	// be lenient with line length (RFC 5321 says 1000) but bounded.
+	srv.MaxLineLength = maxLineLength
 	srv.ReadTimeout = o.ReadTimeout
 	srv.WriteTimeout = time.Minute
 	srv.EnableSMTPUTF8 = true
@@ -100,14 +115,20 @@ func (s *Server) Serve(l net.Listener) error {
 	return s.srv.Serve(&limitListener{Listener: l, s: s})
 }
 
-// Shutdown stops accepting, waits for sessions until ctx ends, then closes
-// what is left.
+// shutdownGrace is how long Shutdown waits for sessions: a report is
+// committed within its DATA, so only idle connections are left after it.
+const shutdownGrace = 5 * time.Second
+
+// Shutdown stops accepting, lets sessions finish for a few seconds (or
+// until ctx ends), then closes what is left: a remote MTA whose
+// connection is cut retries its report later.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		s.srv.Close()
+	ctx, cancel := context.WithTimeout(ctx, shutdownGrace)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return s.srv.Close()
 	}
-	return err
+	return nil
 }
 
 // NewSession implements smtp.Backend.
@@ -147,6 +168,10 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 func (ss *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(io.LimitReader(r, ss.s.o.MaxBytes+1))
+	if errors.Is(err, smtp.ErrTooLongLine) {
+		return &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
+			Message: fmt.Sprintf("Line longer than %d bytes", maxLineLength)}
+	}
 	if err != nil {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Error reading the message"}
 	}
@@ -228,14 +253,20 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		ip := clientIP(c.RemoteAddr())
 		s := l.s
 		s.mu.Lock()
-		over := s.conns[ip] >= s.o.MaxConnsPerIP
-		if !over {
+		refusal := ""
+		switch {
+		case s.open >= s.o.MaxConns:
+			refusal = "421 4.3.2 Too many connections, try again later\r\n"
+		case s.conns[ip] >= s.o.MaxConnsPerIP:
+			refusal = "421 4.7.0 Too many connections from your address\r\n"
+		default:
 			s.conns[ip]++
+			s.open++
 		}
 		s.mu.Unlock()
-		if over {
+		if refusal != "" {
 			_ = c.SetWriteDeadline(clock.Real{}.Now().Add(5 * time.Second))
-			_, _ = io.WriteString(c, "421 4.7.0 Too many connections from your address\r\n")
+			_, _ = io.WriteString(c, refusal)
 			c.Close()
 			continue
 		}
@@ -270,6 +301,7 @@ func (c *limitConn) Close() error {
 		if c.s.conns[c.ip]--; c.s.conns[c.ip] <= 0 {
 			delete(c.s.conns, c.ip)
 		}
+		c.s.open--
 		c.s.mu.Unlock()
 	})
 	return c.Conn.Close()

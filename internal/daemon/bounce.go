@@ -90,7 +90,7 @@ func (fl *feedbackLoop) listen(c conf.Config, o Options, tlsConf *tls.Config) er
 		fl.listeners = append(fl.listeners, l)
 		srv := bounce.NewServer(bounce.ServerOptions{Receiver: fl.recv, ReturnPath: fl.rp,
 			FeedbackAddresses: c.Bounce.FeedbackAddresses, Hostname: c.Hostname, TLS: tlsConf,
-			MaxBytes: c.Bounce.MaxMessageBytes, MaxConnsPerIP: c.Bounce.MaxConnectionsPerIP,
+			MaxBytes: c.Bounce.MaxMessageBytes, MaxConns: c.Bounce.MaxConnections, MaxConnsPerIP: c.Bounce.MaxConnectionsPerIP,
 			MaxReportsPerIP: c.Bounce.MaxReportsPerIP, Clock: o.Clock, Logger: o.Logger.Named("bounce")})
 		fl.servers = append(fl.servers, srv)
 		go func() {
