@@ -27,6 +27,10 @@ type Recipient struct {
 	Enhanced  string `json:"enhanced"` // enhanced code found in the diagnostic text, else Status
 	Text      string `json:"text"`     // the remote reply, unfolded, trimmed, capped at maxText bytes
 	RemoteMTA string `json:"remote_mta,omitempty"`
+	// Original: the DSN's Original-Recipient (RFC 3464 §2.3.1, the
+	// address as the sender gave it, before an alias or forward changed
+	// it), type stripped; "" when the report has none.
+	Original string `json:"original_recipient,omitempty"`
 	// Class, Category, Suppress: Options.Classify's verdict on Code,
 	// Enhanced and Text; empty when no classifier was given.
 	Class    string `json:"class"`
