@@ -94,9 +94,14 @@ func (m *msg) challenge(rep *Report) bool {
 	if (as == "" || strings.HasPrefix(as, "no")) && !nullSender(m.h) && m.h.get("x-boxbe-version") == "" {
 		return false
 	}
-	a := firstAddr(m.h.get("from"))
-	if a == "" || reDaemonLocal.MatchString(localOf(a)) {
-		a = rep.Original.Recipient
+	// The address written to: the returned message's, else the one
+	// answers go to (a service such as Boxbe sends for its user), else
+	// the sender.
+	a := rep.Original.Recipient
+	for _, k := range []string{"reply-to", "from"} {
+		if c := firstAddr(m.h.get(k)); a == "" && c != "" && !reDaemonLocal.MatchString(localOf(c)) {
+			a = c
+		}
 	}
 	rep.Recipients = append(rep.Recipients, Recipient{Address: a, Action: "delayed", Status: "4.0.0", Enhanced: "4.0.0", Text: capText(firstLines(body, 3))})
 	return true

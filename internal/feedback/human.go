@@ -12,7 +12,7 @@ import (
 var (
 	reBounceSubject = phraseRE(`(?i)`, bounceSubjects)
 	reDaemonLocal   = regexp.MustCompile(`(?i)^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mail[-_.]?delivery|bounces?|bounce[-+].*|nobody|mailerd|mail[-_.]?admin|mail[-_.]?system|root|noreply[-_.]?dsn|dsn)$`)
-	reDaemonName    = regexp.MustCompile(`(?i)mail delivery (?:subsystem|system|service)|mailer[- ]daemon|postmaster|microsoft outlook|mail administrator|system administrator|mail system|delivery status`)
+	reDaemonName    = regexp.MustCompile(`(?i)mail delivery (?:subsystem|system|service)|mailer[- ]daemon|postmaster|microsoft outlook|microsoft exchange|mail administrator|system administrator|mail ?system|mail ?server|mail gateway|delivery status|delivery subsystem`)
 	reFailPhrase    = phraseRE(`(?i)`, failPhrases)
 	reDelayPhrase   = phraseRE(`(?i)`, delayPhrases)
 	reDelaySubject  = phraseRE(`(?i)`, delaySubjects)
@@ -57,7 +57,9 @@ func (m *msg) bounceText() string {
 func (m *msg) isDaemonSender() bool {
 	from := m.h.get("from")
 	a := firstAddr(from)
-	return reDaemonLocal.MatchString(localOf(a)) || reDaemonName.MatchString(decodeWords(from)) || (from == "" && nullSender(m.h))
+	// "<>" or "<@>": a null sender written into From.
+	empty := a == "" && (from == "" || strings.Contains(from, "<>") || strings.Contains(from, "<@>"))
+	return reDaemonLocal.MatchString(localOf(a)) || reDaemonName.MatchString(decodeWords(from)) || (empty && (from != "" || nullSender(m.h)))
 }
 
 func nullSender(h hdr) bool {
@@ -82,7 +84,7 @@ func (m *msg) humanBounce(rep *Report) bool {
 	if bounceSubject {
 		score += 2
 	}
-	failText := reFailPhrase.MatchString(text)
+	failText := reFailPhrase.MatchString(text) || reDelayPhrase.MatchString(text)
 	if failText {
 		score += 2
 	}

@@ -2,8 +2,10 @@ package feedback
 
 import (
 	"bytes"
+	"html"
 	"io"
 	"mime"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -213,9 +215,13 @@ func decode(h hdr, body []byte) string {
 }
 
 var (
-	reTags     = regexp.MustCompile(`(?s)<(script|style)\b.*?</(script|style)>|<!--.*?-->`)
-	reBreaks   = regexp.MustCompile(`(?i)<(br|/p|p|/div|div|/tr|tr|li|/h\d|/table|hr)\b[^>]*>`)
-	reAnyTag   = regexp.MustCompile(`<[^>]*>`)
+	reTags   = regexp.MustCompile(`(?s)<(script|style)\b.*?</(script|style)>|<!--.*?-->`)
+	reBreaks = regexp.MustCompile(`(?i)<(br|/p|p|/div|div|/tr|tr|li|/h\d|/table|hr)\b[^>]*>`)
+	reAnyTag = regexp.MustCompile(`<[^>]*>`)
+	reCell   = regexp.MustCompile(`(?i)</t[dh]>`)
+	// reMailto is a link to an address: Exchange and Office 365 show the
+	// display name and keep the address only in the href.
+	reMailto   = regexp.MustCompile(`(?is)<a\b[^>]*?href\s*=\s*["']?mailto:([^"'>?\s]+)[^>]*>(.{0,300}?)</a>`)
 	reBlankRun = regexp.MustCompile(`\n[ \t]*\n([ \t]*\n)+`)
 )
 
@@ -224,7 +230,9 @@ func textOf(s, ct string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	if ct == "text/html" || (ct == "" && strings.Contains(strings.ToLower(s[:min(len(s), 512)]), "<html")) {
 		s = reTags.ReplaceAllString(s, "")
+		s = reMailto.ReplaceAllStringFunc(s, mailtoText)
 		s = reBreaks.ReplaceAllString(s, "\n")
+		s = reCell.ReplaceAllString(s, " ")
 		s = reAnyTag.ReplaceAllString(s, "")
 		s = htmlUnescape(s)
 		s = reBlankRun.ReplaceAllString(s, "\n\n")
@@ -232,6 +240,22 @@ func textOf(s, ct string) string {
 	return s
 }
 
-var htmlEntities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "&quot;", `"`, "&#39;", "'", "&nbsp;", " ", "&#160;", " ", "&apos;", "'")
+// htmlUnescape undoes entities, numeric ones too ("&#64;" hides '@');
+// no-break spaces become spaces.
+func htmlUnescape(s string) string {
+	return strings.ReplaceAll(html.UnescapeString(s), "\u00a0", " ")
+}
 
-func htmlUnescape(s string) string { return htmlEntities.Replace(s) }
+// mailtoText renders a mailto link as its text, followed by the address
+// in angle brackets when the text does not show it.
+func mailtoText(a string) string {
+	sm := reMailto.FindStringSubmatch(a)
+	addr, text := sm[1], reAnyTag.ReplaceAllString(sm[2], "")
+	if u, err := url.PathUnescape(addr); err == nil {
+		addr = u
+	}
+	if strings.Contains(html.UnescapeString(text), "@") {
+		return text
+	}
+	return text + " <" + addr + ">"
+}
