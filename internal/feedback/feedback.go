@@ -79,10 +79,14 @@ const DefaultMaxBytes = 10 << 20
 
 // Limits on hostile input (F1).
 const (
-	maxDepth      = 8    // nested multipart/message levels
-	maxParts      = 200  // MIME parts walked in all
-	maxRecipients = 1000 // recipients kept per report
-	maxText       = 1000 // bytes of diagnostic text kept per recipient
+	maxDepth      = 8        // nested multipart/message levels
+	maxParts      = 200      // MIME parts walked in all
+	maxRecipients = 1000     // recipients kept per report
+	maxText       = 1000     // bytes of diagnostic text kept per recipient
+	maxTextPart   = 1 << 20  // bytes of one text part read
+	maxTextTotal  = 2 << 20  // bytes of all text parts read
+	maxSubject    = 1000     // bytes of the subject kept
+	maxFieldValue = 64 << 10 // bytes of one header field's value
 )
 
 // Errors Parse returns; anything else shaped like an email is a Report.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -23,6 +24,7 @@ type msg struct {
 	arf        []string   // message/feedback-report bodies
 	orig       []embedded // returned messages or headers, in order
 	parts      int
+	textBytes  int // in texts, before HTML was stripped
 	nest       int // levels of forwarded reports above this one
 
 	origHdr  hdr // originalHeader's answer, once found
@@ -57,7 +59,7 @@ func (m *msg) walk(h hdr, body []byte, depth int) {
 		parts := splitMultipart(body, params["boundary"])
 		if parts == nil {
 			// No part found: read the body as text rather than lose it.
-			m.texts = append(m.texts, textOf(decode(h, body), ""))
+			m.addText(decode(h, body), "")
 			return
 		}
 		for _, p := range parts {
@@ -81,8 +83,33 @@ func (m *msg) walk(h hdr, body []byte, depth int) {
 		if strings.EqualFold(strings.TrimSpace(h.get("content-disposition")), "attachment") && ct != "text/plain" {
 			return
 		}
-		m.texts = append(m.texts, textOf(decode(h, body), ct))
+		m.addText(decode(h, body), ct)
 	}
+}
+
+// addText files a text part, cut to maxTextPart and to what is left of
+// maxTextTotal: what a report says for people is said in its first pages,
+// and every heuristic then works on a bounded text (F1).
+func (m *msg) addText(s, ct string) {
+	left := maxTextTotal - m.textBytes
+	if left <= 0 {
+		return
+	}
+	s = cutValid(s, min(left, maxTextPart))
+	m.textBytes += len(s)
+	m.texts = append(m.texts, textOf(s, ct))
+}
+
+// cutValid is s cut to n bytes on a rune boundary.
+func cutValid(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s[max(0, len(s)-4):]) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // contentType is the lower-case media type and its parameters; a broken
