@@ -14,6 +14,7 @@ var (
 	reAutoSubject = regexp.MustCompile(`(?i)^\s*(?:(?:re|aw|sv|vs|antw|odp|r|res|rif|ynt|atb|回复|答复|回覆)\s*:\s*)*[\[(]?\s*(?:` + autoPhrases + `)`)
 	reAutoPhrase  = regexp.MustCompile(`(?i)(?:` + autoPhrases + `)`)
 	reAutoBody    = phraseRE(`(?i)`, autoBodyPhrases)
+	reAutoWeak    = phraseRE(`(?i)`, autoSubjectWeak)
 	reChallenge   = regexp.MustCompile(`(?i)(?:verify|confirm) (?:that )?(?:you are|you're) (?:a )?(?:human|real person|not a robot)|challenge[- ]response|please (?:verify|confirm) (?:that )?your (?:message|e-?mail) (?:was|is) (?:sent by|from) you|(?:added to|add yourself to) (?:my|the) (?:approved senders|whitelist|allowlist)|(?:message|e-?mail) (?:is|has been|will be) held (?:pending|until)|boxbe|spam ?arrest|choicemail`)
 )
 
@@ -55,11 +56,16 @@ func (m *msg) autoReply(rep *Report) bool {
 	if m.strongAutoReply(rep) || strings.HasPrefix(strings.TrimSpace(as), "auto-replied") {
 		return true
 	}
-	if !m.isAuto() {
-		return false
-	}
 	body := strings.Join(m.texts, "\n")
-	return reAutoBody.MatchString(body[:min(len(body), 8<<10)])
+	body = body[:min(len(body), 8<<10)]
+	if !m.isAuto() {
+		// No automatic marker at all: an away word in a subject that is
+		// no reply ("Urlaubsabwesenheit bis 20.11.") and away wording in
+		// the body.
+		s := rep.Subject
+		return (reAutoPhrase.MatchString(s) || reAutoWeak.MatchString(s)) && !reReplySubject.MatchString(s) && reAutoBody.MatchString(body)
+	}
+	return reAutoBody.MatchString(body)
 }
 
 // strongAutoReply: a field only responders write or an auto-reply

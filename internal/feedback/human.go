@@ -170,6 +170,10 @@ func finishHuman(r *Recipient, delayed bool) {
 		r.Action, class = "delayed", "4"
 	}
 	switch {
+	case r.Enhanced != "" && r.Code == 0 && r.Enhanced[0] != class[0] && r.Enhanced[0] != '2':
+		// No reply quoted, and the code's class disagrees with the
+		// words ("(#4.4.2)" in a notice that gave up): the words win.
+		r.Status = class + ".0.0"
 	case r.Enhanced != "" && (r.Code == 0 || r.Enhanced[0] == byte('0'+r.Code/100)):
 		r.Status = r.Enhanced
 	case r.Code >= 400:

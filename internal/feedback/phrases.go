@@ -15,7 +15,7 @@ import (
 // bounceSubjects: a subject that says a message came back.
 var bounceSubjects = []string{
 	// English
-	`undeliver|undelivered|returned mail|returned to sender|delivery status notif|delivery (?:failure|failed|problem|notification|report|error|has failed|incomplete)|mail delivery (?:failed|failure|subsystem|system|error)|failure notice|non[- ]?deliver|nondeliverable|could not be delivered|(?:was|were|message) not delivered|not delivered|unable to deliver|failed delivery|delivery unsuccessful|mail system error|bounced? mail|^bounce|address not found|delivery delayed|\bdelayed\b|delayed mail|delivery status|warning: could not send|message (?:delayed|delivery delayed|blocked)|undelivered message|mail could not be delivered|permanent delivery failure|message status - undeliverable|delivery failure`,
+	`undeliver|undelivered|returned mail|returned to sender|delivery status notif|delivery (?:failure|failed|problem|notification|report|error|has failed|incomplete)|mail delivery (?:failed|failure|subsystem|system|error)|failure notice|non[- ]?deliver|nondeliverable|could not be delivered|(?:was|were|message) not delivered|not delivered|unable to deliver|failed delivery|delivery unsuccessful|mail system error|bounced? mail|^bounce|address not found|delivery delayed|\bdelayed\b|delayed mail|delivery status|warning: could not send|message (?:delayed|delivery delayed|blocked|rejected)|undelivered message|mail could not be delivered|permanent delivery failure|message status - undeliverable|delivery failure`,
 	// German, Dutch
 	`unzustellbar|nicht zustellbar|nicht zugestellt|zustellung fehlgeschlagen|fehlgeschlagene zustellung|zustellungsfehler|niet afgeleverd|onbestelbaar|niet bezorgd`,
 	// French
@@ -33,7 +33,7 @@ var bounceSubjects = []string{
 // failPhrases: the body of a bounce says delivery failed.
 var failPhrases = []string{
 	// English
-	`could ?n[o']t be delivered|was not delivered|wasn't delivered|were not delivered|not be delivered|cannot be delivered|can't be delivered|undeliverable|delivery (?:has )?failed|delivery to the following recipient|failed permanently|permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|fatal errors?|unable to deliver|could not deliver|couldn't deliver|failed to deliver|delivery failure|address(?:es)? (?:not found|failed|couldn't be found|could not be found)|following addresses? (?:had|failed)|the following recipient|recipients? (?:could not|cannot) be reached|user unknown|unknown user|no such user|no mailbox|mailbox (?:unavailable|not found|is full)|does not exist|doesn't exist|returned to sender|this is the qmail-send program|this is the mail system at|i'm sorry to have to inform you|mail delivery failed|message delivery failed|non-?delivery|rejected your message|not listed in|unrouteable|unroutable|host unknown|sorry,|has been blocked|was undeliverable|failed addresses follow|undeliverable to the following`,
+	`could ?n[o']t be delivered|was not delivered|wasn't delivered|were not delivered|not be delivered|cannot be delivered|can't be delivered|undeliverable|delivery (?:has )?failed|delivery to the following recipient|failed permanently|permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|fatal errors?|unable to deliver|could not deliver|couldn't deliver|failed to deliver|delivery failure|address(?:es)? (?:not found|failed|couldn't be found|could not be found)|following addresses? (?:had|failed)|the following recipient|recipients? (?:could not|cannot) be reached|user unknown|unknown user|no such user|no mailbox|mailbox (?:unavailable|not found|is full)|does not exist|doesn't exist|returned to sender|this is the qmail-send program|this is the mail system at|i'm sorry to have to inform you|mail delivery failed|message delivery failed|non-?delivery|rejected your message|not listed in|unrouteable|unroutable|host unknown|sorry,|has been blocked|was undeliverable|failed addresses follow|undeliverable to the following|(?:was|were|has been|have been) rejected|message rejected|rejected by the (?:receiving|recipient's|remote|destination) (?:server|host|system)`,
 	// German, Dutch
 	`nicht zugestellt|unzustellbar|konnte nicht (?:zugestellt|ausgeliefert) werden|empfänger unbekannt|unbekannter empfänger|benutzer unbekannt|postfach (?:voll|nicht vorhanden|existiert nicht)|kon niet worden (?:afgeleverd|bezorgd)|onbekende ontvanger`,
 	// French
@@ -79,6 +79,12 @@ var autoSubjectPhrases = []string{
 	`自動応答|自動返信|自动回复|自動回覆|不在|자동 회신|자동회신|자동 응답|trả lời tự động|balasan otomatis|ตอบกลับอัตโนมัติ|תשובה אוטומטית|رد تلقائي`,
 }
 
+// autoSubjectWeak: words of away subjects that people use too; they
+// count only with away wording in the body of a message that is no reply.
+var autoSubjectWeak = []string{
+	`holiday|leave|urlaub|abwesend|vacaciones|ausencia|férias|ausência|congés|congé|ferie|assenza|afwezigheid|semester|poissa|nieobecność|отпуск|休暇|休假|휴가`,
+}
+
 // autoBodyPhrases: the body of an auto-reply; they count only on a
 // message that is automatic anyway (or opens with one of the strong ones).
 var autoBodyPhrases = []string{
@@ -86,6 +92,8 @@ var autoBodyPhrases = []string{
 	`out of (?:the )?office|on (?:vacation|holiday|leave|annual leave|maternity leave)|(?:am|will be) (?:currently )?(?:away|out)|limited access to (?:my )?e-?mail|(?:return|back) (?:on|in the office)|when i return|upon my return|this is an automatic reply|this is an automated (?:reply|response|message)|automatic response|auto-?reply|(?:we|i) (?:have )?received your (?:message|e-?mail|request|enquiry|inquiry)|thank you for (?:your (?:e-?mail|message)|contacting)|awaits moderator approval|held until the list moderator`,
 	// German, Dutch, French, Spanish, Italian, Portuguese
 	`abwesend|bin (?:ab|bis) |nicht im büro|afwezig|absent du bureau|je suis absente?|en congé|fuera de la oficina|estoy de vacaciones|fuori ufficio|sono in ferie|fora do escritório|estou de férias`,
+	// acknowledgements: German, French, Spanish, Portuguese, Italian, Dutch
+	`vielen dank für ihre (?:nachricht|e-?mail|anfrage)|ist bei uns eingegangen|wir haben ihre (?:nachricht|e-?mail|anfrage) erhalten|nous avons bien reçu votre|accusé de réception|merci pour votre (?:message|e-?mail|courriel)|hemos recibido su (?:mensaje|correo|solicitud|consulta)|gracias por (?:su|tu) (?:mensaje|correo)|recebemos (?:a )?sua (?:mensagem|solicitação)|obrigad[oa] pel[oa] (?:sua|seu) (?:mensagem|e-?mail|contato)|abbiamo ricevuto (?:il (?:tuo|suo) messaggio|la (?:tua|sua) (?:email|richiesta))|grazie per (?:la (?:tua|sua) (?:email|mail)|averci contattato)|wij hebben uw (?:bericht|e-?mail) ontvangen|bedankt voor uw (?:bericht|e-?mail)`,
 }
 
 func phraseRE(prefix string, lists ...[]string) *regexp.Regexp {
