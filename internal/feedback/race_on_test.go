@@ -2,6 +2,6 @@
 
 package feedback
 
-// raceEnabled: the race detector slows everything ~10x; timing bounds
-// are scaled by slowdown.
+// raceEnabled: the race detector slows everything ~10x, so timing
+// tests skip.
 const raceEnabled = true
