@@ -5,15 +5,16 @@ import (
 	"strings"
 )
 
-// autoPhrases open auto-reply subjects, in the languages seen most.
-const autoPhrases = `out of (?:the )?office|automatic reply|auto(?:matic)?[- ]?(?:reply|response|answer|antwort)|auto:|autoreply|autoresponse|autosvar|automatisk svar|automatisch antwoord|automatische antwort|abwesenheit|réponse automatique|reponse automatique|risposta automatica|respuesta automática|respuesta automatica|resposta automática|resposta automatica|fuera de la oficina|fuori sede|absence|absent|away from|on vacation|vacation|i am out|i'm out|odpowiedź automatyczna|automaattinen vastaus|automatická odpověď|自動応答|自动回复|不在`
+// autoPhrases open auto-reply subjects (phrases.go).
+var autoPhrases = strings.Join(autoSubjectPhrases, "|")
 
 var (
 	// reAutoSubject: an auto-responder's phrase opening the subject,
 	// after any reply prefixes and an opening bracket.
-	reAutoSubject = regexp.MustCompile(`(?i)^\s*(?:(?:re|aw|sv|vs|antw|odp|r)\s*:\s*)*[\[(]?\s*(?:` + autoPhrases + `)`)
+	reAutoSubject = regexp.MustCompile(`(?i)^\s*(?:(?:re|aw|sv|vs|antw|odp|r|res|rif|ynt|atb|回复|答复|回覆)\s*:\s*)*[\[(]?\s*(?:` + autoPhrases + `)`)
 	reAutoPhrase  = regexp.MustCompile(`(?i)(?:` + autoPhrases + `)`)
-	reAutoBody    = regexp.MustCompile(`(?i)out of (?:the )?office|on (?:vacation|holiday|leave|annual leave|maternity leave)|(?:am|will be) (?:currently )?(?:away|out)|limited access to (?:my )?e-?mail|(?:return|back) (?:on|in the office)|when i return|upon my return|abwesend|bin (?:ab|bis) |absent du bureau|je suis absent|this is an automatic reply|this is an automated (?:reply|response)|automatic response|auto-?reply`)
+	reAutoBody    = phraseRE(`(?i)`, autoBodyPhrases)
+	reAutoWeak    = phraseRE(`(?i)`, autoSubjectWeak)
 	reChallenge   = regexp.MustCompile(`(?i)(?:verify|confirm) (?:that )?(?:you are|you're) (?:a )?(?:human|real person|not a robot)|challenge[- ]response|please (?:verify|confirm) (?:that )?your (?:message|e-?mail) (?:was|is) (?:sent by|from) you|(?:added to|add yourself to) (?:my|the) (?:approved senders|whitelist|allowlist)|(?:message|e-?mail) (?:is|has been|will be) held (?:pending|until)|boxbe|spam ?arrest|choicemail`)
 )
 
@@ -23,6 +24,11 @@ func (m *msg) isAuto() bool {
 		return true
 	}
 	if p := strings.ToLower(strings.TrimSpace(m.h.get("precedence"))); p == "bulk" || p == "junk" || p == "list" || p == "auto_reply" {
+		return true
+	}
+	// Exchange and Outlook mark their own automatic mail "do not answer
+	// this automatically".
+	if v := strings.ToLower(m.h.get("x-auto-response-suppress")); v != "" && v != "none" {
 		return true
 	}
 	return nullSender(m.h) || m.isDaemonSender() || m.autoHeader()
@@ -50,11 +56,16 @@ func (m *msg) autoReply(rep *Report) bool {
 	if m.strongAutoReply(rep) || strings.HasPrefix(strings.TrimSpace(as), "auto-replied") {
 		return true
 	}
-	if !m.isAuto() {
-		return false
-	}
 	body := strings.Join(m.texts, "\n")
-	return reAutoBody.MatchString(body[:min(len(body), 8<<10)])
+	body = body[:min(len(body), 8<<10)]
+	if !m.isAuto() {
+		// No automatic marker at all: an away word in a subject that is
+		// no reply ("Urlaubsabwesenheit bis 20.11.") and away wording in
+		// the body.
+		s := rep.Subject
+		return (reAutoPhrase.MatchString(s) || reAutoWeak.MatchString(s)) && !reReplySubject.MatchString(s) && reAutoBody.MatchString(body)
+	}
+	return reAutoBody.MatchString(body)
 }
 
 // strongAutoReply: a field only responders write or an auto-reply
@@ -89,9 +100,14 @@ func (m *msg) challenge(rep *Report) bool {
 	if (as == "" || strings.HasPrefix(as, "no")) && !nullSender(m.h) && m.h.get("x-boxbe-version") == "" {
 		return false
 	}
-	a := firstAddr(m.h.get("from"))
-	if a == "" || reDaemonLocal.MatchString(localOf(a)) {
-		a = rep.Original.Recipient
+	// The address written to: the returned message's, else the one
+	// answers go to (a service such as Boxbe sends for its user), else
+	// the sender.
+	a := rep.Original.Recipient
+	for _, k := range []string{"reply-to", "from"} {
+		if c := firstAddr(m.h.get(k)); a == "" && c != "" && !reDaemonLocal.MatchString(localOf(c)) {
+			a = c
+		}
 	}
 	rep.Recipients = append(rep.Recipients, Recipient{Address: a, Action: "delayed", Status: "4.0.0", Enhanced: "4.0.0", Text: capText(firstLines(body, 3))})
 	return true

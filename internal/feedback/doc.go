@@ -5,6 +5,10 @@
 // about with action, status and the remote reply, and what it says about
 // the original message (queue ID, VERP token, Message-ID).
 //
+// The free-text heuristics weigh who sent a message, its subject and its
+// wording; the wording comes from the per-language phrase tables in
+// phrases.go, so a new language or producer is a line there, not code.
+//
 // It owns reading: MIME, transfer encodings and charsets (through
 // go-message), the report formats and the heuristics for free text. It
 // does not decide effects (suppression, events), does not trust anything
@@ -15,7 +19,10 @@
 // Rules:
 //
 //	F1 Parse never panics and its work is bounded: input over MaxBytes is
-//	   refused, MIME nesting, parts, recipients and text are capped.
+//	   refused, MIME nesting, parts, recipients and text are capped; the
+//	   heuristics read at most maxTextTotal bytes of text parts and a
+//	   bounded subject and field values (TestParseHostileBig: 10 MiB
+//	   inputs of the costly shapes).
 //	F2 structured data wins: a delivery-status or feedback-report part is
 //	   read before any free-text heuristic, and the heuristics only run
 //	   when no structured recipient was found.

@@ -179,6 +179,9 @@ func dsnRecipient(g hdr) (Recipient, bool) {
 			}
 		}
 	}
+	if v := g.get("original-recipient"); v != "" {
+		r.Original = typedAddr(v)
+	}
 	diag := g.get("diagnostic-code")
 	if diag == "" {
 		diag = g.get("x-diagnostic")

@@ -27,6 +27,10 @@ type Recipient struct {
 	Enhanced  string `json:"enhanced"` // enhanced code found in the diagnostic text, else Status
 	Text      string `json:"text"`     // the remote reply, unfolded, trimmed, capped at maxText bytes
 	RemoteMTA string `json:"remote_mta,omitempty"`
+	// Original: the DSN's Original-Recipient (RFC 3464 §2.3.1, the
+	// address as the sender gave it, before an alias or forward changed
+	// it), type stripped; "" when the report has none.
+	Original string `json:"original_recipient,omitempty"`
 	// Class, Category, Suppress: Options.Classify's verdict on Code,
 	// Enhanced and Text; empty when no classifier was given.
 	Class    string `json:"class"`
@@ -75,10 +79,14 @@ const DefaultMaxBytes = 10 << 20
 
 // Limits on hostile input (F1).
 const (
-	maxDepth      = 8    // nested multipart/message levels
-	maxParts      = 200  // MIME parts walked in all
-	maxRecipients = 1000 // recipients kept per report
-	maxText       = 1000 // bytes of diagnostic text kept per recipient
+	maxDepth      = 8        // nested multipart/message levels
+	maxParts      = 200      // MIME parts walked in all
+	maxRecipients = 1000     // recipients kept per report
+	maxText       = 1000     // bytes of diagnostic text kept per recipient
+	maxTextPart   = 1 << 20  // bytes of one text part read
+	maxTextTotal  = 2 << 20  // bytes of all text parts read
+	maxSubject    = 1000     // bytes of the subject kept
+	maxFieldValue = 64 << 10 // bytes of one header field's value
 )
 
 // Errors Parse returns; anything else shaped like an email is a Report.

@@ -53,7 +53,7 @@ var (
 	// reReply is an SMTP reply code where replies are quoted: at the
 	// start, after punctuation or a word like "said:", followed by a
 	// space, '-', ':' or the end.
-	reReply = regexp.MustCompile(`(?:^|[\s;:('"\[#<>=,])([245][0-9][0-9])(?:[ \t]*[-:]|[ \t]+|$)`)
+	reReply = regexp.MustCompile(`(?:^|[\s;:('"\[#<>=,])([245][0-9][0-9])(?:[ \t]*[-:]|[ \t]+|\r?\n|$)`)
 )
 
 // findEnhanced is the first RFC 3463 code in s, failure classes first.

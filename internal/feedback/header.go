@@ -53,7 +53,7 @@ func parseHeader(b []byte) (hdr, []byte) {
 		}
 		if (l[0] == ' ' || l[0] == '\t') && len(h) > 0 {
 			f := &h[len(h)-1]
-			if len(f.value) < 64<<10 {
+			if len(f.value) < maxFieldValue {
 				f.value = joinFold(f.value, strings.TrimSpace(l))
 			}
 			b = rest
@@ -68,7 +68,7 @@ func parseHeader(b []byte) (hdr, []byte) {
 			}
 			return h, b
 		}
-		h = append(h, field{strings.ToLower(strings.TrimSpace(l[:i])), strings.TrimSpace(l[i+1:])})
+		h = append(h, field{strings.ToLower(strings.TrimSpace(l[:i])), strings.TrimSpace(cutValid(l[i+1:], maxFieldValue))})
 		b = rest
 	}
 	return h, b

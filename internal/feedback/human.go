@@ -10,12 +10,12 @@ import (
 // of its own or after "to", an SMTP reply near it, a sentence of failure
 // around it. These are the general patterns, not any one MTA's layout.
 var (
-	reBounceSubject = regexp.MustCompile(`(?i)undeliver|undelivered|returned mail|returned to sender|delivery status notif|delivery (?:failure|failed|problem|notification|report|error|has failed)|mail delivery (?:failed|failure|subsystem|system|error)|failure notice|non[- ]?deliver|nondeliverable|could not be delivered|(?:was|were|message) not delivered|not delivered|unable to deliver|failed delivery|delivery unsuccessful|mail system error|bounced? mail|^bounce|unzustellbar|nicht zustellbar|zustellung fehlgeschlagen|non remis|non distribuable|(?:échec|echec) de (?:la )?(?:remise|distribution)|no entregado|no se pudo entregar|não entregue|mancato recapito|niet afgeleverd|onbestelbaar|address not found|delivery delayed|\bdelayed\b|delayed mail|delivery status|warning: could not send|message (?:delayed|delivery delayed)|undelivered message|retour de courrier|mail could not be delivered|no se puede entregar|imposible entregar|não é possível entregar|non recapitabile|olevererbart|kan ikke leveres|ei voitu toimittaa|niedostarczalne|nedoručitelné|kézbesíthetetlen|配信不能|配信エラー|无法投递|退信`)
+	reBounceSubject = phraseRE(`(?i)`, bounceSubjects)
 	reDaemonLocal   = regexp.MustCompile(`(?i)^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mail[-_.]?delivery|bounces?|bounce[-+].*|nobody|mailerd|mail[-_.]?admin|mail[-_.]?system|root|noreply[-_.]?dsn|dsn)$`)
-	reDaemonName    = regexp.MustCompile(`(?i)mail delivery (?:subsystem|system|service)|mailer[- ]daemon|postmaster|microsoft outlook|mail administrator|system administrator|mail system|delivery status`)
-	reFailPhrase    = regexp.MustCompile(`(?i)could ?n[o']t be delivered|could not be delivered|was not delivered|wasn't delivered|were not delivered|not be delivered|cannot be delivered|can't be delivered|undeliverable|delivery (?:has )?failed|delivery to the following recipient|failed permanently|permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|fatal errors?|unable to deliver|could not deliver|couldn't deliver|failed to deliver|delivery failure|address(?:es)? (?:not found|failed|couldn't be found|could not be found)|following addresses? (?:had|failed)|the following recipient|recipients? (?:could not|cannot) be reached|user unknown|unknown user|no such user|no mailbox|mailbox (?:unavailable|not found|is full)|does not exist|doesn't exist|returned to sender|this is the qmail-send program|this is the mail system at|i'm sorry to have to inform you|mail delivery failed|message delivery failed|non-?delivery|rejected your message|not listed in|unrouteable|unroutable|host unknown|nicht zugestellt|unzustellbar|n'a pas pu (?:être|etre) (?:remis|distribu)|no se pudo entregar|não foi possível entregar|non è stato possibile|kon niet worden afgeleverd|kunde inte levereras|sorry,|送信できません|配信できません|届けることができません|お届けできません|宛先不明|未能送达|无法投递|退信`)
-	reDelayPhrase   = regexp.MustCompile(`(?i)(?:will|shall) (?:continue to |keep )?(?:try|trying|retry|re-?attempt|attempt)|still (?:being )?(?:trying|retried|attempting|in the queue)|(?:has|have) not yet been delivered|not (?:yet )?been delivered yet|is delayed|been delayed|delivery (?:is |has been )?delayed|delivery delay|this is a warning message only|warning message only|no action is required|could not send message for past|not delivered for .{1,20} hours|message (?:is )?(?:still )?(?:queued|delayed|deferred)|temporarily (?:deferred|delayed)|retry (?:time|timeout) not reached|will be retried|verzögert|retardée?|en attente de remise`)
-	reDelaySubject  = regexp.MustCompile(`(?i)\bdelay(?:ed)?\b|\bwarning\b|\bstill trying\b|not yet delivered|deferred|verzögert|retard`)
+	reDaemonName    = regexp.MustCompile(`(?i)mail delivery (?:subsystem|system|service)|mailer[- ]daemon|postmaster|microsoft outlook|microsoft exchange|mail administrator|system administrator|mail ?system|mail ?server|mail gateway|delivery status|delivery subsystem`)
+	reFailPhrase    = phraseRE(`(?i)`, failPhrases)
+	reDelayPhrase   = phraseRE(`(?i)`, delayPhrases)
+	reDelaySubject  = phraseRE(`(?i)`, delaySubjects)
 	reGiveUp        = regexp.MustCompile(`(?i)giving up|gave up|permanent(?:ly)?|fatal|will not be retried|no further attempts|has been returned|returned to sender|could not be delivered to one or more|failed to deliver|delivery has failed|undeliverable`)
 	reCutOriginal   = regexp.MustCompile(`(?im)^[ \t>]*(?:-{2,}.*(?:original|copy of|returned message|headers|message follows|below this line|rejected message)|original message headers|original message follows|original message:|(?:a )?copy of the (?:original )?message|(?:the )?headers of the original|below this line is a copy|------ this is a copy|content-type: message/rfc822|message headers follow|-+ ?forwarded message|-----original message-----)`)
 	reCue           = regexp.MustCompile(`(?i)(?:^|\s)(?:to|recipients?|address(?:es)?|rcpt to|for|user|mailbox|delivered to|deliver to|destinataire|empfänger|destinatario|failed|address not found|recipient address|original-recipient|final-recipient)\s*:?\s*["'<(\[]?$`)
@@ -57,7 +57,9 @@ func (m *msg) bounceText() string {
 func (m *msg) isDaemonSender() bool {
 	from := m.h.get("from")
 	a := firstAddr(from)
-	return reDaemonLocal.MatchString(localOf(a)) || reDaemonName.MatchString(decodeWords(from)) || (from == "" && nullSender(m.h))
+	// "<>" or "<@>": a null sender written into From.
+	empty := a == "" && (from == "" || strings.Contains(from, "<>") || strings.Contains(from, "<@>"))
+	return reDaemonLocal.MatchString(localOf(a)) || reDaemonName.MatchString(decodeWords(from)) || (empty && (from != "" || nullSender(m.h)))
 }
 
 func nullSender(h hdr) bool {
@@ -82,7 +84,7 @@ func (m *msg) humanBounce(rep *Report) bool {
 	if bounceSubject {
 		score += 2
 	}
-	failText := reFailPhrase.MatchString(text)
+	failText := reFailPhrase.MatchString(text) || reDelayPhrase.MatchString(text)
 	if failText {
 		score += 2
 	}
@@ -91,6 +93,12 @@ func (m *msg) humanBounce(rep *Report) bool {
 		score += 3
 	}
 	if score < 3 || (!failText && len(failed) == 0 && !bounceSubject) {
+		return false
+	}
+	if !m.systemSent(len(failed) > 0) && !quotesReply(text) {
+		// A person writing about a failed delivery uses the same words;
+		// a bounce from an address that looks personal still quotes a
+		// server's reply.
 		return false
 	}
 	delayed := (reDelaySubject.MatchString(rep.Subject) || reDelayPhrase.MatchString(text)) &&
@@ -120,6 +128,22 @@ func (m *msg) humanBounce(rep *Report) bool {
 	return true
 }
 
+// systemSent: something other than the words says a program sent the
+// message: a daemon or null sender, X-Failed-Recipients, an automatic
+// marker, or a returned message attached.
+func (m *msg) systemSent(failedHeader bool) bool {
+	return failedHeader || m.isAuto() || len(m.orig) > 0
+}
+
+// quotesReply: the text quotes an SMTP failure reply or enhanced code.
+func quotesReply(text string) bool {
+	if c, _ := findReply(text); c >= 400 {
+		return true
+	}
+	e := findEnhanced(text)
+	return e != "" && e[0] != '2'
+}
+
 // subjectRecipient is the one address a bounce's subject names, "" when
 // it names none or several, or only the report's own parties.
 func (m *msg) subjectRecipient(rep *Report) string {
@@ -146,6 +170,10 @@ func finishHuman(r *Recipient, delayed bool) {
 		r.Action, class = "delayed", "4"
 	}
 	switch {
+	case r.Enhanced != "" && r.Code == 0 && r.Enhanced[0] != class[0] && r.Enhanced[0] != '2':
+		// No reply quoted, and the code's class disagrees with the
+		// words ("(#4.4.2)" in a notice that gave up): the words win.
+		r.Status = class + ".0.0"
 	case r.Enhanced != "" && (r.Code == 0 || r.Enhanced[0] == byte('0'+r.Code/100)):
 		r.Status = r.Enhanced
 	case r.Code >= 400:

@@ -2,10 +2,13 @@ package feedback
 
 import (
 	"bytes"
+	"html"
 	"io"
 	"mime"
+	"net/url"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -21,6 +24,7 @@ type msg struct {
 	arf        []string   // message/feedback-report bodies
 	orig       []embedded // returned messages or headers, in order
 	parts      int
+	textBytes  int // in texts, before HTML was stripped
 	nest       int // levels of forwarded reports above this one
 
 	origHdr  hdr // originalHeader's answer, once found
@@ -55,7 +59,7 @@ func (m *msg) walk(h hdr, body []byte, depth int) {
 		parts := splitMultipart(body, params["boundary"])
 		if parts == nil {
 			// No part found: read the body as text rather than lose it.
-			m.texts = append(m.texts, textOf(decode(h, body), ""))
+			m.addText(decode(h, body), "")
 			return
 		}
 		for _, p := range parts {
@@ -79,8 +83,33 @@ func (m *msg) walk(h hdr, body []byte, depth int) {
 		if strings.EqualFold(strings.TrimSpace(h.get("content-disposition")), "attachment") && ct != "text/plain" {
 			return
 		}
-		m.texts = append(m.texts, textOf(decode(h, body), ct))
+		m.addText(decode(h, body), ct)
 	}
+}
+
+// addText files a text part, cut to maxTextPart and to what is left of
+// maxTextTotal: what a report says for people is said in its first pages,
+// and every heuristic then works on a bounded text (F1).
+func (m *msg) addText(s, ct string) {
+	left := maxTextTotal - m.textBytes
+	if left <= 0 {
+		return
+	}
+	s = cutValid(s, min(left, maxTextPart))
+	m.textBytes += len(s)
+	m.texts = append(m.texts, textOf(s, ct))
+}
+
+// cutValid is s cut to n bytes on a rune boundary.
+func cutValid(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s[max(0, len(s)-4):]) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // contentType is the lower-case media type and its parameters; a broken
@@ -213,9 +242,13 @@ func decode(h hdr, body []byte) string {
 }
 
 var (
-	reTags     = regexp.MustCompile(`(?s)<(script|style)\b.*?</(script|style)>|<!--.*?-->`)
-	reBreaks   = regexp.MustCompile(`(?i)<(br|/p|p|/div|div|/tr|tr|li|/h\d|/table|hr)\b[^>]*>`)
-	reAnyTag   = regexp.MustCompile(`<[^>]*>`)
+	reTags   = regexp.MustCompile(`(?s)<(script|style)\b.*?</(script|style)>|<!--.*?-->`)
+	reBreaks = regexp.MustCompile(`(?i)<(br|/p|p|/div|div|/tr|tr|li|/h\d|/table|hr)\b[^>]*>`)
+	reAnyTag = regexp.MustCompile(`<[^>]*>`)
+	reCell   = regexp.MustCompile(`(?i)</t[dh]>`)
+	// reMailto is a link to an address: Exchange and Office 365 show the
+	// display name and keep the address only in the href.
+	reMailto   = regexp.MustCompile(`(?is)<a\b[^>]*?href\s*=\s*["']?mailto:([^"'>?\s]+)[^>]*>(.{0,300}?)</a>`)
 	reBlankRun = regexp.MustCompile(`\n[ \t]*\n([ \t]*\n)+`)
 )
 
@@ -224,7 +257,9 @@ func textOf(s, ct string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	if ct == "text/html" || (ct == "" && strings.Contains(strings.ToLower(s[:min(len(s), 512)]), "<html")) {
 		s = reTags.ReplaceAllString(s, "")
+		s = reMailto.ReplaceAllStringFunc(s, mailtoText)
 		s = reBreaks.ReplaceAllString(s, "\n")
+		s = reCell.ReplaceAllString(s, " ")
 		s = reAnyTag.ReplaceAllString(s, "")
 		s = htmlUnescape(s)
 		s = reBlankRun.ReplaceAllString(s, "\n\n")
@@ -232,6 +267,22 @@ func textOf(s, ct string) string {
 	return s
 }
 
-var htmlEntities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "&quot;", `"`, "&#39;", "'", "&nbsp;", " ", "&#160;", " ", "&apos;", "'")
+// htmlUnescape undoes entities, numeric ones too ("&#64;" hides '@');
+// no-break spaces become spaces.
+func htmlUnescape(s string) string {
+	return strings.ReplaceAll(html.UnescapeString(s), "\u00a0", " ")
+}
 
-func htmlUnescape(s string) string { return htmlEntities.Replace(s) }
+// mailtoText renders a mailto link as its text, followed by the address
+// in angle brackets when the text does not show it.
+func mailtoText(a string) string {
+	sm := reMailto.FindStringSubmatch(a)
+	addr, text := sm[1], reAnyTag.ReplaceAllString(sm[2], "")
+	if u, err := url.PathUnescape(addr); err == nil {
+		addr = u
+	}
+	if strings.Contains(html.UnescapeString(text), "@") {
+		return text
+	}
+	return text + " <" + addr + ">"
+}

@@ -3,7 +3,7 @@ package feedback
 // report decides the kind and reads the recipients, structured data first
 // (F2), then free text, then auto-replies.
 func (m *msg) report() *Report {
-	rep := &Report{Subject: decodeWords(m.h.get("subject")), Auto: m.isAuto()}
+	rep := &Report{Subject: cutValid(decodeWords(cutValid(m.h.get("subject"), 4*maxSubject)), maxSubject), Auto: m.isAuto()}
 	if len(m.arf) == 0 && len(m.dsn) == 0 && m.nest < 2 {
 		// A report forwarded whole as an attachment is read before the
 		// outer message's own signs, which describe the forwarder.
