@@ -106,39 +106,3 @@ func TestParseLimits(t *testing.T) {
 		}
 	}
 }
-
-// BenchmarkParseHostile measures the worst inputs TestParseLimits feeds:
-// speed is shown here, never asserted in a test.
-func BenchmarkParseHostile(b *testing.B) {
-	fields := []byte("From: MAILER-DAEMON@x.example\nSubject: Undelivered\n\n" + strings.Repeat("X-A: b\n", 200000))
-	b.SetBytes(int64(len(fields)))
-	for b.Loop() {
-		if _, err := Parse(fields, Options{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// TestParseOriginalRecipient: a DSN's Original-Recipient, type and xtext
-// undone, is kept next to the final recipient (an alias the destination
-// expanded); "" when the report has none.
-func TestParseOriginalRecipient(t *testing.T) {
-	for _, tc := range []struct{ file, final, original string }{
-		{"postfix-alias-orcpt.eml", "jane.roe@staff.example.org", "sales+promo@example.org"},
-		{"postfix-dsn.eml", "nobody.here@example.org", "nobody.here@example.org"},
-		{"rfc6533-global.eml", "jörg@bücher.example", "jörg@bücher.example"},
-		{"exim-failed.eml", "gone@example.org", ""},
-	} {
-		raw, err := os.ReadFile("testdata/docs/" + tc.file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := Parse(raw, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(rep.Recipients) != 1 || rep.Recipients[0].Address != tc.final || rep.Recipients[0].Original != tc.original {
-			t.Errorf("%s: %+v, want final %q original %q", tc.file, rep.Recipients, tc.final, tc.original)
-		}
-	}
-}
