@@ -35,13 +35,13 @@ func hostileInputs(n int) map[string]string {
 }
 
 // TestParseHostileBig: inputs of the shapes the heuristics work hardest
-// on parse into a bounded report (F1): 10 MiB each, 256 KiB under the race
+// on parse into a bounded report (F1): 10 MiB each, 64 KiB under the race
 // detector, which is ten times slower. How long they take is
 // BenchmarkParseHostile's to show, not a test's to assert.
 func TestParseHostileBig(t *testing.T) {
 	n := DefaultMaxBytes - 4096
 	if raceEnabled {
-		n = 256 << 10
+		n = 64 << 10
 	}
 	for name, in := range hostileInputs(n) {
 		rep, err := Parse([]byte(in), Options{})
