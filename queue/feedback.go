@@ -46,6 +46,10 @@ type Feedback struct {
 	// Rcpt is the address the report names; "" when redacted, in which
 	// case a message with one recipient still matches.
 	Rcpt string `json:"recipient,omitempty"`
+	// OriginalRcpt is the address the message was sent to when the
+	// report names it (a DSN's Original-Recipient) and Rcpt is what the
+	// destination expanded it to; it matches when Rcpt does not.
+	OriginalRcpt string `json:"original_recipient,omitempty"`
 	// Reply is the status and diagnostic text a DSN carries.
 	Reply        *Reply `json:"reply,omitempty"`
 	ReportingMTA string `json:"reporting_mta,omitempty"`
@@ -116,6 +120,7 @@ func (s *PebbleStore) ApplyFeedback(ctx context.Context, f Feedback) (FeedbackRe
 		return FeedbackResult{}, fmt.Errorf("feedback: unknown kind %q", f.Kind)
 	}
 	f.Rcpt = strings.ToLower(f.Rcpt)
+	f.OriginalRcpt = strings.ToLower(f.OriginalRcpt)
 	// Recipients' addresses never change, so the match can be read before
 	// the locks; the state is read again under them.
 	m, idx, reason, err := s.matchFeedback(f)
@@ -123,9 +128,13 @@ func (s *PebbleStore) ApplyFeedback(ctx context.Context, f Feedback) (FeedbackRe
 		return FeedbackResult{}, err
 	}
 	senderDomain := ""
-	if idx >= 0 {
+	switch {
+	case idx >= 0:
 		f.Rcpt = strings.ToLower(m.Recipients[idx].Address)
 		senderDomain = SendingDomain(m.From, m.Sender)
+	case reason == "" && f.OriginalRcpt != "":
+		// Purged: the address to stop mailing is the one mail went to.
+		f.Rcpt = f.OriginalRcpt
 	}
 	keys := []string{"k/" + f.Key}
 	if f.QueueID != "" {
@@ -188,7 +197,7 @@ func (s *PebbleStore) matchFeedback(f Feedback) (*Message, int, string, error) {
 	}
 	m, err := s.Message(context.Background(), f.QueueID)
 	if errors.Is(err, ErrNotFound) {
-		if f.Verified && f.Rcpt != "" {
+		if f.Verified && (f.Rcpt != "" || f.OriginalRcpt != "") {
 			return nil, -1, "", nil
 		}
 		return nil, -1, NoMatchUnknown, nil
@@ -206,10 +215,11 @@ func (s *PebbleStore) matchFeedback(f Feedback) (*Message, int, string, error) {
 		}
 		idx = 0
 	} else {
-		for i, r := range m.Recipients {
-			if strings.EqualFold(r.Address, f.Rcpt) {
-				idx = i
-				break
+		for _, a := range []string{f.Rcpt, f.OriginalRcpt} {
+			for i, r := range m.Recipients {
+				if a != "" && idx < 0 && strings.EqualFold(r.Address, a) {
+					idx = i
+				}
 			}
 		}
 		if idx < 0 {

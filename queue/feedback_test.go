@@ -130,6 +130,28 @@ func TestFeedbackThatMatchesNothingChangesNothing(t *testing.T) {
 	}
 }
 
+// A destination that expanded an alias names the expanded address as the
+// Final-Recipient and the one we sent to as the Original-Recipient.
+func TestBounceMatchesThroughOriginalRecipient(t *testing.T) {
+	e := newEnv(t)
+	id := e.delivered("Message-ID: <al@x>", "sales@example.com", "ops@example.com")
+	res := e.feedback(Feedback{Key: "o", Kind: FeedbackBounce, QueueID: id, Verified: true,
+		Rcpt: "jane.roe@staff.example.com", OriginalRcpt: "Sales@example.com", Reply: reply(550, "5.1.1", "no such user"),
+		Suppress: hardBounce()})
+	if !res.Matched || res.Rcpt != "sales@example.com" {
+		t.Fatalf("%+v, want matched to sales@example.com", res)
+	}
+	if m := e.message(id); m.Recipients[0].State != Bounced || m.Recipients[1].State != Delivered {
+		t.Fatalf("states %s, %s", m.Recipients[0].State, m.Recipients[1].State)
+	}
+	if sup, _ := e.s.Suppression(bg, "sales@example.com", t0.Add(2*time.Hour)); sup == nil {
+		t.Fatal("the address mail went to is not suppressed")
+	}
+	if sup, _ := e.s.Suppression(bg, "jane.roe@staff.example.com", t0.Add(2*time.Hour)); sup != nil {
+		t.Fatal("the expanded address was suppressed; mtaq never mails it")
+	}
+}
+
 func TestComplaintWithRedactedRecipientMatchesSingleRecipientMessage(t *testing.T) {
 	e := newEnv(t)
 	id := e.delivered("Message-ID: <one@x>", "dana@example.com")

@@ -160,7 +160,7 @@ func (rc *Receiver) dsn(rep *feedback.Report, base queue.Feedback, key string, n
 			continue // delivered, relayed, expanded: nothing went wrong
 		}
 		f.Key = fmt.Sprintf("%s/%d", key, i)
-		f.Rcpt = r.Address
+		f.Rcpt, f.OriginalRcpt = r.Address, r.Original
 		if f.Rcpt == "" && len(rep.Recipients) == 1 {
 			f.Rcpt = rep.Original.Recipient
 		}
