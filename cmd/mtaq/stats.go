@@ -108,13 +108,7 @@ func printComplaints(w io.Writer, st *admin.Stats) error {
 }
 
 func complaintMark(level string) string {
-	switch level {
-	case admin.LevelCritical:
-		return fmt.Sprintf("CRITICAL (≥ %g%%)", 100*admin.ComplaintCriticalRate)
-	case admin.LevelWarning:
-		return fmt.Sprintf("WARNING (≥ %g%%)", 100*admin.ComplaintWarningRate)
-	}
-	return "ok"
+	return mark(level, admin.ComplaintWarningRate, admin.ComplaintCriticalRate, "ok")
 }
 
 // printUnsigned flags mail sent without a DKIM signature: its From
@@ -188,11 +182,17 @@ func lastCode(c int) string {
 
 // levelMark labels the hard-bounce rate against the thresholds.
 func levelMark(level string) string {
+	return mark(level, admin.WarningRate, admin.CriticalRate,
+		fmt.Sprintf("ok (warning at %g%%, critical at %g%%)", 100*admin.WarningRate, 100*admin.CriticalRate))
+}
+
+// mark words a rate's level against its warning and critical marks.
+func mark(level string, warn, crit float64, ok string) string {
 	switch level {
 	case admin.LevelCritical:
-		return fmt.Sprintf("CRITICAL (≥ %g%%)", 100*admin.CriticalRate)
+		return fmt.Sprintf("CRITICAL (≥ %g%%)", 100*crit)
 	case admin.LevelWarning:
-		return fmt.Sprintf("WARNING (≥ %g%%)", 100*admin.WarningRate)
+		return fmt.Sprintf("WARNING (≥ %g%%)", 100*warn)
 	}
-	return fmt.Sprintf("ok (warning at %g%%, critical at %g%%)", 100*admin.WarningRate, 100*admin.CriticalRate)
+	return ok
 }

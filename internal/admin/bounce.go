@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -185,14 +183,9 @@ func (c *Client) ReceiveReport(ctx context.Context, raw []byte, rcpts []string) 
 	for _, a := range rcpts {
 		q.Add("rcpt", a)
 	}
-	resp, err := c.send(ctx, http.MethodPost, "/v1/bounce/receive", q, bytes.NewReader(raw), "message/rfc822")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var res ReceiveResult
-	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return nil, fmt.Errorf("reading the daemon's answer from %s: %w", c.where, err)
+	if err := c.doAs(ctx, http.MethodPost, "/v1/bounce/receive", q, bytes.NewReader(raw), "message/rfc822", &res); err != nil {
+		return nil, err
 	}
 	return &res, nil
 }

@@ -46,7 +46,12 @@ func NewTCPClient(addr, token string) *Client {
 
 // do sends one request and decodes a JSON answer into out (nil: discard).
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, out any) error {
-	resp, err := c.send(ctx, method, path, q, body, "application/json")
+	return c.doAs(ctx, method, path, q, body, "application/json", out)
+}
+
+// doAs is do with a body of another content type.
+func (c *Client) doAs(ctx context.Context, method, path string, q url.Values, body io.Reader, ctype string, out any) error {
+	resp, err := c.send(ctx, method, path, q, body, ctype)
 	if err != nil {
 		return err
 	}
