@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
@@ -291,7 +294,12 @@ func TestComplaintEndToEnd(t *testing.T) {
 // TestReportAbuse: what a stranger can send to the listener changes
 // nothing it may not.
 func TestReportAbuse(t *testing.T) {
-	n, _, corp := feedbackInternet(t, func(c *conf.Config) { c.Bounce.MaxReportsPerIP = 6 })
+	cert := smtptest.SelfSigned(t, "mtaq.test")
+	n, _, corp := feedbackInternet(t, func(c *conf.Config) {
+		c.Bounce.MaxReportsPerIP = 6
+		c.Metrics.Listen = "127.0.0.1:0"
+		c.Submission.TLSCert, c.Submission.TLSKey = cert.WriteFiles(t, t.TempDir())
+	})
 	id := n.send("app@sender.test", "erin@corp.test")
 	n.wait(id, 0, queue.Delivered)
 	m := corp.Messages()[0]
@@ -355,6 +363,31 @@ func TestReportAbuse(t *testing.T) {
 	}
 	if c := count(); c != 0 {
 		t.Fatalf("%d suppressions after the flood", c)
+	}
+	// Every report was counted, none as matched.
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(scrape(t, n.d.MetricsAddr().String())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fams["mtaq_feedback_reports_total"]
+	if v, _ := sample(f, map[string]string{"matched": "true"}); v != 0 {
+		t.Errorf("%v reports counted as matched, want 0", v)
+	}
+	if v, _ := sample(f, map[string]string{"kind": "dsn", "matched": "false"}); v != 2 {
+		t.Errorf("%v unmatched DSNs counted, want 2", v)
+	}
+	if v, _ := sample(f, map[string]string{"kind": "not_bounce", "matched": "false"}); v != 4 {
+		t.Errorf("%v not_bounce reports counted, want 4 (the flood's)", v)
+	}
+	// STARTTLS with the submission certificate, and no AUTH after it.
+	c, err := smtp.DialStartTLS(n.d.BounceAddrs()[0].String(), &tls.Config{RootCAs: cert.Pool(), ServerName: "mtaq.test"})
+	if err != nil {
+		t.Fatalf("STARTTLS with the submission certificate: %v", err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("AUTH"); ok {
+		t.Error("the bounce listener offers AUTH")
 	}
 }
 
