@@ -51,9 +51,7 @@ the built-in defaults.`,
 			if err != nil {
 				return &exitError{exitConfig, err}
 			}
-			// The suppression lifetimes are not configurable yet: the
-			// defaults are the ones in force.
-			x := &explainer{cl: cl, sched: schedule(c.Retry), ttls: policy.TTLs{HardBounce: c.Suppression.HardBounceTTL.Duration, SoftDerived: c.Suppression.SoftBounceTTL.Duration}}
+			x := &explainer{cl: cl, sched: schedule(c.Retry), ttls: c.Suppression.TTLs()}
 			if len(args) == 0 {
 				return x.jsonLines(cmd.InOrStdin(), cmd.OutOrStdout(), domain)
 			}

@@ -1,0 +1,219 @@
+package policy
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Evidence is one thing the classifier found in a reply, with the category
+// it speaks for and how strongly (0..100). The category whose strongest
+// item weighs most wins; a tie goes to the category with more support
+// (the sum of its weights), then to the one found first.
+//
+// Weights, by tier (rules.go and priors.go set them):
+//
+//	99      X.1.7 / X.1.8: the sender's own address, whatever the text says
+//	75-96   a specific phrase ("user unknown", "mailbox full", "spamhaus")
+//	55      an enhanced code with a registered, specific meaning (5.1.1, 5.7.26)
+//	40-70   a generic phrase ("policy", "internal error", "rejected")
+//	30      the subject of an enhanced code (5.4.x network, 5.5.x protocol)
+//	25-45   the learned fallback, when no phrase speaks (50 × its probability)
+//	20      the reply code alone (421, 452, 5xx)
+type Evidence struct {
+	Kind EvidenceKind `json:"kind"`
+	// Rule names the family or prior: "mailbox-full", "5.1.1", "550".
+	Rule string `json:"rule"`
+	// Match is what was found: the words of the text that matched, or the
+	// code.
+	Match    string   `json:"match,omitempty"`
+	Category Category `json:"category,omitempty"`
+	Weight   int      `json:"weight"`
+}
+
+// EvidenceKind says where an Evidence item came from.
+type EvidenceKind string
+
+// Evidence kinds.
+const (
+	KindPhrase   EvidenceKind = "phrase"   // a phrase family of rules.go matched the text
+	KindEnhanced EvidenceKind = "enhanced" // the enhanced code's prior
+	KindInText   EvidenceKind = "enhanced-in-text"
+	KindCode     EvidenceKind = "code"     // the reply code's prior
+	KindModel    EvidenceKind = "model"    // the learned fallback (model.go)
+	KindOperator EvidenceKind = "operator" // a [[policy.rule]] decided (Weight 100)
+	// KindGuard is not about the category: it says why an unexplained 5xx
+	// suppresses the address or not (Weight 0).
+	KindGuard EvidenceKind = "guard"
+)
+
+// String words an item for explanations: `phrase mailbox-full "mailbox is
+// full" → mailbox_full (89)`.
+func (e Evidence) String() string {
+	s := string(e.Kind) + " " + e.Rule
+	if e.Match != "" && e.Match != e.Rule {
+		s += " " + strconv.Quote(e.Match)
+	}
+	if e.Kind == KindGuard {
+		return s
+	}
+	return s + " → " + string(e.Category) + " (" + strconv.Itoa(e.Weight) + ")"
+}
+
+// rule returns the Verdict.Rule for a deciding item.
+func (e Evidence) rule() string {
+	switch e.Kind {
+	case KindPhrase:
+		return "text:" + e.Rule
+	case KindEnhanced:
+		return "enhanced:" + e.Rule
+	case KindInText:
+		return "enhanced-in-text"
+	case KindModel:
+		return "model:" + e.Rule
+	}
+	return e.Rule // code priors name themselves ("code:550", "local")
+}
+
+// gather collects the evidence on reply r whose text is normalised and
+// lower-cased.
+func gather(r Reply, text string) []Evidence {
+	ev := make([]Evidence, 0, 6)
+	// URLs and addresses carry noise ("reason/#filtered", "<spam@x>"): read
+	// the prose first, and the whole text only when the prose says nothing.
+	ev = matchPhrases(ev, stripNoise(text))
+	if len(ev) == 0 {
+		ev = matchPhrases(ev, text)
+	}
+	phrases := len(ev)
+	if e, ok := enhancedPrior(r.Enhanced, KindEnhanced); ok {
+		ev = append(ev, e)
+	} else if e, ok := embeddedEnhanced(text); ok {
+		ev = append(ev, e)
+	}
+	if phrases == 0 {
+		if e, ok := modelEvidence(text); ok {
+			ev = append(ev, e)
+		}
+	}
+	return append(ev, codePrior(r.Code))
+}
+
+// decide picks the category: strongest item, then support, then order.
+func decide(ev []Evidence) (Category, string) {
+	best := -1
+	var bestSupport int
+	for i, e := range ev {
+		if e.Kind == KindGuard {
+			continue
+		}
+		support := 0
+		for _, o := range ev {
+			if o.Category == e.Category && o.Kind != KindGuard {
+				support += o.Weight
+			}
+		}
+		if best < 0 || e.Weight > ev[best].Weight || (e.Weight == ev[best].Weight && support > bestSupport) {
+			best, bestSupport = i, support
+		}
+	}
+	if best < 0 {
+		return Unclassified, "none"
+	}
+	// The deciding item first, the rest strongest first, for explanations.
+	win := ev[best]
+	copy(ev[1:best+1], ev[:best])
+	ev[0] = win
+	slices.SortStableFunc(ev[1:], func(a, b Evidence) int { return b.Weight - a.Weight })
+	return win.Category, win.rule()
+}
+
+// unexplainedSuppresses: an unexplained 5xx (or one only the learned
+// fallback explains) suppresses only when nothing in it points away from
+// the address: no enhanced code, X.0.0 or an X.1.x address code, and no
+// mention of the client host, an IP or the sender.
+func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
+	e := r.Enhanced
+	if e != "" && e != "5.0.0" && !strings.HasPrefix(e, "5.1.") {
+		return false, Evidence{Kind: KindGuard, Rule: "not-an-address-code", Match: e}
+	}
+	if m := clientRE.FindString(text); m != "" {
+		return false, Evidence{Kind: KindGuard, Rule: "names-client-or-sender", Match: m}
+	}
+	return true, Evidence{Kind: KindGuard, Rule: "taken-at-its-word", Match: e}
+}
+
+// clientRE finds text about our side of the connection: then an
+// unexplained refusal is about us, not the address.
+var clientRE = regexp.MustCompile(`\bclient\b|\bips?\b|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|ipv6:|\bsender\b|` +
+	`\bmail from\b|\b(helo|ehlo)\b|(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|\bconnections?\b`)
+
+// noiseRE matches URLs and mail addresses.
+var noiseRE = regexp.MustCompile(`(https?://|www\.)\S+|<?[^\s<>@]+@[^\s<>]+>?`)
+
+func stripNoise(text string) string {
+	if !strings.Contains(text, "@") && !strings.Contains(text, "http") && !strings.Contains(text, "www.") {
+		return text
+	}
+	return noiseRE.ReplaceAllString(text, " ")
+}
+
+// phrase is one alternative of a family, with a literal that every match
+// contains, so most alternatives are ruled out by strings.Contains before
+// any regexp runs.
+type phrase struct {
+	lit string         // "": no literal found, always run re
+	re  *regexp.Regexp // nil: the phrase is lit itself
+}
+
+func compilePhrase(src string) phrase {
+	re := regexp.MustCompile(src)
+	p := phrase{re: re}
+	t, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return p
+	}
+	t = t.Simplify()
+	if t.Op == syntax.OpLiteral && t.Flags&syntax.FoldCase == 0 {
+		return phrase{lit: string(t.Rune)}
+	}
+	if t.Op == syntax.OpConcat {
+		for _, s := range t.Sub {
+			if s.Op == syntax.OpLiteral && s.Flags&syntax.FoldCase == 0 && len(s.Rune) > len([]rune(p.lit)) {
+				p.lit = string(s.Rune)
+			}
+		}
+	}
+	return p
+}
+
+// find returns the matched words, or "" (with false) when p does not match.
+func (p *phrase) find(text string) (string, bool) {
+	if p.lit != "" && !strings.Contains(text, p.lit) {
+		return "", false
+	}
+	if p.re == nil {
+		return p.lit, true
+	}
+	loc := p.re.FindStringIndex(text)
+	if loc == nil {
+		return "", false
+	}
+	return strings.TrimSpace(text[loc[0]:loc[1]]), true
+}
+
+// matchPhrases appends one item per family that matches text.
+func matchPhrases(ev []Evidence, text string) []Evidence {
+	for i := range families {
+		f := &families[i]
+		for j := range f.phrases {
+			if m, ok := f.phrases[j].find(text); ok {
+				ev = append(ev, Evidence{Kind: KindPhrase, Rule: f.name, Match: m, Category: f.cat, Weight: f.weight})
+				break
+			}
+		}
+	}
+	return ev
+}
