@@ -41,9 +41,10 @@ const (
 	KindPhrase   EvidenceKind = "phrase"   // a phrase family of rules.go matched the text
 	KindEnhanced EvidenceKind = "enhanced" // the enhanced code's prior
 	KindInText   EvidenceKind = "enhanced-in-text"
-	KindCode     EvidenceKind = "code"     // the reply code's prior
-	KindModel    EvidenceKind = "model"    // the learned fallback (model.go)
-	KindOperator EvidenceKind = "operator" // a [[policy.rule]] decided (Weight 100)
+	KindInURL    EvidenceKind = "phrase-in-url" // a phrase found only inside a URL or address
+	KindCode     EvidenceKind = "code"          // the reply code's prior
+	KindModel    EvidenceKind = "model"         // the learned fallback (model.go)
+	KindOperator EvidenceKind = "operator"      // a [[policy.rule]] decided (Weight 100)
 	// KindGuard is not about the category: it says why an unexplained 5xx
 	// suppresses the address or not (Weight 0).
 	KindGuard EvidenceKind = "guard"
@@ -65,7 +66,7 @@ func (e Evidence) String() string {
 // rule returns the Verdict.Rule for a deciding item.
 func (e Evidence) rule() string {
 	switch e.Kind {
-	case KindPhrase:
+	case KindPhrase, KindInURL:
 		return "text:" + e.Rule
 	case KindEnhanced:
 		return "enhanced:" + e.Rule
@@ -77,15 +78,26 @@ func (e Evidence) rule() string {
 	return e.Rule // code priors name themselves ("code:550", "local")
 }
 
+// wInURLPenalty: a phrase found only in a URL or address weighs this much
+// less, below the specific enhanced codes.
+const wInURLPenalty = 40
+
 // gather collects the evidence on reply r whose text is normalised and
 // lower-cased.
 func gather(r Reply, text string) []Evidence {
 	ev := make([]Evidence, 0, 6)
 	// URLs and addresses carry noise ("reason/#filtered", "<spam@x>"): read
 	// the prose first, and the whole text only when the prose says nothing.
-	ev = matchPhrases(ev, stripNoise(text))
+	soft := classOf(r) != Hard
+	ev = matchPhrases(ev, stripNoise(text), soft)
 	if len(ev) == 0 {
-		ev = matchPhrases(ev, text)
+		// Words inside a URL or address ("help_spam_16.htm",
+		// "reason/#filtered") are weak: they name a help page, not the
+		// reason.
+		ev = matchPhrases(ev, text, soft)
+		for i := range ev {
+			ev[i].Kind, ev[i].Weight = KindInURL, ev[i].Weight-wInURLPenalty
+		}
 	}
 	phrases := len(ev)
 	if e, ok := enhancedPrior(r.Enhanced, KindEnhanced); ok {
@@ -142,6 +154,9 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 	if m := clientRE.FindString(text); m != "" {
 		return false, Evidence{Kind: KindGuard, Rule: "names-client-or-sender", Match: m}
 	}
+	if m := productCodeRE.FindString(text); m != "" {
+		return false, Evidence{Kind: KindGuard, Rule: "provider-code", Match: m}
+	}
 	return true, Evidence{Kind: KindGuard, Rule: "taken-at-its-word", Match: e}
 }
 
@@ -149,6 +164,12 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 // unexplained refusal is about us, not the address.
 var clientRE = regexp.MustCompile(`\bclient\b|\bips?\b|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|ipv6:|\bsender\b|` +
 	`\bmail from\b|\b(helo|ehlo)\b|(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|\bconnections?\b`)
+
+// productCodeRE finds a provider's own reason code (AOL's "RTR:BG",
+// Orange's "[506]", Cox's "AUP#CDRBL", Comcast's "BL000010", Yahoo's
+// "[TS02]"): the server had a reason and encoded it; without a rule that
+// reads it, the reply is no evidence about the address.
+var productCodeRE = regexp.MustCompile(`^\W*[a-z]{2,4}:[a-z0-9]{1,3}\b|\[\d{3}\]|\baup#|\bbl\d{3,}|\[[a-z]{2,3}\d\d\]|\b[a-z]{2,3}\d+-ip\d*\b`)
 
 // noiseRE matches URLs and mail addresses.
 var noiseRE = regexp.MustCompile(`(https?://|www\.)\S+|<?[^\s<>@]+@[^\s<>]+>?`)
@@ -205,9 +226,12 @@ func (p *phrase) find(text string) (string, bool) {
 }
 
 // matchPhrases appends one item per family that matches text.
-func matchPhrases(ev []Evidence, text string) []Evidence {
+func matchPhrases(ev []Evidence, text string, soft bool) []Evidence {
 	for i := range families {
 		f := &families[i]
+		if f.softOnly && !soft {
+			continue
+		}
 		for j := range f.phrases {
 			if m, ok := f.phrases[j].find(text); ok {
 				ev = append(ev, Evidence{Kind: KindPhrase, Rule: f.name, Match: m, Category: f.cat, Weight: f.weight})

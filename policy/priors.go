@@ -14,6 +14,7 @@ const (
 	wWeakCode      = 25 // a detail that is usually about something else here
 	wInTextPenalty = 10 // an enhanced code quoted in the text weighs this much less
 	wReplyCode     = 20
+	wAuthCode      = 60 // 530, 535, 538: SMTP AUTH's own codes
 )
 
 // enhancedPrior is what an RFC 3463 code says on its own. X.0.0, X.1.0,
@@ -33,7 +34,8 @@ func enhancedPrior(e string, kind EvidenceKind) (Evidence, bool) {
 		return Evidence{}, false
 	}
 	if kind == KindInText {
-		w -= wInTextPenalty
+		// Quoted codes are often the sending relay's own, about anything.
+		w = min(w, wSpecificCode) - wInTextPenalty
 	}
 	return Evidence{Kind: kind, Rule: e, Category: cat, Weight: w}, true
 }
@@ -142,6 +144,13 @@ func codePrior(code int) Evidence {
 		e.Category = MailboxFull
 	case 500, 501, 502, 503, 504, 555:
 		e.Category = SyntaxError
+	// RFC 4954's own codes say one thing each, as an enhanced code would.
+	case 530: // authentication required: for relaying
+		e.Category, e.Weight = RelayDenied, wAuthCode
+	case 535: // credentials invalid
+		e.Category, e.Weight = AuthFailure, wAuthCode
+	case 538: // encryption required for the mechanism
+		e.Category, e.Weight = PolicyRejected, wAuthCode
 	case 0:
 		e.Rule, e.Match, e.Category = "local", "", NetworkError
 	}

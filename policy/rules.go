@@ -13,10 +13,17 @@ package policy
 // provider's whole sentence: the evaluation set comes from providers the
 // development corpus does not show.
 type family struct {
-	name    string
-	cat     Category
-	weight  int
-	phrases []phrase
+	name     string
+	cat      Category
+	weight   int
+	softOnly bool // speaks only for a 4xx ("try again later")
+	phrases  []phrase
+}
+
+// soft marks f as speaking only for a soft reply.
+func soft(f family) family {
+	f.softOnly = true
+	return f
 }
 
 // rule compiles alternatives, one phrase or product code each.
@@ -41,13 +48,26 @@ var families = []family{
 	rule("greylisting", Greylisting, 96,
 		`gr[ae]y[- ]?list`,
 	),
+	// What greylisters say instead of the word: weaker, and only on 4xx.
+	soft(rule("greylist-wording", Greylisting, 90,
+		`not yet authori[sz]ed to deliver`, `greylisted`, `first (time )?(contact|attempt)`,
+	)),
+	soft(rule("retry-in", Greylisting, 60,
+		`(try|retry|resend)( again)? in \d+ ?(s\b|sec|seconds?|min|minutes?)`,
+		`deferred for \d+ ?(s\b|sec|seconds?|min|minutes?)`, `temporarily (rejected|deferred), (please )?(try|retry)`,
+	)),
+	// Below "no reason" wording: "recipient error, try again later" says
+	// nothing more.
+	soft(rule("try-later", Greylisting, 39,
+		`(please )?(try|retry)( again)? later`, `come back later`,
+	)),
 	rule("expired-in-transit", NetworkError, 95,
 		`message expired`, `queue\.expired`, `delivery time expired`, `unable to deliver in \d+`,
 		`retry timeout exceeded`, `message has been in the queue too long`,
 	),
 	rule("mail-loop", NetworkError, 95,
 		`too many hops`, `hop count`, `mail loop`, `routing loop`, `loops? back`, `loop detected`,
-		`mail forwarding loop`,
+		`mail forwarding loop`, `looping`,
 	),
 	// The mailbox exists but is out of use: beats quota and "no such user"
 	// ("out of storage space and inactive", "invalid/inactive user" aside).
@@ -63,7 +83,7 @@ var families = []family{
 		`domain owner has changed`,
 	),
 	rule("send-quota", RateLimited, 91,
-		`(daily|hourly|relay|sending|send|message|outbound) quota`,
+		`(daily|hourly|relay|sending|send|message|outbound|submission) ?quota`,
 		`(sending|send|message|maximum) rate`,
 	),
 	rule("mailbox-full", MailboxFull, 90,
@@ -78,10 +98,12 @@ var families = []family{
 		`too (big|large)`, `size (limit|exceed)`, `exceeds? .{0,30}(size|limit)`,
 		`exceeded .{0,20}size`, `length exceeds`, `sizelimit`, `message is larger`,
 		`larger than .{0,30}(limit|allowed|maximum)`, `message size`, `maximum (message )?size`,
+		`attachments? .{0,20}too (long|big|large)`,
 	),
-	rule("duplicate-header", SyntaxError, 88,
+	rule("message-format", SyntaxError, 88,
 		`duplicate header`, `multiple .{0,30}headers?`, `missing .{0,30}(header|message-id)`,
-		`message-id header`,
+		`message-id header`, `header.{0,20}too long`, `line (limit|too long|length)`, `bare (lf|cr)`,
+		`(headers?|message) (is |are )?(not |non-?)(rfc.?)?compliant`,
 	),
 	rule("sender-auth", AuthFailure, 87,
 		`dmarc`, `\bspf\b`, `dkim`, `sender.?id\b`, `sender policy framework`,
@@ -89,14 +111,25 @@ var families = []family{
 		`fails? to pass .{0,20}authentication`,
 		`authentication (checks|information|level|requirements)`,
 		`unauthenticated (e-?mail|message|mail)`, `(is|was|are) unauthenticated`,
-		`invalid ip for sending`, `not pass authentication`, `authentication fail`,
+		`invalid ip for sending`, `not pass authentication`, `authentication fail`, `fail(ed|ure)? authentication`,
 	),
 	rule("relay", RelayDenied, 86,
 		`relay(ing)? (access )?(is )?(denied|not permitted|not allowed|prohibited|refused)`,
 		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`,
 		`not configured to relay`, `insecure mail relay`, `rcpthosts`, `unauthenticated senders`,
 		`we do not relay`, `relay not`, `not authenticated to (send|relay)`,
-		`not authori[sz]ed to relay`, `relay for .{0,40}(denied|not)`,
+		`not authori[sz]ed to relay`, `relay for .{0,40}(denied|not)`, `denies relay`, `\brelay check`,
+		`local users? only`, `must be authenticated`,
+	),
+	// The recipient's organisation keeps its own allow or block list.
+	rule("organisation-list", PolicyRejected, 85,
+		`allow/block list`, `(tenant|organi[sz]ation'?s?) .{0,20}(allow|block)[- ]?list`,
+		`not (in|on) (the |their |our |your )?(white|allow|safe)[- ]?list`, `allowed[- ]senders? list`,
+		`not in (the |their )?allowed[- ]senders`,
+	),
+	// The message itself is called spam: beats "unsolicited" reputation.
+	rule("message-is-spam", SpamContent, 84,
+		`(this|the|your) (message|e-?mail|mail) (is|was|has been|looks|appears)( to be)? (likely |probably |considered |identified as |classified as |detected as |marked as )*(as )?(spam|unsolicited|junk|bulk)`,
 	),
 	rule("reverse-dns", ReverseDNS, 85,
 		`reverse dns`, `\brdns\b`, `\bptr\b`, `reverse (lookup|resolution|hostname|host name|dns)`,
@@ -106,7 +139,7 @@ var families = []family{
 		`invalid (helo|ehlo)`, `invalid domain name`,
 		`(helo|ehlo|host ?name|host name).{0,40}(fqdn|fully.qualified)`,
 		`(fqdn|fully.qualified).{0,20}(host|helo|ehlo)`, `forward.confirmed`, `\bfcrdns\b`,
-		`generic (hostname|rdns)`,
+		`generic (hostname|rdns)`, `bad (helo|ehlo)`, `helo ?host`,
 	),
 	rule("volume-frequency", RateLimited, 84,
 		`frequency limit`, `too frequent`,
@@ -115,19 +148,21 @@ var families = []family{
 		`exceeded .{0,20}(connection|message|recipient)s? limit`,
 	),
 	rule("uri-blocklist", SpamContent, 83,
-		`surbl`, `uribl`,
+		`surbl`, `uribl`, `\bdbl\b`,
 		`\b(urls?|uris?|links?)\b (in|within|found in|contained in) (the |this |your )?(message|body|e-?mail|content)`,
 		`(message|body) contains? .{0,30}(blocked|black-?listed|listed|suspicious|malicious) (url|uri|link|domain)`,
 		`\b(urls?|uris?)\b.{0,30}\b(listed|black-?listed|block-?listed)\b`,
 	),
 	rule("attachment", SpamContent, 83,
 		`attachment.{0,30}(not allowed|banned|blocked|prohibited|forbidden|rejected|dangerous)`,
+		`(unacceptable|disallowed|not permitted|restricted|forbidden|blocked|prohibited|banned) (file |file types? |types? of )?attachments?`,
 		`(banned|blocked|prohibited|forbidden|illegal|dangerous|unsafe|executable) (file|attachment|content)`,
 	),
 	rule("blocklist", BlockedReputation, 82,
 		`block(ed)? (using|by|listed)`, `black ?list`, `block ?list`, `dnsbl`, `\brbls?\b`,
 		`spamhaus`, `spamcop`, `mailspike`, `abuseat`, `sorbs`, `barracuda`, `reputation`,
-		`complaints`, `banned`, `open relay`, `spamming`, `\(bl\)`, `listed (at|on|in|by)`,
+		`complaints`, `banned`, `open ?relay`, `spamming`, `spammer`, `spam sender`, `black ?ip`,
+		`\bblock(ed)? for (spam|abuse)`, `\(bl\)`, `listed (at|on|in|by)`,
 		`^\W*blocked\b`, `unsolicited`, `bulk mail`,
 		`\bip\b.{0,30}(not (allowed|permitted|accepted|authori[sz]ed)|rejected|refused|denied)`,
 		`not accepted from this ip`, `sender (is )?blocked`, `suspicious activity`,
@@ -139,6 +174,13 @@ var families = []family{
 		`host network not allowed`, `access from ip address .{0,40}blocked`,
 		`access forbidden by your ip`, `may not be mail exchanger`, `not accepting connections`,
 	),
+	// Volume limits by name; below reputation ("volume or complaints").
+	rule("volume-limit", RateLimited, 80,
+		`(daily|hourly|relay|sending|send|messages?|recipients?|receive|submission|outbound|connections?|per[- ](hour|day|minute)) (\w+ )?limits?\b`,
+		`limits? (has been |was |is )?(exceeded|reached)`, `(reached|exceeded|hit|over) .{0,40}\blimits?\b`,
+		`limits for how many`, `(messages?|connections?|recipients?|mails?|e-?mails?) per (hour|day|minute|second|connection|session)`,
+		`unexpected volume`, `(high|unusual) volume`,
+	),
 	rule("volume", RateLimited, 78,
 		`rate limit`, `rate-limit`, `too (quickly|fast)`, `slow(er)? down`, `try again slower`,
 		`temporarily deferred`, `too many`, `throttl`, `exceeded .{0,20}limit of`,
@@ -147,33 +189,54 @@ var families = []family{
 	// TLS negotiation that fails is transport; TLS demanded is a policy.
 	rule("tls-failure", NetworkError, 77,
 		`(tls|starttls|ssl) (handshake|negotiation|failed|failure|error|not (supported|available)|unavailable)`,
-		`does not support (tls|starttls)`, `\bdane\b`, `tlsa`, `mta-sts`,
-		`certificate (verif|valid|expired|error)`,
+		`does not support (tls|starttls)`, `\bdane\b`, `tlsa`, `mta-sts`, `dnssec`,
+		`certificate.(verif|valid|expired|error|host|mismatch|name)`,
+		`certificate .{0,30}(expired|invalid|untrusted|self.signed|does not match)`,
 	),
-	rule("tls-required", PolicyRejected, 76,
-		`authentication required`, `authrequired`, `starttls is required`, `tls (is )?required`,
-		`must (use|issue a) (starttls|tls)`, `starttls command first`,
-		`requires? (tls|encryption|starttls)`, `encryption (is )?required`,
+	// Beats volume: "rate limited because ... not sent over TLS".
+	rule("tls-required", PolicyRejected, 80,
+		`starttls is required`, `tls (is )?required`,
+		`must (use|issue a|support) (starttls|tls)`, `starttls command first`,
+		`requires? .{0,40}\b(tls|encryption|starttls)\b`, `encryption (is )?required`,
+		`(over|through|using|use) (a )?tls\b`,
+	),
+	// A receiver that wants SMTP AUTH: on 530 that is relaying (the code's
+	// prior wins), elsewhere a restriction of who may send.
+	rule("auth-required", PolicyRejected, 58,
+		`authentication (is )?required`, `authrequired`,
 	),
 	rule("sender-address", InvalidSender, 75,
 		`sender address`, `sender domain`, `domain of sender`, `unroutable sender`, `from: domain`,
 		`not verified`, `sender (verify|verification)`, `verify sender`,
 		`mail from .{0,40}(does not exist|invalid|unknown)`, `envelope sender`, `send as this`,
 		`permissions? to send as`, `not allowed to send (as|on behalf)`,
-		`sender .{0,20}(must exist|does not resolve)`,
+		`sender .{0,20}(must exist|does not resolve)`, `(fake|null|forged) sender`,
+		`sender (is )?(not allowed|forged|fake)`,
 	),
 	rule("recipient-syntax", UserUnknown, 74,
 		`bad destination mailbox`, `recipient address syntax`, `bad recipient address`,
+		`(bad|invalid) (e-?mail )?address (mailbox )?syntax`, `no (correct|valid) recipients?`,
 		`mailbox name (not allowed|invalid)`,
 	),
 	rule("protocol", SyntaxError, 72,
-		`rfc ?5322`, `rfc ?2822`, `rfc ?822`, `not compliant`, `non-?compliant`, `header error`,
-		`improperly.formatted`, `8.bit data`, `syntax`, `line (limit|too long|length)`,
+		`rfc ?5322`, `rfc ?2822`, `rfc ?822`, `not (rfc.?)?compliant`, `non-?compliant`, `header error`,
+		`improperly.formatted`, `8.bit data`, `syntax`,
 		`protocol (violation|error)`, `sequence of commands`, `out of\s+sequence`,
-		`command parameter`, `bare (lf|cr)`, `media error`, `binary content`,
+		`command parameter`, `media error`, `binary content`,
 		`unrecogni[sz]ed command`, `command (not recognized|unrecogni[sz]ed)`, `malformed`,
-		`invalid (command|argument)`,
+		`invalid (command|argument)`, `parse error`,
 	),
+	// Our host or IP refused in the server's own words.
+	rule("client-refused", BlockedReputation, 64,
+		`client host (rejected|refused|blocked)`, `permanently deferred`,
+		`(messages|mail|connections?) from .{0,50}(temporarily |permanently )?(deferred|refused|not accepted)`,
+		`\b(rtr|rly|dyn):[a-z]{1,2}\d?\b`,
+	),
+	// Product codes documented by the providers that send them (AOL,
+	// Verizon): the code is all the reply says.
+	rule("content-code", SpamContent, 64, `\bhvu:[a-z]{1,2}\d?\b`),
+	rule("rdns-code", ReverseDNS, 64, `\bdns:n[rx]\b`),
+	rule("connection-code", RateLimited, 64, `\bcon:[a-z]{1,2}\d?\b`),
 	rule("spam", SpamContent, 70,
 		`spam`, `virus`, `malware`, `phish`, `\bube\b`, `unacceptable content`,
 		`content (rejected|denied|refused|filter|blocked)`, `message content`, `scor(e|ed) `,
@@ -187,7 +250,7 @@ var families = []family{
 	// The recipient (or its administrator) chose to refuse us: as specific
 	// as an address code, and about the recipient's wishes, not existence.
 	rule("recipient-choice", PolicyRejected, 66,
-		`preferences`, `user reject`, `rejected by (the )?recipient`,
+		`preferences`, `user reject`, `rejected by (the )?recipients?([ .,;]|$)`,
 		`recipient (has )?(blocked|rejected)`, `not allowed to (receive|send)`,
 	),
 	rule("policy", PolicyRejected, 50,
@@ -215,6 +278,9 @@ var families = []family{
 		`nonexistent (user|mailbox|address)`,
 		`(mailbox|user|account|address|recipient) (is |currently )?unavailable`,
 	),
+	rule("sender-refused", InvalidSender, 45,
+		`(unregistered|unverified) (sender |sending )?domains?`,
+	),
 	rule("network", NetworkError, 45,
 		`timed out`, `time-?out`, `connection (refused|reset|lost|dropped|closed)`,
 		`failed to connect`, `could not connect`, `unable to connect`, `network (is )?unreachable`,
@@ -227,7 +293,7 @@ var families = []family{
 		`temporary local problem`, `local error`, `insufficient`, `disk space`, `disk full`,
 		`storage`, `queue file`, `service (currently |not |is |temporarily )*(un)?available`,
 		`busy`, `could not load`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
-		`overloaded`,
+		`overloaded`, `system problem`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
 	rule("no-reason", Unclassified, 40,
 		`^\W*(rejected|transaction failed|temporary failure|mail refused|on hold|error)\W*$`,
