@@ -227,8 +227,8 @@ var families = []family{
 		`invalid (command|argument)`, `parse error`,
 	),
 	// Our host or IP refused in the server's own words.
-	rule("client-refused", BlockedReputation, 64,
-		`client host (rejected|refused|blocked)`, `permanently deferred`,
+	rule("ip-refused", BlockedReputation, 64,
+		`permanently deferred`,
 		`(messages|mail|connections?) from .{0,50}(temporarily |permanently )?(deferred|refused|not accepted)`,
 		`\b(rtr|rly|dyn):[a-z]{1,2}\d?\b`,
 	),
@@ -277,6 +277,11 @@ var families = []family{
 		`not listed in .{0,30}(directory|address book)`, `no one (here )?by that name`,
 		`nonexistent (user|mailbox|address)`,
 		`(mailbox|user|account|address|recipient) (is |currently )?unavailable`,
+	),
+	// Postfix's prefix for any client restriction: "Client host rejected:
+	// Access denied" is a local policy, a bare one a block of our host.
+	rule("client-refused", BlockedReputation, 48,
+		`client host (rejected|refused|blocked)`,
 	),
 	rule("sender-refused", InvalidSender, 45,
 		`(unregistered|unverified) (sender |sending )?domains?`,
