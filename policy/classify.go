@@ -80,8 +80,22 @@ type Verdict struct {
 	Evidence []Evidence `json:"evidence,omitempty"`
 }
 
-// Guessed reports whether only the learned fallback chose the category.
-func (v Verdict) Guessed() bool { return strings.HasPrefix(v.Rule, "model:") }
+// Tentative reports whether the category rests on weak evidence only: the
+// learned fallback, a phrase found only inside a URL, or Postfix's generic
+// "Recipient address rejected" prefix. A tentative suppression passes the
+// same guard as an unexplained reply and lifts like one (HardReason).
+func (v Verdict) Tentative() bool {
+	if len(v.Evidence) == 0 {
+		return false
+	}
+	switch e := v.Evidence[0]; e.Kind {
+	case KindModel, KindInURL:
+		return true
+	case KindPhrase:
+		return e.Rule == "address-rejected"
+	}
+	return false
+}
 
 // CategorySide maps each category to the side that must act.
 func CategorySide(c Category) Side {
@@ -127,7 +141,7 @@ func Classify(r Reply) Verdict {
 	v := Verdict{Class: class, Category: cat, Side: CategorySide(cat), Rule: rule, Evidence: ev}
 	if class == Hard {
 		v.Suppress = suppressing(cat)
-		if cat == Unclassified || v.Guessed() {
+		if cat == Unclassified || (v.Suppress && v.Tentative()) {
 			var g Evidence
 			v.Suppress, g = unexplainedSuppresses(r, text)
 			v.Evidence = append(v.Evidence, g)

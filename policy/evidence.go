@@ -82,6 +82,29 @@ func (e Evidence) rule() string {
 // less, below the specific enhanced codes.
 const wInURLPenalty = 40
 
+// wNoReason: a reply that says only that it failed.
+const wNoReason = 40
+
+// vagueWords say that something failed, never why.
+var vagueWords = map[string]bool{"message": true, "mail": true, "email": true, "e": true, "rejected": true,
+	"refused": true, "denied": true, "failed": true, "failure": true, "transaction": true, "delivery": true,
+	"deliver": true, "delivered": true, "to": true, "not": true, "accepted": true, "error": true, "sorry": true,
+	"permanent": true, "temporary": true, "unable": true, "undeliverable": true, "rejet": true, "rejete": true,
+	"requested": true, "action": true, "taken": true, "the": true, "your": true, "was": true, "has": true,
+	"been": true, "is": true, "reject": true, "smtp": true, "could": true, "be": true, "no": true}
+
+// vagueOnly reports whether the prose has words and all of them are vague.
+func vagueOnly(prose string) bool {
+	n := 0
+	for _, w := range strings.FieldsFunc(prose, func(r rune) bool { return r < 'a' || r > 'z' }) {
+		if !vagueWords[w] {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
 // gather collects the evidence on reply r whose text is normalised and
 // lower-cased.
 func gather(r Reply, text string) []Evidence {
@@ -99,6 +122,10 @@ func gather(r Reply, text string) []Evidence {
 			ev[i].Kind, ev[i].Weight = KindInURL, ev[i].Weight-wInURLPenalty
 		}
 	}
+	if len(ev) == 0 && vagueOnly(stripNoise(text)) {
+		ev = append(ev, Evidence{Kind: KindPhrase, Rule: "no-reason", Match: strings.TrimSpace(text),
+			Category: Unclassified, Weight: wNoReason})
+	}
 	phrases := len(ev)
 	if e, ok := enhancedPrior(r.Enhanced, KindEnhanced); ok {
 		ev = append(ev, e)
@@ -106,7 +133,7 @@ func gather(r Reply, text string) []Evidence {
 		ev = append(ev, e)
 	}
 	if phrases == 0 {
-		if e, ok := modelEvidence(text); ok {
+		if e, ok := modelEvidence(r.Code, r.Enhanced, text); ok {
 			ev = append(ev, e)
 		}
 	}
@@ -142,14 +169,20 @@ func decide(ev []Evidence) (Category, string) {
 	return win.Category, win.rule()
 }
 
-// unexplainedSuppresses: an unexplained 5xx (or one only the learned
-// fallback explains) suppresses only when nothing in it points away from
-// the address: no enhanced code, X.0.0 or an X.1.x address code, and no
-// mention of the client host, an IP or the sender.
+// unexplainedSuppresses: an unexplained 5xx (or a tentative verdict)
+// suppresses only when nothing in it points away from the address: no
+// enhanced code, X.0.0 or an X.1.x address code (also among the codes
+// quoted in the text), no mention of the client host, an IP or the sender,
+// and no provider reason code.
 func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 	e := r.Enhanced
 	if e != "" && e != "5.0.0" && !strings.HasPrefix(e, "5.1.") {
 		return false, Evidence{Kind: KindGuard, Rule: "not-an-address-code", Match: e}
+	}
+	for _, m := range enhancedRE.FindAllString(text, 4) {
+		if m != "5.0.0" && !strings.HasPrefix(m, "5.1.") {
+			return false, Evidence{Kind: KindGuard, Rule: "not-an-address-code", Match: m}
+		}
 	}
 	if m := clientRE.FindString(text); m != "" {
 		return false, Evidence{Kind: KindGuard, Rule: "names-client-or-sender", Match: m}

@@ -98,10 +98,11 @@ func Decide(s Schedule, v Verdict, a Attempt, lastAboutAddress bool) Outcome {
 
 // HardReason is the suppression reason for a suppressing hard verdict: a
 // reply that says the address is bad is a hard_bounce; one the classifier
-// could not explain (unclassified), or only guessed with its learned
-// fallback, is an unclassified_bounce, which lifts by itself.
+// could not explain (unclassified), or explained only tentatively (the
+// learned fallback, Verdict.Tentative), is an unclassified_bounce, which
+// lifts by itself.
 func HardReason(v Verdict) string {
-	if v.Category == Unclassified || v.Guessed() {
+	if v.Category == Unclassified || v.Tentative() {
 		return ReasonUnclassifiedBounce
 	}
 	return ReasonHardBounce

@@ -256,7 +256,7 @@ var families = []family{
 		`recipient (has )?(blocked|rejected)`, `not allowed to (receive|send)`,
 	),
 	rule("policy", PolicyRejected, 50,
-		`polic(y|ies)`, `access denied`, `permission denied`, `not authori[sz]ed`, `filtered`,
+		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `not authori[sz]ed`, `filtered`,
 		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`,
 	),
 	rule("domain-not-found", DomainNotFound, 62,
