@@ -75,7 +75,10 @@ func (e Evidence) rule() string {
 	case KindModel:
 		return "model:" + e.Rule
 	}
-	return e.Rule // code priors name themselves ("code:550", "local")
+	if e.Kind == KindCode && e.Rule != "local" {
+		return "code:" + e.Rule
+	}
+	return e.Rule
 }
 
 // wInURLPenalty: a phrase found only in a URL or address weighs this much

@@ -135,8 +135,7 @@ func embeddedEnhanced(text string) (Evidence, bool) {
 
 // codePrior is the last resort: what the bare reply code suggests.
 func codePrior(code int) Evidence {
-	e := Evidence{Kind: KindCode, Rule: "code:" + strconv.Itoa(code), Match: strconv.Itoa(code),
-		Category: Unclassified, Weight: wReplyCode}
+	e := Evidence{Kind: KindCode, Rule: strconv.Itoa(code), Category: Unclassified, Weight: wReplyCode}
 	switch code {
 	case 421:
 		e.Category = SystemError
@@ -152,7 +151,7 @@ func codePrior(code int) Evidence {
 	case 538: // encryption required for the mechanism
 		e.Category, e.Weight = PolicyRejected, wAuthCode
 	case 0:
-		e.Rule, e.Match, e.Category = "local", "", NetworkError
+		e.Rule, e.Category = "local", NetworkError
 	}
 	return e
 }
