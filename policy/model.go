@@ -96,8 +96,7 @@ func (m *nbModel) predict(feats []string) (Category, float64, []string) {
 	if !m.ok {
 		return None, 0, nil
 	}
-	var score [18]float64
-	score = m.prior
+	score := m.prior
 	known := 0
 	for _, w := range feats {
 		counts, ok := m.words[w]
