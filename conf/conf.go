@@ -203,9 +203,10 @@ func Defaults() Config {
 		},
 		Log: Log{Level: "info", Encoding: "console"},
 		Suppression: Suppression{
-			SoftBounceTTL: Duration{30 * 24 * time.Hour},
-			SoftStreak:    3,
-			OnSuppressed:  "record",
+			SoftBounceTTL:   Duration{30 * 24 * time.Hour},
+			UnclassifiedTTL: Duration{30 * 24 * time.Hour},
+			SoftStreak:      3,
+			OnSuppressed:    "record",
 		},
 		Queue:    Queue{Retention: Duration{7 * 24 * time.Hour}},
 		Sendmail: Sendmail{QuarantineRetention: Duration{30 * 24 * time.Hour}},

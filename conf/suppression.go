@@ -1,5 +1,7 @@
 package conf
 
+import "github.com/mtaq/mtaq/policy"
+
 // Suppression configures the suppression list.
 type Suppression struct {
 	// HardBounceTTL: how long a hard_bounce entry lasts; 0 means forever.
@@ -8,12 +10,21 @@ type Suppression struct {
 	// SoftBounceTTL: how long soft_bounce_expired and soft_bounce_repeated
 	// entries last (default 720h, 30 days); 0 means forever.
 	SoftBounceTTL Duration `toml:"soft_bounce_ttl"`
+	// UnclassifiedTTL: how long an unclassified_bounce entry lasts (a 5xx
+	// that gave no reason; default 720h, 30 days); 0 means forever.
+	UnclassifiedTTL Duration `toml:"unclassified_ttl"`
 	// SoftStreak: suppress an address after recipient-side soft failures on
 	// this many distinct messages in a row; 0 turns the rule off.
 	SoftStreak int `toml:"soft_streak"`
 	// OnSuppressed: "record" accepts the message and records the recipient
 	// as rejected (nothing is sent); "refuse" answers 550 5.7.1 at RCPT.
 	OnSuppressed string `toml:"on_suppressed"`
+}
+
+// TTLs are the suppression lifetimes per reason, for policy.TTLs.Expires.
+func (s Suppression) TTLs() policy.TTLs {
+	return policy.TTLs{HardBounce: s.HardBounceTTL.Duration, SoftDerived: s.SoftBounceTTL.Duration,
+		Unclassified: s.UnclassifiedTTL.Duration}
 }
 
 // Queue configures what the queue keeps.
@@ -47,6 +58,9 @@ func validateSuppression(k *checker, s Suppression, q Queue, a Alerts) {
 	}
 	if s.SoftBounceTTL.Duration < 0 {
 		k.add("suppression.soft_bounce_ttl", "must not be negative (0 means never), got %v", s.SoftBounceTTL.Duration)
+	}
+	if s.UnclassifiedTTL.Duration < 0 {
+		k.add("suppression.unclassified_ttl", "must not be negative (0 means never), got %v", s.UnclassifiedTTL.Duration)
 	}
 	if s.SoftStreak < 0 {
 		k.add("suppression.soft_streak", "must be 0 (off) or more, got %d", s.SoftStreak)

@@ -101,12 +101,28 @@ func (ru *Rule) apply(r Reply, v Verdict, i int) Verdict {
 	}
 	v.Side = CategorySide(v.Category)
 	v.Suppress = v.Class == Hard && suppressing(v.Category)
-	if ru.Suppress != nil {
-		v.Suppress = *ru.Suppress
-	}
 	v.Rule = "operator:" + ru.Name
 	if ru.Name == "" {
 		v.Rule = "operator:#" + strconv.Itoa(i+1)
 	}
+	// The rule decides: it goes first, the built-in evidence stays for
+	// the explanation, without the built-in verdict's guard.
+	ev := make([]Evidence, 0, len(v.Evidence)+2)
+	ev = append(ev, Evidence{Kind: KindOperator, Rule: strings.TrimPrefix(v.Rule, "operator:"),
+		Category: v.Category, Weight: 100})
+	for _, e := range v.Evidence {
+		if e.Kind != KindGuard {
+			ev = append(ev, e)
+		}
+	}
+	if v.Class == Hard && v.Category == Unclassified {
+		var g Evidence
+		v.Suppress, g = unexplainedSuppresses(r, strings.ToLower(normalize(r.Text)))
+		ev = append(ev, g)
+	}
+	if ru.Suppress != nil {
+		v.Suppress = *ru.Suppress
+	}
+	v.Evidence = ev
 	return v
 }

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -68,10 +67,34 @@ type Verdict struct {
 	Class    Class    `json:"class"`
 	Category Category `json:"category"`
 	Side     Side     `json:"side"`
-	// Suppress: the address itself is bad; never mail it again.
+	// Suppress: the address itself is bad; never mail it again (or, for
+	// an unexplained reply, not for a while: HardReason).
 	Suppress bool `json:"suppress"`
-	// Rule names the rule that chose the category, for explanations.
+	// Rule names what chose the category: "text:<family>",
+	// "enhanced:<code>", "enhanced-in-text", "code:<n>", "model:<name>",
+	// "operator:<name>" or "local".
 	Rule string `json:"rule"`
+	// Evidence is what the classifier found, the deciding item first,
+	// then the rest by weight; a guard item says why an unexplained 5xx
+	// does or does not suppress.
+	Evidence []Evidence `json:"evidence,omitempty"`
+}
+
+// Tentative reports whether the category rests on weak evidence only: the
+// learned fallback, a phrase found only inside a URL, or Postfix's generic
+// "Recipient address rejected" prefix. A tentative suppression passes the
+// same guard as an unexplained reply and lifts like one (HardReason).
+func (v Verdict) Tentative() bool {
+	if len(v.Evidence) == 0 {
+		return false
+	}
+	switch e := v.Evidence[0]; e.Kind {
+	case KindModel, KindInURL:
+		return true
+	case KindPhrase:
+		return e.Rule == "address-rejected"
+	}
+	return false
 }
 
 // CategorySide maps each category to the side that must act.
@@ -89,35 +112,42 @@ func CategorySide(c Category) Side {
 	return SideSender
 }
 
-// suppressing lists the categories that condemn the address on a hard reply.
+// suppressing lists the categories that condemn the address on a hard
+// reply: the reply says the address is bad.
 func suppressing(c Category) bool {
 	switch c {
-	case UserUnknown, MailboxDisabled, DomainNotFound, Unclassified:
+	case UserUnknown, MailboxDisabled, DomainNotFound:
 		return true
 	}
 	return false
 }
 
-// Classify reads a reply: code for the class, then text and enhanced code
-// for the category, then the category for side and suppression.
+// Classify reads a reply: code for the class, then the evidence in text,
+// enhanced code and reply code for the category (the strongest evidence
+// wins), then the category for side and suppression.
 func Classify(r Reply) Verdict {
 	class := classOf(r)
 	if class == Success {
 		return Verdict{Class: Success, Side: SideUnknown, Rule: "code:2xx"}
 	}
-	cat, rule := categorize(r)
+	text := strings.ToLower(normalize(r.Text))
+	ev := gather(r, text)
+	cat, rule := decide(ev)
 	// Quota and size problems clear up or are the sender's to fix: never
 	// hard, whatever the code (labelling policy rule 2).
 	if class == Hard && (cat == MailboxFull || cat == MessageTooLarge) {
 		class = Soft
 	}
-	return Verdict{
-		Class:    class,
-		Category: cat,
-		Side:     CategorySide(cat),
-		Suppress: class == Hard && suppressing(cat),
-		Rule:     rule,
+	v := Verdict{Class: class, Category: cat, Side: CategorySide(cat), Rule: rule, Evidence: ev}
+	if class == Hard {
+		v.Suppress = suppressing(cat)
+		if cat == Unclassified || (v.Suppress && v.Tentative()) {
+			var g Evidence
+			v.Suppress, g = unexplainedSuppresses(r, text)
+			v.Evidence = append(v.Evidence, g)
+		}
 	}
+	return v
 }
 
 // classOf: the 3-digit code decides; a local failure (Code 0) uses the class
@@ -135,30 +165,6 @@ func classOf(r Reply) Class {
 	return Soft
 }
 
-func categorize(r Reply) (Category, string) {
-	// X.1.7 and X.1.8 name the sender's address, whatever the text says of
-	// "no such domain": it is ours that does not exist.
-	if e := r.Enhanced; len(e) > 2 && (e[1:] == ".1.7" || e[1:] == ".1.8") {
-		return InvalidSender, "enhanced:" + e
-	}
-	text := strings.ToLower(normalize(r.Text))
-	// URLs and addresses carry noise ("reason/#filtered", "<spam@x>"): read
-	// the prose first, and the whole text only when the prose says nothing.
-	if c, rule, ok := matchText(noiseRE.ReplaceAllString(text, " ")); ok {
-		return c, rule
-	}
-	if c, rule, ok := matchText(text); ok {
-		return c, rule
-	}
-	if c, ok := enhancedCategory(r.Enhanced); ok {
-		return c, "enhanced:" + r.Enhanced
-	}
-	if c, ok := embeddedEnhanced(text); ok {
-		return c, "enhanced-in-text"
-	}
-	return codeCategory(r.Code)
-}
-
 // contRE matches a line break of a multiline reply with what the server
 // repeated at the start of the next line: the enhanced code, and the reply
 // code when the caller kept it ("550-5.1.1 ").
@@ -168,145 +174,4 @@ var contRE = regexp.MustCompile(`\r?\n[ \t]*([245]\d\d[ -])?([245]\.\d{1,3}\.\d{
 // across lines still matches (Go's "." does not match a newline).
 func normalize(text string) string {
 	return strings.TrimSpace(contRE.ReplaceAllString(text, " "))
-}
-
-var noiseRE = regexp.MustCompile(`(https?://|www\.)\S+|<?[^\s<>@]+@[^\s<>]+>?`)
-
-func matchText(text string) (Category, string, bool) {
-	for _, tr := range textRules {
-		if tr.re.MatchString(text) {
-			return tr.cat, "text:" + tr.name, true
-		}
-	}
-	return None, "", false
-}
-
-var enhancedRE = regexp.MustCompile(`\b[245]\.\d{1,3}\.\d{1,3}\b`)
-
-// embeddedEnhanced finds an enhanced code quoted in the text, e.g. "(#5.1.1)".
-func embeddedEnhanced(text string) (Category, bool) {
-	for _, m := range enhancedRE.FindAllString(text, 3) {
-		if c, ok := enhancedCategory(m); ok {
-			return c, true
-		}
-	}
-	return None, false
-}
-
-// enhancedCategory maps RFC 3463 subject.detail to a category; X.0.0 and
-// X.7.1-like catch-alls carry no meaning on their own.
-func enhancedCategory(e string) (Category, bool) {
-	parts := strings.Split(e, ".")
-	if len(parts) != 3 {
-		return None, false
-	}
-	subj, err1 := strconv.Atoi(parts[1])
-	det, err2 := strconv.Atoi(parts[2])
-	if err1 != nil || err2 != nil {
-		return None, false
-	}
-	switch subj {
-	case 1:
-		return addressCategory(det)
-	case 2:
-		return mailboxCategory(det)
-	case 3:
-		return systemCategory(det)
-	case 4:
-		return networkCategory(det)
-	case 5:
-		if det == 3 {
-			return RateLimited, true
-		}
-		return SyntaxError, true
-	case 6:
-		return SyntaxError, true
-	case 7:
-		return securityCategory(det)
-	}
-	return None, false
-}
-
-func addressCategory(det int) (Category, bool) {
-	switch det {
-	case 1, 3:
-		return UserUnknown, true
-	case 2, 10:
-		return DomainNotFound, true
-	case 6:
-		return MailboxDisabled, true
-	case 7, 8:
-		return InvalidSender, true
-	}
-	return None, false
-}
-
-func mailboxCategory(det int) (Category, bool) {
-	switch det {
-	case 1:
-		return MailboxDisabled, true
-	case 2:
-		return MailboxFull, true
-	case 3:
-		return MessageTooLarge, true
-	}
-	return None, false
-}
-
-func systemCategory(det int) (Category, bool) {
-	switch det {
-	case 4:
-		return MessageTooLarge, true
-	case 0, 1, 2, 5:
-		return SystemError, true
-	}
-	return None, false
-}
-
-func networkCategory(det int) (Category, bool) {
-	if det == 5 {
-		return SystemError, true
-	}
-	return NetworkError, true
-}
-
-func securityCategory(det int) (Category, bool) {
-	switch {
-	case det == 13:
-		return MailboxDisabled, true
-	case det == 17: // RRVS: the mailbox changed owner since the date given
-		return UserUnknown, true
-	case det == 18:
-		return DomainNotFound, true
-	case det >= 20 && det <= 24, det == 26, det == 29:
-		return AuthFailure, true
-	case det == 25:
-		return ReverseDNS, true
-	case det == 27:
-		return InvalidSender, true
-	case det == 28:
-		return BlockedReputation, true
-	case det == 8, det == 9:
-		return AuthFailure, true
-	case det == 10, det == 30:
-		return PolicyRejected, true
-	}
-	return None, false
-}
-
-// codeCategory is the last resort when neither text nor enhanced code helps.
-func codeCategory(code int) (Category, string) {
-	switch code {
-	case 421:
-		return SystemError, "code:421"
-	case 452, 552:
-		return MailboxFull, "code:" + strconv.Itoa(code)
-	case 450, 451:
-		return Unclassified, "code:" + strconv.Itoa(code)
-	case 500, 501, 502, 503, 504, 555:
-		return SyntaxError, "code:" + strconv.Itoa(code)
-	case 0:
-		return NetworkError, "local"
-	}
-	return Unclassified, "code:" + strconv.Itoa(code)
 }

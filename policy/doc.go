@@ -8,8 +8,11 @@
 // category in DSNs, webhooks and mtaq classify (text.go). It does not store
 // anything (queue) or decide when work runs (scheduler).
 //
-// Order of evidence: the 3-digit
-// reply code decides the class; the enhanced code (RFC 3463) and then the
-// text decide the category; the category decides the side and whether the
-// address is suppressed.
+// Order of evidence: the 3-digit reply code decides the class; weighed
+// evidence decides the category (phrase families of rules.go, the enhanced
+// code's and the reply code's priors of priors.go, the learned fallback of
+// model.go; the strongest wins, evidence.go); the category decides the side
+// and whether the address is suppressed, and an unexplained reply
+// suppresses only on evidence about the address (unexplainedSuppresses).
+// docs/CLASSIFIER.md has the weights and the accuracy.
 package policy

@@ -26,11 +26,16 @@ const (
 	ReasonComplaint          = "complaint"
 	ReasonUnsubscribe        = "unsubscribe"
 	ReasonManual             = "manual"
+	// ReasonUnclassifiedBounce: a 5xx that gave no reason, with no enhanced
+	// code, X.0.0 or an X.1.x address code, and nothing naming our host,
+	// IP or sender. It is taken at its word, but only for a while
+	// (TTLs.Unclassified), so a wrong guess heals itself.
+	ReasonUnclassifiedBounce = "unclassified_bounce"
 )
 
 // Reasons lists every suppression reason, for validation and docs.
-var Reasons = []string{ReasonHardBounce, ReasonSoftBounceExpired, ReasonSoftBounceRepeated,
-	ReasonComplaint, ReasonUnsubscribe, ReasonManual}
+var Reasons = []string{ReasonHardBounce, ReasonUnclassifiedBounce, ReasonSoftBounceExpired,
+	ReasonSoftBounceRepeated, ReasonComplaint, ReasonUnsubscribe, ReasonManual}
 
 // Attempt is what policy needs to know about one recipient's attempt.
 type Attempt struct {
@@ -69,7 +74,7 @@ func Decide(s Schedule, v Verdict, a Attempt, lastAboutAddress bool) Outcome {
 		o.Decision = Failed
 		if v.Suppress && (a.AtRecipient || v.Side == SideRecipient) {
 			o.Decision = Bounced
-			o.SuppressReason = ReasonHardBounce
+			o.SuppressReason = HardReason(v)
 		}
 	default:
 		o.AboutAddress = a.AtRecipient && v.Side == SideRecipient
@@ -91,15 +96,28 @@ func Decide(s Schedule, v Verdict, a Attempt, lastAboutAddress bool) Outcome {
 	return o
 }
 
-// TTLs says how long a suppression lasts, per reason; 0 means forever.
-type TTLs struct {
-	HardBounce  time.Duration // default 0: never lifts
-	SoftDerived time.Duration // soft_bounce_expired, soft_bounce_repeated: 30 days
+// HardReason is the suppression reason for a suppressing hard verdict: a
+// reply that says the address is bad is a hard_bounce; one the classifier
+// could not explain (unclassified), or explained only tentatively (the
+// learned fallback, Verdict.Tentative), is an unclassified_bounce, which
+// lifts by itself.
+func HardReason(v Verdict) string {
+	if v.Category == Unclassified || v.Tentative() {
+		return ReasonUnclassifiedBounce
+	}
+	return ReasonHardBounce
 }
 
-// DefaultTTLs: a hard bounce's entry never lifts, a soft-derived one
-// lifts after 30 days (conf's [suppression] defaults).
-var DefaultTTLs = TTLs{SoftDerived: 30 * 24 * time.Hour}
+// TTLs says how long a suppression lasts, per reason; 0 means forever.
+type TTLs struct {
+	HardBounce   time.Duration // default 0: never lifts
+	SoftDerived  time.Duration // soft_bounce_expired, soft_bounce_repeated: 30 days
+	Unclassified time.Duration // unclassified_bounce: 30 days
+}
+
+// DefaultTTLs: a hard bounce's entry never lifts, a soft-derived or
+// unclassified one lifts after 30 days (conf's [suppression] defaults).
+var DefaultTTLs = TTLs{SoftDerived: 30 * 24 * time.Hour, Unclassified: 30 * 24 * time.Hour}
 
 // Expires returns when an entry made at now for reason lifts (zero: never).
 func (t TTLs) Expires(reason string, now time.Time) time.Time {
@@ -109,6 +127,8 @@ func (t TTLs) Expires(reason string, now time.Time) time.Time {
 		d = t.HardBounce
 	case ReasonSoftBounceExpired, ReasonSoftBounceRepeated:
 		d = t.SoftDerived
+	case ReasonUnclassifiedBounce:
+		d = t.Unclassified
 	}
 	if d <= 0 {
 		return time.Time{}

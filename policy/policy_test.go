@@ -54,6 +54,9 @@ func TestDecide(t *testing.T) {
 		{"blocklist fails without suppressing", at(554, "5.7.1", "client host blocked using zen.spamhaus.org", true, 0), false, Failed, "", 0},
 		{"dmarc fails without suppressing", at(550, "5.7.26", "unauthenticated email is not accepted due to domain's DMARC policy", true, 0), false, Failed, "", 0},
 		{"5xx at MAIL is about the sender", at(550, "", "rejected", false, 0), false, Failed, "", 0},
+		{"bare 5xx at RCPT: unclassified bounce", at(550, "", "Rejected", true, 0), false, Bounced, ReasonUnclassifiedBounce, 0},
+		{"unexplained 5.1.x: unclassified bounce", at(554, "5.1.0", "Transaction failed", true, 0), false, Bounced, ReasonUnclassifiedBounce, 0},
+		{"unexplained 5.7.x never suppresses", at(550, "5.7.9", "Rejected", true, 0), false, Failed, "", 0},
 		{"nxdomain bounces", at(0, "5.1.2", "domain x.test does not exist (NXDOMAIN)", false, 0), false, Bounced, ReasonHardBounce, 0},
 		{"mailbox full on 552 is soft", at(552, "5.2.2", "mailbox full", true, 0), false, Deferred, "", 5 * time.Minute},
 		{"greylisted", at(451, "4.7.1", "greylisted", true, 0), false, Deferred, "", 5 * time.Minute},
@@ -70,6 +73,59 @@ func TestDecide(t *testing.T) {
 		if c.want == Deferred && o.NextAttempt.Sub(t0) != c.next {
 			t.Errorf("%s: next attempt at +%v, want +%v", c.name, o.NextAttempt.Sub(t0), c.next)
 		}
+	}
+}
+
+// TestUnexplainedSuppression: a 5xx the classifier cannot explain suppresses
+// only with no enhanced code, X.0.0 or X.1.x, and when the text names
+// neither our host, an IP nor the sender.
+func TestUnexplainedSuppression(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		r    Reply
+		want bool
+	}{
+		{Reply{550, "", "Rejected"}, true},
+		{Reply{554, "", "Transaction failed"}, true},
+		{Reply{550, "5.0.0", "Rejected"}, true},
+		{Reply{550, "5.1.0", "Rejected"}, true},
+		{Reply{550, "5.7.9", "Rejected"}, false},
+		{Reply{550, "5.7.6", "Failed to delivery"}, false},
+		{Reply{554, "", "Message rejected"}, true},
+		{Reply{550, "", "Delivery failed: message not accepted"}, true},
+		{Reply{554, "5.3.0", "Rejected"}, false},
+		{Reply{554, "5.4.0", "Rejected"}, false},
+		{Reply{554, "5.5.0", "Rejected"}, false},
+		{Reply{554, "5.6.0", "Rejected"}, false},
+		{Reply{550, "4.4.7", "Rejected"}, false},
+		{Reply{550, "", "Rejected 192.0.2.7"}, false},
+		{Reply{550, "", "Rejected: client refused"}, false},
+		{Reply{550, "", "sender rejected"}, false},
+		{Reply{451, "", "Rejected"}, false}, // soft: never suppresses
+	} {
+		v := Classify(c.r)
+		if v.Suppress != c.want || (c.want && v.Category != Unclassified) {
+			t.Errorf("%+v: %s suppress=%v, want suppress=%v (%v)", c.r, v.Category, v.Suppress, c.want, v.Evidence)
+		}
+		if last := v.Evidence[len(v.Evidence)-1]; v.Class == Hard && v.Category == Unclassified && last.Kind != KindGuard {
+			t.Errorf("%+v: no guard evidence explains the suppression: %v", c.r, v.Evidence)
+		}
+	}
+}
+
+func TestTTLs(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ttl := TTLs{HardBounce: time.Hour, SoftDerived: 2 * time.Hour, Unclassified: 3 * time.Hour}
+	for reason, want := range map[string]time.Duration{ReasonHardBounce: time.Hour, ReasonSoftBounceExpired: 2 * time.Hour,
+		ReasonSoftBounceRepeated: 2 * time.Hour, ReasonUnclassifiedBounce: 3 * time.Hour, ReasonManual: 0} {
+		got := ttl.Expires(reason, now)
+		if (want == 0 && !got.IsZero()) || (want != 0 && !got.Equal(now.Add(want))) {
+			t.Errorf("%s expires %v, want +%v", reason, got, want)
+		}
+	}
+	if got := DefaultTTLs.Expires(ReasonUnclassifiedBounce, now); !got.Equal(now.Add(720 * time.Hour)) {
+		t.Errorf("default unclassified TTL: %v", got)
 	}
 }
 

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"reflect"
 	"regexp"
 	"testing"
 
@@ -22,7 +23,7 @@ func TestVerdictCacheMatchesClassifier(t *testing.T) {
 	for round := 0; round < 2; round++ { // the second round is served from the cache
 		for _, r := range replies {
 			for _, d := range []string{"acme.example", "other.example"} {
-				if got, want := v.classify(r, d), c.Classify(r, d); got != want {
+				if got, want := v.classify(r, d), c.Classify(r, d); !reflect.DeepEqual(got, want) {
 					t.Fatalf("round %d %+v at %s: cache %+v, classifier %+v", round, r, d, got, want)
 				}
 			}

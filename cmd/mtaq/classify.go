@@ -31,7 +31,10 @@ func classifyCmd() *cobra.Command {
 		Use:   "classify [REPLY]",
 		Short: "Explain how mtaq reads an SMTP reply, or classify JSON Lines from stdin",
 		Long: `With a reply as argument, e.g. mtaq classify "550 5.1.1 <a@b.c>: user unknown",
-explain its class, category, the rule that decided and what mtaq will do.
+explain its class, category, the evidence found (the deciding item first:
+phrase families, enhanced-code and reply-code priors, the learned fallback,
+an operator rule), whether an unexplained reply suppresses and why, and what
+mtaq will do.
 
 With no argument, read JSON Lines on stdin, one {"code":550,"enhanced":"5.1.1",
 "text":"...","domain":"..."} per line (enhanced, text and domain optional; other
@@ -51,9 +54,7 @@ the built-in defaults.`,
 			if err != nil {
 				return &exitError{exitConfig, err}
 			}
-			// The suppression lifetimes are not configurable yet: the
-			// defaults are the ones in force.
-			x := &explainer{cl: cl, sched: schedule(c.Retry), ttls: policy.TTLs{HardBounce: c.Suppression.HardBounceTTL.Duration, SoftDerived: c.Suppression.SoftBounceTTL.Duration}}
+			x := &explainer{cl: cl, sched: schedule(c.Retry), ttls: c.Suppression.TTLs()}
 			if len(args) == 0 {
 				return x.jsonLines(cmd.InOrStdin(), cmd.OutOrStdout(), domain)
 			}
@@ -145,6 +146,7 @@ func (x *explainer) explain(w io.Writer, r policy.Reply, domain string) {
 	}
 	fmt.Fprintf(w, "category:  %s (%s side)\n", v.Category, v.Side)
 	fmt.Fprintf(w, "rule:      %s\n", v.Rule)
+	writeEvidence(w, v)
 	if v.Class == policy.Hard {
 		fmt.Fprintf(w, "action:    %s\n", x.hardAction(v))
 		return
@@ -153,10 +155,50 @@ func (x *explainer) explain(w io.Writer, r policy.Reply, domain string) {
 	fmt.Fprintf(w, "expiry:    %s\n", x.expiryAction(v))
 }
 
+// writeEvidence lists what the classifier found, the deciding item first
+// and marked, then the guard that decided suppression for an unexplained
+// or tentative verdict.
+func writeEvidence(w io.Writer, v policy.Verdict) {
+	for i, e := range v.Evidence {
+		switch {
+		case e.Kind == policy.KindGuard:
+			fmt.Fprintf(w, "suppress:  %s\n", guardText(e))
+		case i == 0:
+			fmt.Fprintf(w, "evidence:  %s  (decided%s)\n", e, tentative(v))
+		default:
+			fmt.Fprintf(w, "           %s\n", e)
+		}
+	}
+}
+
+func tentative(v policy.Verdict) string {
+	if v.Tentative() {
+		return "; tentative"
+	}
+	return ""
+}
+
+// guardText words the unexplained-reply guard.
+func guardText(e policy.Evidence) string {
+	switch e.Rule {
+	case "not-an-address-code":
+		return fmt.Sprintf("no: %s is not an address code (only none, 5.0.0 or 5.1.x may suppress an unexplained reply)", e.Match)
+	case "names-client-or-sender":
+		return fmt.Sprintf("no: the reply names our side (%q), not the address", e.Match)
+	case "provider-code":
+		return fmt.Sprintf("no: the reply carries a provider's own reason code (%q)", e.Match)
+	}
+	return "yes: a 5xx with no reason, no enhanced code, 5.0.0 or 5.1.x, naming neither our host, IP nor sender, is taken at its word for a while"
+}
+
 func (x *explainer) hardAction(v policy.Verdict) string {
 	if v.Suppress {
-		s := fmt.Sprintf("the recipient is bounced and the address suppressed (reason %s, %s)",
-			policy.ReasonHardBounce, lifetime(x.ttls.HardBounce))
+		reason := policy.HardReason(v)
+		ttl := x.ttls.HardBounce
+		if reason == policy.ReasonUnclassifiedBounce {
+			ttl = x.ttls.Unclassified
+		}
+		s := fmt.Sprintf("the recipient is bounced and the address suppressed (reason %s, %s)", reason, lifetime(ttl))
 		if v.Side != policy.SideRecipient {
 			// Decide condemns the address only for a reply to its own RCPT
 			// or DATA; at connection or MAIL FROM the reply is not about it.
@@ -225,14 +267,15 @@ type jsonIn struct {
 }
 
 type jsonVerdict struct {
-	Line     int             `json:"line"`
-	Code     int             `json:"code"`
-	Enhanced string          `json:"enhanced"`
-	Class    policy.Class    `json:"class"`
-	Category policy.Category `json:"category"`
-	Side     policy.Side     `json:"side"`
-	Suppress bool            `json:"suppress"`
-	Rule     string          `json:"rule"`
+	Line     int               `json:"line"`
+	Code     int               `json:"code"`
+	Enhanced string            `json:"enhanced"`
+	Class    policy.Class      `json:"class"`
+	Category policy.Category   `json:"category"`
+	Side     policy.Side       `json:"side"`
+	Suppress bool              `json:"suppress"`
+	Rule     string            `json:"rule"`
+	Evidence []policy.Evidence `json:"evidence,omitempty"`
 }
 
 type jsonError struct {
@@ -269,7 +312,7 @@ func (x *explainer) jsonLines(in io.Reader, out io.Writer, domain string) error 
 				d = domain
 			}
 			v := x.cl.Classify(r, d)
-			rec = jsonVerdict{n, r.Code, r.Enhanced, v.Class, v.Category, v.Side, v.Suppress, v.Rule}
+			rec = jsonVerdict{n, r.Code, r.Enhanced, v.Class, v.Category, v.Side, v.Suppress, v.Rule, v.Evidence}
 		}
 		if err := enc.Encode(rec); err != nil {
 			return err

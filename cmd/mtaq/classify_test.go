@@ -73,6 +73,19 @@ func TestClassifyExplains(t *testing.T) {
 			"class:     soft (temporary: retried)\n",
 			"category:  mailbox_full (recipient side)\n",
 			"expiry:    if still failing at expiry the address is suppressed (soft_bounce_expired, 30 days)\n"}},
+		{"unexplained 5xx suppresses for a while", []string{"550 Rejected"}, []string{
+			"category:  unclassified (unknown side)\n",
+			"evidence:  phrase no-reason \"rejected\" → unclassified (40)  (decided)\n",
+			"suppress:  yes: ",
+			"(reason unclassified_bounce, 30 days)"}},
+		{"unexplained 5.7.x never suppresses", []string{"550 5.7.9 Rejected"}, []string{
+			"suppress:  no: 5.7.9 is not an address code",
+			"the address is NOT suppressed"}},
+		{"evidence lists the priors", []string{"550 5.4.5 Daily sending limit exceeded"}, []string{
+			"category:  rate_limited (sender side)\n",
+			"evidence:  phrase volume-limit \"daily sending limit\" → rate_limited (80)  (decided)\n",
+			"           enhanced 5.4.5 → system_error (30)\n",
+			"           code 550 → unclassified (20)\n"}},
 		{"operator rule from the config", []string{"--config", cfg, "--domain", "mx.acme.example", "550 You are Temporarily Blocked"}, []string{
 			"domain:    mx.acme.example\n",
 			"class:     soft (temporary: retried)\n",

@@ -6,7 +6,6 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
-	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
 )
@@ -20,8 +19,7 @@ func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Sc
 	}
 	svc := admin.NewService(admin.Options{
 		Store: store, Scheduler: sched, Live: sched, Clock: o.Clock, Logger: o.Logger, Unsigned: unsigned, Reports: reports,
-		TTLs: policy.TTLs{HardBounce: c.Suppression.HardBounceTTL.Duration,
-			SoftDerived: c.Suppression.SoftBounceTTL.Duration},
+		TTLs: c.Suppression.TTLs(),
 	})
 	srv, err := admin.NewServer(admin.ServerOptions{
 		API: svc, SocketPath: c.AdminSocketPath(), Group: c.Admin.Group,

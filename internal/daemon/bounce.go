@@ -46,8 +46,7 @@ func newFeedbackLoop(c conf.Config, o Options, store *queue.PebbleStore, cl *pol
 	}
 	fl.recv = bounce.NewReceiver(bounce.Options{
 		Store: store, ReturnPath: fl.rp, Classifier: cl,
-		TTLs: policy.TTLs{HardBounce: c.Suppression.HardBounceTTL.Duration,
-			SoftDerived: c.Suppression.SoftBounceTTL.Duration},
+		TTLs:         c.Suppression.TTLs(),
 		ComplaintTTL: b.ComplaintTTL.Duration, Clock: o.Clock, Logger: o.Logger.Named("bounce"),
 		MaxBytes: int(b.MaxMessageBytes), OnReport: reg.FeedbackReport,
 	})

@@ -1,0 +1,279 @@
+package policy
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Evidence is one thing the classifier found in a reply, with the category
+// it speaks for and how strongly (0..100). The category whose strongest
+// item weighs most wins; a tie goes to the category with more support
+// (the sum of its weights), then to the one found first.
+//
+// Weights, by tier (rules.go and priors.go set them):
+//
+//	99      X.1.7 / X.1.8: the sender's own address, whatever the text says
+//	75-96   a specific phrase ("user unknown", "mailbox full", "spamhaus")
+//	55      an enhanced code with a registered, specific meaning (5.1.1, 5.7.26)
+//	40-70   a generic phrase ("policy", "internal error", "rejected")
+//	30      the subject of an enhanced code (5.4.x network, 5.5.x protocol)
+//	25-45   the learned fallback, when no phrase speaks (50 × its probability)
+//	20      the reply code alone (421, 452, 5xx)
+type Evidence struct {
+	Kind EvidenceKind `json:"kind"`
+	// Rule names the family or prior: "mailbox-full", "5.1.1", "550".
+	Rule string `json:"rule"`
+	// Match is what was found: the words of the text that matched, or the
+	// code.
+	Match    string   `json:"match,omitempty"`
+	Category Category `json:"category,omitempty"`
+	Weight   int      `json:"weight"`
+}
+
+// EvidenceKind says where an Evidence item came from.
+type EvidenceKind string
+
+// Evidence kinds.
+const (
+	KindPhrase   EvidenceKind = "phrase"   // a phrase family of rules.go matched the text
+	KindEnhanced EvidenceKind = "enhanced" // the enhanced code's prior
+	KindInText   EvidenceKind = "enhanced-in-text"
+	KindInURL    EvidenceKind = "phrase-in-url" // a phrase found only inside a URL or address
+	KindCode     EvidenceKind = "code"          // the reply code's prior
+	KindModel    EvidenceKind = "model"         // the learned fallback (model.go)
+	KindOperator EvidenceKind = "operator"      // a [[policy.rule]] decided (Weight 100)
+	// KindGuard is not about the category: it says why an unexplained 5xx
+	// suppresses the address or not (Weight 0).
+	KindGuard EvidenceKind = "guard"
+)
+
+// String words an item for explanations: `phrase mailbox-full "mailbox is
+// full" → mailbox_full (89)`.
+func (e Evidence) String() string {
+	s := string(e.Kind) + " " + e.Rule
+	if e.Match != "" && e.Match != e.Rule {
+		s += " " + strconv.Quote(e.Match)
+	}
+	if e.Kind == KindGuard {
+		return s
+	}
+	return s + " → " + string(e.Category) + " (" + strconv.Itoa(e.Weight) + ")"
+}
+
+// rule returns the Verdict.Rule for a deciding item.
+func (e Evidence) rule() string {
+	switch e.Kind {
+	case KindPhrase, KindInURL:
+		return "text:" + e.Rule
+	case KindEnhanced:
+		return "enhanced:" + e.Rule
+	case KindInText:
+		return "enhanced-in-text"
+	case KindModel:
+		return "model:" + e.Rule
+	}
+	if e.Kind == KindCode && e.Rule != "local" {
+		return "code:" + e.Rule
+	}
+	return e.Rule
+}
+
+// wInURLPenalty: a phrase found only in a URL or address weighs this much
+// less, below the specific enhanced codes.
+const wInURLPenalty = 40
+
+// wNoReason: a reply that says only that it failed.
+const wNoReason = 40
+
+// vagueWords say that something failed, never why.
+var vagueWords = map[string]bool{"message": true, "mail": true, "email": true, "e": true, "rejected": true,
+	"refused": true, "denied": true, "failed": true, "failure": true, "transaction": true, "delivery": true,
+	"deliver": true, "delivered": true, "to": true, "not": true, "accepted": true, "error": true, "sorry": true,
+	"permanent": true, "temporary": true, "unable": true, "undeliverable": true, "rejet": true, "rejete": true,
+	"requested": true, "action": true, "taken": true, "the": true, "your": true, "was": true, "has": true,
+	"been": true, "is": true, "reject": true, "smtp": true, "could": true, "be": true, "no": true}
+
+// vagueOnly reports whether the prose has words and all of them are vague.
+func vagueOnly(prose string) bool {
+	n := 0
+	for _, w := range strings.FieldsFunc(prose, func(r rune) bool { return r < 'a' || r > 'z' }) {
+		if !vagueWords[w] {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// gather collects the evidence on reply r whose text is normalised and
+// lower-cased.
+func gather(r Reply, text string) []Evidence {
+	ev := make([]Evidence, 0, 6)
+	// URLs and addresses carry noise ("reason/#filtered", "<spam@x>"): read
+	// the prose first, and the whole text only when the prose says nothing.
+	soft := classOf(r) != Hard
+	ev = matchPhrases(ev, stripNoise(text), soft)
+	if len(ev) == 0 {
+		// Words inside a URL or address ("help_spam_16.htm",
+		// "reason/#filtered") are weak: they name a help page, not the
+		// reason.
+		ev = matchPhrases(ev, text, soft)
+		for i := range ev {
+			ev[i].Kind, ev[i].Weight = KindInURL, ev[i].Weight-wInURLPenalty
+		}
+	}
+	if len(ev) == 0 && vagueOnly(stripNoise(text)) {
+		ev = append(ev, Evidence{Kind: KindPhrase, Rule: "no-reason", Match: strings.TrimSpace(text),
+			Category: Unclassified, Weight: wNoReason})
+	}
+	phrases := len(ev)
+	if e, ok := enhancedPrior(r.Enhanced, KindEnhanced); ok {
+		ev = append(ev, e)
+	} else if e, ok := embeddedEnhanced(text); ok {
+		ev = append(ev, e)
+	}
+	if phrases == 0 {
+		if e, ok := modelEvidence(r.Code, r.Enhanced, text); ok {
+			ev = append(ev, e)
+		}
+	}
+	return append(ev, codePrior(r.Code))
+}
+
+// decide picks the category: strongest item, then support, then order.
+func decide(ev []Evidence) (Category, string) {
+	best := -1
+	var bestSupport int
+	for i, e := range ev {
+		if e.Kind == KindGuard {
+			continue
+		}
+		support := 0
+		for _, o := range ev {
+			if o.Category == e.Category && o.Kind != KindGuard {
+				support += o.Weight
+			}
+		}
+		if best < 0 || e.Weight > ev[best].Weight || (e.Weight == ev[best].Weight && support > bestSupport) {
+			best, bestSupport = i, support
+		}
+	}
+	if best < 0 {
+		return Unclassified, "none"
+	}
+	// The deciding item first, the rest strongest first, for explanations.
+	win := ev[best]
+	copy(ev[1:best+1], ev[:best])
+	ev[0] = win
+	slices.SortStableFunc(ev[1:], func(a, b Evidence) int { return b.Weight - a.Weight })
+	return win.Category, win.rule()
+}
+
+// unexplainedSuppresses: an unexplained 5xx (or a tentative verdict)
+// suppresses only when nothing in it points away from the address: no
+// enhanced code, X.0.0 or an X.1.x address code (also among the codes
+// quoted in the text), no mention of the client host, an IP or the sender,
+// and no provider reason code.
+func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
+	e := r.Enhanced
+	if e != "" && e != "5.0.0" && !strings.HasPrefix(e, "5.1.") {
+		return false, Evidence{Kind: KindGuard, Rule: "not-an-address-code", Match: e}
+	}
+	for _, m := range enhancedRE.FindAllString(text, 4) {
+		if m != "5.0.0" && !strings.HasPrefix(m, "5.1.") {
+			return false, Evidence{Kind: KindGuard, Rule: "not-an-address-code", Match: m}
+		}
+	}
+	if m := clientRE.FindString(text); m != "" {
+		return false, Evidence{Kind: KindGuard, Rule: "names-client-or-sender", Match: m}
+	}
+	if m := productCodeRE.FindString(text); m != "" {
+		return false, Evidence{Kind: KindGuard, Rule: "provider-code", Match: m}
+	}
+	return true, Evidence{Kind: KindGuard, Rule: "taken-at-its-word", Match: e}
+}
+
+// clientRE finds text about our side of the connection: then an
+// unexplained refusal is about us, not the address.
+var clientRE = regexp.MustCompile(`\bclient\b|\bips?\b|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|ipv6:|\bsender\b|` +
+	`\bmail from\b|\b(helo|ehlo)\b|(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|\bconnections?\b`)
+
+// productCodeRE finds a provider's own reason code (AOL's "RTR:BG",
+// Orange's "[506]", Cox's "AUP#CDRBL", Comcast's "BL000010", Yahoo's
+// "[TS02]"): the server had a reason and encoded it; without a rule that
+// reads it, the reply is no evidence about the address.
+var productCodeRE = regexp.MustCompile(`^\W*[a-z]{2,4}:[a-z0-9]{1,3}\b|\[\d{3}\]|\baup#|\bbl\d{3,}|\[[a-z]{2,3}\d\d\]|\b[a-z]{2,3}\d+-ip\d*\b`)
+
+// noiseRE matches URLs and mail addresses.
+var noiseRE = regexp.MustCompile(`(https?://|www\.)\S+|<?[^\s<>@]+@[^\s<>]+>?`)
+
+func stripNoise(text string) string {
+	if !strings.Contains(text, "@") && !strings.Contains(text, "http") && !strings.Contains(text, "www.") {
+		return text
+	}
+	return noiseRE.ReplaceAllString(text, " ")
+}
+
+// phrase is one alternative of a family, with a literal that every match
+// contains, so most alternatives are ruled out by strings.Contains before
+// any regexp runs.
+type phrase struct {
+	lit string         // "": no literal found, always run re
+	re  *regexp.Regexp // nil: the phrase is lit itself
+}
+
+func compilePhrase(src string) phrase {
+	re := regexp.MustCompile(src)
+	p := phrase{re: re}
+	t, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return p
+	}
+	t = t.Simplify()
+	if t.Op == syntax.OpLiteral && t.Flags&syntax.FoldCase == 0 {
+		return phrase{lit: string(t.Rune)}
+	}
+	if t.Op == syntax.OpConcat {
+		for _, s := range t.Sub {
+			if s.Op == syntax.OpLiteral && s.Flags&syntax.FoldCase == 0 && len(s.Rune) > len([]rune(p.lit)) {
+				p.lit = string(s.Rune)
+			}
+		}
+	}
+	return p
+}
+
+// find returns the matched words, or "" (with false) when p does not match.
+func (p *phrase) find(text string) (string, bool) {
+	if p.lit != "" && !strings.Contains(text, p.lit) {
+		return "", false
+	}
+	if p.re == nil {
+		return p.lit, true
+	}
+	loc := p.re.FindStringIndex(text)
+	if loc == nil {
+		return "", false
+	}
+	return strings.TrimSpace(text[loc[0]:loc[1]]), true
+}
+
+// matchPhrases appends one item per family that matches text.
+func matchPhrases(ev []Evidence, text string, soft bool) []Evidence {
+	for i := range families {
+		f := &families[i]
+		if f.softOnly && !soft {
+			continue
+		}
+		for j := range f.phrases {
+			if m, ok := f.phrases[j].find(text); ok {
+				ev = append(ev, Evidence{Kind: KindPhrase, Rule: f.name, Match: m, Category: f.cat, Weight: f.weight})
+				break
+			}
+		}
+	}
+	return ev
+}
