@@ -213,6 +213,8 @@ func TestAsyncBounceEndToEnd(t *testing.T) {
 	body, arrived := rcv.waitFor(t, "bounced", "ann@corp.test")
 	if d := arrived.Sub(at); d > time.Second {
 		t.Errorf("webhook %v after the DSN's 250, want within 1s", d)
+	} else {
+		t.Logf("bounced webhook %v after the DSN's 250", d)
 	}
 	if body["async"] != true || body["Type"] != "HardBounce" || body["Inactive"] != true || body["queue_id"] != id {
 		t.Errorf("webhook body %v, want an async HardBounce for %s, inactive", body, id)
@@ -263,6 +265,8 @@ func TestComplaintEndToEnd(t *testing.T) {
 		body, arrived := rcv.waitFor(t, "complained", c.rcpt)
 		if d := arrived.Sub(at); d > time.Second {
 			t.Errorf("%s: webhook %v after the report's 250, want within 1s", c.rcpt, d)
+		} else {
+			t.Logf("%s: complained webhook %v after the report's 250", c.rcpt, d)
 		}
 		if body["RecordType"] != "SpamComplaint" || body["TypeCode"] != 512.0 || body["queue_id"] != id {
 			t.Errorf("%s: webhook %v, want a SpamComplaint record for %s", c.rcpt, body, id)
