@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io/fs"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,6 +38,11 @@ type Options struct {
 	// graceful answer to a full disk.
 	// 0 means 64 MiB; negative disables the check.
 	MinFreeBytes int64
+	// ReadOnly opens the store for inspection only (mtaq queue ls
+	// --offline): nothing is written, not even the WAL's replay. Pebble
+	// still takes its lock file, so this fails with ErrLocked while the
+	// daemon holds the store.
+	ReadOnly bool
 }
 
 const defaultMinFree = 64 << 20
@@ -85,10 +92,15 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		MemTableSize:       memTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log.Named("pebble").Sugar()},
+		ReadOnly:           opts.ReadOnly,
+		ErrorIfNotExists:   opts.ReadOnly,
 	}
 	po.EnsureDefaults()
 	db, err := pebble.Open(dir, po)
 	if err != nil {
+		if lockHeld(err) {
+			err = fmt.Errorf("%w: %v", ErrLocked, err)
+		}
 		return nil, fmt.Errorf("open queue %s: %w", dir, mapNoSpace(err))
 	}
 	out, err := initOutbox(db)
@@ -204,3 +216,15 @@ func (st *stripes) lock(keys ...string) func() {
 // msgLockKey and suppLockKey keep the two key spaces of stripes apart.
 func msgLockKey(id string) string    { return "m/" + id }
 func suppLockKey(addr string) string { return "s/" + addr }
+
+// lockHeld tells whether Open failed because another process holds
+// Pebble's lock file: fcntl's F_SETLK answers EAGAIN or EACCES as a bare
+// errno, while a file the caller may not create comes as a *PathError.
+func lockHeld(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) ||
+		strings.Contains(err.Error(), "lock held by current process")
+}

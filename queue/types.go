@@ -12,6 +12,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrNoSpace: the disk under the queue is full; submission answers 452 4.3.1.
 	ErrNoSpace = errors.New("no space left for the queue")
+	// ErrLocked: another process (the daemon) holds the store open.
+	ErrLocked = errors.New("the queue is open in another process (is mtaq serve running?)")
 )
 
 // State is where a recipient is in its life.

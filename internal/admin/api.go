@@ -22,6 +22,10 @@ type API interface {
 	ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, error)
 	// ShowMessage returns ErrNoMessage (wrapped) for an unknown ID.
 	ShowMessage(ctx context.Context, id string) (*MessageDetail, error)
+	// MessageBody returns the stored message (headers and body, CRLF
+	// lines) exactly as it will be sent; ErrNoMessage (wrapped) for an
+	// unknown ID or one whose body is gone (every recipient final).
+	MessageBody(ctx context.Context, id string) ([]byte, error)
 	QueueAction(ctx context.Context, a QueueAction) (*ActionResult, error)
 
 	ListSuppressions(ctx context.Context, f SuppressionFilter) (*SuppressionPage, error)

@@ -150,6 +150,20 @@ func (c *Client) ShowMessage(ctx context.Context, id string) (*MessageDetail, er
 	return &d, nil
 }
 
+// MessageBody implements API.
+func (c *Client) MessageBody(ctx context.Context, id string) ([]byte, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/queue/"+url.PathEscape(id)+"/body", nil, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading the message from %s: %w", c.where, err)
+	}
+	return body, nil
+}
+
 // QueueAction implements API.
 func (c *Client) QueueAction(ctx context.Context, a QueueAction) (*ActionResult, error) {
 	var res ActionResult

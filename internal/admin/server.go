@@ -37,6 +37,7 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/queue", h.listQueue)
 	mux.HandleFunc("GET /v1/queue/{id}", h.showMessage)
+	mux.HandleFunc("GET /v1/queue/{id}/body", h.messageBody)
 	mux.HandleFunc("POST /v1/queue/actions", h.queueAction)
 	mux.HandleFunc("POST /v1/flush", h.flush)
 	mux.HandleFunc("GET /v1/suppressions", h.listSuppressions)
@@ -128,6 +129,17 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 func (h *handler) showMessage(w http.ResponseWriter, r *http.Request) {
 	d, err := h.api.ShowMessage(r.Context(), r.PathValue("id"))
 	h.reply(w, r, d, err)
+}
+
+func (h *handler) messageBody(w http.ResponseWriter, r *http.Request) {
+	body, err := h.api.MessageBody(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "message/rfc822")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
 }
 
 func (h *handler) queueAction(w http.ResponseWriter, r *http.Request) {

@@ -139,6 +139,21 @@ func (s *Service) ShowMessage(ctx context.Context, id string) (*MessageDetail, e
 	return d, nil
 }
 
+// MessageBody implements API.
+func (s *Service) MessageBody(ctx context.Context, id string) ([]byte, error) {
+	body, err := s.store.Body(ctx, id)
+	if errors.Is(err, queue.ErrNotFound) {
+		if _, merr := s.store.Message(ctx, id); merr == nil {
+			return nil, &kindError{fmt.Sprintf("message %s has no body any more: every recipient is final", id), ErrNoMessage}
+		}
+		return nil, noMessage(id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the body of %s: %w", id, err)
+	}
+	return body, nil
+}
+
 // QueueAction implements API. One message is one synced batch; --all and
 // --domain walk the queue a page at a time.
 func (s *Service) QueueAction(ctx context.Context, a QueueAction) (*ActionResult, error) {
