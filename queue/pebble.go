@@ -228,3 +228,14 @@ func lockHeld(err error) bool {
 	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) ||
 		strings.Contains(err.Error(), "lock held by current process")
 }
+
+// Checkpoint writes a consistent copy of the store into dir, which must
+// not exist, while the store stays open and in use (mtaq backup): Pebble
+// hard-links the immutable tables when dir is on the same file system and
+// copies the WAL up to this moment. The copy opens like any store.
+func (s *PebbleStore) Checkpoint(dir string) error {
+	if err := s.db.Checkpoint(dir); err != nil {
+		return fmt.Errorf("checkpoint of the queue into %s: %w", dir, mapNoSpace(err))
+	}
+	return nil
+}

@@ -53,6 +53,9 @@ type API interface {
 	ReceiveReport(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error)
 	// ListReports lists kept reports (mtaq bounce ls).
 	ListReports(ctx context.Context, f ReportFilter) (*ReportPage, error)
+	// Backup writes a consistent copy of the live queue into a new
+	// directory without stopping delivery (mtaq backup).
+	Backup(ctx context.Context, req BackupRequest) (*BackupResult, error)
 }
 
 // QueueFilter selects messages; zero fields match everything.

@@ -164,6 +164,15 @@ func (c *Client) MessageBody(ctx context.Context, id string) ([]byte, error) {
 	return body, nil
 }
 
+// Backup implements API.
+func (c *Client) Backup(ctx context.Context, req BackupRequest) (*BackupResult, error) {
+	var res BackupResult
+	if err := c.do(ctx, http.MethodPost, "/v1/backup", nil, jsonBody(req), &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
 // QueueAction implements API.
 func (c *Client) QueueAction(ctx context.Context, a QueueAction) (*ActionResult, error) {
 	var res ActionResult

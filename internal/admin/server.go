@@ -51,6 +51,7 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/events", h.listEvents)
 	mux.HandleFunc("POST /v1/bounce/receive", h.receiveReport)
 	mux.HandleFunc("GET /v1/bounce/reports", h.listReports)
+	mux.HandleFunc("POST /v1/backup", h.backup)
 	return mux
 }
 
@@ -140,6 +141,16 @@ func (h *handler) messageBody(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "message/rfc822")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Write(body)
+}
+
+func (h *handler) backup(w http.ResponseWriter, r *http.Request) {
+	var req BackupRequest
+	if err := decodeJSON(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	res, err := h.api.Backup(r.Context(), req)
+	h.reply(w, r, res, err)
 }
 
 func (h *handler) queueAction(w http.ResponseWriter, r *http.Request) {

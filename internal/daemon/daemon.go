@@ -153,7 +153,7 @@ func Start(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	reg.SetWebhookBacklog(webhookBacklog(store))
-	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl); err != nil {
+	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, snapshotter(c.DataDir, store, pk, o.Logger)); err != nil {
 		pk.Close()
 		store.Close()
 		return nil, err
