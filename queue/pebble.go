@@ -157,6 +157,10 @@ func (s *PebbleStore) checkSpace(need int64) error {
 	return nil
 }
 
+// SpaceLeft reports whether the disk under the queue is above the reserve
+// Enqueue keeps (ErrNoSpace, wrapped, when not): the daemon's readiness.
+func (s *PebbleStore) SpaceLeft() error { return s.checkSpace(0) }
+
 // mapNoSpace makes a disk-full error match ErrNoSpace while keeping the
 // original for logs.
 func mapNoSpace(err error) error {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -67,6 +68,9 @@ type Daemon struct {
 	fbl        *feedbackLoop
 	metrics    *metrics.Registry
 	metricsSrv *metrics.Server // nil without metrics.listen
+
+	// For /readyz: set once submission listens, and when Stop begins.
+	listening, stopping atomic.Bool
 }
 
 // Start opens the queue and starts listening and delivering.
@@ -158,7 +162,7 @@ func Start(o Options) (*Daemon, error) {
 		store.Close()
 		return nil, err
 	}
-	if d.metricsSrv, err = startMetrics(c, reg, o.Logger); err != nil {
+	if d.metricsSrv, err = startMetrics(c, reg, o.Logger, d.readiness()); err != nil {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		pk.Close()
 		store.Close()
@@ -207,6 +211,7 @@ func Start(o Options) (*Daemon, error) {
 		store.Close()
 		return nil, err
 	}
+	d.listening.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	var wg sync.WaitGroup
@@ -379,6 +384,7 @@ func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
 func (d *Daemon) Stop(ctx context.Context) error {
 	var err error
 	d.once.Do(func() {
+		d.stopping.Store(true)
 		err = errors.Join(d.sub.Shutdown(ctx), d.fbl.shutdown(ctx), d.stopMetrics(ctx)) // scrapes read the store
 		d.cancel()
 		<-d.done
