@@ -94,7 +94,8 @@ var vagueWords = map[string]bool{"message": true, "mail": true, "email": true, "
 	"deliver": true, "delivered": true, "to": true, "not": true, "accepted": true, "error": true, "sorry": true,
 	"permanent": true, "temporary": true, "unable": true, "undeliverable": true, "rejet": true, "rejete": true,
 	"requested": true, "action": true, "taken": true, "the": true, "your": true, "was": true, "has": true,
-	"been": true, "is": true, "reject": true, "smtp": true, "could": true, "be": true, "no": true}
+	"been": true, "is": true, "reject": true, "smtp": true, "could": true, "be": true, "no": true,
+	"other": true, "undefined": true, "status": true, "unspecified": true}
 
 // vagueOnly reports whether the prose has words and all of them are vague.
 func vagueOnly(prose string) bool {
@@ -201,8 +202,18 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 	if m := productCodeRE.FindString(text); m != "" {
 		return false, Evidence{Kind: KindGuard, Rule: "provider-code", Match: m}
 	}
+	// A reply that gives a reason no rule reads ("smtpport check error",
+	// a sentence in another language) is no evidence about the address:
+	// only a bare failure, or one that names the recipient, is taken at
+	// its word.
+	if prose := stripNoise(text); !vagueOnly(prose) && !addressWordRE.MatchString(prose) {
+		return false, Evidence{Kind: KindGuard, Rule: "reason-not-understood", Match: strings.TrimSpace(prose)}
+	}
 	return true, Evidence{Kind: KindGuard, Rule: "taken-at-its-word", Match: e}
 }
+
+// addressWordRE finds words about the recipient or its address.
+var addressWordRE = regexp.MustCompile(`\b(users?|recipients?|rcpt|mailbox(es)?|address(es)?|addressee|accounts?|destination|inbox|local.part|unknown|exist\w*)\b`)
 
 // clientRE finds text about our side of the connection: then an
 // unexplained refusal is about us, not the address.

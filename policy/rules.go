@@ -145,7 +145,7 @@ var families = []family{
 		`too (big|large)`, `size (limit|exceed)`, `exceeds? .{0,30}(size|limit)`,
 		`exceeded .{0,20}size`, `length exceeds`, `sizelimit`, `message is larger`,
 		`larger than .{0,30}(limit|allowed|maximum)`, `message size`, `maximum (message )?size`,
-		`attachments? .{0,20}too (long|big|large)`,
+		`attachments? .{0,20}too (long|big|large)`, `size .{0,20}exceeded`,
 	),
 	rule("message-format", SyntaxError, 88,
 		`duplicate header`, `multiple .{0,30}headers?`, `missing .{0,30}(header|message-id)`,
@@ -154,7 +154,8 @@ var families = []family{
 	),
 	// Reputation beats volume (labelling policy): "too many messages from
 	// an untrusted IP", "rate limited due to IP reputation".
-	rule("reputation", BlockedReputation, 86, `reputation`, `complaints`, `untrusted`),
+	rule("reputation", BlockedReputation, 86, `reputation`, `complaints`, `untrusted`, `bad behaviou?r`,
+		`\bzombie`, `\bbotnet`, `spam abuse`, `abuse detected`),
 	rule("sender-auth", AuthFailure, 87,
 		`dmarc`, `\bspf\b`, `dkim`, `sender.?id\b`, `sender policy framework`,
 		`purported responsible`, `\barc\b`, `sender is unauthenticated`,
@@ -208,7 +209,10 @@ var families = []family{
 	),
 	// A URI list by name: below "blocked using", which a listing of the
 	// sender's or HELO domain in the same lists says.
-	rule("uri-list", SpamContent, 80, `surbl`, `uribl`, `\bdbl\b`),
+	rule("uri-list", SpamContent, 83, `surbl`, `uribl`, `\bdbl\b`),
+	// "Client host / Sender address / Helo command [x] blocked using
+	// <list>": a listing of us, whatever list it is.
+	rule("blocked-using", BlockedReputation, 84, `blocked using`),
 	rule("attachment", SpamContent, 83,
 		`attachment.{0,30}(not allowed|banned|blocked|prohibited|forbidden|rejected|dangerous)`,
 		`(unacceptable|disallowed|not permitted|restricted|forbidden|blocked|prohibited|banned) (file |file types? |types? of )?attachments?`,
@@ -223,7 +227,7 @@ var families = []family{
 		`\bblock(ed)? for (spam|abuse)`, `\(bl\)`, `listed (at|on|in|by)`,
 		`^\W*blocked\b`, `unsolicited`, `bulk mail`,
 		`\bip\b.{0,30}(not (allowed|permitted|accepted|authori[sz]ed)|rejected|refused|denied)`,
-		`not accepted from this ip`, `sender (is )?blocked`, `suspicious activity`,
+		`not accepted from this ip`, `sender (is )?blocked`, `(suspicious|unusual) (sending )?activity`,
 		`\b(client|host|server|sender|ip)( host)? (is |has been )?(temporarily |permanently )?blocked\b`,
 		`\bips?\b( address(es)?)?.{0,40}\b(blocked|banned|black-?listed|block-?listed|deny-?listed)`,
 		`\b(blocked|banned|black-?listed|block-?listed|deny-?listed) .{0,20}\bips?\b`,
@@ -252,7 +256,12 @@ var families = []family{
 	)),
 	// Too many bad commands is the dialogue's fault, not volume.
 	rule("too-many-errors", SyntaxError, 85,
-		`too many (\w+ )?(errors|commands|invalid|bad|unknown|unrecogni[sz]ed|syntax)`,
+		`too many (\w+ )?(errors|commands)`, `too many (invalid|bad|unknown|unrecogni[sz]ed) (\w+ )?commands`,
+	),
+	// Mail to many addresses that do not exist is a list-quality block of
+	// our host, not a volume limit.
+	rule("too-many-unknown", BlockedReputation, 86,
+		`too many (unknown|invalid|non-?existent|failed) (users|recipients|addresses|rcpts?)`,
 	),
 	// TLS negotiation that fails is transport; TLS demanded is a policy.
 	rule("tls-failure", NetworkError, 77,
@@ -270,8 +279,11 @@ var families = []family{
 	),
 	// A receiver that wants SMTP AUTH: on 530 that is relaying (the code's
 	// prior wins), elsewhere a restriction of who may send.
-	rule("auth-required", PolicyRejected, 58,
-		`authentication (is )?required`, `authrequired`,
+	// A receiver that wants SMTP AUTH before it takes the mail: relaying
+	// (labelling policy); a delivery restriction names itself
+	// (recipient-choice).
+	rule("auth-required", RelayDenied, 58,
+		`authentication (is )?required`, `authrequired`, `not authenticated to send`,
 	),
 	rule("sender-address", InvalidSender, 75,
 		`sender address`, `sender domain`, `sending domain`, `domain of sender`, `unroutable sender`, `from: domain`,
@@ -285,7 +297,7 @@ var families = []family{
 	rule("recipient-syntax", UserUnknown, 74,
 		`bad destination mailbox`, `recipient address syntax`, `bad recipient address`,
 		`(bad|invalid) (e-?mail )?address (mailbox )?syntax`, `no (correct|valid) recipients?`,
-		`mailbox name (not allowed|invalid)`,
+		`mailbox name (not allowed|invalid)`, `(restricted|invalid|illegal|forbidden) characters? in (the )?(recipient |e-?mail )?address`,
 	),
 	rule("protocol", SyntaxError, 72,
 		`rfc ?5322`, `rfc ?2822`, `rfc ?822`, `not (rfc.?)?compliant`, `non-?compliant`, `header error`,
@@ -293,7 +305,7 @@ var families = []family{
 		`protocol (violation|error)`, `sequence of commands`, `out of\s+sequence`,
 		`command parameter`, `media error`, `binary content`,
 		`unrecogni[sz]ed command`, `command (not recognized|unrecogni[sz]ed)`, `malformed`,
-		`invalid (command|argument)`, `parse error`, `synchroni[sz]ation error`, `pipelining`,
+		`invalid (command|argument)`, `parse error`, `synchroni[sz]ation error`, `pipelining`, `stray (newline|cr|lf)`,
 		`non-?ascii`, `utf-?8`, `smtputf8`, `internationali[sz]ed (address|e-?mail)`,
 	),
 	// Our host or IP refused in the server's own words.
@@ -333,7 +345,8 @@ var families = []family{
 	// as an address code, and about the recipient's wishes, not existence.
 	rule("recipient-choice", PolicyRejected, 66,
 		`preferences`, `user reject`, `envelope blocked`, `rejected by (the )?recipients?([ .,;]|$)`,
-		`recipient (has )?(blocked|rejected)`, `not allowed to (receive|send)`,
+		`recipient has (blocked|rejected)`, `recipient (blocked|rejected) (you|your|the sender|this sender|messages|mail)`,
+		`not allowed to (receive|send)`, `delivery restriction`, `resolver\.rst\.`,
 	),
 	rule("policy", PolicyRejected, 50,
 		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `not authori[sz]ed`, `filtered`,
@@ -343,7 +356,7 @@ var families = []family{
 		`host unknown`, `unknown host`, `domain (is )?not (found|reachable|resolv|exist)`,
 		`domain .{0,30}(not reachable|does not exist|doesn't exist)`, `no such domain`,
 		`invalid domain`, `non-?existent domain`, `unknown domain`, `host does not accept mail`,
-		`not accepting network messages`, `bad destination system`, `null mx`, `nxdomain`,
+		`not accepting network messages`, `does not accept (e-?)?mail\W*$`, `bad destination system`, `null mx`, `nxdomain`,
 		`norecords`, `no (mx|a) records?`, `host not found`, `domain name not found`,
 		`unrouteable mail domain`,
 	),
@@ -371,7 +384,7 @@ var families = []family{
 	// A relay reporting its own failed connection (x.4.x) is the network's.
 	onlyWith(remote(rule("connection-refused", BlockedReputation, 46,
 		`connection (refused|denied|rejected|not (allowed|accepted|permitted))`, `service (denied|refused)`,
-		`not allowed to connect`, `refused? (your |the )?connection`, `connections? not accepted`,
+		`not allowed to connect`, `refused? (your |the )?connection`, `connections? not accepted`, `denial of connection`,
 		`you are not allowed`,
 	)), "", "5.0.0", "4.0.0", "5.7.", "4.7.", "5.3.", "4.3.", "5.5.", "4.5."),
 	rule("sender-refused", InvalidSender, 45,
@@ -388,7 +401,8 @@ var families = []family{
 		`internal`, `system (error|full|storage|resources)`, `mailer error`,
 		`config(uration)? (error|problem)`, `misconfigur`, `resources? (temporarily )?unavailable`,
 		`temporary local problem`, `local error`, `insufficient`, `disk space`, `disk full`,
-		`storage`, `queue file`, `service (failure|error|problem)`, `service (currently |not |is |temporarily )*(un)?available`,
+		`storage`, `queue file`, `service (failure|error|problem)`,
+		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `service (currently |not |is |temporarily )*(un)?available`,
 		`busy`, `could not load`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
 		`overloaded`, `system problem`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
