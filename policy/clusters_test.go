@@ -79,3 +79,29 @@ func TestIssue15Clusters(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherLanguages: the commonest recipient replies in the languages
+// servers answer in besides English (wordings written for this test).
+func TestOtherLanguages(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		r   Reply
+		cat Category
+	}{
+		{Reply{550, "", "Benutzer unbekannt"}, UserUnknown},
+		{Reply{550, "5.1.1", "Empfängeradresse existiert nicht"}, UserUnknown},
+		{Reply{550, "", "Utilisateur inconnu"}, UserUnknown},
+		{Reply{550, "", "L'adresse du destinataire n'existe pas"}, UserUnknown},
+		{Reply{550, "", "El usuario no existe"}, UserUnknown},
+		{Reply{550, "", "Utente sconosciuto"}, UserUnknown},
+		{Reply{550, "", "Пользователь не найден"}, UserUnknown},
+		{Reply{452, "", "Postfach ist voll"}, MailboxFull},
+		{Reply{552, "", "La boîte aux lettres est pleine"}, MailboxFull},
+		{Reply{552, "", "Casella piena"}, MailboxFull},
+		{Reply{552, "", "Почтовый ящик переполнен"}, MailboxFull},
+	} {
+		if v := Classify(c.r); v.Category != c.cat {
+			t.Errorf("%d %q: got %s (%s), want %s", c.r.Code, c.r.Text, v.Category, v.Rule, c.cat)
+		}
+	}
+}
