@@ -105,3 +105,19 @@ func TestOtherLanguages(t *testing.T) {
 		}
 	}
 }
+
+// TestContentRefusals: refusals of the message's content in wordings the
+// rules were not written from.
+func TestContentRefusals(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{
+		"Message rejected due to content restrictions",
+		"Rejected because of its content",
+		"This content is not allowed here",
+	} {
+		v := Classify(Reply{Code: 554, Enhanced: "5.7.1", Text: text})
+		if v.Category != SpamContent || v.Suppress {
+			t.Errorf("%q: got %s suppress=%v (%s), want spam_content, not suppressed", text, v.Category, v.Suppress, v.Rule)
+		}
+	}
+}

@@ -334,7 +334,9 @@ var families = []family{
 		`spam`, `virus`, `malware`, `phish`, `\bube\b`, `unacceptable content`,
 		`content (rejected|denied|refused|filter|blocked)`, `message content`, `scor(e|ed) `,
 		`security issue`, `security polic`, `infected`, `suspicious (content|message|link)`,
-		`junk mail`, `suspect(ed)? content`,
+		`junk mail`, `suspect(ed)? content`, `content (restriction|polic|rule|check|scan)`,
+		`(due to|because of|for) (its |the |your |the message |this message )?content\b`,
+		`\bcontent\b.{0,20}(not allowed|unacceptable|prohibited|forbidden)`,
 	),
 	// Microsoft's directory-based edge blocking, on its documented 5.4.1
 	// (labelling policy); elsewhere "access denied" is a local policy.
