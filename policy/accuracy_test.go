@@ -27,9 +27,9 @@ var replyFiles = []string{
 // issueTarget is what issue 15 asks of replies never seen; it is reported,
 // not enforced, until it is met.
 var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
-	"../../shared/bounce-corpus/dev.jsonl": {1, 0.97, 0.005},
-	"testdata/replies/dev.jsonl":           {0.99, 0.85, 0.01},
-	"testdata/replies/heldback.jsonl":      {0.99, 0.80, 0.02},
+	"../../shared/bounce-corpus/dev.jsonl": {1, 0.98, 0.004},
+	"testdata/replies/dev.jsonl":           {0.99, 0.94, 0.005},
+	"testdata/replies/heldback.jsonl":      {0.99, 0.87, 0.005},
 }
 
 var issueTarget = struct{ class, category, falseSuppress float64 }{0.99, 0.93, 0.005}

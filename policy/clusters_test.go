@@ -121,3 +121,13 @@ func TestContentRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestPhrasesStayInTheirClause: a phrase does not reach across a clause
+// into the next one ("recipient table; your sending IP is blocked").
+func TestPhrasesStayInTheirClause(t *testing.T) {
+	t.Parallel()
+	v := Classify(Reply{550, "5.1.1", "User unknown in local recipient table; your sending IP is blocked"})
+	if v.Category != BlockedReputation || v.Suppress {
+		t.Errorf("got %s suppress=%v (%s), want blocked_reputation, not suppressed", v.Category, v.Suppress, v.Rule)
+	}
+}

@@ -27,8 +27,8 @@ func cvFold(r corpusRow) int {
 // were written knowing every development row, so for them the estimate is
 // optimistic; the held-back fifth is the check on that.
 var cvFloors = map[string]struct{ class, category, falseSuppress float64 }{
-	"../../shared/bounce-corpus/dev.jsonl": {1, 0.97, 0.005},
-	"testdata/replies/dev.jsonl":           {0.99, 0.85, 0.01},
+	"../../shared/bounce-corpus/dev.jsonl": {1, 0.975, 0.004},
+	"testdata/replies/dev.jsonl":           {0.99, 0.91, 0.008},
 }
 
 // cvResult is one file's cross-validated score, with the rows the learned

@@ -115,7 +115,7 @@ var families = []family{
 	rule("mailbox-disabled", MailboxDisabled, 93,
 		`\binactive (e-?mail|mail|account|mailbox|address)`, `and inactive`,
 		`is (currently )?inactive`, `(mailbox|account) inactive`,
-		owner+`\b.{0,40}\b`+disabled+`\b`, disabled+` (user|account|recipient|mailbox|e-?mail)`,
+		owner+`\b[^;,.]{0,40}\b`+disabled+`\b`, disabled+` (user|account|recipient|mailbox|e-?mail)`,
 		`suspend the service`, `no longer (on|at|with|active|in use|available)`, `has moved`,
 		`has been replaced by`, `moved permanently`, `no forwarding address`,
 		`account (has )?expired`,
@@ -125,7 +125,7 @@ var families = []family{
 	),
 	// Our own account may not send: about the sender, never the address.
 	rule("sender-disabled", InvalidSender, 94,
-		`(sending|outgoing|outbound) .{0,30}\b(disabled|suspended|locked|deactivated|denied|restricted|blocked)`,
+		`(sending|outgoing|outbound) [^;,.]{0,30}\b(disabled|suspended|locked|deactivated|denied|restricted)`,
 		`sender'?s? (account|mailbox|user)\b.{0,40}\b(disabled|suspended|locked|deactivated|not registered|not found|unknown|does not exist)`,
 		`(account|user) .{0,30}(not|no longer) (allowed|permitted|authori[sz]ed) to send`,
 	),
