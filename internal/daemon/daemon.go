@@ -291,9 +291,13 @@ func loadAuth(s conf.Submission) (*tls.Config, []submission.User, error) {
 		}
 	}
 	all, err := s.AllUsers(data)
-	users := make([]submission.User, len(all))
-	for i, u := range all {
-		users[i] = submission.User(u)
+	users := make([]submission.User, 0, len(all))
+	for _, u := range all {
+		if u.PasswordHash == "" {
+			continue // API keys only: no SMTP AUTH
+		}
+		users = append(users, submission.User{Name: u.Name, PasswordHash: u.PasswordHash,
+			AllowedSenders: u.AllowedSenders, DSN: u.DSN})
 	}
 	return tlsConf, users, err
 }
