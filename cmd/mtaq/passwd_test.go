@@ -1,15 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-
-	"bytes"
-	"github.com/mtaq/mtaq/conf"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mtaq/mtaq/conf"
 )
 
 func TestPasswd(t *testing.T) {
