@@ -26,6 +26,7 @@ import (
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/dkim"
 	"github.com/mtaq/mtaq/internal/fsperm"
+	"github.com/mtaq/mtaq/internal/httpapi"
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/submission"
@@ -57,6 +58,7 @@ type Daemon struct {
 	sched *scheduler.Scheduler
 	in    *intake.Intake
 	admin *admin.Server
+	http  *httpapi.Server // nil without http.listen
 	// unsigned counts mail queued without DKIM per From domain, for stats.
 	unsigned unsignedCounts
 	deliv    *delivery.Deliverer
@@ -153,7 +155,8 @@ func Start(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	reg.SetWebhookBacklog(webhookBacklog(store))
-	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl); err != nil {
+	var svc *admin.Service
+	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl); err != nil {
 		pk.Close()
 		store.Close()
 		return nil, err
@@ -197,6 +200,12 @@ func Start(o Options) (*Daemon, error) {
 	}
 	if err == nil {
 		if err = d.sub.Start(); err != nil {
+			d.fbl.shutdown(context.Background()) //nolint:errcheck // reporting the first error
+		}
+	}
+	if err == nil {
+		if d.http, err = startHTTP(c, o, in, store, svc, reg); err != nil {
+			d.sub.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 			d.fbl.shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		}
 	}
@@ -365,6 +374,22 @@ func addrs(as []net.Addr) []fmt.Stringer {
 	return out
 }
 
+// HTTPAddrs returns the HTTP API's listener addresses (none without
+// http.listen).
+func (d *Daemon) HTTPAddrs() []net.Addr {
+	if d.http == nil {
+		return nil
+	}
+	return d.http.Addrs()
+}
+
+func (d *Daemon) stopHTTP(ctx context.Context) error {
+	if d.http == nil {
+		return nil
+	}
+	return d.http.Shutdown(ctx)
+}
+
 // Addrs returns the submission listeners' addresses.
 func (d *Daemon) Addrs() []net.Addr { return d.sub.Addrs() }
 
@@ -383,7 +408,8 @@ func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
 func (d *Daemon) Stop(ctx context.Context) error {
 	var err error
 	d.once.Do(func() {
-		err = errors.Join(d.sub.Shutdown(ctx), d.fbl.shutdown(ctx), d.stopMetrics(ctx)) // scrapes read the store
+		// Ways in first: a request in flight finishes its commit.
+		err = errors.Join(d.stopHTTP(ctx), d.sub.Shutdown(ctx), d.fbl.shutdown(ctx), d.stopMetrics(ctx)) // scrapes read the store
 		d.cancel()
 		<-d.done
 		d.deliv.Close() // QUIT idle connections
