@@ -13,26 +13,30 @@ import (
 // decodeStrict reads one JSON value into v from body: unknown fields,
 // trailing data, wrong types and bodies over limit are problems naming
 // what is wrong, never a 500.
+// The body is decoded as it is read (no second copy of a large message).
 func decodeStrict(body io.Reader, limit int64, v any) *Problem {
-	data, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if err != nil {
-		return invalidField("", "reading the body: %v", err)
-	}
-	if int64(len(data)) > limit {
+	p := decodeFrom(http.MaxBytesReader(nil, io.NopCloser(body), limit), v)
+	if p != nil && p.tooLarge {
 		return &Problem{Type: typeTooLarge, Title: "Request too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("the body is over %d bytes", limit)}
 	}
-	return decodeBytes(data, v)
+	return p
 }
 
-// decodeBytes is decodeStrict's parser, on bytes already read (fuzzed).
-func decodeBytes(data []byte, v any) *Problem {
-	dec := json.NewDecoder(bytes.NewReader(data))
+// decodeBytes is decodeStrict on bytes (fuzzed).
+func decodeBytes(data []byte, v any) *Problem { return decodeFrom(bytes.NewReader(data), v) }
+
+func decodeFrom(r io.Reader, v any) *Problem {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var big *http.MaxBytesError
+		if errors.As(err, &big) {
+			return &Problem{tooLarge: true}
+		}
 		return invalidField("", "the body holds more than one JSON value")
 	}
 	return nil
@@ -41,7 +45,10 @@ func decodeBytes(data []byte, v any) *Problem {
 func jsonProblem(err error) *Problem {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var big *http.MaxBytesError
 	switch {
+	case errors.As(err, &big):
+		return &Problem{tooLarge: true}
 	case errors.Is(err, io.EOF):
 		return invalidField("", "the body is empty: want a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -28,6 +28,8 @@ type Problem struct {
 	SMTPCode string `json:"smtp_code,omitempty"`
 	// retryAfter, in seconds, becomes a Retry-After header.
 	retryAfter int
+	// tooLarge marks a body over its limit, for the caller to word.
+	tooLarge bool
 }
 
 func (p *Problem) Error() string { return p.Detail }

@@ -480,9 +480,12 @@ func badText(s string) string {
 // writeMIME writes the message: one text part, text and HTML as
 // multipart/alternative, and with attachments multipart/mixed around it.
 func writeMIME(w io.Writer, h mail.Header, req *SendRequest, atts [][]byte) error {
-	textHeader := func(ct string) mail.InlineHeader {
+	textHeader := func(ct, body string) mail.InlineHeader {
 		var ih mail.InlineHeader
 		ih.Set("Content-Type", ct+"; charset=utf-8")
+		if plain7bit(body) {
+			ih.Set("Content-Transfer-Encoding", "7bit")
+		}
 		return ih
 	}
 	writeText := func(iw *mail.InlineWriter) error {
@@ -490,7 +493,7 @@ func writeMIME(w io.Writer, h mail.Header, req *SendRequest, atts [][]byte) erro
 			if part.body == "" {
 				continue
 			}
-			pw, err := iw.CreatePart(textHeader(part.ct))
+			pw, err := iw.CreatePart(textHeader(part.ct, part.body))
 			if err != nil {
 				return err
 			}
@@ -517,6 +520,9 @@ func writeMIME(w io.Writer, h mail.Header, req *SendRequest, atts [][]byte) erro
 			ct, body = "text/html", req.HTML
 		}
 		h.Set("Content-Type", ct+"; charset=utf-8")
+		if plain7bit(body) {
+			h.Set("Content-Transfer-Encoding", "7bit")
+		}
 		sw, err := mail.CreateSingleInlineWriter(w, h)
 		if err != nil {
 			return err
@@ -543,7 +549,7 @@ func writeMIME(w io.Writer, h mail.Header, req *SendRequest, atts [][]byte) erro
 		if req.HTML != "" {
 			ct, body = "text/html", req.HTML
 		}
-		pw, err := mw.CreateSingleInline(textHeader(ct))
+		pw, err := mw.CreateSingleInline(textHeader(ct, body))
 		if err != nil {
 			return err
 		}
@@ -574,4 +580,30 @@ func writeMIME(w io.Writer, h mail.Header, req *SendRequest, atts [][]byte) erro
 		}
 	}
 	return mw.Close()
+}
+
+// plain7bit reports text that needs no transfer encoding (RFC 2045 7bit):
+// ASCII without NUL or a bare CR, lines within SMTP's 998 octets. Such
+// text is sent as written instead of quoted-printable.
+func plain7bit(s string) bool {
+	line := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\n':
+			line = 0
+			continue
+		case c == '\r':
+			if i+1 >= len(s) || s[i+1] != '\n' {
+				return false
+			}
+			continue
+		case c == 0 || c >= 0x80:
+			return false
+		}
+		if line++; line > 998 {
+			return false
+		}
+	}
+	return true
 }
