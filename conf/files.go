@@ -36,6 +36,11 @@ func CheckFiles(path string, c Config) error {
 			}
 		}
 	}
+	if h := c.HTTP; h.TLSCert != "" && h.TLSKey != "" {
+		if _, err := tls.LoadX509KeyPair(h.TLSCert, h.TLSKey); err != nil {
+			add("http.tls_key", "%s and %s: %v", h.TLSCert, h.TLSKey, err)
+		}
+	}
 	if s.UsersFile != "" {
 		data, err := os.ReadFile(s.UsersFile)
 		if err != nil {

@@ -23,13 +23,32 @@ func (s *PebbleStore) Enqueue(ctx context.Context, m *Message, body []byte) erro
 	if err := s.checkSpace(int64(len(body))); err != nil {
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
 	}
-	unlock := s.locks.lock(msgLockKey(m.ID))
+	locks := []string{msgLockKey(m.ID)}
+	if m.Idempotency != nil {
+		locks = append(locks, idempotencyLockKey(m.Idempotency.Key))
+	}
+	unlock := s.locks.lock(locks...)
 	defer unlock()
+	if m.Idempotency != nil {
+		resp, err := getIdempotent(s.db, m.Idempotency.Key, m.Arrived)
+		if err == nil {
+			return &DuplicateError{Response: resp}
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("enqueue %s: %w", m.ID, err)
+		}
+	}
 	b := s.db.NewBatch()
 	lo := uint64(noDue)
 	if err := s.writeIfNew(b, &lo, m, body); err != nil {
 		b.Close()
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
+	}
+	if m.Idempotency != nil {
+		if err := putIdempotent(b, m.Idempotency); err != nil {
+			b.Close()
+			return fmt.Errorf("enqueue %s: %w", m.ID, err)
+		}
 	}
 	defer s.due.begin(lo)()
 	if err := s.commitEvents(b, enqueueEvents(m)); err != nil {

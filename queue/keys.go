@@ -28,6 +28,7 @@ import (
 //	c/<consumer name>              outbox cursor: last handled seq, u64
 //	a/<nanos u64><key>             feedback report record (FeedbackRecord)
 //	k/<key>                        feedback key: its a/ key, so a report applies once
+//	i/<hex sha256(scope, key)>     idempotency: expiry u64 nanos + the first response
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
@@ -45,6 +46,8 @@ const (
 
 	kindFeedback    = 'a'
 	kindFeedbackKey = 'k'
+
+	kindIdempotency = 'i'
 )
 
 func prefix(kind byte) []byte { return []byte{kind, '/'} }

@@ -86,6 +86,10 @@ type Message struct {
 	// for every event.
 	From    string `json:"from,omitempty"`
 	Subject string `json:"subject,omitempty"`
+	// Idempotency, when set, is remembered in Enqueue's batch; Enqueue
+	// returns *DuplicateError instead when its key is already taken.
+	// Not stored with the message.
+	Idempotency *Idempotency `json:"-"`
 }
 
 // MaxKeptHeaders caps Message.Headers.
@@ -241,8 +245,13 @@ type Filter struct {
 	Domain string // only messages with a recipient at this domain
 	Rcpt   string // only messages with this recipient (case-insensitive)
 	Tag    string // only messages with this tag (exact)
-	After  string // resume after this ID
-	Limit  int    // 0: no limit
+	Sender string // only messages from this envelope sender (case-insensitive)
+	// Since and Until bound the arrival time (Since inclusive, Until
+	// exclusive); zero: unbounded. IDs sort by arrival, so the scan
+	// starts at Since and stops at Until.
+	Since, Until time.Time
+	After        string // resume after this ID
+	Limit        int    // 0: no limit
 }
 
 // Store is the queue's persistence. All methods are safe for concurrent use.

@@ -64,8 +64,12 @@ type QueueFilter struct {
 	Domain string `json:"domain,omitempty"`
 	Rcpt   string `json:"rcpt,omitempty"`
 	Tag    string `json:"tag,omitempty"`
-	After  string `json:"after,omitempty"` // resume after this ID
-	Limit  int    `json:"limit,omitempty"` // 0: server default (1000)
+	Sender string `json:"sender,omitempty"` // envelope sender, case-insensitive
+	// Since (inclusive) and Until (exclusive) bound the arrival time.
+	Since time.Time `json:"since,omitzero"`
+	Until time.Time `json:"until,omitzero"`
+	After string    `json:"after,omitempty"` // resume after this ID
+	Limit int       `json:"limit,omitempty"` // 0: server default (1000)
 }
 
 // QueuePage is one page of ListQueue; Next is "" on the last page.

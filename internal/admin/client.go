@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"syscall"
+	"time"
 )
 
 // Client implements API over HTTP: the CLI's, sendmail's and scripts' way
@@ -133,6 +134,13 @@ func (c *Client) ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, erro
 	setNonEmpty(q, "domain", f.Domain)
 	setNonEmpty(q, "rcpt", f.Rcpt)
 	setNonEmpty(q, "tag", f.Tag)
+	setNonEmpty(q, "sender", f.Sender)
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.Format(time.RFC3339Nano))
+	}
 	setNonEmpty(q, "after", f.After)
 	if f.Limit > 0 {
 		q.Set("limit", fmt.Sprint(f.Limit))

@@ -122,8 +122,22 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	page, err := h.api.ListQueue(r.Context(), QueueFilter{State: q.Get("state"), Domain: q.Get("domain"),
-		Rcpt: q.Get("rcpt"), Tag: q.Get("tag"), After: q.Get("after"), Limit: n})
+	f := QueueFilter{State: q.Get("state"), Domain: q.Get("domain"),
+		Rcpt: q.Get("rcpt"), Tag: q.Get("tag"), Sender: q.Get("sender"), After: q.Get("after"), Limit: n}
+	for _, tf := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(tf.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				h.fail(w, r, invalid("%s: %q is not an RFC 3339 time", tf.name, v))
+				return
+			}
+			*tf.to = t
+		}
+	}
+	page, err := h.api.ListQueue(r.Context(), f)
 	h.reply(w, r, page, err)
 }
 

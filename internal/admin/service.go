@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -98,8 +99,11 @@ func (s *Service) ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, err
 		return nil, invalid("unknown state %q (want one of %s)", f.State, stateNames())
 	}
 	n := limit(f.Limit)
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return nil, invalid("until (%s) must be after since (%s)", f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
+	}
 	msgs, err := s.store.List(ctx, queue.Filter{State: queue.State(f.State), Domain: f.Domain,
-		Rcpt: f.Rcpt, Tag: f.Tag, After: f.After, Limit: n})
+		Rcpt: f.Rcpt, Tag: f.Tag, Sender: f.Sender, Since: f.Since, Until: f.Until, After: f.After, Limit: n})
 	if err != nil {
 		return nil, fmt.Errorf("listing the queue: %w", err)
 	}

@@ -39,11 +39,14 @@ var mayImport = map[string][]string{
 	"internal/sendmail": {"internal/intake", "queue", "internal/admin", "internal/maildrop", "internal/clock", "internal/dkim"},
 	"internal/admin":    {"internal/intake", "queue", "policy", "scheduler", "internal/clock"}, // scheduler: its status types
 	"internal/dsn":      {"internal/intake", "queue", "policy", "internal/clock"},
-	"internal/events":   {"queue", "policy", "internal/clock"},
-	"internal/metrics":  {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
+	// The app-facing HTTP API: sends through intake, reads and manages
+	// through the admin Service (one implementation behind both APIs).
+	"internal/httpapi": {"internal/intake", "internal/admin", "queue", "internal/clock"},
+	"internal/events":  {"queue", "policy", "internal/clock"},
+	"internal/metrics": {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
-		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce"},
+		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce", "internal/httpapi"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
@@ -55,6 +58,8 @@ var mayImport = map[string][]string{
 	"internal/unprivtest":  nil,
 	"internal/waitfor":     nil,
 	"internal/postfixtest": nil,
+	// Validates responses against the OpenAPI document it is given.
+	"internal/httpapi/openapitest": nil,
 	// Benchmark tools drive the real packages from outside.
 	"bench/scale":   {"queue"},
 	"bench/latency": nil,

@@ -12,10 +12,10 @@ import (
 
 // startAdmin serves the admin API on data_dir's socket (and TCP when
 // configured) over the open queue; the CLI does everything through it.
-func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler, unsigned func() map[string]uint64, reports admin.Reports, snapshot admin.Snapshotter) (*admin.Server, error) {
+func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler, unsigned func() map[string]uint64, reports admin.Reports, snapshot admin.Snapshotter) (*admin.Server, *admin.Service, error) {
 	token, err := c.Admin.AdminToken()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	svc := admin.NewService(admin.Options{
 		Store: store, Scheduler: sched, Live: sched, Clock: o.Clock, Logger: o.Logger, Unsigned: unsigned, Reports: reports,
@@ -26,10 +26,10 @@ func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Sc
 		TCP: c.Admin.Listen, Token: token, Logger: o.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("starting the admin API: %w", err)
+		return nil, nil, fmt.Errorf("starting the admin API: %w", err)
 	}
 	srv.Start()
-	return srv, nil
+	return srv, svc, nil
 }
 
 // AdminTCPAddr returns the admin API's TCP address, nil without one.

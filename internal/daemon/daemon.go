@@ -27,6 +27,7 @@ import (
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/dkim"
 	"github.com/mtaq/mtaq/internal/fsperm"
+	"github.com/mtaq/mtaq/internal/httpapi"
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/submission"
@@ -58,6 +59,7 @@ type Daemon struct {
 	sched *scheduler.Scheduler
 	in    *intake.Intake
 	admin *admin.Server
+	http  *httpapi.Server // nil without http.listen
 	// unsigned counts mail queued without DKIM per From domain, for stats.
 	unsigned unsignedCounts
 	deliv    *delivery.Deliverer
@@ -157,7 +159,8 @@ func Start(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	reg.SetWebhookBacklog(webhookBacklog(store))
-	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, snapshotter(c.DataDir, store, pk, o.Logger)); err != nil {
+	var svc *admin.Service
+	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, snapshotter(c.DataDir, store, pk, o.Logger)); err != nil {
 		pk.Close()
 		store.Close()
 		return nil, err
@@ -201,6 +204,12 @@ func Start(o Options) (*Daemon, error) {
 	}
 	if err == nil {
 		if err = d.sub.Start(); err != nil {
+			d.fbl.shutdown(context.Background()) //nolint:errcheck // reporting the first error
+		}
+	}
+	if err == nil {
+		if d.http, err = startHTTP(c, o, in, store, svc, reg); err != nil {
+			d.sub.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 			d.fbl.shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		}
 	}
@@ -296,9 +305,13 @@ func loadAuth(s conf.Submission) (*tls.Config, []submission.User, error) {
 		}
 	}
 	all, err := s.AllUsers(data)
-	users := make([]submission.User, len(all))
-	for i, u := range all {
-		users[i] = submission.User(u)
+	users := make([]submission.User, 0, len(all))
+	for _, u := range all {
+		if u.PasswordHash == "" {
+			continue // API keys only: no SMTP AUTH
+		}
+		users = append(users, submission.User{Name: u.Name, PasswordHash: u.PasswordHash,
+			AllowedSenders: u.AllowedSenders, DSN: u.DSN})
 	}
 	return tlsConf, users, err
 }
@@ -366,6 +379,22 @@ func addrs(as []net.Addr) []fmt.Stringer {
 	return out
 }
 
+// HTTPAddrs returns the HTTP API's listener addresses (none without
+// http.listen).
+func (d *Daemon) HTTPAddrs() []net.Addr {
+	if d.http == nil {
+		return nil
+	}
+	return d.http.Addrs()
+}
+
+func (d *Daemon) stopHTTP(ctx context.Context) error {
+	if d.http == nil {
+		return nil
+	}
+	return d.http.Shutdown(ctx)
+}
+
 // Addrs returns the submission listeners' addresses.
 func (d *Daemon) Addrs() []net.Addr { return d.sub.Addrs() }
 
@@ -385,7 +414,8 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	var err error
 	d.once.Do(func() {
 		d.stopping.Store(true)
-		err = errors.Join(d.sub.Shutdown(ctx), d.fbl.shutdown(ctx), d.stopMetrics(ctx)) // scrapes read the store
+		// Ways in first: a request in flight finishes its commit.
+		err = errors.Join(d.stopHTTP(ctx), d.sub.Shutdown(ctx), d.fbl.shutdown(ctx), d.stopMetrics(ctx)) // scrapes read the store
 		d.cancel()
 		<-d.done
 		d.deliv.Close() // QUIT idle connections

@@ -21,6 +21,9 @@ type purger interface {
 	TrimEvents(ctx context.Context, before time.Time) (int, error)
 	// TrimFeedback drops kept reports past retention.
 	TrimFeedback(ctx context.Context, before time.Time) (int, error)
+	// TrimIdempotency drops the HTTP API's remembered responses that
+	// expired before now.
+	TrimIdempotency(ctx context.Context, now time.Time) (int, error)
 }
 
 var _ purger = (*queue.PebbleStore)(nil)
@@ -46,6 +49,11 @@ func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Du
 			log.Error("trimming kept reports", zap.Error(err))
 		} else if n > 0 {
 			log.Info("trimmed reports past retention", zap.Int("reports", n))
+		}
+		if n, err := p.TrimIdempotency(ctx, clk.Now()); err != nil && ctx.Err() == nil {
+			log.Error("trimming idempotency keys", zap.Error(err))
+		} else if n > 0 {
+			log.Debug("trimmed expired idempotency keys", zap.Int("keys", n))
 		}
 		t := clk.NewTimer(purgeEvery)
 		select {
