@@ -28,6 +28,8 @@ import (
 //	c/<consumer name>              outbox cursor: last handled seq, u64
 //	a/<nanos u64><key>             feedback report record (FeedbackRecord)
 //	k/<key>                        feedback key: its a/ key, so a report applies once
+//	w/<consumer>/<seq u64>         dead letter: an event a consumer gave up on (DeadLetter)
+//	h/<consumer>                   a consumer's hold: it stopped itself (Hold)
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
@@ -45,6 +47,9 @@ const (
 
 	kindFeedback    = 'a'
 	kindFeedbackKey = 'k'
+
+	kindDead = 'w'
+	kindHold = 'h'
 )
 
 func prefix(kind byte) []byte { return []byte{kind, '/'} }

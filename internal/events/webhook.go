@@ -3,7 +3,6 @@ package events
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,12 +17,11 @@ import (
 
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/webhook"
 )
 
 // Webhook request headers.
 const (
-	HeaderTimestamp  = "X-Mtaq-Timestamp"   // unix seconds when signed
-	HeaderSignature  = "X-Mtaq-Signature"   // "sha256=" + hex HMAC-SHA256(secret, timestamp + "." + body)
 	HeaderEvent      = "X-Mtaq-Event"       // the event kind
 	HeaderDeliveryID = "X-Mtaq-Delivery-Id" // the event's seq: the same on every retry, for deduplication
 )
@@ -134,9 +132,9 @@ func (w *Webhook) post(ctx context.Context, ev queue.Event) error {
 	req.Header.Set("User-Agent", "mtaq-webhook")
 	req.Header.Set(HeaderEvent, ev.Kind)
 	req.Header.Set(HeaderDeliveryID, strconv.FormatUint(ev.Seq, 10))
-	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(webhook.HeaderMtaqTimestamp, ts)
 	if w.o.Secret != "" {
-		req.Header.Set(HeaderSignature, Sign(w.o.Secret, ts, body))
+		req.Header.Set(webhook.HeaderMtaqSignature, webhook.SignMtaq(w.o.Secret, ts, body))
 	}
 	resp, err := w.o.Client.Do(req)
 	if err != nil {
@@ -148,20 +146,4 @@ func (w *Webhook) post(ctx context.Context, ev queue.Event) error {
 		return fmt.Errorf("endpoint answered %s", resp.Status)
 	}
 	return nil
-}
-
-// Sign returns the X-Mtaq-Signature value for body sent at timestamp ts
-// (unix seconds, as in X-Mtaq-Timestamp).
-func Sign(secret, ts string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(ts))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// Verify checks a request's signature in constant time; receivers in Go
-// can use it, others follow the recipe in the README.
-func Verify(secret, ts, signature string, body []byte) bool {
-	return hmac.Equal([]byte(Sign(secret, ts, body)), []byte(signature))
 }
