@@ -152,7 +152,7 @@ func Start(o Options) (*Daemon, error) {
 		store.Close()
 		return nil, err
 	}
-	reg.SetWebhookBacklog(webhookBacklog(store))
+	hooks := newWebhooks(c, o.Clock, store, reg, o.Logger)
 	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl); err != nil {
 		pk.Close()
 		store.Close()
@@ -214,7 +214,7 @@ func Start(o Options) (*Daemon, error) {
 	go func() { defer wg.Done(); defer pk.Close(); pk.Run(ctx) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() { defer wg.Done(); purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger) }()
-	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, in, o.Logger) }()
+	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, in, hooks, o.Logger) }()
 	go func() { wg.Wait(); close(d.done) }()
 	o.Logger.Info("mtaq started", zap.String("hostname", c.Hostname), zap.String("data_dir", c.DataDir),
 		zap.Stringers("listen", addrs(d.sub.Addrs())))

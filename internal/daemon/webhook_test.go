@@ -224,19 +224,18 @@ func TestForgetRemovedWebhooks(t *testing.T) {
 	}
 	defer store.Close()
 	ctx := context.Background()
-	kept := events.NewWebhook(events.WebhookOptions{URL: "https://kept.test/"})
-	gone := events.NewWebhook(events.WebhookOptions{URL: "https://gone.test/"})
-	for _, name := range []string{kept.Name(), gone.Name(), "tail:other"} {
+	kept, gone := events.CursorName("https://kept.test/"), events.CursorName("https://gone.test/")
+	for _, name := range []string{kept, gone, "tail:other"} {
 		if err := store.SetCursor(ctx, name, 5); err != nil {
 			t.Fatal(err)
 		}
 	}
-	forgetWebhooks(ctx, store, []events.Handler{kept}, zap.NewNop())
+	forgetWebhooks(ctx, store, []string{kept}, zap.NewNop())
 	cursors, err := store.Cursors(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := cursors[gone.Name()]; ok || len(cursors) != 2 {
+	if _, ok := cursors[gone]; ok || len(cursors) != 2 {
 		t.Fatalf("cursors after forgetting: %v", cursors)
 	}
 }
