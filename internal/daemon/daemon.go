@@ -153,7 +153,7 @@ func Start(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	hooks := newWebhooks(c, o.Clock, store, reg, o.Logger)
-	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl); err != nil {
+	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet(hooks)); err != nil {
 		pk.Close()
 		store.Close()
 		return nil, err
