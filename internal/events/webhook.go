@@ -204,7 +204,7 @@ type entry struct {
 	key        string // ordering key: the recipient address
 	rejections int    // 4xx answers other than 408, 429, 410
 	next       time.Time
-	busy, done bool
+	done       bool
 	dead       *queue.DeadLetter
 }
 
@@ -400,7 +400,6 @@ func (r *run) dispatch(ctx context.Context) {
 			later = append(later, e)
 			return
 		}
-		e.busy = true
 		r.inflight++
 		go func() {
 			rep := w.send(ctx, e.ev, "evt_"+strconv.FormatUint(e.ev.Seq, 10))
@@ -513,7 +512,6 @@ func (r *run) wait(ctx context.Context, changed <-chan struct{}) {
 func (r *run) handle(ctx context.Context, res result) {
 	w, e := r.w, res.e
 	r.inflight--
-	e.busy = false
 	n := r.inflight
 	w.update(func(st *WebhookStatus) { st.InFlight = n })
 	now := w.o.Clock.Now()

@@ -180,7 +180,7 @@ func (w *Webhook) Test(ctx context.Context) (*TestResult, error) {
 		return nil, ctx.Err()
 	}
 	now := w.o.Clock.Now()
-	ev := queue.Event{Kind: TestEvent, At: now, Rcpt: "test@example.invalid"}
+	ev := queue.Event{Kind: TestEvent, At: now}
 	rep := w.send(ctx, ev, fmt.Sprintf("test_%d", now.UnixNano()))
 	<-w.sem
 	select {
