@@ -210,6 +210,39 @@ func (s *PebbleStore) changeDeadLetter(ctx context.Context, name string, seq uin
 	return s.commit(b)
 }
 
+// TrimDeadLetters removes every consumer's dead letters given up on (or
+// last retried) before before, so a receiver refusing everything cannot
+// grow the database without bound; it returns how many it removed.
+func (s *PebbleStore) TrimDeadLetters(ctx context.Context, before time.Time) (int, error) {
+	s.consumerMu.Lock()
+	defer s.consumerMu.Unlock()
+	b := s.db.NewBatch()
+	n := 0
+	p := prefix(kindDead)
+	err := scan(s.db, p, prefixEnd(p), func(k, v []byte) (bool, error) {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		d, err := decodeDeadLetter(v)
+		if err != nil {
+			return false, fmt.Errorf("%x: %w", k, err)
+		}
+		if d.At.Before(before) {
+			n++
+			return true, b.Delete(k, nil)
+		}
+		return true, nil
+	})
+	if err != nil || n == 0 {
+		b.Close()
+		return 0, err
+	}
+	if err := s.commit(b); err != nil {
+		return 0, fmt.Errorf("trim dead letters: %w", err)
+	}
+	return n, nil
+}
+
 // HoldConsumer records that consumer name has stopped, synced.
 func (s *PebbleStore) HoldConsumer(ctx context.Context, name string, h Hold) error {
 	if err := ctx.Err(); err != nil {

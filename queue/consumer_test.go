@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -154,4 +155,24 @@ func TestAdvanceCursorCrash(t *testing.T) {
 		t.Fatalf("cursor %d with %d dead letters (%v), want %d", cur, n, err, cur/2)
 	}
 	t.Logf("crash kept the cursor at %d with its %d dead letters", cur, n)
+}
+
+func TestTrimDeadLetters(t *testing.T) {
+	e := newEnv(t)
+	old, fresh := dead(1, 400), dead(2, 400)
+	fresh.At = t0.Add(48 * time.Hour)
+	e.ok(e.s.AdvanceCursor(bg, "c1", 2, []DeadLetter{old, fresh}))
+	e.ok(e.s.AdvanceCursor(bg, "c2", 1, []DeadLetter{old}))
+	n, err := e.s.TrimDeadLetters(bg, t0.Add(24*time.Hour))
+	e.ok(err)
+	if n != 2 {
+		t.Fatalf("trimmed %d, want the two old ones", n)
+	}
+	got, _ := e.s.DeadLetters(bg, "c1", 0, 0)
+	if len(got) != 1 || got[0].Event.Seq != 2 {
+		t.Fatalf("left %+v", got)
+	}
+	if n, _ := e.s.TrimDeadLetters(bg, t0.Add(24*time.Hour)); n != 0 {
+		t.Fatalf("trimmed %d more", n)
+	}
 }

@@ -213,7 +213,16 @@ func Start(o Options) (*Daemon, error) {
 	wg.Add(4)
 	go func() { defer wg.Done(); defer pk.Close(); pk.Run(ctx) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
-	go func() { defer wg.Done(); purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger) }()
+	go func() {
+		defer wg.Done()
+		purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger, func(ctx context.Context) {
+			for _, h := range hooks {
+				if err := h.RecountDeadLetters(ctx); err != nil && ctx.Err() == nil {
+					o.Logger.Error("counting webhook dead letters", zap.Error(err))
+				}
+			}
+		})
+	}()
 	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, in, hooks, o.Logger) }()
 	go func() { wg.Wait(); close(d.done) }()
 	o.Logger.Info("mtaq started", zap.String("hostname", c.Hostname), zap.String("data_dir", c.DataDir),

@@ -196,3 +196,13 @@ func (w *Webhook) Test(ctx context.Context) (*TestResult, error) {
 	}
 	return t, nil
 }
+
+// RecountDeadLetters reads the dead-letter count from the store again,
+// after something else removed some (the retention purge).
+func (w *Webhook) RecountDeadLetters(ctx context.Context) error {
+	n, err := w.o.Store.CountDeadLetters(ctx, w.name)
+	if err == nil {
+		w.dead.Store(int64(n))
+	}
+	return err
+}
