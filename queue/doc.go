@@ -23,6 +23,9 @@
 //	   reports; Events returns only seqs at or below the committed
 //	   watermark, so a reader never skips one that commits later
 //	   (E1, E2 in outbox.go).
+//	D1 a consumer's dead letters lie at or below its cursor, written in the
+//	   batch that moves the cursor past them; D2 none outlives its cursor
+//	   (consumer.go).
 //	W1 no due key lies below the in-memory due watermark that Due and NextDue
 //	   seek to, so scans skip the tombstones at the head of the due index
 //	   (duemark.go).

@@ -29,6 +29,8 @@ import (
 //	a/<nanos u64><key>             feedback report record (FeedbackRecord)
 //	k/<key>                        feedback key: its a/ key, so a report applies once
 //	i/<hex sha256(scope, key)>     idempotency: expiry u64 nanos + the first response
+//	w/<consumer>/<seq u64>         dead letter: an event a consumer gave up on (DeadLetter)
+//	h/<consumer>                   a consumer's hold: it stopped itself (Hold)
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
@@ -48,6 +50,8 @@ const (
 	kindFeedbackKey = 'k'
 
 	kindIdempotency = 'i'
+	kindDead        = 'w'
+	kindHold        = 'h'
 )
 
 func prefix(kind byte) []byte { return []byte{kind, '/'} }

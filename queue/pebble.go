@@ -59,6 +59,8 @@ type PebbleStore struct {
 	locks    stripes
 	out      *outbox
 	due      *dueMark
+	// consumerMu orders changes to consumers' dead letters and holds.
+	consumerMu sync.Mutex
 }
 
 var _ Store = (*PebbleStore)(nil)

@@ -48,6 +48,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(doctorCmd(), dkimCmd())
 	root.AddCommand(bounceCmd())
 	root.AddCommand(backupCmd(), restoreCmd())
+	root.AddCommand(webhooksCmd())
 	return root
 }
 

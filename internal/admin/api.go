@@ -56,6 +56,15 @@ type API interface {
 	// Backup writes a consistent copy of the live queue into a new
 	// directory without stopping delivery (mtaq backup).
 	Backup(ctx context.Context, req BackupRequest) (*BackupResult, error)
+
+	// ListWebhooks returns every [[webhook]]'s state (mtaq webhooks ls).
+	ListWebhooks(ctx context.Context) (*WebhookList, error)
+	// RetryWebhook enables a webhook a 410 disabled and ends its backoff;
+	// with dead it also sends its dead letters again and waits for the
+	// answers. ErrNoWebhook (wrapped) for an unknown name.
+	RetryWebhook(ctx context.Context, name string, dead bool) (*WebhookRetry, error)
+	// TestWebhook sends a signed test event and returns the answer.
+	TestWebhook(ctx context.Context, name string) (*WebhookTest, error)
 }
 
 // QueueFilter selects messages; zero fields match everything.

@@ -115,6 +115,8 @@ func decodeError(resp *http.Response) error {
 		return &kindError{eb.Error, ErrNoMessage}
 	case kindNoSuppression:
 		return &kindError{eb.Error, ErrNoSuppression}
+	case kindNoWebhook:
+		return &kindError{eb.Error, ErrNoWebhook}
 	case kindInvalid:
 		return &kindError{eb.Error, ErrInvalid}
 	}

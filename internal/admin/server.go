@@ -27,6 +27,7 @@ type errorBody struct {
 const (
 	kindNoMessage     = "no_message"
 	kindNoSuppression = "no_suppression"
+	kindNoWebhook     = "no_webhook"
 	kindInvalid       = "invalid"
 )
 
@@ -52,6 +53,9 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/bounce/receive", h.receiveReport)
 	mux.HandleFunc("GET /v1/bounce/reports", h.listReports)
 	mux.HandleFunc("POST /v1/backup", h.backup)
+	mux.HandleFunc("GET /v1/webhooks", h.listWebhooks)
+	mux.HandleFunc("POST /v1/webhooks/{name}/retry", h.retryWebhook)
+	mux.HandleFunc("POST /v1/webhooks/{name}/test", h.testWebhook)
 	return mux
 }
 
@@ -84,6 +88,8 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, kind = http.StatusNotFound, kindNoMessage
 	case errors.Is(err, ErrNoSuppression):
 		status, kind = http.StatusNotFound, kindNoSuppression
+	case errors.Is(err, ErrNoWebhook):
+		status, kind = http.StatusNotFound, kindNoWebhook
 	case errors.Is(err, ErrInvalid):
 		status, kind = http.StatusBadRequest, kindInvalid
 	default:

@@ -48,6 +48,8 @@ type Options struct {
 	Reports Reports
 	// Snapshot, when set, makes Backup possible.
 	Snapshot Snapshotter
+	// Webhooks, when set, lists, retries and tests the webhooks.
+	Webhooks Webhooks
 }
 
 // Service carries out API requests inside the daemon.
@@ -62,6 +64,7 @@ type Service struct {
 	unsigned func() map[string]uint64
 	reports  Reports
 	snapshot Snapshotter
+	webhooks Webhooks
 }
 
 var _ API = (*Service)(nil)
@@ -83,7 +86,7 @@ func NewService(o Options) *Service {
 		o.Logger = zap.NewNop()
 	}
 	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin"),
-		unsigned: o.Unsigned, reports: o.Reports, snapshot: o.Snapshot}
+		unsigned: o.Unsigned, reports: o.Reports, snapshot: o.Snapshot, webhooks: o.Webhooks}
 }
 
 func limit(n int) int {

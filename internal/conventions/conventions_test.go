@@ -17,6 +17,7 @@ const module = "github.com/mtaq/mtaq/"
 // the test, so a new one gets its directions decided when it is added.
 var mayImport = map[string][]string{
 	"internal/clock":       nil,
+	"webhook":              nil, // public: receivers import it; it imports nothing of mtaq
 	"internal/buildinfo":   nil,
 	"internal/fsperm":      nil,
 	"internal/conventions": nil,
@@ -42,7 +43,7 @@ var mayImport = map[string][]string{
 	// The app-facing HTTP API: sends through intake, reads and manages
 	// through the admin Service (one implementation behind both APIs).
 	"internal/httpapi": {"internal/intake", "internal/admin", "queue", "internal/clock"},
-	"internal/events":  {"queue", "policy", "internal/clock"},
+	"internal/events":  {"queue", "policy", "internal/clock", "webhook"},
 	"internal/metrics": {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
@@ -94,6 +95,8 @@ var wallClockAllowed = map[string]string{
 		"wall clock, whatever clock the test fakes",
 	"internal/dnstest/dnstest.go": "a test DNS server delays answers in real time, because the client " +
 		"under test waits on socket deadlines, not on a fake clock",
+	"webhook/webhook.go": "Verify runs in the receiving app, which has no mtaq clock; VerifyAt " +
+		"takes the time for tests",
 	"internal/waitfor/waitfor.go": "the test helper polls other goroutines and processes in real " +
 		"time, bounded by a deadline",
 	"internal/postfixtest/postfixtest.go": "waits in real time for a real Postfix process to listen " +

@@ -158,9 +158,10 @@ func Start(o Options) (*Daemon, error) {
 		store.Close()
 		return nil, err
 	}
-	reg.SetWebhookBacklog(webhookBacklog(store))
+	hooks := newWebhooks(c, o.Clock, store, reg, o.Logger)
 	var svc *admin.Service
-	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, snapshotter(c.DataDir, store, pk, o.Logger)); err != nil {
+	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet(hooks),
+		snapshotter(c.DataDir, store, pk, o.Logger)); err != nil {
 		pk.Close()
 		store.Close()
 		return nil, err
@@ -227,8 +228,17 @@ func Start(o Options) (*Daemon, error) {
 	wg.Add(4)
 	go func() { defer wg.Done(); defer pk.Close(); pk.Run(ctx) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
-	go func() { defer wg.Done(); purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger) }()
-	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, in, o.Logger) }()
+	go func() {
+		defer wg.Done()
+		purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger, func(ctx context.Context) {
+			for _, h := range hooks {
+				if err := h.RecountDeadLetters(ctx); err != nil && ctx.Err() == nil {
+					o.Logger.Error("counting webhook dead letters", zap.Error(err))
+				}
+			}
+		})
+	}()
+	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, in, hooks, o.Logger) }()
 	go func() { wg.Wait(); close(d.done) }()
 	o.Logger.Info("mtaq started", zap.String("hostname", c.Hostname), zap.String("data_dir", c.DataDir),
 		zap.Stringers("listen", addrs(d.sub.Addrs())))

@@ -24,6 +24,8 @@ type purger interface {
 	// TrimIdempotency drops the HTTP API's remembered responses that
 	// expired before now.
 	TrimIdempotency(ctx context.Context, now time.Time) (int, error)
+	// TrimDeadLetters drops webhooks' dead letters past retention.
+	TrimDeadLetters(ctx context.Context, before time.Time) (int, error)
 }
 
 var _ purger = (*queue.PebbleStore)(nil)
@@ -31,7 +33,8 @@ var _ purger = (*queue.PebbleStore)(nil)
 // purgeLoop removes the records of messages that became final more than
 // retention ago, so the timeline answers "why did this not arrive" for that
 // long and the database does not grow without bound.
-func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Duration, log *zap.Logger) {
+// trimmedDead, when set, is called after dead letters were trimmed.
+func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Duration, log *zap.Logger, trimmedDead func(context.Context)) {
 	for {
 		n, err := p.Purge(ctx, clk.Now().Add(-retention))
 		switch {
@@ -54,6 +57,14 @@ func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Du
 			log.Error("trimming idempotency keys", zap.Error(err))
 		} else if n > 0 {
 			log.Debug("trimmed expired idempotency keys", zap.Int("keys", n))
+		}
+		if n, err := p.TrimDeadLetters(ctx, clk.Now().Add(-retention)); err != nil && ctx.Err() == nil {
+			log.Error("trimming webhook dead letters", zap.Error(err))
+		} else if n > 0 {
+			log.Warn("dropped webhook dead letters past retention", zap.Int("dead_letters", n))
+			if trimmedDead != nil {
+				trimmedDead(ctx)
+			}
 		}
 		t := clk.NewTimer(purgeEvery)
 		select {
