@@ -155,7 +155,13 @@ func NewWebhook(o WebhookOptions) *Webhook {
 		o.Concurrency = DefaultConcurrency
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: o.Timeout}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = o.Concurrency // keep a connection per request slot
+		// Redirects are not followed (Standard Webhooks: update the URL
+		// instead): a 301 or 302 would turn the POST into a bodiless GET
+		// whose 2xx would count as delivered.
+		o.Client = &http.Client{Timeout: o.Timeout, Transport: tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
