@@ -253,7 +253,7 @@ func verifyWithPython(t *testing.T, rcv *pickyReceiver) {
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Fatal("python3 is needed (Debian: python3)")
+		missingTool(t, "python3 is not installed (Debian: python3)")
 	}
 	rcv.mu.Lock()
 	h, body := rcv.sample.Header, rcv.sampleBody
