@@ -122,7 +122,7 @@ func TestStandardAgainstPython(t *testing.T) {
 	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Fatal("python3 is needed (Debian: python3)")
+		missingTool(t, "python3 is not installed (Debian: python3)")
 	}
 	for _, secret := range []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", StandardSecret("plain secret")} {
 		body := []byte(`{"event":"bounced","recipient":"a@x.test","seq":42}`)

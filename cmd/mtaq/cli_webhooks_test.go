@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,10 +26,12 @@ import (
 func TestCLIWebhooks(t *testing.T) {
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	var (
-		mu     sync.Mutex
-		picky  = true
-		got    = map[float64]bool{}
-		badSig int
+		mu         sync.Mutex
+		picky      = true
+		got        = map[float64]bool{}
+		badSig     int
+		sample     http.Header
+		sampleBody []byte
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -33,6 +39,9 @@ func TestCLIWebhooks(t *testing.T) {
 		defer mu.Unlock()
 		if webhook.Verify(secret, r.Header, body) != nil {
 			badSig++
+		}
+		if sample == nil {
+			sample, sampleBody = r.Header.Clone(), body
 		}
 		var p map[string]any
 		json.Unmarshal(body, &p) //nolint:errcheck // a bad body fails the counts below
@@ -86,6 +95,10 @@ func TestCLIWebhooks(t *testing.T) {
 	}
 	mu.Unlock()
 
+	// The Standard Webhooks project's own library accepts what the
+	// daemon sent (on the wall clock, as its timestamp check wants).
+	verifyWithOfficialLibrary(t, secret, sample, sampleBody)
+
 	out = n.ok("webhooks", "test", "app")
 	if !strings.Contains(out, "app: "+srv.URL+" answered 200 in") {
 		t.Fatalf("test: %s", out)
@@ -96,4 +109,35 @@ func TestCLIWebhooks(t *testing.T) {
 	if _, _, code := n.run(nil, "webhooks", "retry"); code != 2 {
 		t.Fatalf("retry without a name: exit %d", code)
 	}
+}
+
+// verifyWithOfficialLibrary runs the npm standardwebhooks library (pinned
+// in webhook/testdata/js; CI runs npm ci there) on one request.
+func verifyWithOfficialLibrary(t *testing.T, secret string, h http.Header, body []byte) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missingTool(t, "node is not installed (Debian: nodejs)")
+	}
+	dir := filepath.Join("..", "..", "webhook", "testdata", "js")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks")); err != nil {
+		missingTool(t, "the standardwebhooks library is not installed: npm ci --prefix webhook/testdata/js")
+	}
+	cmd := exec.Command(node, "verify.mjs", webhook.StandardSecret(secret), h.Get(webhook.HeaderID),
+		h.Get(webhook.HeaderTimestamp), h.Get(webhook.HeaderSignature))
+	cmd.Dir = dir
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("standardwebhooks refused webhook-id %s: %v %s", h.Get(webhook.HeaderID), err, out)
+	}
+}
+
+// missingTool skips, or fails in CI (MTAQ_E2E_TOOLS=require), when a
+// real peer the test needs is not installed.
+func missingTool(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("MTAQ_E2E_TOOLS") == "require" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
 }

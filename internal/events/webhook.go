@@ -115,8 +115,9 @@ type Webhook struct {
 	ctl  chan func(*run)
 	dead atomic.Int64 // dead letters, counted at start and kept up to date
 
-	mu sync.Mutex
-	st WebhookStatus
+	mu      sync.Mutex
+	st      WebhookStatus
+	started bool // Run has loaded the cursor, hold and count
 }
 
 // WebhookStatus is a webhook's state for `mtaq webhooks ls` and metrics.
@@ -154,7 +155,13 @@ func NewWebhook(o WebhookOptions) *Webhook {
 		o.Concurrency = DefaultConcurrency
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: o.Timeout}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = o.Concurrency // keep a connection per request slot
+		// Redirects are not followed (Standard Webhooks: update the URL
+		// instead): a 301 or 302 would turn the POST into a bodiless GET
+		// whose 2xx would count as delivered.
+		o.Client = &http.Client{Timeout: o.Timeout, Transport: tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
@@ -180,15 +187,28 @@ func CursorName(url string) string {
 // Name returns the webhook's cursor name.
 func (w *Webhook) Name() string { return w.name }
 
-// Status returns the webhook's state now.
+// Status returns the webhook's state now. Before Run has loaded it, the
+// durable part comes from the store.
 func (w *Webhook) Status() WebhookStatus {
 	w.mu.Lock()
-	st := w.st
+	st, started := w.st, w.started
 	w.mu.Unlock()
+	st.DeadLetters = int(w.dead.Load())
+	if !started {
+		ctx := context.Background()
+		if cur, err := w.o.Store.Cursor(ctx, w.name); err == nil {
+			st.Cursor = cur
+		}
+		if h, err := w.o.Store.ConsumerHold(ctx, w.name); err == nil && h != nil {
+			st.Disabled, st.DisabledReason, st.DisabledAt = true, h.Reason, h.At
+		}
+		if n, err := w.o.Store.CountDeadLetters(ctx, w.name); err == nil {
+			st.DeadLetters = n
+		}
+	}
 	if last := w.o.Store.LastEvent(); last > st.Cursor {
 		st.Backlog = last - st.Cursor
 	}
-	st.DeadLetters = int(w.dead.Load())
 	return st
 }
 
@@ -297,12 +317,12 @@ func (r *run) start(ctx context.Context) bool {
 			r.saved, r.cursor, r.read = cur, cur, cur
 			w.dead.Store(int64(n))
 			r.disabled = hold != nil
-			w.update(func(st *WebhookStatus) {
-				st.Cursor = cur
-				if hold != nil {
-					st.Disabled, st.DisabledReason, st.DisabledAt = true, hold.Reason, hold.At
-				}
-			})
+			w.mu.Lock()
+			w.st.Cursor, w.started = cur, true
+			if hold != nil {
+				w.st.Disabled, w.st.DisabledReason, w.st.DisabledAt = true, hold.Reason, hold.At
+			}
+			w.mu.Unlock()
 			if hold != nil {
 				r.log.Warn("webhook: disabled; `mtaq webhooks retry` enables it", zap.String("reason", hold.Reason),
 					zap.Time("since", hold.At))
@@ -369,10 +389,7 @@ func (r *run) dispatch(ctx context.Context) {
 	if r.disabled || now.Before(r.backoff) {
 		return
 	}
-	limit := w.o.Concurrency
-	if r.failures > 0 {
-		limit = 1 // probing an endpoint that failed: one request at a time
-	}
+	limit := r.limit()
 	var later []*entry
 	defer func() {
 		for _, e := range later {
@@ -407,6 +424,20 @@ func (r *run) dispatch(ctx context.Context) {
 			r.results <- result{e, rep}
 		}()
 	}
+}
+
+// limit is how many requests Run may have in flight now.
+func (r *run) limit() int {
+	if r.failures > 0 {
+		return 1 // probing an endpoint that failed: one request at a time
+	}
+	return r.w.o.Concurrency
+}
+
+// canSend says whether dispatch could start a request now (a slot free
+// that Retry and Test do not hold).
+func (r *run) canSend(now time.Time) bool {
+	return !r.disabled && !now.Before(r.backoff) && r.inflight < r.limit() && len(r.w.sem) < cap(r.w.sem)
 }
 
 // settle marks e done and makes the next event of its key ready.
@@ -478,6 +509,15 @@ func (r *run) wait(ctx context.Context, changed <-chan struct{}) {
 		}
 	}
 	if r.ready.Len() > 0 && !r.disabled {
+		// An entry that came due since dispatch looked (the clock moved)
+		// is sent now: no timer would wake us for it.
+		if r.canSend(now) {
+			for _, e := range r.ready {
+				if !e.next.After(now) {
+					return
+				}
+			}
+		}
 		soonest(r.backoff)
 		for _, e := range r.ready {
 			soonest(e.next)

@@ -443,3 +443,26 @@ func TestWebhookCrash(t *testing.T) {
 	}
 	t.Logf("%d of 500 delivered before the crash; after restart all 500 arrived, %d twice", before, dups)
 }
+
+// TestWebhookNoRedirects: a 302 is an answer (a failure), not a hop that
+// would turn the POST into a GET without the event.
+func TestWebhookNoRedirects(t *testing.T) {
+	t.Parallel()
+	var gets int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			mu.Lock()
+			gets++
+			mu.Unlock()
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer srv.Close()
+	w := NewWebhook(WebhookOptions{Name: "app", URL: srv.URL, Secret: "k"})
+	rep := w.send(context.Background(), queue.Event{Seq: 1, Kind: queue.EventDelivered}, "evt_1")
+	if rep.status != http.StatusFound || classify(rep.status) != failed || gets != 0 {
+		t.Fatalf("redirect: %+v, %d GETs", rep, gets)
+	}
+}
