@@ -266,7 +266,9 @@ func (s *PebbleStore) applyLockKeys(updates []Update) ([]string, error) {
 			return nil, fmt.Errorf("apply %s/%d: state %s needs NextAttempt", u.ID, u.Rcpt, u.State)
 		}
 		keys = append(keys, msgLockKey(u.ID))
-		if u.Suppress == nil && !u.StreakAdd && !u.StreakReset {
+		// Delivered and bounced merge into the address's history (H1).
+		history := u.State == Delivered || u.State == Bounced
+		if u.Suppress == nil && !u.StreakAdd && !u.StreakReset && !history {
 			continue
 		}
 		addr := ""
@@ -345,6 +347,9 @@ func (tx *applyTx) apply(u Update) error {
 	}
 	if u.State.Final() {
 		if err := tx.closeRecipient(m, u); err != nil {
+			return err
+		}
+		if err := tx.recordHistory(r, u.ID); err != nil {
 			return err
 		}
 	}

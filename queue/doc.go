@@ -23,6 +23,11 @@
 //	   reports; Events returns only seqs at or below the committed
 //	   watermark, so a reader never skips one that commits later
 //	   (E1, E2 in outbox.go).
+//	H1 a recipient that becomes delivered or bounced is merged into its
+//	   address's history (h/<address>: last delivered, last bounced) in
+//	   the batch that makes it so, under the address's stripe, so the
+//	   record is never older than a retained recipient's outcome
+//	   (history.go). TrimHistory drops records older than its horizon.
 //	W1 no due key lies below the in-memory due watermark that Due and NextDue
 //	   seek to, so scans skip the tombstones at the head of the due index
 //	   (duemark.go).

@@ -28,6 +28,7 @@ import (
 //	c/<consumer name>              outbox cursor: last handled seq, u64
 //	a/<nanos u64><key>             feedback report record (FeedbackRecord)
 //	k/<key>                        feedback key: its a/ key, so a report applies once
+//	h/<lower-case address>         delivery history: last delivered, last bounced (H1)
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
@@ -45,6 +46,7 @@ const (
 
 	kindFeedback    = 'a'
 	kindFeedbackKey = 'k'
+	kindHistory     = 'h'
 )
 
 func prefix(kind byte) []byte { return []byte{kind, '/'} }

@@ -52,6 +52,7 @@ type PebbleStore struct {
 	locks    stripes
 	out      *outbox
 	due      *dueMark
+	histTrim historyTrim
 }
 
 var _ Store = (*PebbleStore)(nil)
