@@ -46,6 +46,9 @@ var mayImport = map[string][]string{
 		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
+	// Address verification: intake's parser, delivery's resolver and probe,
+	// the queue's suppressions and history, policy's classifier.
+	"internal/verify": {"internal/intake", "queue", "policy", "delivery", "internal/clock"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
 		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce"},
 	// Test helpers stand alone, so any package's tests can use them.
