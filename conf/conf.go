@@ -41,6 +41,8 @@ type Config struct {
 	DKIMRequire bool `toml:"dkim_require"`
 	// Bounce: return-path tokens and the inbound report listener (bounce.go).
 	Bounce Bounce `toml:"bounce"`
+	// Verify: address verification (verify.go).
+	Verify Verify `toml:"verify"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.
@@ -213,5 +215,6 @@ func Defaults() Config {
 		Alerts:   Alerts{SenderSideThreshold: 10, SenderSideWindow: Duration{10 * time.Minute}},
 		DSN:      DefaultDSN(),
 		Bounce:   DefaultBounce(),
+		Verify:   DefaultVerify(),
 	}
 }

@@ -110,6 +110,7 @@ func validate(c Config) []*Problem {
 	validateWebhooks(k, c.Webhooks)
 	validateDKIM(k, c.DKIM)
 	validateBounce(k, c.Bounce)
+	validateVerify(k, c.Verify)
 	return k.probs
 }
 

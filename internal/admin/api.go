@@ -11,6 +11,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
 )
@@ -49,6 +50,12 @@ type API interface {
 	ReceiveReport(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error)
 	// ListReports lists kept reports (mtaq bounce ls).
 	ListReports(ctx context.Context, f ReportFilter) (*ReportPage, error)
+	// Verify answers one address or up to 1,000 (mtaq verify, POST
+	// /v1/verify); ErrInvalid (wrapped) for a bad request.
+	Verify(ctx context.Context, r verify.Request) (*verify.Response, error)
+	// UpdateDisposableList replaces the disposable-domain list (mtaq
+	// verify update-list); ErrInvalid (wrapped) names a bad line.
+	UpdateDisposableList(ctx context.Context, list io.Reader) (*verify.ListUpdate, error)
 }
 
 // QueueFilter selects messages; zero fields match everything.

@@ -50,6 +50,8 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/events", h.listEvents)
 	mux.HandleFunc("POST /v1/bounce/receive", h.receiveReport)
 	mux.HandleFunc("GET /v1/bounce/reports", h.listReports)
+	mux.HandleFunc("POST /v1/verify", h.verify)
+	mux.HandleFunc("PUT /v1/verify/disposable-list", h.updateDisposableList)
 	return mux
 }
 

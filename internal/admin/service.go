@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
@@ -45,6 +46,9 @@ type Options struct {
 	Unsigned func() map[string]uint64
 	// Reports, when set, takes reports and lists kept ones.
 	Reports Reports
+	// Verifier answers Verify and keeps the disposable list; nil: both
+	// fail.
+	Verifier *verify.Verifier
 }
 
 // Service carries out API requests inside the daemon.
@@ -58,6 +62,7 @@ type Service struct {
 
 	unsigned func() map[string]uint64
 	reports  Reports
+	verifier *verify.Verifier
 }
 
 var _ API = (*Service)(nil)
@@ -79,7 +84,7 @@ func NewService(o Options) *Service {
 		o.Logger = zap.NewNop()
 	}
 	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin"),
-		unsigned: o.Unsigned, reports: o.Reports}
+		unsigned: o.Unsigned, reports: o.Reports, verifier: o.Verifier}
 }
 
 func limit(n int) int {

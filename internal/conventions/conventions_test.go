@@ -37,13 +37,13 @@ var mayImport = map[string][]string{
 	"internal/pickup":     {"internal/intake", "queue", "policy", "internal/clock", "internal/maildrop"},
 	// intake here only for address syntax: sendmail never opens the queue.
 	"internal/sendmail": {"internal/intake", "queue", "internal/admin", "internal/maildrop", "internal/clock", "internal/dkim"},
-	"internal/admin":    {"internal/intake", "queue", "policy", "scheduler", "internal/clock"}, // scheduler: its status types
+	"internal/admin":    {"internal/intake", "queue", "policy", "scheduler", "internal/clock", "internal/verify"}, // scheduler: its status types
 	"internal/dsn":      {"internal/intake", "queue", "policy", "internal/clock"},
 	"internal/events":   {"queue", "policy", "internal/clock"},
 	"internal/metrics":  {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
-		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce"},
+		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce", "internal/verify"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
 	// Address verification: intake's parser, delivery's resolver and probe,

@@ -29,6 +29,7 @@ import (
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/submission"
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
@@ -65,6 +66,7 @@ type Daemon struct {
 	once     sync.Once
 
 	fbl        *feedbackLoop
+	verifier   *verify.Verifier
 	metrics    *metrics.Registry
 	metricsSrv *metrics.Server // nil without metrics.listen
 }
@@ -110,7 +112,15 @@ func Start(o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("policy rules: %w", err)
 	}
 	reg := metrics.New(metrics.Options{Store: store, Logger: o.Logger})
+	if o.Resolver == nil {
+		// One resolver, one DNS cache: delivery's and verification's.
+		o.Resolver = delivery.NewResolver(c.DNSServerAddrs())
+	}
 	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg}
+	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg); err != nil {
+		store.Close()
+		return nil, err
+	}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
 		store.Close()
 		return nil, err
@@ -153,7 +163,7 @@ func Start(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	reg.SetWebhookBacklog(webhookBacklog(store))
-	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl); err != nil {
+	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, d.verifier); err != nil {
 		pk.Close()
 		store.Close()
 		return nil, err
@@ -213,7 +223,10 @@ func Start(o Options) (*Daemon, error) {
 	wg.Add(4)
 	go func() { defer wg.Done(); defer pk.Close(); pk.Run(ctx) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
-	go func() { defer wg.Done(); purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger) }()
+	go func() {
+		defer wg.Done()
+		purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, max(c.Queue.Retention.Duration, c.Verify.HistoryWindow.Duration), o.Logger)
+	}()
 	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, in, o.Logger) }()
 	go func() { wg.Wait(); close(d.done) }()
 	o.Logger.Info("mtaq started", zap.String("hostname", c.Hostname), zap.String("data_dir", c.DataDir),
@@ -363,6 +376,10 @@ func addrs(as []net.Addr) []fmt.Stringer {
 
 // Addrs returns the submission listeners' addresses.
 func (d *Daemon) Addrs() []net.Addr { return d.sub.Addrs() }
+
+// Verifier returns the daemon's address verifier (the HTTP API's POST
+// /v1/verify calls its Verify, as the admin Service does).
+func (d *Daemon) Verifier() *verify.Verifier { return d.verifier }
 
 // Store exposes the queue to tests and, later, the admin API.
 func (d *Daemon) Store() queue.Store { return d.store }

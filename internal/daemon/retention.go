@@ -21,6 +21,8 @@ type purger interface {
 	TrimEvents(ctx context.Context, before time.Time) (int, error)
 	// TrimFeedback drops kept reports past retention.
 	TrimFeedback(ctx context.Context, before time.Time) (int, error)
+	// TrimHistory drops per-address delivery history past its horizon.
+	TrimHistory(ctx context.Context, before time.Time) (int, error)
 }
 
 var _ purger = (*queue.PebbleStore)(nil)
@@ -28,7 +30,10 @@ var _ purger = (*queue.PebbleStore)(nil)
 // purgeLoop removes the records of messages that became final more than
 // retention ago, so the timeline answers "why did this not arrive" for that
 // long and the database does not grow without bound.
-func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Duration, log *zap.Logger) {
+// Delivery history is kept for history (the longer of retention and
+// verify.history_window), so verification sees a month of deliveries
+// even with a week of retention.
+func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention, history time.Duration, log *zap.Logger) {
 	for {
 		n, err := p.Purge(ctx, clk.Now().Add(-retention))
 		switch {
@@ -46,6 +51,11 @@ func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Du
 			log.Error("trimming kept reports", zap.Error(err))
 		} else if n > 0 {
 			log.Info("trimmed reports past retention", zap.Int("reports", n))
+		}
+		if n, err := p.TrimHistory(ctx, clk.Now().Add(-history)); err != nil && ctx.Err() == nil {
+			log.Error("trimming delivery history", zap.Error(err))
+		} else if n > 0 {
+			log.Info("trimmed delivery history", zap.Int("addresses", n))
 		}
 		t := clk.NewTimer(purgeEvery)
 		select {
