@@ -50,7 +50,8 @@ var mayImport = map[string][]string{
 	// the queue's suppressions and history, policy's classifier.
 	"internal/verify": {"internal/intake", "queue", "policy", "delivery", "internal/clock"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
-		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce"},
+		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce",
+		"internal/verify"},
 	// Test helpers stand alone, so any package's tests can use them.
 	"internal/dnstest":     nil,
 	"internal/smtptest":    nil,
