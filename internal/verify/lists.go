@@ -225,6 +225,7 @@ func roleAccount(local string) (string, bool) {
 	if i := strings.IndexByte(l, '+'); i > 0 {
 		l = l[:i]
 	}
-	key := strings.NewReplacer(".", "", "-", "", "_", "").Replace(l)
-	return l, roles[key]
+	return l, roles[roleSeparators.Replace(l)]
 }
+
+var roleSeparators = strings.NewReplacer(".", "", "-", "", "_", "")

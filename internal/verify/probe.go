@@ -130,7 +130,7 @@ func (v *Verifier) probeAll(ctx context.Context, ps []parsed) {
 		}
 		byDomain[p.domain] = append(byDomain[p.domain], p)
 	}
-	sem := make(chan struct{}, v.o.Parallel)
+	sem := v.sem
 	var wg sync.WaitGroup
 	for _, d := range order {
 		wg.Add(1)

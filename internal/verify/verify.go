@@ -150,7 +150,8 @@ type Options struct {
 	// HistoryWindow: a delivery this recent makes an address valid
 	// (default 30 days).
 	HistoryWindow time.Duration
-	// Parallel bounds the domains looked up at once (default 64).
+	// Parallel bounds the domains looked up (and probed) at once, over
+	// all requests together (default 64).
 	Parallel int
 	// DomainTimeout bounds one domain's lookups (default 15s): past it
 	// the domain is unknown.
@@ -171,7 +172,8 @@ type Verifier struct {
 	o     Options
 	log   *zap.Logger
 	lists *Lists
-	probe *prober // nil: probes off
+	probe *prober       // nil: probes off
+	sem   chan struct{} // Parallel: domain lookups and probes in flight
 }
 
 // New fills the defaults.
@@ -201,7 +203,7 @@ func New(o Options) *Verifier {
 	if lists == nil {
 		lists = DefaultLists()
 	}
-	v := &Verifier{o: o, log: o.Logger.Named("verify"), lists: lists}
+	v := &Verifier{o: o, log: o.Logger.Named("verify"), lists: lists, sem: make(chan struct{}, o.Parallel)}
 	if o.Probe != nil && o.Probe.Enabled {
 		v.probe = newProber(*o.Probe, o.Clock)
 	}
@@ -247,10 +249,14 @@ func (v *Verifier) Addresses(ctx context.Context, addrs []string) ([]Result, err
 		}
 		d := domains[p.domain]
 		if d == nil {
-			d = &domainCheck{name: p.domain}
+			d = v.newDomainCheck(p.domain)
 			domains[p.domain] = d
 		}
 		p.dom = d
+		p.res.Reasons = append(p.res.Reasons, d.static...)
+		if d.typo != "" {
+			p.res.Suggestion = p.local + "@" + d.typo
+		}
 	}
 	v.lookupDomains(ctx, domains)
 	if v.probe != nil {
@@ -279,19 +285,27 @@ func (v *Verifier) parse(p *parsed, addr string) {
 	}
 	p.local, p.domain = a.Local, a.ASCIIDomain()
 	p.res.Normalized = p.local + "@" + p.domain
-	if strings.HasPrefix(p.domain, "[") {
-		p.add(Reason{Code: CodeIPLiteral, Verdict: Risky, Detail: "an IP address instead of a domain: no MX, no reputation, rarely a person's mailbox"})
-	}
 	if role, ok := roleAccount(p.local); ok {
 		p.add(Reason{Code: CodeRole, Verdict: Risky, Detail: fmt.Sprintf("%q is a role account, read by many or by none", role)})
 	}
-	if v.lists.Disposable(p.domain) {
-		p.add(Reason{Code: CodeDisposable, Verdict: Risky, Detail: p.domain + " hands out disposable addresses"})
+}
+
+// newDomainCheck holds what the domain's name alone says, worked out once
+// per domain in a request.
+func (v *Verifier) newDomainCheck(domain string) *domainCheck {
+	d := &domainCheck{name: domain}
+	if strings.HasPrefix(domain, "[") {
+		d.static = append(d.static, Reason{Code: CodeIPLiteral, Verdict: Risky,
+			Detail: "an IP address instead of a domain: no MX, no reputation, rarely a person's mailbox"})
 	}
-	if s, ok := typoOf(p.domain); ok {
-		p.res.Suggestion = p.local + "@" + s
-		p.add(Reason{Code: CodeTypo, Verdict: Risky, Detail: fmt.Sprintf("%s looks like a typo of %s", p.domain, s)})
+	if v.lists.Disposable(domain) {
+		d.static = append(d.static, Reason{Code: CodeDisposable, Verdict: Risky, Detail: domain + " hands out disposable addresses"})
 	}
+	if s, ok := typoOf(domain); ok {
+		d.typo = s
+		d.static = append(d.static, Reason{Code: CodeTypo, Verdict: Risky, Detail: fmt.Sprintf("%s looks like a typo of %s", domain, s)})
+	}
+	return d
 }
 
 func syntaxDetail(addr string, err error) string {
@@ -401,14 +415,17 @@ func decide(rs []Reason) Verdict {
 // domainCheck is one domain's lookup, shared by a request's addresses.
 type domainCheck struct {
 	name    string
-	reasons []Reason
+	static  []Reason // from the name: ip_literal, disposable, typo
+	typo    string   // the provider it looks like, if any
+	reasons []Reason // from DNS
 	mx      []delivery.MX // for the probe
 	ok      bool          // takes mail
 }
 
-// lookupDomains checks every domain, at most Parallel at once.
+// lookupDomains checks every domain, at most Parallel at once across all
+// requests (the verifier's semaphore).
 func (v *Verifier) lookupDomains(ctx context.Context, domains map[string]*domainCheck) {
-	sem := make(chan struct{}, v.o.Parallel)
+	sem := v.sem
 	var wg sync.WaitGroup
 	for _, d := range domains {
 		if strings.HasPrefix(d.name, "[") {
