@@ -415,9 +415,9 @@ func decide(rs []Reason) Verdict {
 // domainCheck is one domain's lookup, shared by a request's addresses.
 type domainCheck struct {
 	name    string
-	static  []Reason // from the name: ip_literal, disposable, typo
-	typo    string   // the provider it looks like, if any
-	reasons []Reason // from DNS
+	static  []Reason      // from the name: ip_literal, disposable, typo
+	typo    string        // the provider it looks like, if any
+	reasons []Reason      // from DNS
 	mx      []delivery.MX // for the probe
 	ok      bool          // takes mail
 }
