@@ -271,10 +271,7 @@ func (s *PebbleStore) applyLockKeys(updates []Update) ([]string, error) {
 		if u.Suppress == nil && !u.StreakAdd && !u.StreakReset && !history {
 			continue
 		}
-		addr := ""
-		if u.Suppress != nil {
-			addr = u.Suppress.Address
-		}
+		addr := u.Address // the caller's word, checked under the lock (apply)
 		if addr == "" {
 			// A recipient's address never changes, so reading it unlocked is safe.
 			r, err := getRecipient(s.db, u.ID, u.Rcpt)
@@ -284,6 +281,9 @@ func (s *PebbleStore) applyLockKeys(updates []Update) ([]string, error) {
 			addr = r.Address
 		}
 		keys = append(keys, suppLockKey(strings.ToLower(addr)))
+		if u.Suppress != nil && u.Suppress.Address != "" && !strings.EqualFold(u.Suppress.Address, addr) {
+			keys = append(keys, suppLockKey(strings.ToLower(u.Suppress.Address)))
+		}
 	}
 	return keys, nil
 }
@@ -328,6 +328,10 @@ func (tx *applyTx) apply(u Update) error {
 	r, err := getRecipient(tx.b, u.ID, u.Rcpt)
 	if err != nil || r.State.Final() {
 		return err
+	}
+	if u.Address != "" && !strings.EqualFold(u.Address, r.Address) {
+		// The wrong stripe was locked: refuse rather than race.
+		return fmt.Errorf("update names %q, the recipient is %q", u.Address, r.Address)
 	}
 	if r.State == Held && u.State.Pending() && u.CountAttempt {
 		// A job was in flight when the operator held it: record the

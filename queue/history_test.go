@@ -167,3 +167,23 @@ func TestHistorySurvivesCrashWithItsOutcome(t *testing.T) {
 		t.Fatalf("after crash: %+v, %v", h, err)
 	}
 }
+
+// An update naming another address than its recipient's is refused: the
+// wrong stripe would have been locked.
+func TestApplyRefusesWrongAddress(t *testing.T) {
+	e := newEnv(t)
+	id := e.enqueue(msg(t0, "ann@example.com"), "x\r\n")
+	err := e.s.Apply(bg, []Update{{ID: id, Rcpt: 0, Address: "bob@example.com", State: Delivered,
+		Attempt: attempt(time.Minute, "delivered", reply(250, "", "ok"))}})
+	if err == nil || !strings.Contains(err.Error(), "bob@example.com") {
+		t.Fatalf("apply: %v, want a refusal naming the address", err)
+	}
+	if m := e.message(id); m.Recipients[0].State != Queued {
+		t.Fatalf("state %s after a refused update", m.Recipients[0].State)
+	}
+	e.ok(e.s.Apply(bg, []Update{{ID: id, Rcpt: 0, Address: "ANN@example.com", State: Delivered,
+		Attempt: attempt(time.Minute, "delivered", reply(250, "", "ok"))}}))
+	if h := e.history("ann@example.com"); h == nil {
+		t.Fatal("no history after the update with the address")
+	}
+}
