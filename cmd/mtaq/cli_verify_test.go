@@ -194,3 +194,45 @@ func TestCLIVerifyUsageAndLists(t *testing.T) {
 		t.Errorf("after the update: exit %d\n%s", code, out)
 	}
 }
+
+// With [verify] smtp_probe on, the daemon asks the exchangers: a catch-all
+// domain, a mailbox that exists, and a second probe to the same domain
+// within the minute held back by probe_rate = 1. Nothing is ever sent.
+func TestCLIVerifyProbe(t *testing.T) {
+	n := newCLINetWith(t, "[verify]\nsmtp_probe = true\nprobe_rate = 1\nprobe_skip = []\n")
+	any := n.mx("catchall.test", "127.0.0.2")
+	checks := n.mx("checks.test", "127.0.0.3", smtptest.WithRcpt(func(to string) error {
+		if strings.HasPrefix(to, "ann@") {
+			return nil
+		}
+		return smtptest.Reply(550, "5.1.1", "no such user here")
+	}))
+	out, _, code := n.run(nil, "verify", "--json", "x@catchall.test", "ann@checks.test", "zed@checks.test")
+	if code != exitNotValid {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	var got []verify.Result
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r verify.Result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	want := []struct {
+		verdict verify.Verdict
+		code    string
+	}{{verify.Risky, "catch_all"}, {verify.Valid, "mailbox_exists"}, {verify.Unknown, "probe_rate_limited"}}
+	for i, w := range want {
+		found := false
+		for _, r := range got[i].Reasons {
+			found = found || r.Code == w.code
+		}
+		if got[i].Verdict != w.verdict || !found {
+			t.Errorf("%s: %+v, want %s with %s", got[i].Address, got[i], w.verdict, w.code)
+		}
+	}
+	if len(any.Messages())+len(checks.Messages()) != 0 {
+		t.Error("a probe delivered a message")
+	}
+}

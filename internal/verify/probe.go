@@ -140,7 +140,7 @@ func (v *Verifier) probeAll(ctx context.Context, ps []parsed) {
 			for _, p := range byDomain[d] {
 				r, hit := v.probe.one(ctx, p.domain, p.res.Normalized)
 				p.res.Cached = hit
-				p.add(r)
+				p.probe = &r
 			}
 		}()
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mtaq/mtaq/delivery"
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/queue"
 )
 
 var probeIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
@@ -175,5 +176,22 @@ func TestEmbeddedListParses(t *testing.T) {
 	set, err := ParseList(bytes.NewReader(embeddedDisposable))
 	if err != nil || len(set) < 50 {
 		t.Fatalf("%d, %v", len(set), err)
+	}
+}
+
+// An address the suppression list or the history already condemns is not
+// probed: the verdict is known, and a probe would only cost reputation.
+func TestProbeSkipsWhatIsAlreadyInvalid(t *testing.T) {
+	w, v, logs := probeWorld(t)
+	if err := w.store.Suppress(t.Context(), queue.Suppression{Address: "gone@checks.test", Reason: "hard_bounce",
+		Created: t0, LastSeen: t0, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	w.deliver("old@checks.test", queue.Bounced, t0.Add(-time.Hour))
+	rs := w.verify(v, "gone@checks.test", "old@checks.test")
+	expect(t, rs[0], Invalid, CodeSuppressed)
+	expect(t, rs[1], Invalid, CodeBounced)
+	if n := logs["checks.test"].n(); n != 0 {
+		t.Errorf("%d RCPTs for addresses already invalid", n)
 	}
 }

@@ -233,6 +233,7 @@ type parsed struct {
 	local  string
 	domain string // A-label, lower case; "" when the syntax failed
 	dom    *domainCheck
+	probe  *Reason // the SMTP probe's answer, added last
 }
 
 // Addresses verifies addrs (any number) and returns their results in
@@ -259,15 +260,22 @@ func (v *Verifier) Addresses(ctx context.Context, addrs []string) ([]Result, err
 		}
 	}
 	v.lookupDomains(ctx, domains)
+	for i := range ps {
+		if err := v.gather(ctx, &ps[i]); err != nil {
+			return nil, err
+		}
+	}
 	if v.probe != nil {
-		v.probeAll(ctx, ps)
+		v.probeAll(ctx, ps) // after gather: nothing already invalid is probed
 	}
 	out := make([]Result, len(ps))
 	for i := range ps {
-		if err := v.finish(ctx, &ps[i]); err != nil {
-			return nil, err
+		p := &ps[i]
+		if p.probe != nil {
+			p.add(*p.probe)
 		}
-		out[i] = ps[i].res
+		p.res.Verdict = decide(p.res.Reasons)
+		out[i] = p.res
 		v.o.OnResult(out[i].Verdict)
 	}
 	return out, nil
@@ -320,9 +328,8 @@ func syntaxDetail(addr string, err error) string {
 
 func (p *parsed) add(r Reason) { p.res.Reasons = append(p.res.Reasons, r) }
 
-// finish adds what the domain, the suppression list and the history say,
-// and decides.
-func (v *Verifier) finish(ctx context.Context, p *parsed) error {
+// gather adds what the domain, the suppression list and the history say.
+func (v *Verifier) gather(ctx context.Context, p *parsed) error {
 	if p.dom != nil {
 		p.res.Reasons = append(p.res.Reasons, p.dom.reasons...)
 	}
@@ -335,7 +342,6 @@ func (v *Verifier) finish(ctx context.Context, p *parsed) error {
 			return err
 		}
 	}
-	p.res.Verdict = decide(p.res.Reasons)
 	return nil
 }
 
