@@ -111,6 +111,7 @@ func validate(c Config) []*Problem {
 	validateDKIM(k, c.DKIM)
 	validateBounce(k, c.Bounce)
 	validateHTTP(k, c.HTTP, c.Submission)
+	validateVerify(k, c.Verify)
 	return k.probs
 }
 

@@ -285,13 +285,12 @@ func (s *PebbleStore) applyLockKeys(updates []Update) ([]string, error) {
 			return nil, fmt.Errorf("apply %s/%d: state %s needs NextAttempt", u.ID, u.Rcpt, u.State)
 		}
 		keys = append(keys, msgLockKey(u.ID))
-		if u.Suppress == nil && !u.StreakAdd && !u.StreakReset {
+		// Delivered and bounced merge into the address's history (H1).
+		history := u.State == Delivered || u.State == Bounced
+		if u.Suppress == nil && !u.StreakAdd && !u.StreakReset && !history {
 			continue
 		}
-		addr := ""
-		if u.Suppress != nil {
-			addr = u.Suppress.Address
-		}
+		addr := u.Address // the caller's word, checked under the lock (apply)
 		if addr == "" {
 			// A recipient's address never changes, so reading it unlocked is safe.
 			r, err := getRecipient(s.db, u.ID, u.Rcpt)
@@ -301,6 +300,9 @@ func (s *PebbleStore) applyLockKeys(updates []Update) ([]string, error) {
 			addr = r.Address
 		}
 		keys = append(keys, suppLockKey(strings.ToLower(addr)))
+		if u.Suppress != nil && u.Suppress.Address != "" && !strings.EqualFold(u.Suppress.Address, addr) {
+			keys = append(keys, suppLockKey(strings.ToLower(u.Suppress.Address)))
+		}
 	}
 	return keys, nil
 }
@@ -346,6 +348,10 @@ func (tx *applyTx) apply(u Update) error {
 	if err != nil || r.State.Final() {
 		return err
 	}
+	if u.Address != "" && !strings.EqualFold(u.Address, r.Address) {
+		// The wrong stripe was locked: refuse rather than race.
+		return fmt.Errorf("update names %q, the recipient is %q", u.Address, r.Address)
+	}
 	if r.State == Held && u.State.Pending() && u.CountAttempt {
 		// A job was in flight when the operator held it: record the
 		// attempt, stay held. A delivery or a bounce still wins.
@@ -364,6 +370,9 @@ func (tx *applyTx) apply(u Update) error {
 	}
 	if u.State.Final() {
 		if err := tx.closeRecipient(m, u); err != nil {
+			return err
+		}
+		if err := tx.recordHistory(r, u.ID); err != nil {
 			return err
 		}
 	}

@@ -30,7 +30,8 @@ import (
 //	k/<key>                        feedback key: its a/ key, so a report applies once
 //	i/<hex sha256(scope, key)>     idempotency: expiry u64 nanos + the first response
 //	w/<consumer>/<seq u64>         dead letter: an event a consumer gave up on (DeadLetter)
-//	h/<consumer>                   a consumer's hold: it stopped itself (Hold)
+//	g/<consumer>                   a consumer's hold: it stopped itself (Hold)
+//	h/<lower-case address>         delivery history: last delivered, last bounced (H1)
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
@@ -51,7 +52,8 @@ const (
 
 	kindIdempotency = 'i'
 	kindDead        = 'w'
-	kindHold        = 'h'
+	kindHold        = 'g'
+	kindHistory     = 'h'
 )
 
 func prefix(kind byte) []byte { return []byte{kind, '/'} }

@@ -61,6 +61,7 @@ type PebbleStore struct {
 	due      *dueMark
 	// consumerMu orders changes to consumers' dead letters and holds.
 	consumerMu sync.Mutex
+	histTrim   historyTrim
 }
 
 var _ Store = (*PebbleStore)(nil)

@@ -221,8 +221,13 @@ type Lease struct {
 
 // Update is one recipient's state change, applied with others in one batch.
 type Update struct {
-	ID          string
-	Rcpt        int
+	ID   string
+	Rcpt int
+	// Address is the recipient's address when the caller knows it (the
+	// scheduler does): Apply locks its stripe without reading the
+	// recipient first, and refuses the update if it is not the
+	// recipient's. Empty: Apply reads it.
+	Address     string
 	State       State
 	NextAttempt time.Time // required when State is Queued or Deferred
 	Reply       *Reply    // becomes LastReply when set

@@ -49,6 +49,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(bounceCmd())
 	root.AddCommand(backupCmd(), restoreCmd())
 	root.AddCommand(webhooksCmd())
+	root.AddCommand(verifyCmd())
 	return root
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
 )
@@ -65,6 +66,12 @@ type API interface {
 	RetryWebhook(ctx context.Context, name string, dead bool) (*WebhookRetry, error)
 	// TestWebhook sends a signed test event and returns the answer.
 	TestWebhook(ctx context.Context, name string) (*WebhookTest, error)
+	// Verify answers one address or up to 1,000 (mtaq verify, POST
+	// /v1/verify); ErrInvalid (wrapped) for a bad request.
+	Verify(ctx context.Context, r verify.Request) (*verify.Response, error)
+	// UpdateDisposableList replaces the disposable-domain list (mtaq
+	// verify update-list); ErrInvalid (wrapped) names a bad line.
+	UpdateDisposableList(ctx context.Context, list io.Reader) (*verify.ListUpdate, error)
 }
 
 // QueueFilter selects messages; zero fields match everything.

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
@@ -50,6 +51,9 @@ type Options struct {
 	Snapshot Snapshotter
 	// Webhooks, when set, lists, retries and tests the webhooks.
 	Webhooks Webhooks
+	// Verifier answers Verify and keeps the disposable list; nil: both
+	// fail.
+	Verifier *verify.Verifier
 }
 
 // Service carries out API requests inside the daemon.
@@ -65,6 +69,7 @@ type Service struct {
 	reports  Reports
 	snapshot Snapshotter
 	webhooks Webhooks
+	verifier *verify.Verifier
 }
 
 var _ API = (*Service)(nil)
@@ -86,7 +91,7 @@ func NewService(o Options) *Service {
 		o.Logger = zap.NewNop()
 	}
 	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin"),
-		unsigned: o.Unsigned, reports: o.Reports, snapshot: o.Snapshot, webhooks: o.Webhooks}
+		unsigned: o.Unsigned, reports: o.Reports, snapshot: o.Snapshot, webhooks: o.Webhooks, verifier: o.Verifier}
 }
 
 func limit(n int) int {

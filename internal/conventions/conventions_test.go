@@ -38,7 +38,7 @@ var mayImport = map[string][]string{
 	"internal/pickup":     {"internal/intake", "queue", "policy", "internal/clock", "internal/maildrop"},
 	// intake here only for address syntax: sendmail never opens the queue.
 	"internal/sendmail": {"internal/intake", "queue", "internal/admin", "internal/maildrop", "internal/clock", "internal/dkim"},
-	"internal/admin":    {"internal/intake", "queue", "policy", "scheduler", "internal/clock"}, // scheduler: its status types
+	"internal/admin":    {"internal/intake", "queue", "policy", "scheduler", "internal/clock", "internal/verify"}, // scheduler: its status types
 	"internal/dsn":      {"internal/intake", "queue", "policy", "internal/clock"},
 	// The app-facing HTTP API: sends through intake, reads and manages
 	// through the admin Service (one implementation behind both APIs).
@@ -47,11 +47,15 @@ var mayImport = map[string][]string{
 	"internal/metrics": {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
-		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce", "internal/httpapi"},
+		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce", "internal/httpapi", "internal/verify"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
+	// Address verification: intake's parser, delivery's resolver and probe,
+	// the queue's suppressions and history, policy's classifier.
+	"internal/verify": {"internal/intake", "queue", "policy", "delivery", "internal/clock"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
-		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce"},
+		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce",
+		"internal/verify"},
 	// Test helpers stand alone, so any package's tests can use them.
 	"internal/dnstest":     nil,
 	"internal/smtptest":    nil,

@@ -31,6 +31,7 @@ import (
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/submission"
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
@@ -68,6 +69,7 @@ type Daemon struct {
 	once     sync.Once
 
 	fbl        *feedbackLoop
+	verifier   *verify.Verifier
 	metrics    *metrics.Registry
 	metricsSrv *metrics.Server // nil without metrics.listen
 
@@ -116,7 +118,15 @@ func Start(o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("policy rules: %w", err)
 	}
 	reg := metrics.New(metrics.Options{Store: store, Logger: o.Logger})
+	if o.Resolver == nil {
+		// One resolver, one DNS cache: delivery's and verification's.
+		o.Resolver = delivery.NewResolver(c.DNSServerAddrs())
+	}
 	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg}
+	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg); err != nil {
+		store.Close()
+		return nil, err
+	}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
 		store.Close()
 		return nil, err
@@ -161,7 +171,7 @@ func Start(o Options) (*Daemon, error) {
 	hooks := newWebhooks(c, o.Clock, store, reg, o.Logger)
 	var svc *admin.Service
 	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet(hooks),
-		snapshotter(c.DataDir, store, pk, o.Logger)); err != nil {
+		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier); err != nil {
 		pk.Close()
 		store.Close()
 		return nil, err
@@ -230,13 +240,14 @@ func Start(o Options) (*Daemon, error) {
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() {
 		defer wg.Done()
-		purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger, func(ctx context.Context) {
-			for _, h := range hooks {
-				if err := h.RecountDeadLetters(ctx); err != nil && ctx.Err() == nil {
-					o.Logger.Error("counting webhook dead letters", zap.Error(err))
+		purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration,
+			max(c.Queue.Retention.Duration, c.Verify.HistoryWindow.Duration), o.Logger, func(ctx context.Context) {
+				for _, h := range hooks {
+					if err := h.RecountDeadLetters(ctx); err != nil && ctx.Err() == nil {
+						o.Logger.Error("counting webhook dead letters", zap.Error(err))
+					}
 				}
-			}
-		})
+			})
 	}()
 	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, in, hooks, o.Logger) }()
 	go func() { wg.Wait(); close(d.done) }()
@@ -407,6 +418,10 @@ func (d *Daemon) stopHTTP(ctx context.Context) error {
 
 // Addrs returns the submission listeners' addresses.
 func (d *Daemon) Addrs() []net.Addr { return d.sub.Addrs() }
+
+// Verifier returns the daemon's address verifier (the HTTP API's POST
+// /v1/verify calls its Verify, as the admin Service does).
+func (d *Daemon) Verifier() *verify.Verifier { return d.verifier }
 
 // Store exposes the queue to tests and, later, the admin API.
 func (d *Daemon) Store() queue.Store { return d.store }
