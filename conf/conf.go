@@ -41,6 +41,8 @@ type Config struct {
 	DKIMRequire bool `toml:"dkim_require"`
 	// Bounce: return-path tokens and the inbound report listener (bounce.go).
 	Bounce Bounce `toml:"bounce"`
+	// Cluster is fleet mode (cluster.go); nil without a [cluster] table.
+	Cluster *Cluster `toml:"cluster"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.

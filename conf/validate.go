@@ -110,6 +110,7 @@ func validate(c Config) []*Problem {
 	validateWebhooks(k, c.Webhooks)
 	validateDKIM(k, c.DKIM)
 	validateBounce(k, c.Bounce)
+	validateCluster(k, c.Cluster)
 	return k.probs
 }
 
