@@ -14,15 +14,18 @@ const maxReported = 10
 
 // Check implements Store. It reads one snapshot and verifies Q1 (due keys
 // match pending recipients, both ways), W1 (none below the due watermark),
-// Q4 (body iff an open recipient), the open-recipient counter and the final
-// index. Q2 and Q3 are properties of the write paths; Check sees their
+// Q4 (body iff an open recipient), the open-recipient counter, the final
+// index and the shared outbox (Q6). Q2 and Q3 are properties of the write paths; Check sees their
 // result as Q1 and Q4 holding.
 func (s *PebbleStore) Check(ctx context.Context) error {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	// Read after the snapshot: every key in it is committed, so W1 holds.
 	c := checker{ctx: ctx, r: snap, dueLow: s.due.get()}
-	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events}
+	if s.shared != nil {
+		c.sharedNext = s.shared.next.Load()
+	}
+	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events, c.shared}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return fmt.Errorf("queue check: %w", err)
@@ -35,6 +38,7 @@ type checker struct {
 	ctx        context.Context
 	r          pebble.Reader
 	dueLow     uint64 // the due watermark (W1 in duemark.go)
+	sharedNext uint64 // the next p/ seq (Q6 in shared.go); 0 when off
 	violations []string
 	n          int
 }

@@ -23,6 +23,9 @@
 //	   reports; Events returns only seqs at or below the committed
 //	   watermark, so a reader never skips one that commits later
 //	   (E1, E2 in outbox.go).
+//	Q6 with the shared outbox on ([cluster]), a local suppression change
+//	   writes its p/ entry in its own batch, in per-address order; entries
+//	   leave only once the shared list has them (shared.go).
 //	W1 no due key lies below the in-memory due watermark that Due and NextDue
 //	   seek to, so scans skip the tombstones at the head of the due index
 //	   (duemark.go).

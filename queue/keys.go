@@ -28,6 +28,8 @@ import (
 //	c/<consumer name>              outbox cursor: last handled seq, u64
 //	a/<nanos u64><key>             feedback report record (FeedbackRecord)
 //	k/<key>                        feedback key: its a/ key, so a report applies once
+//	p/<seq u64>                    shared-list outbox entry (SharedChange), see shared.go
+//	v/<name>                       shared-list marks (version applied, node id), see shared.go
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.

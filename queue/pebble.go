@@ -36,6 +36,9 @@ type Options struct {
 	// graceful answer to a full disk.
 	// 0 means 64 MiB; negative disables the check.
 	MinFreeBytes int64
+	// SharedOutbox records every local suppression change as a p/ entry
+	// for the fleet's shared list (Q6, shared.go). Off without [cluster].
+	SharedOutbox bool
 }
 
 const defaultMinFree = 64 << 20
@@ -52,6 +55,7 @@ type PebbleStore struct {
 	locks    stripes
 	out      *outbox
 	due      *dueMark
+	shared   *sharedOutbox // nil: the shared outbox is off
 }
 
 var _ Store = (*PebbleStore)(nil)
@@ -97,6 +101,12 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		return nil, fmt.Errorf("open queue %s: %w", dir, err)
 	}
 	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark()}
+	if opts.SharedOutbox {
+		if s.shared, err = initShared(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open queue %s: %w", dir, err)
+		}
+	}
 	return s, nil
 }
 
