@@ -44,6 +44,8 @@ var mayImport = map[string][]string{
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
 		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce"},
+	// Fleet mode: PostgreSQL beside the queue's shared outbox; nothing on the mail path.
+	"internal/cluster": {"queue", "internal/clock"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
@@ -55,6 +57,7 @@ var mayImport = map[string][]string{
 	"internal/unprivtest":  nil,
 	"internal/waitfor":     nil,
 	"internal/postfixtest": nil,
+	"internal/pgtest":      nil,
 	// Benchmark tools drive the real packages from outside.
 	"bench/scale":   {"queue"},
 	"bench/latency": nil,
@@ -111,6 +114,8 @@ var dialAllowed = map[string]string{
 	"internal/admin/listen.go": "probes whether a daemon already answers on the admin unix socket",
 	"internal/postfixtest/postfixtest.go": "the test helper waits until the Postfix it started " +
 		"listens on loopback",
+	"internal/pgtest/pgtest.go": "the test helper's proxy forwards loopback connections to the test " +
+		"PostgreSQL, so a test can cut and restore them",
 }
 
 // globalLoggers are zap's process-wide loggers (C5): every package takes a

@@ -1,0 +1,322 @@
+// Package cluster is fleet mode's link to PostgreSQL ([cluster],
+// docs/CLUSTER.md). It owns the shared schema and its embedded migrations,
+// this node's heartbeat row in the node registry, and the two loops that
+// keep the shared suppression list and the node's local copy in step: the
+// pusher sends the queue's shared outbox (p/ entries) to PostgreSQL, and the
+// listener applies every node's changes to the local copy (LISTEN/NOTIFY,
+// then catch-up by version, never the notification alone).
+//
+// It does not decide what is suppressed (policy and the scheduler do), it
+// is not on the mail path (RCPT and delivery check the local Pebble copy),
+// and it never holds mail: with the database away the node runs on its
+// copy and the outbox waits.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// Local is the node's queue as the cluster uses it (*queue.PebbleStore
+// opened with SharedOutbox).
+type Local interface {
+	SharedPending(ctx context.Context, limit int) ([]queue.SharedChange, error)
+	SharedDone(ctx context.Context, seqs []uint64) error
+	SharedWake() <-chan struct{}
+	SharedVersion(ctx context.Context) (uint64, bool, error)
+	ApplyShared(ctx context.Context, rows []queue.SharedRow, version uint64) (int, error)
+	NodeID() (string, error)
+}
+
+// Options configure Start.
+type Options struct {
+	DSN            string
+	Node           string // unique in the fleet
+	AdvertiseAdmin string
+	Version        string // this binary's, for the registry
+	Store          Local
+	// Clock paces heartbeats, retries and the periodic catch-up; nil is
+	// the wall clock.
+	Clock  clock.Clock
+	Logger *zap.Logger
+	// Heartbeat is how often the node row is refreshed (0: 5 s); a name
+	// unseen for 3 heartbeats may be taken by another data directory.
+	Heartbeat time.Duration
+	// Resync is the periodic catch-up in case a notification was lost
+	// while the connection looked healthy (0: 30 s).
+	Resync time.Duration
+	// StartTimeout bounds reaching the database at start (0: 10 s).
+	StartTimeout time.Duration
+}
+
+// Node is this node's membership of the fleet.
+type Node struct {
+	o      Options
+	log    *zap.Logger
+	pool   *pgxpool.Pool
+	nodeID string
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	ready    bool  // schema checked and node registered
+	lastErr  error // the database's last failure, nil while healthy
+	degraded bool  // logged as unreachable, so recovery is logged once
+}
+
+// notifyChannel is the LISTEN/NOTIFY channel; the payload (a version) is a
+// hint only.
+const notifyChannel = "mtaq_suppressions"
+
+// Errors Start refuses with; a database that cannot be reached is not one
+// of them when the node has a local copy to run on.
+var (
+	ErrDuplicateNode = errors.New("another data directory runs under this node name")
+	ErrNeverSynced   = errors.New("the database is unreachable and this node has never copied the shared suppression list")
+)
+
+// Start connects, migrates the schema and registers the node, then runs the
+// loops until Stop. A schema newer than this binary, a node name in use
+// by a live node elsewhere, or a bad DSN refuse to start. An unreachable
+// database only refuses a node that never synchronised; one that has runs on
+// its local copy and keeps retrying.
+func Start(o Options) (*Node, error) {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	o.Heartbeat = cmpDur(o.Heartbeat, 5*time.Second)
+	o.Resync = cmpDur(o.Resync, 30*time.Second)
+	o.StartTimeout = cmpDur(o.StartTimeout, 10*time.Second)
+	cfg, err := pgxpool.ParseConfig(o.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.postgres: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	cfg.MaxConns = 4
+	nodeID, err := o.Store.NodeID()
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.postgres: %w", err)
+	}
+	n := &Node{o: o, log: o.Logger.Named("cluster").With(zap.String("node", o.Node)), pool: pool, nodeID: nodeID,
+		done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
+	err = n.prepare(ctx)
+	cancel()
+	if err != nil {
+		if !unreachable(err) {
+			pool.Close()
+			return nil, err
+		}
+		if _, synced, verr := o.Store.SharedVersion(context.Background()); verr != nil || !synced {
+			pool.Close()
+			return nil, fmt.Errorf("%w: %v", ErrNeverSynced, err)
+		}
+		n.setErr(err)
+	}
+	ctx, n.cancel = context.WithCancel(context.Background())
+	go n.run(ctx)
+	return n, nil
+}
+
+func cmpDur(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// unreachable reports whether err is the database being away (connection
+// refused or lost, timeouts) rather than it refusing us.
+func unreachable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Server-side: only "cannot connect now" (starting, shutting down).
+		return pgErr.Code == "57P03" || pgErr.Code == "57P01"
+	}
+	if errors.Is(err, ErrSchemaNewer) || errors.Is(err, ErrDuplicateNode) {
+		return false
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) ||
+		errors.Is(err, net.ErrClosed) || isConnectError(err)
+}
+
+func isConnectError(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce)
+}
+
+// prepare migrates the schema and registers the node; the loops wait for it.
+func (n *Node) prepare(ctx context.Context) error {
+	from, to, err := migrate(ctx, n.pool)
+	if err != nil {
+		return err
+	}
+	if from != to {
+		n.log.Info("database schema migrated", zap.Int("from", from), zap.Int("to", to))
+	}
+	if err := n.register(ctx); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.ready = true
+	n.mu.Unlock()
+	return nil
+}
+
+// register claims the node name for this data directory: refused while
+// another data directory's row under the name is fresh.
+func (n *Node) register(ctx context.Context) error {
+	stale := 3 * n.o.Heartbeat
+	return pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
+		var other string
+		var age time.Duration
+		err := tx.QueryRow(ctx, `SELECT node_id, now() - last_seen FROM mtaq_nodes WHERE name = $1 FOR UPDATE`,
+			n.o.Node).Scan(&other, &age)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		case other != n.nodeID && age < stale:
+			return fmt.Errorf("%w: node %q was seen %s ago; set cluster.node to a name of its own",
+				ErrDuplicateNode, n.o.Node, age.Round(time.Millisecond))
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO mtaq_nodes (name, node_id, version, admin, started, last_seen)
+			VALUES ($1, $2, $3, $4, now(), now())
+			ON CONFLICT (name) DO UPDATE SET node_id = $2, version = $3, admin = $4, started = now(), last_seen = now()`,
+			n.o.Node, n.nodeID, n.o.Version, n.o.AdvertiseAdmin)
+		return err
+	})
+}
+
+// heartbeat refreshes the node row; a row taken over by another data
+// directory (this node was away longer than 3 heartbeats) is reported.
+func (n *Node) heartbeat(ctx context.Context) error {
+	tag, err := n.pool.Exec(ctx, `UPDATE mtaq_nodes SET last_seen = now(), version = $3, admin = $4
+		WHERE name = $1 AND node_id = $2`, n.o.Node, n.nodeID, n.o.Version, n.o.AdvertiseAdmin)
+	if err != nil || tag.RowsAffected() == 1 {
+		return err
+	}
+	return n.register(ctx)
+}
+
+// setErr records the database's state and logs only its changes.
+func (n *Node) setErr(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.lastErr = err
+	switch {
+	case err != nil && !n.degraded:
+		n.degraded = true
+		n.log.Warn("database unreachable: running on the local suppression copy, changes wait in the outbox",
+			zap.Error(err))
+	case err == nil && n.degraded:
+		n.degraded = false
+		n.log.Info("database reachable again")
+	}
+}
+
+// Healthy reports whether the last database operation succeeded.
+func (n *Node) Healthy() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.lastErr
+}
+
+func (n *Node) isReady() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ready
+}
+
+func (n *Node) run(ctx context.Context) {
+	defer close(n.done)
+	// Until the schema is known good nothing is read or written.
+	for !n.isReady() {
+		err := n.prepare(ctx)
+		if err == nil {
+			n.setErr(nil)
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !unreachable(err) {
+			n.log.Error("cannot join the fleet; running on the local copy", zap.Error(err))
+		}
+		n.setErr(err)
+		if !n.sleep(ctx, n.o.Resync) {
+			return
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); n.pushLoop(ctx) }()
+	go func() { defer wg.Done(); n.heartbeatLoop(ctx) }()
+	n.listenLoop(ctx)
+	wg.Wait()
+}
+
+// sleep waits d on the clock; false when ctx ended first.
+func (n *Node) sleep(ctx context.Context, d time.Duration) bool {
+	t := n.o.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
+	}
+}
+
+func (n *Node) heartbeatLoop(ctx context.Context) {
+	for n.sleep(ctx, n.o.Heartbeat) {
+		if err := n.heartbeat(ctx); err != nil && ctx.Err() == nil {
+			if errors.Is(err, ErrDuplicateNode) {
+				n.log.Error("node name taken over by another data directory", zap.Error(err))
+			}
+			n.setErr(err)
+		}
+	}
+}
+
+// backoff is the retry wait after the failures-th failure in a row:
+// 100 ms doubling to 5 s, so a database that comes back is used soon.
+func backoff(failures int) time.Duration {
+	d := 100 * time.Millisecond
+	for i := 1; i < failures && d < 5*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Second)
+}
+
+// Stop ends the loops and closes the connections. Whatever is still in
+// the outbox stays there for the next start.
+func (n *Node) Stop() {
+	if n.cancel != nil {
+		n.cancel()
+		<-n.done
+	}
+	n.pool.Close()
+}

@@ -1,0 +1,312 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/mtaq/mtaq/queue"
+)
+
+// pushBatch bounds the outbox entries one transaction carries.
+const pushBatch = 200
+
+// catchUpBatch bounds the rows one local batch applies.
+const catchUpBatch = 1000
+
+// pushLoop drains the outbox whenever the queue says an entry committed,
+// and retries with backoff while the database is away; entries wait in
+// Pebble meanwhile (Q6).
+func (n *Node) pushLoop(ctx context.Context) {
+	failures := 0
+	for {
+		more, err := n.push(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failures++
+			n.setErr(err)
+			n.log.Debug("push failed; the outbox keeps the changes", zap.Error(err), zap.Int("failures", failures))
+			if !n.sleep(ctx, backoff(failures)) {
+				return
+			}
+			continue
+		}
+		if failures > 0 {
+			failures = 0
+			n.setErr(nil)
+		}
+		if more {
+			continue
+		}
+		t := n.o.Clock.NewTimer(n.o.Resync)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-n.o.Store.SharedWake():
+		case <-t.C():
+		}
+		t.Stop()
+	}
+}
+
+// push sends one batch of outbox entries in one transaction and deletes
+// them locally once it committed. It reports whether more may be waiting.
+func (n *Node) push(ctx context.Context) (bool, error) {
+	changes, err := n.o.Store.SharedPending(ctx, pushBatch)
+	if err != nil || len(changes) == 0 {
+		return false, err
+	}
+	var top int64
+	err = pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
+		// Writers one at a time: versions are then committed in order.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockSuppressions); err != nil {
+			return err
+		}
+		for _, c := range changes {
+			v, err := n.pushOne(ctx, tx, c)
+			if err != nil {
+				return err
+			}
+			top = max(top, v)
+		}
+		if top > 0 {
+			_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, strconv.FormatInt(top, 10))
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	seqs := make([]uint64, len(changes))
+	for i, c := range changes {
+		seqs[i] = c.Seq
+	}
+	if err := n.o.Store.SharedDone(ctx, seqs); err != nil {
+		return false, err
+	}
+	n.log.Debug("pushed suppression changes", zap.Int("changes", len(changes)), zap.Int64("version", top))
+	return len(changes) == pushBatch, nil
+}
+
+// row is one mtaq_suppressions row.
+type row struct {
+	address, reason, messageID string
+	firstSeen, lastSeen        time.Time
+	count                      int64
+	expires                    *time.Time
+	reply                      []byte
+	removed                    bool
+	version                    int64
+}
+
+// pushOne applies one change (once: its ID is recorded) and returns the
+// version it wrote, 0 for a change already applied.
+func (n *Node) pushOne(ctx context.Context, tx pgx.Tx, c queue.SharedChange) (int64, error) {
+	tag, err := tx.Exec(ctx, "INSERT INTO mtaq_suppression_changes (id, node) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+		c.ID, n.o.Node)
+	if err != nil || tag.RowsAffected() == 0 {
+		return 0, err
+	}
+	var old row
+	err = tx.QueryRow(ctx, `SELECT reason, first_seen, last_seen, count, expires, reply, message_id, removed
+		FROM mtaq_suppressions WHERE address = $1`, c.Suppression.Address).
+		Scan(&old.reason, &old.firstSeen, &old.lastSeen, &old.count, &old.expires, &old.reply, &old.messageID, &old.removed)
+	exists := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, err
+	}
+	var r row
+	if c.Removed {
+		if !exists {
+			old = row{firstSeen: c.At, lastSeen: c.At}
+		}
+		r = old
+		r.removed = true
+	} else {
+		if r, err = merge(old, exists && !old.removed, c.Suppression); err != nil {
+			return 0, err
+		}
+	}
+	var v int64
+	err = tx.QueryRow(ctx, `INSERT INTO mtaq_suppressions
+		(address, reason, first_seen, last_seen, count, expires, reply, message_id, removed, version, node, updated)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nextval('mtaq_suppression_version'), $10, now())
+		ON CONFLICT (address) DO UPDATE SET reason = $2, first_seen = $3, last_seen = $4, count = $5, expires = $6,
+			reply = $7, message_id = $8, removed = $9, version = excluded.version, node = $10, updated = now()
+		RETURNING version`,
+		c.Suppression.Address, r.reason, r.firstSeen, r.lastSeen, r.count, r.expires, r.reply, r.messageID, r.removed,
+		n.o.Node).Scan(&v)
+	return v, err
+}
+
+// merge is the local merge (queue's mergeSuppression) done on the shared
+// row: counts add up, first seen is the earliest, last seen the latest;
+// reason, expiry, reply and message come from the latest sighting (empty
+// fields keep the old). A tombstoned row starts over.
+func merge(old row, live bool, s queue.Suppression) (row, error) {
+	var reply []byte
+	if s.Reply != nil {
+		var err error
+		if reply, err = json.Marshal(s.Reply); err != nil {
+			return row{}, err
+		}
+	}
+	var expires *time.Time
+	if !s.Expires.IsZero() {
+		e := s.Expires.UTC()
+		expires = &e
+	}
+	first := s.Created
+	if first.IsZero() {
+		first = s.LastSeen
+	}
+	cur := row{reason: s.Reason, firstSeen: first, lastSeen: s.LastSeen, count: int64(max(s.Count, 1)),
+		expires: expires, reply: reply, messageID: s.MessageID}
+	if !live {
+		return cur, nil
+	}
+	out := old
+	out.removed = false
+	out.count = old.count + cur.count
+	if cur.firstSeen.Before(old.firstSeen) {
+		out.firstSeen = cur.firstSeen
+	}
+	if cur.lastSeen.Before(old.lastSeen) {
+		// An older sighting pushed late (the outbox waited): it counts,
+		// but the newer one's details stay.
+		return out, nil
+	}
+	out.lastSeen = cur.lastSeen
+	out.expires = cur.expires
+	if cur.reason != "" {
+		out.reason = cur.reason
+	}
+	if cur.reply != nil {
+		out.reply = cur.reply
+	}
+	if cur.messageID != "" {
+		out.messageID = cur.messageID
+	}
+	return out, nil
+}
+
+// listenLoop keeps a connection that LISTENs, catching up from the local
+// version after every (re)connect, on every notification and every Resync;
+// a notification only says "look", the version column says what.
+func (n *Node) listenLoop(ctx context.Context) {
+	failures := 0
+	for ctx.Err() == nil {
+		err := n.listen(ctx, func() { failures = 0; n.setErr(nil) })
+		if ctx.Err() != nil {
+			return
+		}
+		failures++
+		n.setErr(err)
+		n.log.Debug("listen connection lost", zap.Error(err), zap.Int("failures", failures))
+		if !n.sleep(ctx, backoff(failures)) {
+			return
+		}
+	}
+}
+
+func (n *Node) listen(ctx context.Context, healthy func()) error {
+	conn, err := pgx.ConnectConfig(ctx, n.pool.Config().ConnConfig)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closing a connection we are done with
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	// Listening first, then reading: a change committed in between is
+	// both read now and notified.
+	if err := n.catchUp(ctx); err != nil {
+		return err
+	}
+	healthy()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, n.o.Resync)
+		err := conn.PgConn().WaitForNotification(wctx)
+		timedOut := wctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err != nil && !timedOut {
+			return err
+		}
+		if err := n.catchUp(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// catchUp applies every row newer than the local version, in version order,
+// a batch at a time, each batch with its version in one local commit.
+func (n *Node) catchUp(ctx context.Context) error {
+	for {
+		after, _, err := n.o.Store.SharedVersion(ctx)
+		if err != nil {
+			return err
+		}
+		rows, top, err := n.fetch(ctx, after)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			_, synced, err := n.o.Store.SharedVersion(ctx)
+			if err == nil && !synced {
+				// An empty list copied: mark the node as having synced.
+				_, err = n.o.Store.ApplyShared(ctx, nil, after)
+			}
+			return err
+		}
+		applied, err := n.o.Store.ApplyShared(ctx, rows, top)
+		if err != nil {
+			return err
+		}
+		n.log.Debug("applied shared suppressions", zap.Int("rows", len(rows)), zap.Int("applied", applied),
+			zap.Uint64("version", top))
+		if len(rows) < catchUpBatch {
+			return nil
+		}
+	}
+}
+
+func (n *Node) fetch(ctx context.Context, after uint64) ([]queue.SharedRow, uint64, error) {
+	rs, err := n.pool.Query(ctx, `SELECT address, reason, first_seen, last_seen, count, expires, reply, message_id,
+		removed, version FROM mtaq_suppressions WHERE version > $1 ORDER BY version LIMIT $2`, int64(after), catchUpBatch)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rs.Close()
+	var out []queue.SharedRow
+	var top uint64
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.address, &r.reason, &r.firstSeen, &r.lastSeen, &r.count, &r.expires, &r.reply,
+			&r.messageID, &r.removed, &r.version); err != nil {
+			return nil, 0, err
+		}
+		s := queue.Suppression{Address: r.address, Reason: r.reason, Created: r.firstSeen.UTC(),
+			LastSeen: r.lastSeen.UTC(), Count: int(r.count), MessageID: r.messageID}
+		if r.expires != nil {
+			s.Expires = r.expires.UTC()
+		}
+		if r.reply != nil {
+			s.Reply = &queue.Reply{}
+			if err := json.Unmarshal(r.reply, s.Reply); err != nil {
+				return nil, 0, err
+			}
+		}
+		out = append(out, queue.SharedRow{Suppression: s, Removed: r.removed, Version: uint64(r.version)})
+		top = uint64(r.version)
+	}
+	return out, top, rs.Err()
+}
