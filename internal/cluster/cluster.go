@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"github.com/mtaq/mtaq/internal/buildinfo"
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/queue"
 )
@@ -45,7 +46,7 @@ type Options struct {
 	DSN            string
 	Node           string // unique in the fleet
 	AdvertiseAdmin string
-	Version        string // this binary's, for the registry
+	Version        string // for the registry; "" is this binary's
 	Store          Local
 	// Clock paces heartbeats, retries and the periodic catch-up; nil is
 	// the wall clock.
@@ -99,6 +100,9 @@ func Start(o Options) (*Node, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.Version == "" {
+		o.Version = buildinfo.Read().Version
+	}
 	o.Heartbeat = cmpDur(o.Heartbeat, 5*time.Second)
 	o.Resync = cmpDur(o.Resync, 30*time.Second)
 	o.StartTimeout = cmpDur(o.StartTimeout, 10*time.Second)
@@ -120,8 +124,12 @@ func Start(o Options) (*Node, error) {
 	}
 	n := &Node{o: o, log: o.Logger.Named("cluster").With(zap.String("node", o.Node)), pool: pool, nodeID: nodeID,
 		done: make(chan struct{})}
+	// The first copy before any mail is taken, when the database answers.
 	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
 	err = n.prepare(ctx)
+	if err == nil {
+		err = n.catchUp(ctx)
+	}
 	cancel()
 	if err != nil {
 		if !unreachable(err) {

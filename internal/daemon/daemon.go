@@ -67,6 +67,7 @@ type Daemon struct {
 	fbl        *feedbackLoop
 	metrics    *metrics.Registry
 	metricsSrv *metrics.Server // nil without metrics.listen
+	fleet      *fleet          // nil without [cluster]
 }
 
 // Start opens the queue and starts listening and delivering.
@@ -100,19 +101,32 @@ func Start(o Options) (*Daemon, error) {
 			zap.Int("changed", tightened))
 	}
 	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger, Clock: o.Clock,
-		MinFreeBytes: c.Queue.MinFreeBytes})
+		MinFreeBytes: c.Queue.MinFreeBytes, SharedOutbox: c.Cluster != nil})
 	if err != nil {
 		return nil, fmt.Errorf("opening the queue in %s: %w", c.DataDir, err)
 	}
-	classifier, err := c.Policy.Classifier()
+	// Fleet mode joins before anything takes mail, so the suppression copy
+	// is current (or known to be the last one) when the first RCPT comes.
+	fleet, err := startCluster(c, o, store)
 	if err != nil {
 		store.Close()
+		return nil, err
+	}
+	// shut undoes the above on a later failure to start.
+	shut := func() {
+		fleet.stop()
+		store.Close()
+	}
+	classifier, err := c.Policy.Classifier()
+	if err != nil {
+		shut()
 		return nil, fmt.Errorf("policy rules: %w", err)
 	}
 	reg := metrics.New(metrics.Options{Store: store, Logger: o.Logger})
-	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg}
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg,
+		fleet: fleet}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
-		store.Close()
+		shut()
 		return nil, err
 	}
 	d.sched = scheduler.New(scheduler.Options{
@@ -138,7 +152,7 @@ func Start(o Options) (*Daemon, error) {
 	reg.WatchScheduler(d.sched)
 	signer, err := loadDKIM(c)
 	if err != nil {
-		store.Close()
+		shut()
 		return nil, err
 	}
 	in := intake.New(intake.Options{Hostname: c.Hostname, Store: store, Clock: o.Clock, Logger: o.Logger,
@@ -149,19 +163,19 @@ func Start(o Options) (*Daemon, error) {
 	d.in = in
 	pk, err := openPickup(c, o, in)
 	if err != nil {
-		store.Close()
+		shut()
 		return nil, err
 	}
 	reg.SetWebhookBacklog(webhookBacklog(store))
 	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl); err != nil {
 		pk.Close()
-		store.Close()
+		shut()
 		return nil, err
 	}
 	if d.metricsSrv, err = startMetrics(c, reg, o.Logger); err != nil {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		pk.Close()
-		store.Close()
+		shut()
 		return nil, err
 	}
 	d.sub, err = submission.New(submission.Options{
@@ -204,7 +218,7 @@ func Start(o Options) (*Daemon, error) {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		d.stopMetrics(context.Background())    //nolint:errcheck // reporting the first error
 		pk.Close()
-		store.Close()
+		shut()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -383,6 +397,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		d.cancel()
 		<-d.done
 		d.deliv.Close() // QUIT idle connections
+		// After delivery, so its last suppressions are in the outbox; what
+		// is not pushed yet stays there for the next start.
+		d.fleet.stop()
 		err = errors.Join(err, d.admin.Shutdown(ctx), d.store.Close())
 		d.log.Info("mtaq stopped")
 	})
