@@ -28,7 +28,7 @@ type fleetNet struct {
 	mx     *smtptest.Server
 	mu     sync.Mutex
 	refusd map[string][]time.Time // address -> when the exchanger said 550
-	signal chan string           // an address just refused
+	signal chan string            // an address just refused
 }
 
 func newFleet(t *testing.T) *fleetNet {
