@@ -109,15 +109,17 @@ func initShared(r pebble.Reader) (*sharedOutbox, error) {
 	return o, nil
 }
 
-// putShared adds c to b as the next p/ entry when the shared outbox is on.
-// The caller holds the address's stripe.
+// putShared adds c to b as the next p/ entry when the shared outbox is on,
+// with a random ID unless c has one. The caller holds the address's stripe.
 func (s *PebbleStore) putShared(b *pebble.Batch, c SharedChange) (bool, error) {
 	if s.shared == nil {
 		return false, nil
 	}
-	var id [16]byte
-	rand.Read(id[:]) // never fails (crypto/rand)
-	c.ID = hex.EncodeToString(id[:])
+	if c.ID == "" {
+		var id [16]byte
+		rand.Read(id[:]) // never fails (crypto/rand)
+		c.ID = hex.EncodeToString(id[:])
+	}
 	c.Suppression.Address = strings.ToLower(c.Suppression.Address)
 	if c.At.IsZero() {
 		c.At = s.clock.Now()
@@ -273,6 +275,64 @@ func (s *PebbleStore) pendingAddresses() (map[string]bool, error) {
 		return true, nil
 	})
 	return out, err
+}
+
+// seedChunk bounds the entries one SharedSeed batch carries.
+const seedChunk = 500
+
+// SharedSeed copies every local suppression into the shared outbox, for a
+// node joining the fleet with a list of its own (before its first sync),
+// so the fleet learns what this node learnt alone. Each entry's ID is
+// idPrefix and the address, so seeding again after a crash part-way adds
+// nothing twice. It returns how many entries it queued.
+func (s *PebbleStore) SharedSeed(ctx context.Context, idPrefix string) (int, error) {
+	if s.shared == nil {
+		return 0, errors.New("shared outbox is off")
+	}
+	total := 0
+	after := ""
+	for {
+		page, err := s.Suppressions(ctx, after, seedChunk)
+		if err != nil || len(page) == 0 {
+			return total, err
+		}
+		after = page[len(page)-1].Address
+		keys := make([]string, len(page))
+		for i, sup := range page {
+			keys[i] = suppLockKey(sup.Address)
+		}
+		n, err := s.seedPage(page, keys, idPrefix)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		s.wakeShared()
+	}
+}
+
+func (s *PebbleStore) seedPage(page []Suppression, keys []string, idPrefix string) (int, error) {
+	defer s.locks.lock(keys...)()
+	b := s.db.NewBatch()
+	defer b.Close()
+	n := 0
+	for _, sup := range page {
+		// Re-read under the stripe: it may have been removed since.
+		cur, err := get(s.db, suppressKey(sup.Address), decodeSuppression)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if _, err := s.putShared(b, SharedChange{ID: idPrefix + cur.Address, At: cur.LastSeen, Suppression: *cur}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("seeding the shared outbox: %w", mapNoSpace(err))
+	}
+	return n, nil
 }
 
 // NodeID returns this data directory's identity in the fleet (v/node_id),

@@ -184,3 +184,25 @@ func TestCheckFindsBadSharedEntries(t *testing.T) {
 		t.Fatalf("check: %v", err)
 	}
 }
+
+// A node joining the fleet with its own list queues all of it, once per
+// address however often it seeds.
+func TestSharedSeed(t *testing.T) {
+	e := newEnv(t) // the list grew while the node ran alone
+	for _, a := range []string{"a@x.test", "b@x.test", "c@x.test"} {
+		e.ok(e.s.Suppress(bg, Suppression{Address: a, Reason: "hard_bounce", Created: t0, Count: 2}))
+	}
+	if err := e.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.s = e.openShared(e.fs)
+	n, err := e.s.SharedSeed(bg, "seed-node1-")
+	e.ok(err)
+	if n != 3 {
+		t.Fatalf("seeded %d", n)
+	}
+	p := e.pending()
+	if len(p) != 3 || p[0].ID != "seed-node1-a@x.test" || p[2].Suppression.Count != 2 || p[1].Removed {
+		t.Fatalf("seed entries %+v", p)
+	}
+}

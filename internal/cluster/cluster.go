@@ -38,6 +38,7 @@ type Local interface {
 	SharedWake() <-chan struct{}
 	SharedVersion(ctx context.Context) (uint64, bool, error)
 	ApplyShared(ctx context.Context, rows []queue.SharedRow, version uint64) (int, error)
+	SharedSeed(ctx context.Context, idPrefix string) (int, error)
 	NodeID() (string, error)
 }
 
@@ -117,6 +118,19 @@ func Start(o Options) (*Node, error) {
 	nodeID, err := o.Store.NodeID()
 	if err != nil {
 		return nil, err
+	}
+	if _, synced, err := o.Store.SharedVersion(context.Background()); err != nil {
+		return nil, err
+	} else if !synced {
+		// Joining: what this node learnt alone goes to the fleet, before
+		// the first copy could overwrite it.
+		seeded, err := o.Store.SharedSeed(context.Background(), "seed-"+nodeID+"-")
+		if err != nil {
+			return nil, err
+		}
+		if seeded > 0 {
+			o.Logger.Info("joining the fleet with a local suppression list: sharing it", zap.Int("entries", seeded))
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {

@@ -254,3 +254,27 @@ func TestUnreachableDatabase(t *testing.T) {
 	proxy.Restore()
 	waitfor.True(t, "joined once the database is back", func() bool { return n2.Healthy() == nil && n2.isReady() })
 }
+
+// A node that ran alone joins with its list, and the fleet gets it.
+func TestJoiningNodeSharesItsList(t *testing.T) {
+	dsn := pgtest.DSN(t, pgtest.Addr)
+	dir := t.TempDir()
+	alone, err := queue.Open(dir, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alone.Suppress(bg, queue.Suppression{Address: "old@example.test", Reason: "hard_bounce"}); err != nil {
+		t.Fatal(err)
+	}
+	alone.Close()
+	joining, err := queue.Open(dir, queue.Options{SharedOutbox: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { joining.Close() })
+	other := openStore(t)
+	startNode(t, dsn, "other", other)
+	startNode(t, dsn, "joining", joining)
+	waitSuppressed(t, other, "old@example.test", true)
+	waitSuppressed(t, joining, "old@example.test", true)
+}
