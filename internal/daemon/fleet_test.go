@@ -186,6 +186,10 @@ func TestFleetDatabaseOutage(t *testing.T) {
 	}
 
 	load()
+	if _, err := f.admin(0).AddSuppression(ctx, admin.SuppressionAdd{Address: "lift@dest.test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.NoError(t, f.onAll("lift@dest.test", true))
 	f.proxy.Cut()
 	waitfor.True(t, "every node to see the database gone", func() bool {
 		for _, d := range f.nodes {
@@ -201,6 +205,9 @@ func TestFleetDatabaseOutage(t *testing.T) {
 	f.send(2, "gone-during@dest.test")
 	f.refused("gone-during@dest.test")
 	if _, err := f.admin(0).AddSuppression(ctx, admin.SuppressionAdd{Address: "manual@dest.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.admin(1).RemoveSuppression(ctx, "lift@dest.test"); err != nil {
 		t.Fatal(err)
 	}
 	waitfor.NoError(t, func() error { return f.suppressedOn(2, "gone-during@dest.test", true) })
@@ -219,6 +226,7 @@ func TestFleetDatabaseOutage(t *testing.T) {
 
 	waitfor.NoError(t, f.onAll("gone-during@dest.test", true))
 	waitfor.NoError(t, f.onAll("manual@dest.test", true))
+	waitfor.NoError(t, f.onAll("lift@dest.test", false))
 	t.Logf("after the database returned, outage suppressions on all nodes in %v", time.Since(restored).Round(time.Millisecond))
 	for i, d := range f.nodes {
 		waitfor.NoError(t, func() error {
