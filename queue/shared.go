@@ -174,6 +174,27 @@ func (s *PebbleStore) SharedPending(ctx context.Context, limit int) ([]SharedCha
 	return out, err
 }
 
+// SharedCount counts the p/ entries waiting (a key-only scan).
+func (s *PebbleStore) SharedCount(ctx context.Context) (int, error) {
+	return s.countKeys(ctx, kindShared)
+}
+
+// PendingCount counts the recipients still to be delivered (queued or
+// deferred): a key-only scan of the due index.
+func (s *PebbleStore) PendingCount(ctx context.Context) (int, error) {
+	return s.countKeys(ctx, kindDue)
+}
+
+func (s *PebbleStore) countKeys(ctx context.Context, kind byte) (int, error) {
+	n := 0
+	p := prefix(kind)
+	err := scanKeys(s.db, p, prefixEnd(p), func([]byte) (bool, error) {
+		n++
+		return true, ctx.Err()
+	})
+	return n, err
+}
+
 // SharedDone deletes p/ entries the shared list has committed. Not synced:
 // an entry that comes back after a crash is pushed again, which the
 // shared list ignores (Q6).

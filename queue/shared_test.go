@@ -95,6 +95,13 @@ func TestSharedOutboxRecordsEveryLocalChange(t *testing.T) {
 		t.Errorf("removal entry %+v", s3)
 	}
 
+	if n, err := e.s.SharedCount(bg); err != nil || n != 4 {
+		t.Fatalf("SharedCount %d, %v", n, err)
+	}
+	// a@x.test is still pending; b@y.test bounced.
+	if n, err := e.s.PendingCount(bg); err != nil || n != 1 {
+		t.Fatalf("PendingCount %d, %v", n, err)
+	}
 	e.ok(e.s.SharedDone(bg, []uint64{s0.Seq, s1.Seq}))
 	if p := e.pending(); len(p) != 2 || p[0].Seq != s2.Seq {
 		t.Fatalf("after done: %+v", p)

@@ -39,6 +39,8 @@ type Local interface {
 	SharedVersion(ctx context.Context) (uint64, bool, error)
 	ApplyShared(ctx context.Context, rows []queue.SharedRow, version uint64) (int, error)
 	SharedSeed(ctx context.Context, idPrefix string) (int, error)
+	SharedCount(ctx context.Context) (int, error)
+	PendingCount(ctx context.Context) (int, error)
 	NodeID() (string, error)
 }
 
@@ -235,12 +237,33 @@ func (n *Node) register(ctx context.Context) error {
 // heartbeat refreshes the node row; a row taken over by another data
 // directory (this node was away longer than 3 heartbeats) is reported.
 func (n *Node) heartbeat(ctx context.Context) error {
-	tag, err := n.pool.Exec(ctx, `UPDATE mtaq_nodes SET last_seen = now(), version = $3, admin = $4
-		WHERE name = $1 AND node_id = $2`, n.o.Node, n.nodeID, n.o.Version, n.o.AdvertiseAdmin)
+	queued, outbox, applied, err := n.localCounts(ctx)
+	if err != nil {
+		return err
+	}
+	tag, err := n.pool.Exec(ctx, `UPDATE mtaq_nodes SET last_seen = now(), version = $3, admin = $4,
+		queued = $5, outbox = $6, applied_version = $7
+		WHERE name = $1 AND node_id = $2`, n.o.Node, n.nodeID, n.o.Version, n.o.AdvertiseAdmin, queued, outbox, applied)
 	if err != nil || tag.RowsAffected() == 1 {
 		return err
 	}
 	return n.register(ctx)
+}
+
+// localCounts is what a heartbeat reports: pending recipients, outbox
+// entries and the shared version applied. Key-only scans of this node's
+// Pebble, once per heartbeat.
+func (n *Node) localCounts(ctx context.Context) (queued, outbox, applied int64, err error) {
+	q, err := n.o.Store.PendingCount(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	o, err := n.o.Store.SharedCount(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	v, _, err := n.o.Store.SharedVersion(ctx)
+	return int64(q), int64(o), int64(v), err
 }
 
 // setErr records the database's state and logs only its changes.
@@ -313,12 +336,15 @@ func (n *Node) sleep(ctx context.Context, d time.Duration) bool {
 }
 
 func (n *Node) heartbeatLoop(ctx context.Context) {
-	for n.sleep(ctx, n.o.Heartbeat) {
+	for {
 		if err := n.heartbeat(ctx); err != nil && ctx.Err() == nil {
 			if errors.Is(err, ErrDuplicateNode) {
 				n.log.Error("node name taken over by another data directory", zap.Error(err))
 			}
 			n.setErr(err)
+		}
+		if !n.sleep(ctx, n.o.Heartbeat) {
+			return
 		}
 	}
 }

@@ -278,3 +278,63 @@ func TestJoiningNodeSharesItsList(t *testing.T) {
 	waitSuppressed(t, other, "old@example.test", true)
 	waitSuppressed(t, joining, "old@example.test", true)
 }
+
+func TestStatus(t *testing.T) {
+	proxy := pgtest.NewProxy(t)
+	dsn := pgtest.DSN(t, proxy.Addr())
+	a, b := openStore(t), openStore(t)
+	start := func(name, admin string, s Local) *Node {
+		n, err := Start(Options{DSN: dsn, Node: name, AdvertiseAdmin: admin, Version: "v-" + name, Store: s,
+			Logger: zaptest.NewLogger(t), Heartbeat: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Stop)
+		return n
+	}
+	na := start("a", "10.0.0.1:8025", a)
+	nb := start("b", "", b)
+	if err := a.Suppress(bg, queue.Suppression{Address: "s@example.test", Reason: "manual"}); err != nil {
+		t.Fatal(err)
+	}
+	waitSuppressed(t, b, "s@example.test", true)
+	var st *Status
+	waitfor.NoError(t, func() error {
+		var err error
+		if st, err = na.Status(bg); err != nil {
+			return err
+		}
+		if len(st.Nodes) != 2 || st.Nodes[1].Applied != st.SharedVersion || st.Nodes[0].Applied != st.SharedVersion {
+			return fmt.Errorf("heartbeats not in yet: %+v", st)
+		}
+		return nil
+	})
+	if st.Database != "" || st.Schema != SchemaVersion() || st.SharedVersion < 1 || st.Node != "a" {
+		t.Fatalf("status %+v", st)
+	}
+	n0 := st.Nodes[0]
+	if n0.Name != "a" || n0.Admin != "10.0.0.1:8025" || n0.Version != "v-a" || !n0.Alive || n0.Lag != 0 || n0.Outbox != 0 {
+		t.Fatalf("node a %+v", n0)
+	}
+	// A stopped node ages out of Alive.
+	nb.Stop()
+	waitfor.NoError(t, func() error {
+		st, err := na.Status(bg)
+		if err != nil {
+			return err
+		}
+		if st.Nodes[1].Alive {
+			return fmt.Errorf("stopped node b still alive, age %v", st.Nodes[1].Age)
+		}
+		return nil
+	})
+	// The database away: this node still reports itself.
+	proxy.Cut()
+	if err := a.Suppress(bg, queue.Suppression{Address: "t@example.test", Reason: "manual"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := na.Status(bg)
+	if err != nil || st.Database == "" || len(st.Nodes) != 0 || st.Local.Outbox != 1 || st.Local.Name != "a" {
+		t.Fatalf("status during an outage %+v, %v", st, err)
+	}
+}

@@ -7,7 +7,11 @@ CREATE TABLE mtaq_nodes (
     version    text NOT NULL,           -- mtaq build version
     admin      text NOT NULL DEFAULT '', -- advertise_admin
     started    timestamptz NOT NULL,
-    last_seen  timestamptz NOT NULL     -- heartbeat, database time
+    last_seen  timestamptz NOT NULL,    -- heartbeat, database time
+    -- What the node reported with its last heartbeat, for cluster status:
+    queued          bigint NOT NULL DEFAULT 0, -- pending recipients
+    outbox          bigint NOT NULL DEFAULT 0, -- suppression changes not yet pushed
+    applied_version bigint NOT NULL DEFAULT 0  -- highest shared version in its copy
 );
 
 -- Every change to mtaq_suppressions takes the next value, under the
