@@ -47,6 +47,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(eventsCmd())
 	root.AddCommand(doctorCmd(), dkimCmd())
 	root.AddCommand(bounceCmd())
+	root.AddCommand(clusterCmd())
 	return root
 }
 

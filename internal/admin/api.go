@@ -49,6 +49,9 @@ type API interface {
 	ReceiveReport(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error)
 	// ListReports lists kept reports (mtaq bounce ls).
 	ListReports(ctx context.Context, f ReportFilter) (*ReportPage, error)
+	// ClusterStatus reports the fleet (mtaq cluster status); ErrInvalid
+	// (wrapped) on a node without [cluster].
+	ClusterStatus(ctx context.Context) (*ClusterStatus, error)
 }
 
 // QueueFilter selects messages; zero fields match everything.

@@ -50,6 +50,7 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/events", h.listEvents)
 	mux.HandleFunc("POST /v1/bounce/receive", h.receiveReport)
 	mux.HandleFunc("GET /v1/bounce/reports", h.listReports)
+	mux.HandleFunc("GET /v1/cluster", h.clusterStatus)
 	return mux
 }
 

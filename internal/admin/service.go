@@ -45,6 +45,8 @@ type Options struct {
 	Unsigned func() map[string]uint64
 	// Reports, when set, takes reports and lists kept ones.
 	Reports Reports
+	// Cluster, set in fleet mode, reports the fleet.
+	Cluster func(context.Context) (*ClusterStatus, error)
 }
 
 // Service carries out API requests inside the daemon.
@@ -58,6 +60,7 @@ type Service struct {
 
 	unsigned func() map[string]uint64
 	reports  Reports
+	cluster  func(context.Context) (*ClusterStatus, error)
 }
 
 var _ API = (*Service)(nil)
@@ -79,7 +82,7 @@ func NewService(o Options) *Service {
 		o.Logger = zap.NewNop()
 	}
 	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin"),
-		unsigned: o.Unsigned, reports: o.Reports}
+		unsigned: o.Unsigned, reports: o.Reports, cluster: o.Cluster}
 }
 
 func limit(n int) int {

@@ -73,6 +73,9 @@ type Node struct {
 	nodeID string
 	cancel context.CancelFunc
 	done   chan struct{}
+	// beat asks for a heartbeat soon: the applied version moved, so the
+	// lag others read is current.
+	beat chan struct{}
 
 	mu       sync.Mutex
 	ready    bool  // schema checked and node registered
@@ -139,7 +142,7 @@ func Start(o Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster.postgres: %w", err)
 	}
 	n := &Node{o: o, log: o.Logger.Named("cluster").With(zap.String("node", o.Node)), pool: pool, nodeID: nodeID,
-		done: make(chan struct{})}
+		done: make(chan struct{}), beat: make(chan struct{}, 1)}
 	// The first copy before any mail is taken, when the database answers.
 	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
 	err = n.prepare(ctx)
@@ -343,9 +346,30 @@ func (n *Node) heartbeatLoop(ctx context.Context) {
 			}
 			n.setErr(err)
 		}
-		if !n.sleep(ctx, n.o.Heartbeat) {
+		t := n.o.Clock.NewTimer(n.o.Heartbeat)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C():
+		case <-n.beat:
+			// At most one early beat per minBeat, however busy the list.
+			t.Stop()
+			if !n.sleep(ctx, minBeat) {
+				return
+			}
 		}
+	}
+}
+
+// minBeat spaces heartbeats asked for early.
+const minBeat = 200 * time.Millisecond
+
+// beatSoon asks for an early heartbeat.
+func (n *Node) beatSoon() {
+	select {
+	case n.beat <- struct{}{}:
+	default:
 	}
 }
 

@@ -94,6 +94,7 @@ func (n *Node) push(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	n.log.Debug("pushed suppression changes", zap.Int("changes", len(changes)), zap.Int64("version", top))
+	n.beatSoon()
 	return len(changes) == pushBatch, nil
 }
 
@@ -273,6 +274,7 @@ func (n *Node) catchUp(ctx context.Context) error {
 		}
 		n.log.Debug("applied shared suppressions", zap.Int("rows", len(rows)), zap.Int("applied", applied),
 			zap.Uint64("version", top))
+		n.beatSoon()
 		if len(rows) < catchUpBatch {
 			return nil
 		}

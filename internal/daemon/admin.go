@@ -12,14 +12,14 @@ import (
 
 // startAdmin serves the admin API on data_dir's socket (and TCP when
 // configured) over the open queue; the CLI does everything through it.
-func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler, unsigned func() map[string]uint64, reports admin.Reports) (*admin.Server, error) {
+func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler, unsigned func() map[string]uint64, reports admin.Reports, fl *fleet) (*admin.Server, error) {
 	token, err := c.Admin.AdminToken()
 	if err != nil {
 		return nil, err
 	}
 	svc := admin.NewService(admin.Options{
 		Store: store, Scheduler: sched, Live: sched, Clock: o.Clock, Logger: o.Logger, Unsigned: unsigned, Reports: reports,
-		TTLs: c.Suppression.TTLs(),
+		TTLs: c.Suppression.TTLs(), Cluster: fl.statusFunc(),
 	})
 	srv, err := admin.NewServer(admin.ServerOptions{
 		API: svc, SocketPath: c.AdminSocketPath(), Group: c.Admin.Group,

@@ -167,7 +167,7 @@ func Start(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	reg.SetWebhookBacklog(webhookBacklog(store))
-	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl); err != nil {
+	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, fleet); err != nil {
 		pk.Close()
 		shut()
 		return nil, err

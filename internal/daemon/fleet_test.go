@@ -167,6 +167,23 @@ func TestFleetSharesSuppressions(t *testing.T) {
 	// Lifted for real: node 2 sends to it again.
 	f.send(1, "gone@dest.test")
 	f.refused("gone@dest.test")
+
+	// mtaq cluster status on node 2 lists the three, none behind.
+	waitfor.NoError(t, func() error {
+		st, err := f.admin(1).ClusterStatus(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Database != "ok" || len(st.Nodes) != 3 || !st.Nodes[1].Self {
+			return fmt.Errorf("cluster status %+v", st)
+		}
+		for _, n := range st.Nodes {
+			if !n.Alive || n.Lag != 0 || n.Outbox != 0 {
+				return fmt.Errorf("node %+v", n)
+			}
+		}
+		return nil
+	})
 }
 
 // TestFleetDatabaseOutage is issue 18's item 4 for suppressions: with
