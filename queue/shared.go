@@ -20,7 +20,8 @@ import (
 //
 //	p/<seq u64>   a local suppression change not yet in the shared list
 //	v/<name>      marks: v/suppressions is the highest shared version
-//	              applied here, v/node_id this data directory's identity
+//	              applied here, v/joined that the whole list was copied
+//	              once, v/node_id this data directory's identity
 //
 // Invariant Q6 (the shared outbox), with Options.SharedOutbox on: every
 // local suppression change (Suppress, SuppressMany, Unsuppress, Apply and
@@ -57,7 +58,10 @@ type SharedRow struct {
 	Version uint64
 }
 
-const markSuppressions = "suppressions"
+const (
+	markSuppressions = "suppressions"
+	markJoined       = "joined"
+)
 
 func sharedKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(prefix(kindShared), seq)
@@ -213,17 +217,41 @@ func (s *PebbleStore) SharedDone(ctx context.Context, seqs []uint64) error {
 }
 
 // SharedVersion returns the highest shared version applied here and
-// whether this node has ever applied one (a node that never synchronised
-// has no copy to run on).
+// whether this node has joined: copied the whole shared list once
+// (SharedJoined). A node that has not has no copy to run on, even if part
+// of one arrived before it stopped.
 func (s *PebbleStore) SharedVersion(ctx context.Context) (uint64, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, false, err
 	}
 	v, err := get(s.db, markKey(markSuppressions), decodeMark)
 	if errors.Is(err, ErrNotFound) {
-		return 0, false, nil
+		v, err = 0, nil
 	}
-	return v, err == nil, err
+	if err != nil {
+		return 0, false, err
+	}
+	_, closer, err := s.db.Get(markKey(markJoined))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return v, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	closer.Close()
+	return v, true, nil
+}
+
+// SharedJoined records, synced, that the whole shared list has been copied
+// once.
+func (s *PebbleStore) SharedJoined(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.db.Set(markKey(markJoined), nil, pebble.Sync); err != nil {
+		return fmt.Errorf("shared list joined: %w", mapNoSpace(err))
+	}
+	return nil
 }
 
 func decodeMark(b []byte) (uint64, error) {

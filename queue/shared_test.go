@@ -153,8 +153,13 @@ func TestApplySharedReplacesDeletesAndSparesPending(t *testing.T) {
 	if got, _ := e.s.Suppression(bg, "mine@x.test", t0); got == nil {
 		t.Fatal("a pending local suppression was undone by an older shared row")
 	}
-	if v, synced, err := e.s.SharedVersion(bg); err != nil || !synced || v != 9 {
-		t.Fatalf("version %d synced=%v, %v", v, synced, err)
+	// Rows applied are not a whole copy: joined only when told.
+	if v, joined, err := e.s.SharedVersion(bg); err != nil || joined || v != 9 {
+		t.Fatalf("version %d joined=%v, %v", v, joined, err)
+	}
+	e.ok(e.s.SharedJoined(bg))
+	if v, joined, err := e.s.SharedVersion(bg); err != nil || !joined || v != 9 {
+		t.Fatalf("version %d joined=%v, %v", v, joined, err)
 	}
 	if len(e.pending()) != 1 || len(e.events(0)) != evs {
 		t.Fatalf("applying shared rows wrote outbox entries or events: %+v", e.pending())

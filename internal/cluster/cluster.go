@@ -37,6 +37,7 @@ type Local interface {
 	SharedDone(ctx context.Context, seqs []uint64) error
 	SharedWake() <-chan struct{}
 	SharedVersion(ctx context.Context) (uint64, bool, error)
+	SharedJoined(ctx context.Context) error
 	ApplyShared(ctx context.Context, rows []queue.SharedRow, version uint64) (int, error)
 	SharedSeed(ctx context.Context, idPrefix string) (int, error)
 	SharedCount(ctx context.Context) (int, error)
@@ -86,6 +87,10 @@ type Node struct {
 // notifyChannel is the LISTEN/NOTIFY channel; the payload (a version) is a
 // hint only.
 const notifyChannel = "mtaq_suppressions"
+
+// initialCopyTimeout bounds the catch-up at start (a joining node copies
+// the whole list: about a million rows a minute).
+const initialCopyTimeout = 10 * time.Minute
 
 // Errors Start refuses with; a database that cannot be reached is not one
 // of them when the node has a local copy to run on.
@@ -143,13 +148,16 @@ func Start(o Options) (*Node, error) {
 	}
 	n := &Node{o: o, log: o.Logger.Named("cluster").With(zap.String("node", o.Node)), pool: pool, nodeID: nodeID,
 		done: make(chan struct{}), beat: make(chan struct{}, 1)}
-	// The first copy before any mail is taken, when the database answers.
 	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
 	err = n.prepare(ctx)
-	if err == nil {
-		err = n.catchUp(ctx)
-	}
 	cancel()
+	if err == nil {
+		// The copy before any mail is taken. The database answers, so a
+		// long list gets the time it needs, within reason.
+		ctx, cancel := context.WithTimeout(context.Background(), initialCopyTimeout)
+		err = n.catchUp(ctx)
+		cancel()
+	}
 	if err != nil {
 		if !unreachable(err) {
 			pool.Close()
@@ -301,7 +309,7 @@ func (n *Node) isReady() bool {
 func (n *Node) run(ctx context.Context) {
 	defer close(n.done)
 	// Until the schema is known good nothing is read or written.
-	for !n.isReady() {
+	for failures := 1; !n.isReady(); failures++ {
 		err := n.prepare(ctx)
 		if err == nil {
 			n.setErr(nil)
@@ -310,11 +318,13 @@ func (n *Node) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		wait := backoff(failures)
 		if !unreachable(err) {
 			n.log.Error("cannot join the fleet; running on the local copy", zap.Error(err))
+			wait = n.o.Resync
 		}
 		n.setErr(err)
-		if !n.sleep(ctx, n.o.Resync) {
+		if !n.sleep(ctx, wait) {
 			return
 		}
 	}

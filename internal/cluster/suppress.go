@@ -32,7 +32,11 @@ func (n *Node) pushLoop(ctx context.Context) {
 		if err != nil {
 			failures++
 			n.setErr(err)
-			n.log.Debug("push failed; the outbox keeps the changes", zap.Error(err), zap.Int("failures", failures))
+			if unreachable(err) {
+				n.log.Debug("push failed; the outbox keeps the changes", zap.Error(err), zap.Int("failures", failures))
+			} else {
+				n.log.Warn("push refused; the outbox keeps the changes and retries", zap.Error(err), zap.Int("failures", failures))
+			}
 			if !n.sleep(ctx, backoff(failures)) {
 				return
 			}
@@ -261,12 +265,7 @@ func (n *Node) catchUp(ctx context.Context) error {
 			return err
 		}
 		if len(rows) == 0 {
-			_, synced, err := n.o.Store.SharedVersion(ctx)
-			if err == nil && !synced {
-				// An empty list copied: mark the node as having synced.
-				_, err = n.o.Store.ApplyShared(ctx, nil, after)
-			}
-			return err
+			return n.joined(ctx)
 		}
 		applied, err := n.o.Store.ApplyShared(ctx, rows, top)
 		if err != nil {
@@ -276,9 +275,19 @@ func (n *Node) catchUp(ctx context.Context) error {
 			zap.Uint64("version", top))
 		n.beatSoon()
 		if len(rows) < catchUpBatch {
-			return nil
+			return n.joined(ctx)
 		}
 	}
+}
+
+// joined records, the first time, that this node copied the whole list.
+func (n *Node) joined(ctx context.Context) error {
+	_, joined, err := n.o.Store.SharedVersion(ctx)
+	if err != nil || joined {
+		return err
+	}
+	n.log.Info("copied the shared suppression list")
+	return n.o.Store.SharedJoined(ctx)
 }
 
 func (n *Node) fetch(ctx context.Context, after uint64) ([]queue.SharedRow, uint64, error) {
