@@ -349,7 +349,13 @@ func (n *Node) sleep(ctx context.Context, d time.Duration) bool {
 }
 
 func (n *Node) heartbeatLoop(ctx context.Context) {
+	var pruned time.Time
 	for {
+		if now := n.o.Clock.Now(); now.Sub(pruned) >= pruneEvery {
+			if err := n.prune(ctx); err == nil {
+				pruned = now
+			}
+		}
 		if err := n.heartbeat(ctx); err != nil && ctx.Err() == nil {
 			if errors.Is(err, ErrDuplicateNode) {
 				n.log.Error("node name taken over by another data directory", zap.Error(err))
@@ -370,6 +376,22 @@ func (n *Node) heartbeatLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// Change IDs are kept keepChanges, long past any repeated push (one only
+// happens at the start after a crash); every node prunes every pruneEvery.
+const (
+	keepChanges = 30 * 24 * time.Hour
+	pruneEvery  = time.Hour
+)
+
+func (n *Node) prune(ctx context.Context) error {
+	tag, err := n.pool.Exec(ctx, "DELETE FROM mtaq_suppression_changes WHERE applied < now() - make_interval(secs => $1)",
+		keepChanges.Seconds())
+	if err == nil && tag.RowsAffected() > 0 {
+		n.log.Debug("pruned old change IDs", zap.Int64("rows", tag.RowsAffected()))
+	}
+	return err
 }
 
 // minBeat spaces heartbeats asked for early.

@@ -338,3 +338,31 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status during an outage %+v, %v", st, err)
 	}
 }
+
+func TestPruneOldChangeIDs(t *testing.T) {
+	dsn := pgtest.DSN(t, pgtest.Addr)
+	n := startNode(t, dsn, "a", openStore(t))
+	db := connect(t, dsn)
+	if _, err := db.Exec(bg, `INSERT INTO mtaq_suppression_changes (id, node, applied)
+		VALUES ('old', 'a', now() - interval '31 days'), ('recent', 'a', now() - interval '29 days')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.prune(bg); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	rows, err := db.Query(bg, "SELECT id FROM mtaq_suppression_changes ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if strings.Join(ids, ",") != "recent" {
+		t.Fatalf("change IDs after pruning: %v", ids)
+	}
+}
