@@ -1,6 +1,7 @@
-// Package daemon wires mtaq serve together: it opens the queue, starts the
-// submission listeners, the delivery client and the scheduler, and stops them
-// in order. It owns lifecycle only; every decision lives in the packages it
+// Package daemon wires mtaq serve together: it opens the queue, joins the
+// fleet when [cluster] is set (internal/cluster), starts the submission
+// listeners, the delivery client and the scheduler, and stops them in
+// order (the fleet after delivery, the queue last). It owns lifecycle only; every decision lives in the packages it
 // wires. Tests start it in-process with a fake Clock, Resolver or Dialer.
 package daemon
 
