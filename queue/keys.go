@@ -29,6 +29,7 @@ import (
 //	a/<nanos u64><key>             feedback report record (FeedbackRecord)
 //	k/<key>                        feedback key: its a/ key, so a report applies once
 //	p/<seq u64>                    shared-list outbox entry (SharedChange), see shared.go
+//	q/<addr>\x00<seq u64>          its address index, see shared.go
 //	v/<name>                       shared-list marks (version applied, node id), see shared.go
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one

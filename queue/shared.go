@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -19,6 +20,9 @@ import (
 // syncs the local list with the fleet's:
 //
 //	p/<seq u64>   a local suppression change not yet in the shared list
+//	q/<addr>\x00<seq u64>
+//	              its address index, written and deleted with it, so
+//	              "is a change to addr pending?" is one seek
 //	v/<name>      marks: v/suppressions is the highest shared version
 //	              applied here, v/joined that the whole list was copied
 //	              once, v/node_id this data directory's identity
@@ -34,8 +38,9 @@ import (
 // row before it has been pushed.
 
 const (
-	kindShared = 'p'
-	kindMark   = 'v'
+	kindShared     = 'p'
+	kindSharedAddr = 'q'
+	kindMark       = 'v'
 )
 
 // SharedChange is one p/ entry: a suppression added (a sighting, to merge)
@@ -75,6 +80,27 @@ func parseSharedKey(k []byte) (uint64, error) {
 }
 
 func markKey(name string) []byte { return append(prefix(kindMark), name...) }
+
+// sharedAddrPrefix is q/<addr>\x00: addresses hold no NUL, so it is a
+// prefix of exactly one address's index keys.
+func sharedAddrPrefix(addr string) []byte {
+	return append(append(prefix(kindSharedAddr), addr...), 0)
+}
+
+func sharedAddrKey(addr string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(sharedAddrPrefix(addr), seq)
+}
+
+// pendingFor reports whether addr has a p/ entry waiting (its q/ index).
+func pendingFor(r pebble.Reader, addr string) (bool, error) {
+	p := sharedAddrPrefix(addr)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	return found, joinClose(nil, it)
+}
 
 func decodeSharedChange(b []byte) (*SharedChange, error) {
 	var c SharedChange
@@ -132,7 +158,11 @@ func (s *PebbleStore) putShared(b *pebble.Batch, c SharedChange) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return true, b.Set(sharedKey(s.shared.next.Add(1)-1), v, nil)
+	seq := s.shared.next.Add(1) - 1
+	if err := b.Set(sharedKey(seq), v, nil); err != nil {
+		return false, err
+	}
+	return true, b.Set(sharedAddrKey(c.Suppression.Address, seq), nil, nil)
 }
 
 // wakeShared tells SharedWake's reader that an entry has committed.
@@ -199,17 +229,21 @@ func (s *PebbleStore) countKeys(ctx context.Context, kind byte) (int, error) {
 	return n, err
 }
 
-// SharedDone deletes p/ entries the shared list has committed. Not synced:
-// an entry that comes back after a crash is pushed again, which the
-// shared list ignores (Q6).
-func (s *PebbleStore) SharedDone(ctx context.Context, seqs []uint64) error {
-	if err := ctx.Err(); err != nil || len(seqs) == 0 {
+// SharedDone deletes p/ entries (as SharedPending returned them) the
+// shared list has committed, with their q/ index keys. Not synced: an
+// entry that comes back after a crash is pushed again, which the shared
+// list ignores (Q6).
+func (s *PebbleStore) SharedDone(ctx context.Context, done []SharedChange) error {
+	if err := ctx.Err(); err != nil || len(done) == 0 {
 		return err
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	for _, seq := range seqs {
-		if err := b.Delete(sharedKey(seq), nil); err != nil {
+	for _, c := range done {
+		if err := b.Delete(sharedKey(c.Seq), nil); err != nil {
+			return err
+		}
+		if err := b.Delete(sharedAddrKey(c.Suppression.Address, c.Seq), nil); err != nil {
 			return err
 		}
 	}
@@ -279,15 +313,18 @@ func (s *PebbleStore) ApplyShared(ctx context.Context, rows []SharedRow, version
 	}
 	defer s.locks.lock(keys...)()
 	// Under the stripes, no new p/ entry can appear for these addresses.
-	pending, err := s.pendingAddresses()
-	if err != nil {
-		return 0, err
-	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	n := 0
 	for _, r := range rows {
-		if r.Address == "" || pending[r.Address] {
+		if r.Address == "" {
+			continue
+		}
+		pending, err := pendingFor(s.db, r.Address)
+		if err != nil {
+			return 0, err
+		}
+		if pending {
 			continue
 		}
 		n++
@@ -310,20 +347,6 @@ func (s *PebbleStore) ApplyShared(ctx context.Context, rows []SharedRow, version
 		return 0, fmt.Errorf("applying shared suppressions: %w", mapNoSpace(err))
 	}
 	return n, nil
-}
-
-func (s *PebbleStore) pendingAddresses() (map[string]bool, error) {
-	out := map[string]bool{}
-	p := prefix(kindShared)
-	err := scan(s.db, p, prefixEnd(p), func(k, v []byte) (bool, error) {
-		c, err := decodeSharedChange(v)
-		if err != nil {
-			return false, fmt.Errorf("%s: %w", k, err)
-		}
-		out[c.Suppression.Address] = true
-		return true, nil
-	})
-	return out, err
 }
 
 // seedChunk bounds the entries one SharedSeed batch carries.
@@ -405,19 +428,38 @@ func (s *PebbleStore) NodeID() (string, error) {
 	return sid, nil
 }
 
-// checkShared verifies the p/ and v/ records decode and that no p/ seq is
-// at or above the next one to be handed out (Q6's ordering).
+// shared verifies the p/ and v/ records decode, that no p/ seq is at or
+// above the next one to be handed out (Q6's ordering), and that p/ entries
+// and their q/ index keys match one to one.
 func (c *checker) shared() error {
+	indexed := map[uint64]string{} // seq -> address, from q/
+	q := prefix(kindSharedAddr)
+	err := scanKeys(c.r, q, prefixEnd(q), func(k []byte) (bool, error) {
+		nul := len(k) - 9 // the seq is the last 8 bytes
+		if nul < 3 || k[nul] != 0 || bytes.IndexByte(k[2:nul], 0) >= 0 {
+			c.fail("Q6 shared index key %q: %v", k, errBadKey)
+			return true, nil
+		}
+		indexed[binary.BigEndian.Uint64(k[nul+1:])] = string(k[2:nul])
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
 	p := prefix(kindShared)
-	err := scan(c.r, p, prefixEnd(p), func(k, v []byte) (bool, error) {
+	err = scan(c.r, p, prefixEnd(p), func(k, v []byte) (bool, error) {
 		seq, err := parseSharedKey(k)
 		if err != nil {
 			c.fail("Q6 %v", err)
 			return true, nil
 		}
-		if _, err := decodeSharedChange(v); err != nil {
+		ch, err := decodeSharedChange(v)
+		if err != nil {
 			c.fail("Q6 %s: %v", k, err)
+		} else if a, ok := indexed[seq]; !ok || a != ch.Suppression.Address {
+			c.fail("Q6 shared outbox entry %d for %s has index %q", seq, ch.Suppression.Address, a)
 		}
+		delete(indexed, seq)
 		if c.sharedNext > 0 && seq >= c.sharedNext {
 			c.fail("Q6 shared outbox entry %d at or above the next seq %d", seq, c.sharedNext)
 		}
@@ -425,6 +467,9 @@ func (c *checker) shared() error {
 	})
 	if err != nil {
 		return err
+	}
+	for seq, a := range indexed {
+		c.fail("Q6 shared index for %s names entry %d, which does not exist", a, seq)
 	}
 	v, err := get(c.r, markKey(markSuppressions), decodeMark)
 	if err != nil && !errors.Is(err, ErrNotFound) {

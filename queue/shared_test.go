@@ -102,7 +102,7 @@ func TestSharedOutboxRecordsEveryLocalChange(t *testing.T) {
 	if n, err := e.s.PendingCount(bg); err != nil || n != 1 {
 		t.Fatalf("PendingCount %d, %v", n, err)
 	}
-	e.ok(e.s.SharedDone(bg, []uint64{s0.Seq, s1.Seq}))
+	e.ok(e.s.SharedDone(bg, []SharedChange{s0, s1}))
 	if p := e.pending(); len(p) != 2 || p[0].Seq != s2.Seq {
 		t.Fatalf("after done: %+v", p)
 	}
@@ -123,7 +123,7 @@ func TestApplySharedReplacesDeletesAndSparesPending(t *testing.T) {
 		t.Fatalf("fresh store synced=%v, %v", synced, err)
 	}
 	e.ok(e.s.Suppress(bg, Suppression{Address: "old@x.test", Reason: "manual", Created: t0}))
-	e.ok(e.s.SharedDone(bg, []uint64{e.pending()[0].Seq}))
+	e.ok(e.s.SharedDone(bg, e.pending()))
 	e.ok(e.s.Suppress(bg, Suppression{Address: "mine@x.test", Reason: "manual", Created: t0}))
 	evs := len(e.events(0))
 
@@ -190,10 +190,17 @@ func TestCheckFindsBadSharedEntries(t *testing.T) {
 	if err := e.s.db.Set(sharedKey(1<<40), []byte("junk"), nil); err != nil {
 		t.Fatal(err)
 	}
+	// An index key whose entry is gone would keep shared rows off the
+	// address for good.
+	if err := e.s.db.Set(sharedAddrKey("b@x.test", 7), nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	err := e.s.Check(bg)
-	if err == nil || !strings.Contains(err.Error(), "Q6 shared outbox entry 1099511627776 at or above the next seq") ||
-		!strings.Contains(err.Error(), "Q6 p/") {
-		t.Fatalf("check: %v", err)
+	for _, want := range []string{"Q6 shared outbox entry 1099511627776 at or above the next seq", "Q6 p/",
+		"Q6 shared index for b@x.test names entry 7, which does not exist"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("check: %v, want %q", err, want)
+		}
 	}
 }
 

@@ -34,7 +34,7 @@ import (
 // opened with SharedOutbox).
 type Local interface {
 	SharedPending(ctx context.Context, limit int) ([]queue.SharedChange, error)
-	SharedDone(ctx context.Context, seqs []uint64) error
+	SharedDone(ctx context.Context, done []queue.SharedChange) error
 	SharedWake() <-chan struct{}
 	SharedVersion(ctx context.Context) (uint64, bool, error)
 	SharedJoined(ctx context.Context) error

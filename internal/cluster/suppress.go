@@ -90,11 +90,7 @@ func (n *Node) push(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	seqs := make([]uint64, len(changes))
-	for i, c := range changes {
-		seqs[i] = c.Seq
-	}
-	if err := n.o.Store.SharedDone(ctx, seqs); err != nil {
+	if err := n.o.Store.SharedDone(ctx, changes); err != nil {
 		return false, err
 	}
 	n.log.Debug("pushed suppression changes", zap.Int("changes", len(changes)), zap.Int64("version", top))
