@@ -180,7 +180,7 @@ func TestPushIsIdempotent(t *testing.T) {
 	c := queue.SharedChange{ID: "0123456789abcdef", At: time.Now(),
 		Suppression: queue.Suppression{Address: "y@example.test", Reason: "manual", LastSeen: time.Now(), Count: 1}}
 	for range 2 {
-		err := pgx.BeginFunc(bg, n.pool, func(tx pgx.Tx) error { _, err := n.pushOne(bg, tx, c); return err })
+		err := pgx.BeginFunc(bg, n.pool, func(tx pgx.Tx) error { _, err := n.pushBatch(bg, tx, []queue.SharedChange{c}); return err })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -364,5 +364,46 @@ func TestPruneOldChangeIDs(t *testing.T) {
 	}
 	if strings.Join(ids, ",") != "recent" {
 		t.Fatalf("change IDs after pruning: %v", ids)
+	}
+}
+
+// Several changes to one address in one push apply in order.
+func TestPushBatchMergesInOrder(t *testing.T) {
+	dsn := pgtest.DSN(t, pgtest.Addr)
+	n := startNode(t, dsn, "a", openStore(t))
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	add := func(id, addr, reason string, d time.Duration) queue.SharedChange {
+		return queue.SharedChange{ID: id, At: at.Add(d), Suppression: queue.Suppression{Address: addr, Reason: reason,
+			LastSeen: at.Add(d), Count: 1}}
+	}
+	rm := func(id, addr string) queue.SharedChange {
+		return queue.SharedChange{ID: id, At: at, Removed: true, Suppression: queue.Suppression{Address: addr}}
+	}
+	changes := []queue.SharedChange{
+		add("1", "x@example.test", "hard_bounce", 0), add("2", "x@example.test", "complaint", time.Second),
+		rm("3", "x@example.test"), add("4", "x@example.test", "manual", 2*time.Second),
+		add("5", "y@example.test", "hard_bounce", 0), add("6", "y@example.test", "", time.Second),
+		rm("7", "z@example.test"),
+	}
+	err := pgx.BeginFunc(bg, n.pool, func(tx pgx.Tx) error { _, err := n.pushBatch(bg, tx, changes); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := connect(t, dsn)
+	for _, want := range []struct {
+		addr, reason string
+		count        int
+		removed      bool
+	}{{"x@example.test", "manual", 1, false}, {"y@example.test", "hard_bounce", 2, false}, {"z@example.test", "", 0, true}} {
+		var reason string
+		var count int
+		var removed bool
+		if err := db.QueryRow(bg, "SELECT reason, count, removed FROM mtaq_suppressions WHERE address = $1", want.addr).
+			Scan(&reason, &count, &removed); err != nil {
+			t.Fatal(err)
+		}
+		if reason != want.reason || count != want.count || removed != want.removed {
+			t.Errorf("%s: reason %q count %d removed %v, want %+v", want.addr, reason, count, removed, want)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"time"
 
@@ -13,8 +12,8 @@ import (
 	"github.com/mtaq/mtaq/queue"
 )
 
-// pushBatch bounds the outbox entries one transaction carries.
-const pushBatch = 200
+// pushLimit bounds the outbox entries one transaction carries.
+const pushLimit = 500
 
 // catchUpBatch bounds the rows one local batch applies.
 const catchUpBatch = 1000
@@ -64,28 +63,15 @@ func (n *Node) pushLoop(ctx context.Context) {
 // push sends one batch of outbox entries in one transaction and deletes
 // them locally once it committed. It reports whether more may be waiting.
 func (n *Node) push(ctx context.Context) (bool, error) {
-	changes, err := n.o.Store.SharedPending(ctx, pushBatch)
+	changes, err := n.o.Store.SharedPending(ctx, pushLimit)
 	if err != nil || len(changes) == 0 {
 		return false, err
 	}
 	var top int64
 	err = pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
-		// Writers one at a time: versions are then committed in order.
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockSuppressions); err != nil {
-			return err
-		}
-		for _, c := range changes {
-			v, err := n.pushOne(ctx, tx, c)
-			if err != nil {
-				return err
-			}
-			top = max(top, v)
-		}
-		if top > 0 {
-			_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, strconv.FormatInt(top, 10))
-			return err
-		}
-		return nil
+		var err error
+		top, err = n.pushBatch(ctx, tx, changes)
+		return err
 	})
 	if err != nil {
 		return false, err
@@ -95,7 +81,7 @@ func (n *Node) push(ctx context.Context) (bool, error) {
 	}
 	n.log.Debug("pushed suppression changes", zap.Int("changes", len(changes)), zap.Int64("version", top))
 	n.beatSoon()
-	return len(changes) == pushBatch, nil
+	return len(changes) == pushLimit, nil
 }
 
 // row is one mtaq_suppressions row.
@@ -109,44 +95,127 @@ type row struct {
 	version                    int64
 }
 
-// pushOne applies one change (once: its ID is recorded) and returns the
-// version it wrote, 0 for a change already applied.
-func (n *Node) pushOne(ctx context.Context, tx pgx.Tx, c queue.SharedChange) (int64, error) {
-	tag, err := tx.Exec(ctx, "INSERT INTO mtaq_suppression_changes (id, node) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-		c.ID, n.o.Node)
-	if err != nil || tag.RowsAffected() == 0 {
+// pushBatch applies changes in seq order inside tx, each once (its ID is
+// recorded), and returns the highest version written (0: nothing new). Four
+// round trips whatever the batch size: the new IDs, the rows they touch,
+// the upserts pipelined, the notification.
+func (n *Node) pushBatch(ctx context.Context, tx pgx.Tx, changes []queue.SharedChange) (int64, error) {
+	// Writers one at a time: versions are then committed in order.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockSuppressions); err != nil {
 		return 0, err
 	}
-	var old row
-	err = tx.QueryRow(ctx, `SELECT reason, first_seen, last_seen, count, expires, reply, message_id, removed
-		FROM mtaq_suppressions WHERE address = $1`, c.Suppression.Address).
-		Scan(&old.reason, &old.firstSeen, &old.lastSeen, &old.count, &old.expires, &old.reply, &old.messageID, &old.removed)
-	exists := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	ids := make([]string, len(changes))
+	for i, c := range changes {
+		ids[i] = c.ID
+	}
+	fresh := map[string]bool{}
+	rs, err := tx.Query(ctx, `INSERT INTO mtaq_suppression_changes (id, node) SELECT unnest($1::text[]), $2
+		ON CONFLICT DO NOTHING RETURNING id`, ids, n.o.Node)
+	if err != nil {
 		return 0, err
 	}
-	var r row
-	if c.Removed {
-		if !exists {
-			old = row{firstSeen: c.At, lastSeen: c.At}
-		}
-		r = old
-		r.removed = true
-	} else {
-		if r, err = merge(old, exists && !old.removed, c.Suppression); err != nil {
+	for rs.Next() {
+		var id string
+		if err := rs.Scan(&id); err != nil {
+			rs.Close()
 			return 0, err
 		}
+		fresh[id] = true
 	}
-	var v int64
-	err = tx.QueryRow(ctx, `INSERT INTO mtaq_suppressions
-		(address, reason, first_seen, last_seen, count, expires, reply, message_id, removed, version, node, updated)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nextval('mtaq_suppression_version'), $10, now())
-		ON CONFLICT (address) DO UPDATE SET reason = $2, first_seen = $3, last_seen = $4, count = $5, expires = $6,
-			reply = $7, message_id = $8, removed = $9, version = excluded.version, node = $10, updated = now()
-		RETURNING version`,
-		c.Suppression.Address, r.reason, r.firstSeen, r.lastSeen, r.count, r.expires, r.reply, r.messageID, r.removed,
-		n.o.Node).Scan(&v)
-	return v, err
+	if rs.Close(); rs.Err() != nil {
+		return 0, rs.Err()
+	}
+	var addrs []string
+	for _, c := range changes {
+		if fresh[c.ID] {
+			addrs = append(addrs, c.Suppression.Address)
+		}
+	}
+	if len(addrs) == 0 {
+		return 0, nil
+	}
+	rows, err := readRows(ctx, tx, addrs)
+	if err != nil {
+		return 0, err
+	}
+	// Merged in seq order, so two changes to one address in the batch
+	// apply as they happened; one upsert per address.
+	var order []string
+	touched := map[string]bool{}
+	for _, c := range changes {
+		if !fresh[c.ID] {
+			continue
+		}
+		old, exists := rows[c.Suppression.Address]
+		var r row
+		if c.Removed {
+			if !exists {
+				old = &row{firstSeen: c.At, lastSeen: c.At}
+			}
+			r = *old
+			r.removed = true
+		} else {
+			var cur row
+			if exists {
+				cur = *old
+			}
+			if r, err = merge(cur, exists && !old.removed, c.Suppression); err != nil {
+				return 0, err
+			}
+		}
+		r.address = c.Suppression.Address
+		if !touched[r.address] {
+			touched[r.address] = true
+			order = append(order, r.address)
+		}
+		rows[r.address] = &r
+	}
+	var b pgx.Batch
+	for _, a := range order {
+		r := rows[a]
+		b.Queue(`INSERT INTO mtaq_suppressions
+			(address, reason, first_seen, last_seen, count, expires, reply, message_id, removed, version, node, updated)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nextval('mtaq_suppression_version'), $10, now())
+			ON CONFLICT (address) DO UPDATE SET reason = $2, first_seen = $3, last_seen = $4, count = $5, expires = $6,
+				reply = $7, message_id = $8, removed = $9, version = excluded.version, node = $10, updated = now()
+			RETURNING version`,
+			a, r.reason, r.firstSeen, r.lastSeen, r.count, r.expires, r.reply, r.messageID, r.removed, n.o.Node)
+	}
+	var top int64
+	br := tx.SendBatch(ctx, &b)
+	for range b.Len() {
+		var v int64
+		if err := br.QueryRow().Scan(&v); err != nil {
+			br.Close()
+			return 0, err
+		}
+		top = max(top, v)
+	}
+	if err := br.Close(); err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, strconv.FormatInt(top, 10))
+	return top, err
+}
+
+// readRows returns the current rows of addrs, by address.
+func readRows(ctx context.Context, tx pgx.Tx, addrs []string) (map[string]*row, error) {
+	rs, err := tx.Query(ctx, `SELECT address, reason, first_seen, last_seen, count, expires, reply, message_id, removed
+		FROM mtaq_suppressions WHERE address = ANY($1)`, addrs)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	out := map[string]*row{}
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.address, &r.reason, &r.firstSeen, &r.lastSeen, &r.count, &r.expires, &r.reply, &r.messageID,
+			&r.removed); err != nil {
+			return nil, err
+		}
+		out[r.address] = &r
+	}
+	return out, rs.Err()
 }
 
 // merge is the local merge (queue's mergeSuppression) done on the shared
