@@ -82,6 +82,8 @@ type Node struct {
 	ready    bool  // schema checked and node registered
 	lastErr  error // the database's last failure, nil while healthy
 	degraded bool  // logged as unreachable, so recovery is logged once
+	queued   int64 // the last pending count, taken at queuedAt
+	queuedAt time.Time
 }
 
 // notifyChannel is the LISTEN/NOTIFY channel; the payload (a version) is a
@@ -248,7 +250,7 @@ func (n *Node) register(ctx context.Context) error {
 // heartbeat refreshes the node row; a row taken over by another data
 // directory (this node was away longer than 3 heartbeats) is reported.
 func (n *Node) heartbeat(ctx context.Context) error {
-	queued, outbox, applied, err := n.localCounts(ctx)
+	queued, outbox, applied, err := n.localCounts(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -262,20 +264,33 @@ func (n *Node) heartbeat(ctx context.Context) error {
 }
 
 // localCounts is what a heartbeat reports: pending recipients, outbox
-// entries and the shared version applied. Key-only scans of this node's
-// Pebble, once per heartbeat.
-func (n *Node) localCounts(ctx context.Context) (queued, outbox, applied int64, err error) {
-	q, err := n.o.Store.PendingCount(ctx)
-	if err != nil {
-		return 0, 0, 0, err
+// entries and the shared version applied. The pending count is a key-only
+// scan of the due index (a million keys take a fraction of a second), so
+// heartbeats reuse one up to queuedEvery old; fresh forces a new one.
+func (n *Node) localCounts(ctx context.Context, fresh bool) (queued, outbox, applied int64, err error) {
+	n.mu.Lock()
+	q, at := n.queued, n.queuedAt
+	n.mu.Unlock()
+	if now := n.o.Clock.Now(); fresh || at.IsZero() || now.Sub(at) >= queuedEvery {
+		c, err := n.o.Store.PendingCount(ctx)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		q = int64(c)
+		n.mu.Lock()
+		n.queued, n.queuedAt = q, now
+		n.mu.Unlock()
 	}
 	o, err := n.o.Store.SharedCount(ctx)
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	v, _, err := n.o.Store.SharedVersion(ctx)
-	return int64(q), int64(o), int64(v), err
+	return q, int64(o), int64(v), err
 }
+
+// queuedEvery bounds how often heartbeats count the pending recipients.
+const queuedEvery = 30 * time.Second
 
 // setErr records the database's state and logs only its changes.
 func (n *Node) setErr(err error) {

@@ -328,6 +328,14 @@ func TestStatus(t *testing.T) {
 		}
 		return nil
 	})
+	// Pending recipients are counted.
+	m := &queue.Message{Sender: "app@example.test", Arrived: time.Now(), Recipients: []queue.Recipient{{Address: "r@example.test"}}}
+	if err := a.Enqueue(bg, m, []byte("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := na.Status(bg); err != nil || st.Local.Queued != 1 {
+		t.Fatalf("queued %+v, %v", st.Local, err)
+	}
 	// The database away: this node still reports itself.
 	proxy.Cut()
 	if err := a.Suppress(bg, queue.Suppression{Address: "t@example.test", Reason: "manual"}); err != nil {

@@ -44,7 +44,7 @@ type NodeStatus struct {
 // error: Database says so and Local still reports this node.
 func (n *Node) Status(ctx context.Context) (*Status, error) {
 	st := &Status{Node: n.o.Node, Known: SchemaVersion()}
-	queued, outbox, applied, err := n.localCounts(ctx)
+	queued, outbox, applied, err := n.localCounts(ctx, true)
 	if err != nil {
 		return nil, err
 	}
