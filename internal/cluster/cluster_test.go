@@ -415,3 +415,42 @@ func TestPushBatchMergesInOrder(t *testing.T) {
 		}
 	}
 }
+
+// A suppression made while the database was away survives the node's
+// restart in its outbox and reaches the fleet afterwards.
+func TestOutboxSurvivesRestart(t *testing.T) {
+	proxy := pgtest.NewProxy(t)
+	dsn := pgtest.DSN(t, proxy.Addr())
+	dir := t.TempDir()
+	a, err := queue.Open(dir, queue.Options{SharedOutbox: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := openStore(t)
+	na := startNode(t, dsn, "a", a)
+	startNode(t, dsn, "other", other)
+	proxy.Cut()
+	if err := a.Suppress(bg, queue.Suppression{Address: "kept@example.test", Reason: "complaint"}); err != nil {
+		t.Fatal(err)
+	}
+	na.Stop()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err = queue.Open(dir, queue.Options{SharedOutbox: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	// Restarted with the database still away: it has joined before, so it
+	// runs on its copy.
+	na = startNode(t, dsn, "a", a)
+	if na.Healthy() == nil {
+		t.Fatal("healthy with the database away")
+	}
+	proxy.Restore()
+	got := waitSuppressed(t, other, "kept@example.test", true)
+	if got.Reason != "complaint" {
+		t.Fatalf("entry %+v", got)
+	}
+}
