@@ -45,6 +45,8 @@ type Config struct {
 	HTTP HTTP `toml:"http"`
 	// Verify: address verification (verify.go).
 	Verify Verify `toml:"verify"`
+	// Cluster is fleet mode (cluster.go); nil without a [cluster] table.
+	Cluster *Cluster `toml:"cluster"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.

@@ -112,6 +112,7 @@ func validate(c Config) []*Problem {
 	validateBounce(k, c.Bounce)
 	validateHTTP(k, c.HTTP, c.Submission)
 	validateVerify(k, c.Verify)
+	validateCluster(k, c.Cluster)
 	return k.probs
 }
 

@@ -315,6 +315,8 @@ type applyTx struct {
 	msgs map[string]*msgRecord // written once, at the end
 	evs  []Event               // numbered and added at commit
 	lo   uint64                // smallest due time written (dueMark)
+	// shared: a p/ entry is in b, so commit wakes the shared outbox.
+	shared bool
 }
 
 func (s *PebbleStore) newTx() *applyTx {
@@ -324,7 +326,13 @@ func (s *PebbleStore) newTx() *applyTx {
 // commit commits the batch with its events, registered with the due mark.
 func (tx *applyTx) commit() error {
 	defer tx.s.due.begin(tx.lo)()
-	return tx.s.commitEvents(tx.b, tx.evs)
+	if err := tx.s.commitEvents(tx.b, tx.evs); err != nil {
+		return err
+	}
+	if tx.shared {
+		tx.s.wakeShared()
+	}
+	return nil
 }
 
 func (tx *applyTx) message(id string) (*msgRecord, error) {
@@ -456,7 +464,9 @@ func (tx *applyTx) suppress(r *rcptRecord, u Update) error {
 		sup.LastSeen = tx.s.clock.Now()
 	}
 	tx.evs = append(tx.evs, suppressedEvent(sup))
-	return mergeSuppression(tx.b, sup)
+	shared, err := tx.s.mergeSuppression(tx.b, sup)
+	tx.shared = tx.shared || shared
+	return err
 }
 
 func putMessage(b *pebble.Batch, m *msgRecord) error {

@@ -16,14 +16,17 @@ const maxReported = 10
 // Check implements Store. It reads one snapshot and verifies Q1 (due keys
 // match pending recipients, both ways), W1 (none below the due watermark),
 // Q4 (body iff an open recipient), the open-recipient counter, the final
-// index, and D1/D2 (consumer.go). Q2 and Q3 are properties of the write paths; Check sees their
+// index, D1/D2 (consumer.go) and the shared outbox (Q6). Q2 and Q3 are properties of the write paths; Check sees their
 // result as Q1 and Q4 holding.
 func (s *PebbleStore) Check(ctx context.Context) error {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	// Read after the snapshot: every key in it is committed, so W1 holds.
 	c := checker{ctx: ctx, r: snap, dueLow: s.due.get(), histTrim: s.histTrim.nanos.Load()}
-	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events, c.consumers}
+	if s.shared != nil {
+		c.sharedNext = s.shared.next.Load()
+	}
+	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events, c.consumers, c.shared}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return fmt.Errorf("queue check: %w", err)
@@ -37,6 +40,7 @@ type checker struct {
 	r          pebble.Reader
 	dueLow     uint64 // the due watermark (W1 in duemark.go)
 	histTrim   int64  // TrimHistory's newest horizon: older outcomes may be gone (H1)
+	sharedNext uint64 // the next p/ seq (Q6 in shared.go); 0 when off
 	violations []string
 	n          int
 }

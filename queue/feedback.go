@@ -327,7 +327,9 @@ func (tx *applyTx) suppressFeedback(f Feedback) error {
 		sup.Reply = f.Reply
 	}
 	tx.evs = append(tx.evs, suppressedEvent(sup))
-	return mergeSuppression(tx.b, sup)
+	shared, err := tx.s.mergeSuppression(tx.b, sup)
+	tx.shared = tx.shared || shared
+	return err
 }
 
 // putFeedback writes the report's record and its key.

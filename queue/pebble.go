@@ -43,6 +43,9 @@ type Options struct {
 	// still takes its lock file, so this fails with ErrLocked while the
 	// daemon holds the store.
 	ReadOnly bool
+	// SharedOutbox records every local suppression change as a p/ entry
+	// for the fleet's shared list (Q6, shared.go). Off without [cluster].
+	SharedOutbox bool
 }
 
 const defaultMinFree = 64 << 20
@@ -62,6 +65,7 @@ type PebbleStore struct {
 	// consumerMu orders changes to consumers' dead letters and holds.
 	consumerMu sync.Mutex
 	histTrim   historyTrim
+	shared     *sharedOutbox // nil: the shared outbox is off
 }
 
 var _ Store = (*PebbleStore)(nil)
@@ -112,6 +116,12 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		return nil, fmt.Errorf("open queue %s: %w", dir, err)
 	}
 	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark()}
+	if opts.SharedOutbox {
+		if s.shared, err = initShared(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open queue %s: %w", dir, err)
+		}
+	}
 	return s, nil
 }
 

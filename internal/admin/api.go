@@ -72,6 +72,9 @@ type API interface {
 	// UpdateDisposableList replaces the disposable-domain list (mtaq
 	// verify update-list); ErrInvalid (wrapped) names a bad line.
 	UpdateDisposableList(ctx context.Context, list io.Reader) (*verify.ListUpdate, error)
+	// ClusterStatus reports the fleet (mtaq cluster status); ErrInvalid
+	// (wrapped) on a node without [cluster].
+	ClusterStatus(ctx context.Context) (*ClusterStatus, error)
 }
 
 // QueueFilter selects messages; zero fields match everything.

@@ -54,6 +54,8 @@ type Options struct {
 	// Verifier answers Verify and keeps the disposable list; nil: both
 	// fail.
 	Verifier *verify.Verifier
+	// Cluster, set in fleet mode, reports the fleet.
+	Cluster func(context.Context) (*ClusterStatus, error)
 }
 
 // Service carries out API requests inside the daemon.
@@ -70,6 +72,7 @@ type Service struct {
 	snapshot Snapshotter
 	webhooks Webhooks
 	verifier *verify.Verifier
+	cluster  func(context.Context) (*ClusterStatus, error)
 }
 
 var _ API = (*Service)(nil)
@@ -91,7 +94,8 @@ func NewService(o Options) *Service {
 		o.Logger = zap.NewNop()
 	}
 	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin"),
-		unsigned: o.Unsigned, reports: o.Reports, snapshot: o.Snapshot, webhooks: o.Webhooks, verifier: o.Verifier}
+		unsigned: o.Unsigned, reports: o.Reports, snapshot: o.Snapshot, webhooks: o.Webhooks, verifier: o.Verifier,
+		cluster: o.Cluster}
 }
 
 func limit(n int) int {

@@ -47,7 +47,10 @@ var mayImport = map[string][]string{
 	"internal/metrics": {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
-		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce", "internal/httpapi", "internal/verify"},
+		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce", "internal/httpapi", "internal/verify",
+		"internal/cluster"},
+	// Fleet mode: PostgreSQL beside the queue's shared outbox; nothing on the mail path.
+	"internal/cluster": {"queue", "internal/clock", "internal/buildinfo"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
 	// Address verification: intake's parser, delivery's resolver and probe,
@@ -65,6 +68,7 @@ var mayImport = map[string][]string{
 	"internal/postfixtest": nil,
 	// Validates responses against the OpenAPI document it is given.
 	"internal/httpapi/openapitest": nil,
+	"internal/pgtest":              nil,
 	// Benchmark tools drive the real packages from outside.
 	"bench/scale":   {"queue"},
 	"bench/latency": nil,
@@ -123,6 +127,8 @@ var dialAllowed = map[string]string{
 	"internal/admin/listen.go": "probes whether a daemon already answers on the admin unix socket",
 	"internal/postfixtest/postfixtest.go": "the test helper waits until the Postfix it started " +
 		"listens on loopback",
+	"internal/pgtest/pgtest.go": "the test helper's proxy forwards loopback connections to the test " +
+		"PostgreSQL, so a test can cut and restore them",
 }
 
 // globalLoggers are zap's process-wide loggers (C5): every package takes a

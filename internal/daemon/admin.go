@@ -14,7 +14,7 @@ import (
 // startAdmin serves the admin API on data_dir's socket (and TCP when
 // configured) over the open queue; the CLI does everything through it.
 func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler, unsigned func() map[string]uint64,
-	reports admin.Reports, hooks admin.Webhooks, snapshot admin.Snapshotter, verifier *verify.Verifier) (*admin.Server, *admin.Service, error) {
+	reports admin.Reports, hooks admin.Webhooks, snapshot admin.Snapshotter, verifier *verify.Verifier, fl *fleet) (*admin.Server, *admin.Service, error) {
 	token, err := c.Admin.AdminToken()
 	if err != nil {
 		return nil, nil, err
@@ -22,6 +22,7 @@ func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Sc
 	svc := admin.NewService(admin.Options{
 		Store: store, Scheduler: sched, Live: sched, Clock: o.Clock, Logger: o.Logger, Unsigned: unsigned, Reports: reports,
 		TTLs: c.Suppression.TTLs(), Webhooks: hooks, Snapshot: snapshot, Verifier: verifier,
+		Cluster: fl.statusFunc(),
 	})
 	srv, err := admin.NewServer(admin.ServerOptions{
 		API: svc, SocketPath: c.AdminSocketPath(), Group: c.Admin.Group,

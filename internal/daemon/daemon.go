@@ -1,6 +1,7 @@
-// Package daemon wires mtaq serve together: it opens the queue, starts the
-// submission listeners, the delivery client and the scheduler, and stops them
-// in order. It owns lifecycle only; every decision lives in the packages it
+// Package daemon wires mtaq serve together: it opens the queue, joins the
+// fleet when [cluster] is set (internal/cluster), starts the submission
+// listeners, the delivery client and the scheduler, and stops them in
+// order (the fleet after delivery, the queue last). It owns lifecycle only; every decision lives in the packages it
 // wires. Tests start it in-process with a fake Clock, Resolver or Dialer.
 package daemon
 
@@ -72,6 +73,7 @@ type Daemon struct {
 	verifier   *verify.Verifier
 	metrics    *metrics.Registry
 	metricsSrv *metrics.Server // nil without metrics.listen
+	fleet      *fleet          // nil without [cluster]
 
 	// For /readyz: set once submission listens, and when Stop begins.
 	listening, stopping atomic.Bool
@@ -108,13 +110,25 @@ func Start(o Options) (*Daemon, error) {
 			zap.Int("changed", tightened))
 	}
 	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger, Clock: o.Clock,
-		MinFreeBytes: c.Queue.MinFreeBytes})
+		MinFreeBytes: c.Queue.MinFreeBytes, SharedOutbox: c.Cluster != nil})
 	if err != nil {
 		return nil, fmt.Errorf("opening the queue in %s: %w", c.DataDir, err)
 	}
-	classifier, err := c.Policy.Classifier()
+	// Fleet mode joins before anything takes mail, so the suppression copy
+	// is current (or known to be the last one) when the first RCPT comes.
+	fleet, err := startCluster(c, o, store)
 	if err != nil {
 		store.Close()
+		return nil, err
+	}
+	// shut undoes the above on a later failure to start.
+	shut := func() {
+		fleet.stop()
+		store.Close()
+	}
+	classifier, err := c.Policy.Classifier()
+	if err != nil {
+		shut()
 		return nil, fmt.Errorf("policy rules: %w", err)
 	}
 	reg := metrics.New(metrics.Options{Store: store, Logger: o.Logger})
@@ -122,13 +136,14 @@ func Start(o Options) (*Daemon, error) {
 		// One resolver, one DNS cache: delivery's and verification's.
 		o.Resolver = delivery.NewResolver(c.DNSServerAddrs())
 	}
-	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg}
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg,
+		fleet: fleet}
 	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg); err != nil {
 		store.Close()
 		return nil, err
 	}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
-		store.Close()
+		shut()
 		return nil, err
 	}
 	d.sched = scheduler.New(scheduler.Options{
@@ -154,7 +169,7 @@ func Start(o Options) (*Daemon, error) {
 	reg.WatchScheduler(d.sched)
 	signer, err := loadDKIM(c)
 	if err != nil {
-		store.Close()
+		shut()
 		return nil, err
 	}
 	in := intake.New(intake.Options{Hostname: c.Hostname, Store: store, Clock: o.Clock, Logger: o.Logger,
@@ -165,21 +180,21 @@ func Start(o Options) (*Daemon, error) {
 	d.in = in
 	pk, err := openPickup(c, o, in)
 	if err != nil {
-		store.Close()
+		shut()
 		return nil, err
 	}
 	hooks := newWebhooks(c, o.Clock, store, reg, o.Logger)
 	var svc *admin.Service
 	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet(hooks),
-		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier); err != nil {
+		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet); err != nil {
 		pk.Close()
-		store.Close()
+		shut()
 		return nil, err
 	}
 	if d.metricsSrv, err = startMetrics(c, reg, o.Logger, d.readiness()); err != nil {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		pk.Close()
-		store.Close()
+		shut()
 		return nil, err
 	}
 	d.sub, err = submission.New(submission.Options{
@@ -228,7 +243,7 @@ func Start(o Options) (*Daemon, error) {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		d.stopMetrics(context.Background())    //nolint:errcheck // reporting the first error
 		pk.Close()
-		store.Close()
+		shut()
 		return nil, err
 	}
 	d.listening.Store(true)
@@ -444,6 +459,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		d.cancel()
 		<-d.done
 		d.deliv.Close() // QUIT idle connections
+		// After delivery, so its last suppressions are in the outbox; what
+		// is not pushed yet stays there for the next start.
+		d.fleet.stop()
 		err = errors.Join(err, d.admin.Shutdown(ctx), d.store.Close())
 		d.log.Info("mtaq stopped")
 	})
