@@ -155,7 +155,7 @@ var families = []family{
 	),
 	// Reputation beats volume (labelling policy): "too many messages from
 	// an untrusted IP", "rate limited due to IP reputation".
-	rule("reputation", BlockedReputation, 86, `reputation`, `complaints`, `untrusted`, `bad behaviou?r`,
+	rule("reputation", BlockedReputation, 86, `reputation`, `complaints`, `untrusted`, `bad behaviou?r`, `too much spam`,
 		`\bzombie`, `\bbotnet`, `spam abuse`, `abuse detected`),
 	rule("sender-auth", AuthFailure, 87,
 		`dmarc`, `\bspf\b`, `dkim`, `sender.?id\b`, `sender policy framework`,
@@ -286,6 +286,7 @@ var families = []family{
 	// (recipient-choice).
 	rule("auth-required", RelayDenied, 58,
 		`authentication (is )?required`, `authrequired`, `not authenticated to send`,
+		`smtp auth(entication)?\b.{0,30}(turned on|enabled?|required|needed)`, `(log ?in|logged in)(to)? .{0,20}(pop|imap)`,
 	),
 	rule("sender-address", InvalidSender, 75,
 		`sender address`, `sender domain`, `sending domain`, `domain of sender`, `unroutable sender`, `from: domain`,
@@ -355,7 +356,7 @@ var families = []family{
 	),
 	rule("policy", PolicyRejected, 50,
 		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `not authori[sz]ed`, `filtered`,
-		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`,
+		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`, `(message|mail|e-?mail) (is )?not allowed`,
 	),
 	rule("domain-not-found", DomainNotFound, 62,
 		`host unknown`, `unknown host`, `domain (is )?not (found|reachable|resolv|exist)`,
@@ -381,7 +382,7 @@ var families = []family{
 		`invalid/inactive user`, `unrouteable address`, `addressee unknown`,
 		`not listed in .{0,30}(directory|address book)`, `no one (here )?by that name`,
 		`nonexistent (user|mailbox|address)`,
-		`(mailbox|user|account|address|recipient) (is |currently )?unavailable`,
+		`(mailbox|user|account|address|recipient) (is |currently )?(unavailable|not available)`,
 	),
 	// Postfix's prefix for any client restriction: a refusal of our host
 	// (the corpus labels "Client host rejected: Access denied" a block
@@ -411,7 +412,7 @@ var families = []family{
 		`internal`, `system (error|full|storage|resources)`, `mailer error`,
 		`config(uration)? (error|problem)`, `misconfigur`, `resources? (temporarily )?unavailable`,
 		`temporary local problem`, `local error`, `insufficient`, `disk space`, `disk full`,
-		`storage`, `queue file`, `service (failure|error|problem)`,
+		`storage`, `queue file`, `\bspool`, `service (failure|error|problem)`,
 		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `(server|service|system) (is )?not ready`, `service (currently |not |is |temporarily )*(un)?available`,
 		`busy`, `could not load`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
 		`overloaded`, `system problem`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
