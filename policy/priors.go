@@ -48,6 +48,12 @@ func codeMeaning(class string, subj, det int) (Category, int) {
 	case 2:
 		switch det {
 		case 1:
+			// "Mailbox disabled" on a transient code is a contradiction
+			// providers use for volume (Gmail's "receiving mail too
+			// quickly", Vade's deferrals): only a 5.2.1 says disabled.
+			if class != "5" {
+				return RateLimited, wWeakCode
+			}
 			return MailboxDisabled, wSpecificCode
 		case 2:
 			return MailboxFull, wSpecificCode
