@@ -235,11 +235,26 @@ func (s *PebbleStore) scanDue(upper []byte, fn func(k []byte) (bool, error), emp
 // holds only the matches. State, Domain and Rcpt must all hold for one
 // recipient of a message; Tag for the message.
 func (s *PebbleStore) List(ctx context.Context, f Filter) ([]*Message, error) {
+	p, err := s.ListPage(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return p.Messages, nil
+}
+
+// ListPage implements Store. IDs sort by arrival, so newest first is the
+// same range scanned backwards: no second index.
+func (s *PebbleStore) ListPage(ctx context.Context, f Filter) (*Page, error) {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	lower := prefix(kindMessage)
+	upper := prefixEnd(prefix(kindMessage))
 	if f.After != "" {
-		lower = append(idKey(kindMessage, f.After), 0)
+		if f.Newest {
+			upper = idKey(kindMessage, f.After)
+		} else {
+			lower = append(idKey(kindMessage, f.After), 0)
+		}
 	}
 	if !f.Since.IsZero() {
 		// The smallest ID of that millisecond: IDs start with the arrival.
@@ -247,13 +262,15 @@ func (s *PebbleStore) List(ctx context.Context, f Filter) ([]*Message, error) {
 			lower = from
 		}
 	}
-	upper := prefixEnd(prefix(kindMessage))
 	if !f.Until.IsZero() {
 		// The next millisecond's floor: match drops the rest of Until's.
-		upper = idKey(kindMessage, idFloor(f.Until.Add(time.Millisecond)))
+		if to := idKey(kindMessage, idFloor(f.Until.Add(time.Millisecond))); bytes.Compare(to, upper) < 0 {
+			upper = to
+		}
 	}
-	var out []*Message
-	err := scan(snap, lower, upper, func(_, v []byte) (bool, error) {
+	page := &Page{}
+	scanned := 0
+	err := scanDir(snap, lower, upper, f.Newest, func(_, v []byte) (bool, error) {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
@@ -261,16 +278,56 @@ func (s *PebbleStore) List(ctx context.Context, f Filter) ([]*Message, error) {
 		if err != nil {
 			return false, err
 		}
-		m, err := loadMessage(snap, rec)
-		if err != nil {
-			return false, err
+		scanned++
+		if f.matchRecord(rec) {
+			m, err := loadMessage(snap, rec)
+			if err != nil {
+				return false, err
+			}
+			if f.match(m) {
+				page.Messages = append(page.Messages, m)
+			}
 		}
-		if f.match(m) {
-			out = append(out, m)
+		if f.Limit > 0 && len(page.Messages) >= f.Limit || f.Scan > 0 && scanned >= f.Scan {
+			page.Resume = rec.ID
+			return false, nil
 		}
-		return f.Limit <= 0 || len(out) < f.Limit, nil
+		return true, nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// scanDir is scan, backwards when reverse.
+func scanDir(r pebble.Reader, lower, upper []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	if !reverse {
+		return scan(r, lower, upper, fn)
+	}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	for ok := it.Last(); ok; ok = it.Prev() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		more, err := fn(it.Key(), v)
+		if err != nil || !more {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// matchRecord checks what the message record alone answers, so a search
+// by tag or sender skips the recipients of the messages it rules out.
+func (f *Filter) matchRecord(rec *msgRecord) bool {
+	return (f.Tag == "" || rec.Tag == f.Tag) && (f.Sender == "" || strings.EqualFold(rec.Sender, f.Sender))
 }
 
 func (f *Filter) match(m *Message) bool {

@@ -3,9 +3,12 @@ package daemon
 import (
 	"crypto/tls"
 	"fmt"
+	"net/http"
+	"slices"
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/console"
 	"github.com/mtaq/mtaq/internal/httpapi"
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
@@ -14,11 +17,12 @@ import (
 
 // startHTTP serves [http] when it has listeners; nil otherwise. svc is the
 // admin Service, so both APIs share one implementation.
-func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc admin.API, reg *metrics.Registry) (*httpapi.Server, error) {
+func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc *admin.Service, reg *metrics.Registry) (*httpapi.Server, error) {
 	if len(c.HTTP.Listen) == 0 {
 		return nil, nil
 	}
 	var keys []httpapi.Key
+	var uiKeys []console.Key // keys with admin or read sign in to the console
 	for i, u := range c.Submission.Users {
 		for j, s := range u.APIKeys {
 			h, err := httpapi.ParseKeyHash(s)
@@ -27,6 +31,9 @@ func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleS
 			}
 			keys = append(keys, httpapi.Key{Hash: h, User: u.Name, Scopes: u.Scopes(),
 				AllowedSenders: u.AllowedSenders, NoDSN: u.DSN != nil && !*u.DSN})
+			if isAdmin, isRead := slices.Contains(u.Scopes(), conf.ScopeAdmin), slices.Contains(u.Scopes(), conf.ScopeRead); isAdmin || isRead {
+				uiKeys = append(uiKeys, console.Key{Hash: h, User: u.Name, Admin: isAdmin})
+			}
 		}
 	}
 	var tlsConf *tls.Config
@@ -37,9 +44,13 @@ func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleS
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	ui, err := console.New(console.Options{Admin: svc, Keys: uiKeys, Secure: tlsConf != nil, Clock: o.Clock, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
 	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: tlsConf, Keys: keys, Intake: in, Store: store,
 		Admin: svc, MaxMessageBytes: c.Submission.MaxMessageBytes, RateLimit: c.HTTP.RateLimit, RateBurst: c.HTTP.RateBurst,
-		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted})
+		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted, Mount: map[string]http.Handler{console.Prefix: ui}})
 	if err != nil {
 		return nil, err
 	}

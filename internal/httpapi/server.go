@@ -50,6 +50,9 @@ type Options struct {
 	// OnAccepted hears each queued message's latency, from its checks to
 	// the commit (metrics, like SMTP's); may be nil.
 	OnAccepted func(latency time.Duration)
+	// Mount serves more handlers on the same listeners, by ServeMux
+	// pattern (the web console at "/ui/"); they do their own auth.
+	Mount map[string]http.Handler
 }
 
 // Server is the running API.
@@ -171,6 +174,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/events", s.auth(ScopeRead, s.listEvents))
 	mux.Handle("GET /v1/stats", s.auth(ScopeRead, s.stats))
 	// POST /v1/verify (issue 23) goes here, behind s.auth like the rest.
+	for pattern, h := range s.o.Mount {
+		mux.Handle(pattern, h)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, notFound(fmt.Sprintf("no route %s %s (see /v1/openapi.json)", r.Method, r.URL.Path)))
 	})
