@@ -74,6 +74,7 @@ var mayImport = map[string][]string{
 	"internal/pgtest":              nil,
 	// Benchmark tools drive the real packages from outside.
 	"bench/scale":   {"queue"},
+	"bench/console": {"queue", "internal/admin", "internal/console"},
 	"bench/latency": nil,
 }
 
