@@ -239,6 +239,21 @@ func TestListPageNewestAndScan(t *testing.T) {
 	if !slices.Equal(found, []string{ids[6], ids[3], ids[0]}) || requests != 5 {
 		t.Errorf("scan-bounded tag search found %v in %d requests, want %v in 5", found, requests, []string{ids[6], ids[3], ids[0]})
 	}
+	// The byte prefilter never hides a match: case-folded fields, values
+	// JSON escapes, non-ASCII ones.
+	odd := msg(t0.Add(time.Minute), "Zoë.O'Neil+x@Ünï.test", "MiXeD@Case.TEST")
+	odd.Sender, odd.Tag = "Ops<Team>@Example.ORG", `a"b\c&<`
+	oddID := e.enqueue(odd, "b")
+	for _, f := range []Filter{{Rcpt: "mixed@case.test"}, {Domain: "CASE.test"}, {Rcpt: "zoë.o'neil+x@ünï.test"},
+		{Sender: "ops<team>@example.org"}, {Tag: `a"b\c&<`}, {State: Queued, Rcpt: "MIXED@case.test"}} {
+		f.Newest = true
+		if got, _ := page(f); len(got) != 1 || got[0] != oddID {
+			t.Errorf("%+v found %v, want %s", f, got, oddID)
+		}
+	}
+	if got, _ := page(Filter{State: Deferred, Rcpt: "mixed@case.test"}); len(got) != 0 {
+		t.Errorf("state and recipient must hold for one recipient: %v", got)
+	}
 	if got, resume := page(Filter{Rcpt: "u7@d.test", Scan: 3}); len(got) != 0 || resume != ids[2] {
 		t.Errorf("oldest-first scan of 3 = %v, resume %q, want none and %s", got, resume, ids[2])
 	}
