@@ -42,6 +42,7 @@ type Admin interface {
 	ListWebhooks(ctx context.Context) (*admin.WebhookList, error)
 	RetryWebhook(ctx context.Context, name string, dead bool) (*admin.WebhookRetry, error)
 	Destinations() []scheduler.DestinationStatus
+	MessageEvents(ctx context.Context, id string) ([]admin.MessageEvent, error)
 }
 
 // Key is an API key that may sign in: its SHA-256, its user, and whether

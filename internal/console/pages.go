@@ -121,6 +121,8 @@ type messageData struct {
 	BodyGone   bool
 	Actions    []string
 	Suppressed map[string]*admin.SuppressionEntry
+	Events     []admin.MessageEvent
+	EventsErr  string
 }
 
 func (c *Console) message(w http.ResponseWriter, r *http.Request, s *session) {
@@ -146,6 +148,9 @@ func (c *Console) message(w http.ResponseWriter, r *http.Request, s *session) {
 		if sup, err := c.o.Admin.ShowSuppression(r.Context(), rc.Address); err == nil && sup.Active {
 			d.Suppressed[rc.Address] = sup
 		}
+	}
+	if d.Events, err = c.o.Admin.MessageEvents(r.Context(), id); err != nil {
+		d.EventsErr = err.Error()
 	}
 	c.render(w, r, http.StatusOK, "message", s, d)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/events"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
@@ -201,8 +203,20 @@ func (b *browser) logout() {
 // cannot run its script or load anything. Screenshots of every page.
 func TestConsoleInBrowser(t *testing.T) {
 	ctx := chromium(t)
+	// The app's webhook endpoint refuses bob's bounce until it is fixed.
+	var hookFixed atomic.Bool
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev queue.Event
+		if err := json.NewDecoder(r.Body).Decode(&ev); err == nil && ev.Kind == "bounced" && !hookFixed.Load() {
+			http.Error(w, "cannot store bounces today", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hook.Close)
 	n := newInternet(t, func(c *conf.Config) {
 		c.HTTP.Listen = []string{"127.0.0.1:0"}
+		c.Webhooks = []conf.Webhook{{Name: "app", URL: hook.URL, Secret: "console-test-webhook-secret"}}
 		c.Submission.Users = []conf.User{
 			{Name: "ops", APIKeys: []string{keyHash(consoleAdminKey)}, APIScopes: []string{"admin"}},
 			{Name: "support", APIKeys: []string{keyHash(consoleReadKey)}, APIScopes: []string{"read"}},
@@ -231,6 +245,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	bounced := n.send("shop@sender.test", "bob@example.net")
 	n.wait(bounced, 0, queue.Bounced)
+	// Its bounced event is refused, retried on the fake clock, then a
+	// dead letter.
+	waitfor.NoError(t, func() error {
+		n.clk.Advance(time.Second)
+		c, err := n.d.store.CountDeadLetters(context.Background(), events.CursorName(hook.URL))
+		if err != nil || c != 1 {
+			return fmt.Errorf("%d dead letters (%v), want bob's bounce", c, err)
+		}
+		return nil
+	})
 	html := fmt.Sprintf("From: shop@sender.test\r\nTo: erin@slow.example\r\nSubject: Your order\r\nMIME-Version: 1.0\r\n"+
 		"Content-Type: multipart/alternative; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nYour order shipped.\r\n"+
 		"--b1\r\nContent-Type: text/html\r\n\r\n<html><body><h1>Your order shipped</h1>"+
@@ -272,6 +296,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("timeline: %q", tl)
 	}
 	b.screenshot("message")
+	evs := b.text("#events")
+	if !strings.Contains(evs, "bounced") || !strings.Contains(evs, "app: dead letter HTTP 400") || !strings.Contains(evs, "app: settled") {
+		t.Fatalf("the message's events and webhook deliveries: %q", evs)
+	}
 
 	// Unblock its suppression (confirmed), from the message page.
 	b.run("unblock", chromedp.Click(chromedp.CSS("#rcpt-0 .unblock")))
@@ -347,7 +375,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.screenshot("queue")
 	b.run("webhooks", chromedp.Navigate(b.url+"/ui/webhooks"), chromedp.WaitVisible(chromedp.CSS("#webhooks")))
+	if row := b.text("#webhooks tbody tr"); !strings.Contains(row, "400") || !strings.Contains(row, "Retry dead letters") {
+		t.Fatalf("webhooks row: %q", row)
+	}
 	b.screenshot("webhooks")
+	hookFixed.Store(true)
+	b.run("retry dead letters", chromedp.Click(chromedp.CSS("#retry-dead-app")))
+	b.waitTitle("Confirm · mtaq")
+	b.run("confirm", chromedp.Click(chromedp.CSS("#confirm")))
+	b.waitTitle("Webhooks · mtaq")
+	if f := b.text(".flash"); !strings.Contains(f, "app: resent 1, delivered 1, failed 0") {
+		t.Fatalf("after retrying the dead letters: %q", f)
+	}
 	b.logout()
 
 	// A read key sees the suppression but has no button, and a forged POST
