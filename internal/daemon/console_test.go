@@ -12,11 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/remote"
 
@@ -47,10 +50,15 @@ func chromium(t *testing.T) context.Context {
 	if err != nil {
 		missingTool(t, "chromium is not installed (apt-get install chromium)")
 	}
+	profile, err := os.MkdirTemp("", "mtaq-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 		"--window-size=1280,800", "about:blank")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its renderers and helpers in one group
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +67,11 @@ func chromium(t *testing.T) context.Context {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill() //nolint:errcheck // it may have exited
-		cmd.Wait()         //nolint:errcheck // killed
+		// Stop the group it leads, by its PID; helpers may write to the
+		// profile until they are gone, so removing it is retried.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck // it may have exited
+		cmd.Wait()                                      //nolint:errcheck // killed
+		waitfor.NoError(t, func() error { return os.RemoveAll(profile) })
 	})
 	ws := make(chan string, 1)
 	go func() {
@@ -145,6 +156,25 @@ func (b *browser) waitTitle(title string) {
 			return fmt.Errorf("page title %q, want %q", got, title)
 		}
 		return nil
+	})
+}
+
+// waitURL waits until the page's address contains part and the page has
+// loaded.
+func (b *browser) waitURL(part string) {
+	b.t.Helper()
+	waitfor.NoError(b.t, func() error {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(loc, part) {
+			return fmt.Errorf("page %s, want one with %s", loc, part)
+		}
+		_, err = chromedp.Run(ctx, chromedp.WaitReady(chromedp.CSS("footer")))
+		return err
 	})
 }
 
@@ -268,13 +298,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	b := &browser{t: t, ctx: ctx, url: "http://" + n.d.HTTPAddrs()[0].String()}
+	// Times show in the browser's zone, UTC on hover.
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Europe/Berlin"}); err != nil {
+		t.Fatal(err)
+	}
 	b.run("open the console", chromedp.Navigate(b.url+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#key")))
 	b.screenshot("login")
 	b.login(consoleAdminKey)
 
 	// Search the bounced recipient: its row says bounced and shows the 550.
-	b.run("search", chromedp.SendKeys(chromedp.CSS("#rcpt"), "bob@example.net"), chromedp.Click(chromedp.CSS("#search")),
-		chromedp.WaitVisible(chromedp.CSS(`#activity a.mono`)))
+	b.run("search", chromedp.SendKeys(chromedp.CSS("#rcpt"), "bob@example.net"), chromedp.Click(chromedp.CSS("#search")))
+	b.waitURL("rcpt=bob%40example.net")
 	row := b.text("#activity tbody tr")
 	if !strings.Contains(row, bounced) || !strings.Contains(row, "bounced") || !strings.Contains(row, "550 5.1.1") {
 		t.Fatalf("activity row for bob: %q", row)
@@ -286,8 +320,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// Its timeline shows the attempt with the full reply.
-	b.run("search again", chromedp.SendKeys(chromedp.CSS("#rcpt"), "bob@example.net"), chromedp.Click(chromedp.CSS("#search")),
-		chromedp.WaitVisible(chromedp.CSS(`#activity a.mono`)))
+	// By keyboard this time: type and press Enter.
+	b.run("search again", chromedp.SendKeys(chromedp.CSS("#rcpt"), "bob@example.net\r"))
+	b.waitURL("rcpt=bob%40example.net")
+	if at := get(b, "arrival", chromedp.AttributesAll(chromedp.CSS("#activity time"))); len(at) == 0 ||
+		at[0]["title"] != "2026-11-23 09:00:00 UTC" || b.text("#activity time") != "2026-11-23 10:00:00 UTC+01:00" {
+		t.Fatalf("arrival time shown %q, attributes %v (want Berlin time, UTC on hover)", b.text("#activity time"), at)
+	}
 	b.run("open the message", chromedp.Click(chromedp.CSS(`#activity a.mono`)))
 	b.waitTitle("Message · mtaq")
 	tl := b.text("#rcpt-0 .timeline")
@@ -405,6 +444,25 @@ func TestConsoleInBrowser(t *testing.T) {
 	if buttons != 0 {
 		t.Fatalf("a read key sees %d action buttons on a message", buttons)
 	}
+
+	// Without JavaScript the pages still work and show UTC; at a phone's
+	// width nothing but the tables' own boxes scrolls sideways.
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.run("activity without JavaScript", chromedp.Navigate(b.url+"/ui/activity?rcpt=bob%40example.net"), chromedp.WaitVisible(chromedp.CSS("#activity")))
+	if tm := b.text("#activity time"); !regexp.MustCompile(`^2026-11-23 09:00:\d\d UTC$`).MatchString(tm) {
+		t.Fatalf("without JavaScript the time reads %q", tm)
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false}); err != nil {
+		t.Fatal(err)
+	}
+	b.run("phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(b.url+"/ui/messages/"+deferred), chromedp.WaitVisible(chromedp.CSS("#tl")))
+	if w := evalAs[int](b, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+		t.Errorf("the message page is %d px wider than a phone's screen", w)
+	}
+	b.screenshot("message-phone")
+	b.run("back to desktop", chromedp.EmulateViewport(1280, 800))
 	b.forge("/ui/suppressions/remove", map[string]string{"address": "dave@example.net", "confirm": "yes"}, true)
 	if h := b.text("h1"); !strings.Contains(h, "403") || !strings.Contains(b.text(".error"), "read scope") {
 		t.Fatalf("a read key's forged unblock answered %q %q", h, b.text(".error"))
