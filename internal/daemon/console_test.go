@@ -371,6 +371,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	// A form without the CSRF token is refused, and changes nothing.
 	b.run("suppressions", chromedp.Navigate(b.url+"/ui/suppressions"), chromedp.WaitVisible(chromedp.CSS("#suppressions")))
 	b.screenshot("suppressions")
+	csv := filepath.Join(t.TempDir(), "list.csv")
+	if err := os.WriteFile(csv, []byte("address,reason\nfrank@example.net,unsubscribe\ngrace@example.net,manual\nnot an address,manual\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.run("import", chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{csv}), chromedp.Click(chromedp.CSS("#import")))
+	b.waitURL("/ui/suppressions/import")
+	if res := b.text("#import-result"); !strings.Contains(res, "2 added") || !strings.Contains(res, "line 4") {
+		t.Fatalf("import: %q", res)
+	}
+	if e, err := svc.ShowSuppression(context.Background(), "frank@example.net"); err != nil || e.Reason != "unsubscribe" {
+		t.Fatalf("frank after the import: %+v %v", e, err)
+	}
 	b.forge("/ui/suppressions/remove", map[string]string{"address": "dave@example.net", "confirm": "yes"}, false)
 	if h := b.text("h1"); !strings.Contains(h, "403") || !strings.Contains(b.text(".error"), "CSRF") {
 		t.Fatalf("a POST without the CSRF token answered %q %q", h, b.text(".error"))
@@ -399,6 +411,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the console page after the frame: __pwned %s, title %q", pwned, title)
 	}
 	b.screenshot("message-html")
+	b.run("hold", chromedp.Click(chromedp.CSS("#act-hold")))
+	b.waitTitle("Confirm · mtaq")
+	b.run("confirm hold", chromedp.Click(chromedp.CSS("#confirm")))
+	b.waitTitle("Message · mtaq")
+	if f, badge := b.text(".flash"), b.text("#rcpt-0 h3 .badge"); !strings.Contains(f, "hold: 1 recipient(s) changed") || badge != "held" {
+		t.Fatalf("after hold: %q, badge %q", f, badge)
+	}
+	n.wait(deferred, 0, queue.Held)
 	b.run("the HTML on its own", chromedp.Navigate(b.url+"/ui/messages/"+deferred+"/html"), chromedp.WaitVisible(chromedp.CSS("h1")))
 	pwned, title = evalAs[string](b, `String(window.__pwned)`), evalAs[string](b, `document.title`)
 	if pwned != "undefined" || title == "pwned" {
