@@ -410,6 +410,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if !frameLoaded || pwned != "undefined" || title != "Message · mtaq" {
 		t.Fatalf("the console page after the frame: __pwned %s, title %q", pwned, title)
 	}
+	b.run("scroll to the body", chromedp.ScrollIntoView(chromedp.CSS("#body")))
 	b.screenshot("message-html")
 	b.run("hold", chromedp.Click(chromedp.CSS("#act-hold")))
 	b.waitTitle("Confirm · mtaq")
