@@ -162,3 +162,58 @@ func TestPreviewDecodesAndKeepsHTMLApart(t *testing.T) {
 		t.Fatalf("plain preview %+v", p)
 	}
 }
+
+// signIn returns a session cookie for the admin key.
+func signIn(t *testing.T, c *Console) *http.Cookie {
+	t.Helper()
+	csrf, ck := loginForm(t, c)
+	rec := postLogin(c, "good-key", csrf, ck)
+	for _, k := range rec.Result().Cookies() {
+		if k.Name == sessionCookie {
+			return k
+		}
+	}
+	t.Fatalf("no session: %d", rec.Code)
+	return nil
+}
+
+// Adding through the form, then exporting: the CSV has the entry; a form
+// without the session's token changes nothing.
+func TestAddAndExportSuppressions(t *testing.T) {
+	c, _ := newConsole(t, false)
+	ck := signIn(t, c)
+	get := func(path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", path, nil)
+		req.AddCookie(ck)
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, req)
+		return rec
+	}
+	page := get("/ui/suppressions").Body.String()
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF token on the suppressions page")
+	}
+	post := func(form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/ui/suppressions/add", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(ck)
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := post(url.Values{"address": {"eve@example.net"}, "reason": {"manual"}}); rec.Code != http.StatusForbidden {
+		t.Fatalf("add without the token: %d", rec.Code)
+	}
+	if rec := post(url.Values{"address": {"eve@example.net"}, "reason": {"manual"}, "ttl": {"soon"}, "csrf": {m[1]}}); rec.Code != http.StatusBadRequest ||
+		!strings.Contains(rec.Body.String(), "ttl: &#34;soon&#34; is not a duration") {
+		t.Fatalf("add with a bad ttl: %d %s", rec.Code, rec.Body)
+	}
+	if rec := post(url.Values{"address": {"Eve@Example.net"}, "reason": {"unsubscribe"}, "csrf": {m[1]}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("add: %d %s", rec.Code, rec.Body)
+	}
+	rec := get("/ui/suppressions/export.csv")
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/csv") || !strings.Contains(rec.Body.String(), "eve@example.net,unsubscribe") {
+		t.Fatalf("export: %d %q %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+	}
+}
