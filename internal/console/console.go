@@ -78,6 +78,9 @@ type Console struct {
 	mux      *http.ServeMux
 }
 
+// maxFormBytes bounds a POST (a suppression CSV import is the largest).
+const maxFormBytes = 64 << 20
+
 // Prefix is where the console is mounted.
 const Prefix = "/ui/"
 
@@ -184,6 +187,7 @@ func (c *Console) authed(change bool, h pageHandler) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if err := r.ParseMultipartForm(32 << 20); err != nil && err != http.ErrNotMultipart {
 				c.fail(w, r, s, http.StatusBadRequest, "Unreadable form: "+err.Error())
 				return
