@@ -18,6 +18,12 @@ import (
 
 func newConsole(t *testing.T, secure bool) (*Console, *clock.Fake) {
 	t.Helper()
+	c, clk, _ := newConsoleStore(t, secure)
+	return c, clk
+}
+
+func newConsoleStore(t *testing.T, secure bool) (*Console, *clock.Fake, *queue.PebbleStore) {
+	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	s, err := queue.Open(t.TempDir(), queue.Options{Clock: clk, MinFreeBytes: -1})
 	if err != nil {
@@ -29,7 +35,7 @@ func newConsole(t *testing.T, secure bool) (*Console, *clock.Fake) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, clk
+	return c, clk, s
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -215,5 +221,49 @@ func TestAddAndExportSuppressions(t *testing.T) {
 	rec := get("/ui/suppressions/export.csv")
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/csv") || !strings.Contains(rec.Body.String(), "eve@example.net,unsubscribe") {
 		t.Fatalf("export: %d %q %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+	}
+}
+
+// What a remote server or a sender wrote (a reply, a subject, a tag) is
+// text on the page, never markup; a queue ID typed in the search opens
+// the message.
+func TestMessagePageEscapesWhatOthersWrote(t *testing.T) {
+	c, clk, s := newConsoleStore(t, false)
+	m := &queue.Message{Sender: "app@sender.test", Arrived: clk.Now(), Tag: "<b>tag</b>",
+		Recipients: []queue.Recipient{{Address: "x@example.net"}}}
+	ctx := t.Context()
+	if err := s.Enqueue(ctx, m, []byte("Subject: <script>alert(1)</script>\r\n\r\n<img src=x onerror=alert(2)>\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	r := &queue.Reply{Code: 550, Enhanced: "5.1.1", Text: "<script>alert(3)</script> no such user"}
+	if err := s.Apply(ctx, []queue.Update{{ID: m.ID, Rcpt: 0, State: queue.Deferred, NextAttempt: clk.Now().Add(time.Hour), CountAttempt: true,
+		Reply: r, Attempt: &queue.Attempt{At: clk.Now(), Stage: "async", MX: "mx.example.net", Reply: *r, Decision: "deferred"}}}); err != nil {
+		t.Fatal(err)
+	}
+	ck := signIn(t, c)
+	get := func(path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", path, nil)
+		req.AddCookie(ck)
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := get("/ui/activity?id=" + strings.ToLower(m.ID)); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/messages/"+m.ID {
+		t.Fatalf("queue ID search: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+	for _, path := range []string{"/ui/messages/" + m.ID, "/ui/activity"} {
+		body := get(path).Body.String()
+		if strings.Contains(body, "<script>alert") || strings.Contains(body, "<img src=x") || strings.Contains(body, "<b>tag") {
+			t.Fatalf("%s carries markup from the message or the reply:\n%s", path, body)
+		}
+		if !strings.Contains(body, "&lt;script&gt;alert(3)&lt;/script&gt; no such user") {
+			t.Fatalf("%s does not show the reply as text", path)
+		}
+	}
+	if body := get("/ui/messages/" + m.ID).Body.String(); !strings.Contains(body, "async report") {
+		t.Fatal("the timeline does not mark the report that came later")
+	}
+	if rec := get("/ui/messages/NOSUCHMESSAGE000"); rec.Code != http.StatusNotFound {
+		t.Fatalf("unknown message: %d", rec.Code)
 	}
 }
