@@ -54,6 +54,9 @@ type API interface {
 	ReceiveReport(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error)
 	// ListReports lists kept reports (mtaq bounce ls).
 	ListReports(ctx context.Context, f ReportFilter) (*ReportPage, error)
+	// Reload reads the daemon's configuration file again and applies what
+	// can change while it runs (mtaq reload, like SIGHUP).
+	Reload(ctx context.Context) (*ReloadResult, error)
 	// Backup writes a consistent copy of the live queue into a new
 	// directory without stopping delivery (mtaq backup).
 	Backup(ctx context.Context, req BackupRequest) (*BackupResult, error)

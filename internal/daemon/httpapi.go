@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"crypto/tls"
 	"fmt"
 
 	"github.com/mtaq/mtaq/conf"
@@ -14,35 +13,32 @@ import (
 
 // startHTTP serves [http] when it has listeners; nil otherwise. svc is the
 // admin Service, so both APIs share one implementation.
-func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc admin.API, reg *metrics.Registry) (*httpapi.Server, error) {
+func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc admin.API, reg *metrics.Registry) (*httpapi.Server, *certs, error) {
 	if len(c.HTTP.Listen) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var keys []httpapi.Key
 	for i, u := range c.Submission.Users {
 		for j, s := range u.APIKeys {
 			h, err := httpapi.ParseKeyHash(s)
 			if err != nil {
-				return nil, fmt.Errorf("submission.user[%d].api_keys[%d]: %w", i, j, err)
+				return nil, nil, fmt.Errorf("submission.user[%d].api_keys[%d]: %w", i, j, err)
 			}
 			keys = append(keys, httpapi.Key{Hash: h, User: u.Name, Scopes: u.Scopes(),
 				AllowedSenders: u.AllowedSenders, NoDSN: u.DSN != nil && !*u.DSN})
 		}
 	}
-	var tlsConf *tls.Config
-	if c.HTTP.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.HTTP.TLSCert, c.HTTP.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("http.tls_cert/tls_key: %w", err)
-		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	cert, err := loadCert("http", c.HTTP.TLSCert, c.HTTP.TLSKey)
+	if err != nil {
+		return nil, nil, err
 	}
-	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: tlsConf, Keys: keys, Intake: in, Store: store,
+	hc := newCerts(cert)
+	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: hc.config(), Keys: keys, Intake: in, Store: store,
 		Admin: svc, MaxMessageBytes: c.Submission.MaxMessageBytes, RateLimit: c.HTTP.RateLimit, RateBurst: c.HTTP.RateBurst,
 		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	srv.Start()
-	return srv, nil
+	return srv, hc, nil
 }
