@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -159,6 +160,7 @@ func TestBadInputNamesTheField(t *testing.T) {
 		{"tag too long", with("tag", strings.Repeat("t", 200)), nil, 422, "tag: X-Mtaq-Tag: longer than 128 octets"},
 		{"metadata key", with("metadata", map[string]string{"bad key": "v"}), nil, 400, "metadata.bad key: the key must be"},
 		{"no body", with("text", nil), nil, 0, ""},
+		{"too many recipients", with("bcc", manyAddrs(60)), nil, 422, "bcc[48]: more than 50 distinct recipients"},
 		{"empty", "", nil, 400, "the body is empty"},
 		{"not json", "{from:", nil, 400, "not JSON at byte"},
 		{"two values", `{"from":"a@app.test"} {}`, nil, 400, "the body holds more than one JSON value"},
@@ -386,4 +388,12 @@ func TestSuppressedRecipientIsRejected(t *testing.T) {
 		// record mode: queued with every recipient rejected, like SMTP
 		t.Fatalf("all suppressed: %d %s %v", st, body, hd)
 	}
+}
+
+func manyAddrs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("r%d@example.test", i)
+	}
+	return out
 }
