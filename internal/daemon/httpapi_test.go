@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +54,22 @@ func newHTTPInternet(t *testing.T, tweak ...func(*conf.Config)) (*internet, stri
 		t.Fatalf("HTTP listeners %v", n.d.HTTPAddrs())
 	}
 	return n, scheme + n.d.HTTPAddrs()[0].String()
+}
+
+// validatingProxy is a loopback reverse proxy to url whose every response
+// is checked against the OpenAPI document, so what curl and the Python
+// client get is validated too.
+func validatingProxy(t *testing.T, target string) string {
+	t.Helper()
+	u, err := neturl.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = openapitest.New(t, httpapi.OpenAPI)
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // readmeBlocks returns the sh blocks of README.md's "HTTP API" section.
@@ -103,7 +122,8 @@ func runSh(t *testing.T, block string, env ...string) string {
 // one message.
 func TestHTTPReadmeCurlExamples(t *testing.T) {
 	needTools(t, "bash", "curl", "jq")
-	n, url := newHTTPInternet(t)
+	n, direct := newHTTPInternet(t)
+	url := validatingProxy(t, direct)
 	sink := n.mx("example.net", 10, "mx.example.net", "127.0.0.2")
 	blocks := readmeBlocks(t)
 	if len(blocks) != 5 {
@@ -179,7 +199,8 @@ func TestHTTPReadmeCurlExamples(t *testing.T) {
 // message end to end and reads it back delivered.
 func TestHTTPPythonClient(t *testing.T) {
 	needTools(t, "python3")
-	n, url := newHTTPInternet(t)
+	n, direct := newHTTPInternet(t)
+	url := validatingProxy(t, direct)
 	sink := n.mx("example.net", 10, "mx.example.net", "127.0.0.2")
 	client := filepath.Join("..", "httpapi", "python", "mtaq_client.py")
 	py := func(args ...string) (string, error) {
