@@ -397,3 +397,17 @@ func manyAddrs(n int) []string {
 	}
 	return out
 }
+
+// A key carries its user's dsn = false: the message is queued with no
+// bounce messages, as SMTP AUTH as that user would.
+func TestKeyCarriesDSNSetting(t *testing.T) {
+	h := newHarness(t)
+	narrow := h.send(narrowKey, map[string]any{"from": "app@narrow.test", "to": []string{"x@example.test"}, "text": "hi"})
+	plain := h.send(sendKey, map[string]any{"from": "app@narrow.test", "to": []string{"x@example.test"}, "text": "hi"})
+	for id, want := range map[string]bool{narrow.ID: true, plain.ID: false} {
+		m, err := h.store.Message(context.Background(), id)
+		if err != nil || m.NoDSN != want {
+			t.Errorf("%s: NoDSN %v, want %v (%v)", id, m.NoDSN, want, err)
+		}
+	}
+}
