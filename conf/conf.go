@@ -43,6 +43,10 @@ type Config struct {
 	Bounce Bounce `toml:"bounce"`
 	// HTTP: the app-facing HTTP API (http.go).
 	HTTP HTTP `toml:"http"`
+	// Verify: address verification (verify.go).
+	Verify Verify `toml:"verify"`
+	// Cluster is fleet mode (cluster.go); nil without a [cluster] table.
+	Cluster *Cluster `toml:"cluster"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.
@@ -216,5 +220,6 @@ func Defaults() Config {
 		DSN:      DefaultDSN(),
 		Bounce:   DefaultBounce(),
 		HTTP:     DefaultHTTP(),
+		Verify:   DefaultVerify(),
 	}
 }

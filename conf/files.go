@@ -77,6 +77,7 @@ func CheckFiles(path string, c Config) error {
 	for _, f := range [][2]string{
 		{"delivery.relay_password_file", c.Delivery.RelayPasswordFile},
 		{"admin.token_file", c.Admin.TokenFile},
+		{"cluster.postgres_file", clusterFile(c.Cluster)},
 	} {
 		key, name := f[0], f[1]
 		if name == "" {
@@ -96,4 +97,11 @@ func CheckFiles(path string, c Config) error {
 		data, _ = os.ReadFile(path)
 	}
 	return report(path, buildIndex(data), probs)
+}
+
+func clusterFile(c *Cluster) string {
+	if c == nil {
+		return ""
+	}
+	return c.PostgresFile
 }

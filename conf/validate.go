@@ -111,6 +111,8 @@ func validate(c Config) []*Problem {
 	validateDKIM(k, c.DKIM)
 	validateBounce(k, c.Bounce)
 	validateHTTP(k, c.HTTP, c.Submission)
+	validateVerify(k, c.Verify)
+	validateCluster(k, c.Cluster)
 	return k.probs
 }
 

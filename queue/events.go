@@ -102,13 +102,21 @@ func (s *PebbleStore) Cursors(ctx context.Context) (map[string]uint64, error) {
 }
 
 // DeleteCursor forgets a consumer (e.g. a webhook removed from the config),
-// so it no longer holds back trimming.
+// so it no longer holds back trimming: its cursor, dead letters and hold,
+// in one batch (D2).
 func (s *PebbleStore) DeleteCursor(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.consumerMu.Lock()
+	defer s.consumerMu.Unlock()
 	b := s.db.NewBatch()
-	if err := b.Delete(cursorKey(name), nil); err != nil {
+	err := b.Delete(cursorKey(name), nil)
+	if err == nil && validConsumer(name) == nil {
+		err = errors.Join(b.DeleteRange(deadPrefix(name), prefixEnd(deadPrefix(name)), nil),
+			b.Delete(holdKey(name), nil))
+	}
+	if err != nil {
 		b.Close()
 		return err
 	}

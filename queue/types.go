@@ -12,6 +12,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrNoSpace: the disk under the queue is full; submission answers 452 4.3.1.
 	ErrNoSpace = errors.New("no space left for the queue")
+	// ErrLocked: another process (the daemon) holds the store open.
+	ErrLocked = errors.New("the queue is open in another process (is mtaq serve running?)")
 )
 
 // State is where a recipient is in its life.
@@ -219,8 +221,13 @@ type Lease struct {
 
 // Update is one recipient's state change, applied with others in one batch.
 type Update struct {
-	ID          string
-	Rcpt        int
+	ID   string
+	Rcpt int
+	// Address is the recipient's address when the caller knows it (the
+	// scheduler does): Apply locks its stripe without reading the
+	// recipient first, and refuses the update if it is not the
+	// recipient's. Empty: Apply reads it.
+	Address     string
 	State       State
 	NextAttempt time.Time // required when State is Queued or Deferred
 	Reply       *Reply    // becomes LastReply when set

@@ -115,6 +115,8 @@ func decodeError(resp *http.Response) error {
 		return &kindError{eb.Error, ErrNoMessage}
 	case kindNoSuppression:
 		return &kindError{eb.Error, ErrNoSuppression}
+	case kindNoWebhook:
+		return &kindError{eb.Error, ErrNoWebhook}
 	case kindInvalid:
 		return &kindError{eb.Error, ErrInvalid}
 	}
@@ -156,6 +158,29 @@ func (c *Client) ShowMessage(ctx context.Context, id string) (*MessageDetail, er
 		return nil, err
 	}
 	return &d, nil
+}
+
+// MessageBody implements API.
+func (c *Client) MessageBody(ctx context.Context, id string) ([]byte, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/queue/"+url.PathEscape(id)+"/body", nil, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading the message from %s: %w", c.where, err)
+	}
+	return body, nil
+}
+
+// Backup implements API.
+func (c *Client) Backup(ctx context.Context, req BackupRequest) (*BackupResult, error) {
+	var res BackupResult
+	if err := c.do(ctx, http.MethodPost, "/v1/backup", nil, jsonBody(req), &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
 }
 
 // QueueAction implements API.

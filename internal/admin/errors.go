@@ -9,6 +9,7 @@ import (
 var (
 	ErrNoMessage     = errors.New("no such message in the queue")
 	ErrNoSuppression = errors.New("address is not suppressed")
+	ErrNoWebhook     = errors.New("no such webhook")
 	// ErrInvalid is a bad request (unknown state or reason, bad address,
 	// no selector); HTTP 400.
 	ErrInvalid = errors.New("invalid request")
@@ -33,6 +34,11 @@ func noMessage(id string) error {
 
 func noSuppression(addr string) error {
 	return &kindError{fmt.Sprintf("%s is not suppressed", addr), ErrNoSuppression}
+}
+
+// NoWebhook is ErrNoWebhook naming the webhook.
+func NoWebhook(name string) error {
+	return &kindError{fmt.Sprintf("no webhook named %q (mtaq webhooks ls lists them)", name), ErrNoWebhook}
 }
 
 func invalid(format string, args ...any) error {

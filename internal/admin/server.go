@@ -27,6 +27,7 @@ type errorBody struct {
 const (
 	kindNoMessage     = "no_message"
 	kindNoSuppression = "no_suppression"
+	kindNoWebhook     = "no_webhook"
 	kindInvalid       = "invalid"
 )
 
@@ -37,6 +38,7 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/queue", h.listQueue)
 	mux.HandleFunc("GET /v1/queue/{id}", h.showMessage)
+	mux.HandleFunc("GET /v1/queue/{id}/body", h.messageBody)
 	mux.HandleFunc("POST /v1/queue/actions", h.queueAction)
 	mux.HandleFunc("POST /v1/flush", h.flush)
 	mux.HandleFunc("GET /v1/suppressions", h.listSuppressions)
@@ -50,6 +52,13 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/events", h.listEvents)
 	mux.HandleFunc("POST /v1/bounce/receive", h.receiveReport)
 	mux.HandleFunc("GET /v1/bounce/reports", h.listReports)
+	mux.HandleFunc("POST /v1/backup", h.backup)
+	mux.HandleFunc("GET /v1/webhooks", h.listWebhooks)
+	mux.HandleFunc("POST /v1/webhooks/{name}/retry", h.retryWebhook)
+	mux.HandleFunc("POST /v1/webhooks/{name}/test", h.testWebhook)
+	mux.HandleFunc("POST /v1/verify", h.verify)
+	mux.HandleFunc("PUT /v1/verify/disposable-list", h.updateDisposableList)
+	mux.HandleFunc("GET /v1/cluster", h.clusterStatus)
 	return mux
 }
 
@@ -82,6 +91,8 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, kind = http.StatusNotFound, kindNoMessage
 	case errors.Is(err, ErrNoSuppression):
 		status, kind = http.StatusNotFound, kindNoSuppression
+	case errors.Is(err, ErrNoWebhook):
+		status, kind = http.StatusNotFound, kindNoWebhook
 	case errors.Is(err, ErrInvalid):
 		status, kind = http.StatusBadRequest, kindInvalid
 	default:
@@ -142,6 +153,27 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 func (h *handler) showMessage(w http.ResponseWriter, r *http.Request) {
 	d, err := h.api.ShowMessage(r.Context(), r.PathValue("id"))
 	h.reply(w, r, d, err)
+}
+
+func (h *handler) messageBody(w http.ResponseWriter, r *http.Request) {
+	body, err := h.api.MessageBody(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "message/rfc822")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
+}
+
+func (h *handler) backup(w http.ResponseWriter, r *http.Request) {
+	var req BackupRequest
+	if err := decodeJSON(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	res, err := h.api.Backup(r.Context(), req)
+	h.reply(w, r, res, err)
 }
 
 func (h *handler) queueAction(w http.ResponseWriter, r *http.Request) {

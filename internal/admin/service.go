@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
@@ -46,6 +47,15 @@ type Options struct {
 	Unsigned func() map[string]uint64
 	// Reports, when set, takes reports and lists kept ones.
 	Reports Reports
+	// Snapshot, when set, makes Backup possible.
+	Snapshot Snapshotter
+	// Webhooks, when set, lists, retries and tests the webhooks.
+	Webhooks Webhooks
+	// Verifier answers Verify and keeps the disposable list; nil: both
+	// fail.
+	Verifier *verify.Verifier
+	// Cluster, set in fleet mode, reports the fleet.
+	Cluster func(context.Context) (*ClusterStatus, error)
 }
 
 // Service carries out API requests inside the daemon.
@@ -59,6 +69,10 @@ type Service struct {
 
 	unsigned func() map[string]uint64
 	reports  Reports
+	snapshot Snapshotter
+	webhooks Webhooks
+	verifier *verify.Verifier
+	cluster  func(context.Context) (*ClusterStatus, error)
 }
 
 var _ API = (*Service)(nil)
@@ -80,7 +94,8 @@ func NewService(o Options) *Service {
 		o.Logger = zap.NewNop()
 	}
 	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin"),
-		unsigned: o.Unsigned, reports: o.Reports}
+		unsigned: o.Unsigned, reports: o.Reports, snapshot: o.Snapshot, webhooks: o.Webhooks, verifier: o.Verifier,
+		cluster: o.Cluster}
 }
 
 func limit(n int) int {
@@ -141,6 +156,21 @@ func (s *Service) ShowMessage(ctx context.Context, id string) (*MessageDetail, e
 		d.Headers = parseHeaders(body)
 	}
 	return d, nil
+}
+
+// MessageBody implements API.
+func (s *Service) MessageBody(ctx context.Context, id string) ([]byte, error) {
+	body, err := s.store.Body(ctx, id)
+	if errors.Is(err, queue.ErrNotFound) {
+		if _, merr := s.store.Message(ctx, id); merr == nil {
+			return nil, &kindError{fmt.Sprintf("message %s has no body any more: every recipient is final", id), ErrNoMessage}
+		}
+		return nil, noMessage(id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the body of %s: %w", id, err)
+	}
+	return body, nil
 }
 
 // QueueAction implements API. One message is one synced batch; --all and

@@ -6,20 +6,23 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
 )
 
 // startAdmin serves the admin API on data_dir's socket (and TCP when
 // configured) over the open queue; the CLI does everything through it.
-func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler, unsigned func() map[string]uint64, reports admin.Reports) (*admin.Server, *admin.Service, error) {
+func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler, unsigned func() map[string]uint64,
+	reports admin.Reports, hooks admin.Webhooks, snapshot admin.Snapshotter, verifier *verify.Verifier, fl *fleet) (*admin.Server, *admin.Service, error) {
 	token, err := c.Admin.AdminToken()
 	if err != nil {
 		return nil, nil, err
 	}
 	svc := admin.NewService(admin.Options{
 		Store: store, Scheduler: sched, Live: sched, Clock: o.Clock, Logger: o.Logger, Unsigned: unsigned, Reports: reports,
-		TTLs: c.Suppression.TTLs(),
+		TTLs: c.Suppression.TTLs(), Webhooks: hooks, Snapshot: snapshot, Verifier: verifier,
+		Cluster: fl.statusFunc(),
 	})
 	srv, err := admin.NewServer(admin.ServerOptions{
 		API: svc, SocketPath: c.AdminSocketPath(), Group: c.Admin.Group,

@@ -30,6 +30,7 @@ type internet struct {
 	// senders is the exchanger of sender.test, the domain test mail is
 	// sent from: bounce messages (DSNs) arrive there.
 	senders *smtptest.Server
+	opts    Options // to start it again (restart)
 }
 
 var mxIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9", "127.0.0.11"}
@@ -48,7 +49,8 @@ func newInternet(t *testing.T, tweak ...func(*conf.Config)) *internet {
 	for _, f := range tweak {
 		f(&c)
 	}
-	n.d = startDaemon(t, Options{Config: c, Clock: n.clk, Rand: func() float64 { return 0.5 }})
+	n.opts = Options{Config: c, Clock: n.clk, Rand: func() float64 { return 0.5 }}
+	n.d = startDaemon(t, n.opts)
 	n.senders = n.mx("sender.test", 10, "mx.sender.test", "127.0.0.11")
 	return n
 }
@@ -72,6 +74,13 @@ func stopDaemon(t *testing.T, d *Daemon) {
 	if err := d.Stop(ctx); err != nil {
 		t.Error(err)
 	}
+}
+
+// restart stops the daemon and starts it again on the same data_dir.
+func (n *internet) restart() {
+	n.t.Helper()
+	stopDaemon(n.t, n.d)
+	n.d = startDaemon(n.t, n.opts)
 }
 
 // mx starts an SMTP server at ip playing host's exchanger and publishes

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -12,70 +14,73 @@ import (
 	"github.com/mtaq/mtaq/internal/dsn"
 	"github.com/mtaq/mtaq/internal/events"
 	"github.com/mtaq/mtaq/internal/intake"
+	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/queue"
 )
 
-// runEvents feeds the queue's outbox to one handler per [[webhook]], and to
-// the DSN sender when [dsn] enabled, until ctx ends. With neither it
-// returns at once: the outbox still fills (mtaq events tail reads it) and
-// the purge loop trims it. Cursors of
-// webhooks removed from the config are deleted first. The dispatcher
-// needs no wake-ups from the scheduler: it watches the queue's commits.
-func runEvents(ctx context.Context, c conf.Config, clk clock.Clock, store *queue.PebbleStore, in *intake.Intake, log *zap.Logger) {
-	hooks := make([]events.Handler, 0, len(c.Webhooks))
+// newWebhooks builds one webhook per [[webhook]], reporting to reg.
+func newWebhooks(c conf.Config, clk clock.Clock, store *queue.PebbleStore, reg *metrics.Registry, log *zap.Logger) []*events.Webhook {
+	hooks := make([]*events.Webhook, 0, len(c.Webhooks))
 	for _, w := range c.Webhooks {
+		name := w.NameOrDefault()
 		hooks = append(hooks, events.NewWebhook(events.WebhookOptions{
-			URL: w.URL, Events: w.Events, Secret: w.Secret, MaxAge: w.MaxAgeOrDefault(),
-			Clock: clk, Logger: log.Named("webhook"),
+			Name: name, URL: w.URL, Events: w.Events, Secret: w.Secret, MaxAge: w.MaxAgeOrDefault(),
+			Concurrency: w.ConcurrencyOrDefault(), Store: store, Clock: clk, Logger: log.Named("webhook"),
+			OnRequest: func(status int, took time.Duration) { reg.WebhookRequest(name, status, took) },
 		}))
 		if w.Secret == "" {
-			log.Warn("webhook has no secret: its requests are unsigned", zap.String("url", w.URL))
+			log.Warn("webhook has no secret: its requests are unsigned", zap.String("webhook", name), zap.String("url", w.URL))
 		}
 	}
-	forgetWebhooks(ctx, store, hooks, log)
-	handlers := hooks
+	reg.WatchWebhooks(func() []metrics.WebhookState {
+		out := make([]metrics.WebhookState, len(hooks))
+		for i, h := range hooks {
+			st := h.Status()
+			out[i] = metrics.WebhookState{Name: st.Name, Backlog: int(st.Backlog), DeadLetters: st.DeadLetters,
+				Disabled: st.Disabled}
+		}
+		return out
+	})
+	return hooks
+}
+
+// runEvents runs every webhook, and feeds the outbox to the DSN sender
+// when [dsn] enabled, until ctx ends. With neither it returns at once: the
+// outbox still fills (mtaq events tail reads it) and the purge loop trims
+// it. Cursors of webhooks removed from the config are deleted first. No
+// wake-ups from the scheduler are needed: consumers watch the queue's
+// commits.
+func runEvents(ctx context.Context, c conf.Config, clk clock.Clock, store *queue.PebbleStore, in *intake.Intake,
+	hooks []*events.Webhook, log *zap.Logger) {
+	names := make([]string, len(hooks))
+	for i, h := range hooks {
+		names[i] = h.Name()
+	}
+	forgetWebhooks(ctx, store, names, log)
+	var wg sync.WaitGroup
+	for _, h := range hooks {
+		wg.Go(func() { h.Run(ctx) })
+	}
 	if c.DSN.Enabled {
-		handlers = append(handlers, dsn.NewHandler(dsn.Options{
+		events.New(events.Options{Outbox: store, Clock: clk, Logger: log}).Run(ctx, dsn.NewHandler(dsn.Options{
 			Store: store, Intake: in, Hostname: c.Hostname, Clock: clk,
 			DelayWarning: c.DSN.DelayWarning.Duration, Expire: c.Retry.Expire.Duration,
 			MaxHeaders: c.DSN.MaxHeaders, Logger: log,
 		}))
 	}
-	if len(handlers) == 0 {
-		return
-	}
-	events.New(events.Options{Outbox: store, Clock: clk, Logger: log}).Run(ctx, handlers...)
-}
-
-// webhookBacklog is how many events the slowest webhook has yet to
-// deliver, for the mtaq_webhook_backlog gauge.
-func webhookBacklog(store *queue.PebbleStore) func() int {
-	return func() int {
-		cursors, err := store.Cursors(context.Background())
-		if err != nil {
-			return 0
-		}
-		last, behind := store.LastEvent(), uint64(0)
-		for name, seq := range cursors {
-			if strings.HasPrefix(name, events.WebhookCursorPrefix) && last > seq {
-				behind = max(behind, last-seq)
-			}
-		}
-		return int(behind)
-	}
+	wg.Wait()
 }
 
 // forgetWebhooks deletes the cursors of webhooks no longer configured, so
 // they do not hold back trimming for ever.
-func forgetWebhooks(ctx context.Context, store *queue.PebbleStore, hooks []events.Handler, log *zap.Logger) {
+func forgetWebhooks(ctx context.Context, store *queue.PebbleStore, keep []string, log *zap.Logger) {
 	cursors, err := store.Cursors(ctx)
 	if err != nil {
 		log.Error("reading event cursors", zap.Error(err))
 		return
 	}
 	for name := range cursors {
-		if !strings.HasPrefix(name, events.WebhookCursorPrefix) ||
-			slices.ContainsFunc(hooks, func(h events.Handler) bool { return h.Name() == name }) {
+		if !strings.HasPrefix(name, events.WebhookCursorPrefix) || slices.Contains(keep, name) {
 			continue
 		}
 		if err := store.DeleteCursor(ctx, name); err != nil {

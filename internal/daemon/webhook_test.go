@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +17,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/events"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/webhook"
 )
 
 // hookReceiver is an app's webhook endpoint on loopback. It verifies every
@@ -33,13 +36,14 @@ type hookReceiver struct {
 	bodies map[uint64]map[string]any
 	failed int // requests answered 503
 	badSig int
+	clk    clock.Clock // nil: see verify
 }
 
 func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !events.Verify(h.secret, r.Header.Get(events.HeaderTimestamp), r.Header.Get(events.HeaderSignature), body) {
+	if h.verify(r.Header, body) != nil {
 		h.badSig++
 	}
 	if h.down {
@@ -56,6 +60,32 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.got[seq]++
 	h.kinds[p["event"].(string)]++
 	h.bodies[seq] = p
+}
+
+// verify checks both signatures as a receiver would, against the test's
+// fake clock when set (setClock), else against the request's own
+// timestamp (the tolerance is webhook's tests' business).
+func (h *hookReceiver) verify(hd http.Header, body []byte) error {
+	now := time.Unix(0, 0)
+	if h.clk != nil {
+		now = h.clk.Now()
+	} else if sec, err := strconv.ParseInt(hd.Get(webhook.HeaderTimestamp), 10, 64); err == nil {
+		now = time.Unix(sec, 0)
+	}
+	err := webhook.VerifyAt(h.secret, hd, body, now, webhook.DefaultTolerance)
+	if err == nil && hd.Get(webhook.HeaderMtaqSignature) != "" {
+		mtaq := http.Header{}
+		mtaq.Set(webhook.HeaderMtaqTimestamp, hd.Get(webhook.HeaderMtaqTimestamp))
+		mtaq.Set(webhook.HeaderMtaqSignature, hd.Get(webhook.HeaderMtaqSignature))
+		err = webhook.VerifyAt(h.secret, mtaq, body, now, webhook.DefaultTolerance)
+	}
+	return err
+}
+
+func (h *hookReceiver) setClock(c clock.Clock) {
+	h.mu.Lock()
+	h.clk = c
+	h.mu.Unlock()
 }
 
 // duplicates counts events received more than once; the caller holds mu.
@@ -101,6 +131,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 	srv := httptest.NewServer(rcv)
 	defer srv.Close()
 	n := hookInternet(t, srv.URL)
+	rcv.setClock(n.clk)
 
 	// Mail is delivered, bounced and deferred while the endpoint is down:
 	// a dead endpoint does not slow delivery.
@@ -193,19 +224,18 @@ func TestForgetRemovedWebhooks(t *testing.T) {
 	}
 	defer store.Close()
 	ctx := context.Background()
-	kept := events.NewWebhook(events.WebhookOptions{URL: "https://kept.test/"})
-	gone := events.NewWebhook(events.WebhookOptions{URL: "https://gone.test/"})
-	for _, name := range []string{kept.Name(), gone.Name(), "tail:other"} {
+	kept, gone := events.CursorName("https://kept.test/"), events.CursorName("https://gone.test/")
+	for _, name := range []string{kept, gone, "tail:other"} {
 		if err := store.SetCursor(ctx, name, 5); err != nil {
 			t.Fatal(err)
 		}
 	}
-	forgetWebhooks(ctx, store, []events.Handler{kept}, zap.NewNop())
+	forgetWebhooks(ctx, store, []string{kept}, zap.NewNop())
 	cursors, err := store.Cursors(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := cursors[gone.Name()]; ok || len(cursors) != 2 {
+	if _, ok := cursors[gone]; ok || len(cursors) != 2 {
 		t.Fatalf("cursors after forgetting: %v", cursors)
 	}
 }

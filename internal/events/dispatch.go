@@ -11,9 +11,8 @@ import (
 	"github.com/mtaq/mtaq/queue"
 )
 
-// Backoffer is implemented by a Handler that wants its own retry schedule
-// (webhooks: 1m doubling to 6h). failures counts consecutive failed rounds
-// without progress, from 1.
+// Backoffer is implemented by a Handler that wants its own retry schedule.
+// failures counts consecutive failed rounds without progress, from 1.
 type Backoffer interface {
 	Backoff(failures int) time.Duration
 }

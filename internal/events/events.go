@@ -1,10 +1,12 @@
 // Package events tells apps and operators what happened to their mail. It
 // reads the queue's outbox (events written in the same batch as the state
 // change they report) after a persisted cursor per consumer and hands them
-// to consumers: webhooks, DSNs, `mtaq events tail`. Delivery is at least
-// once: a consumer's cursor advances only after it has handled an event,
-// and a slow or dead consumer never slows mail delivery, it only falls
-// behind. It owns no state but its cursors, which live in the queue.
+// to consumers: webhooks (Webhook: concurrent, in order per recipient,
+// with dead letters and a hold after 410 Gone) and DSNs (through the
+// Dispatcher). Delivery is at least once: a consumer's cursor advances
+// only past events it has settled, and a slow or dead consumer never slows
+// mail delivery, it only falls behind. Its state (cursors, dead letters,
+// holds) lives in the queue; signing is package webhook's.
 package events
 
 import (

@@ -86,10 +86,14 @@ type Registry struct {
 	acceptance prometheus.Histogram
 	accepted   prometheus.Counter
 	dnsErrors  *prometheus.CounterVec
+	verified   *prometheus.CounterVec
+	probes     *prometheus.CounterVec
 	unsigned   *prometheus.CounterVec
 	feedback   *prometheus.CounterVec
 	froms      *labeler
-	backlog    atomic.Pointer[func() int]
+	hookReqs   *prometheus.CounterVec
+	hookTimes  *prometheus.HistogramVec
+	webhooks   atomic.Pointer[func() []WebhookState]
 	top        int
 }
 
@@ -124,6 +128,14 @@ func New(o Options) *Registry {
 			Name: "mtaq_dns_errors_total",
 			Help: "Failed DNS lookups during delivery, by kind (nxdomain, null-mx, servfail, refused, timeout, temporary).",
 		}, []string{"kind"}),
+		verified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtaq_verify_addresses_total",
+			Help: "Addresses verified (mtaq verify, POST /v1/verify), by verdict (valid, invalid, risky, unknown).",
+		}, []string{"verdict"}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtaq_verify_probes_total",
+			Help: "SMTP probes by outcome (mailbox_exists, mailbox_rejected, catch_all, probe_failed, probe_rate_limited).",
+		}, []string{"result"}),
 		unsigned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtaq_dkim_unsigned_total",
 			Help: "Messages queued without a DKIM signature because no [[dkim]] key covers their From domain (the busiest domains, else \"other\"; \"none\" when From has no domain).",
@@ -132,21 +144,27 @@ func New(o Options) *Registry {
 			Name: "mtaq_feedback_reports_total",
 			Help: "Report emails received (bounce listener and mtaq bounce receive) by kind (dsn, complaint, auto_reply, not_bounce) and whether they matched a message of ours (true, false).",
 		}, []string{"kind", "matched"}),
+		hookReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtaq_webhook_requests_total",
+			Help: "Webhook requests by endpoint ([[webhook]] name) and answer: 2xx, 3xx, 4xx, 5xx, or error (no answer).",
+		}, []string{"webhook", "status"}),
+		hookTimes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mtaq_webhook_request_duration_seconds",
+			Help:    "Duration of webhook requests by endpoint, answered or not.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"webhook"}),
 	}
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors, r.unsigned, r.feedback,
+		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors, r.unsigned, r.feedback, r.verified, r.probes,
+		r.hookReqs, r.hookTimes, webhookCollector{r},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mtaq_build_info",
 			Help: "Always 1; the labels say which mtaq runs (module version, VCS revision, Go version).",
 			ConstLabels: prometheus.Labels{"version": o.Build.Version, "revision": o.Build.Revision,
 				"goversion": o.Build.GoVersion},
 		}, func() float64 { return 1 }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "mtaq_webhook_backlog",
-			Help: "Webhook events not yet delivered (0 until the outbox reports).",
-		}, r.webhookBacklog),
 	)
 	if o.Store != nil {
 		r.reg.MustRegister(newQueueCollector(o))
@@ -220,19 +238,73 @@ func (r *Registry) FeedbackReport(kind string, matched bool) {
 // DNSError counts one failed lookup of the given kind.
 func (r *Registry) DNSError(kind string) { r.dnsErrors.WithLabelValues(kind).Inc() }
 
-// SetWebhookBacklog sets the function mtaq_webhook_backlog reports; nil
-// reports 0. The function is called on every scrape: keep it cheap.
-func (r *Registry) SetWebhookBacklog(f func() int) {
-	if f == nil {
-		r.backlog.Store(nil)
-		return
-	}
-	r.backlog.Store(&f)
+// Verified counts one verified address by its verdict.
+func (r *Registry) Verified(verdict string) { r.verified.WithLabelValues(verdict).Inc() }
+
+// Probe counts one SMTP probe outcome (verify's reason code).
+func (r *Registry) Probe(result string) { r.probes.WithLabelValues(result).Inc() }
+
+// WebhookState is one webhook's gauges.
+type WebhookState struct {
+	Name        string
+	Backlog     int // events after its cursor
+	DeadLetters int
+	Disabled    bool // by a 410 Gone
 }
 
-func (r *Registry) webhookBacklog() float64 {
-	if f := r.backlog.Load(); f != nil {
-		return float64((*f)())
+// WatchWebhooks sets the function the webhook gauges read at each scrape;
+// nil reports none. Keep it cheap: it runs on every scrape.
+func (r *Registry) WatchWebhooks(f func() []WebhookState) {
+	if f == nil {
+		r.webhooks.Store(nil)
+		return
 	}
-	return 0
+	r.webhooks.Store(&f)
+}
+
+// WebhookRequest counts one webhook request: status 0 when there was no
+// answer.
+func (r *Registry) WebhookRequest(name string, status int, took time.Duration) {
+	class := "error"
+	if status >= 100 && status < 600 {
+		class = strconv.Itoa(status/100) + "xx"
+	}
+	r.hookReqs.WithLabelValues(name, class).Inc()
+	r.hookTimes.WithLabelValues(name).Observe(took.Seconds())
+}
+
+var (
+	hookBacklogDesc = prometheus.NewDesc("mtaq_webhook_backlog",
+		"Events in the outbox a webhook has not settled yet (delivered, dropped or dead-lettered).", []string{"webhook"}, nil)
+	hookDeadDesc = prometheus.NewDesc("mtaq_webhook_dead_letters",
+		"Events a webhook's endpoint refused (4xx) and that wait in its dead-letter list (mtaq webhooks retry NAME --dead).",
+		[]string{"webhook"}, nil)
+	hookDisabledDesc = prometheus.NewDesc("mtaq_webhook_disabled",
+		"1 while a webhook is disabled because its endpoint answered 410 Gone (mtaq webhooks retry NAME enables it).",
+		[]string{"webhook"}, nil)
+)
+
+// webhookCollector reads the webhooks' state at scrape time.
+type webhookCollector struct{ r *Registry }
+
+func (c webhookCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- hookBacklogDesc
+	ch <- hookDeadDesc
+	ch <- hookDisabledDesc
+}
+
+func (c webhookCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.r.webhooks.Load()
+	if f == nil {
+		return
+	}
+	for _, w := range (*f)() {
+		ch <- prometheus.MustNewConstMetric(hookBacklogDesc, prometheus.GaugeValue, float64(w.Backlog), w.Name)
+		ch <- prometheus.MustNewConstMetric(hookDeadDesc, prometheus.GaugeValue, float64(w.DeadLetters), w.Name)
+		disabled := 0.0
+		if w.Disabled {
+			disabled = 1
+		}
+		ch <- prometheus.MustNewConstMetric(hookDisabledDesc, prometheus.GaugeValue, disabled, w.Name)
+	}
 }

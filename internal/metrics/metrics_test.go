@@ -158,12 +158,40 @@ func TestOutcomesAndHooks(t *testing.T) {
 	if got := gather(t, r, "mtaq_dns_errors_total"); got["kind=servfail"] != 1 {
 		t.Fatalf("dns errors %v", got)
 	}
-	if got := gather(t, r, "mtaq_webhook_backlog"); got[""] != 0 {
-		t.Fatalf("backlog without a source %v", got)
+	if got := gather(t, r, "mtaq_webhook_backlog"); len(got) != 0 {
+		t.Fatalf("backlog without webhooks %v", got)
 	}
-	r.SetWebhookBacklog(func() int { return 42 })
-	if got := gather(t, r, "mtaq_webhook_backlog"); got[""] != 42 {
+	r.WatchWebhooks(func() []WebhookState {
+		return []WebhookState{{Name: "app", Backlog: 42, DeadLetters: 3}, {Name: "crm", Disabled: true}}
+	})
+	if got := gather(t, r, "mtaq_webhook_backlog"); got["webhook=app"] != 42 || got["webhook=crm"] != 0 {
 		t.Fatalf("backlog %v", got)
+	}
+	if got := gather(t, r, "mtaq_webhook_dead_letters"); got["webhook=app"] != 3 {
+		t.Fatalf("dead letters %v", got)
+	}
+	if got := gather(t, r, "mtaq_webhook_disabled"); got["webhook=app"] != 0 || got["webhook=crm"] != 1 {
+		t.Fatalf("disabled %v", got)
+	}
+	r.WebhookRequest("app", 200, 20*time.Millisecond)
+	r.WebhookRequest("app", 400, time.Millisecond)
+	r.WebhookRequest("app", 0, 10*time.Second)
+	if got := gather(t, r, "mtaq_webhook_requests_total"); got["status=2xx,webhook=app"] != 1 ||
+		got["status=4xx,webhook=app"] != 1 || got["status=error,webhook=app"] != 1 {
+		t.Fatalf("requests %v", got)
+	}
+	if got := gather(t, r, "mtaq_webhook_request_duration_seconds"); got["webhook=app"] != 3 {
+		t.Fatalf("durations %v", got)
+	}
+	r.Verified("valid")
+	r.Verified("valid")
+	r.Verified("risky")
+	r.Probe("catch_all")
+	if got := gather(t, r, "mtaq_verify_addresses_total"); got["verdict=valid"] != 2 || got["verdict=risky"] != 1 {
+		t.Fatalf("verified %v", got)
+	}
+	if got := gather(t, r, "mtaq_verify_probes_total"); got["result=catch_all"] != 1 {
+		t.Fatalf("probes %v", got)
 	}
 }
 
@@ -197,6 +225,8 @@ func TestMetricNamesLint(t *testing.T) {
 	r.WatchScheduler(fakeSched{})
 	r.Outcome(scheduler.Outcome{Domain: "a.example", Decision: "delivered", Sent: true})
 	r.DNSError("timeout")
+	r.Verified("unknown")
+	r.Probe("probe_failed")
 	fams, err := r.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)

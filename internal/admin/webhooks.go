@@ -1,0 +1,145 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Webhooks is the daemon's webhooks as the admin API reaches them. Retry
+// and Test return ErrNoWebhook (wrapped) for a name not configured.
+type Webhooks interface {
+	List() []WebhookEntry
+	Retry(ctx context.Context, name string, dead bool) (*WebhookRetry, error)
+	Test(ctx context.Context, name string) (*WebhookTest, error)
+}
+
+// WebhookList is `mtaq webhooks ls`.
+type WebhookList struct {
+	Webhooks []WebhookEntry `json:"webhooks"`
+}
+
+// WebhookEntry is one [[webhook]]'s state.
+type WebhookEntry struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	// Backlog: outbox events it has not settled (delivered, dropped past
+	// max_age, or dead-lettered) yet.
+	Backlog     uint64 `json:"backlog"`
+	InFlight    int    `json:"in_flight"`
+	DeadLetters int    `json:"dead_letters"`
+	// Disabled: the endpoint answered 410 Gone; `mtaq webhooks retry`
+	// enables it.
+	Disabled       bool       `json:"disabled"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+	DisabledAt     *time.Time `json:"disabled_at"`
+	// The last failed request; LastStatus 0 when there was no answer.
+	LastStatus  int        `json:"last_status"`
+	LastError   string     `json:"last_error"`
+	LastErrorAt *time.Time `json:"last_error_at"`
+	// Failures in a row; while positive it backs off until NextRetry.
+	Failures  int        `json:"failures"`
+	NextRetry *time.Time `json:"next_retry"`
+	Delivered uint64     `json:"delivered"` // since the daemon started
+}
+
+// WebhookRetry is what `mtaq webhooks retry` did.
+type WebhookRetry struct {
+	Name    string `json:"name"`
+	Enabled bool   `json:"enabled"` // it was disabled by a 410 and is enabled again
+	// Dead letters sent again (--dead): delivered ones leave the list.
+	Resent    int `json:"resent"`
+	Delivered int `json:"delivered"`
+	Failed    int `json:"failed"`
+}
+
+// WebhookTest is the receiver's answer to a test event.
+type WebhookTest struct {
+	Name       string  `json:"name"`
+	URL        string  `json:"url"`
+	Status     int     `json:"status"` // 0: no answer
+	Error      string  `json:"error,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
+}
+
+// webhookRetryRequest is POST /v1/webhooks/{name}/retry's body.
+type webhookRetryRequest struct {
+	Dead bool `json:"dead"`
+}
+
+// ListWebhooks implements API.
+func (s *Service) ListWebhooks(context.Context) (*WebhookList, error) {
+	l := &WebhookList{Webhooks: []WebhookEntry{}}
+	if s.webhooks != nil {
+		l.Webhooks = append(l.Webhooks, s.webhooks.List()...)
+	}
+	return l, nil
+}
+
+// RetryWebhook implements API.
+func (s *Service) RetryWebhook(ctx context.Context, name string, dead bool) (*WebhookRetry, error) {
+	if s.webhooks == nil {
+		return nil, NoWebhook(name)
+	}
+	return s.webhooks.Retry(ctx, name, dead)
+}
+
+// TestWebhook implements API.
+func (s *Service) TestWebhook(ctx context.Context, name string) (*WebhookTest, error) {
+	if s.webhooks == nil {
+		return nil, NoWebhook(name)
+	}
+	return s.webhooks.Test(ctx, name)
+}
+
+func (h *handler) listWebhooks(w http.ResponseWriter, r *http.Request) {
+	l, err := h.api.ListWebhooks(r.Context())
+	h.reply(w, r, l, err)
+}
+
+func (h *handler) retryWebhook(w http.ResponseWriter, r *http.Request) {
+	var req webhookRetryRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &req); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	res, err := h.api.RetryWebhook(r.Context(), r.PathValue("name"), req.Dead)
+	h.reply(w, r, res, err)
+}
+
+func (h *handler) testWebhook(w http.ResponseWriter, r *http.Request) {
+	res, err := h.api.TestWebhook(r.Context(), r.PathValue("name"))
+	h.reply(w, r, res, err)
+}
+
+// ListWebhooks implements API.
+func (c *Client) ListWebhooks(ctx context.Context) (*WebhookList, error) {
+	var l WebhookList
+	if err := c.do(ctx, http.MethodGet, "/v1/webhooks", nil, nil, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// RetryWebhook implements API.
+func (c *Client) RetryWebhook(ctx context.Context, name string, dead bool) (*WebhookRetry, error) {
+	var res WebhookRetry
+	err := c.do(ctx, http.MethodPost, "/v1/webhooks/"+url.PathEscape(name)+"/retry", nil,
+		jsonBody(webhookRetryRequest{Dead: dead}), &res)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// TestWebhook implements API.
+func (c *Client) TestWebhook(ctx context.Context, name string) (*WebhookTest, error) {
+	var res WebhookTest
+	if err := c.do(ctx, http.MethodPost, "/v1/webhooks/"+url.PathEscape(name)+"/test", nil, nil, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
