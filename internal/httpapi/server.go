@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,6 +173,21 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/stats", s.auth(ScopeRead, s.stats))
 	// POST /v1/verify (issue 23) goes here, behind s.auth like the rest.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// A known path with another method is a 405 naming the ones it has.
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeProblem(w, &Problem{Type: typeInvalid, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+				Detail: fmt.Sprintf("%s %s: want %s", r.Method, r.URL.Path, strings.Join(allow, " or "))})
+			return
+		}
 		writeProblem(w, notFound(fmt.Sprintf("no route %s %s (see /v1/openapi.json)", r.Method, r.URL.Path)))
 	})
 	return recoverer(s.log, mux)
