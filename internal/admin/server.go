@@ -54,6 +54,7 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/webhooks", h.listWebhooks)
 	mux.HandleFunc("POST /v1/webhooks/{name}/retry", h.retryWebhook)
 	mux.HandleFunc("POST /v1/webhooks/{name}/test", h.testWebhook)
+	mux.HandleFunc("GET /v1/webhooks/{name}/dead", h.webhookDeadLetters)
 	return mux
 }
 

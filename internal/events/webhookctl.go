@@ -206,3 +206,9 @@ func (w *Webhook) RecountDeadLetters(ctx context.Context) error {
 	}
 	return err
 }
+
+// DeadLetters returns up to limit of the webhook's dead letters after seq
+// after, oldest first.
+func (w *Webhook) DeadLetters(ctx context.Context, after uint64, limit int) ([]queue.DeadLetter, error) {
+	return w.o.Store.DeadLetters(ctx, w.name, after, limit)
+}
