@@ -21,6 +21,13 @@ type User struct {
 	// DSN = false sends this user's mail no bounce messages (the app
 	// follows webhooks instead); unset follows dsn.enabled.
 	DSN *bool `toml:"dsn"`
+	// APIKeys authenticate this user on the HTTP API ([http]): each is
+	// "sha256:" and the key's SHA-256 in hex (`mtaq passwd --api-key`).
+	// A user with keys and no PasswordHash cannot AUTH on SMTP.
+	APIKeys []string `toml:"api_keys"`
+	// APIScopes are what its keys may do: send, read, admin; unset means
+	// ["send"] (Scopes).
+	APIScopes []string `toml:"api_scopes"`
 }
 
 // validateAuth checks the TLS listeners, the AUTH limits and the users of
@@ -43,7 +50,11 @@ func validateAuth(k *checker, s Submission) {
 	if tlsListeners && strings.TrimSpace(s.TLSKey) == "" {
 		k.add("submission.tls_key", "must be set: submission_listen and smtps_listen use TLS")
 	}
-	if !tlsListeners && (len(s.Users) > 0 || s.UsersFile != "") {
+	smtpUsers := s.UsersFile != ""
+	for _, u := range s.Users {
+		smtpUsers = smtpUsers || u.PasswordHash != ""
+	}
+	if !tlsListeners && smtpUsers {
 		k.add("submission.user", "users need submission_listen or smtps_listen: AUTH is offered only under TLS")
 	}
 	k.atLeast("submission.auth_max_failures", int64(s.AuthMaxFailures), 1)
@@ -72,8 +83,21 @@ func checkUser(u User) []fieldProblem {
 	if u.Name == "" || strings.ContainsFunc(u.Name, func(r rune) bool { return r <= ' ' || r == ':' || r == 0x7f }) {
 		out = append(out, fieldProblem{"name", fmt.Sprintf("%q: must be non-empty, without spaces, control characters or ':'", u.Name)})
 	}
-	if err := checkBcrypt(u.PasswordHash); err != nil {
-		out = append(out, fieldProblem{"password_hash", err.Error()})
+	// A user with API keys only needs no password: it cannot AUTH.
+	if u.PasswordHash != "" || len(u.APIKeys) == 0 {
+		if err := checkBcrypt(u.PasswordHash); err != nil {
+			out = append(out, fieldProblem{"password_hash", err.Error()})
+		}
+	}
+	for i, key := range u.APIKeys {
+		if err := checkAPIKey(key); err != nil {
+			out = append(out, fieldProblem{fmt.Sprintf("api_keys[%d]", i), err.Error()})
+		}
+	}
+	for i, sc := range u.APIScopes {
+		if err := checkScope(sc); err != nil {
+			out = append(out, fieldProblem{fmt.Sprintf("api_scopes[%d]", i), err.Error()})
+		}
 	}
 	for i, s := range u.AllowedSenders {
 		if !validSenderPattern(s) {

@@ -107,7 +107,8 @@ func TestAllUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []User{{"app1", h, nil, nil}, {"app2", h, nil, nil}, {"app3", h, []string{"a@x.example", "@y.example"}, nil}}
+	want := []User{{Name: "app1", PasswordHash: h}, {Name: "app2", PasswordHash: h},
+		{Name: "app3", PasswordHash: h, AllowedSenders: []string{"a@x.example", "@y.example"}}}
 	if !reflect.DeepEqual(users, want) {
 		t.Fatalf("got %+v", users)
 	}

@@ -41,6 +41,12 @@ type Config struct {
 	DKIMRequire bool `toml:"dkim_require"`
 	// Bounce: return-path tokens and the inbound report listener (bounce.go).
 	Bounce Bounce `toml:"bounce"`
+	// HTTP: the app-facing HTTP API (http.go).
+	HTTP HTTP `toml:"http"`
+	// Verify: address verification (verify.go).
+	Verify Verify `toml:"verify"`
+	// Cluster is fleet mode (cluster.go); nil without a [cluster] table.
+	Cluster *Cluster `toml:"cluster"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.
@@ -213,5 +219,7 @@ func Defaults() Config {
 		Alerts:   Alerts{SenderSideThreshold: 10, SenderSideWindow: Duration{10 * time.Minute}},
 		DSN:      DefaultDSN(),
 		Bounce:   DefaultBounce(),
+		HTTP:     DefaultHTTP(),
+		Verify:   DefaultVerify(),
 	}
 }

@@ -36,6 +36,11 @@ func CheckFiles(path string, c Config) error {
 			}
 		}
 	}
+	if h := c.HTTP; h.TLSCert != "" && h.TLSKey != "" {
+		if _, err := tls.LoadX509KeyPair(h.TLSCert, h.TLSKey); err != nil {
+			add("http.tls_key", "%s and %s: %v", h.TLSCert, h.TLSKey, err)
+		}
+	}
 	if s.UsersFile != "" {
 		data, err := os.ReadFile(s.UsersFile)
 		if err != nil {
@@ -72,6 +77,7 @@ func CheckFiles(path string, c Config) error {
 	for _, f := range [][2]string{
 		{"delivery.relay_password_file", c.Delivery.RelayPasswordFile},
 		{"admin.token_file", c.Admin.TokenFile},
+		{"cluster.postgres_file", clusterFile(c.Cluster)},
 	} {
 		key, name := f[0], f[1]
 		if name == "" {
@@ -91,4 +97,11 @@ func CheckFiles(path string, c Config) error {
 		data, _ = os.ReadFile(path)
 	}
 	return report(path, buildIndex(data), probs)
+}
+
+func clusterFile(c *Cluster) string {
+	if c == nil {
+		return ""
+	}
+	return c.PostgresFile
 }

@@ -110,6 +110,9 @@ func validate(c Config) []*Problem {
 	validateWebhooks(k, c.Webhooks)
 	validateDKIM(k, c.DKIM)
 	validateBounce(k, c.Bounce)
+	validateHTTP(k, c.HTTP, c.Submission)
+	validateVerify(k, c.Verify)
+	validateCluster(k, c.Cluster)
 	return k.probs
 }
 

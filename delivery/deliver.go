@@ -194,8 +194,13 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	if d.opts.Relay != nil {
 		key = relayKey
 	}
-	if res, ok := d.fromPool(ctx, job, body, key); ok {
-		return res
+	if job.probe && d.opts.Relay != nil {
+		return fill(len(job.Rcpts), localFail(StageRcpt, "4.3.5", errors.New("no probe through a relay: the smarthost would answer, not the domain")))
+	}
+	if !job.probe {
+		if res, ok := d.fromPool(ctx, job, body, key); ok {
+			return res
+		}
 	}
 	if d.opts.Relay != nil {
 		return d.viaRelay(ctx, job, body)
@@ -211,6 +216,15 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 		return fill(len(job.Rcpts), *fail)
 	}
 	return d.tryHosts(ctx, job, body, hosts, implicit)
+}
+
+// Probe asks domain's exchangers whether they take rcpts, without sending
+// anything: EHLO, MAIL FROM:<>, RCPT TO for each, then QUIT on a fresh
+// connection that is never pooled. Failover, the per-IP cap and the
+// per-address breakers apply as for Deliver. Each recipient's Result is
+// its RCPT reply (Stage rcpt), or the failure that came before it.
+func (d *Deliverer) Probe(ctx context.Context, domain string, rcpts []string) []Result {
+	return d.Deliver(ctx, Job{MessageID: "probe", Domain: domain, Rcpts: rcpts, probe: true})
 }
 
 // exchangers looks up the domain's MX hosts. implicit is true when the

@@ -168,6 +168,10 @@ func (d *Deliverer) attempt(ctx context.Context, job Job, body []byte, dst dest)
 		o = outcome{fail: *fail}
 	}
 	d.logAttempt(job, s, o)
+	if job.probe {
+		s.close() // QUIT: a probe's connection carries no mail
+		return o
+	}
 	d.release(s)
 	return o
 }

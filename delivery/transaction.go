@@ -186,7 +186,9 @@ func (t *txn) pipelined(body []byte) {
 	for _, i := range t.batch {
 		w.cmd("RCPT TO:<%s>", t.s.job.Rcpts[i])
 	}
-	w.cmd("DATA")
+	if !t.s.job.probe {
+		w.cmd("DATA")
+	}
 	if err := w.flush(); err != nil {
 		t.lostBeforeMail(err)
 		return
@@ -203,8 +205,20 @@ func (t *txn) pipelined(body []byte) {
 			return
 		}
 	}
+	if t.s.job.probe {
+		t.probed()
+		return
+	}
 	rep, err := w.read()
 	t.onData(body, rep, err)
+}
+
+// probed ends a probe's transaction after RCPT: each accepted recipient's
+// result is its RCPT reply; the session is QUIT, never reused.
+func (t *txn) probed() {
+	for _, i := range t.accepted {
+		t.done[i] = true
+	}
 }
 
 // lockstep sends one command at a time; after a "too many recipients" the
@@ -226,6 +240,10 @@ func (t *txn) lockstep(body []byte) {
 			t.retry = append(t.retry, t.batch[k+1:]...)
 			break
 		}
+	}
+	if t.s.job.probe {
+		t.probed()
+		return
 	}
 	if len(t.accepted) > 0 {
 		rep, err := w.roundTrip("DATA")

@@ -30,6 +30,8 @@ type Job struct {
 	Sender    string // "" is the null sender
 	Rcpts     []string
 	Body      []byte // CRLF line endings, not dot-stuffed
+	// probe: stop after RCPT (Deliverer.Probe).
+	probe bool
 }
 
 // Result is the outcome for one recipient of a Job.

@@ -27,9 +27,9 @@ var replyFiles = []string{
 // issueTarget is what issue 15 asks of replies never seen; it is reported,
 // not enforced, until it is met.
 var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
-	"../../shared/bounce-corpus/dev.jsonl": {1, 0.97, 0.005},
-	"testdata/replies/dev.jsonl":           {0.99, 0.85, 0.01},
-	"testdata/replies/heldback.jsonl":      {0.99, 0.80, 0.02},
+	"../../shared/bounce-corpus/dev.jsonl": {1, 0.98, 0.004},
+	"testdata/replies/dev.jsonl":           {0.99, 0.94, 0.005},
+	"testdata/replies/heldback.jsonl":      {0.99, 0.85, 0.007},
 }
 
 var issueTarget = struct{ class, category, falseSuppress float64 }{0.99, 0.93, 0.005}
@@ -85,9 +85,14 @@ type score struct {
 }
 
 func measure(rows []corpusRow) score {
+	return measureWith(rows, learned)
+}
+
+// measureWith measures rows with learned fallback m.
+func measureWith(rows []corpusRow, m fallback) score {
 	s := score{rows: len(rows), confusion: map[[2]Category]int{}}
 	for _, r := range rows {
-		v := Classify(Reply{Code: r.Code, Enhanced: r.Enhanced, Text: r.Text})
+		v := classify(Reply{Code: r.Code, Enhanced: r.Enhanced, Text: r.Text}, m)
 		line := fmt.Sprintf("%d %s %q: got %s/%s want %s/%s (%s)", r.Code, r.Enhanced, r.Text,
 			v.Class, v.Category, r.Class, r.Category, v.Rule)
 		if string(v.Class) == r.Class {
@@ -136,10 +141,15 @@ func TestReplyAccuracy(t *testing.T) {
 		t.Logf("%s: %d rows, class %.1f%% (%d), category %.1f%% (%d), false suppressions %d (%.1f%%), missed suppressions %d",
 			path, s.rows, pct(s.class, s.rows), s.class, pct(s.category, s.rows), s.category,
 			len(s.falseSup), pct(len(s.falseSup), s.rows), len(s.missedSup))
+		// Held-back rows are printed only when asked: reading them while
+		// writing rules would make the fifth an estimate no more.
+		show := testing.Verbose() && os.Getenv("MTAQ_CLASSIFIER_MISSES") != ""
 		for _, l := range s.falseSup {
-			t.Logf("  false suppression: %s", l)
+			if show || !strings.Contains(path, "heldback") {
+				t.Logf("  false suppression: %s", l)
+			}
 		}
-		if testing.Verbose() && os.Getenv("MTAQ_CLASSIFIER_MISSES") != "" {
+		if show {
 			for _, l := range s.misses {
 				t.Logf("  category: %s", l)
 			}

@@ -126,12 +126,18 @@ func suppressing(c Category) bool {
 // enhanced code and reply code for the category (the strongest evidence
 // wins), then the category for side and suppression.
 func Classify(r Reply) Verdict {
+	return classify(r, learned)
+}
+
+// classify is Classify with learned fallback m (cross-validation trains
+// one per fold).
+func classify(r Reply, m fallback) Verdict {
 	class := classOf(r)
 	if class == Success {
 		return Verdict{Class: Success, Side: SideUnknown, Rule: "code:2xx"}
 	}
 	text := strings.ToLower(normalize(r.Text))
-	ev := gather(r, text)
+	ev := gather(r, text, m)
 	cat, rule := decide(ev)
 	// Quota and size problems clear up or are the sender's to fix: never
 	// hard, whatever the code (labelling policy rule 2).
@@ -141,10 +147,19 @@ func Classify(r Reply) Verdict {
 	v := Verdict{Class: class, Category: cat, Side: CategorySide(cat), Rule: rule, Evidence: ev}
 	if class == Hard {
 		v.Suppress = suppressing(cat)
-		if cat == Unclassified || (v.Suppress && v.Tentative()) {
+		switch {
+		case cat == Unclassified || (v.Suppress && v.Tentative()):
 			var g Evidence
 			v.Suppress, g = unexplainedSuppresses(r, text)
 			v.Evidence = append(v.Evidence, g)
+		case v.Suppress:
+			// Words about our side veto even an explained recipient
+			// category: "message sending for this account is disabled",
+			// "sender rejected: user unknown in our policy".
+			if m := ourSideRE.FindString(stripNoise(text)); m != "" {
+				v.Suppress = false
+				v.Evidence = append(v.Evidence, Evidence{Kind: KindGuard, Rule: "names-our-side", Match: m})
+			}
 		}
 	}
 	return v

@@ -20,7 +20,7 @@ import (
 //	55      an enhanced code with a registered, specific meaning (5.1.1, 5.7.26)
 //	40-70   a generic phrase ("policy", "internal error", "rejected")
 //	30      the subject of an enhanced code (5.4.x network, 5.5.x protocol)
-//	25-45   the learned fallback, when no phrase speaks (50 × its probability)
+//	23-50   the learned fallback, when no phrase speaks (50 × its probability)
 //	20      the reply code alone (421, 452, 5xx)
 type Evidence struct {
 	Kind EvidenceKind `json:"kind"`
@@ -94,7 +94,8 @@ var vagueWords = map[string]bool{"message": true, "mail": true, "email": true, "
 	"deliver": true, "delivered": true, "to": true, "not": true, "accepted": true, "error": true, "sorry": true,
 	"permanent": true, "temporary": true, "unable": true, "undeliverable": true, "rejet": true, "rejete": true,
 	"requested": true, "action": true, "taken": true, "the": true, "your": true, "was": true, "has": true,
-	"been": true, "is": true, "reject": true, "smtp": true, "could": true, "be": true, "no": true}
+	"been": true, "is": true, "reject": true, "smtp": true, "could": true, "be": true, "no": true,
+	"other": true, "undefined": true, "status": true, "unspecified": true}
 
 // vagueOnly reports whether the prose has words and all of them are vague.
 func vagueOnly(prose string) bool {
@@ -110,33 +111,41 @@ func vagueOnly(prose string) bool {
 
 // gather collects the evidence on reply r whose text is normalised and
 // lower-cased.
-func gather(r Reply, text string) []Evidence {
+func gather(r Reply, text string, m fallback) []Evidence {
 	ev := make([]Evidence, 0, 6)
 	// URLs and addresses carry noise ("reason/#filtered", "<spam@x>"): read
 	// the prose first, and the whole text only when the prose says nothing.
-	soft := classOf(r) != Hard
-	ev = matchPhrases(ev, stripNoise(text), soft)
-	if len(ev) == 0 {
+	prose := stripNoise(text)
+	ev = matchPhrases(ev, prose, r)
+	if prose != text {
 		// Words inside a URL or address ("help_spam_16.htm",
-		// "reason/#filtered") are weak: they name a help page, not the
-		// reason.
-		ev = matchPhrases(ev, text, soft)
-		for i := range ev {
-			ev[i].Kind, ev[i].Weight = KindInURL, ev[i].Weight-wInURLPenalty
+		// "openspf.net/why") are weak: they name a help page, not the
+		// reason; they count only for families the prose did not match.
+		n := len(ev)
+		for _, e := range matchPhrases(nil, text, r) {
+			if !slices.ContainsFunc(ev[:n], func(o Evidence) bool { return o.Rule == e.Rule }) {
+				e.Kind, e.Weight = KindInURL, e.Weight-wInURLPenalty
+				ev = append(ev, e)
+			}
 		}
 	}
-	if len(ev) == 0 && vagueOnly(stripNoise(text)) {
+	if len(ev) == 0 && vagueOnly(prose) {
 		ev = append(ev, Evidence{Kind: KindPhrase, Rule: "no-reason", Match: strings.TrimSpace(text),
 			Category: Unclassified, Weight: wNoReason})
 	}
-	phrases := len(ev)
+	phrases := 0
+	for _, e := range ev {
+		if e.Kind == KindPhrase {
+			phrases++
+		}
+	}
 	if e, ok := enhancedPrior(r.Enhanced, KindEnhanced); ok {
 		ev = append(ev, e)
 	} else if e, ok := embeddedEnhanced(text); ok {
 		ev = append(ev, e)
 	}
 	if phrases == 0 {
-		if e, ok := modelEvidence(r.Code, r.Enhanced, text); ok {
+		if e, ok := modelEvidence(m, r.Code, r.Enhanced, text); ok {
 			ev = append(ev, e)
 		}
 	}
@@ -193,13 +202,31 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 	if m := productCodeRE.FindString(text); m != "" {
 		return false, Evidence{Kind: KindGuard, Rule: "provider-code", Match: m}
 	}
+	// A reply that gives a reason no rule reads ("smtpport check error",
+	// a sentence in another language) is no evidence about the address:
+	// only a bare failure, or one that names the recipient, is taken at
+	// its word.
+	if prose := stripNoise(text); !vagueOnly(prose) && !addressWordRE.MatchString(prose) {
+		return false, Evidence{Kind: KindGuard, Rule: "reason-not-understood", Match: strings.TrimSpace(prose)}
+	}
 	return true, Evidence{Kind: KindGuard, Rule: "taken-at-its-word", Match: e}
 }
+
+// addressWordRE finds words about the recipient or its address.
+var addressWordRE = regexp.MustCompile(`\b(users?|recipients?|rcpt|mailbox(es)?|address(es)?|addressee|accounts?|destination|inbox|local.part|unknown|exist\w*)\b`)
 
 // clientRE finds text about our side of the connection: then an
 // unexplained refusal is about us, not the address.
 var clientRE = regexp.MustCompile(`\bclient\b|\bips?\b|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|ipv6:|\bsender\b|` +
 	`\bmail from\b|\b(helo|ehlo)\b|(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|\bconnections?\b`)
+
+// ourSideRE finds words about the sending side or the message rather than
+// the address: the sender, our client host or IP, HELO, content, spam,
+// policy, reputation, lists, authentication. They veto a suppression even
+// when a recipient phrase matched too.
+var ourSideRE = regexp.MustCompile(`\bsender\b|\bsending\b|\bclient\b|\bips?\b|ip address|\b(helo|ehlo)\b|\bmail from\b|` +
+	`(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|\bspam|\bcontent\b|\bpolic(y|ies)\b|` +
+	`reputation|black ?list|block ?list|authenticat|\bspf\b|dkim|dmarc`)
 
 // productCodeRE finds a provider's own reason code (AOL's "RTR:BG",
 // Orange's "[506]", Cox's "AUP#CDRBL", Comcast's "BL000010", Yahoo's
@@ -261,11 +288,12 @@ func (p *phrase) find(text string) (string, bool) {
 	return strings.TrimSpace(text[loc[0]:loc[1]]), true
 }
 
-// matchPhrases appends one item per family that matches text.
-func matchPhrases(ev []Evidence, text string, soft bool) []Evidence {
+// matchPhrases appends one item per family that matches text of reply r.
+func matchPhrases(ev []Evidence, text string, r Reply) []Evidence {
+	soft := classOf(r) != Hard
 	for i := range families {
 		f := &families[i]
-		if f.softOnly && !soft {
+		if (f.softOnly && !soft) || (f.remoteOnly && r.Code == 0) || !f.enhancedAllowed(r.Enhanced) {
 			continue
 		}
 		for j := range f.phrases {

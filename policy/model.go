@@ -8,107 +8,61 @@ import (
 
 //go:generate env MTAQ_TRAIN_MODEL=1 go test -run TestTrainModel .
 
-// The learned fallback is a multinomial naive Bayes over the words and
-// word pairs of a reply's prose, plus the reply code and the enhanced
-// code's subject. It is trained from the development corpora only
-// (TestTrainModel writes model_weights.go) and consulted only when no
+// The learned fallback is a multinomial logistic regression (softmax) over
+// the words and word pairs of a reply's prose, the reply code and the
+// enhanced code (whole and class.subject). It is trained from the
+// development corpora only (TestTrainModel writes model_weights.go; the
+// cross-validation test trains one per fold) and consulted only when no
 // phrase family speaks. What it decides is marked: Verdict.Rule
-// "model:naive-bayes", an Evidence item of kind "model" with the words
-// that weighed most, and a suppression it causes is an unclassified_bounce
+// "model:logistic", an Evidence item of kind "model" with the words that
+// weighed most, and a suppression it causes is an unclassified_bounce
 // under the same guard as an unexplained reply (HardReason).
 
 const (
-	modelName      = "naive-bayes"
-	modelThreshold = 0.6 // below this probability the model stays silent
-	modelScale     = 50  // weight = modelScale × probability (30..50)
-	nbAlpha        = 0.5 // additive smoothing
+	modelName      = "logistic"
+	modelThreshold = 0.45 // below this probability the model stays silent (chosen by cross-validation)
+	modelScale     = 50   // weight = modelScale × probability (23..50)
 )
 
-// nbCount is how often a feature occurred in one category's training rows.
-type nbCount struct {
-	cat   uint8 // index into Categories()
-	count uint16
+// fallback is a learned model: the most probable category for a reply's
+// features, its probability and the features that spoke most for it.
+type fallback interface {
+	predict(feats []string) (Category, float64, []string)
 }
 
-// nbLog holds the model in log space, built once from model_weights.go.
-var nbLog = buildNB()
+// learned is the embedded model (model_weights.go).
+var learned fallback = &linModel{bias: lrBias, weights: lrWeights}
 
-type nbModel struct {
-	prior [18]float64 // log P(category)
-	denom [18]float64 // log(tokens in category + α·|V|)
-	words map[string][]nbCount
-	ok    bool
+// lrWeight is one feature's weight for one category.
+type lrWeight struct {
+	cat uint8 // index into Categories()
+	w   float32
 }
 
-func buildNB() nbModel {
-	m := nbModel{words: nbWords}
-	var docs int
-	for _, n := range nbDocs {
-		docs += n
-	}
-	if docs == 0 {
-		return m
-	}
-	m.ok = true
-	v := float64(len(nbWords))
-	for c := range nbDocs {
-		m.prior[c] = math.Log((float64(nbDocs[c]) + nbAlpha) / (float64(docs) + nbAlpha*18))
-		m.denom[c] = math.Log(float64(nbTokens[c]) + nbAlpha*v)
-	}
-	return m
+// linModel scores category c as bias[c] plus the weights of the features
+// present (each counted once), and turns the scores into probabilities
+// with a softmax.
+type linModel struct {
+	bias    [18]float64
+	weights map[string][]lrWeight
 }
 
-// features turns a reply into the model's features: words of two or more
-// letters of the prose, adjacent pairs, the reply code and the enhanced
-// code's class.subject.
-func features(code int, enhanced, text string) []string {
-	text = stripNoise(text)
-	var words []string
-	start := -1
-	for i := 0; i <= len(text); i++ {
-		letter := i < len(text) && text[i] >= 'a' && text[i] <= 'z'
-		if letter && start < 0 {
-			start = i
-		} else if !letter && start >= 0 {
-			if i-start >= 2 {
-				words = append(words, text[start:i])
-			}
-			start = -1
-		}
-	}
-	f := make([]string, 0, 2*len(words)+2)
-	f = append(f, words...)
-	for i := 1; i < len(words); i++ {
-		f = append(f, words[i-1]+"_"+words[i])
-	}
-	f = append(f, "#code"+strconv.Itoa(code))
-	if i := strings.IndexByte(enhanced, '.'); i > 0 {
-		if j := strings.IndexByte(enhanced[i+1:], '.'); j > 0 {
-			f = append(f, "#enh"+enhanced[:i+1+j])
-		}
-	}
-	return f
-}
-
-// predict returns the most probable category, its probability and the
-// features that favoured it most.
-func (m *nbModel) predict(feats []string) (Category, float64, []string) {
-	if !m.ok {
+func (m *linModel) predict(feats []string) (Category, float64, []string) {
+	if m == nil || len(m.weights) == 0 {
 		return None, 0, nil
 	}
-	score := m.prior
+	score := m.bias
 	known := 0
-	for _, w := range feats {
-		counts, ok := m.words[w]
-		if !ok {
+	seen := make(map[string]bool, len(feats))
+	for _, f := range feats {
+		ws, ok := m.weights[f]
+		if !ok || seen[f] {
 			continue
 		}
+		seen[f] = true
 		known++
-		for c := range score {
-			score[c] += math.Log(nbAlpha) - m.denom[c]
-		}
-		for _, n := range counts {
-			score[n.cat] += math.Log(float64(n.count)+nbAlpha) - math.Log(nbAlpha)
+		for _, w := range ws {
+			score[w.cat] += float64(w.w)
 		}
 	}
 	if known == 0 {
@@ -124,39 +78,80 @@ func (m *nbModel) predict(feats []string) (Category, float64, []string) {
 	for c := range score {
 		sum += math.Exp(score[c] - score[best])
 	}
-	return Categories()[best], 1 / sum, m.topWords(feats, best)
+	return Categories()[best], 1 / sum, m.topFeatures(feats, best)
 }
 
-// topWords lists up to three features that speak most for category c.
-func (m *nbModel) topWords(feats []string, c int) []string {
+// topFeatures lists up to three prose features that speak most for
+// category c.
+func (m *linModel) topFeatures(feats []string, c int) []string {
 	type fw struct {
-		w string
-		n uint16
+		f string
+		w float32
 	}
 	var top []fw
-	for _, w := range feats {
-		for _, n := range m.words[w] {
-			if int(n.cat) == c && !strings.HasPrefix(w, "#") {
-				top = append(top, fw{w, n.count})
+	seen := map[string]bool{}
+	for _, f := range feats {
+		if seen[f] || strings.HasPrefix(f, "#") {
+			continue
+		}
+		seen[f] = true
+		for _, w := range m.weights[f] {
+			if int(w.cat) == c && w.w > 0 {
+				top = append(top, fw{f, w.w})
 			}
 		}
 	}
 	for i := 1; i < len(top); i++ { // few items: insertion sort
-		for j := i; j > 0 && top[j].n > top[j-1].n; j-- {
+		for j := i; j > 0 && top[j].w > top[j-1].w; j-- {
 			top[j], top[j-1] = top[j-1], top[j]
 		}
 	}
 	var out []string
 	for i := 0; i < len(top) && i < 3; i++ {
-		out = append(out, strings.ReplaceAll(top[i].w, "_", " "))
+		out = append(out, strings.ReplaceAll(top[i].f, "_", " "))
 	}
 	return out
 }
 
-// modelEvidence asks the learned fallback about a reply; false when it is
+// features turns a reply into the model's features: words of two or more
+// letters of the prose, adjacent pairs, the reply code and the enhanced
+// code, whole and as class.subject.
+func features(code int, enhanced, text string) []string {
+	text = stripNoise(text)
+	var words []string
+	start := -1
+	for i := 0; i <= len(text); i++ {
+		letter := i < len(text) && text[i] >= 'a' && text[i] <= 'z'
+		if letter && start < 0 {
+			start = i
+		} else if !letter && start >= 0 {
+			if i-start >= 2 {
+				words = append(words, text[start:i])
+			}
+			start = -1
+		}
+	}
+	f := make([]string, 0, 2*len(words)+3)
+	f = append(f, words...)
+	for i := 1; i < len(words); i++ {
+		f = append(f, words[i-1]+"_"+words[i])
+	}
+	f = append(f, "#code"+strconv.Itoa(code))
+	if i := strings.IndexByte(enhanced, '.'); i > 0 {
+		if j := strings.IndexByte(enhanced[i+1:], '.'); j > 0 {
+			f = append(f, "#enh"+enhanced[:i+1+j], "#enh"+enhanced)
+		}
+	}
+	return f
+}
+
+// modelEvidence asks learned fallback m about a reply; false when it is
 // not sure enough to speak.
-func modelEvidence(code int, enhanced, text string) (Evidence, bool) {
-	cat, p, words := nbLog.predict(features(code, enhanced, text))
+func modelEvidence(m fallback, code int, enhanced, text string) (Evidence, bool) {
+	if m == nil {
+		return Evidence{}, false
+	}
+	cat, p, words := m.predict(features(code, enhanced, text))
 	if cat == None || p < modelThreshold {
 		return Evidence{}, false
 	}

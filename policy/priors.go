@@ -14,7 +14,7 @@ const (
 	wWeakCode      = 25 // a detail that is usually about something else here
 	wInTextPenalty = 10 // an enhanced code quoted in the text weighs this much less
 	wReplyCode     = 20
-	wAuthCode      = 60 // 530, 535, 538: SMTP AUTH's own codes
+	wAuthCode      = 50 // 530, 535, 538: SMTP AUTH's own codes, below a specific enhanced code
 )
 
 // enhancedPrior is what an RFC 3463 code says on its own. X.0.0, X.1.0,
@@ -29,7 +29,7 @@ func enhancedPrior(e string, kind EvidenceKind) (Evidence, bool) {
 	if err1 != nil || err2 != nil {
 		return Evidence{}, false
 	}
-	cat, w := codeMeaning(subj, det)
+	cat, w := codeMeaning(parts[0], subj, det)
 	if cat == None {
 		return Evidence{}, false
 	}
@@ -41,13 +41,19 @@ func enhancedPrior(e string, kind EvidenceKind) (Evidence, bool) {
 }
 
 // codeMeaning maps subject.detail to a category and weight.
-func codeMeaning(subj, det int) (Category, int) {
+func codeMeaning(class string, subj, det int) (Category, int) {
 	switch subj {
 	case 1:
 		return addressMeaning(det)
 	case 2:
 		switch det {
 		case 1:
+			// "Mailbox disabled" on a transient code is a contradiction
+			// providers use for volume (Gmail's "receiving mail too
+			// quickly", Vade's deferrals): only a 5.2.1 says disabled.
+			if class != "5" {
+				return RateLimited, wWeakCode
+			}
 			return MailboxDisabled, wSpecificCode
 		case 2:
 			return MailboxFull, wSpecificCode
@@ -62,7 +68,10 @@ func codeMeaning(subj, det int) (Category, int) {
 			return SystemError, wSubjectCode
 		}
 	case 4:
-		if det == 5 { // congestion
+		if det == 5 { // congestion: on a 5.4.5, providers' daily sending limits
+			if class == "5" {
+				return RateLimited, wSubjectCode
+			}
 			return SystemError, wSubjectCode
 		}
 		return NetworkError, wSubjectCode
@@ -98,7 +107,9 @@ func securityMeaning(det int) (Category, int) {
 	case det == 13:
 		return MailboxDisabled, wSpecificCode
 	case det == 17: // RRVS: the mailbox changed owner since the date given
-		return UserUnknown, wSpecificCode
+		return MailboxDisabled, wSpecificCode
+	case det == 2: // mailing-list expansion prohibited
+		return PolicyRejected, wSpecificCode
 	case det == 18:
 		return DomainNotFound, wSpecificCode
 	case det >= 20 && det <= 24, det == 26, det == 29:

@@ -64,7 +64,8 @@ var providerCases = []struct {
 	{450, "4.2.0", "<bob@example.org>: Recipient address rejected: Greylisted for 300 seconds", Soft, Greylisting},
 	{421, "4.4.2", "mx.example.org Error: timeout exceeded", Soft, NetworkError},
 	{450, "4.3.2", "Service currently unavailable", Soft, SystemError},
-	{554, "5.7.1", "<unknown[203.0.113.7]>: Client host rejected: Access denied", Hard, PolicyRejected},
+	// A refusal aimed at our host (testdata/replies/README.md's reading).
+	{554, "5.7.1", "<unknown[203.0.113.7]>: Client host rejected: Access denied", Hard, BlockedReputation},
 	{550, "5.7.27", "<bounce@example.com>: Sender address has null MX", Hard, InvalidSender},
 	{556, "5.1.10", "<bob@example.org>: Recipient address has null MX", Hard, DomainNotFound},
 	{554, "5.4.6", "mail for example.org loops back to myself", Hard, NetworkError},
@@ -86,7 +87,8 @@ var providerCases = []struct {
 	{553, "", "sorry, your envelope sender has been denied (#5.7.1)", Hard, InvalidSender},
 	// Mimecast, Proofpoint, Barracuda, Cisco IronPort
 	{550, "", "Invalid Recipient - https://community.mimecast.com/docs/DOC-1369#550", Hard, UserUnknown},
-	{451, "", "Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451", Soft, SystemError},
+	// Mimecast's documented greylisting reply.
+	{451, "", "Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451", Soft, Greylisting},
 	{554, "5.7.1", "Blocked - see https://ipcheck.proofpoint.com/?ip=203.0.113.7", Hard, BlockedReputation},
 	{554, "", "Service unavailable; Client host [203.0.113.7] blocked using Barracuda Reputation; http://www.barracudanetworks.com/reputation/?r=1&ip=203.0.113.7", Hard, BlockedReputation},
 	{421, "", "Too many concurrent SMTP connections from this IP address; please try again later.", Soft, RateLimited},

@@ -1,5 +1,7 @@
 package policy
 
+import "strings"
+
 // family is a set of phrases that speak for one category with one weight.
 // Every family that matches the normalised, lower-cased reply text gives
 // one Evidence item (the first phrase that matches); the strongest item
@@ -17,7 +19,37 @@ type family struct {
 	cat      Category
 	weight   int
 	softOnly bool // speaks only for a 4xx ("try again later")
-	phrases  []phrase
+	// remoteOnly: speaks only for a reply a server sent, not for a local
+	// failure (Code 0) worded by our own dialer ("connection refused").
+	remoteOnly bool
+	// enh, when set, lists the enhanced codes (or "x.y." prefixes; ""
+	// for none) the family speaks for.
+	enh     []string
+	phrases []phrase
+}
+
+func (f *family) enhancedAllowed(e string) bool {
+	if len(f.enh) == 0 {
+		return true
+	}
+	for _, p := range f.enh {
+		if p == e || (p != "" && strings.HasSuffix(p, ".") && strings.HasPrefix(e, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// remote marks f as speaking only for replies a server sent.
+func remote(f family) family {
+	f.remoteOnly = true
+	return f
+}
+
+// onlyWith limits f to the enhanced codes given.
+func onlyWith(f family, codes ...string) family {
+	f.enh = codes
+	return f
 }
 
 // soft marks f as speaking only for a soft reply.
@@ -50,17 +82,26 @@ var families = []family{
 	),
 	// What greylisters say instead of the word: weaker, and only on 4xx.
 	soft(rule("greylist-wording", Greylisting, 90,
-		`not yet authori[sz]ed to deliver`, `greylisted`, `first (time )?(contact|attempt)`,
+		`not yet authori[sz]ed`, `greylisted`, `first (time )?(contact|attempt)`,
+		`(sender|triplet|tuple) .{0,20}not (yet )?(seen|known)`, `temporary (embargo|deferral)`,
+		// Mimecast's documented greylisting default.
+		`internal resource temporarily unavailable`,
 	)),
 	soft(rule("retry-in", Greylisting, 60,
 		`(try|retry|resend)( again)? in \d+ ?(s\b|sec|seconds?|min|minutes?)`,
 		`deferred for \d+ ?(s\b|sec|seconds?|min|minutes?)`, `temporarily (rejected|deferred), (please )?(try|retry)`,
 	)),
-	// Below "no reason" wording: "recipient error, try again later" says
-	// nothing more.
-	soft(rule("try-later", Greylisting, 39,
-		`(please )?(try|retry)( again)? later`, `come back later`,
+	// A deferral that only asks to come back: what greylisters say. Above
+	// "no reason" wording and the code priors, below any phrase that gives
+	// a reason ("temporary local problem, try later" is the system's).
+	soft(rule("try-later", Greylisting, 41,
+		`(please )?(try|retry|resend|send)( (it|again|your message|the message|this message))? later`,
+		`come back later`, `temporarily (rejected|refused|delayed)`, `(please )?(try|retry) again\b`,
+		`\bdeferred\W*$`, `later\W*$`,
 	)),
+	// Yahoo's and others' bare "temporarily deferred" is about our volume
+	// or standing, never the recipient: weak, below any reason.
+	soft(rule("deferred", RateLimited, 43, `temporarily deferred`)),
 	rule("expired-in-transit", NetworkError, 95,
 		`message expired`, `queue\.expired`, `delivery time expired`, `unable to deliver in \d+`,
 		`retry timeout exceeded`, `message has been in the queue too long`,
@@ -72,15 +113,21 @@ var families = []family{
 	// The mailbox exists but is out of use: beats quota and "no such user"
 	// ("out of storage space and inactive", "invalid/inactive user" aside).
 	rule("mailbox-disabled", MailboxDisabled, 93,
-		`\binactive (e-?mail|mail|account|mailbox|address)`, `and inactive`,
+		`\binactive (e-?mail|mail|account|mailbox|mbox|address)`, `(^|[^/])\binactive (user|recipient)`, `and inactive`,
 		`is (currently )?inactive`, `(mailbox|account) inactive`,
-		owner+`\b.{0,40}\b`+disabled+`\b`, disabled+` (user|account|recipient|mailbox|e-?mail)`,
+		owner+`\b[^;,.]{0,40}\b`+disabled+`\b`, disabled+` (user|account|recipient|mailbox|e-?mail)`,
 		`suspend the service`, `no longer (on|at|with|active|in use|available)`, `has moved`,
 		`has been replaced by`, `moved permanently`, `no forwarding address`,
 		`account (has )?expired`,
 	),
 	rule("domain-owner-changed", DomainNotFound, 92,
 		`domain owner has changed`,
+	),
+	// Our own account may not send: about the sender, never the address.
+	rule("sender-disabled", InvalidSender, 94,
+		`(sending|outgoing|outbound) [^;,.]{0,30}\b(disabled|suspended|locked|deactivated|denied|restricted)`,
+		`sender'?s? (account|mailbox|user)\b.{0,40}\b(disabled|suspended|locked|deactivated|not registered|not found|unknown|does not exist)`,
+		`(account|user) .{0,30}(not|no longer) (allowed|permitted|authori[sz]ed) to send`,
 	),
 	rule("send-quota", RateLimited, 91,
 		`(daily|hourly|relay|sending|send|message|outbound|submission) ?quota`,
@@ -92,19 +139,24 @@ var families = []family{
 		`exceeded storage`, `mailfull`, `full mailbox`, `mailbox size`,
 		`(mailbox|user|account|recipient).{0,30}(insufficient|not enough) (disk |storage )?space`,
 		`(insufficient|not enough) (disk |storage )?space .{0,20}(mailbox|user|account)`,
-		`boite.{0,20}pleine`,
+		`bo[iî]te.{0,20}pleine`, `postfach.{0,20}\bvoll\b`, `speicherplatz.{0,30}(ersch[oö]pft|[uü]berschritten|voll)`,
+		`(casella|buz[oó]n|caixa).{0,30}(piena|llen[oa]|cheia)`, `ящик переполнен`, `превышен.{0,20}(квот|размер ящика)`,
 	),
 	rule("message-size", MessageTooLarge, 89,
 		`too (big|large)`, `size (limit|exceed)`, `exceeds? .{0,30}(size|limit)`,
 		`exceeded .{0,20}size`, `length exceeds`, `sizelimit`, `message is larger`,
 		`larger than .{0,30}(limit|allowed|maximum)`, `message size`, `maximum (message )?size`,
-		`attachments? .{0,20}too (long|big|large)`,
+		`attachments? .{0,20}too (long|big|large)`, `size .{0,20}exceeded`,
 	),
 	rule("message-format", SyntaxError, 88,
 		`duplicate header`, `multiple .{0,30}headers?`, `missing .{0,30}(header|message-id)`,
 		`message-id header`, `header.{0,20}too long`, `line (limit|too long|length)`, `bare (lf|cr)`,
 		`(headers?|message) (is |are )?(not |non-?)(rfc.?)?compliant`,
 	),
+	// Reputation beats volume (labelling policy): "too many messages from
+	// an untrusted IP", "rate limited due to IP reputation".
+	rule("reputation", BlockedReputation, 86, `reputation`, `complaints`, `untrusted`, `bad behaviou?r`, `too much spam`,
+		`\bzombie`, `\bbotnet`, `spam abuse`, `abuse detected`),
 	rule("sender-auth", AuthFailure, 87,
 		`dmarc`, `\bspf\b`, `dkim`, `sender.?id\b`, `sender policy framework`,
 		`purported responsible`, `\barc\b`, `sender is unauthenticated`,
@@ -112,9 +164,11 @@ var families = []family{
 		`authentication (checks|information|level|requirements)`,
 		`unauthenticated (e-?mail|message|mail)`, `(is|was|are) unauthenticated`,
 		`invalid ip for sending`, `not pass authentication`, `authentication fail`, `fail(ed|ure)? authentication`,
+		`is not (allowed|permitted|authori[sz]ed) to send (mail|e-?mail|messages?) (from|for|on behalf of)`,
+		`not (a )?permitted sender`, `designates`,
 	),
 	rule("relay", RelayDenied, 86,
-		`relay(ing)? (access )?(is )?(denied|not permitted|not allowed|prohibited|refused)`,
+		`relay(ing)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected)`,
 		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`,
 		`not configured to relay`, `insecure mail relay`, `rcpthosts`, `unauthenticated senders`,
 		`we do not relay`, `relay not`, `not authenticated to (send|relay)`,
@@ -126,6 +180,7 @@ var families = []family{
 		`allow/block list`, `(tenant|organi[sz]ation'?s?) .{0,20}(allow|block)[- ]?list`,
 		`not (in|on) (the |their |our |your )?(white|allow|safe)[- ]?list`, `allowed[- ]senders? list`,
 		`not in (the |their )?allowed[- ]senders`,
+		`(user'?s?|recipient'?s?|personal|own) (reject|block|black|deny)[- ]?list`,
 	),
 	// The message itself is called spam: beats "unsolicited" reputation.
 	rule("message-is-spam", SpamContent, 84,
@@ -143,16 +198,23 @@ var families = []family{
 	),
 	rule("volume-frequency", RateLimited, 84,
 		`frequency limit`, `too frequent`,
-		`too many (connections|messages|recipients|sessions|concurrent|mails|emails|simultaneous)`,
+		`too many (connections|messages|recipients|sessions|concurrent|mails|e-?mails|simultaneous)`,
 		`receiving mail (at a rate|too quickly)`, `too much (e-?mail|mail)`, `in a short (period|time)`, `rate limit(ed)? exceeded`, `connection rate`,
+		`ratelimit`, `rate exceeded`, `connection (count|limit)`, `(concurrent|simultaneous|parallel) (smtp )?(connections|sessions)`,
+		`(messages|mails|recipients|rcpts?) per (connection|session)`,
 		`exceeded .{0,20}(connection|message|recipient)s? limit`,
 	),
 	rule("uri-blocklist", SpamContent, 83,
-		`surbl`, `uribl`, `\bdbl\b`,
 		`\b(urls?|uris?|links?)\b (in|within|found in|contained in) (the |this |your )?(message|body|e-?mail|content)`,
 		`(message|body) contains? .{0,30}(blocked|black-?listed|listed|suspicious|malicious) (url|uri|link|domain)`,
 		`\b(urls?|uris?)\b.{0,30}\b(listed|black-?listed|block-?listed)\b`,
 	),
+	// A URI list by name: below "blocked using", which a listing of the
+	// sender's or HELO domain in the same lists says.
+	rule("uri-list", SpamContent, 83, `surbl`, `uribl`, `\bdbl\b`),
+	// "Client host / Sender address / Helo command [x] blocked using
+	// <list>": a listing of us, whatever list it is.
+	rule("blocked-using", BlockedReputation, 84, `blocked using`),
 	rule("attachment", SpamContent, 83,
 		`attachment.{0,30}(not allowed|banned|blocked|prohibited|forbidden|rejected|dangerous)`,
 		`(unacceptable|disallowed|not permitted|restricted|forbidden|blocked|prohibited|banned) (file |file types? |types? of )?attachments?`,
@@ -162,13 +224,15 @@ var families = []family{
 		`block(ed)? (using|by|listed)`, `black ?list`, `block ?list`, `dnsbl`, `\brbls?\b`,
 		`spamhaus`, `spamcop`, `mailspike`, `abuseat`, `sorbs`, `barracuda`, `reputation`,
 		`complaints`, `banned`, `open ?relay`, `spamming`, `spammer`, `spam sender`, `black ?ip`,
-		`dictionary attack`, `directory harvest`, `sending spam`, `spam (site|source|host)`,
+		`dictionary attack`, `badmailfrom`, `directory harvest`, `sending spam`, `spam (site|source|host)`,
 		`sender (address |domain )?(is )?blocked`, `your access .{0,60}(rejected|denied|blocked|revoked)`,
 		`\bblock(ed)? for (spam|abuse)`, `\(bl\)`, `listed (at|on|in|by)`,
 		`^\W*blocked\b`, `unsolicited`, `bulk mail`,
 		`\bip\b.{0,30}(not (allowed|permitted|accepted|authori[sz]ed)|rejected|refused|denied)`,
-		`not accepted from this ip`, `sender (is )?blocked`, `suspicious activity`,
+		`not accepted from this ip`, `sender (is )?blocked`, `(suspicious|unusual) (sending )?activity`,
 		`\b(client|host|server|sender|ip)( host)? (is |has been )?(temporarily |permanently )?blocked\b`,
+		`\bips?\b( address(es)?)?.{0,40}\b(blocked|banned|black-?listed|block-?listed|deny-?listed)`,
+		`\b(blocked|banned|black-?listed|block-?listed|deny-?listed) .{0,20}\bips?\b`,
 		`(you are|you have been|your (ip|server|host|domain|network|mail server)( address)?( has been| is)?) (temporarily |permanently )?blocked`,
 	),
 	rule("isp-network", BlockedReputation, 81,
@@ -185,8 +249,21 @@ var families = []family{
 	),
 	rule("volume", RateLimited, 78,
 		`rate limit`, `rate-limit`, `too (quickly|fast)`, `slow(er)? down`, `try again slower`,
-		`temporarily deferred`, `too many`, `throttl`, `exceeded .{0,20}limit of`,
-		`maximum number of`,
+		`too many`, `throttl`, `volume`, `exceeded .{0,20}limit of`, `maximum number of`,
+	),
+	// Any limit on a deferral is a volume limit ("limit reached, closing
+	// connection"); weaker than every phrase that names a reason.
+	soft(rule("limit-words", RateLimited, 44,
+		`\blimit(s|ed)?\b`, `\bexceed`, `\bmaximum\b`, `\bmax\b`,
+	)),
+	// Too many bad commands is the dialogue's fault, not volume.
+	rule("too-many-errors", SyntaxError, 85,
+		`too many (\w+ )?(errors|commands)`, `too many (invalid|bad|unknown|unrecogni[sz]ed) (\w+ )?commands`,
+	),
+	// Mail to many addresses that do not exist is a list-quality block of
+	// our host, not a volume limit.
+	rule("too-many-unknown", BlockedReputation, 86,
+		`too many (unknown|invalid|non-?existent|failed) (users|recipients|addresses|rcpts?)`,
 	),
 	// TLS negotiation that fails is transport; TLS demanded is a policy.
 	rule("tls-failure", NetworkError, 77,
@@ -204,21 +281,27 @@ var families = []family{
 	),
 	// A receiver that wants SMTP AUTH: on 530 that is relaying (the code's
 	// prior wins), elsewhere a restriction of who may send.
-	rule("auth-required", PolicyRejected, 58,
-		`authentication (is )?required`, `authrequired`,
+	// A receiver that wants SMTP AUTH before it takes the mail: relaying
+	// (labelling policy); a delivery restriction names itself
+	// (recipient-choice).
+	rule("auth-required", RelayDenied, 58,
+		`authentication (is )?required`, `authrequired`, `not authenticated to send`,
+		`smtp auth(entication)?\b.{0,30}(turned on|enabled?|required|needed)`, `(log ?in|logged in)(to)? .{0,20}(pop|imap)`,
 	),
 	rule("sender-address", InvalidSender, 75,
 		`sender address`, `sender domain`, `sending domain`, `domain of sender`, `unroutable sender`, `from: domain`,
 		`not verified`, `sender (verify|verification)`, `verify sender`,
 		`mail from .{0,40}(does not exist|invalid|unknown)`, `envelope sender`, `send as this`,
 		`permissions? to send as`, `not allowed to send (as|on behalf)`,
+		`not (allowed|authori[sz]ed|permitted) to send (from|as) (this|that|the|your)`,
+		`(invalid|unknown|bad) sender`,
 		`sender .{0,20}(must exist|does not resolve)`, `(fake|null|forged) sender`,
 		`sender (is )?(not allowed|forged|fake)`,
 	),
 	rule("recipient-syntax", UserUnknown, 74,
 		`bad destination mailbox`, `recipient address syntax`, `bad recipient address`,
 		`(bad|invalid) (e-?mail )?address (mailbox )?syntax`, `no (correct|valid) recipients?`,
-		`mailbox name (not allowed|invalid)`,
+		`mailbox name (not allowed|invalid)`, `(restricted|invalid|illegal|forbidden) characters? in (the )?(recipient |e-?mail )?address`,
 	),
 	rule("protocol", SyntaxError, 72,
 		`rfc ?5322`, `rfc ?2822`, `rfc ?822`, `not (rfc.?)?compliant`, `non-?compliant`, `header error`,
@@ -226,44 +309,60 @@ var families = []family{
 		`protocol (violation|error)`, `sequence of commands`, `out of\s+sequence`,
 		`command parameter`, `media error`, `binary content`,
 		`unrecogni[sz]ed command`, `command (not recognized|unrecogni[sz]ed)`, `malformed`,
-		`invalid (command|argument)`, `parse error`,
+		`invalid (command|argument)`, `parse error`, `synchroni[sz]ation error`, `pipelining`, `stray (newline|cr|lf)`,
+		`non-?ascii`, `utf-?8`, `smtputf8`, `internationali[sz]ed (address|e-?mail)`,
 	),
 	// Our host or IP refused in the server's own words.
 	rule("ip-refused", BlockedReputation, 64,
 		`permanently deferred`,
-		`(messages|mail|connections?) from .{0,50}(temporarily |permanently )?(deferred|refused|not accepted)`,
+		`(messages|mail|e-?mails|connections?) from .{0,50}(temporarily |permanently )?(deferred|refused|not accepted|blocked)`,
 		`\b(rtr|rly|dyn):[a-z]{1,2}\d?\b`,
 	),
 	// Product codes documented by the providers that send them (AOL,
 	// Verizon): the code is all the reply says.
-	rule("content-code", SpamContent, 64, `\bhvu:[a-z]{1,2}\d?\b`),
+	rule("content-code", SpamContent, 64, `\bhvu:[a-z]{1,2}\d?\b`, `\bdt:(spm|sum)\b`),
+	// NetEase (163.com, 126.com, yeah.net) codes, by their documented
+	// meaning; the rest of such a reply is a queue id and a help URL.
+	rule("netease-block", BlockedReputation, 64, `\b(hl:(rep|mep|ihu)|ip:(bl|rbl)|dt:rbl|mi:spb)\b`),
+	rule("netease-volume", RateLimited, 64, `\b(hl:(icc|ifc)|mi:(dmc|stc|sfq)|rp:(rcl|trc|drc|qrc))\b`),
+	rule("netease-protocol", SyntaxError, 64, `\b(mi|rp):cel\b`),
+	rule("netease-policy", PolicyRejected, 64, `\b(wm:bl[iu]|hl:ipb)\b`),
+	rule("netease-auth", AuthFailure, 64, `\bmi:(dma|spf)\b`),
+	rule("netease-sender", InvalidSender, 64, `\bmi:imf\b`),
+	rule("netease-relay", RelayDenied, 64, `\brp:frl\b`),
+	rule("netease-helo", ReverseDNS, 64, `\bmi:nhd\b`),
 	rule("rdns-code", ReverseDNS, 64, `\bdns:n[rx]\b`),
 	rule("connection-code", RateLimited, 64, `\bcon:[a-z]{1,2}\d?\b`),
 	rule("spam", SpamContent, 70,
 		`spam`, `virus`, `malware`, `phish`, `\bube\b`, `unacceptable content`,
 		`content (rejected|denied|refused|filter|blocked)`, `message content`, `scor(e|ed) `,
 		`security issue`, `security polic`, `infected`, `suspicious (content|message|link)`,
-		`junk mail`, `suspect(ed)? content`,
+		`junk mail`, `suspect(ed)? content`, `content (restriction|polic|rule|check|scan)`,
+		`(due to|because of|for) (its |the |your |the message |this message )?content\b`,
+		`\bcontent\b.{0,20}(not allowed|unacceptable|prohibited|forbidden)`,
 	),
-	rule("access-denied-directory", UserUnknown, 68,
+	// Microsoft's directory-based edge blocking, on its documented 5.4.1
+	// (labelling policy); elsewhere "access denied" is a local policy.
+	onlyWith(rule("access-denied-directory", UserUnknown, 68,
 		`recipient address rejected: access denied`,
 		`all recipient addresses rejected.{0,10}access denied`,
-	),
+	), "5.4.1", "4.4.1", ""),
 	// The recipient (or its administrator) chose to refuse us: as specific
 	// as an address code, and about the recipient's wishes, not existence.
 	rule("recipient-choice", PolicyRejected, 66,
 		`preferences`, `user reject`, `envelope blocked`, `rejected by (the )?recipients?([ .,;]|$)`,
-		`recipient (has )?(blocked|rejected)`, `not allowed to (receive|send)`,
+		`recipient has (blocked|rejected)`, `recipient (blocked|rejected) (you|your|the sender|this sender|messages|mail)`,
+		`not allowed to (receive|send)`, `delivery restriction`, `resolver\.rst\.`,
 	),
 	rule("policy", PolicyRejected, 50,
 		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `not authori[sz]ed`, `filtered`,
-		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`,
+		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`, `(message|mail|e-?mail) (is )?not allowed`,
 	),
 	rule("domain-not-found", DomainNotFound, 62,
 		`host unknown`, `unknown host`, `domain (is )?not (found|reachable|resolv|exist)`,
 		`domain .{0,30}(not reachable|does not exist|doesn't exist)`, `no such domain`,
 		`invalid domain`, `non-?existent domain`, `unknown domain`, `host does not accept mail`,
-		`not accepting network messages`, `bad destination system`, `null mx`, `nxdomain`,
+		`not accepting network messages`, `does not accept (e-?)?mail\W*$`, `bad destination system`, `null mx`, `nxdomain`,
 		`norecords`, `no (mx|a) records?`, `host not found`, `domain name not found`,
 		`unrouteable mail domain`,
 	),
@@ -275,18 +374,33 @@ var families = []family{
 		`not our customer`, `no mailbox`, `not a (registered|valid|known) `,
 		`illegal (user|alias)`, `doesn't have an? .{0,40}account`, `bad destination mailbox`,
 		`destinataire invalide`, `mailbox unavailable`, `mailbox not found`,
+		// The same in the languages servers most often answer in.
+		`(benutzer|empf[aä]nger|postfach|adresse).{0,30}(unbekannt|existiert nicht|nicht gefunden)`,
+		`(utilisateur|destinataire|adresse|bo[iî]te).{0,30}(inconnu|inexistant|n'existe pas)`,
+		`(usuario|destinatario|buz[oó]n|direcci[oó]n|utente|casella|indirizzo).{0,30}(desconocido|no existe|inexistente|sconosciut|non esiste|inesistente)`,
+		`(пользовател|адрес|ящик).{0,30}(не существует|не найден|неизвестен)`, `нет такого (пользователя|ящика|адреса)`,
 		`invalid/inactive user`, `unrouteable address`, `addressee unknown`,
 		`not listed in .{0,30}(directory|address book)`, `no one (here )?by that name`,
 		`nonexistent (user|mailbox|address)`,
-		`(mailbox|user|account|address|recipient) (is |currently )?unavailable`,
+		`(mailbox|user|account|address|recipient) (is |currently )?(unavailable|not available)`,
 	),
-	// Postfix's prefix for any client restriction: "Client host rejected:
-	// Access denied" is a local policy, a bare one a block of our host.
-	rule("client-refused", BlockedReputation, 48,
+	// Postfix's prefix for any client restriction: a refusal of our host
+	// (the corpus labels "Client host rejected: Access denied" a block
+	// too), above the generic "policy" and "access denied".
+	rule("client-refused", BlockedReputation, 52,
 		`client host (rejected|refused|blocked)`,
 	),
+	// The server refusing our connection in its own words; a local dial
+	// failure (Code 0) with the same words is the network's.
+	// A relay reporting its own failed connection (x.4.x) is the network's.
+	onlyWith(remote(rule("connection-refused", BlockedReputation, 46,
+		`connection (refused|denied|rejected|not (allowed|accepted|permitted))`, `service (denied|refused)`,
+		`not allowed to connect`, `refused? (your |the )?connection`, `connections? not accepted`, `denial of connection`,
+		`you are not allowed`,
+	)), "", "5.0.0", "4.0.0", "5.7.", "4.7.", "5.3.", "4.3.", "5.5.", "4.5.", "5.2.", "4.2."),
 	rule("sender-refused", InvalidSender, 45,
 		`(unregistered|unverified) (sender |sending )?domains?`,
+		`sender (address )?(rejected|refused|denied|not accepted)`, `mail from (address )?(rejected|refused|denied)`,
 	),
 	rule("network", NetworkError, 45,
 		`timed out`, `time-?out`, `connection (refused|reset|lost|dropped|closed)`,
@@ -298,14 +412,18 @@ var families = []family{
 		`internal`, `system (error|full|storage|resources)`, `mailer error`,
 		`config(uration)? (error|problem)`, `misconfigur`, `resources? (temporarily )?unavailable`,
 		`temporary local problem`, `local error`, `insufficient`, `disk space`, `disk full`,
-		`storage`, `queue file`, `service (currently |not |is |temporarily )*(un)?available`,
+		`storage`, `queue file`, `\bspool`, `service (failure|error|problem)`,
+		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `(server|service|system) (is )?not ready`, `service (currently |not |is |temporarily )*(un)?available`,
 		`busy`, `could not load`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
 		`overloaded`, `system problem`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
 	rule("no-reason", Unclassified, 40,
 		`^\W*(rejected|transaction failed|temporary failure|mail refused|on hold|error)\W*$`,
-		`on hold`, `mail refused`, `\brecipient error\b`,
+		`on hold`, `mail refused`,
 	),
+	// "Recipient error, try again later" says nothing more: above the
+	// try-later wording.
+	rule("no-reason-recipient", Unclassified, 43, `\brecipient error\b`),
 	rule("address-rejected", UserUnknown, 38,
 		`address rejected`, `recipient rejected`, `invalid recipient`,
 	),

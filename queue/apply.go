@@ -23,13 +23,32 @@ func (s *PebbleStore) Enqueue(ctx context.Context, m *Message, body []byte) erro
 	if err := s.checkSpace(int64(len(body))); err != nil {
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
 	}
-	unlock := s.locks.lock(msgLockKey(m.ID))
+	locks := []string{msgLockKey(m.ID)}
+	if m.Idempotency != nil {
+		locks = append(locks, idempotencyLockKey(m.Idempotency.Key))
+	}
+	unlock := s.locks.lock(locks...)
 	defer unlock()
+	if m.Idempotency != nil {
+		resp, err := getIdempotent(s.db, m.Idempotency.Key, m.Arrived)
+		if err == nil {
+			return &DuplicateError{Response: resp}
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("enqueue %s: %w", m.ID, err)
+		}
+	}
 	b := s.db.NewBatch()
 	lo := uint64(noDue)
 	if err := s.writeIfNew(b, &lo, m, body); err != nil {
 		b.Close()
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
+	}
+	if m.Idempotency != nil {
+		if err := putIdempotent(b, m.Idempotency); err != nil {
+			b.Close()
+			return fmt.Errorf("enqueue %s: %w", m.ID, err)
+		}
 	}
 	defer s.due.begin(lo)()
 	if err := s.commitEvents(b, enqueueEvents(m)); err != nil {
@@ -266,13 +285,12 @@ func (s *PebbleStore) applyLockKeys(updates []Update) ([]string, error) {
 			return nil, fmt.Errorf("apply %s/%d: state %s needs NextAttempt", u.ID, u.Rcpt, u.State)
 		}
 		keys = append(keys, msgLockKey(u.ID))
-		if u.Suppress == nil && !u.StreakAdd && !u.StreakReset {
+		// Delivered and bounced merge into the address's history (H1).
+		history := u.State == Delivered || u.State == Bounced
+		if u.Suppress == nil && !u.StreakAdd && !u.StreakReset && !history {
 			continue
 		}
-		addr := ""
-		if u.Suppress != nil {
-			addr = u.Suppress.Address
-		}
+		addr := u.Address // the caller's word, checked under the lock (apply)
 		if addr == "" {
 			// A recipient's address never changes, so reading it unlocked is safe.
 			r, err := getRecipient(s.db, u.ID, u.Rcpt)
@@ -282,6 +300,9 @@ func (s *PebbleStore) applyLockKeys(updates []Update) ([]string, error) {
 			addr = r.Address
 		}
 		keys = append(keys, suppLockKey(strings.ToLower(addr)))
+		if u.Suppress != nil && u.Suppress.Address != "" && !strings.EqualFold(u.Suppress.Address, addr) {
+			keys = append(keys, suppLockKey(strings.ToLower(u.Suppress.Address)))
+		}
 	}
 	return keys, nil
 }
@@ -294,6 +315,8 @@ type applyTx struct {
 	msgs map[string]*msgRecord // written once, at the end
 	evs  []Event               // numbered and added at commit
 	lo   uint64                // smallest due time written (dueMark)
+	// shared: a p/ entry is in b, so commit wakes the shared outbox.
+	shared bool
 }
 
 func (s *PebbleStore) newTx() *applyTx {
@@ -303,7 +326,13 @@ func (s *PebbleStore) newTx() *applyTx {
 // commit commits the batch with its events, registered with the due mark.
 func (tx *applyTx) commit() error {
 	defer tx.s.due.begin(tx.lo)()
-	return tx.s.commitEvents(tx.b, tx.evs)
+	if err := tx.s.commitEvents(tx.b, tx.evs); err != nil {
+		return err
+	}
+	if tx.shared {
+		tx.s.wakeShared()
+	}
+	return nil
 }
 
 func (tx *applyTx) message(id string) (*msgRecord, error) {
@@ -327,6 +356,10 @@ func (tx *applyTx) apply(u Update) error {
 	if err != nil || r.State.Final() {
 		return err
 	}
+	if u.Address != "" && !strings.EqualFold(u.Address, r.Address) {
+		// The wrong stripe was locked: refuse rather than race.
+		return fmt.Errorf("update names %q, the recipient is %q", u.Address, r.Address)
+	}
 	if r.State == Held && u.State.Pending() && u.CountAttempt {
 		// A job was in flight when the operator held it: record the
 		// attempt, stay held. A delivery or a bounce still wins.
@@ -345,6 +378,9 @@ func (tx *applyTx) apply(u Update) error {
 	}
 	if u.State.Final() {
 		if err := tx.closeRecipient(m, u); err != nil {
+			return err
+		}
+		if err := tx.recordHistory(r, u.ID); err != nil {
 			return err
 		}
 	}
@@ -428,7 +464,9 @@ func (tx *applyTx) suppress(r *rcptRecord, u Update) error {
 		sup.LastSeen = tx.s.clock.Now()
 	}
 	tx.evs = append(tx.evs, suppressedEvent(sup))
-	return mergeSuppression(tx.b, sup)
+	shared, err := tx.s.mergeSuppression(tx.b, sup)
+	tx.shared = tx.shared || shared
+	return err
 }
 
 func putMessage(b *pebble.Batch, m *msgRecord) error {

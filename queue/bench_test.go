@@ -185,3 +185,48 @@ func BenchmarkApplyDeferral(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkApplyDelivered is the outcome path of a delivery: one synced
+// Apply per message, making its one recipient delivered (the body goes,
+// the message enters the final index and, since issue 23, the address's
+// history is merged under its stripe). 16×GOMAXPROCS in parallel.
+func BenchmarkApplyDelivered(b *testing.B) {
+	s, err := Open(b.TempDir(), Options{MinFreeBytes: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	fillDue(b, s, b.N)
+	due, err := s.Due(bg, t0.Add(time.Duration(b.N)*time.Millisecond+time.Hour), b.N)
+	if err != nil || len(due) != b.N {
+		b.Fatalf("due: %d, %v", len(due), err)
+	}
+	addrs := map[string]string{} // what the scheduler has in hand
+	for _, d := range due {
+		m, err := s.Message(bg, d.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		addrs[d.ID] = m.Recipients[d.Rcpt].Address
+	}
+	r := reply(250, "2.0.0", "ok")
+	var next sync.Mutex
+	i := 0
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			next.Lock()
+			d := due[i]
+			i++
+			next.Unlock()
+			u := Update{ID: d.ID, Rcpt: d.Rcpt, Address: addrs[d.ID], State: Delivered, CountAttempt: true, Reply: r,
+				Attempt: &Attempt{At: t0.Add(time.Hour), Reply: *r, Decision: "delivered"}}
+			if err := s.Apply(bg, []Update{u}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

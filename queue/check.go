@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -15,14 +16,17 @@ const maxReported = 10
 // Check implements Store. It reads one snapshot and verifies Q1 (due keys
 // match pending recipients, both ways), W1 (none below the due watermark),
 // Q4 (body iff an open recipient), the open-recipient counter, the final
-// index, and D1/D2 (consumer.go). Q2 and Q3 are properties of the write paths; Check sees their
+// index, D1/D2 (consumer.go) and the shared outbox (Q6). Q2 and Q3 are properties of the write paths; Check sees their
 // result as Q1 and Q4 holding.
 func (s *PebbleStore) Check(ctx context.Context) error {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	// Read after the snapshot: every key in it is committed, so W1 holds.
-	c := checker{ctx: ctx, r: snap, dueLow: s.due.get()}
-	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events, c.consumers}
+	c := checker{ctx: ctx, r: snap, dueLow: s.due.get(), histTrim: s.histTrim.nanos.Load()}
+	if s.shared != nil {
+		c.sharedNext = s.shared.next.Load()
+	}
+	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events, c.consumers, c.shared}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return fmt.Errorf("queue check: %w", err)
@@ -35,6 +39,8 @@ type checker struct {
 	ctx        context.Context
 	r          pebble.Reader
 	dueLow     uint64 // the due watermark (W1 in duemark.go)
+	histTrim   int64  // TrimHistory's newest horizon: older outcomes may be gone (H1)
+	sharedNext uint64 // the next p/ seq (Q6 in shared.go); 0 when off
 	violations []string
 	n          int
 }
@@ -97,6 +103,9 @@ func (c *checker) message(m *msgRecord) error {
 		if !r.State.Final() {
 			open++
 		}
+		if err := c.history(m.ID, &r); err != nil {
+			return err
+		}
 		if !r.State.Pending() {
 			continue
 		}
@@ -135,6 +144,44 @@ func (c *checker) finalState(m *msgRecord, open int) error {
 	}
 	if !indexed {
 		c.fail("message %s: final but not in the final index", m.ID)
+	}
+	return nil
+}
+
+// history checks H1 for one recipient: a delivered or bounced one is on
+// record in its address's history at its time or later.
+func (c *checker) history(id string, r *Recipient) error {
+	if r.State != Delivered && r.State != Bounced || r.Updated.UnixNano() < c.histTrim {
+		return nil
+	}
+	h, err := get(c.r, historyKey(r.Address), decodeHistory)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		c.fail("H1 %s/%d: %s with no history for %s", id, r.Index, r.State, r.Address)
+		return nil
+	case err != nil:
+		c.fail("H1 %s/%d: %v", id, r.Index, err)
+		return nil
+	}
+	at := h.Delivered
+	if r.State == Bounced {
+		at = h.Bounced
+	}
+	// The outcome's time is its timeline entry's (a later complaint moves
+	// Updated, not the outcome).
+	var when time.Time
+	p := timelinePrefix(id, r.Index)
+	err = scan(c.r, p, prefixEnd(p), func(_, v []byte) (bool, error) {
+		if a, err := decodeAttempt(v); err == nil && a.Decision == string(r.State) {
+			when = a.At
+		}
+		return true, nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case at.IsZero(), at.Before(when):
+		c.fail("H1 %s/%d: %s at %s, history says %s", id, r.Index, r.State, when, at)
 	}
 	return nil
 }

@@ -26,6 +26,14 @@
 //	D1 a consumer's dead letters lie at or below its cursor, written in the
 //	   batch that moves the cursor past them; D2 none outlives its cursor
 //	   (consumer.go).
+//	H1 a recipient that becomes delivered or bounced is merged into its
+//	   address's history (h/<address>: last delivered, last bounced) in
+//	   the batch that makes it so, under the address's stripe, so the
+//	   record is never older than a retained recipient's outcome
+//	   (history.go). TrimHistory drops records older than its horizon.
+//	Q6 with the shared outbox on ([cluster]), a local suppression change
+//	   writes its p/ entry in its own batch, in per-address order; entries
+//	   leave only once the shared list has them (shared.go).
 //	W1 no due key lies below the in-memory due watermark that Due and NextDue
 //	   seek to, so scans skip the tombstones at the head of the due index
 //	   (duemark.go).

@@ -278,6 +278,13 @@ func (tx *applyTx) feedback(f Feedback, idx int, rec *FeedbackRecord) error {
 	if err := putRecipient(tx.b, f.QueueID, r); err != nil {
 		return err
 	}
+	if f.Kind == FeedbackBounce {
+		// The later truth wins in the address's history too (H1); the
+		// address's stripe is held (ApplyFeedback).
+		if err := tx.recordHistory(r, f.QueueID); err != nil {
+			return err
+		}
+	}
 	tx.feedbackEvent(f, m)
 	if f.Suppress == nil {
 		return nil
@@ -320,7 +327,9 @@ func (tx *applyTx) suppressFeedback(f Feedback) error {
 		sup.Reply = f.Reply
 	}
 	tx.evs = append(tx.evs, suppressedEvent(sup))
-	return mergeSuppression(tx.b, sup)
+	shared, err := tx.s.mergeSuppression(tx.b, sup)
+	tx.shared = tx.shared || shared
+	return err
 }
 
 // putFeedback writes the report's record and its key.

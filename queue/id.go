@@ -93,3 +93,9 @@ func validID(id string) error {
 	}
 	return nil
 }
+
+// idFloor is the smallest ID NewID can make at t's millisecond: a bound
+// for scans by arrival time.
+func idFloor(t time.Time) string {
+	return encodeID(uint64(max(t.UnixMilli(), 0))&(1<<48-1), 0)
+}

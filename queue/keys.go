@@ -28,8 +28,13 @@ import (
 //	c/<consumer name>              outbox cursor: last handled seq, u64
 //	a/<nanos u64><key>             feedback report record (FeedbackRecord)
 //	k/<key>                        feedback key: its a/ key, so a report applies once
+//	i/<hex sha256(scope, key)>     idempotency: expiry u64 nanos + the first response
 //	w/<consumer>/<seq u64>         dead letter: an event a consumer gave up on (DeadLetter)
-//	h/<consumer>                   a consumer's hold: it stopped itself (Hold)
+//	g/<consumer>                   a consumer's hold: it stopped itself (Hold)
+//	h/<lower-case address>         delivery history: last delivered, last bounced (H1)
+//	p/<seq u64>                    shared-list outbox entry (SharedChange), see shared.go
+//	q/<addr>\x00<seq u64>          its address index, see shared.go
+//	v/<name>                       shared-list marks (version applied, node id), see shared.go
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
@@ -48,8 +53,10 @@ const (
 	kindFeedback    = 'a'
 	kindFeedbackKey = 'k'
 
-	kindDead = 'w'
-	kindHold = 'h'
+	kindIdempotency = 'i'
+	kindDead        = 'w'
+	kindHold        = 'g'
+	kindHistory     = 'h'
 )
 
 func prefix(kind byte) []byte { return []byte{kind, '/'} }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io/fs"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,6 +38,14 @@ type Options struct {
 	// graceful answer to a full disk.
 	// 0 means 64 MiB; negative disables the check.
 	MinFreeBytes int64
+	// ReadOnly opens the store for inspection only (mtaq queue ls
+	// --offline): nothing is written, not even the WAL's replay. Pebble
+	// still takes its lock file, so this fails with ErrLocked while the
+	// daemon holds the store.
+	ReadOnly bool
+	// SharedOutbox records every local suppression change as a p/ entry
+	// for the fleet's shared list (Q6, shared.go). Off without [cluster].
+	SharedOutbox bool
 }
 
 const defaultMinFree = 64 << 20
@@ -54,6 +64,8 @@ type PebbleStore struct {
 	due      *dueMark
 	// consumerMu orders changes to consumers' dead letters and holds.
 	consumerMu sync.Mutex
+	histTrim   historyTrim
+	shared     *sharedOutbox // nil: the shared outbox is off
 }
 
 var _ Store = (*PebbleStore)(nil)
@@ -87,10 +99,15 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		MemTableSize:       memTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log.Named("pebble").Sugar()},
+		ReadOnly:           opts.ReadOnly,
+		ErrorIfNotExists:   opts.ReadOnly,
 	}
 	po.EnsureDefaults()
 	db, err := pebble.Open(dir, po)
 	if err != nil {
+		if lockHeld(err) {
+			err = fmt.Errorf("%w: %v", ErrLocked, err)
+		}
 		return nil, fmt.Errorf("open queue %s: %w", dir, mapNoSpace(err))
 	}
 	out, err := initOutbox(db)
@@ -99,6 +116,12 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		return nil, fmt.Errorf("open queue %s: %w", dir, err)
 	}
 	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark()}
+	if opts.SharedOutbox {
+		if s.shared, err = initShared(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open queue %s: %w", dir, err)
+		}
+	}
 	return s, nil
 }
 
@@ -146,6 +169,10 @@ func (s *PebbleStore) checkSpace(need int64) error {
 	}
 	return nil
 }
+
+// SpaceLeft reports whether the disk under the queue is above the reserve
+// Enqueue keeps (ErrNoSpace, wrapped, when not): the daemon's readiness.
+func (s *PebbleStore) SpaceLeft() error { return s.checkSpace(0) }
 
 // mapNoSpace makes a disk-full error match ErrNoSpace while keeping the
 // original for logs.
@@ -206,3 +233,26 @@ func (st *stripes) lock(keys ...string) func() {
 // msgLockKey and suppLockKey keep the two key spaces of stripes apart.
 func msgLockKey(id string) string    { return "m/" + id }
 func suppLockKey(addr string) string { return "s/" + addr }
+
+// lockHeld tells whether Open failed because another process holds
+// Pebble's lock file: fcntl's F_SETLK answers EAGAIN or EACCES as a bare
+// errno, while a file the caller may not create comes as a *PathError.
+func lockHeld(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) ||
+		strings.Contains(err.Error(), "lock held by current process")
+}
+
+// Checkpoint writes a consistent copy of the store into dir, which must
+// not exist, while the store stays open and in use (mtaq backup): Pebble
+// hard-links the immutable tables when dir is on the same file system and
+// copies the WAL up to this moment. The copy opens like any store.
+func (s *PebbleStore) Checkpoint(dir string) error {
+	if err := s.db.Checkpoint(dir); err != nil {
+		return fmt.Errorf("checkpoint of the queue into %s: %w", dir, mapNoSpace(err))
+	}
+	return nil
+}

@@ -241,8 +241,19 @@ func (s *PebbleStore) List(ctx context.Context, f Filter) ([]*Message, error) {
 	if f.After != "" {
 		lower = append(idKey(kindMessage, f.After), 0)
 	}
+	if !f.Since.IsZero() {
+		// The smallest ID of that millisecond: IDs start with the arrival.
+		if from := idKey(kindMessage, idFloor(f.Since)); bytes.Compare(from, lower) > 0 {
+			lower = from
+		}
+	}
+	upper := prefixEnd(prefix(kindMessage))
+	if !f.Until.IsZero() {
+		// The next millisecond's floor: match drops the rest of Until's.
+		upper = idKey(kindMessage, idFloor(f.Until.Add(time.Millisecond)))
+	}
 	var out []*Message
-	err := scan(snap, lower, prefixEnd(prefix(kindMessage)), func(_, v []byte) (bool, error) {
+	err := scan(snap, lower, upper, func(_, v []byte) (bool, error) {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
@@ -264,6 +275,12 @@ func (s *PebbleStore) List(ctx context.Context, f Filter) ([]*Message, error) {
 
 func (f *Filter) match(m *Message) bool {
 	if f.Tag != "" && m.Tag != f.Tag {
+		return false
+	}
+	if f.Sender != "" && !strings.EqualFold(m.Sender, f.Sender) {
+		return false
+	}
+	if !f.Since.IsZero() && m.Arrived.Before(f.Since) || !f.Until.IsZero() && !m.Arrived.Before(f.Until) {
 		return false
 	}
 	if f.State == "" && f.Domain == "" && f.Rcpt == "" {

@@ -77,7 +77,7 @@ func (s *PebbleStore) SuppressMany(ctx context.Context, sups []Suppression) erro
 	b := s.db.NewIndexedBatch()
 	evs := make([]Event, 0, len(sups))
 	for _, sup := range sups {
-		if err := mergeSuppression(b, sup); err != nil {
+		if _, err := s.mergeSuppression(b, sup); err != nil {
 			b.Close()
 			return fmt.Errorf("suppress %s: %w", sup.Address, err)
 		}
@@ -86,5 +86,6 @@ func (s *PebbleStore) SuppressMany(ctx context.Context, sups []Suppression) erro
 	if err := s.commitEvents(b, evs); err != nil {
 		return fmt.Errorf("suppress %d addresses: %w", len(sups), err)
 	}
+	s.wakeShared()
 	return nil
 }

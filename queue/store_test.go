@@ -1,7 +1,10 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -138,5 +141,46 @@ func TestListFiltersAndPages(t *testing.T) {
 	want := []string{strings.Join(ids[:3], ","), strings.Join(ids[3:6], ","), ids[6]}
 	if !slices.Equal(pages, want) {
 		t.Errorf("pages = %v, want %v", pages, want)
+	}
+}
+
+// TestOpenReadOnly: a read-only open (mtaq queue ls --offline) is refused
+// with ErrLocked while another open holds the store, reads what was
+// committed once it is closed, and never creates a missing store.
+func TestOpenReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := bg
+	m := msg(t0, "a@x.test")
+	if err := s.Enqueue(ctx, m, []byte("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{ReadOnly: true}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("read-only open beside a writer: %v, want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	got, err := ro.Message(ctx, m.ID)
+	if err != nil || got.Recipients[0].Address != "a@x.test" {
+		t.Fatalf("read-only Message: %+v, %v", got, err)
+	}
+	if err := ro.Enqueue(ctx, msg(t0, "b@x.test"), []byte("x\r\n")); err == nil {
+		t.Fatal("a read-only store took a message")
+	}
+	missing := filepath.Join(dir, "nothing-here")
+	if _, err := Open(missing, Options{ReadOnly: true}); err == nil {
+		t.Fatal("read-only open of a missing store succeeded")
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("read-only open created %s: %v", missing, err)
 	}
 }

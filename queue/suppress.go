@@ -44,13 +44,14 @@ func (s *PebbleStore) Suppress(ctx context.Context, sup Suppression) error {
 	sup.Address = strings.ToLower(sup.Address)
 	defer s.locks.lock(suppLockKey(sup.Address))()
 	b := s.db.NewIndexedBatch()
-	if err := mergeSuppression(b, sup); err != nil {
+	if _, err := s.mergeSuppression(b, sup); err != nil {
 		b.Close()
 		return fmt.Errorf("suppress %s: %w", sup.Address, err)
 	}
 	if err := s.commitEvents(b, []Event{suppressedEvent(sup)}); err != nil {
 		return fmt.Errorf("suppress %s: %w", sup.Address, err)
 	}
+	s.wakeShared()
 	return nil
 }
 
@@ -58,19 +59,27 @@ func (s *PebbleStore) Suppress(ctx context.Context, sup Suppression) error {
 // the database. The caller holds the address's stripe. A new entry starts at
 // Count 1 (or sup.Count if larger); an existing one keeps Created, counts
 // one more sighting and takes the new LastSeen, Reason and Expires; Reply
-// and MessageID are replaced only when sup carries them.
-func mergeSuppression(b *pebble.Batch, sup Suppression) error {
+// and MessageID are replaced only when sup carries them. With the shared
+// outbox on, the sighting goes to a p/ entry in b too (Q6); it reports
+// whether one did.
+func (s *PebbleStore) mergeSuppression(b *pebble.Batch, sup Suppression) (bool, error) {
 	sup.Address = strings.ToLower(sup.Address)
 	old, err := get(b, suppressKey(sup.Address), decodeSuppression)
+	sighting := sup
 	switch {
 	case errors.Is(err, ErrNotFound):
 		sup.Count = max(sup.Count, 1)
 		if sup.Created.IsZero() {
 			sup.Created = sup.LastSeen
 		}
+		sighting.Count, sighting.Created = sup.Count, sup.Created
 	case err != nil:
-		return err
+		return false, err
 	default:
+		sighting.Count = 1
+		if sighting.Created.IsZero() {
+			sighting.Created = sighting.LastSeen
+		}
 		sup.Created = old.Created
 		sup.Count = old.Count + 1
 		if sup.Reason == "" {
@@ -88,9 +97,12 @@ func mergeSuppression(b *pebble.Batch, sup Suppression) error {
 	}
 	v, err := encode(&sup)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return b.Set(suppressKey(sup.Address), v, nil)
+	if err := b.Set(suppressKey(sup.Address), v, nil); err != nil {
+		return false, err
+	}
+	return s.putShared(b, SharedChange{At: sup.LastSeen, Suppression: sighting})
 }
 
 // Unsuppress implements Store.
@@ -113,10 +125,16 @@ func (s *PebbleStore) Unsuppress(ctx context.Context, addr string) error {
 		b.Close()
 		return err
 	}
-	e := Event{Kind: EventUnsuppressed, At: s.clock.Now(), Rcpt: addr, Reason: "removed"}
+	now := s.clock.Now()
+	if _, err := s.putShared(b, SharedChange{At: now, Removed: true, Suppression: Suppression{Address: addr}}); err != nil {
+		b.Close()
+		return err
+	}
+	e := Event{Kind: EventUnsuppressed, At: now, Rcpt: addr, Reason: "removed"}
 	if err := s.commitEvents(b, []Event{e}); err != nil {
 		return fmt.Errorf("unsuppress %s: %w", addr, err)
 	}
+	s.wakeShared()
 	return nil
 }
 

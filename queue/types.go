@@ -12,6 +12,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrNoSpace: the disk under the queue is full; submission answers 452 4.3.1.
 	ErrNoSpace = errors.New("no space left for the queue")
+	// ErrLocked: another process (the daemon) holds the store open.
+	ErrLocked = errors.New("the queue is open in another process (is mtaq serve running?)")
 )
 
 // State is where a recipient is in its life.
@@ -84,6 +86,10 @@ type Message struct {
 	// for every event.
 	From    string `json:"from,omitempty"`
 	Subject string `json:"subject,omitempty"`
+	// Idempotency, when set, is remembered in Enqueue's batch; Enqueue
+	// returns *DuplicateError instead when its key is already taken.
+	// Not stored with the message.
+	Idempotency *Idempotency `json:"-"`
 }
 
 // MaxKeptHeaders caps Message.Headers.
@@ -215,8 +221,13 @@ type Lease struct {
 
 // Update is one recipient's state change, applied with others in one batch.
 type Update struct {
-	ID          string
-	Rcpt        int
+	ID   string
+	Rcpt int
+	// Address is the recipient's address when the caller knows it (the
+	// scheduler does): Apply locks its stripe without reading the
+	// recipient first, and refuses the update if it is not the
+	// recipient's. Empty: Apply reads it.
+	Address     string
 	State       State
 	NextAttempt time.Time // required when State is Queued or Deferred
 	Reply       *Reply    // becomes LastReply when set
@@ -239,8 +250,13 @@ type Filter struct {
 	Domain string // only messages with a recipient at this domain
 	Rcpt   string // only messages with this recipient (case-insensitive)
 	Tag    string // only messages with this tag (exact)
-	After  string // resume after this ID
-	Limit  int    // 0: no limit
+	Sender string // only messages from this envelope sender (case-insensitive)
+	// Since and Until bound the arrival time (Since inclusive, Until
+	// exclusive); zero: unbounded. IDs sort by arrival, so the scan
+	// starts at Since and stops at Until.
+	Since, Until time.Time
+	After        string // resume after this ID
+	Limit        int    // 0: no limit
 }
 
 // Store is the queue's persistence. All methods are safe for concurrent use.

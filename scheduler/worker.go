@@ -121,7 +121,7 @@ func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []
 func (s *Scheduler) update(m *queue.Message, r queue.Recipient, res delivery.Result, o policy.Outcome, start time.Time) queue.Update {
 	qr := &queue.Reply{Code: res.Code, Enhanced: res.Enhanced, Text: res.Text}
 	u := queue.Update{
-		ID: m.ID, Rcpt: r.Index, State: queue.State(o.Decision), NextAttempt: o.NextAttempt,
+		ID: m.ID, Rcpt: r.Index, Address: r.Address, State: queue.State(o.Decision), NextAttempt: o.NextAttempt,
 		Reply: qr, AboutAddress: o.AboutAddress, CountAttempt: true,
 		Attempt: &queue.Attempt{
 			At: start, Duration: res.Duration, MX: res.MX, IP: res.IP, TLS: res.TLS,

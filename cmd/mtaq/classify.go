@@ -187,6 +187,10 @@ func guardText(e policy.Evidence) string {
 		return fmt.Sprintf("no: the reply names our side (%q), not the address", e.Match)
 	case "provider-code":
 		return fmt.Sprintf("no: the reply carries a provider's own reason code (%q)", e.Match)
+	case "names-our-side":
+		return fmt.Sprintf("no: the reply speaks of our side or the message (%q), so it is no proof about the address", e.Match)
+	case "reason-not-understood":
+		return fmt.Sprintf("no: the reply gives a reason no rule reads (%q); only a bare failure or one naming the recipient is taken at its word", e.Match)
 	}
 	return "yes: a 5xx with no reason, no enhanced code, 5.0.0 or 5.1.x, naming neither our host, IP nor sender, is taken at its word for a while"
 }

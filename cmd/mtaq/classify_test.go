@@ -84,7 +84,7 @@ func TestClassifyExplains(t *testing.T) {
 		{"evidence lists the priors", []string{"550 5.4.5 Daily sending limit exceeded"}, []string{
 			"category:  rate_limited (sender side)\n",
 			"evidence:  phrase volume-limit \"daily sending limit\" → rate_limited (80)  (decided)\n",
-			"           enhanced 5.4.5 → system_error (30)\n",
+			"           enhanced 5.4.5 → rate_limited (30)\n",
 			"           code 550 → unclassified (20)\n"}},
 		{"operator rule from the config", []string{"--config", cfg, "--domain", "mx.acme.example", "550 You are Temporarily Blocked"}, []string{
 			"domain:    mx.acme.example\n",

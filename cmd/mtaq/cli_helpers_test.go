@@ -23,17 +23,17 @@ import (
 // cliNet is a daemon started in-process on a fake Internet, and the path
 // of the config file the CLI finds it by.
 type cliNet struct {
-	t    *testing.T
+	t    testing.TB
 	d    *daemon.Daemon
 	dns  *dnstest.Server
 	port int
 	cfg  string
 }
 
-func newCLINet(t *testing.T) *cliNet { return newCLINetWith(t, "") }
+func newCLINet(t testing.TB) *cliNet { return newCLINetWith(t, "") }
 
 // newCLINetWith is newCLINet with more TOML (whole tables) in the file.
-func newCLINetWith(t *testing.T, extra string) *cliNet {
+func newCLINetWith(t testing.TB, extra string) *cliNet {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "mtaq") // short: unix socket paths are < 108 bytes
 	if err != nil {

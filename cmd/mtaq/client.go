@@ -12,13 +12,15 @@ import (
 
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/queue"
 )
 
 // group is a command group that talks to the daemon (queue, suppress,
 // stats). It carries the --config flag every member shares.
 type group struct {
-	config string
-	json   bool
+	config  string
+	json    bool
+	offline bool
 }
 
 // newGroup makes cmd a group: a persistent --config flag, usage errors
@@ -53,6 +55,35 @@ func (g *group) client() (admin.API, error) {
 		return nil, &exitError{exitConfig, err}
 	}
 	return admin.NewClient(c.AdminSocketPath()), nil
+}
+
+// offlineFlag adds --offline to cmd.
+func (g *group) offlineFlag(cmd *cobra.Command) *cobra.Command {
+	cmd.Flags().BoolVar(&g.offline, "offline", false,
+		"read data_dir's queue directly while the daemon is stopped (read-only; refused while it runs)")
+	return cmd
+}
+
+// reader is client, or with --offline a Service over the queue opened
+// read-only, for looking at a stopped daemon's queue. close releases it.
+func (g *group) reader() (api admin.API, close func(), err error) {
+	if !g.offline {
+		api, err := g.client()
+		return api, func() {}, err
+	}
+	c, err := loadConfig(g.config)
+	if err != nil {
+		return nil, nil, &exitError{exitConfig, err}
+	}
+	s, err := queue.Open(c.DataDir, queue.Options{ReadOnly: true})
+	switch {
+	case errors.Is(err, queue.ErrLocked):
+		return nil, nil, &exitError{exitUnavailable, fmt.Errorf(
+			"--offline: the daemon holds the queue in %s; ask it without --offline, or stop it first", c.DataDir)}
+	case err != nil:
+		return nil, nil, &exitError{exitOSErr, fmt.Errorf("--offline: %w", err)}
+	}
+	return admin.NewService(admin.Options{Store: s}), func() { s.Close() }, nil
 }
 
 // cliError gives an API error its exit status.

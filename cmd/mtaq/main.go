@@ -47,7 +47,10 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(eventsCmd())
 	root.AddCommand(doctorCmd(), dkimCmd())
 	root.AddCommand(bounceCmd())
+	root.AddCommand(backupCmd(), restoreCmd())
 	root.AddCommand(webhooksCmd())
+	root.AddCommand(verifyCmd())
+	root.AddCommand(clusterCmd())
 	return root
 }
 

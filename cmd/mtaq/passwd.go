@@ -2,6 +2,9 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,14 +20,22 @@ import (
 // dependency, so a terminal echoes it: pipe it in, or clear the screen.
 func passwdCmd() *cobra.Command {
 	var cost int
+	var apiKey bool
 	cmd := &cobra.Command{
 		Use:   "passwd",
 		Short: "Read a password from stdin and print its bcrypt hash for password_hash",
 		Long: "Reads the first line of stdin and prints its bcrypt hash, for password_hash in\n" +
 			"[[submission.user]] or a users_file line. A terminal echoes what you type:\n" +
-			"prefer  printf '%s\\n' \"$PASSWORD\" | mtaq passwd",
+			"prefer  printf '%s\\n' \"$PASSWORD\" | mtaq passwd\n\n" +
+			"With --api-key it reads nothing: it prints a new random API key (shown once,\n" +
+			"give it to the app) and the api_keys line to paste into [[submission.user]].",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if apiKey {
+				key, line := newAPIKey()
+				fmt.Fprintf(cmd.OutOrStdout(), "API key (shown once): %s\n%s\n", key, line)
+				return nil
+			}
 			pw, err := readPassword(cmd.InOrStdin())
 			if err != nil {
 				return err
@@ -37,6 +48,7 @@ func passwdCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&apiKey, "api-key", false, "print a new random API key and its api_keys hash line instead")
 	cmd.Flags().IntVar(&cost, "cost", 12, fmt.Sprintf("bcrypt cost, %d..%d; each step doubles the work", bcrypt.MinCost, bcrypt.MaxCost))
 	return cmd
 }
@@ -52,4 +64,13 @@ func readPassword(r io.Reader) (string, error) {
 		return "", errors.New("empty password on stdin")
 	}
 	return line, nil
+}
+
+// newAPIKey returns a random key ("mtaq_" and 256 bits in base32) and the
+// config line holding its SHA-256: the daemon stores only the hash, and a
+// key that random needs no slow hash.
+func newAPIKey() (key, line string) {
+	key = "mtaq_" + rand.Text() + rand.Text()
+	sum := sha256.Sum256([]byte(key))
+	return key, fmt.Sprintf("api_keys = [\"sha256:%s\"]", hex.EncodeToString(sum[:]))
 }

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mtaq/mtaq/conf"
 )
 
 func TestPasswd(t *testing.T) {
@@ -29,5 +33,36 @@ func TestPasswd(t *testing.T) {
 		if err := root.Execute(); err == nil {
 			t.Errorf("password %q accepted", in)
 		}
+	}
+}
+
+func TestPasswdAPIKey(t *testing.T) {
+	seen := map[string]bool{}
+	for range 2 {
+		root := rootCmd()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetArgs([]string{"passwd", "--api-key"})
+		if err := root.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "API key (shown once): mtaq_") {
+			t.Fatalf("output %q", out.String())
+		}
+		key := strings.TrimPrefix(lines[0], "API key (shown once): ")
+		sum := sha256.Sum256([]byte(key))
+		if want := `api_keys = ["sha256:` + hex.EncodeToString(sum[:]) + `"]`; lines[1] != want {
+			t.Errorf("line %q, want %q", lines[1], want)
+		}
+		// The line parses as the config takes it.
+		c, err := conf.Parse("k.toml", []byte("hostname = \"h.example\"\n[[submission.user]]\nname = \"app\"\n"+lines[1]+"\n"))
+		if err != nil || c.Submission.Users[0].APIKeys[0] == "" {
+			t.Fatalf("pasted line refused: %v", err)
+		}
+		if seen[key] || len(key) < 40 {
+			t.Fatalf("key %q repeated or short", key)
+		}
+		seen[key] = true
 	}
 }

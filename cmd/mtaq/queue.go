@@ -41,13 +41,15 @@ func queueLsCmd(g *group) *cobra.Command {
 		Short: "List messages, one line per recipient (--json: an array of queue entries)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			api, err := g.client()
+			api, done, err := g.reader()
 			if err != nil {
 				return err
 			}
+			defer done()
 			return cliError(listQueue(cmd.Context(), api, f, max, g.json, cmd.OutOrStdout()))
 		},
 	}
+	g.offlineFlag(cmd)
 	cmd.Flags().StringVar(&f.State, "state", "", "only messages with a recipient in this state ("+stateList()+")")
 	cmd.Flags().StringVar(&f.Domain, "domain", "", "only messages with a recipient at this domain")
 	cmd.Flags().StringVar(&f.Rcpt, "rcpt", "", "only messages to this recipient")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,13 +16,32 @@ import (
 )
 
 func queueShowCmd(g *group) *cobra.Command {
+	var body, raw bool
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a message: envelope, headers, each recipient's state and full timeline",
-		Args:  args(cobra.ExactArgs(1)),
+		Long: `Show a message: envelope, headers, each recipient's state and full timeline.
+--body prints the stored message (headers and body, DKIM signature included)
+as it will be sent, with LF line ends; --raw writes its exact bytes (CRLF).`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			api, err := g.client()
+			if body && raw {
+				return &exitError{exitUsage, errors.New("--body and --raw: choose one")}
+			}
+			api, done, err := g.reader()
 			if err != nil {
+				return err
+			}
+			defer done()
+			if body || raw {
+				msg, err := api.MessageBody(cmd.Context(), argv[0])
+				if err != nil {
+					return cliError(err)
+				}
+				if body {
+					msg = bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n"))
+				}
+				_, err = cmd.OutOrStdout().Write(msg)
 				return err
 			}
 			d, err := api.ShowMessage(cmd.Context(), argv[0])
@@ -33,6 +54,9 @@ func queueShowCmd(g *group) *cobra.Command {
 			return showMessage(cmd.OutOrStdout(), d, now())
 		},
 	}
+	cmd.Flags().BoolVar(&body, "body", false, "print the stored message as it will be sent (LF line ends)")
+	cmd.Flags().BoolVar(&raw, "raw", false, "write the stored message's exact bytes (CRLF line ends)")
+	g.offlineFlag(cmd)
 	return g.jsonFlag(cmd)
 }
 

@@ -49,7 +49,7 @@ func serveCmd() *cobra.Command {
 // configuration again with reload and puts its DKIM keys in place; a
 // configuration that does not load leaves the running keys.
 func serve(c conf.Config, reload func() (conf.Config, error)) error {
-	log, err := newLogger(c.Log)
+	log, err := newLogger(c.Log, os.Getenv("JOURNAL_STREAM") != "")
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
@@ -76,20 +76,34 @@ func serve(c conf.Config, reload func() (conf.Config, error)) error {
 	return d.Stop(ctx)
 }
 
-func newLogger(l conf.Log) (*zap.Logger, error) {
+// newLogger builds the daemon's logger. Under systemd (stderr is the
+// journal: JOURNAL_STREAM is set) the console encoding leaves out the
+// time: the journal stamps every line itself. JSON keeps "ts" for tools.
+func newLogger(l conf.Log, journal bool) (*zap.Logger, error) {
+	zc, err := loggerConfig(l, journal)
+	if err != nil {
+		return nil, err
+	}
+	return zc.Build()
+}
+
+func loggerConfig(l conf.Log, journal bool) (zap.Config, error) {
 	level, err := zapcore.ParseLevel(l.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return zap.Config{}, fmt.Errorf("log.level: %w", err)
 	}
 	zc := zap.NewProductionConfig()
 	if l.Encoding == "console" {
 		zc = zap.NewDevelopmentConfig()
 		zc.DisableStacktrace = true
+		if journal {
+			zc.EncoderConfig.TimeKey = ""
+		}
 	}
 	zc.Level = zap.NewAtomicLevelAt(level)
 	zc.Sampling = nil // one line per attempt means every line
 	zc.OutputPaths = []string{"stderr"}
-	return zc.Build()
+	return zc, nil
 }
 
 // loadConfig finds the configuration as every mtaq command does: path if

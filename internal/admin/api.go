@@ -11,6 +11,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
 )
@@ -22,6 +23,10 @@ type API interface {
 	ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, error)
 	// ShowMessage returns ErrNoMessage (wrapped) for an unknown ID.
 	ShowMessage(ctx context.Context, id string) (*MessageDetail, error)
+	// MessageBody returns the stored message (headers and body, CRLF
+	// lines) exactly as it will be sent; ErrNoMessage (wrapped) for an
+	// unknown ID or one whose body is gone (every recipient final).
+	MessageBody(ctx context.Context, id string) ([]byte, error)
 	QueueAction(ctx context.Context, a QueueAction) (*ActionResult, error)
 
 	ListSuppressions(ctx context.Context, f SuppressionFilter) (*SuppressionPage, error)
@@ -49,6 +54,9 @@ type API interface {
 	ReceiveReport(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error)
 	// ListReports lists kept reports (mtaq bounce ls).
 	ListReports(ctx context.Context, f ReportFilter) (*ReportPage, error)
+	// Backup writes a consistent copy of the live queue into a new
+	// directory without stopping delivery (mtaq backup).
+	Backup(ctx context.Context, req BackupRequest) (*BackupResult, error)
 
 	// ListWebhooks returns every [[webhook]]'s state (mtaq webhooks ls).
 	ListWebhooks(ctx context.Context) (*WebhookList, error)
@@ -61,6 +69,15 @@ type API interface {
 	// WebhookDeadLetters lists a webhook's dead letters after seq after
 	// (mtaq webhooks dead).
 	WebhookDeadLetters(ctx context.Context, name string, after uint64, limit int) (*DeadLetterPage, error)
+	// Verify answers one address or up to 1,000 (mtaq verify, POST
+	// /v1/verify); ErrInvalid (wrapped) for a bad request.
+	Verify(ctx context.Context, r verify.Request) (*verify.Response, error)
+	// UpdateDisposableList replaces the disposable-domain list (mtaq
+	// verify update-list); ErrInvalid (wrapped) names a bad line.
+	UpdateDisposableList(ctx context.Context, list io.Reader) (*verify.ListUpdate, error)
+	// ClusterStatus reports the fleet (mtaq cluster status); ErrInvalid
+	// (wrapped) on a node without [cluster].
+	ClusterStatus(ctx context.Context) (*ClusterStatus, error)
 }
 
 // QueueFilter selects messages; zero fields match everything.
@@ -69,8 +86,12 @@ type QueueFilter struct {
 	Domain string `json:"domain,omitempty"`
 	Rcpt   string `json:"rcpt,omitempty"`
 	Tag    string `json:"tag,omitempty"`
-	After  string `json:"after,omitempty"` // resume after this ID
-	Limit  int    `json:"limit,omitempty"` // 0: server default (1000)
+	Sender string `json:"sender,omitempty"` // envelope sender, case-insensitive
+	// Since (inclusive) and Until (exclusive) bound the arrival time.
+	Since time.Time `json:"since,omitzero"`
+	Until time.Time `json:"until,omitzero"`
+	After string    `json:"after,omitempty"` // resume after this ID
+	Limit int       `json:"limit,omitempty"` // 0: server default (1000)
 }
 
 // QueuePage is one page of ListQueue; Next is "" on the last page.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"syscall"
+	"time"
 )
 
 // Client implements API over HTTP: the CLI's, sendmail's and scripts' way
@@ -135,6 +136,13 @@ func (c *Client) ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, erro
 	setNonEmpty(q, "domain", f.Domain)
 	setNonEmpty(q, "rcpt", f.Rcpt)
 	setNonEmpty(q, "tag", f.Tag)
+	setNonEmpty(q, "sender", f.Sender)
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.Format(time.RFC3339Nano))
+	}
 	setNonEmpty(q, "after", f.After)
 	if f.Limit > 0 {
 		q.Set("limit", fmt.Sprint(f.Limit))
@@ -150,6 +158,29 @@ func (c *Client) ShowMessage(ctx context.Context, id string) (*MessageDetail, er
 		return nil, err
 	}
 	return &d, nil
+}
+
+// MessageBody implements API.
+func (c *Client) MessageBody(ctx context.Context, id string) ([]byte, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/queue/"+url.PathEscape(id)+"/body", nil, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading the message from %s: %w", c.where, err)
+	}
+	return body, nil
+}
+
+// Backup implements API.
+func (c *Client) Backup(ctx context.Context, req BackupRequest) (*BackupResult, error) {
+	var res BackupResult
+	if err := c.do(ctx, http.MethodPost, "/v1/backup", nil, jsonBody(req), &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
 }
 
 // QueueAction implements API.

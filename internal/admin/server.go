@@ -38,6 +38,7 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/queue", h.listQueue)
 	mux.HandleFunc("GET /v1/queue/{id}", h.showMessage)
+	mux.HandleFunc("GET /v1/queue/{id}/body", h.messageBody)
 	mux.HandleFunc("POST /v1/queue/actions", h.queueAction)
 	mux.HandleFunc("POST /v1/flush", h.flush)
 	mux.HandleFunc("GET /v1/suppressions", h.listSuppressions)
@@ -51,10 +52,14 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/events", h.listEvents)
 	mux.HandleFunc("POST /v1/bounce/receive", h.receiveReport)
 	mux.HandleFunc("GET /v1/bounce/reports", h.listReports)
+	mux.HandleFunc("POST /v1/backup", h.backup)
 	mux.HandleFunc("GET /v1/webhooks", h.listWebhooks)
 	mux.HandleFunc("POST /v1/webhooks/{name}/retry", h.retryWebhook)
 	mux.HandleFunc("POST /v1/webhooks/{name}/test", h.testWebhook)
 	mux.HandleFunc("GET /v1/webhooks/{name}/dead", h.webhookDeadLetters)
+	mux.HandleFunc("POST /v1/verify", h.verify)
+	mux.HandleFunc("PUT /v1/verify/disposable-list", h.updateDisposableList)
+	mux.HandleFunc("GET /v1/cluster", h.clusterStatus)
 	return mux
 }
 
@@ -127,14 +132,49 @@ func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	page, err := h.api.ListQueue(r.Context(), QueueFilter{State: q.Get("state"), Domain: q.Get("domain"),
-		Rcpt: q.Get("rcpt"), Tag: q.Get("tag"), After: q.Get("after"), Limit: n})
+	f := QueueFilter{State: q.Get("state"), Domain: q.Get("domain"),
+		Rcpt: q.Get("rcpt"), Tag: q.Get("tag"), Sender: q.Get("sender"), After: q.Get("after"), Limit: n}
+	for _, tf := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(tf.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				h.fail(w, r, invalid("%s: %q is not an RFC 3339 time", tf.name, v))
+				return
+			}
+			*tf.to = t
+		}
+	}
+	page, err := h.api.ListQueue(r.Context(), f)
 	h.reply(w, r, page, err)
 }
 
 func (h *handler) showMessage(w http.ResponseWriter, r *http.Request) {
 	d, err := h.api.ShowMessage(r.Context(), r.PathValue("id"))
 	h.reply(w, r, d, err)
+}
+
+func (h *handler) messageBody(w http.ResponseWriter, r *http.Request) {
+	body, err := h.api.MessageBody(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "message/rfc822")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
+}
+
+func (h *handler) backup(w http.ResponseWriter, r *http.Request) {
+	var req BackupRequest
+	if err := decodeJSON(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	res, err := h.api.Backup(r.Context(), req)
+	h.reply(w, r, res, err)
 }
 
 func (h *handler) queueAction(w http.ResponseWriter, r *http.Request) {

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
@@ -45,8 +47,15 @@ type Options struct {
 	Unsigned func() map[string]uint64
 	// Reports, when set, takes reports and lists kept ones.
 	Reports Reports
+	// Snapshot, when set, makes Backup possible.
+	Snapshot Snapshotter
 	// Webhooks, when set, lists, retries and tests the webhooks.
 	Webhooks Webhooks
+	// Verifier answers Verify and keeps the disposable list; nil: both
+	// fail.
+	Verifier *verify.Verifier
+	// Cluster, set in fleet mode, reports the fleet.
+	Cluster func(context.Context) (*ClusterStatus, error)
 }
 
 // Service carries out API requests inside the daemon.
@@ -60,7 +69,10 @@ type Service struct {
 
 	unsigned func() map[string]uint64
 	reports  Reports
+	snapshot Snapshotter
 	webhooks Webhooks
+	verifier *verify.Verifier
+	cluster  func(context.Context) (*ClusterStatus, error)
 }
 
 var _ API = (*Service)(nil)
@@ -82,7 +94,8 @@ func NewService(o Options) *Service {
 		o.Logger = zap.NewNop()
 	}
 	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin"),
-		unsigned: o.Unsigned, reports: o.Reports, webhooks: o.Webhooks}
+		unsigned: o.Unsigned, reports: o.Reports, snapshot: o.Snapshot, webhooks: o.Webhooks, verifier: o.Verifier,
+		cluster: o.Cluster}
 }
 
 func limit(n int) int {
@@ -98,8 +111,11 @@ func (s *Service) ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, err
 		return nil, invalid("unknown state %q (want one of %s)", f.State, stateNames())
 	}
 	n := limit(f.Limit)
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return nil, invalid("until (%s) must be after since (%s)", f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
+	}
 	msgs, err := s.store.List(ctx, queue.Filter{State: queue.State(f.State), Domain: f.Domain,
-		Rcpt: f.Rcpt, Tag: f.Tag, After: f.After, Limit: n})
+		Rcpt: f.Rcpt, Tag: f.Tag, Sender: f.Sender, Since: f.Since, Until: f.Until, After: f.After, Limit: n})
 	if err != nil {
 		return nil, fmt.Errorf("listing the queue: %w", err)
 	}
@@ -140,6 +156,21 @@ func (s *Service) ShowMessage(ctx context.Context, id string) (*MessageDetail, e
 		d.Headers = parseHeaders(body)
 	}
 	return d, nil
+}
+
+// MessageBody implements API.
+func (s *Service) MessageBody(ctx context.Context, id string) ([]byte, error) {
+	body, err := s.store.Body(ctx, id)
+	if errors.Is(err, queue.ErrNotFound) {
+		if _, merr := s.store.Message(ctx, id); merr == nil {
+			return nil, &kindError{fmt.Sprintf("message %s has no body any more: every recipient is final", id), ErrNoMessage}
+		}
+		return nil, noMessage(id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the body of %s: %w", id, err)
+	}
+	return body, nil
 }
 
 // QueueAction implements API. One message is one synced batch; --all and

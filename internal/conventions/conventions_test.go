@@ -38,17 +38,27 @@ var mayImport = map[string][]string{
 	"internal/pickup":     {"internal/intake", "queue", "policy", "internal/clock", "internal/maildrop"},
 	// intake here only for address syntax: sendmail never opens the queue.
 	"internal/sendmail": {"internal/intake", "queue", "internal/admin", "internal/maildrop", "internal/clock", "internal/dkim"},
-	"internal/admin":    {"internal/intake", "queue", "policy", "scheduler", "internal/clock"}, // scheduler: its status types
+	"internal/admin":    {"internal/intake", "queue", "policy", "scheduler", "internal/clock", "internal/verify"}, // scheduler: its status types
 	"internal/dsn":      {"internal/intake", "queue", "policy", "internal/clock"},
-	"internal/events":   {"queue", "policy", "internal/clock", "webhook"},
-	"internal/metrics":  {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
+	// The app-facing HTTP API: sends through intake, reads and manages
+	// through the admin Service (one implementation behind both APIs).
+	"internal/httpapi": {"internal/intake", "internal/admin", "queue", "internal/clock"},
+	"internal/events":  {"queue", "policy", "internal/clock", "webhook"},
+	"internal/metrics": {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
-		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce"},
+		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce", "internal/httpapi", "internal/verify",
+		"internal/cluster"},
+	// Fleet mode: PostgreSQL beside the queue's shared outbox; nothing on the mail path.
+	"internal/cluster": {"queue", "internal/clock", "internal/buildinfo"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
+	// Address verification: intake's parser, delivery's resolver and probe,
+	// the queue's suppressions and history, policy's classifier.
+	"internal/verify": {"internal/intake", "queue", "policy", "delivery", "internal/clock"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
-		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce"},
+		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce",
+		"internal/verify"},
 	// Test helpers stand alone, so any package's tests can use them.
 	"internal/dnstest":     nil,
 	"internal/smtptest":    nil,
@@ -56,6 +66,9 @@ var mayImport = map[string][]string{
 	"internal/unprivtest":  nil,
 	"internal/waitfor":     nil,
 	"internal/postfixtest": nil,
+	// Validates responses against the OpenAPI document it is given.
+	"internal/httpapi/openapitest": nil,
+	"internal/pgtest":              nil,
 	// Benchmark tools drive the real packages from outside.
 	"bench/scale":   {"queue"},
 	"bench/latency": nil,
@@ -114,6 +127,8 @@ var dialAllowed = map[string]string{
 	"internal/admin/listen.go": "probes whether a daemon already answers on the admin unix socket",
 	"internal/postfixtest/postfixtest.go": "the test helper waits until the Postfix it started " +
 		"listens on loopback",
+	"internal/pgtest/pgtest.go": "the test helper's proxy forwards loopback connections to the test " +
+		"PostgreSQL, so a test can cut and restore them",
 }
 
 // globalLoggers are zap's process-wide loggers (C5): every package takes a

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
 )
@@ -13,24 +14,25 @@ import (
 // startAdmin serves the admin API on data_dir's socket (and TCP when
 // configured) over the open queue; the CLI does everything through it.
 func startAdmin(c conf.Config, o Options, store queue.Store, sched *scheduler.Scheduler, unsigned func() map[string]uint64,
-	reports admin.Reports, hooks admin.Webhooks) (*admin.Server, error) {
+	reports admin.Reports, hooks admin.Webhooks, snapshot admin.Snapshotter, verifier *verify.Verifier, fl *fleet) (*admin.Server, *admin.Service, error) {
 	token, err := c.Admin.AdminToken()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	svc := admin.NewService(admin.Options{
 		Store: store, Scheduler: sched, Live: sched, Clock: o.Clock, Logger: o.Logger, Unsigned: unsigned, Reports: reports,
-		TTLs: c.Suppression.TTLs(), Webhooks: hooks,
+		TTLs: c.Suppression.TTLs(), Webhooks: hooks, Snapshot: snapshot, Verifier: verifier,
+		Cluster: fl.statusFunc(),
 	})
 	srv, err := admin.NewServer(admin.ServerOptions{
 		API: svc, SocketPath: c.AdminSocketPath(), Group: c.Admin.Group,
 		TCP: c.Admin.Listen, Token: token, Logger: o.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("starting the admin API: %w", err)
+		return nil, nil, fmt.Errorf("starting the admin API: %w", err)
 	}
 	srv.Start()
-	return srv, nil
+	return srv, svc, nil
 }
 
 // AdminTCPAddr returns the admin API's TCP address, nil without one.

@@ -1,6 +1,7 @@
-// Package daemon wires mtaq serve together: it opens the queue, starts the
-// submission listeners, the delivery client and the scheduler, and stops them
-// in order. It owns lifecycle only; every decision lives in the packages it
+// Package daemon wires mtaq serve together: it opens the queue, joins the
+// fleet when [cluster] is set (internal/cluster), starts the submission
+// listeners, the delivery client and the scheduler, and stops them in
+// order (the fleet after delivery, the queue last). It owns lifecycle only; every decision lives in the packages it
 // wires. Tests start it in-process with a fake Clock, Resolver or Dialer.
 package daemon
 
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,9 +28,11 @@ import (
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/dkim"
 	"github.com/mtaq/mtaq/internal/fsperm"
+	"github.com/mtaq/mtaq/internal/httpapi"
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/submission"
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 	"github.com/mtaq/mtaq/scheduler"
@@ -57,6 +61,7 @@ type Daemon struct {
 	sched *scheduler.Scheduler
 	in    *intake.Intake
 	admin *admin.Server
+	http  *httpapi.Server // nil without http.listen
 	// unsigned counts mail queued without DKIM per From domain, for stats.
 	unsigned unsignedCounts
 	deliv    *delivery.Deliverer
@@ -65,8 +70,13 @@ type Daemon struct {
 	once     sync.Once
 
 	fbl        *feedbackLoop
+	verifier   *verify.Verifier
 	metrics    *metrics.Registry
 	metricsSrv *metrics.Server // nil without metrics.listen
+	fleet      *fleet          // nil without [cluster]
+
+	// For /readyz: set once submission listens, and when Stop begins.
+	listening, stopping atomic.Bool
 }
 
 // Start opens the queue and starts listening and delivering.
@@ -100,19 +110,40 @@ func Start(o Options) (*Daemon, error) {
 			zap.Int("changed", tightened))
 	}
 	store, err := queue.Open(c.DataDir, queue.Options{Logger: o.Logger, Clock: o.Clock,
-		MinFreeBytes: c.Queue.MinFreeBytes})
+		MinFreeBytes: c.Queue.MinFreeBytes, SharedOutbox: c.Cluster != nil})
 	if err != nil {
 		return nil, fmt.Errorf("opening the queue in %s: %w", c.DataDir, err)
 	}
-	classifier, err := c.Policy.Classifier()
+	// Fleet mode joins before anything takes mail, so the suppression copy
+	// is current (or known to be the last one) when the first RCPT comes.
+	fleet, err := startCluster(c, o, store)
 	if err != nil {
 		store.Close()
+		return nil, err
+	}
+	// shut undoes the above on a later failure to start.
+	shut := func() {
+		fleet.stop()
+		store.Close()
+	}
+	classifier, err := c.Policy.Classifier()
+	if err != nil {
+		shut()
 		return nil, fmt.Errorf("policy rules: %w", err)
 	}
 	reg := metrics.New(metrics.Options{Store: store, Logger: o.Logger})
-	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg}
-	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
+	if o.Resolver == nil {
+		// One resolver, one DNS cache: delivery's and verification's.
+		o.Resolver = delivery.NewResolver(c.DNSServerAddrs())
+	}
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg,
+		fleet: fleet}
+	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg); err != nil {
 		store.Close()
+		return nil, err
+	}
+	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
+		shut()
 		return nil, err
 	}
 	d.sched = scheduler.New(scheduler.Options{
@@ -138,7 +169,7 @@ func Start(o Options) (*Daemon, error) {
 	reg.WatchScheduler(d.sched)
 	signer, err := loadDKIM(c)
 	if err != nil {
-		store.Close()
+		shut()
 		return nil, err
 	}
 	in := intake.New(intake.Options{Hostname: c.Hostname, Store: store, Clock: o.Clock, Logger: o.Logger,
@@ -149,19 +180,21 @@ func Start(o Options) (*Daemon, error) {
 	d.in = in
 	pk, err := openPickup(c, o, in)
 	if err != nil {
-		store.Close()
+		shut()
 		return nil, err
 	}
 	hooks := newWebhooks(c, o.Clock, store, reg, o.Logger)
-	if d.admin, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet(hooks)); err != nil {
+	var svc *admin.Service
+	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet(hooks),
+		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet); err != nil {
 		pk.Close()
-		store.Close()
+		shut()
 		return nil, err
 	}
-	if d.metricsSrv, err = startMetrics(c, reg, o.Logger); err != nil {
+	if d.metricsSrv, err = startMetrics(c, reg, o.Logger, d.readiness()); err != nil {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		pk.Close()
-		store.Close()
+		shut()
 		return nil, err
 	}
 	d.sub, err = submission.New(submission.Options{
@@ -200,13 +233,20 @@ func Start(o Options) (*Daemon, error) {
 			d.fbl.shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		}
 	}
+	if err == nil {
+		if d.http, err = startHTTP(c, o, in, store, svc, reg); err != nil {
+			d.sub.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
+			d.fbl.shutdown(context.Background()) //nolint:errcheck // reporting the first error
+		}
+	}
 	if err != nil {
 		d.admin.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		d.stopMetrics(context.Background())    //nolint:errcheck // reporting the first error
 		pk.Close()
-		store.Close()
+		shut()
 		return nil, err
 	}
+	d.listening.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	var wg sync.WaitGroup
@@ -215,13 +255,14 @@ func Start(o Options) (*Daemon, error) {
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() {
 		defer wg.Done()
-		purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration, o.Logger, func(ctx context.Context) {
-			for _, h := range hooks {
-				if err := h.RecountDeadLetters(ctx); err != nil && ctx.Err() == nil {
-					o.Logger.Error("counting webhook dead letters", zap.Error(err))
+		purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration,
+			max(c.Queue.Retention.Duration, c.Verify.HistoryWindow.Duration), o.Logger, func(ctx context.Context) {
+				for _, h := range hooks {
+					if err := h.RecountDeadLetters(ctx); err != nil && ctx.Err() == nil {
+						o.Logger.Error("counting webhook dead letters", zap.Error(err))
+					}
 				}
-			}
-		})
+			})
 	}()
 	go func() { defer wg.Done(); runEvents(ctx, c, o.Clock, store, in, hooks, o.Logger) }()
 	go func() { wg.Wait(); close(d.done) }()
@@ -300,9 +341,13 @@ func loadAuth(s conf.Submission) (*tls.Config, []submission.User, error) {
 		}
 	}
 	all, err := s.AllUsers(data)
-	users := make([]submission.User, len(all))
-	for i, u := range all {
-		users[i] = submission.User(u)
+	users := make([]submission.User, 0, len(all))
+	for _, u := range all {
+		if u.PasswordHash == "" {
+			continue // API keys only: no SMTP AUTH
+		}
+		users = append(users, submission.User{Name: u.Name, PasswordHash: u.PasswordHash,
+			AllowedSenders: u.AllowedSenders, DSN: u.DSN})
 	}
 	return tlsConf, users, err
 }
@@ -370,8 +415,28 @@ func addrs(as []net.Addr) []fmt.Stringer {
 	return out
 }
 
+// HTTPAddrs returns the HTTP API's listener addresses (none without
+// http.listen).
+func (d *Daemon) HTTPAddrs() []net.Addr {
+	if d.http == nil {
+		return nil
+	}
+	return d.http.Addrs()
+}
+
+func (d *Daemon) stopHTTP(ctx context.Context) error {
+	if d.http == nil {
+		return nil
+	}
+	return d.http.Shutdown(ctx)
+}
+
 // Addrs returns the submission listeners' addresses.
 func (d *Daemon) Addrs() []net.Addr { return d.sub.Addrs() }
+
+// Verifier returns the daemon's address verifier (the HTTP API's POST
+// /v1/verify calls its Verify, as the admin Service does).
+func (d *Daemon) Verifier() *verify.Verifier { return d.verifier }
 
 // Store exposes the queue to tests and, later, the admin API.
 func (d *Daemon) Store() queue.Store { return d.store }
@@ -388,10 +453,15 @@ func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
 func (d *Daemon) Stop(ctx context.Context) error {
 	var err error
 	d.once.Do(func() {
-		err = errors.Join(d.sub.Shutdown(ctx), d.fbl.shutdown(ctx), d.stopMetrics(ctx)) // scrapes read the store
+		d.stopping.Store(true)
+		// Ways in first: a request in flight finishes its commit.
+		err = errors.Join(d.stopHTTP(ctx), d.sub.Shutdown(ctx), d.fbl.shutdown(ctx), d.stopMetrics(ctx)) // scrapes read the store
 		d.cancel()
 		<-d.done
 		d.deliv.Close() // QUIT idle connections
+		// After delivery, so its last suppressions are in the outbox; what
+		// is not pushed yet stays there for the next start.
+		d.fleet.stop()
 		err = errors.Join(err, d.admin.Shutdown(ctx), d.store.Close())
 		d.log.Info("mtaq stopped")
 	})

@@ -151,3 +151,40 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 
 func atLeast(n float64) func(float64) bool { return func(v float64) bool { return v >= n } }
 func equal(n float64) func(float64) bool   { return func(v float64) bool { return v == n } }
+
+// TestHealthAndReadiness: /healthz and /readyz on the metrics listener, as
+// a load balancer or a service manager reads them: ready while the daemon
+// runs; not ready, naming why, when the disk is below the queue's reserve
+// (mail is refused then, so a balancer should send it elsewhere).
+func TestHealthAndReadiness(t *testing.T) {
+	get := func(addr, path string) (int, string) {
+		t.Helper()
+		c := &http.Client{Timeout: 10 * time.Second}
+		resp, err := c.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	n := newInternet(t, func(c *conf.Config) { c.Metrics.Listen = "127.0.0.1:0" })
+	addr := n.d.MetricsAddr().String()
+	if code, body := get(addr, "/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, body := get(addr, "/readyz"); code != 200 || body != "queue: ok\nlisteners: ok\ndisk: ok\n" {
+		t.Errorf("/readyz: %d %q", code, body)
+	}
+
+	full := newInternet(t, func(c *conf.Config) {
+		c.Metrics.Listen = "127.0.0.1:0"
+		c.Queue.MinFreeBytes = 1 << 62 // more than any disk has: below the reserve
+	})
+	code, body := get(full.d.MetricsAddr().String(), "/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "disk: no space left for the queue") ||
+		!strings.Contains(body, "listeners: ok") {
+		t.Errorf("/readyz below the reserve: %d %q", code, body)
+	}
+	t.Logf("/readyz below the reserve: %d\n%s", code, body)
+}

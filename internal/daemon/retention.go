@@ -21,8 +21,13 @@ type purger interface {
 	TrimEvents(ctx context.Context, before time.Time) (int, error)
 	// TrimFeedback drops kept reports past retention.
 	TrimFeedback(ctx context.Context, before time.Time) (int, error)
+	// TrimIdempotency drops the HTTP API's remembered responses that
+	// expired before now.
+	TrimIdempotency(ctx context.Context, now time.Time) (int, error)
 	// TrimDeadLetters drops webhooks' dead letters past retention.
 	TrimDeadLetters(ctx context.Context, before time.Time) (int, error)
+	// TrimHistory drops per-address delivery history past its horizon.
+	TrimHistory(ctx context.Context, before time.Time) (int, error)
 }
 
 var _ purger = (*queue.PebbleStore)(nil)
@@ -30,8 +35,11 @@ var _ purger = (*queue.PebbleStore)(nil)
 // purgeLoop removes the records of messages that became final more than
 // retention ago, so the timeline answers "why did this not arrive" for that
 // long and the database does not grow without bound.
-// trimmedDead, when set, is called after dead letters were trimmed.
-func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Duration, log *zap.Logger, trimmedDead func(context.Context)) {
+// Delivery history is kept for history (the longer of retention and
+// verify.history_window), so verification sees a month of deliveries
+// even with a week of retention. trimmedDead, when set, is called after
+// dead letters were trimmed.
+func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention, history time.Duration, log *zap.Logger, trimmedDead func(context.Context)) {
 	for {
 		n, err := p.Purge(ctx, clk.Now().Add(-retention))
 		switch {
@@ -50,6 +58,11 @@ func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Du
 		} else if n > 0 {
 			log.Info("trimmed reports past retention", zap.Int("reports", n))
 		}
+		if n, err := p.TrimIdempotency(ctx, clk.Now()); err != nil && ctx.Err() == nil {
+			log.Error("trimming idempotency keys", zap.Error(err))
+		} else if n > 0 {
+			log.Debug("trimmed expired idempotency keys", zap.Int("keys", n))
+		}
 		if n, err := p.TrimDeadLetters(ctx, clk.Now().Add(-retention)); err != nil && ctx.Err() == nil {
 			log.Error("trimming webhook dead letters", zap.Error(err))
 		} else if n > 0 {
@@ -57,6 +70,11 @@ func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention time.Du
 			if trimmedDead != nil {
 				trimmedDead(ctx)
 			}
+		}
+		if n, err := p.TrimHistory(ctx, clk.Now().Add(-history)); err != nil && ctx.Err() == nil {
+			log.Error("trimming delivery history", zap.Error(err))
+		} else if n > 0 {
+			log.Info("trimmed delivery history", zap.Int("addresses", n))
 		}
 		t := clk.NewTimer(purgeEvery)
 		select {

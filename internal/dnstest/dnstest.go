@@ -228,6 +228,18 @@ func (s *Server) Queries(name string, qtype uint16) int {
 	return s.queries[qkey{fqdn(name), qtype}]
 }
 
+// Total returns how many queries arrived for any name, UDP and TCP
+// together.
+func (s *Server) Total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.queries {
+		n += c
+	}
+	return n
+}
+
 // maxChase bounds how far ChaseCNAME follows a chain (loops in test data).
 const maxChase = 16
 

@@ -156,6 +156,10 @@ type Message struct {
 	// are enough for them and two DKIM signatures unless the EHLO name or
 	// recipient is long.
 	Headroom int
+	// Idempotency, when set, is committed with the message (the HTTP
+	// API's Idempotency-Key); Submit returns the queue's
+	// *queue.DuplicateError, queuing nothing, when the key is taken.
+	Idempotency *queue.Idempotency
 }
 
 // Headroom is what a caller that loads a message into memory should
@@ -436,7 +440,7 @@ func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
 	}
 	qm := &queue.Message{ID: id, Sender: m.Sender, Arrived: now, Size: int64(len(p.Data)),
 		ClientAddr: m.Origin.ClientAddr, Helo: m.Origin.Helo, NoDSN: m.Origin.NoDSN,
-		Tag: p.Tag, Metadata: p.Metadata}
+		Tag: p.Tag, Metadata: p.Metadata, Idempotency: m.Idempotency}
 	rejected := 0
 	for i, r := range m.Rcpts {
 		qr := queue.Recipient{Index: i, Address: r.Address, Domain: r.Domain, State: queue.Queued,
@@ -448,6 +452,10 @@ func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
 		qm.Recipients = append(qm.Recipients, qr)
 	}
 	if err := in.o.Store.Enqueue(ctx, qm, p.Data); err != nil {
+		var dup *queue.DuplicateError
+		if errors.As(err, &dup) {
+			return nil, dup // the first request's answer stands
+		}
 		fields := []zap.Field{zap.String("origin", string(m.Origin.Kind)), zap.String("sender", m.Sender),
 			zap.Int("rcpts", len(qm.Recipients)), zap.String("client", qm.ClientAddr), zap.Error(err)}
 		if errors.Is(err, queue.ErrNoSpace) {

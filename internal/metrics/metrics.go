@@ -86,6 +86,8 @@ type Registry struct {
 	acceptance prometheus.Histogram
 	accepted   prometheus.Counter
 	dnsErrors  *prometheus.CounterVec
+	verified   *prometheus.CounterVec
+	probes     *prometheus.CounterVec
 	unsigned   *prometheus.CounterVec
 	feedback   *prometheus.CounterVec
 	froms      *labeler
@@ -126,6 +128,14 @@ func New(o Options) *Registry {
 			Name: "mtaq_dns_errors_total",
 			Help: "Failed DNS lookups during delivery, by kind (nxdomain, null-mx, servfail, refused, timeout, temporary).",
 		}, []string{"kind"}),
+		verified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtaq_verify_addresses_total",
+			Help: "Addresses verified (mtaq verify, POST /v1/verify), by verdict (valid, invalid, risky, unknown).",
+		}, []string{"verdict"}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtaq_verify_probes_total",
+			Help: "SMTP probes by outcome (mailbox_exists, mailbox_rejected, catch_all, probe_failed, probe_rate_limited).",
+		}, []string{"result"}),
 		unsigned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtaq_dkim_unsigned_total",
 			Help: "Messages queued without a DKIM signature because no [[dkim]] key covers their From domain (the busiest domains, else \"other\"; \"none\" when From has no domain).",
@@ -147,7 +157,7 @@ func New(o Options) *Registry {
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors, r.unsigned, r.feedback,
+		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors, r.unsigned, r.feedback, r.verified, r.probes,
 		r.hookReqs, r.hookTimes, webhookCollector{r},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mtaq_build_info",
@@ -227,6 +237,12 @@ func (r *Registry) FeedbackReport(kind string, matched bool) {
 
 // DNSError counts one failed lookup of the given kind.
 func (r *Registry) DNSError(kind string) { r.dnsErrors.WithLabelValues(kind).Inc() }
+
+// Verified counts one verified address by its verdict.
+func (r *Registry) Verified(verdict string) { r.verified.WithLabelValues(verdict).Inc() }
+
+// Probe counts one SMTP probe outcome (verify's reason code).
+func (r *Registry) Probe(result string) { r.probes.WithLabelValues(result).Inc() }
 
 // WebhookState is one webhook's gauges.
 type WebhookState struct {

@@ -183,6 +183,16 @@ func TestOutcomesAndHooks(t *testing.T) {
 	if got := gather(t, r, "mtaq_webhook_request_duration_seconds"); got["webhook=app"] != 3 {
 		t.Fatalf("durations %v", got)
 	}
+	r.Verified("valid")
+	r.Verified("valid")
+	r.Verified("risky")
+	r.Probe("catch_all")
+	if got := gather(t, r, "mtaq_verify_addresses_total"); got["verdict=valid"] != 2 || got["verdict=risky"] != 1 {
+		t.Fatalf("verified %v", got)
+	}
+	if got := gather(t, r, "mtaq_verify_probes_total"); got["result=catch_all"] != 1 {
+		t.Fatalf("probes %v", got)
+	}
 }
 
 func TestDestinationGaugesBounded(t *testing.T) {
@@ -215,6 +225,8 @@ func TestMetricNamesLint(t *testing.T) {
 	r.WatchScheduler(fakeSched{})
 	r.Outcome(scheduler.Outcome{Domain: "a.example", Decision: "delivered", Sent: true})
 	r.DNSError("timeout")
+	r.Verified("unknown")
+	r.Probe("probe_failed")
 	fams, err := r.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)

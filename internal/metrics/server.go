@@ -4,15 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 )
 
-// Server serves a Registry at /metrics over plain HTTP.
+// Check is one readiness condition: nil when it holds, else why not.
+type Check struct {
+	Name string
+	Err  func() error
+}
+
+// Server serves a Registry at /metrics over plain HTTP, and /healthz and
+// /readyz for load balancers and service managers.
 type Server struct {
 	srv  *http.Server
 	ln   net.Listener
@@ -20,8 +29,10 @@ type Server struct {
 }
 
 // Serve listens on addr (host:port; port 0 picks a free one) and serves
-// r's metrics at /metrics until Shutdown.
-func Serve(addr string, r *Registry, log *zap.Logger, withPprof bool) (*Server, error) {
+// r's metrics at /metrics until Shutdown. /healthz answers 200 while the
+// process serves HTTP at all; /readyz answers 200 when every check holds
+// and 503 naming the ones that do not.
+func Serve(addr string, r *Registry, log *zap.Logger, withPprof bool, ready []Check) (*Server, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -31,6 +42,11 @@ func Serve(addr string, r *Registry, log *zap.Logger, withPprof bool) (*Server, 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", r.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { readyz(w, ready) })
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -53,6 +69,24 @@ func Serve(addr string, r *Registry, log *zap.Logger, withPprof bool) (*Server, 
 		}
 	}()
 	return s, nil
+}
+
+// readyz writes one line per check, "name: ok" or "name: why", and 503
+// when any fails.
+func readyz(w http.ResponseWriter, checks []Check) {
+	var b strings.Builder
+	status := http.StatusOK
+	for _, c := range checks {
+		if err := c.Err(); err != nil {
+			status = http.StatusServiceUnavailable
+			fmt.Fprintf(&b, "%s: %v\n", c.Name, err)
+		} else {
+			fmt.Fprintf(&b, "%s: ok\n", c.Name)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, b.String())
 }
 
 // Addr is the address the server listens on.

@@ -10,7 +10,7 @@ import (
 func TestServePprofOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
 	for _, on := range []bool{false, true} {
-		s, err := Serve("127.0.0.1:0", New(Options{}), nil, on)
+		s, err := Serve("127.0.0.1:0", New(Options{}), nil, on, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

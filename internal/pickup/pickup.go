@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -74,7 +75,11 @@ type Pickup struct {
 	dir  *maildrop.Dir
 	q    *quarantine
 
-	// Scan state, used by Run's goroutine only.
+	// mu is held by each scan and by a backup (Pause), so a backup sees
+	// every maildrop file either imported or not, never half.
+	mu sync.Mutex
+
+	// Scan state, guarded by mu.
 	stamp    time.Time // the directory's mtime at the last full scan
 	scanned  time.Time // the clock then
 	racy     bool      // stamp was too recent to prove nothing came after
@@ -129,7 +134,9 @@ func (p *Pickup) Wake() {
 func (p *Pickup) Run(ctx context.Context) {
 	var failing string // the last scan's error: a lasting one is logged once
 	for {
+		p.mu.Lock()
 		_, err := p.scanIfChanged(ctx)
+		p.mu.Unlock()
 		key := ""
 		if err != nil {
 			key = err.Error()
@@ -157,6 +164,16 @@ func (p *Pickup) Run(ctx context.Context) {
 		case <-t.C():
 		}
 	}
+}
+
+// Pause imports what the maildrop holds now and then stops importing
+// until resume is called: a backup taken in between holds every file
+// written before the pause began, once. A failed import is returned with
+// the pause still held (the caller decides; resume must be called).
+func (p *Pickup) Pause(ctx context.Context) (resume func(), err error) {
+	p.mu.Lock()
+	_, err = p.Scan(ctx)
+	return p.mu.Unlock, err
 }
 
 // scanIfChanged lists the directory only when something may have changed

@@ -37,6 +37,14 @@ func NoError(t testing.TB, f func() error) {
 	poll(t, f, Timeout)
 }
 
+// Within is NoError with a deadline of its own, for the few waits whose
+// bound is itself the requirement (an issue's "within 1 s"); everything
+// else uses Timeout.
+func Within(t testing.TB, d time.Duration, f func() error) {
+	t.Helper()
+	poll(t, f, d)
+}
+
 func poll(t testing.TB, f func() error, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

@@ -41,3 +41,15 @@ func TestNoErrorFailsWithLastError(t *testing.T) {
 	poll(f, func() error { return errors.New("never") }, 20*time.Millisecond)
 	t.Fatal("NoError returned on a condition that never holds")
 }
+
+func TestWithinFailsAtItsOwnDeadline(t *testing.T) {
+	t.Parallel()
+	f := &fatal{TB: t}
+	defer func() {
+		if r := recover(); r != f || f.msg != "after 30ms: not yet" {
+			t.Fatalf("recovered %v, message %q", r, f.msg)
+		}
+	}()
+	Within(f, 30*time.Millisecond, func() error { return errors.New("not yet") })
+	t.Fatal("Within returned on a condition that never holds")
+}

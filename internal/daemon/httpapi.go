@@ -1,0 +1,48 @@
+package daemon
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"github.com/mtaq/mtaq/conf"
+	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/httpapi"
+	"github.com/mtaq/mtaq/internal/intake"
+	"github.com/mtaq/mtaq/internal/metrics"
+	"github.com/mtaq/mtaq/queue"
+)
+
+// startHTTP serves [http] when it has listeners; nil otherwise. svc is the
+// admin Service, so both APIs share one implementation.
+func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc admin.API, reg *metrics.Registry) (*httpapi.Server, error) {
+	if len(c.HTTP.Listen) == 0 {
+		return nil, nil
+	}
+	var keys []httpapi.Key
+	for i, u := range c.Submission.Users {
+		for j, s := range u.APIKeys {
+			h, err := httpapi.ParseKeyHash(s)
+			if err != nil {
+				return nil, fmt.Errorf("submission.user[%d].api_keys[%d]: %w", i, j, err)
+			}
+			keys = append(keys, httpapi.Key{Hash: h, User: u.Name, Scopes: u.Scopes(),
+				AllowedSenders: u.AllowedSenders, NoDSN: u.DSN != nil && !*u.DSN})
+		}
+	}
+	var tlsConf *tls.Config
+	if c.HTTP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.HTTP.TLSCert, c.HTTP.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("http.tls_cert/tls_key: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: tlsConf, Keys: keys, Intake: in, Store: store,
+		Admin: svc, MaxMessageBytes: c.Submission.MaxMessageBytes, RateLimit: c.HTTP.RateLimit, RateBurst: c.HTTP.RateBurst,
+		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted})
+	if err != nil {
+		return nil, err
+	}
+	srv.Start()
+	return srv, nil
+}
