@@ -57,6 +57,7 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/webhooks", h.listWebhooks)
 	mux.HandleFunc("POST /v1/webhooks/{name}/retry", h.retryWebhook)
 	mux.HandleFunc("POST /v1/webhooks/{name}/test", h.testWebhook)
+	mux.HandleFunc("GET /v1/webhooks/{name}/dead", h.webhookDeadLetters)
 	mux.HandleFunc("POST /v1/verify", h.verify)
 	mux.HandleFunc("PUT /v1/verify/disposable-list", h.updateDisposableList)
 	mux.HandleFunc("GET /v1/cluster", h.clusterStatus)
