@@ -345,12 +345,19 @@ func (v *Verifier) gather(ctx context.Context, p *parsed) error {
 	return nil
 }
 
-func (v *Verifier) suppression(ctx context.Context, p *parsed, now time.Time) error {
+// forms are the spellings the queue may know the address by: the
+// normalized one and, for an internationalised domain, the one given
+// (mail to it is recorded as the recipient wrote it).
+func (p *parsed) forms() []string {
 	forms := []string{p.res.Normalized}
 	if given := strings.TrimSuffix(strings.TrimPrefix(p.res.Address, "<"), ">"); !strings.EqualFold(given, p.res.Normalized) {
-		forms = append(forms, given) // an IDN suppressed as the U-label
+		forms = append(forms, given)
 	}
-	for _, f := range forms {
+	return forms
+}
+
+func (v *Verifier) suppression(ctx context.Context, p *parsed, now time.Time) error {
+	for _, f := range p.forms() {
 		sup, err := v.o.Store.Suppression(ctx, f, now)
 		if err != nil {
 			return fmt.Errorf("verify %s: suppression: %w", f, err)
@@ -375,9 +382,15 @@ func (v *Verifier) suppression(ctx context.Context, p *parsed, now time.Time) er
 }
 
 func (v *Verifier) history(ctx context.Context, p *parsed, now time.Time) error {
-	h, err := v.o.Store.History(ctx, p.res.Normalized)
-	if err != nil {
-		return fmt.Errorf("verify %s: history: %w", p.res.Normalized, err)
+	var h *queue.History
+	for _, f := range p.forms() {
+		got, err := v.o.Store.History(ctx, f)
+		if err != nil {
+			return fmt.Errorf("verify %s: history: %w", f, err)
+		}
+		if h == nil || got != nil && latest(got).After(latest(h)) {
+			h = got
+		}
 	}
 	switch {
 	case h == nil:
@@ -391,6 +404,13 @@ func (v *Verifier) history(ctx context.Context, p *parsed, now time.Time) error 
 			Detail: "delivered " + t.Format(time.RFC3339)})
 	}
 	return nil
+}
+
+func latest(h *queue.History) time.Time {
+	if h.Bounced.After(h.Delivered) {
+		return h.Bounced
+	}
+	return h.Delivered
 }
 
 // decide applies V1-V6 (doc.go).
