@@ -117,10 +117,6 @@ func Start(o Options) (*Daemon, error) {
 		o.Resolver = delivery.NewResolver(c.DNSServerAddrs())
 	}
 	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg}
-	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg); err != nil {
-		store.Close()
-		return nil, err
-	}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
 		store.Close()
 		return nil, err
@@ -146,6 +142,10 @@ func Start(o Options) (*Daemon, error) {
 		ReturnPath:        d.fbl.returnPath(),
 	})
 	reg.WatchScheduler(d.sched)
+	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg, d.sched); err != nil {
+		store.Close()
+		return nil, err
+	}
 	signer, err := loadDKIM(c)
 	if err != nil {
 		store.Close()
