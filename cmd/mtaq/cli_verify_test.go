@@ -280,3 +280,20 @@ func TestVerifyAsUnprivilegedUser(t *testing.T) {
 		t.Fatalf("as a member of [admin] group: exit %d\nstdout %q\nstderr %q", code, out, errs)
 	}
 }
+
+// FuzzFirstColumn: any line gives a field no longer than the line, on one
+// line, without surrounding spaces.
+func FuzzFirstColumn(f *testing.F) {
+	for _, s := range []string{"ann@ok.test", `"a,b",c`, `"unterminated`, `""`, "\ufeffx"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if strings.ContainsAny(line, "\n") {
+			return // the scanner splits lines first
+		}
+		got := firstColumn(line)
+		if len(got) > len(line) || strings.ContainsAny(got, "\n") || got != strings.TrimSpace(got) {
+			t.Fatalf("firstColumn(%q) = %q", line, got)
+		}
+	})
+}
