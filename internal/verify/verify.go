@@ -162,9 +162,6 @@ type Options struct {
 	Probe *ProbeOptions
 	// OnResult hears every verdict (metrics); may be nil.
 	OnResult func(v Verdict)
-	// OnDomainLookup hears each domain looked up and whether it failed
-	// temporarily (metrics); may be nil.
-	OnDomainLookup func(failed bool)
 }
 
 // Verifier answers verification requests. It is safe for concurrent use.
@@ -195,9 +192,6 @@ func New(o Options) *Verifier {
 	}
 	if o.OnResult == nil {
 		o.OnResult = func(Verdict) {}
-	}
-	if o.OnDomainLookup == nil {
-		o.OnDomainLookup = func(bool) {}
 	}
 	lists := o.Lists
 	if lists == nil {
@@ -478,18 +472,17 @@ func (v *Verifier) lookupDomain(ctx context.Context, d *domainCheck) {
 		ips, err = v.o.Resolver.LookupIP(ctx, d.name)
 		if err == nil && len(ips) == 0 {
 			d.reasons = []Reason{{Code: CodeNoMailHost, Verdict: Invalid, Detail: d.name + " has no MX and no A/AAAA record"}}
-			v.o.OnDomainLookup(false)
 			return
 		}
 		mx = []delivery.MX{{Host: d.name}}
 	}
-	v.o.OnDomainLookup(err != nil && !errors.Is(err, delivery.ErrNXDomain) && !errors.Is(err, delivery.ErrNullMX))
 	switch {
 	case errors.Is(err, delivery.ErrNullMX):
 		d.reasons = []Reason{{Code: CodeNullMX, Verdict: Invalid, Detail: d.name + " publishes a null MX: it accepts no mail (RFC 7505)"}}
 	case errors.Is(err, delivery.ErrNXDomain):
 		d.reasons = []Reason{{Code: CodeNXDomain, Verdict: Invalid, Detail: d.name + " does not exist (NXDOMAIN)"}}
 	case err != nil:
+		v.log.Debug("domain lookup failed", zap.String("domain", d.name), zap.Error(err))
 		d.reasons = []Reason{{Code: CodeDNSTemporary, Verdict: Unknown, Detail: "DNS lookup failed: " + err.Error()}}
 	default:
 		d.ok, d.mx = true, mx
