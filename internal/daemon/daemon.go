@@ -149,10 +149,6 @@ func Start(o Options) (*Daemon, error) {
 	}
 	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg,
 		fleet: fleet, cfg: c, load: o.LoadConfig, subCerts: newCerts(subCert)}
-	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg); err != nil {
-		store.Close()
-		return nil, err
-	}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
 		shut()
 		return nil, err
@@ -178,6 +174,10 @@ func Start(o Options) (*Daemon, error) {
 		ReturnPath:        d.fbl.returnPath(),
 	})
 	reg.WatchScheduler(d.sched)
+	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg, d.sched); err != nil {
+		shut()
+		return nil, err
+	}
 	signer, err := loadDKIM(c)
 	if err != nil {
 		shut()
