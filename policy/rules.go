@@ -357,7 +357,7 @@ var families = []family{
 		`recipient has (blocked|rejected)`, `recipient (blocked|rejected) (you|your|the sender|this sender|messages|mail)`,
 		`not allowed to (receive|send)`, `delivery restriction`, `resolver\.rst\.`,
 	),
-	rule("policy", PolicyRejected, 50,
+	rule("policy", PolicyRejected, 56,
 		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `not authori[sz]ed`, `filtered`,
 		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`, `(message|mail|e-?mail) (is )?not allowed`,
 		`no access`, `\bblocking\b`,
@@ -391,7 +391,7 @@ var families = []family{
 	// Postfix's prefix for any client restriction: a refusal of our host
 	// (the corpus labels "Client host rejected: Access denied" a block
 	// too), above the generic "policy" and "access denied".
-	rule("client-refused", BlockedReputation, 52,
+	rule("client-refused", BlockedReputation, 58,
 		`client host (rejected|refused|blocked)`,
 	),
 	// The server refusing our connection in its own words; a local dial
