@@ -181,6 +181,8 @@ var families = []family{
 		`not (in|on) (the |their |our |your )?(white|allow|safe)[- ]?list`, `allowed[- ]senders? list`,
 		`not in (the |their )?allowed[- ]senders`,
 		`(user'?s?|recipient'?s?|personal|own) (reject|block|black|deny)[- ]?list`,
+		// "<recipient> has blacklisted <sender>": not "has been".
+		`\bhas (black|block|deny)[- ]?listed\b`,
 	),
 	// The message itself is called spam: beats "unsolicited" reputation.
 	rule("message-is-spam", SpamContent, 84,
@@ -224,7 +226,7 @@ var families = []family{
 		`block(ed)? (using|by|listed)`, `black ?list`, `block ?list`, `dnsbl`, `\brbls?\b`,
 		`spamhaus`, `spamcop`, `mailspike`, `abuseat`, `sorbs`, `barracuda`, `reputation`,
 		`complaints`, `banned`, `open ?relay`, `spamming`, `spammer`, `spam sender`, `black ?ip`,
-		`dictionary attack`, `badmailfrom`, `directory harvest`, `sending spam`, `spam (site|source|host)`,
+		`dictionary attack`, `badmailfrom`, `directory harvest`, `sending (\w+ ){0,3}(of )?spam`, `spam (site|source|host)`,
 		`sender (address |domain )?(is )?blocked`, `your access .{0,60}(rejected|denied|blocked|revoked)`,
 		`\bblock(ed)? for (spam|abuse)`, `\(bl\)`, `listed (at|on|in|by)`,
 		`^\W*blocked\b`, `unsolicited`, `bulk mail`,
@@ -360,7 +362,7 @@ var families = []family{
 	rule("policy", PolicyRejected, 56,
 		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `not authori[sz]ed`, `filtered`,
 		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`, `(message|mail|e-?mail) (is )?not allowed`,
-		`no access`, `\bblocking\b`,
+		`no access`, `\bblocking\b`, `(security|administrative|local) reasons`,
 	),
 	rule("domain-not-found", DomainNotFound, 62,
 		`host unknown`, `unknown host`, `domain (is )?not (found|reachable|resolv|exist)`,
