@@ -171,7 +171,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /v1/suppressions/{address}", s.auth(ScopeAdmin, s.removeSuppression))
 	mux.Handle("GET /v1/events", s.auth(ScopeRead, s.listEvents))
 	mux.Handle("GET /v1/stats", s.auth(ScopeRead, s.stats))
-	// POST /v1/verify (issue 23) goes here, behind s.auth like the rest.
+	mux.Handle("POST /v1/verify", s.auth(ScopeRead, s.verify))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// A known path with another method is a 405 naming the ones it has.
 		var allow []string
