@@ -41,8 +41,9 @@ reasons, suggestion, detail) or, with --json, one JSON object per line,
 in input order.
 
 Exit status: 0 every address is valid; 3 at least one is not (invalid,
-risky or unknown); 2 bad usage; 69 the daemon is not running; 74 reading
-the file failed; 78 the configuration is invalid.`,
+risky or unknown); 1 the file cannot be opened; 2 bad usage; 69 the
+daemon is not running; 74 reading the file failed; 78 the configuration
+is invalid.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if (file == "") == (len(argv) == 0) {
