@@ -17,16 +17,9 @@ func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleS
 	if len(c.HTTP.Listen) == 0 {
 		return nil, nil, nil
 	}
-	var keys []httpapi.Key
-	for i, u := range c.Submission.Users {
-		for j, s := range u.APIKeys {
-			h, err := httpapi.ParseKeyHash(s)
-			if err != nil {
-				return nil, nil, fmt.Errorf("submission.user[%d].api_keys[%d]: %w", i, j, err)
-			}
-			keys = append(keys, httpapi.Key{Hash: h, User: u.Name, Scopes: u.Scopes(),
-				AllowedSenders: u.AllowedSenders, NoDSN: u.DSN != nil && !*u.DSN})
-		}
+	keys, err := httpKeys(c)
+	if err != nil {
+		return nil, nil, err
 	}
 	cert, err := loadCert("http", c.HTTP.TLSCert, c.HTTP.TLSKey)
 	if err != nil {
@@ -41,4 +34,20 @@ func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleS
 	}
 	srv.Start()
 	return srv, hc, nil
+}
+
+// httpKeys are the API keys of c's [[submission.user]] tables.
+func httpKeys(c conf.Config) ([]httpapi.Key, error) {
+	var keys []httpapi.Key
+	for i, u := range c.Submission.Users {
+		for j, s := range u.APIKeys {
+			h, err := httpapi.ParseKeyHash(s)
+			if err != nil {
+				return nil, fmt.Errorf("submission.user[%d].api_keys[%d]: %w", i, j, err)
+			}
+			keys = append(keys, httpapi.Key{Hash: h, User: u.Name, Scopes: u.Scopes(),
+				AllowedSenders: u.AllowedSenders, NoDSN: u.DSN != nil && !*u.DSN})
+		}
+	}
+	return keys, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/httpapi"
 	"github.com/mtaq/mtaq/scheduler"
 )
 
@@ -68,7 +69,7 @@ func (d *Daemon) ReloadNow() (*admin.ReloadResult, error) {
 }
 
 // Reload applies what c changes of the settings that can change while
-// mail flows: submission users and the certificates (submission, bounce
+// mail flows: submission users, HTTP API keys, the certificates (submission, bounce
 // listener, HTTP), DKIM keys, operator rules, suppression lifetimes and
 // on_suppressed, and the delivery limits (workers, per-domain concurrency
 // and rate). Everything is read and checked first; on any error nothing
@@ -94,7 +95,11 @@ func (d *Daemon) Reload(c conf.Config) (*admin.ReloadResult, error) {
 		return fail(errors.New("submission.tls_cert: adding or removing TLS needs a restart (the listeners are built with it)"))
 	}
 	var httpCert *tls.Certificate
+	var keys []httpapi.Key
 	if d.http != nil {
+		if keys, err = httpKeys(c); err != nil {
+			return fail(err)
+		}
 		if httpCert, err = loadCert("http", c.HTTP.TLSCert, c.HTTP.TLSKey); err != nil {
 			return fail(err)
 		}
@@ -111,9 +116,17 @@ func (d *Daemon) Reload(c conf.Config) (*admin.ReloadResult, error) {
 		return fail(fmt.Errorf("policy rules: %w", err))
 	}
 
-	// Checked: now apply, each part swapped whole.
+	// Checked: now apply, each part swapped whole. The two setters below
+	// repeat checks conf.Validate made (bcrypt hashes, keys unique across
+	// users), so neither fails on a configuration that loaded; if one did,
+	// the other part would stay as it was.
+	if d.http != nil {
+		if err := d.http.SetKeys(keys); err != nil {
+			return fail(err)
+		}
+	}
 	if err := d.sub.SetUsers(users); err != nil {
-		return fail(err) // newUserDB checks what AllUsers passed: nothing applied yet
+		return fail(err)
 	}
 	res := &admin.ReloadResult{}
 	apply := func(key string, changed bool) {
@@ -121,6 +134,7 @@ func (d *Daemon) Reload(c conf.Config) (*admin.ReloadResult, error) {
 			res.Applied = append(res.Applied, key)
 		}
 	}
+	apply("api_keys", d.http != nil && !reflect.DeepEqual(apiKeys(old), apiKeys(c)))
 	apply("submission users", !reflect.DeepEqual(old.Submission.Users, c.Submission.Users) ||
 		old.Submission.UsersFile != c.Submission.UsersFile || c.Submission.UsersFile != "")
 	if subCert != nil {
@@ -174,7 +188,6 @@ func restartOnly(old, c conf.Config) []string {
 	diff("submission.max_recipients", old.Submission.MaxRecipients, c.Submission.MaxRecipients)
 	diff("http.listen", old.HTTP.Listen, c.HTTP.Listen)
 	diff("http.rate_limit", old.HTTP.RateLimit, c.HTTP.RateLimit)
-	diff("api_keys", apiKeys(old), apiKeys(c))
 	diff("admin", old.Admin, c.Admin)
 	diff("metrics", old.Metrics, c.Metrics)
 	diff("sendmail", old.Sendmail, c.Sendmail)

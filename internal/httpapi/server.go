@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,7 +58,7 @@ type Options struct {
 type Server struct {
 	o      Options
 	log    *zap.Logger
-	keys   map[[32]byte]*Key
+	keys   atomic.Pointer[map[[32]byte]*Key] // replaced whole by SetKeys (reload)
 	limits *limiter
 	srv    *http.Server
 	lns    []net.Listener
@@ -83,14 +84,10 @@ func New(o Options) (*Server, error) {
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = 25 << 20
 	}
-	s := &Server{o: o, log: o.Logger.Named("http"), keys: map[[32]byte]*Key{},
+	s := &Server{o: o, log: o.Logger.Named("http"),
 		limits: &limiter{rate: o.RateLimit, burst: float64(max(o.RateBurst, 1)), clock: o.Clock, buckets: map[[32]byte]*bucket{}}}
-	for i := range o.Keys {
-		k := &o.Keys[i]
-		if s.keys[k.Hash] != nil {
-			return nil, fmt.Errorf("http: API key of %q is also %q's", k.User, s.keys[k.Hash].User)
-		}
-		s.keys[k.Hash] = k
+	if err := s.SetKeys(o.Keys); err != nil {
+		return nil, err
 	}
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		IdleTimeout: idleTimeout, ErrorLog: zap.NewStdLog(s.log), TLSConfig: o.TLS}
@@ -121,7 +118,7 @@ func (s *Server) Start() {
 	}
 	if len(s.lns) > 0 {
 		s.log.Info("http api listening", zap.Stringers("listen", s.addrStringers()), zap.Bool("tls", s.o.TLS != nil),
-			zap.Int("keys", len(s.keys)))
+			zap.Int("keys", len(*s.keys.Load())))
 	}
 }
 
@@ -151,6 +148,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.wg.Wait()
 	return err
+}
+
+// SetKeys replaces the API keys (a configuration reload): the next
+// request is checked against the new set; one in progress finishes with
+// the key it was let in with. A key listed twice changes nothing.
+func (s *Server) SetKeys(keys []Key) error {
+	m := make(map[[32]byte]*Key, len(keys))
+	for i := range keys {
+		k := &keys[i]
+		if m[k.Hash] != nil {
+			return fmt.Errorf("http: API key of %q is also %q's", k.User, m[k.Hash].User)
+		}
+		m[k.Hash] = k
+	}
+	s.keys.Store(&m)
+	return nil
 }
 
 // Handler is the API's routes; tests serve it directly.
