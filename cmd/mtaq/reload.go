@@ -13,7 +13,7 @@ func reloadCmd() *cobra.Command {
 		Use:   "reload",
 		Short: "Make the running daemon read its configuration again (like SIGHUP)",
 		Long: `Make the running daemon read its configuration file again and apply what can
-change while mail flows: submission users and the users file, API keys, TLS
+change while mail flows: submission users and the users file, API keys, webhooks, TLS
 certificates, DKIM keys, [[policy.rule]], [suppression] and the delivery
 limits (workers, per_domain_concurrency, per_domain_rate). Connections in
 progress are not dropped. Changed settings that need a restart (listen

@@ -88,6 +88,7 @@ type Daemon struct {
 	svc       *admin.Service
 	subCerts  *certs // submission's and the bounce listener's; nil without tls_cert
 	httpCerts *certs
+	hooks     *webhookRunner
 }
 
 // Start opens the queue and starts listening and delivering.
@@ -194,9 +195,10 @@ func Start(o Options) (*Daemon, error) {
 		shut()
 		return nil, err
 	}
-	hooks := newWebhooks(c, o.Clock, store, reg, o.Logger)
+	hooks := newWebhookRunner(c, o.Clock, store, reg, o.Logger)
+	d.hooks = hooks
 	var svc *admin.Service
-	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet(hooks),
+	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet{hooks.hooks},
 		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet); err == nil {
 		d.svc = svc
 		svc.SetReloader(d.ReloadNow)
@@ -271,7 +273,7 @@ func Start(o Options) (*Daemon, error) {
 		defer wg.Done()
 		purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration,
 			max(c.Queue.Retention.Duration, c.Verify.HistoryWindow.Duration), o.Logger, func(ctx context.Context) {
-				for _, h := range hooks {
+				for _, h := range hooks.hooks() {
 					if err := h.RecountDeadLetters(ctx); err != nil && ctx.Err() == nil {
 						o.Logger.Error("counting webhook dead letters", zap.Error(err))
 					}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -69,7 +70,7 @@ func (d *Daemon) ReloadNow() (*admin.ReloadResult, error) {
 }
 
 // Reload applies what c changes of the settings that can change while
-// mail flows: submission users, HTTP API keys, the certificates (submission, bounce
+// mail flows: submission users, HTTP API keys, webhooks, the certificates (submission, bounce
 // listener, HTTP), DKIM keys, operator rules, suppression lifetimes and
 // on_suppressed, and the delivery limits (workers, per-domain concurrency
 // and rate). Everything is read and checked first; on any error nothing
@@ -159,6 +160,11 @@ func (d *Daemon) Reload(c conf.Config) (*admin.ReloadResult, error) {
 	apply("delivery limits", old.Delivery.Workers != c.Delivery.Workers ||
 		old.Delivery.PerDomainConcurrency != c.Delivery.PerDomainConcurrency ||
 		old.Delivery.PerDomainRate != c.Delivery.PerDomainRate)
+	if d.hooks != nil {
+		if changed := d.hooks.reload(c.Webhooks); len(changed) > 0 {
+			res.Applied = append(res.Applied, "webhook ("+strings.Join(changed, ", ")+")")
+		}
+	}
 	res.NeedsRestart = restartOnly(old, c)
 	d.cfg = c
 	d.log.Info("configuration reloaded", zap.Strings("applied", res.Applied), zap.Int("users", len(users)),
@@ -194,7 +200,6 @@ func restartOnly(old, c conf.Config) []string {
 	diff("bounce", old.Bounce, c.Bounce)
 	diff("cluster", old.Cluster, c.Cluster)
 	diff("retry", old.Retry, c.Retry)
-	diff("webhook", old.Webhooks, c.Webhooks)
 	diff("queue", old.Queue, c.Queue)
 	diff("delivery (other than workers, per_domain_concurrency, per_domain_rate)", deliveryRest(old.Delivery), deliveryRest(c.Delivery))
 	diff("log", old.Log, c.Log)

@@ -9,13 +9,14 @@ import (
 	"github.com/mtaq/mtaq/queue"
 )
 
-// webhookSet is the daemon's webhooks as the admin API sees them.
-type webhookSet []*events.Webhook
+// webhookSet is the daemon's webhooks as the admin API sees them: the
+// current set, which a reload may replace.
+type webhookSet struct{ current func() []*events.Webhook }
 
-var _ admin.Webhooks = webhookSet(nil)
+var _ admin.Webhooks = webhookSet{}
 
 func (s webhookSet) find(name string) (*events.Webhook, error) {
-	for _, w := range s {
+	for _, w := range s.current() {
 		if w.Status().Name == name {
 			return w, nil
 		}
@@ -25,8 +26,9 @@ func (s webhookSet) find(name string) (*events.Webhook, error) {
 
 // List implements admin.Webhooks.
 func (s webhookSet) List() []admin.WebhookEntry {
-	out := make([]admin.WebhookEntry, len(s))
-	for i, w := range s {
+	hooks := s.current()
+	out := make([]admin.WebhookEntry, len(hooks))
+	for i, w := range hooks {
 		st := w.Status()
 		out[i] = admin.WebhookEntry{Name: st.Name, URL: st.URL, Backlog: st.Backlog, InFlight: st.InFlight,
 			DeadLetters: st.DeadLetters, Disabled: st.Disabled, DisabledReason: st.DisabledReason,
