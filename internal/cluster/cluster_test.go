@@ -109,6 +109,39 @@ func TestRefusesNewerSchema(t *testing.T) {
 	}
 }
 
+// Two data directories starting at once under one new name: one wins.
+func TestNodeNameRaceAtStart(t *testing.T) {
+	dsn := pgtest.DSN(t, pgtest.Addr)
+	startNode(t, dsn, "first", openStore(t)) // the schema exists: only registration races
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		s := openStore(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := Start(Options{DSN: dsn, Node: "same", Store: s, Logger: zaptest.NewLogger(t)})
+			if err == nil {
+				t.Cleanup(n.Stop)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, ErrDuplicateNode):
+			t.Fatal(err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of 2 started under one name: %v", ok, errs)
+	}
+}
+
 func TestNodeNameUniquePerDataDirectory(t *testing.T) {
 	dsn := pgtest.DSN(t, pgtest.Addr)
 	s := openStore(t)
