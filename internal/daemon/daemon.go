@@ -167,6 +167,7 @@ func Start(o Options) (*Daemon, error) {
 		ReturnPath:        d.fbl.returnPath(),
 	})
 	reg.WatchScheduler(d.sched)
+	fleet.watch(reg)
 	signer, err := loadDKIM(c)
 	if err != nil {
 		shut()
