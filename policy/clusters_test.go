@@ -37,6 +37,17 @@ func TestIssue15Clusters(t *testing.T) {
 		{"our side", Reply{550, "", "Mail refused [506]"}, Unclassified, false, ""},
 		{"our side", Reply{550, "", "Rejected: your IP address is on our block list permanently"}, BlockedReputation, false, ""},
 		{"our side", Reply{554, "5.7.1", "Connection refused by policy"}, PolicyRejected, false, ""},
+		// Round 3: a refusal by rule, or a sentence about the recipient
+		// that says nothing failed, is no evidence about the address.
+		{"refusal", Reply{550, "", "Recipients at this site may not be reached from your network"}, BlockedReputation, false, ""},
+		{"refusal", Reply{550, "", "Mail to this recipient is not allowed"}, Unclassified, false, ""},
+		{"refusal", Reply{550, "", "Only one recipient per bounce message"}, Unclassified, false, ""},
+		{"refusal", Reply{550, "", "Recipient mailbox unavailable"}, UserUnknown, true, ReasonHardBounce},
+		{"refusal", Reply{550, "5.1.0", "Other address status"}, Unclassified, true, ReasonUnclassifiedBounce},
+		// Policy wording beats a specific enhanced code: a 5.2.2 that
+		// says "blocking" is no full mailbox, and stays hard.
+		{"precedence", Reply{550, "5.2.2", "Blocking of this message by local rule"}, PolicyRejected, false, ""},
+		{"precedence", Reply{550, "", "No access for your IP"}, BlockedReputation, false, ""},
 		// Address evidence still suppresses for good.
 		{"address", Reply{550, "5.1.1", "The mailbox does not exist"}, UserUnknown, true, ReasonHardBounce},
 		{"address", Reply{550, "", "No such user here"}, UserUnknown, true, ReasonHardBounce},

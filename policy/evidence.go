@@ -202,11 +202,16 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 	if m := productCodeRE.FindString(text); m != "" {
 		return false, Evidence{Kind: KindGuard, Rule: "provider-code", Match: m}
 	}
+	// A refusal by rule ("no access", "not allowed", "prohibited") says
+	// the server would not take the mail, not that the address is gone.
+	if m := refusalRE.FindString(stripNoise(text)); m != "" {
+		return false, Evidence{Kind: KindGuard, Rule: "refusal-by-rule", Match: m}
+	}
 	// A reply that gives a reason no rule reads ("smtpport check error",
 	// a sentence in another language) is no evidence about the address:
-	// only a bare failure, or one that names the recipient, is taken at
-	// its word.
-	if prose := stripNoise(text); !vagueOnly(prose) && !addressWordRE.MatchString(prose) {
+	// only a bare failure, or one that says the recipient failed, is taken
+	// at its word.
+	if prose := stripNoise(text); !vagueOnly(prose) && !(addressWordRE.MatchString(prose) && failWordRE.MatchString(prose)) {
 		return false, Evidence{Kind: KindGuard, Rule: "reason-not-understood", Match: strings.TrimSpace(prose)}
 	}
 	return true, Evidence{Kind: KindGuard, Rule: "taken-at-its-word", Match: e}
@@ -214,6 +219,14 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 
 // addressWordRE finds words about the recipient or its address.
 var addressWordRE = regexp.MustCompile(`\b(users?|recipients?|rcpt|mailbox(es)?|address(es)?|addressee|accounts?|destination|inbox|local.part|unknown|exist\w*)\b`)
+
+// refusalRE finds words of permission or filtering: a refusal by rule.
+var refusalRE = regexp.MustCompile(`\b(access|allowed|permitted|prohibited|forbidden|blocked|blocking|banned|filtered|filter|authori[sz]ed|permission)\b`)
+
+// failWordRE finds words that say something failed or is missing: a
+// sentence that names the recipient without one ("bounces are never sent
+// to more than one recipient") states a rule, not a failed address.
+var failWordRE = regexp.MustCompile(`\b(rejected|refused|denied|failed|failure|undeliverable|unable|invalid|unavailable|unknown|not|no|cannot|can't|bad|error|wrong|illegal|other|undefined)\b`)
 
 // clientRE finds text about our side of the connection: then an
 // unexplained refusal is about us, not the address.

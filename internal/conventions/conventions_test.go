@@ -42,7 +42,7 @@ var mayImport = map[string][]string{
 	"internal/dsn":      {"internal/intake", "queue", "policy", "internal/clock"},
 	// The app-facing HTTP API: sends through intake, reads and manages
 	// through the admin Service (one implementation behind both APIs).
-	"internal/httpapi": {"internal/intake", "internal/admin", "queue", "internal/clock"},
+	"internal/httpapi": {"internal/intake", "internal/admin", "internal/verify", "queue", "internal/clock"},
 	"internal/events":  {"queue", "policy", "internal/clock", "webhook"},
 	"internal/metrics": {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"crypto/tls"
 	"fmt"
 
 	"github.com/mtaq/mtaq/conf"
@@ -14,10 +13,31 @@ import (
 
 // startHTTP serves [http] when it has listeners; nil otherwise. svc is the
 // admin Service, so both APIs share one implementation.
-func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc admin.API, reg *metrics.Registry) (*httpapi.Server, error) {
+func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc admin.API, reg *metrics.Registry) (*httpapi.Server, *certs, error) {
 	if len(c.HTTP.Listen) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
+	keys, err := httpKeys(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := loadCert("http", c.HTTP.TLSCert, c.HTTP.TLSKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc := newCerts(cert)
+	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: hc.config(), Keys: keys, Intake: in, Store: store,
+		Admin: svc, MaxMessageBytes: c.Submission.MaxMessageBytes, RateLimit: c.HTTP.RateLimit, RateBurst: c.HTTP.RateBurst,
+		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted})
+	if err != nil {
+		return nil, nil, err
+	}
+	srv.Start()
+	return srv, hc, nil
+}
+
+// httpKeys are the API keys of c's [[submission.user]] tables.
+func httpKeys(c conf.Config) ([]httpapi.Key, error) {
 	var keys []httpapi.Key
 	for i, u := range c.Submission.Users {
 		for j, s := range u.APIKeys {
@@ -29,20 +49,5 @@ func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleS
 				AllowedSenders: u.AllowedSenders, NoDSN: u.DSN != nil && !*u.DSN})
 		}
 	}
-	var tlsConf *tls.Config
-	if c.HTTP.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.HTTP.TLSCert, c.HTTP.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("http.tls_cert/tls_key: %w", err)
-		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: tlsConf, Keys: keys, Intake: in, Store: store,
-		Admin: svc, MaxMessageBytes: c.Submission.MaxMessageBytes, RateLimit: c.HTTP.RateLimit, RateBurst: c.HTTP.RateBurst,
-		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted})
-	if err != nil {
-		return nil, err
-	}
-	srv.Start()
-	return srv, nil
+	return keys, nil
 }

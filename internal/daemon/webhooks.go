@@ -6,6 +6,7 @@ import (
 
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/events"
+	"github.com/mtaq/mtaq/queue"
 )
 
 // webhookSet is the daemon's webhooks as the admin API sees them.
@@ -69,4 +70,13 @@ func (s webhookSet) Test(ctx context.Context, name string) (*admin.WebhookTest, 
 	}
 	return &admin.WebhookTest{Name: name, URL: w.Status().URL, Status: res.Status, Error: res.Error,
 		DurationMS: float64(res.Took) / float64(time.Millisecond)}, nil
+}
+
+// DeadLetters implements admin.Webhooks.
+func (s webhookSet) DeadLetters(ctx context.Context, name string, after uint64, limit int) ([]queue.DeadLetter, error) {
+	w, err := s.find(name)
+	if err != nil {
+		return nil, err
+	}
+	return w.DeadLetters(ctx, after, limit)
 }
