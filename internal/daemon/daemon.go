@@ -175,6 +175,7 @@ func Start(o Options) (*Daemon, error) {
 		ReturnPath:        d.fbl.returnPath(),
 	})
 	reg.WatchScheduler(d.sched)
+	fleet.watch(reg)
 	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg, d.sched); err != nil {
 		shut()
 		return nil, err
