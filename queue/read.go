@@ -235,11 +235,26 @@ func (s *PebbleStore) scanDue(upper []byte, fn func(k []byte) (bool, error), emp
 // holds only the matches. State, Domain and Rcpt must all hold for one
 // recipient of a message; Tag for the message.
 func (s *PebbleStore) List(ctx context.Context, f Filter) ([]*Message, error) {
+	p, err := s.ListPage(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return p.Messages, nil
+}
+
+// ListPage implements Store. IDs sort by arrival, so newest first is the
+// same range scanned backwards: no second index.
+func (s *PebbleStore) ListPage(ctx context.Context, f Filter) (*Page, error) {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	lower := prefix(kindMessage)
+	upper := prefixEnd(prefix(kindMessage))
 	if f.After != "" {
-		lower = append(idKey(kindMessage, f.After), 0)
+		if f.Newest {
+			upper = idKey(kindMessage, f.After)
+		} else {
+			lower = append(idKey(kindMessage, f.After), 0)
+		}
 	}
 	if !f.Since.IsZero() {
 		// The smallest ID of that millisecond: IDs start with the arrival.
@@ -247,30 +262,178 @@ func (s *PebbleStore) List(ctx context.Context, f Filter) ([]*Message, error) {
 			lower = from
 		}
 	}
-	upper := prefixEnd(prefix(kindMessage))
 	if !f.Until.IsZero() {
 		// The next millisecond's floor: match drops the rest of Until's.
-		upper = idKey(kindMessage, idFloor(f.Until.Add(time.Millisecond)))
+		if to := idKey(kindMessage, idFloor(f.Until.Add(time.Millisecond))); bytes.Compare(to, upper) < 0 {
+			upper = to
+		}
 	}
-	var out []*Message
-	err := scan(snap, lower, upper, func(_, v []byte) (bool, error) {
+	page := &Page{}
+	scanned := 0
+	pf := f.prefilter()
+	var rit *pebble.Iterator
+	if pf.rcpt() {
+		var err error
+		if rit, err = snap.NewIter(&pebble.IterOptions{LowerBound: prefix(kindRcpt), UpperBound: prefixEnd(prefix(kindRcpt))}); err != nil {
+			return nil, err
+		}
+		defer rit.Close()
+	}
+	err := scanDir(snap, lower, upper, f.Newest, func(k, v []byte) (bool, error) {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		rec, err := decodeMessage(v)
-		if err != nil {
-			return false, err
+		scanned++
+		id := string(k[len(prefix(kindMessage)):])
+		if pf.message(v) && (rit == nil || pf.recipients(rit, id)) {
+			rec, err := decodeMessage(v)
+			if err != nil {
+				return false, err
+			}
+			if f.matchRecord(rec) {
+				m, err := loadMessage(snap, rec)
+				if err != nil {
+					return false, err
+				}
+				if f.match(m) {
+					page.Messages = append(page.Messages, m)
+				}
+			}
 		}
-		m, err := loadMessage(snap, rec)
-		if err != nil {
-			return false, err
+		if f.Limit > 0 && len(page.Messages) >= f.Limit || f.Scan > 0 && scanned >= f.Scan {
+			page.Resume = id
+			return false, nil
 		}
-		if f.match(m) {
-			out = append(out, m)
-		}
-		return f.Limit <= 0 || len(out) < f.Limit, nil
+		return true, nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// prefilter holds byte strings a record must contain to possibly match,
+// so a search decodes only candidates: records are JSON, and decoding
+// them is most of a scan's cost. Each needle is a necessary condition
+// (ASCII case folded where the filter is case-insensitive); a filter
+// value JSON would escape, or with non-ASCII letters, gets no needle.
+type prefilter struct {
+	tag, sender         []byte // in the message record
+	addr, domain, state []byte // in some recipient record
+}
+
+func (f *Filter) prefilter() prefilter {
+	return prefilter{tag: needle(f.Tag, false), sender: needle(f.Sender, true),
+		addr: needle(f.Rcpt, true), domain: needle(atDomain(f.Domain), true), state: quoted(needle(string(f.State), false))}
+}
+
+func atDomain(d string) string {
+	if d == "" {
+		return ""
+	}
+	return "@" + d
+}
+
+func quoted(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(append([]byte{'"'}, b...), '"')
+}
+
+// needle is s as it appears inside a JSON string, lower-cased when fold;
+// nil when s is empty or could be written otherwise.
+func needle(s string, fold bool) []byte {
+	if s == "" {
+		return nil
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x80 || c == '\\' || c == '<' || c == '>' || c == '&' || c == '"' {
+			return nil
+		}
+	}
+	if fold {
+		s = strings.ToLower(s)
+	}
+	return []byte(s)
+}
+
+func (p *prefilter) rcpt() bool { return p.addr != nil || p.domain != nil || p.state != nil }
+
+func (p *prefilter) message(v []byte) bool {
+	return (p.tag == nil || bytes.Contains(v, p.tag)) && (p.sender == nil || containsFold(v, p.sender))
+}
+
+// recipients says whether one of id's recipient records contains every
+// recipient needle, reading raw values through one iterator.
+// (Seeking backwards with SeekLT measured three times slower than SeekGE
+// on a newest-first scan of 1M messages.)
+func (p *prefilter) recipients(it *pebble.Iterator, id string) bool {
+	pre := rcptPrefix(id)
+	for ok := it.SeekGE(pre); ok && bytes.HasPrefix(it.Key(), pre); ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return true // let the full read report it
+		}
+		if (p.addr == nil || containsFold(v, p.addr)) && (p.domain == nil || containsFold(v, p.domain)) &&
+			(p.state == nil || bytes.Contains(v, p.state)) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold is bytes.Contains with ASCII letters of hay folded; needle
+// is lower case.
+func containsFold(hay, needle []byte) bool {
+	n := len(needle)
+	for i := 0; i+n <= len(hay); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := hay[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+// scanDir is scan, backwards when reverse.
+func scanDir(r pebble.Reader, lower, upper []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	if !reverse {
+		return scan(r, lower, upper, fn)
+	}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	for ok := it.Last(); ok; ok = it.Prev() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		more, err := fn(it.Key(), v)
+		if err != nil || !more {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// matchRecord checks what the message record alone answers, so a search
+// by tag or sender skips the recipients of the messages it rules out.
+func (f *Filter) matchRecord(rec *msgRecord) bool {
+	return (f.Tag == "" || rec.Tag == f.Tag) && (f.Sender == "" || strings.EqualFold(rec.Sender, f.Sender))
 }
 
 func (f *Filter) match(m *Message) bool {

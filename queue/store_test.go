@@ -184,3 +184,77 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Fatalf("read-only open created %s: %v", missing, err)
 	}
 }
+
+// Newest first is the same listing backwards, paged with After, bounded
+// by Since/Until; Scan stops a search after that many messages and
+// Resume continues it without skipping or repeating one.
+func TestListPageNewestAndScan(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for i := range 9 {
+		m := msg(t0.Add(time.Duration(i)*time.Second), fmt.Sprintf("u%d@d.test", i))
+		if i%3 == 0 {
+			m.Tag = "every-third"
+		}
+		ids = append(ids, e.enqueue(m, "b"))
+	}
+	page := func(f Filter) ([]string, string) {
+		t.Helper()
+		p, err := e.s.ListPage(bg, f)
+		if err != nil {
+			t.Fatalf("list %+v: %v", f, err)
+		}
+		var out []string
+		for _, m := range p.Messages {
+			out = append(out, m.ID)
+		}
+		return out, p.Resume
+	}
+	rev := slices.Clone(ids)
+	slices.Reverse(rev)
+	if got, resume := page(Filter{Newest: true}); !slices.Equal(got, rev) || resume != "" {
+		t.Errorf("newest = %v (resume %q), want %v", got, resume, rev)
+	}
+	if got, resume := page(Filter{Newest: true, Limit: 4}); !slices.Equal(got, rev[:4]) || resume != rev[3] {
+		t.Errorf("newest page 1 = %v resume %q", got, resume)
+	}
+	if got, _ := page(Filter{Newest: true, Limit: 4, After: rev[3]}); !slices.Equal(got, rev[4:8]) {
+		t.Errorf("newest page 2 = %v, want %v", got, rev[4:8])
+	}
+	if got, _ := page(Filter{Newest: true, Since: t0.Add(2 * time.Second), Until: t0.Add(5 * time.Second)}); !slices.Equal(got, []string{ids[4], ids[3], ids[2]}) {
+		t.Errorf("newest in [2s, 5s) = %v", got)
+	}
+	// A tag search examining 2 messages a request: the tagged ones are 6, 3, 0.
+	var found []string
+	requests := 0
+	for after := ""; ; {
+		got, resume := page(Filter{Newest: true, Tag: "every-third", Scan: 2, After: after})
+		requests++
+		found = append(found, got...)
+		if resume == "" {
+			break
+		}
+		after = resume
+	}
+	if !slices.Equal(found, []string{ids[6], ids[3], ids[0]}) || requests != 5 {
+		t.Errorf("scan-bounded tag search found %v in %d requests, want %v in 5", found, requests, []string{ids[6], ids[3], ids[0]})
+	}
+	// The byte prefilter never hides a match: case-folded fields, values
+	// JSON escapes, non-ASCII ones.
+	odd := msg(t0.Add(time.Minute), "Zoë.O'Neil+x@Ünï.test", "MiXeD@Case.TEST")
+	odd.Sender, odd.Tag = "Ops<Team>@Example.ORG", `a"b\c&<`
+	oddID := e.enqueue(odd, "b")
+	for _, f := range []Filter{{Rcpt: "mixed@case.test"}, {Domain: "CASE.test"}, {Rcpt: "zoë.o'neil+x@ünï.test"},
+		{Sender: "ops<team>@example.org"}, {Tag: `a"b\c&<`}, {State: Queued, Rcpt: "MIXED@case.test"}} {
+		f.Newest = true
+		if got, _ := page(f); len(got) != 1 || got[0] != oddID {
+			t.Errorf("%+v found %v, want %s", f, got, oddID)
+		}
+	}
+	if got, _ := page(Filter{State: Deferred, Rcpt: "mixed@case.test"}); len(got) != 0 {
+		t.Errorf("state and recipient must hold for one recipient: %v", got)
+	}
+	if got, resume := page(Filter{Rcpt: "u7@d.test", Scan: 3}); len(got) != 0 || resume != ids[2] {
+		t.Errorf("oldest-first scan of 3 = %v, resume %q, want none and %s", got, resume, ids[2])
+	}
+}

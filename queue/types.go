@@ -255,8 +255,21 @@ type Filter struct {
 	// exclusive); zero: unbounded. IDs sort by arrival, so the scan
 	// starts at Since and stops at Until.
 	Since, Until time.Time
-	After        string // resume after this ID
+	After        string // resume after this ID (in the scan's direction)
 	Limit        int    // 0: no limit
+	// Newest lists newest first (After then means "older than").
+	Newest bool
+	// Scan bounds the messages examined (0: no bound), so a search on
+	// a large queue answers in bounded time; Page.Resume continues it.
+	Scan int
+}
+
+// Page is one bounded listing. Resume is the last message examined when
+// the listing stopped at Limit or Scan (pass it as After to continue), ""
+// when it reached the end of the range.
+type Page struct {
+	Messages []*Message
+	Resume   string
 }
 
 // Store is the queue's persistence. All methods are safe for concurrent use.
@@ -282,6 +295,8 @@ type Store interface {
 	Apply(ctx context.Context, updates []Update) error
 	// List returns messages matching f, ordered by ID (arrival order).
 	List(ctx context.Context, f Filter) ([]*Message, error)
+	// ListPage is List with where it stopped, for paging and Scan.
+	ListPage(ctx context.Context, f Filter) (*Page, error)
 	// Suppression returns the entry for addr (any case) if it is active at
 	// now, else nil.
 	Suppression(ctx context.Context, addr string, now time.Time) (*Suppression, error)

@@ -95,9 +95,15 @@ type QueueFilter struct {
 	Until time.Time `json:"until,omitzero"`
 	After string    `json:"after,omitempty"` // resume after this ID
 	Limit int       `json:"limit,omitempty"` // 0: server default (1000)
+	// Newest lists newest first; After then resumes with older ones.
+	Newest bool `json:"newest,omitempty"`
+	// Scan bounds the messages examined (0: all); Next then resumes a
+	// search that stopped before filling its page.
+	Scan int `json:"scan,omitempty"`
 }
 
-// QueuePage is one page of ListQueue; Next is "" on the last page.
+// QueuePage is one page of ListQueue; Next is "" on the last page (it may
+// be set on a short page when Scan stopped the search).
 type QueuePage struct {
 	Messages []QueueEntry `json:"messages"`
 	Next     string       `json:"next"`

@@ -122,17 +122,15 @@ func (s *Service) ListQueue(ctx context.Context, f QueueFilter) (*QueuePage, err
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
 		return nil, invalid("until (%s) must be after since (%s)", f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
 	}
-	msgs, err := s.store.List(ctx, queue.Filter{State: queue.State(f.State), Domain: f.Domain,
-		Rcpt: f.Rcpt, Tag: f.Tag, Sender: f.Sender, Since: f.Since, Until: f.Until, After: f.After, Limit: n})
+	lp, err := s.store.ListPage(ctx, queue.Filter{State: queue.State(f.State), Domain: f.Domain,
+		Rcpt: f.Rcpt, Tag: f.Tag, Sender: f.Sender, Since: f.Since, Until: f.Until, After: f.After, Limit: n,
+		Newest: f.Newest, Scan: max(f.Scan, 0)})
 	if err != nil {
 		return nil, fmt.Errorf("listing the queue: %w", err)
 	}
-	page := &QueuePage{Messages: make([]QueueEntry, 0, len(msgs))}
-	for _, m := range msgs {
+	page := &QueuePage{Messages: make([]QueueEntry, 0, len(lp.Messages)), Next: lp.Resume}
+	for _, m := range lp.Messages {
 		page.Messages = append(page.Messages, entry(m))
-	}
-	if len(msgs) == n {
-		page.Next = msgs[len(msgs)-1].ID
 	}
 	return page, nil
 }
@@ -164,6 +162,16 @@ func (s *Service) ShowMessage(ctx context.Context, id string) (*MessageDetail, e
 		d.Headers = parseHeaders(body)
 	}
 	return d, nil
+}
+
+// Destinations is the scheduler's live view of each destination it knows
+// (throttled and parked first), without Stats' pass over the queue; nil
+// without a scheduler.
+func (s *Service) Destinations() []scheduler.DestinationStatus {
+	if s.live == nil {
+		return nil
+	}
+	return s.live.Destinations()
 }
 
 // MessageBody implements API.

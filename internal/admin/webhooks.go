@@ -54,6 +54,10 @@ type WebhookEntry struct {
 	Failures  int        `json:"failures"`
 	NextRetry *time.Time `json:"next_retry"`
 	Delivered uint64     `json:"delivered"` // since the daemon started
+	// Cursor (every event up to it is settled) and Consumer (its name in
+	// the queue, for its dead letters) are for MessageEvents, in process.
+	Cursor   uint64 `json:"-"`
+	Consumer string `json:"-"`
 }
 
 // WebhookRetry is what `mtaq webhooks retry` did.

@@ -44,11 +44,14 @@ var mayImport = map[string][]string{
 	// through the admin Service (one implementation behind both APIs).
 	"internal/httpapi": {"internal/intake", "internal/admin", "internal/verify", "queue", "internal/clock"},
 	"internal/events":  {"queue", "policy", "internal/clock", "webhook"},
+	// The web console: reads and acts only through the admin Service;
+	// queue and scheduler for their types.
+	"internal/console": {"internal/admin", "queue", "scheduler", "internal/clock"},
 	"internal/metrics": {"queue", "policy", "scheduler", "internal/clock", "internal/buildinfo"}, // fed by callbacks; nothing imports metrics
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
 		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce", "internal/httpapi", "internal/verify",
-		"internal/cluster"},
+		"internal/cluster", "internal/console"},
 	// Fleet mode: PostgreSQL beside the queue's shared outbox; nothing on the mail path.
 	"internal/cluster": {"queue", "internal/clock", "internal/buildinfo"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
@@ -71,6 +74,7 @@ var mayImport = map[string][]string{
 	"internal/pgtest":              nil,
 	// Benchmark tools drive the real packages from outside.
 	"bench/scale":   {"queue"},
+	"bench/console": {"queue", "internal/admin", "internal/console"},
 	"bench/latency": nil,
 }
 

@@ -2,9 +2,12 @@ package daemon
 
 import (
 	"fmt"
+	"net/http"
+	"slices"
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/console"
 	"github.com/mtaq/mtaq/internal/httpapi"
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
@@ -12,8 +15,8 @@ import (
 )
 
 // startHTTP serves [http] when it has listeners; nil otherwise. svc is the
-// admin Service, so both APIs share one implementation.
-func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc admin.API, reg *metrics.Registry) (*httpapi.Server, *certs, error) {
+// admin Service, so both APIs and the console share one implementation.
+func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc *admin.Service, reg *metrics.Registry) (*httpapi.Server, *certs, error) {
 	if len(c.HTTP.Listen) == 0 {
 		return nil, nil, nil
 	}
@@ -26,14 +29,31 @@ func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleS
 		return nil, nil, err
 	}
 	hc := newCerts(cert)
+	ui, err := console.New(console.Options{Admin: svc, Keys: consoleKeys(keys), Secure: cert != nil, Clock: o.Clock, Logger: o.Logger})
+	if err != nil {
+		return nil, nil, err
+	}
 	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: hc.config(), Keys: keys, Intake: in, Store: store,
 		Admin: svc, MaxMessageBytes: c.Submission.MaxMessageBytes, RateLimit: c.HTTP.RateLimit, RateBurst: c.HTTP.RateBurst,
-		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted})
+		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted, Mount: map[string]http.Handler{console.Prefix: ui}})
 	if err != nil {
 		return nil, nil, err
 	}
 	srv.Start()
 	return srv, hc, nil
+}
+
+// consoleKeys are the API keys with the admin or read scope: they sign in
+// to the console.
+func consoleKeys(keys []httpapi.Key) []console.Key {
+	var ui []console.Key
+	for _, k := range keys {
+		isAdmin, isRead := slices.Contains(k.Scopes, conf.ScopeAdmin), slices.Contains(k.Scopes, conf.ScopeRead)
+		if isAdmin || isRead {
+			ui = append(ui, console.Key{Hash: k.Hash, User: k.User, Admin: isAdmin})
+		}
+	}
+	return ui
 }
 
 // httpKeys are the API keys of c's [[submission.user]] tables.

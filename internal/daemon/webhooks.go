@@ -34,7 +34,7 @@ func (s webhookSet) List() []admin.WebhookEntry {
 			DeadLetters: st.DeadLetters, Disabled: st.Disabled, DisabledReason: st.DisabledReason,
 			DisabledAt: when(st.DisabledAt), LastStatus: st.LastStatus, LastError: st.LastError,
 			LastErrorAt: when(st.LastErrorAt), Failures: st.Failures, NextRetry: when(st.NextRetry),
-			Delivered: st.Delivered}
+			Delivered: st.Delivered, Cursor: st.Cursor, Consumer: events.CursorName(st.URL)}
 	}
 	return out
 }

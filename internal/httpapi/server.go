@@ -52,6 +52,9 @@ type Options struct {
 	// OnAccepted hears each queued message's latency, from its checks to
 	// the commit (metrics, like SMTP's); may be nil.
 	OnAccepted func(latency time.Duration)
+	// Mount serves more handlers on the same listeners, by ServeMux
+	// pattern (the web console at "/ui/"); they do their own auth.
+	Mount map[string]http.Handler
 }
 
 // Server is the running API.
@@ -185,6 +188,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/events", s.auth(ScopeRead, s.listEvents))
 	mux.Handle("GET /v1/stats", s.auth(ScopeRead, s.stats))
 	mux.Handle("POST /v1/verify", s.auth(ScopeRead, s.verify))
+	for pattern, h := range s.o.Mount {
+		mux.Handle(pattern, h)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// A known path with another method is a 405 naming the ones it has.
 		var allow []string
