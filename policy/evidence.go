@@ -95,7 +95,7 @@ var vagueWords = map[string]bool{"message": true, "mail": true, "email": true, "
 	"permanent": true, "temporary": true, "unable": true, "undeliverable": true, "rejet": true, "rejete": true,
 	"requested": true, "action": true, "taken": true, "the": true, "your": true, "was": true, "has": true,
 	"been": true, "is": true, "reject": true, "smtp": true, "could": true, "be": true, "no": true,
-	"other": true, "undefined": true, "status": true, "unspecified": true}
+	"other": true, "undefined": true, "status": true, "unspecified": true, "permanently": true, "server": true}
 
 // vagueOnly reports whether the prose has words and all of them are vague.
 func vagueOnly(prose string) bool {

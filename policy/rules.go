@@ -108,7 +108,7 @@ var families = []family{
 	),
 	rule("mail-loop", NetworkError, 95,
 		`too many hops`, `hop count`, `mail loop`, `routing loop`, `loops? back`, `loop detected`,
-		`mail forwarding loop`, `looping`, `\bloop detect`,
+		`mail forwarding loop`, `looping`, `\bloop detect`, `too many .?received`,
 	),
 	// The mailbox exists but is out of use: beats quota and "no such user"
 	// ("out of storage space and inactive", "invalid/inactive user" aside).
@@ -337,6 +337,10 @@ var families = []family{
 	rule("netease-helo", ReverseDNS, 64, `\bmi:nhd\b`),
 	rule("rdns-code", ReverseDNS, 64, `\bdns:n[rx]\b`),
 	rule("connection-code", RateLimited, 64, `\bcon:[a-z]{1,2}\d?\b`),
+	// Cox's documented AUP# codes (postmaster.cox.net error codes): the
+	// sending IP blocked or listed; the sender's domain refused.
+	rule("cox-block", BlockedReputation, 64, `\baup#(cxbl|cdrbl|ipbl\d+)\b`),
+	rule("cox-sender", InvalidSender, 64, `\baup#cxsndr\b`),
 	rule("spam", SpamContent, 70,
 		`spam`, `virus`, `malware`, `phish`, `\bube\b`, `unacceptable content`,
 		`content (rejected|denied|refused|filter|blocked)`, `message content`, `scor(e|ed) `,
@@ -360,7 +364,7 @@ var families = []family{
 		`not allowed to (receive|send)`, `delivery restriction`, `resolver\.rst\.`,
 	),
 	rule("policy", PolicyRejected, 56,
-		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `not authori[sz]ed`, `filtered`,
+		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `administrative (reject|refus|block)`, `not authori[sz]ed`, `filtered`,
 		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`, `(message|mail|e-?mail) (is )?not allowed`,
 		`no access`, `\bblocking\b`, `(security|administrative|local) reasons`,
 	),
