@@ -50,6 +50,13 @@ func TestIssue15Clusters(t *testing.T) {
 		// says "blocking" is no full mailbox, and stays hard.
 		{"precedence", Reply{550, "5.2.2", "Blocking of this message by local rule"}, PolicyRejected, false, ""},
 		{"precedence", Reply{550, "", "No access for your IP"}, BlockedReputation, false, ""},
+		// The recipient's (or its administrator's) choice is a policy,
+		// never a gone address, whatever else the words say.
+		{"recipient choice", Reply{550, "", "Your email address has been blocked by the recipient"}, PolicyRejected, false, ""},
+		{"recipient choice", Reply{550, "", "The recipient has opted out of receiving mail from you"}, PolicyRejected, false, ""},
+		{"recipient choice", Reply{550, "5.7.1", "Recipient does not accept mail from your domain"}, PolicyRejected, false, ""},
+		{"recipient choice", Reply{550, "5.0.0", "Recipient rejected by administrator"}, PolicyRejected, false, ""},
+		{"recipient choice", Reply{550, "", "Address rejected by local rule"}, PolicyRejected, false, ""},
 		// Address evidence still suppresses for good.
 		{"address", Reply{550, "5.1.1", "The mailbox does not exist"}, UserUnknown, true, ReasonHardBounce},
 		{"address", Reply{550, "", "No such user here"}, UserUnknown, true, ReasonHardBounce},

@@ -362,6 +362,15 @@ var families = []family{
 		`preferences`, `user reject`, `envelope blocked`, `rejected by (the )?recipients?([ .,;]|$)`,
 		`recipient has (blocked|rejected)`, `recipient (blocked|rejected) (you|your|the sender|this sender|messages|mail)`,
 		`not allowed to (receive|send)`, `delivery restriction`, `resolver\.rst\.`,
+		`opted.out`, `unsubscribed`,
+		`(does not|doesn't|will not|won't|is not|isn't) accept(ing)? (\w+ )?(mail|e-?mails?|messages?) from (you|your|this sender|the sender)\b`,
+		`\b(local|recipient'?s?|user'?s?|administrator'?s?|domain'?s?) (rule|filter)s?\b`,
+		`(rejected|refused|denied|blocked) by (the )?(system )?(administrator|admin|postmaster)`,
+	),
+	// The recipient's own choice, in words stronger than any reading of
+	// "address ... blocked" as a disabled mailbox.
+	rule("blocked-by-recipient", PolicyRejected, 94,
+		`(blocked|rejected|refused|denied) by (the |this )?(recipient|addressee|user)s?\b`,
 	),
 	rule("policy", PolicyRejected, 56,
 		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `administrative (reject|refus|block)`, `not authori[sz]ed`, `filtered`,
