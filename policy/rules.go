@@ -108,7 +108,7 @@ var families = []family{
 	),
 	rule("mail-loop", NetworkError, 95,
 		`too many hops`, `hop count`, `mail loop`, `routing loop`, `loops? back`, `loop detected`,
-		`mail forwarding loop`, `looping`, `\bloop detect`,
+		`mail forwarding loop`, `looping`, `\bloop detect`, `too many .?received`,
 	),
 	// The mailbox exists but is out of use: beats quota and "no such user"
 	// ("out of storage space and inactive", "invalid/inactive user" aside).
@@ -136,7 +136,7 @@ var families = []family{
 	rule("mailbox-full", MailboxFull, 90,
 		`quota`, `mailbox (is )?full`, `mailbox.{0,20}\bfull\b`, `inbox.{0,20}\bfull\b`,
 		`\bstuffed\b`, `out of storage`, `storage (space )?(exceeded|allocation|limit)`,
-		`exceeded storage`, `mailfull`, `full mailbox`, `mailbox size`,
+		`exceeded storage`, `(exhausted|used up) .{0,30}(storage|space|quota)`, `mailfull`, `full mailbox`, `mailbox size`,
 		`(mailbox|user|account|recipient).{0,30}(insufficient|not enough) (disk |storage )?space`,
 		`(insufficient|not enough) (disk |storage )?space .{0,20}(mailbox|user|account)`,
 		`bo[iî]te.{0,20}pleine`, `postfach.{0,20}\bvoll\b`, `speicherplatz.{0,30}(ersch[oö]pft|[uü]berschritten|voll)`,
@@ -337,6 +337,10 @@ var families = []family{
 	rule("netease-helo", ReverseDNS, 64, `\bmi:nhd\b`),
 	rule("rdns-code", ReverseDNS, 64, `\bdns:n[rx]\b`),
 	rule("connection-code", RateLimited, 64, `\bcon:[a-z]{1,2}\d?\b`),
+	// Cox's documented AUP# codes (postmaster.cox.net error codes): the
+	// sending IP blocked or listed; the sender's domain refused.
+	rule("cox-block", BlockedReputation, 64, `\baup#(cxbl|cdrbl|ipbl\d+)\b`),
+	rule("cox-sender", InvalidSender, 64, `\baup#cxsndr\b`),
 	rule("spam", SpamContent, 70,
 		`spam`, `virus`, `malware`, `phish`, `\bube\b`, `unacceptable content`,
 		`content (rejected|denied|refused|filter|blocked)`, `message content`, `scor(e|ed) `,
@@ -358,9 +362,18 @@ var families = []family{
 		`preferences`, `user reject`, `envelope blocked`, `rejected by (the )?recipients?([ .,;]|$)`,
 		`recipient has (blocked|rejected)`, `recipient (blocked|rejected) (you|your|the sender|this sender|messages|mail)`,
 		`not allowed to (receive|send)`, `delivery restriction`, `resolver\.rst\.`,
+		`opted.out`, `unsubscribed`,
+		`(does not|doesn't|will not|won't|is not|isn't) accept(ing)? (\w+ )?(mail|e-?mails?|messages?) from (you|your|this sender|the sender)\b`,
+		`\b(local|recipient'?s?|user'?s?|administrator'?s?|domain'?s?) (rule|filter)s?\b`,
+		`(rejected|refused|denied|blocked) by (the )?(system )?(administrator|admin|postmaster)`,
+	),
+	// The recipient's own choice, in words stronger than any reading of
+	// "address ... blocked" as a disabled mailbox.
+	rule("blocked-by-recipient", PolicyRejected, 94,
+		`(blocked|rejected|refused|denied) by (the |this )?(recipient|addressee|user)s?\b`,
 	),
 	rule("policy", PolicyRejected, 56,
-		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `not authori[sz]ed`, `filtered`,
+		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `administrative (reject|refus|block)`, `not authori[sz]ed`, `filtered`,
 		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`, `(message|mail|e-?mail) (is )?not allowed`,
 		`no access`, `\bblocking\b`, `(security|administrative|local) reasons`,
 	),
