@@ -18,8 +18,8 @@ import (
 
 	"github.com/mtaq/mtaq/delivery"
 	"github.com/mtaq/mtaq/internal/admin"
-	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/httpapi/openapitest"
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/verify"
