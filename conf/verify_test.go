@@ -23,6 +23,10 @@ probe_skip = ["example.com"]
 		len(v.ProbeSkip) != 1 || v.ProbeNegativeTTL.Duration != 24*time.Hour || v.Parallel != 64 {
 		t.Fatalf("got %+v", v)
 	}
+	c, err = Parse("mtaq.toml", []byte("hostname = \"mta.example.com\"\n[verify]\nprobe_skip = []\n"))
+	if err != nil || c.Verify.ProbeSkip == nil {
+		t.Fatalf("probe_skip = [] must stay an empty list (probe every domain), got %v %v", c.Verify.ProbeSkip, err)
+	}
 	if d := Defaults().Verify; d.SMTPProbe || d.HistoryWindow.Duration != 30*24*time.Hour || d.ProbeSkip != nil {
 		t.Fatalf("defaults %+v: probes off, 30 days, the built-in skip list", d)
 	}

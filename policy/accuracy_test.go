@@ -28,8 +28,10 @@ var replyFiles = []string{
 // not enforced, until it is met.
 var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
 	"../../shared/bounce-corpus/dev.jsonl": {1, 0.98, 0.004},
-	"testdata/replies/dev.jsonl":           {0.99, 0.94, 0.005},
-	"testdata/replies/heldback.jsonl":      {0.99, 0.85, 0.007},
+	"testdata/replies/dev.jsonl":           {0.99, 0.945, 0.005},
+	// 14 rows of fresh batches D and E joined it in round 3, unseen by
+	// any rule; no false suppression in 176 rows.
+	"testdata/replies/heldback.jsonl": {0.99, 0.84, 0.004},
 }
 
 var issueTarget = struct{ class, category, falseSuppress float64 }{0.99, 0.93, 0.005}

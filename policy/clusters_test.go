@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestIssue15Clusters: the error clusters issue 15 found on replies the
 // classifier had never seen, each with wordings written for this test (not
@@ -37,6 +40,23 @@ func TestIssue15Clusters(t *testing.T) {
 		{"our side", Reply{550, "", "Mail refused [506]"}, Unclassified, false, ""},
 		{"our side", Reply{550, "", "Rejected: your IP address is on our block list permanently"}, BlockedReputation, false, ""},
 		{"our side", Reply{554, "5.7.1", "Connection refused by policy"}, PolicyRejected, false, ""},
+		// Round 3: a refusal by rule, or a sentence about the recipient
+		// that says nothing failed, is no evidence about the address.
+		{"refusal", Reply{550, "", "Recipients at this site may not be reached from your network"}, BlockedReputation, false, ""},
+		{"refusal", Reply{550, "", "Mail to this recipient is not allowed"}, Unclassified, false, ""},
+		{"refusal", Reply{550, "", "Recipient mailbox unavailable"}, UserUnknown, true, ReasonHardBounce},
+		{"refusal", Reply{550, "5.1.0", "Other address status"}, Unclassified, true, ReasonUnclassifiedBounce},
+		// Policy wording beats a specific enhanced code: a 5.2.2 that
+		// says "blocking" is no full mailbox, and stays hard.
+		{"precedence", Reply{550, "5.2.2", "Blocking of this message by local rule"}, PolicyRejected, false, ""},
+		{"precedence", Reply{550, "", "No access for your IP"}, BlockedReputation, false, ""},
+		// The recipient's (or its administrator's) choice is a policy,
+		// never a gone address, whatever else the words say.
+		{"recipient choice", Reply{550, "", "Your email address has been blocked by the recipient"}, PolicyRejected, false, ""},
+		{"recipient choice", Reply{550, "", "The recipient has opted out of receiving mail from you"}, PolicyRejected, false, ""},
+		{"recipient choice", Reply{550, "5.7.1", "Recipient does not accept mail from your domain"}, PolicyRejected, false, ""},
+		{"recipient choice", Reply{550, "5.0.0", "Recipient rejected by administrator"}, PolicyRejected, false, ""},
+		{"recipient choice", Reply{550, "", "Address rejected by local rule"}, PolicyRejected, false, ""},
 		// Address evidence still suppresses for good.
 		{"address", Reply{550, "5.1.1", "The mailbox does not exist"}, UserUnknown, true, ReasonHardBounce},
 		{"address", Reply{550, "", "No such user here"}, UserUnknown, true, ReasonHardBounce},
@@ -129,5 +149,36 @@ func TestPhrasesStayInTheirClause(t *testing.T) {
 	v := Classify(Reply{550, "5.1.1", "User unknown in local recipient table; your sending IP is blocked"})
 	if v.Category != BlockedReputation || v.Suppress {
 		t.Errorf("got %s suppress=%v (%s), want blocked_reputation, not suppressed", v.Category, v.Suppress, v.Rule)
+	}
+}
+
+// TestUnexplainedGuard checks the guard an unexplained or tentative
+// verdict passes, on its own (the learned fallback may or may not speak on
+// these texts, so the verdict's category is not the point here).
+func TestUnexplainedGuard(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		r     Reply
+		ok    bool
+		guard string
+	}{
+		{Reply{550, "", "Rejected"}, true, "taken-at-its-word"},
+		{Reply{550, "", "Recipient mailbox unavailable"}, true, "taken-at-its-word"},
+		{Reply{550, "5.1.0", "Other address status"}, true, "taken-at-its-word"},
+		// Names the recipient but says nothing failed: a rule, not a
+		// failed address.
+		{Reply{550, "", "Only one recipient per bounce message"}, false, "reason-not-understood"},
+		// A refusal by rule, even naming the recipient or user.
+		{Reply{550, "", "Sorry, no access for this user"}, false, "refusal-by-rule"},
+		{Reply{550, "", "Delivery to this recipient is not allowed"}, false, "refusal-by-rule"},
+		{Reply{550, "", "permanent failure for one or more recipients (x:blocked)"}, false, "refusal-by-rule"},
+		{Reply{550, "5.7.1", "Recipient unknown"}, false, "not-an-address-code"},
+		{Reply{550, "", "Recipient rejected from 192.0.2.1"}, false, "names-client-or-sender"},
+	}
+	for _, c := range cases {
+		ok, g := unexplainedSuppresses(c.r, strings.ToLower(normalize(c.r.Text)))
+		if ok != c.ok || g.Rule != c.guard {
+			t.Errorf("%d %s %q: suppress=%v guard %s, want %v %s", c.r.Code, c.r.Enhanced, c.r.Text, ok, g.Rule, c.ok, c.guard)
+		}
 	}
 }

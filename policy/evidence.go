@@ -95,7 +95,7 @@ var vagueWords = map[string]bool{"message": true, "mail": true, "email": true, "
 	"permanent": true, "temporary": true, "unable": true, "undeliverable": true, "rejet": true, "rejete": true,
 	"requested": true, "action": true, "taken": true, "the": true, "your": true, "was": true, "has": true,
 	"been": true, "is": true, "reject": true, "smtp": true, "could": true, "be": true, "no": true,
-	"other": true, "undefined": true, "status": true, "unspecified": true}
+	"other": true, "undefined": true, "status": true, "unspecified": true, "permanently": true, "server": true}
 
 // vagueOnly reports whether the prose has words and all of them are vague.
 func vagueOnly(prose string) bool {
@@ -202,11 +202,16 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 	if m := productCodeRE.FindString(text); m != "" {
 		return false, Evidence{Kind: KindGuard, Rule: "provider-code", Match: m}
 	}
+	// A refusal by rule ("no access", "not allowed", "prohibited") says
+	// the server would not take the mail, not that the address is gone.
+	if m := refusalRE.FindString(stripNoise(text)); m != "" {
+		return false, Evidence{Kind: KindGuard, Rule: "refusal-by-rule", Match: m}
+	}
 	// A reply that gives a reason no rule reads ("smtpport check error",
 	// a sentence in another language) is no evidence about the address:
-	// only a bare failure, or one that names the recipient, is taken at
-	// its word.
-	if prose := stripNoise(text); !vagueOnly(prose) && !addressWordRE.MatchString(prose) {
+	// only a bare failure, or one that says the recipient failed, is taken
+	// at its word.
+	if prose := stripNoise(text); !vagueOnly(prose) && !(addressWordRE.MatchString(prose) && failWordRE.MatchString(prose)) {
 		return false, Evidence{Kind: KindGuard, Rule: "reason-not-understood", Match: strings.TrimSpace(prose)}
 	}
 	return true, Evidence{Kind: KindGuard, Rule: "taken-at-its-word", Match: e}
@@ -214,6 +219,14 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 
 // addressWordRE finds words about the recipient or its address.
 var addressWordRE = regexp.MustCompile(`\b(users?|recipients?|rcpt|mailbox(es)?|address(es)?|addressee|accounts?|destination|inbox|local.part|unknown|exist\w*)\b`)
+
+// refusalRE finds words of permission or filtering: a refusal by rule.
+var refusalRE = regexp.MustCompile(`\b(access|allowed|permitted|prohibited|forbidden|blocked|blocking|banned|filtered|filter|authori[sz]ed|permission|rule|rules|administrator)\b`)
+
+// failWordRE finds words that say something failed or is missing: a
+// sentence that names the recipient without one ("bounces are never sent
+// to more than one recipient") states a rule, not a failed address.
+var failWordRE = regexp.MustCompile(`\b(rejected|refused|denied|failed|failure|undeliverable|unable|invalid|unavailable|unknown|not|no|cannot|can't|bad|error|wrong|illegal|other|undefined)\b`)
 
 // clientRE finds text about our side of the connection: then an
 // unexplained refusal is about us, not the address.
@@ -225,7 +238,7 @@ var clientRE = regexp.MustCompile(`\bclient\b|\bips?\b|\b\d{1,3}\.\d{1,3}\.\d{1,
 // policy, reputation, lists, authentication. They veto a suppression even
 // when a recipient phrase matched too.
 var ourSideRE = regexp.MustCompile(`\bsender\b|\bsending\b|\bclient\b|\bips?\b|ip address|\b(helo|ehlo)\b|\bmail from\b|` +
-	`(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|\bspam|\bcontent\b|\bpolic(y|ies)\b|` +
+	`(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|your (e-?mail )?address|\bspam|\bcontent\b|\bpolic(y|ies)\b|` +
 	`reputation|black ?list|block ?list|authenticat|\bspf\b|dkim|dmarc`)
 
 // productCodeRE finds a provider's own reason code (AOL's "RTR:BG",

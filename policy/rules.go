@@ -108,7 +108,7 @@ var families = []family{
 	),
 	rule("mail-loop", NetworkError, 95,
 		`too many hops`, `hop count`, `mail loop`, `routing loop`, `loops? back`, `loop detected`,
-		`mail forwarding loop`, `looping`,
+		`mail forwarding loop`, `looping`, `\bloop detect`, `too many .?received`,
 	),
 	// The mailbox exists but is out of use: beats quota and "no such user"
 	// ("out of storage space and inactive", "invalid/inactive user" aside).
@@ -136,7 +136,7 @@ var families = []family{
 	rule("mailbox-full", MailboxFull, 90,
 		`quota`, `mailbox (is )?full`, `mailbox.{0,20}\bfull\b`, `inbox.{0,20}\bfull\b`,
 		`\bstuffed\b`, `out of storage`, `storage (space )?(exceeded|allocation|limit)`,
-		`exceeded storage`, `mailfull`, `full mailbox`, `mailbox size`,
+		`exceeded storage`, `(exhausted|used up) .{0,30}(storage|space|quota)`, `mailfull`, `full mailbox`, `mailbox size`,
 		`(mailbox|user|account|recipient).{0,30}(insufficient|not enough) (disk |storage )?space`,
 		`(insufficient|not enough) (disk |storage )?space .{0,20}(mailbox|user|account)`,
 		`bo[iî]te.{0,20}pleine`, `postfach.{0,20}\bvoll\b`, `speicherplatz.{0,30}(ersch[oö]pft|[uü]berschritten|voll)`,
@@ -181,6 +181,8 @@ var families = []family{
 		`not (in|on) (the |their |our |your )?(white|allow|safe)[- ]?list`, `allowed[- ]senders? list`,
 		`not in (the |their )?allowed[- ]senders`,
 		`(user'?s?|recipient'?s?|personal|own) (reject|block|black|deny)[- ]?list`,
+		// "<recipient> has blacklisted <sender>": not "has been".
+		`\bhas (black|block|deny)[- ]?listed\b`,
 	),
 	// The message itself is called spam: beats "unsolicited" reputation.
 	rule("message-is-spam", SpamContent, 84,
@@ -224,14 +226,16 @@ var families = []family{
 		`block(ed)? (using|by|listed)`, `black ?list`, `block ?list`, `dnsbl`, `\brbls?\b`,
 		`spamhaus`, `spamcop`, `mailspike`, `abuseat`, `sorbs`, `barracuda`, `reputation`,
 		`complaints`, `banned`, `open ?relay`, `spamming`, `spammer`, `spam sender`, `black ?ip`,
-		`dictionary attack`, `badmailfrom`, `directory harvest`, `sending spam`, `spam (site|source|host)`,
+		`dictionary attack`, `badmailfrom`, `directory harvest`, `sending (\w+ ){0,3}(of )?spam`, `spam (site|source|host)`,
 		`sender (address |domain )?(is )?blocked`, `your access .{0,60}(rejected|denied|blocked|revoked)`,
 		`\bblock(ed)? for (spam|abuse)`, `\(bl\)`, `listed (at|on|in|by)`,
 		`^\W*blocked\b`, `unsolicited`, `bulk mail`,
 		`\bip\b.{0,30}(not (allowed|permitted|accepted|authori[sz]ed)|rejected|refused|denied)`,
 		`not accepted from this ip`, `sender (is )?blocked`, `(suspicious|unusual) (sending )?activity`,
 		`\b(client|host|server|sender|ip)( host)? (is |has been )?(temporarily |permanently )?blocked\b`,
-		`\bips?\b( address(es)?)?.{0,40}\b(blocked|banned|black-?listed|block-?listed|deny-?listed)`,
+		`\bips?\b( address(es)?)?.{0,40}\b(blocked|banned|black-?listed|block-?listed|deny-?listed|filtered)`,
+		// Access refused to our host, IP or domain, whatever the words.
+		`(no access|access (is )?(denied|refused|forbidden|blocked)|not (allowed|permitted|accepted)) (for|from|to) (this|your|the) (ip|host|client|server|network|domain|sender)\b`,
 		`\b(blocked|banned|black-?listed|block-?listed|deny-?listed) .{0,20}\bips?\b`,
 		`(you are|you have been|your (ip|server|host|domain|network|mail server)( address)?( has been| is)?) (temporarily |permanently )?blocked`,
 	),
@@ -333,12 +337,17 @@ var families = []family{
 	rule("netease-helo", ReverseDNS, 64, `\bmi:nhd\b`),
 	rule("rdns-code", ReverseDNS, 64, `\bdns:n[rx]\b`),
 	rule("connection-code", RateLimited, 64, `\bcon:[a-z]{1,2}\d?\b`),
+	// Cox's documented AUP# codes (postmaster.cox.net error codes): the
+	// sending IP blocked or listed; the sender's domain refused.
+	rule("cox-block", BlockedReputation, 64, `\baup#(cxbl|cdrbl|ipbl\d+)\b`),
+	rule("cox-sender", InvalidSender, 64, `\baup#cxsndr\b`),
 	rule("spam", SpamContent, 70,
 		`spam`, `virus`, `malware`, `phish`, `\bube\b`, `unacceptable content`,
 		`content (rejected|denied|refused|filter|blocked)`, `message content`, `scor(e|ed) `,
 		`security issue`, `security polic`, `infected`, `suspicious (content|message|link)`,
 		`junk mail`, `suspect(ed)? content`, `content (restriction|polic|rule|check|scan)`,
 		`(due to|because of|for) (its |the |your |the message |this message )?content\b`,
+		`(refused|rejected|blocked|quarantined) by (the |our )?(virus |content |spam |mail )?(scanner|scanning)`,
 		`\bcontent\b.{0,20}(not allowed|unacceptable|prohibited|forbidden)`,
 	),
 	// Microsoft's directory-based edge blocking, on its documented 5.4.1
@@ -353,10 +362,20 @@ var families = []family{
 		`preferences`, `user reject`, `envelope blocked`, `rejected by (the )?recipients?([ .,;]|$)`,
 		`recipient has (blocked|rejected)`, `recipient (blocked|rejected) (you|your|the sender|this sender|messages|mail)`,
 		`not allowed to (receive|send)`, `delivery restriction`, `resolver\.rst\.`,
+		`opted.out`, `unsubscribed`,
+		`(does not|doesn't|will not|won't|is not|isn't) accept(ing)? (\w+ )?(mail|e-?mails?|messages?) from (you|your|this sender|the sender)\b`,
+		`\b(local|recipient'?s?|user'?s?|administrator'?s?|domain'?s?) (rule|filter)s?\b`,
+		`(rejected|refused|denied|blocked) by (the )?(system )?(administrator|admin|postmaster)`,
 	),
-	rule("policy", PolicyRejected, 50,
-		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `not authori[sz]ed`, `filtered`,
+	// The recipient's own choice, in words stronger than any reading of
+	// "address ... blocked" as a disabled mailbox.
+	rule("blocked-by-recipient", PolicyRejected, 94,
+		`(blocked|rejected|refused|denied) by (the |this )?(recipient|addressee|user)s?\b`,
+	),
+	rule("policy", PolicyRejected, 56,
+		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `administrative (reject|refus|block)`, `not authori[sz]ed`, `filtered`,
 		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`, `(message|mail|e-?mail) (is )?not allowed`,
+		`no access`, `\bblocking\b`, `(security|administrative|local) reasons`,
 	),
 	rule("domain-not-found", DomainNotFound, 62,
 		`host unknown`, `unknown host`, `domain (is )?not (found|reachable|resolv|exist)`,
@@ -387,7 +406,7 @@ var families = []family{
 	// Postfix's prefix for any client restriction: a refusal of our host
 	// (the corpus labels "Client host rejected: Access denied" a block
 	// too), above the generic "policy" and "access denied".
-	rule("client-refused", BlockedReputation, 52,
+	rule("client-refused", BlockedReputation, 58,
 		`client host (rejected|refused|blocked)`,
 	),
 	// The server refusing our connection in its own words; a local dial
@@ -415,7 +434,7 @@ var families = []family{
 		`storage`, `queue file`, `\bspool`, `service (failure|error|problem)`,
 		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `(server|service|system) (is )?not ready`, `service (currently |not |is |temporarily )*(un)?available`,
 		`busy`, `could not load`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
-		`overloaded`, `system problem`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
+		`overloaded`, `system problem`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
 	rule("no-reason", Unclassified, 40,
 		`^\W*(rejected|transaction failed|temporary failure|mail refused|on hold|error)\W*$`,

@@ -99,7 +99,13 @@ func TestCrashKeepsEveryAcknowledgedOperation(t *testing.T) {
 			}
 			select {
 			case <-allDone:
-				t.Fatalf("only %d operations acknowledged, clone planned at %d", n, at)
+				// The writers may have finished after n was read: count again.
+				mu.Lock()
+				n = len(acked)
+				mu.Unlock()
+				if n < at {
+					t.Fatalf("only %d operations acknowledged, clone planned at %d", n, at)
+				}
 			case <-time.After(50 * time.Microsecond):
 			}
 		}

@@ -80,7 +80,7 @@ func (s *Scheduler) expireLocal(m *queue.Message, rcpts []queue.Recipient, res d
 	var ups []queue.Update
 	for _, r := range rcpts {
 		res.Rcpt = r.Address
-		v := s.verdicts.classify(policy.Reply{Enhanced: res.Enhanced, Text: res.Text}, r.Domain)
+		v := s.tun.Load().verdicts.classify(policy.Reply{Enhanced: res.Enhanced, Text: res.Text}, r.Domain)
 		o := policy.Decide(s.o.Schedule, v, policy.Attempt{Attempts: r.Attempts, Arrived: m.Arrived, Now: now}, r.LastAboutAddress)
 		u := s.update(m, r, res, o, now)
 		u.CountAttempt = false

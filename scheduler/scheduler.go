@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -147,8 +148,8 @@ type Scheduler struct {
 	ring     []string         // domains with queued jobs, served round-robin
 	next     int              // ring position to serve next
 	running  int
-	catch    *catchUp // pacing of what was overdue at start; nil when done
-	verdicts *verdictCache
+	catch    *catchUp              // pacing of what was overdue at start; nil when done
+	tun      atomic.Pointer[tuned] // replies' reading and suppression lifetimes (Reconfigure)
 	wg       sync.WaitGroup
 }
 
@@ -160,25 +161,23 @@ type rkey struct {
 // New returns a Scheduler; it does nothing until Run or Step.
 func New(o Options) *Scheduler {
 	o.fill()
-	return &Scheduler{
+	s := &Scheduler{
 		o:        o,
 		wake:     make(chan struct{}, 1),
 		alarm:    newSenderAlarm(o.SenderAlarm, o.SenderAlarmWindow),
 		inflight: make(map[rkey]struct{}),
 		lanes:    make(map[string]*lane),
 		dests:    make(map[string]*dest),
-		verdicts: newVerdictCache(o.Classifier),
 	}
+	s.tun.Store(&tuned{verdicts: newVerdictCache(o.Classifier), ttls: o.TTLs, softStreak: o.SoftStreak})
+	return s
 }
 
 // destFor returns domain's adaptive state; the caller holds s.mu.
 func (s *Scheduler) destFor(domain string) *dest {
 	d := s.dests[domain]
 	if d == nil {
-		var every time.Duration
-		if s.o.PerDomainRate > 0 {
-			every = time.Duration(float64(time.Second) / s.o.PerDomainRate)
-		}
+		every := rateInterval(s.o.PerDomainRate)
 		// A parked destination is probed on the retry schedule's scale:
 		// first after retry.first, doubling to min(retry.max, 30m).
 		d = newDest(s.o.PerDomain, every, s.o.Schedule.First, min(s.o.Schedule.Max, parkMax))

@@ -103,7 +103,7 @@ func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []
 			res = results[i]
 		}
 		reply := policy.Reply{Code: res.Code, Enhanced: res.Enhanced, Text: res.Text}
-		o := policy.Decide(s.o.Schedule, s.verdicts.classify(reply, r.Domain), policy.Attempt{
+		o := policy.Decide(s.o.Schedule, s.tun.Load().verdicts.classify(reply, r.Domain), policy.Attempt{
 			AtRecipient: res.Stage == delivery.StageRcpt || res.Stage == delivery.StageData,
 			Attempts:    r.Attempts + 1, Arrived: m.Arrived, Now: now, Rand: s.o.Rand(),
 		}, r.LastAboutAddress)
@@ -135,7 +135,7 @@ func (s *Scheduler) update(m *queue.Message, r queue.Recipient, res delivery.Res
 		now := s.o.Clock.Now()
 		u.Suppress = &queue.Suppression{
 			Address: r.Address, Reason: o.SuppressReason, Created: now, LastSeen: now,
-			Count: 1, Reply: qr, MessageID: m.ID, Expires: s.o.TTLs.Expires(o.SuppressReason, now),
+			Count: 1, Reply: qr, MessageID: m.ID, Expires: s.tun.Load().ttls.Expires(o.SuppressReason, now),
 		}
 	}
 	return u
@@ -153,7 +153,7 @@ func (s *Scheduler) streak(m *queue.Message, r queue.Recipient, o policy.Outcome
 		s.o.Logger.Warn("reading a soft-bounce streak", zap.String("rcpt", r.Address), zap.Error(err))
 		return o, policy.StreakKeep
 	}
-	return policy.Streak(o, counted, m.ID, s.o.SoftStreak)
+	return policy.Streak(o, counted, m.ID, s.tun.Load().softStreak)
 }
 
 // logAttempt writes the one mail-log line per recipient per attempt.

@@ -65,7 +65,11 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 	run(cfgA, "suppress", "add", "complained@crash.test", "--reason", "complaint")
 	run(cfgA, "suppress", "add", "gone@crash.test", "--reason", "hard_bounce")
 
+	// The backup starts once 2,000 messages are acknowledged, while the
+	// rest are still being submitted and delivered: a signal, not a clock.
 	var acked atomic.Int64
+	midRun := make(chan struct{})
+	var once sync.Once
 	var wg sync.WaitGroup
 	for c := 0; c < conns; c++ {
 		wg.Add(1)
@@ -73,15 +77,18 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 			defer wg.Done()
 			for from := c * n / conns; from < (c+1)*n/conns; from += 100 {
 				got, err := submit(listen, from, min(from+100, (c+1)*n/conns))
-				acked.Add(int64(len(got)))
+				if acked.Add(int64(len(got))) >= 2000 {
+					once.Do(func() { close(midRun) })
+				}
 				if err != nil {
 					t.Errorf("connection %d: %v", c, err)
+					once.Do(func() { close(midRun) })
 					return
 				}
 			}
 		}(c)
 	}
-	waitfor.True(t, "3,000 messages acknowledged", func() bool { return acked.Load() >= 3000 })
+	<-midRun
 	backupDir := filepath.Join(dir, "backup")
 	var res admin.BackupResult
 	if err := json.Unmarshal([]byte(run(cfgA, "backup", backupDir, "--json")), &res); err != nil {
@@ -91,7 +98,7 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 	wg.Wait()
 	t.Logf("backup while %d of %d messages were acknowledged: %d messages, %d recipients pending (%v), %d suppressions, %d bytes, %.2fs",
 		during, n, res.Messages, res.Pending, res.States, res.Suppressions, res.Bytes, res.Seconds)
-	if res.Messages < 3000 || res.Pending == 0 || res.Suppressions != 2 {
+	if res.Messages < 2000 || res.Pending == 0 || res.Suppressions != 2 {
 		t.Fatalf("backup holds %+v", res)
 	}
 	if _, errs, code := runCLI(nil, "backup", backupDir, "--config", cfgA); code != 2 || !strings.Contains(errs, "exists") {
@@ -122,13 +129,22 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 	cfgB := writeConfig(t, filepath.Join(dir, "b.toml"), restored, listen, dns.Addr(), portB, "1s", "1s", "")
 	startDaemon(t, cfgB, listen, logPath)
 	run(cfgB, "queue", "retry", "--all") // deferred ones were due in a minute
-	waitfor.True(t, "the restored daemon delivering what the backup held pending", func() bool {
-		return len(sinkB.Messages()) >= res.Pending
+	// Thousands of deliveries under the race detector on a loaded
+	// machine: a wider bound than waitfor.Timeout, for the volume.
+	const drain = 3 * time.Minute
+	waitfor.Within(t, drain, func() error {
+		if got := len(sinkB.Messages()); got < res.Pending {
+			return fmt.Errorf("the restored daemon delivered %d of the %d the backup held pending", got, res.Pending)
+		}
+		return nil
 	})
-	waitfor.True(t, "no recipient pending in the restored queue", func() bool {
+	waitfor.Within(t, drain, func() error {
 		ls, _, code := runCLI(nil, "queue", "ls", "--state", "deferred", "--config", cfgB)
 		q, _, code2 := runCLI(nil, "queue", "ls", "--state", "queued", "--config", cfgB)
-		return code == 0 && code2 == 0 && !strings.Contains(ls, "@crash.test") && !strings.Contains(q, "@crash.test")
+		if code != 0 || code2 != 0 || strings.Contains(ls, "@crash.test") || strings.Contains(q, "@crash.test") {
+			return fmt.Errorf("recipients still pending in the restored queue")
+		}
+		return nil
 	})
 	seen := map[string]int{}
 	for _, m := range sinkB.Messages() {

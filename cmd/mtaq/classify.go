@@ -190,7 +190,9 @@ func guardText(e policy.Evidence) string {
 	case "names-our-side":
 		return fmt.Sprintf("no: the reply speaks of our side or the message (%q), so it is no proof about the address", e.Match)
 	case "reason-not-understood":
-		return fmt.Sprintf("no: the reply gives a reason no rule reads (%q); only a bare failure or one naming the recipient is taken at its word", e.Match)
+		return fmt.Sprintf("no: the reply gives a reason no rule reads (%q); only a bare failure or one saying the recipient failed is taken at its word", e.Match)
+	case "refusal-by-rule":
+		return fmt.Sprintf("no: the reply refuses by rule (%q): the server would not take the mail, which says nothing of the address", e.Match)
 	}
 	return "yes: a 5xx with no reason, no enhanced code, 5.0.0 or 5.1.x, naming neither our host, IP nor sender, is taken at its word for a while"
 }

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/unprivtest"
 	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/queue"
 )
@@ -235,4 +238,62 @@ func TestCLIVerifyProbe(t *testing.T) {
 	if len(any.Messages())+len(checks.Messages()) != 0 {
 		t.Error("a probe delivered a message")
 	}
+}
+
+// An app's signup check runs `mtaq verify` as its own unprivileged user,
+// reading the address list on stdin. Without access to the admin socket
+// it fails and says why; as a member of [admin] group it gets verdicts.
+func TestVerifyAsUnprivilegedUser(t *testing.T) {
+	u := unprivtest.Get(t)
+	g, err := user.LookupGroupId(strconv.Itoa(int(u.GID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newCLINetWith(t, fmt.Sprintf("[admin]\ngroup = %q\n", g.Name))
+	n.dns.MX("ok.test", 10, "mx.ok.test")
+	bin := buildMtaq(t)
+	unprivtest.Traversable(t, bin)
+	unprivtest.Traversable(t, n.cfg)
+	if err := os.Chmod(n.cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verifyAs := func() (int, string, string) {
+		cmd := u.Command(t.Context(), bin, "verify", "--config", n.cfg, "--file", "-")
+		cmd.Stdin = strings.NewReader("email\nann@ok.test\nuser@gmial.com\n")
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+	}
+	if code, _, errs := verifyAs(); code != exitNotFound || !strings.Contains(errs, "permission denied") {
+		t.Fatalf("without access: exit %d: %s", code, errs)
+	}
+	if err := os.Chown(filepath.Join(filepath.Dir(n.cfg), "data"), 0, int(u.GID)); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := verifyAs()
+	if code != exitNotValid || !strings.Contains(out, "ann@ok.test,valid,mail_domain") ||
+		!strings.Contains(out, "user@gmial.com,invalid,typo;nxdomain,user@gmail.com,") ||
+		!strings.Contains(errs, "verified 2 addresses") {
+		t.Fatalf("as a member of [admin] group: exit %d\nstdout %q\nstderr %q", code, out, errs)
+	}
+}
+
+// FuzzFirstColumn: any line gives a field no longer than the line, on one
+// line, without surrounding spaces.
+func FuzzFirstColumn(f *testing.F) {
+	for _, s := range []string{"ann@ok.test", `"a,b",c`, `"unterminated`, `""`, "\ufeffx"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if strings.ContainsAny(line, "\n") {
+			return // the scanner splits lines first
+		}
+		got := firstColumn(line)
+		if len(got) > len(line) || strings.ContainsAny(got, "\n") || got != strings.TrimSpace(got) {
+			t.Fatalf("firstColumn(%q) = %q", line, got)
+		}
+	})
 }

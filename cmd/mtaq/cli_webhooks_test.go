@@ -71,6 +71,17 @@ func TestCLIWebhooks(t *testing.T) {
 			t.Errorf("ls lacks %q", want)
 		}
 	}
+	out = n.ok("webhooks", "dead", "app")
+	t.Logf("mtaq webhooks dead app:\n%s", out)
+	if strings.Count(out, "xavier@ok.test") != 2 || !strings.Contains(out, "queued") || !strings.Contains(out, "delivered") ||
+		!strings.Contains(out, id) || !strings.Contains(out, "400 Bad Request") {
+		t.Errorf("webhooks dead lacks xavier's two events")
+	}
+	var dead []queue.DeadLetter
+	if err := json.Unmarshal([]byte(n.ok("webhooks", "dead", "app", "--json")), &dead); err != nil || len(dead) != 2 ||
+		dead[0].Attempts != 4 || dead[0].Status != 400 || dead[0].Event.Rcpt != "xavier@ok.test" {
+		t.Errorf("webhooks dead --json: %+v, %v", dead, err)
+	}
 	mu.Lock()
 	if len(got) != 2 { // alice's queued and delivered
 		t.Errorf("before the retry the receiver has %d events, want alice's 2", len(got))
@@ -99,6 +110,9 @@ func TestCLIWebhooks(t *testing.T) {
 	// daemon sent (on the wall clock, as its timestamp check wants).
 	verifyWithOfficialLibrary(t, secret, sample, sampleBody)
 
+	if out := n.ok("webhooks", "dead", "app", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("dead letters after the retry: %s", out)
+	}
 	out = n.ok("webhooks", "test", "app")
 	if !strings.Contains(out, "app: "+srv.URL+" answered 200 in") {
 		t.Fatalf("test: %s", out)

@@ -47,7 +47,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(eventsCmd())
 	root.AddCommand(doctorCmd(), dkimCmd())
 	root.AddCommand(bounceCmd())
-	root.AddCommand(backupCmd(), restoreCmd())
+	root.AddCommand(backupCmd(), restoreCmd(), reloadCmd())
 	root.AddCommand(webhooksCmd())
 	root.AddCommand(verifyCmd())
 	root.AddCommand(clusterCmd())

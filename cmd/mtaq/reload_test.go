@@ -75,7 +75,7 @@ func TestSIGHUPReloadsDKIMKeys(t *testing.T) {
 		})
 	}
 	config(fmt.Sprintf("[[dkim]]\ndomain = \"sender.test\"\nselector = \"s1\"\nkey_file = %q\n", keyFile))
-	hup("dkim keys reloaded")
+	hup("configuration reloaded")
 	if !signed(2) {
 		t.Fatal("not signed after SIGHUP with a key")
 	}

@@ -45,16 +45,17 @@ func serveCmd() *cobra.Command {
 	return cmd
 }
 
-// serve runs the daemon until SIGINT or SIGTERM. SIGHUP reads the
-// configuration again with reload and puts its DKIM keys in place; a
-// configuration that does not load leaves the running keys.
+// serve runs the daemon until SIGINT or SIGTERM. SIGHUP (like mtaq
+// reload) reads the configuration again with reload and applies what can
+// change while mail flows; a configuration that does not load or check
+// is refused and the running one stays.
 func serve(c conf.Config, reload func() (conf.Config, error)) error {
 	log, err := newLogger(c.Log, os.Getenv("JOURNAL_STREAM") != "")
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
-	d, err := daemon.Start(daemon.Options{Config: c, Logger: log})
+	d, err := daemon.Start(daemon.Options{Config: c, Logger: log, LoadConfig: reload})
 	if err != nil {
 		return &exitError{exitOSErr, err}
 	}
@@ -62,13 +63,7 @@ func serve(c conf.Config, reload func() (conf.Config, error)) error {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	s := <-sig
 	for ; s == syscall.SIGHUP; s = <-sig {
-		nc, err := reload()
-		if err == nil {
-			_, err = d.ReloadDKIM(nc)
-		}
-		if err != nil {
-			log.Error("reload refused; the running configuration stays", zap.Error(err))
-		}
+		d.ReloadNow() //nolint:errcheck // it logs what it did or why it refused
 	}
 	log.Info("stopping", zap.String("signal", s.String()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -42,8 +41,9 @@ reasons, suggestion, detail) or, with --json, one JSON object per line,
 in input order.
 
 Exit status: 0 every address is valid; 3 at least one is not (invalid,
-risky or unknown); 2 bad usage; 69 the daemon is not running; 74 reading
-the file failed; 78 the configuration is invalid.`,
+risky or unknown); 1 the file cannot be opened; 2 bad usage; 69 the
+daemon is not running; 74 reading the file failed; 78 the configuration
+is invalid.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if (file == "") == (len(argv) == 0) {
@@ -115,43 +115,61 @@ func (a *argSource) next(n int) ([]string, error) {
 	return b, nil
 }
 
-// fileSource reads the first CSV column of each line; blank lines are
-// skipped, and so is a first row without "@" (a header).
+// fileSource reads the first CSV column of each line, one line at a
+// time: a stray quote cannot swallow the lines after it. Blank lines are
+// skipped, and so is a first row that is a header; a UTF-8 byte order
+// mark (spreadsheet exports) is dropped.
 type fileSource struct {
-	r    *csv.Reader
+	sc   *bufio.Scanner
 	line int
 }
 
+// maxLineBytes bounds one input line.
+const maxLineBytes = 64 << 10
+
 func newFileSource(in io.Reader) *fileSource {
-	r := csv.NewReader(bufio.NewReaderSize(in, 64<<10))
-	r.FieldsPerRecord = -1
-	r.LazyQuotes = true
-	r.ReuseRecord = true
-	return &fileSource{r: r}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
+	return &fileSource{sc: sc}
 }
 
 func (f *fileSource) next(n int) ([]string, error) {
 	var out []string
 	for len(out) < n {
-		rec, err := f.r.Read()
-		if errors.Is(err, io.EOF) {
+		if !f.sc.Scan() {
+			if err := f.sc.Err(); err != nil {
+				return out, fmt.Errorf("line %d: %w", f.line+1, err)
+			}
 			return out, nil
 		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return out, fmt.Errorf("line %d: %v", pe.Line, pe.Err)
-			}
-			return out, err
-		}
 		f.line++
-		a := strings.TrimSpace(rec[0])
-		if a == "" || f.line == 1 && !strings.Contains(a, "@") && len(rec) >= 1 && isHeader(a) {
+		text := f.sc.Text()
+		if f.line == 1 {
+			text = strings.TrimPrefix(text, "\ufeff")
+		}
+		a := firstColumn(text)
+		if a == "" || f.line == 1 && !strings.Contains(a, "@") && isHeader(a) {
 			continue
 		}
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// firstColumn is the line's first CSV field, unquoted when quoted.
+func firstColumn(line string) string {
+	line = strings.TrimSpace(line)
+	if strings.HasPrefix(line, `"`) {
+		r := csv.NewReader(strings.NewReader(line))
+		r.LazyQuotes = true
+		if rec, err := r.Read(); err == nil && len(rec) > 0 {
+			return strings.TrimSpace(rec[0])
+		}
+	}
+	if i := strings.IndexByte(line, ','); i >= 0 {
+		line = line[:i]
+	}
+	return strings.TrimSpace(line)
 }
 
 func isHeader(s string) bool {

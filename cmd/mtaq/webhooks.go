@@ -15,7 +15,7 @@ import (
 func webhooksCmd() *cobra.Command {
 	g := &group{}
 	cmd := &cobra.Command{Use: "webhooks", Short: "Inspect, retry and test the [[webhook]] endpoints (through the running daemon)"}
-	cmd.AddCommand(webhooksLsCmd(g), webhooksRetryCmd(g), webhooksTestCmd(g))
+	cmd.AddCommand(webhooksLsCmd(g), webhooksDeadCmd(g), webhooksRetryCmd(g), webhooksTestCmd(g))
 	return g.setup(cmd)
 }
 
@@ -59,6 +59,56 @@ func listWebhooks(ctx context.Context, api admin.API, asJSON bool, w io.Writer) 
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", e.Name, state, e.Backlog, e.InFlight, e.DeadLetters,
 			e.Delivered, last, e.URL)
+	}
+	return tw.Flush()
+}
+
+func webhooksDeadCmd(g *group) *cobra.Command {
+	return g.jsonFlag(&cobra.Command{
+		Use:   "dead NAME",
+		Short: "List a webhook's dead letters: the events its endpoint refused (--json: an array of them)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			api, err := g.client()
+			if err != nil {
+				return err
+			}
+			return cliError(listDeadLetters(cmd.Context(), api, argv[0], g.json, cmd.OutOrStdout()))
+		},
+	})
+}
+
+func listDeadLetters(ctx context.Context, api admin.API, name string, asJSON bool, w io.Writer) error {
+	arr := &jsonArray{w: w}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if !asJSON {
+		fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tQUEUE ID\tRECIPIENT\tTRIES\tLAST TRY\tERROR")
+	}
+	var after uint64
+	for {
+		page, err := api.WebhookDeadLetters(ctx, name, after, 0)
+		if err != nil {
+			return err
+		}
+		for _, d := range page.DeadLetters {
+			if asJSON {
+				err = arr.add(d)
+			} else {
+				e := d.Event
+				_, err = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, stamp(e.At), e.Kind, dash(e.ID),
+					dash(e.Rcpt), d.Attempts, stamp(d.At), clip(d.Error, 60))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if page.Next == 0 {
+			break
+		}
+		after = page.Next
+	}
+	if asJSON {
+		return arr.close()
 	}
 	return tw.Flush()
 }

@@ -54,6 +54,9 @@ type API interface {
 	ReceiveReport(ctx context.Context, raw []byte, rcpts []string) (*ReceiveResult, error)
 	// ListReports lists kept reports (mtaq bounce ls).
 	ListReports(ctx context.Context, f ReportFilter) (*ReportPage, error)
+	// Reload reads the daemon's configuration file again and applies what
+	// can change while it runs (mtaq reload, like SIGHUP).
+	Reload(ctx context.Context) (*ReloadResult, error)
 	// Backup writes a consistent copy of the live queue into a new
 	// directory without stopping delivery (mtaq backup).
 	Backup(ctx context.Context, req BackupRequest) (*BackupResult, error)
@@ -66,6 +69,9 @@ type API interface {
 	RetryWebhook(ctx context.Context, name string, dead bool) (*WebhookRetry, error)
 	// TestWebhook sends a signed test event and returns the answer.
 	TestWebhook(ctx context.Context, name string) (*WebhookTest, error)
+	// WebhookDeadLetters lists a webhook's dead letters after seq after
+	// (mtaq webhooks dead).
+	WebhookDeadLetters(ctx context.Context, name string, after uint64, limit int) (*DeadLetterPage, error)
 	// Verify answers one address or up to 1,000 (mtaq verify, POST
 	// /v1/verify); ErrInvalid (wrapped) for a bad request.
 	Verify(ctx context.Context, r verify.Request) (*verify.Response, error)

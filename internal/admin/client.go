@@ -174,6 +174,15 @@ func (c *Client) MessageBody(ctx context.Context, id string) ([]byte, error) {
 	return body, nil
 }
 
+// Reload implements API.
+func (c *Client) Reload(ctx context.Context) (*ReloadResult, error) {
+	var res ReloadResult
+	if err := c.do(ctx, http.MethodPost, "/v1/reload", nil, nil, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
 // Backup implements API.
 func (c *Client) Backup(ctx context.Context, req BackupRequest) (*BackupResult, error) {
 	var res BackupResult

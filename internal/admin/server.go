@@ -53,9 +53,11 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/bounce/receive", h.receiveReport)
 	mux.HandleFunc("GET /v1/bounce/reports", h.listReports)
 	mux.HandleFunc("POST /v1/backup", h.backup)
+	mux.HandleFunc("POST /v1/reload", h.reload)
 	mux.HandleFunc("GET /v1/webhooks", h.listWebhooks)
 	mux.HandleFunc("POST /v1/webhooks/{name}/retry", h.retryWebhook)
 	mux.HandleFunc("POST /v1/webhooks/{name}/test", h.testWebhook)
+	mux.HandleFunc("GET /v1/webhooks/{name}/dead", h.webhookDeadLetters)
 	mux.HandleFunc("POST /v1/verify", h.verify)
 	mux.HandleFunc("PUT /v1/verify/disposable-list", h.updateDisposableList)
 	mux.HandleFunc("GET /v1/cluster", h.clusterStatus)
@@ -164,6 +166,11 @@ func (h *handler) messageBody(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "message/rfc822")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Write(body)
+}
+
+func (h *handler) reload(w http.ResponseWriter, r *http.Request) {
+	res, err := h.api.Reload(r.Context())
+	h.reply(w, r, res, err)
 }
 
 func (h *handler) backup(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,12 +61,13 @@ type Options struct {
 
 // Service carries out API requests inside the daemon.
 type Service struct {
-	store queue.Store
-	wake  Waker
-	live  Live
-	clock clock.Clock
-	ttls  policy.TTLs
-	log   *zap.Logger
+	store  queue.Store
+	wake   Waker
+	live   Live
+	clock  clock.Clock
+	ttls   atomic.Pointer[policy.TTLs] // SetTTLs on reload
+	reload atomic.Pointer[reloader]    // SetReloader
+	log    *zap.Logger
 
 	unsigned func() map[string]uint64
 	reports  Reports
@@ -93,10 +95,16 @@ func NewService(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	return &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, ttls: o.TTLs, log: o.Logger.Named("admin"),
+	s := &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, log: o.Logger.Named("admin"),
 		unsigned: o.Unsigned, reports: o.Reports, snapshot: o.Snapshot, webhooks: o.Webhooks, verifier: o.Verifier,
 		cluster: o.Cluster}
+	s.SetTTLs(o.TTLs)
+	return s
 }
+
+// SetTTLs replaces the lifetimes given to suppressions added by hand
+// (configuration reload).
+func (s *Service) SetTTLs(t policy.TTLs) { s.ttls.Store(&t) }
 
 func limit(n int) int {
 	if n <= 0 {

@@ -125,7 +125,7 @@ func (s *Service) newSuppression(addr, reason string, ttl time.Duration, now tim
 	if ttl < 0 {
 		return queue.Suppression{}, invalid("ttl must not be negative, got %v", ttl)
 	}
-	exp := s.ttls.Expires(reason, now)
+	exp := s.ttls.Load().Expires(reason, now)
 	if ttl > 0 {
 		exp = now.Add(ttl)
 	}

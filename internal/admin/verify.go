@@ -27,12 +27,20 @@ func (s *Service) Verify(ctx context.Context, r verify.Request) (*verify.Respons
 	if err != nil {
 		var fe *verify.FieldError
 		if errors.As(err, &fe) {
-			return nil, &kindError{err.Error(), ErrInvalid}
+			return nil, invalidVerify{fe}
 		}
 		return nil, err
 	}
 	return res, nil
 }
+
+// invalidVerify is a bad verify request: ErrInvalid for the admin API's
+// 400, and the *verify.FieldError (errors.As) for an API that names the
+// field in a problem document.
+type invalidVerify struct{ fe *verify.FieldError }
+
+func (e invalidVerify) Error() string   { return e.fe.Error() }
+func (e invalidVerify) Unwrap() []error { return []error{ErrInvalid, e.fe} }
 
 // UpdateDisposableList implements API: the list is checked whole, stored
 // in data_dir and swapped in; a bad line changes nothing.

@@ -65,6 +65,11 @@ func TestVerifyOverSocket(t *testing.T) {
 			t.Errorf("%.40s: %d %s", body, code, got)
 		}
 	}
+	_, err = f.svc.Verify(bg, verify.Request{Address: "a@b.test", Addresses: []string{"c@d.test"}})
+	var fe *verify.FieldError
+	if !errors.Is(err, ErrInvalid) || !errors.As(err, &fe) || fe.Field != "address" {
+		t.Errorf("Service.Verify: %v, want ErrInvalid and the FieldError naming address", err)
+	}
 	c := NewClient(sock)
 	if _, err := c.Verify(bg, verify.Request{}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("client: %v, want ErrInvalid", err)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
+
+	"github.com/mtaq/mtaq/queue"
 )
 
 // Webhooks is the daemon's webhooks as the admin API reaches them. Retry
@@ -13,6 +16,15 @@ type Webhooks interface {
 	List() []WebhookEntry
 	Retry(ctx context.Context, name string, dead bool) (*WebhookRetry, error)
 	Test(ctx context.Context, name string) (*WebhookTest, error)
+	// DeadLetters returns up to limit dead letters after seq after.
+	DeadLetters(ctx context.Context, name string, after uint64, limit int) ([]queue.DeadLetter, error)
+}
+
+// DeadLetterPage is one page of a webhook's dead letters, oldest event
+// first; Next is the after= of the next page, 0 on the last.
+type DeadLetterPage struct {
+	DeadLetters []queue.DeadLetter `json:"dead_letters"`
+	Next        uint64             `json:"next"`
 }
 
 // WebhookList is `mtaq webhooks ls`.
@@ -97,6 +109,43 @@ func (s *Service) TestWebhook(ctx context.Context, name string) (*WebhookTest, e
 	return s.webhooks.Test(ctx, name)
 }
 
+// WebhookDeadLetters implements API.
+func (s *Service) WebhookDeadLetters(ctx context.Context, name string, after uint64, n int) (*DeadLetterPage, error) {
+	if s.webhooks == nil {
+		return nil, NoWebhook(name)
+	}
+	n = limit(n)
+	dl, err := s.webhooks.DeadLetters(ctx, name, after, n)
+	if err != nil {
+		return nil, err
+	}
+	page := &DeadLetterPage{DeadLetters: dl}
+	if dl == nil {
+		page.DeadLetters = []queue.DeadLetter{}
+	}
+	if len(dl) == n {
+		page.Next = dl[len(dl)-1].Event.Seq
+	}
+	return page, nil
+}
+
+func (h *handler) webhookDeadLetters(w http.ResponseWriter, r *http.Request) {
+	n, err := queryLimit(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var after uint64
+	if v := r.URL.Query().Get("after"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			h.fail(w, r, invalid("bad after %q: want an event seq", v))
+			return
+		}
+	}
+	page, err := h.api.WebhookDeadLetters(r.Context(), r.PathValue("name"), after, n)
+	h.reply(w, r, page, err)
+}
+
 func (h *handler) listWebhooks(w http.ResponseWriter, r *http.Request) {
 	l, err := h.api.ListWebhooks(r.Context())
 	h.reply(w, r, l, err)
@@ -137,6 +186,20 @@ func (c *Client) RetryWebhook(ctx context.Context, name string, dead bool) (*Web
 		return nil, err
 	}
 	return &res, nil
+}
+
+// WebhookDeadLetters implements API.
+func (c *Client) WebhookDeadLetters(ctx context.Context, name string, after uint64, limit int) (*DeadLetterPage, error) {
+	q := url.Values{}
+	q.Set("after", strconv.FormatUint(after, 10))
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var p DeadLetterPage
+	if err := c.do(ctx, http.MethodGet, "/v1/webhooks/"+url.PathEscape(name)+"/dead", q, nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 // TestWebhook implements API.

@@ -227,6 +227,11 @@ func (n *Node) prepare(ctx context.Context) error {
 func (n *Node) register(ctx context.Context) error {
 	stale := 3 * n.o.Heartbeat
 	return pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
+		// One registration at a time: two nodes starting under one new
+		// name would otherwise both find no row.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockNodes); err != nil {
+			return err
+		}
 		var other string
 		var age time.Duration
 		err := tx.QueryRow(ctx, `SELECT node_id, now() - last_seen FROM mtaq_nodes WHERE name = $1 FOR UPDATE`,

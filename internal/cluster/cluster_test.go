@@ -109,6 +109,39 @@ func TestRefusesNewerSchema(t *testing.T) {
 	}
 }
 
+// Two data directories starting at once under one new name: one wins.
+func TestNodeNameRaceAtStart(t *testing.T) {
+	dsn := pgtest.DSN(t, pgtest.Addr)
+	startNode(t, dsn, "first", openStore(t)) // the schema exists: only registration races
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		s := openStore(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := Start(Options{DSN: dsn, Node: "same", Store: s, Logger: zaptest.NewLogger(t)})
+			if err == nil {
+				t.Cleanup(n.Stop)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, ErrDuplicateNode):
+			t.Fatal(err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of 2 started under one name: %v", ok, errs)
+	}
+}
+
 func TestNodeNameUniquePerDataDirectory(t *testing.T) {
 	dsn := pgtest.DSN(t, pgtest.Addr)
 	s := openStore(t)
@@ -453,4 +486,35 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	if got.Reason != "complaint" {
 		t.Fatalf("entry %+v", got)
 	}
+}
+
+// Rows written without a notification, or while the node's connection was
+// cut, arrive anyway: catch-up reads by version after every reconnect and
+// every Resync, never trusting notifications alone.
+func TestCatchUpWithoutNotifications(t *testing.T) {
+	proxy := pgtest.NewProxy(t)
+	dsn := pgtest.DSN(t, proxy.Addr())
+	s := openStore(t)
+	n, err := Start(Options{DSN: dsn, Node: "a", Store: s, Logger: zaptest.NewLogger(t), Resync: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	// Straight to the server, not through the node's proxy, and no NOTIFY.
+	direct := connect(t, strings.Replace(dsn, proxy.Addr(), pgtest.Addr, 1))
+	insert := func(addr string) {
+		t.Helper()
+		if _, err := direct.Exec(bg, `INSERT INTO mtaq_suppressions (address, reason, first_seen, last_seen, count, version, node)
+			VALUES ($1, 'manual', now(), now(), 1, nextval('mtaq_suppression_version'), 'elsewhere')`, addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("quiet@example.test")
+	waitSuppressed(t, s, "quiet@example.test", true) // the periodic catch-up
+
+	proxy.Cut()
+	waitfor.True(t, "the node to see the cut", func() bool { return n.Healthy() != nil })
+	insert("while-cut@example.test")
+	proxy.Restore()
+	waitSuppressed(t, s, "while-cut@example.test", true) // the catch-up after reconnecting
 }

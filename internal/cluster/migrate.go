@@ -27,6 +27,7 @@ var migrationFiles embed.FS
 const (
 	lockMigrate      int64 = 0x6d746171_00000001
 	lockSuppressions int64 = 0x6d746171_00000002
+	lockNodes        int64 = 0x6d746171_00000003
 )
 
 // ErrSchemaNewer means the database was migrated by a newer mtaq: this one

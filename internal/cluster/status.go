@@ -91,3 +91,13 @@ func (n *Node) readFleet(ctx context.Context, st *Status) error {
 	}
 	return rows.Err()
 }
+
+// Gauges is what the metrics read at each scrape: the database's state as
+// last seen, the outbox size and the applied version (key-only reads).
+func (n *Node) Gauges(ctx context.Context) (up bool, outbox int, applied uint64, err error) {
+	if outbox, err = n.o.Store.SharedCount(ctx); err != nil {
+		return false, 0, 0, err
+	}
+	applied, _, err = n.o.Store.SharedVersion(ctx)
+	return n.Healthy() == nil && n.isReady(), outbox, applied, err
+}

@@ -42,7 +42,7 @@ var mayImport = map[string][]string{
 	"internal/dsn":      {"internal/intake", "queue", "policy", "internal/clock"},
 	// The app-facing HTTP API: sends through intake, reads and manages
 	// through the admin Service (one implementation behind both APIs).
-	"internal/httpapi": {"internal/intake", "internal/admin", "queue", "internal/clock"},
+	"internal/httpapi": {"internal/intake", "internal/admin", "internal/verify", "queue", "internal/clock"},
 	"internal/events":  {"queue", "policy", "internal/clock", "webhook"},
 	// The web console: reads and acts only through the admin Service;
 	// queue and scheduler for their types.

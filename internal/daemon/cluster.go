@@ -9,6 +9,7 @@ import (
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/cluster"
+	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -83,4 +84,18 @@ func (f *fleet) status(ctx context.Context) (*admin.ClusterStatus, error) {
 func clusterNode(n cluster.NodeStatus) admin.ClusterNode {
 	return admin.ClusterNode{Name: n.Name, Version: n.Version, Admin: n.Admin, Started: n.Started, LastSeen: n.LastSeen,
 		HeartbeatAge: n.Age.Seconds(), Alive: n.Alive, Queued: n.Queued, Outbox: n.Outbox, Applied: n.Applied, Lag: n.Lag}
+}
+
+// watch adds the fleet-mode gauges to reg.
+func (f *fleet) watch(reg *metrics.Registry) {
+	if f == nil {
+		return
+	}
+	reg.WatchCluster(func() metrics.ClusterState {
+		up, outbox, applied, err := f.node.Gauges(context.Background())
+		if err != nil {
+			return metrics.ClusterState{}
+		}
+		return metrics.ClusterState{DatabaseUp: up, Outbox: outbox, AppliedVersion: applied}
+	})
 }

@@ -51,6 +51,9 @@ type Options struct {
 	// client's timeouts in tests (zero: the configuration's, or RFC
 	// defaults).
 	ConnectTimeout, GreetingTimeout, CommandTimeout time.Duration
+	// LoadConfig reads the configuration again for a reload (SIGHUP, mtaq
+	// reload); nil: reloading is refused.
+	LoadConfig func() (conf.Config, error)
 }
 
 // Daemon is a running mtaq serve.
@@ -77,6 +80,15 @@ type Daemon struct {
 
 	// For /readyz: set once submission listens, and when Stop begins.
 	listening, stopping atomic.Bool
+
+	// What a reload (SIGHUP, mtaq reload) compares with and replaces.
+	reloadMu  sync.Mutex
+	cfg       conf.Config
+	load      func() (conf.Config, error) // Options.LoadConfig
+	svc       *admin.Service
+	subCerts  *certs // submission's and the bounce listener's; nil without tls_cert
+	httpCerts *certs
+	hooks     *webhookRunner
 }
 
 // Start opens the queue and starts listening and delivering.
@@ -95,7 +107,7 @@ func Start(o Options) (*Daemon, error) {
 		}
 		c.Hostname = h
 	}
-	tlsConf, users, err := loadAuth(c.Submission)
+	subCert, users, err := loadAuth(c.Submission)
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +149,7 @@ func Start(o Options) (*Daemon, error) {
 		o.Resolver = delivery.NewResolver(c.DNSServerAddrs())
 	}
 	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg,
-		fleet: fleet}
-	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg); err != nil {
-		store.Close()
-		return nil, err
-	}
+		fleet: fleet, cfg: c, load: o.LoadConfig, subCerts: newCerts(subCert)}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
 		shut()
 		return nil, err
@@ -167,6 +175,11 @@ func Start(o Options) (*Daemon, error) {
 		ReturnPath:        d.fbl.returnPath(),
 	})
 	reg.WatchScheduler(d.sched)
+	fleet.watch(reg)
+	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg, d.sched); err != nil {
+		shut()
+		return nil, err
+	}
 	signer, err := loadDKIM(c)
 	if err != nil {
 		shut()
@@ -183,10 +196,14 @@ func Start(o Options) (*Daemon, error) {
 		shut()
 		return nil, err
 	}
-	hooks := newWebhooks(c, o.Clock, store, reg, o.Logger)
+	hooks := newWebhookRunner(c, o.Clock, store, reg, o.Logger)
+	d.hooks = hooks
 	var svc *admin.Service
-	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet(hooks),
-		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet); err != nil {
+	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet{hooks.hooks},
+		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet); err == nil {
+		d.svc = svc
+		svc.SetReloader(d.ReloadNow)
+	} else {
 		pk.Close()
 		shut()
 		return nil, err
@@ -209,7 +226,7 @@ func Start(o Options) (*Daemon, error) {
 		OnAccepted:       reg.Accepted,
 		SubmissionListen: c.Submission.SubmissionListen,
 		SMTPSListen:      c.Submission.SMTPSListen,
-		TLS:              tlsConf,
+		TLS:              d.subCerts.config(),
 		Users:            users,
 		AuthMaxFailures:  c.Submission.AuthMaxFailures,
 		AuthIPFailures:   c.Submission.AuthIPFailures,
@@ -226,7 +243,7 @@ func Start(o Options) (*Daemon, error) {
 		MaxBytesInFlight:              c.Submission.MaxBytesInFlight,
 	})
 	if err == nil {
-		err = d.fbl.listen(c, o, tlsConf)
+		err = d.fbl.listen(c, o, d.subCerts.config())
 	}
 	if err == nil {
 		if err = d.sub.Start(); err != nil {
@@ -234,7 +251,7 @@ func Start(o Options) (*Daemon, error) {
 		}
 	}
 	if err == nil {
-		if d.http, err = startHTTP(c, o, in, store, svc, reg); err != nil {
+		if d.http, d.httpCerts, err = startHTTP(c, o, in, store, svc, reg); err != nil {
 			d.sub.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 			d.fbl.shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		}
@@ -257,7 +274,7 @@ func Start(o Options) (*Daemon, error) {
 		defer wg.Done()
 		purgeLoop(ctx, store, o.Clock, c.Queue.Retention.Duration,
 			max(c.Queue.Retention.Duration, c.Verify.HistoryWindow.Duration), o.Logger, func(ctx context.Context) {
-				for _, h := range hooks {
+				for _, h := range hooks.hooks() {
 					if err := h.RecountDeadLetters(ctx); err != nil && ctx.Err() == nil {
 						o.Logger.Error("counting webhook dead letters", zap.Error(err))
 					}
@@ -324,18 +341,13 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 
 // loadAuth reads the files conf does not read: the TLS certificate and key
 // and the users file. Errors name the configuration key.
-func loadAuth(s conf.Submission) (*tls.Config, []submission.User, error) {
-	var tlsConf *tls.Config
-	if s.TLSCert != "" || s.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
-		if err != nil {
-			return nil, nil, fmt.Errorf("submission.tls_cert/tls_key: %w", err)
-		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+func loadAuth(s conf.Submission) (*tls.Certificate, []submission.User, error) {
+	cert, err := loadCert("submission", s.TLSCert, s.TLSKey)
+	if err != nil {
+		return nil, nil, err
 	}
 	var data []byte
 	if s.UsersFile != "" {
-		var err error
 		if data, err = os.ReadFile(s.UsersFile); err != nil {
 			return nil, nil, fmt.Errorf("submission.users_file: %w", err)
 		}
@@ -349,20 +361,7 @@ func loadAuth(s conf.Submission) (*tls.Config, []submission.User, error) {
 		users = append(users, submission.User{Name: u.Name, PasswordHash: u.PasswordHash,
 			AllowedSenders: u.AllowedSenders, DSN: u.DSN})
 	}
-	return tlsConf, users, err
-}
-
-// ReloadDKIM reads c's [[dkim]] keys and dkim_require and puts them in
-// place for the next message (SIGHUP); on any error the running keys stay.
-// Nothing else of c is applied: other changes need a restart.
-func (d *Daemon) ReloadDKIM(c conf.Config) (keys int, err error) {
-	signer, err := loadDKIM(c)
-	if err != nil {
-		return 0, err
-	}
-	d.in.SetDKIM(signer, c.DKIMRequire)
-	d.log.Info("dkim keys reloaded", zap.Int("keys", len(c.DKIM)), zap.Bool("require", c.DKIMRequire))
-	return len(c.DKIM), nil
+	return cert, users, err
 }
 
 // unsignedCounts is a bounded count of unsigned mail per From domain:

@@ -244,6 +244,10 @@ func TestFleetDatabaseOutage(t *testing.T) {
 	if p, err := f.nodes[2].store.SharedPending(ctx, 0); err != nil || len(p) != 1 {
 		t.Fatalf("node3's outbox during the outage: %+v, %v", p, err)
 	}
+	// What an operator's alert sees.
+	if up, outbox := gauge(t, f.nodes[2], "mtaq_cluster_database_up"), gauge(t, f.nodes[2], "mtaq_cluster_outbox"); up != 0 || outbox != 1 {
+		t.Fatalf("node3 during the outage: database_up %v, outbox %v", up, outbox)
+	}
 	load()
 	// Pacing the load through a long outage (not waiting for a state).
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -270,6 +274,9 @@ func TestFleetDatabaseOutage(t *testing.T) {
 			return err
 		})
 	}
+	waitfor.True(t, "node3's gauges to show the database back", func() bool {
+		return gauge(t, f.nodes[2], "mtaq_cluster_database_up") == 1 && gauge(t, f.nodes[2], "mtaq_cluster_outbox") == 0
+	})
 	// Every message accepted before, during and after the outage arrived.
 	waitfor.NoError(t, func() error {
 		got := map[string]bool{}
@@ -297,4 +304,20 @@ func TestFleetDatabaseOutage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// gauge reads one unlabelled gauge from d's metrics registry.
+func gauge(t *testing.T, d *Daemon, name string) float64 {
+	t.Helper()
+	mfs, err := d.metrics.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net/http"
 	"slices"
@@ -16,13 +15,50 @@ import (
 )
 
 // startHTTP serves [http] when it has listeners; nil otherwise. svc is the
-// admin Service, so both APIs share one implementation.
-func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc *admin.Service, reg *metrics.Registry) (*httpapi.Server, error) {
+// admin Service, so both APIs and the console share one implementation.
+func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc *admin.Service, reg *metrics.Registry) (*httpapi.Server, *certs, error) {
 	if len(c.HTTP.Listen) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
+	keys, err := httpKeys(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := loadCert("http", c.HTTP.TLSCert, c.HTTP.TLSKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc := newCerts(cert)
+	ui, err := console.New(console.Options{Admin: svc, Keys: consoleKeys(keys), Secure: cert != nil, Clock: o.Clock, Logger: o.Logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: hc.config(), Keys: keys, Intake: in, Store: store,
+		Admin: svc, MaxMessageBytes: c.Submission.MaxMessageBytes, RateLimit: c.HTTP.RateLimit, RateBurst: c.HTTP.RateBurst,
+		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted, Mount: map[string]http.Handler{console.Prefix: ui}})
+	if err != nil {
+		return nil, nil, err
+	}
+	srv.Start()
+	return srv, hc, nil
+}
+
+// consoleKeys are the API keys with the admin or read scope: they sign in
+// to the console.
+func consoleKeys(keys []httpapi.Key) []console.Key {
+	var ui []console.Key
+	for _, k := range keys {
+		isAdmin, isRead := slices.Contains(k.Scopes, conf.ScopeAdmin), slices.Contains(k.Scopes, conf.ScopeRead)
+		if isAdmin || isRead {
+			ui = append(ui, console.Key{Hash: k.Hash, User: k.User, Admin: isAdmin})
+		}
+	}
+	return ui
+}
+
+// httpKeys are the API keys of c's [[submission.user]] tables.
+func httpKeys(c conf.Config) ([]httpapi.Key, error) {
 	var keys []httpapi.Key
-	var uiKeys []console.Key // keys with admin or read sign in to the console
 	for i, u := range c.Submission.Users {
 		for j, s := range u.APIKeys {
 			h, err := httpapi.ParseKeyHash(s)
@@ -31,29 +67,7 @@ func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleS
 			}
 			keys = append(keys, httpapi.Key{Hash: h, User: u.Name, Scopes: u.Scopes(),
 				AllowedSenders: u.AllowedSenders, NoDSN: u.DSN != nil && !*u.DSN})
-			if isAdmin, isRead := slices.Contains(u.Scopes(), conf.ScopeAdmin), slices.Contains(u.Scopes(), conf.ScopeRead); isAdmin || isRead {
-				uiKeys = append(uiKeys, console.Key{Hash: h, User: u.Name, Admin: isAdmin})
-			}
 		}
 	}
-	var tlsConf *tls.Config
-	if c.HTTP.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.HTTP.TLSCert, c.HTTP.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("http.tls_cert/tls_key: %w", err)
-		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	ui, err := console.New(console.Options{Admin: svc, Keys: uiKeys, Secure: tlsConf != nil, Clock: o.Clock, Logger: o.Logger})
-	if err != nil {
-		return nil, err
-	}
-	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: tlsConf, Keys: keys, Intake: in, Store: store,
-		Admin: svc, MaxMessageBytes: c.Submission.MaxMessageBytes, RateLimit: c.HTTP.RateLimit, RateBurst: c.HTTP.RateBurst,
-		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted, Mount: map[string]http.Handler{console.Prefix: ui}})
-	if err != nil {
-		return nil, err
-	}
-	srv.Start()
-	return srv, nil
+	return keys, nil
 }

@@ -3,10 +3,14 @@ package daemon
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +22,7 @@ import (
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/httpapi"
 	"github.com/mtaq/mtaq/internal/httpapi/openapitest"
+	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/waitfor"
 	"github.com/mtaq/mtaq/queue"
 )
@@ -27,10 +32,17 @@ const httpTestKey = "mtaq_e2e_key_0123456789abcdefghijklmnopqrstuv"
 // newHTTPInternet is the fake Internet with the HTTP API on and a user
 // whose only credential is an API key (no password, no TLS listener);
 // example.net's exchanger is the returned sink.
-func newHTTPInternet(t *testing.T) (*internet, string) {
+func newHTTPInternet(t *testing.T, tweak ...func(*conf.Config)) (*internet, string) {
 	t.Helper()
 	sum := sha256.Sum256([]byte(httpTestKey))
+	scheme := "http://"
 	n := newInternet(t, func(c *conf.Config) {
+		for _, f := range tweak {
+			f(c)
+		}
+		if c.HTTP.TLSCert != "" {
+			scheme = "https://"
+		}
 		c.HTTP.Listen = []string{"127.0.0.1:0"}
 		c.Submission.Users = []conf.User{{Name: "shop", APIKeys: []string{"sha256:" + hex.EncodeToString(sum[:])},
 			APIScopes: []string{"send", "read", "admin"}, AllowedSenders: []string{"@shop.example"}}}
@@ -41,7 +53,23 @@ func newHTTPInternet(t *testing.T) (*internet, string) {
 	if len(n.d.HTTPAddrs()) != 1 {
 		t.Fatalf("HTTP listeners %v", n.d.HTTPAddrs())
 	}
-	return n, "http://" + n.d.HTTPAddrs()[0].String()
+	return n, scheme + n.d.HTTPAddrs()[0].String()
+}
+
+// validatingProxy is a loopback reverse proxy to url whose every response
+// is checked against the OpenAPI document, so what curl and the Python
+// client get is validated too.
+func validatingProxy(t *testing.T, target string) string {
+	t.Helper()
+	u, err := neturl.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = openapitest.New(t, httpapi.OpenAPI)
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // readmeBlocks returns the sh blocks of README.md's "HTTP API" section.
@@ -94,7 +122,8 @@ func runSh(t *testing.T, block string, env ...string) string {
 // one message.
 func TestHTTPReadmeCurlExamples(t *testing.T) {
 	needTools(t, "bash", "curl", "jq")
-	n, url := newHTTPInternet(t)
+	n, direct := newHTTPInternet(t)
+	url := validatingProxy(t, direct)
 	sink := n.mx("example.net", 10, "mx.example.net", "127.0.0.2")
 	blocks := readmeBlocks(t)
 	if len(blocks) != 5 {
@@ -170,7 +199,8 @@ func TestHTTPReadmeCurlExamples(t *testing.T) {
 // message end to end and reads it back delivered.
 func TestHTTPPythonClient(t *testing.T) {
 	needTools(t, "python3")
-	n, url := newHTTPInternet(t)
+	n, direct := newHTTPInternet(t)
+	url := validatingProxy(t, direct)
 	sink := n.mx("example.net", 10, "mx.example.net", "127.0.0.2")
 	client := filepath.Join("..", "httpapi", "python", "mtaq_client.py")
 	py := func(args ...string) (string, error) {
@@ -209,4 +239,63 @@ func TestHTTPPythonClient(t *testing.T) {
 	if err == nil || strings.TrimSpace(out) != "mtaq_client: 400: to[0]: not an address" {
 		t.Fatalf("bad input: %v %q", err, out)
 	}
+}
+
+// With tls_cert and tls_key the API speaks only HTTPS, and the Received
+// field says so.
+func TestHTTPOverTLS(t *testing.T) {
+	cert := smtptest.SelfSigned(t, "127.0.0.1")
+	certFile, keyFile := cert.WriteFiles(t, t.TempDir())
+	n, url := newHTTPInternet(t, func(c *conf.Config) { c.HTTP.TLSCert, c.HTTP.TLSKey = certFile, keyFile })
+	sink := n.mx("example.net", 10, "mx.example.net", "127.0.0.2")
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("url %s", url)
+	}
+	tr := openapitest.New(t, httpapi.OpenAPI)
+	tr.Base = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool()}}
+	body := strings.NewReader(`{"from": "tls@shop.example", "to": ["erin@example.net"], "text": "over TLS"}`)
+	req, _ := http.NewRequest("POST", url+"/v1/messages", body)
+	req.Header.Set("Authorization", "Bearer "+httpTestKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := tr.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res httpapi.SendResult
+	json.NewDecoder(resp.Body).Decode(&res) //nolint:errcheck // checked below
+	resp.Body.Close()
+	if resp.StatusCode != 202 || res.ID == "" {
+		t.Fatalf("%d %+v", resp.StatusCode, res)
+	}
+	// Read from what was delivered: the queue drops a body once every
+	// recipient is final, which can come before this line.
+	n.wait(res.ID, 0, queue.Delivered)
+	if b := sink.Messages()[0].Data; !strings.Contains(string(b), "with HTTPS id "+res.ID) {
+		t.Fatalf("Received field: %.200q", b)
+	}
+	plain, err := http.Get("http://" + n.d.HTTPAddrs()[0].String() + "/v1/openapi.json")
+	if err == nil {
+		plain.Body.Close()
+		if plain.StatusCode == 200 {
+			t.Fatal("plain HTTP served on the TLS listener")
+		}
+	}
+}
+
+// A port already taken stops the start with the key's name, and leaves
+// nothing running (the queue can be opened again at once).
+func TestHTTPListenInUse(t *testing.T) {
+	_, url := newHTTPInternet(t)
+	c := conf.Defaults()
+	c.Hostname = "mtaq.test"
+	c.DataDir = t.TempDir()
+	c.Submission.Listen = []string{"127.0.0.1:0"}
+	c.HTTP.Listen = []string{strings.TrimPrefix(url, "http://")}
+	_, err := Start(Options{Config: c})
+	if err == nil || !strings.Contains(err.Error(), "http.listen "+c.HTTP.Listen[0]) {
+		t.Fatalf("start with the port taken: %v", err)
+	}
+	c.HTTP.Listen = nil
+	d := startDaemon(t, Options{Config: c})
+	stopDaemon(t, d)
 }

@@ -9,13 +9,14 @@ import (
 	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/scheduler"
 )
 
 // newVerifier wires [verify]: the queue's suppressions and history, the
 // delivery resolver (one DNS cache), the disposable list in data_dir and,
 // when smtp_probe is on, probes through the Deliverer.
 func newVerifier(c conf.Config, o Options, store *queue.PebbleStore, deliv *delivery.Deliverer,
-	classifier *policy.Classifier, reg *metrics.Registry) (*verify.Verifier, error) {
+	classifier *policy.Classifier, reg *metrics.Registry, sched *scheduler.Scheduler) (*verify.Verifier, error) {
 	lists, err := verify.LoadLists(c.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("verify: disposable list: %w", err)
@@ -27,7 +28,21 @@ func newVerifier(c conf.Config, o Options, store *queue.PebbleStore, deliv *deli
 	if v.SMTPProbe {
 		opts.Probe = &verify.ProbeOptions{Enabled: true, Prober: deliv, Classifier: classifier, Rate: v.ProbeRate,
 			PositiveTTL: v.ProbePositiveTTL.Duration, NegativeTTL: v.ProbeNegativeTTL.Duration, Skip: v.ProbeSkip,
-			OnProbe: reg.Probe}
+			OnProbe: reg.Probe, Held: held(sched)}
 	}
 	return verify.New(opts), nil
+}
+
+// held reports a destination the scheduler is holding back (throttled,
+// parked or probing its breaker), so a verification probe does not add to
+// it.
+func held(sched *scheduler.Scheduler) func(domain string) string {
+	return func(domain string) string {
+		for _, d := range sched.Destinations() {
+			if d.Domain == domain && d.State != "ok" {
+				return d.State
+			}
+		}
+		return ""
+	}
 }

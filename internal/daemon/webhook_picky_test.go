@@ -286,6 +286,8 @@ func TestWebhookGoneDisables(t *testing.T) {
 		n.wait(n.send("app@sender.test", fmt.Sprintf("b%d@ok.test", i)), 0, queue.Delivered)
 	}
 	n.advanceTo(n.clk.Now().Add(6 * time.Hour))
+	var evs []queue.Event
+	waitfor.True(t, "12 events", func() bool { evs = n.events(); return len(evs) == 12 })
 	l, _ := api.ListWebhooks(ctx)
 	rcv.mu.Lock()
 	after := len(rcv.requests)
@@ -307,8 +309,6 @@ func TestWebhookGoneDisables(t *testing.T) {
 	if err != nil || !res.Enabled {
 		t.Fatalf("retry: %+v, %v", res, err)
 	}
-	var evs []queue.Event
-	waitfor.True(t, "12 events", func() bool { evs = n.events(); return len(evs) == 12 })
 	waitfor.True(t, "every event after the retry", func() bool {
 		return rcv.received(evs, func(queue.Event) bool { return true })
 	})

@@ -6,15 +6,17 @@ import (
 
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/events"
+	"github.com/mtaq/mtaq/queue"
 )
 
-// webhookSet is the daemon's webhooks as the admin API sees them.
-type webhookSet []*events.Webhook
+// webhookSet is the daemon's webhooks as the admin API sees them: the
+// current set, which a reload may replace.
+type webhookSet struct{ current func() []*events.Webhook }
 
-var _ admin.Webhooks = webhookSet(nil)
+var _ admin.Webhooks = webhookSet{}
 
 func (s webhookSet) find(name string) (*events.Webhook, error) {
-	for _, w := range s {
+	for _, w := range s.current() {
 		if w.Status().Name == name {
 			return w, nil
 		}
@@ -24,8 +26,9 @@ func (s webhookSet) find(name string) (*events.Webhook, error) {
 
 // List implements admin.Webhooks.
 func (s webhookSet) List() []admin.WebhookEntry {
-	out := make([]admin.WebhookEntry, len(s))
-	for i, w := range s {
+	hooks := s.current()
+	out := make([]admin.WebhookEntry, len(hooks))
+	for i, w := range hooks {
 		st := w.Status()
 		out[i] = admin.WebhookEntry{Name: st.Name, URL: st.URL, Backlog: st.Backlog, InFlight: st.InFlight,
 			DeadLetters: st.DeadLetters, Disabled: st.Disabled, DisabledReason: st.DisabledReason,
@@ -69,4 +72,13 @@ func (s webhookSet) Test(ctx context.Context, name string) (*admin.WebhookTest, 
 	}
 	return &admin.WebhookTest{Name: name, URL: w.Status().URL, Status: res.Status, Error: res.Error,
 		DurationMS: float64(res.Took) / float64(time.Millisecond)}, nil
+}
+
+// DeadLetters implements admin.Webhooks.
+func (s webhookSet) DeadLetters(ctx context.Context, name string, after uint64, limit int) ([]queue.DeadLetter, error) {
+	w, err := s.find(name)
+	if err != nil {
+		return nil, err
+	}
+	return w.DeadLetters(ctx, after, limit)
 }

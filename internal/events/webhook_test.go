@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/waitfor"
@@ -243,7 +245,8 @@ func TestWebhookDeadLetters(t *testing.T) {
 	for i := range 60 {
 		enqueue(t, s, t0, fmt.Sprintf("%s%d@y.test", []string{"a", "b", "x"}[i%3], i%6))
 	}
-	w, _ := hook(t, s, clk, srv.URL, nil)
+	core, logs := observer.New(zap.InfoLevel)
+	w, _ := hook(t, s, clk, srv.URL, func(o *WebhookOptions) { o.Logger = zap.New(core) })
 	// Every good event arrives without the clock moving: the refused ones
 	// wait out their 1s, 2s, 4s on their own.
 	waitfor.True(t, "the 40 good events", func() bool { return rcv.delivered() == 40 })
@@ -269,6 +272,15 @@ func TestWebhookDeadLetters(t *testing.T) {
 	rcv.mu.Unlock()
 	if c, _ := s.Cursor(ctx, w.Name()); c != 60 {
 		t.Fatalf("cursor %d: the dead letters should not hold it", c)
+	}
+	warned := logs.FilterMessageSnippet("moved to the dead-letter list").All()
+	if len(warned) != 20 || warned[0].Level != zap.WarnLevel {
+		t.Fatalf("%d dead-letter warnings", len(warned))
+	}
+	for _, k := range []string{"webhook", "url", "seq", "event", "queue_id", "rcpt", "status", "attempts", "error"} {
+		if _, ok := warned[0].ContextMap()[k]; !ok {
+			t.Errorf("the dead-letter warning lacks %q: %v", k, warned[0].ContextMap())
+		}
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
@@ -301,8 +313,23 @@ func TestWebhookGone(t *testing.T) {
 		enqueue(t, s, t0, fmt.Sprintf("r%d@x.test", i))
 	}
 	// One at a time, so that no request is still on its way when it stops.
-	w, stop := hook(t, s, clk, srv.URL, func(o *WebhookOptions) { o.Concurrency = 1 })
+	core, logs := observer.New(zap.InfoLevel)
+	w, stop := hook(t, s, clk, srv.URL, func(o *WebhookOptions) { o.Concurrency = 1; o.Logger = zap.New(core) })
 	waitfor.True(t, "disabled", func() bool { return w.Status().Disabled })
+	// The warning an operator's alert matches, with its stable keys.
+	warned := logs.FilterMessageSnippet("410 Gone; disabled").All()
+	if len(warned) != 1 || warned[0].Level != zap.WarnLevel {
+		t.Fatalf("410 warnings: %+v", warned)
+	}
+	fields := warned[0].ContextMap()
+	for _, k := range []string{"webhook", "url", "seq", "status"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("the 410 warning lacks %q: %v", k, fields)
+		}
+	}
+	if fields["webhook"] != "app" || fields["status"] != int64(410) {
+		t.Errorf("410 warning fields %v", fields)
+	}
 	stop()
 	rcv.mu.Lock()
 	before := rcv.requests

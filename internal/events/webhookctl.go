@@ -64,31 +64,36 @@ func (w *Webhook) Retry(ctx context.Context, dead bool) (*RetryResult, error) {
 	return res, err
 }
 
-// resendDead sends every dead letter once, keys in parallel within the
-// concurrency bound, each key's letters in order.
+// resendDead sends every dead letter once, a page at a time (bounded
+// memory): within a page keys in parallel within the concurrency bound,
+// each key's letters in order; pages go in seq order, so each key's
+// letters do too.
 func (w *Webhook) resendDead(ctx context.Context, res *RetryResult) error {
-	var byKey [][]queue.DeadLetter
-	index := map[string]int{}
 	var after uint64
 	for {
 		page, err := w.o.Store.DeadLetters(ctx, w.name, after, 0)
-		if err != nil {
+		if err != nil || len(page) == 0 {
 			return err
 		}
-		if len(page) == 0 {
-			break
-		}
-		for _, d := range page {
-			k := orderKey(d.Event)
-			i, ok := index[k]
-			if !ok {
-				i = len(byKey)
-				index[k] = i
-				byKey = append(byKey, nil)
-			}
-			byKey[i] = append(byKey[i], d)
+		if err := w.resendPage(ctx, page, res); err != nil {
+			return err
 		}
 		after = page[len(page)-1].Event.Seq
+	}
+}
+
+func (w *Webhook) resendPage(ctx context.Context, page []queue.DeadLetter, res *RetryResult) error {
+	var byKey [][]queue.DeadLetter
+	index := map[string]int{}
+	for _, d := range page {
+		k := orderKey(d.Event)
+		i, ok := index[k]
+		if !ok {
+			i = len(byKey)
+			index[k] = i
+			byKey = append(byKey, nil)
+		}
+		byKey[i] = append(byKey[i], d)
 	}
 	var (
 		mu   sync.Mutex
@@ -205,4 +210,10 @@ func (w *Webhook) RecountDeadLetters(ctx context.Context) error {
 		w.dead.Store(int64(n))
 	}
 	return err
+}
+
+// DeadLetters returns up to limit of the webhook's dead letters after seq
+// after, oldest first.
+func (w *Webhook) DeadLetters(ctx context.Context, after uint64, limit int) ([]queue.DeadLetter, error) {
+	return w.o.Store.DeadLetters(ctx, w.name, after, limit)
 }

@@ -77,7 +77,7 @@ func (s *Server) authenticate(r *http.Request) (*Key, *Problem) {
 		return nil, &Problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized,
 			Detail: "Authorization: send \"Bearer <API key>\""}
 	}
-	k := s.keys[sha256.Sum256([]byte(strings.TrimSpace(tok)))]
+	k := (*s.keys.Load())[sha256.Sum256([]byte(strings.TrimSpace(tok)))]
 	if k == nil {
 		return nil, &Problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized,
 			Detail: "Authorization: unknown API key"}

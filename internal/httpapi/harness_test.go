@@ -16,10 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtaq/mtaq/delivery"
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/httpapi/openapitest"
 	"github.com/mtaq/mtaq/internal/intake"
+	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
 )
@@ -79,7 +82,13 @@ func (h *harness) start(tweak ...func(*Options)) {
 	}
 	h.store = store
 	in := intake.New(intake.Options{Hostname: "mtaq.test", Store: store, Clock: h.clk, MaxMessageBytes: 1 << 20, MaxRecipients: 50})
-	svc := admin.NewService(admin.Options{Store: store, Clock: h.clk, TTLs: policy.TTLs{}})
+	// Verification asks a DNS server of the test's own (example.test
+	// takes mail; anything else does not exist).
+	dns := dnstest.New(t)
+	dns.MX("example.test", 10, "mx.example.test")
+	dns.A("mx.example.test", "127.0.0.2")
+	ver := verify.New(verify.Options{Store: store, Resolver: delivery.NewResolver([]string{dns.Addr()}), Clock: h.clk})
+	svc := admin.NewService(admin.Options{Store: store, Clock: h.clk, TTLs: policy.TTLs{}, Verifier: ver})
 	o := Options{Listen: []string{"127.0.0.1:0"}, Keys: testKeys(), Intake: in, Store: store, Admin: svc,
 		MaxMessageBytes: 1 << 20, Clock: h.clk}
 	for _, f := range tweak {

@@ -111,6 +111,10 @@ func TestListAndShowMessages(t *testing.T) {
 	if p := h.problem(hd, body); st != 404 {
 		t.Errorf("unknown route: %d %+v", st, p)
 	}
+	st, hd, body = h.do("PUT", "/v1/messages", readKey, nil)
+	if p := h.problem(hd, body); st != 405 || hd.Get("Allow") != "GET, POST" {
+		t.Errorf("PUT /v1/messages: %d Allow %q %+v", st, hd.Get("Allow"), p)
+	}
 }
 
 func TestSuppressionsEventsStats(t *testing.T) {

@@ -263,9 +263,15 @@ func (s *Server) submit(r *http.Request, k *Key, env envelope, data []byte, idem
 	res := SendResult{Recipients: []RecipientResult{}}
 	var rcpts []intake.Recipient
 	seen := map[string]bool{}
+	_, maxRcpts, _ := s.o.Intake.Limits()
 	for _, rf := range env.rcpts {
 		if seen[strings.ToLower(rf.addr)] {
 			continue
+		}
+		if len(seen) == maxRcpts {
+			p := fromIntake(intake.ErrRcptLimit, rf.field)
+			p.Detail = fmt.Sprintf("%s: more than %d distinct recipients (submission.max_recipients)", rf.field, maxRcpts)
+			return 0, nil, p
 		}
 		seen[strings.ToLower(rf.addr)] = true
 		rc, err := s.o.Intake.Recipient(ctx, o, rf.addr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -159,6 +160,7 @@ func TestBadInputNamesTheField(t *testing.T) {
 		{"tag too long", with("tag", strings.Repeat("t", 200)), nil, 422, "tag: X-Mtaq-Tag: longer than 128 octets"},
 		{"metadata key", with("metadata", map[string]string{"bad key": "v"}), nil, 400, "metadata.bad key: the key must be"},
 		{"no body", with("text", nil), nil, 0, ""},
+		{"too many recipients", with("bcc", manyAddrs(60)), nil, 422, "bcc[48]: more than 50 distinct recipients"},
 		{"empty", "", nil, 400, "the body is empty"},
 		{"not json", "{from:", nil, 400, "not JSON at byte"},
 		{"two values", `{"from":"a@app.test"} {}`, nil, 400, "the body holds more than one JSON value"},
@@ -385,5 +387,27 @@ func TestSuppressedRecipientIsRejected(t *testing.T) {
 	if st != 202 {
 		// record mode: queued with every recipient rejected, like SMTP
 		t.Fatalf("all suppressed: %d %s %v", st, body, hd)
+	}
+}
+
+func manyAddrs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("r%d@example.test", i)
+	}
+	return out
+}
+
+// A key carries its user's dsn = false: the message is queued with no
+// bounce messages, as SMTP AUTH as that user would.
+func TestKeyCarriesDSNSetting(t *testing.T) {
+	h := newHarness(t)
+	narrow := h.send(narrowKey, map[string]any{"from": "app@narrow.test", "to": []string{"x@example.test"}, "text": "hi"})
+	plain := h.send(sendKey, map[string]any{"from": "app@narrow.test", "to": []string{"x@example.test"}, "text": "hi"})
+	for id, want := range map[string]bool{narrow.ID: true, plain.ID: false} {
+		m, err := h.store.Message(context.Background(), id)
+		if err != nil || m.NoDSN != want {
+			t.Errorf("%s: NoDSN %v, want %v (%v)", id, m.NoDSN, want, err)
+		}
 	}
 }

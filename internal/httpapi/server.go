@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,7 +61,7 @@ type Options struct {
 type Server struct {
 	o      Options
 	log    *zap.Logger
-	keys   map[[32]byte]*Key
+	keys   atomic.Pointer[map[[32]byte]*Key] // replaced whole by SetKeys (reload)
 	limits *limiter
 	srv    *http.Server
 	lns    []net.Listener
@@ -85,14 +87,10 @@ func New(o Options) (*Server, error) {
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = 25 << 20
 	}
-	s := &Server{o: o, log: o.Logger.Named("http"), keys: map[[32]byte]*Key{},
+	s := &Server{o: o, log: o.Logger.Named("http"),
 		limits: &limiter{rate: o.RateLimit, burst: float64(max(o.RateBurst, 1)), clock: o.Clock, buckets: map[[32]byte]*bucket{}}}
-	for i := range o.Keys {
-		k := &o.Keys[i]
-		if s.keys[k.Hash] != nil {
-			return nil, fmt.Errorf("http: API key of %q is also %q's", k.User, s.keys[k.Hash].User)
-		}
-		s.keys[k.Hash] = k
+	if err := s.SetKeys(o.Keys); err != nil {
+		return nil, err
 	}
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		IdleTimeout: idleTimeout, ErrorLog: zap.NewStdLog(s.log), TLSConfig: o.TLS}
@@ -123,7 +121,7 @@ func (s *Server) Start() {
 	}
 	if len(s.lns) > 0 {
 		s.log.Info("http api listening", zap.Stringers("listen", s.addrStringers()), zap.Bool("tls", s.o.TLS != nil),
-			zap.Int("keys", len(s.keys)))
+			zap.Int("keys", len(*s.keys.Load())))
 	}
 }
 
@@ -155,6 +153,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// SetKeys replaces the API keys (a configuration reload): the next
+// request is checked against the new set; one in progress finishes with
+// the key it was let in with. A key listed twice changes nothing.
+func (s *Server) SetKeys(keys []Key) error {
+	m := make(map[[32]byte]*Key, len(keys))
+	for i := range keys {
+		k := &keys[i]
+		if m[k.Hash] != nil {
+			return fmt.Errorf("http: API key of %q is also %q's", k.User, m[k.Hash].User)
+		}
+		m[k.Hash] = k
+	}
+	s.keys.Store(&m)
+	return nil
+}
+
 // Handler is the API's routes; tests serve it directly.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -173,11 +187,26 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /v1/suppressions/{address}", s.auth(ScopeAdmin, s.removeSuppression))
 	mux.Handle("GET /v1/events", s.auth(ScopeRead, s.listEvents))
 	mux.Handle("GET /v1/stats", s.auth(ScopeRead, s.stats))
-	// POST /v1/verify (issue 23) goes here, behind s.auth like the rest.
+	mux.Handle("POST /v1/verify", s.auth(ScopeRead, s.verify))
 	for pattern, h := range s.o.Mount {
 		mux.Handle(pattern, h)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// A known path with another method is a 405 naming the ones it has.
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeProblem(w, &Problem{Type: typeInvalid, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+				Detail: fmt.Sprintf("%s %s: want %s", r.Method, r.URL.Path, strings.Join(allow, " or "))})
+			return
+		}
 		writeProblem(w, notFound(fmt.Sprintf("no route %s %s (see /v1/openapi.json)", r.Method, r.URL.Path)))
 	})
 	return recoverer(s.log, mux)

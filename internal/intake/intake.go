@@ -60,6 +60,8 @@ type Intake struct {
 	o    Options
 	log  *zap.Logger
 	keys atomic.Pointer[signing] // replaced whole by SetDKIM
+	// refuse is Options.RefuseSuppressed, which a reload may change.
+	refuse atomic.Bool
 }
 
 // signing is the DKIM part of the options, swapped as one on reload.
@@ -90,8 +92,13 @@ func New(o Options) *Intake {
 	}
 	in := &Intake{o: o, log: o.Logger.Named("intake")}
 	in.SetDKIM(o.DKIM, o.RequireDKIM)
+	in.SetRefuseSuppressed(o.RefuseSuppressed)
 	return in
 }
+
+// SetRefuseSuppressed changes [suppression] on_suppressed for the next
+// RCPT: refuse (550) or record the recipient rejected.
+func (in *Intake) SetRefuseSuppressed(refuse bool) { in.refuse.Store(refuse) }
 
 // SetDKIM replaces the signing keys and dkim_require (SIGHUP): messages
 // already being prepared finish with the keys they started with.
@@ -201,7 +208,7 @@ func (in *Intake) Recipient(ctx context.Context, o Origin, addr string) (Recipie
 		return Recipient{}, ErrTempLookup
 	}
 	r := Recipient{Address: addr, Domain: a.ASCIIDomain(), Suppressed: sup.Active(now)}
-	if r.Suppressed && in.o.RefuseSuppressed && (o.Kind == SMTP || o.Kind == HTTP) {
+	if r.Suppressed && in.refuse.Load() && (o.Kind == SMTP || o.Kind == HTTP) {
 		return Recipient{}, ErrSuppressed
 	}
 	return r, nil

@@ -183,6 +183,19 @@ func TestOutcomesAndHooks(t *testing.T) {
 	if got := gather(t, r, "mtaq_webhook_request_duration_seconds"); got["webhook=app"] != 3 {
 		t.Fatalf("durations %v", got)
 	}
+	if got := gather(t, r, "mtaq_cluster_outbox"); len(got) != 0 {
+		t.Fatalf("cluster gauges without [cluster] %v", got)
+	}
+	r.WatchCluster(func() ClusterState { return ClusterState{Outbox: 7, AppliedVersion: 1234} })
+	if got := gather(t, r, "mtaq_cluster_outbox"); got[""] != 7 {
+		t.Fatalf("cluster outbox %v", got)
+	}
+	if got := gather(t, r, "mtaq_cluster_database_up"); got[""] != 0 {
+		t.Fatalf("cluster up %v", got)
+	}
+	if got := gather(t, r, "mtaq_cluster_applied_version"); got[""] != 1234 {
+		t.Fatalf("cluster version %v", got)
+	}
 	r.Verified("valid")
 	r.Verified("valid")
 	r.Verified("risky")

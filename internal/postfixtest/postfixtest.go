@@ -34,6 +34,10 @@ type Options struct {
 	// with no local_recipient_maps accepts every address at SMTP, then
 	// bounces unknown users. Default local.postfix.test.
 	LocalDomains []string
+	// LocalRecipients, when set, are the only local users (by local
+	// part): smtpd refuses others at RCPT with 550 5.1.1, as a Postfix
+	// with local_recipient_maps does. Empty: every address is accepted.
+	LocalRecipients []string
 }
 
 // Instance is a running Postfix.
@@ -89,6 +93,14 @@ func Start(t testing.TB, o Options) *Instance {
 	if out, err := exec.Command("chown", "postfix", filepath.Join(dir, "data")).CombinedOutput(); err != nil {
 		t.Fatalf("chown postfix: %v: %s", err, out)
 	}
+	recipients := "" // accept every local address at SMTP, so that local(8) bounces it
+	if len(o.LocalRecipients) > 0 {
+		pairs := make([]string, len(o.LocalRecipients))
+		for i, r := range o.LocalRecipients {
+			pairs[i] = r + "=ok"
+		}
+		recipients = "inline:{" + strings.Join(pairs, ", ") + "}"
+	}
 	mainCf := strings.Join([]string{
 		"compatibility_level = 3.6",
 		"queue_directory = " + dir + "/spool",
@@ -103,8 +115,7 @@ func Start(t testing.TB, o Options) *Instance {
 		"mydestination = " + strings.Join(o.LocalDomains, ", "),
 		"alias_maps =",
 		"alias_database =",
-		// accept every local address at SMTP, so that local(8) bounces it
-		"local_recipient_maps =",
+		"local_recipient_maps = " + recipients,
 		"inet_interfaces = loopback-only",
 		"inet_protocols = ipv4",
 		"mynetworks = 127.0.0.0/8",

@@ -99,7 +99,7 @@ func (u *User) mayUse(from string) bool {
 // AuthMechanisms lists PLAIN and LOGIN only under TLS and only when users
 // exist; with none, go-smtp advertises no AUTH at all.
 func (ss *session) AuthMechanisms() []string {
-	if !ss.tls || len(ss.s.users.byName) == 0 {
+	if !ss.tls || len(ss.s.users.Load().byName) == 0 {
 		return nil
 	}
 	return []string{sasl.Plain, "LOGIN"}
@@ -127,9 +127,10 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 }
 
 // authenticate checks one set of credentials (identity is PLAIN's
-// authorization identity: empty or the user's own name). A failure is
-// reserved against the client IP before the bcrypt work, so concurrent
-// attempts cannot overrun the limit, and given back on success.
+// authorization identity: empty or the user's own name). The check is
+// booked against the client IP before the bcrypt work (reserve), so
+// concurrent attempts cannot overrun the limit; the booking ends as a
+// counted failure or, on success, leaves nothing.
 func (ss *session) authenticate(mech, identity, name, password string) error {
 	now := ss.s.opts.Clock.Now()
 	if !ss.s.ipFail.reserve(ss.ip, now) {
@@ -137,9 +138,9 @@ func (ss *session) authenticate(mech, identity, name, password string) error {
 		ss.end()
 		return errAuthTooMany
 	}
-	u := ss.s.users.verify(name, password)
+	u := ss.s.users.Load().verify(name, password)
 	if u != nil && (identity == "" || identity == name) {
-		ss.s.ipFail.release(ss.ip, now)
+		ss.s.ipFail.release(ss.ip)
 		if ss.idle != nil {
 			ss.idle.promote() // its slot leaves the untrusted share
 			ss.idle.progress()
@@ -158,7 +159,7 @@ func (ss *session) authFailed(mech, name string, reserved bool) error {
 	ss.authFailures++
 	var ipBlocked bool
 	if now := ss.s.opts.Clock.Now(); reserved {
-		ipBlocked = ss.s.ipFail.blocked(ss.ip, now)
+		ipBlocked = ss.s.ipFail.fail(ss.ip, now)
 	} else {
 		ipBlocked = ss.s.ipFail.add(ss.ip, now)
 	}
@@ -227,4 +228,15 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 		return nil, true, l.check("", l.name, string(response))
 	}
 	return nil, false, sasl.ErrUnexpectedClientResponse
+}
+
+// SetUsers replaces the users AUTH checks against (SIGHUP). Sessions that
+// already authenticated keep their user; the next AUTH sees the new list.
+func (s *Server) SetUsers(users []User) error {
+	db, err := newUserDB(users)
+	if err != nil {
+		return err
+	}
+	s.users.Store(db)
+	return nil
 }

@@ -16,11 +16,16 @@ type failureLog struct {
 
 	mu        sync.Mutex
 	byClient  map[netip.Prefix][]time.Time // oldest first
+	inflight  map[netip.Prefix]int         // reserved attempts not yet settled
+	settled   *sync.Cond                   // on mu: an attempt in flight ended
 	nextSweep int
 }
 
 func newFailureLog(limit int, window time.Duration) *failureLog {
-	return &failureLog{limit: limit, window: window, byClient: map[netip.Prefix][]time.Time{}, nextSweep: 1024}
+	f := &failureLog{limit: limit, window: window, byClient: map[netip.Prefix][]time.Time{},
+		inflight: map[netip.Prefix]int{}, nextSweep: 1024}
+	f.settled = sync.NewCond(&f.mu)
+	return f
 }
 
 func clientKey(ip netip.Addr) netip.Prefix {
@@ -38,51 +43,64 @@ func (f *failureLog) blocked(ip netip.Addr, now time.Time) bool {
 	return len(f.recent(clientKey(ip), now)) >= f.limit
 }
 
-// reserve counts a failure for ip at now before its password is checked,
-// unless ip is blocked already: then it returns false. Checking first and
-// recording after the bcrypt work let any number of concurrent attempts
-// pass the check (security issue 22); with the reservation taken under the
-// same lock as the check, at most limit attempts are ever in the window.
-// A successful attempt gives its reservation back with release.
+// reserve books one password check for ip before the bcrypt work. It
+// returns false when ip has limit failures in the window. Otherwise it
+// waits until failures plus checks in flight are below limit, then books
+// one: at most limit wrong passwords are ever checked in a window, however
+// many arrive at once (security issue 22), while a burst of right ones
+// from one app's connection pool waits its turn instead of being refused.
+// Every booking ends with release (success) or fail.
 func (f *failureLog) reserve(ip netip.Addr, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := clientKey(ip)
-	times := f.recent(k, now)
-	if len(times) >= f.limit {
-		return false
+	for {
+		times := f.recent(k, now)
+		if len(times) >= f.limit {
+			return false
+		}
+		if len(times)+f.inflight[k] < f.limit {
+			f.inflight[k]++
+			return true
+		}
+		f.settled.Wait() // checks in flight end within a bcrypt comparison
 	}
-	f.byClient[k] = append(times, now)
-	if len(f.byClient) >= f.nextSweep {
-		f.sweep(now)
-	}
-	return true
 }
 
-// release undoes a reservation made at at; one already aged out is gone.
-func (f *failureLog) release(ip netip.Addr, at time.Time) {
+// release ends a booking whose password was right: nothing is counted.
+func (f *failureLog) release(ip netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.settle(clientKey(ip))
+}
+
+// fail ends a booking whose password was wrong: the failure is counted at
+// now; it reports whether ip is now blocked.
+func (f *failureLog) fail(ip netip.Addr, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := clientKey(ip)
-	times := f.byClient[k]
-	for i := len(times) - 1; i >= 0; i-- {
-		if times[i].Equal(at) {
-			times = append(times[:i], times[i+1:]...)
-			break
-		}
+	f.settle(k)
+	return f.record(k, now)
+}
+
+func (f *failureLog) settle(k netip.Prefix) {
+	if f.inflight[k] <= 1 {
+		delete(f.inflight, k)
+	} else {
+		f.inflight[k]--
 	}
-	if len(times) == 0 {
-		delete(f.byClient, k)
-		return
-	}
-	f.byClient[k] = times
+	f.settled.Broadcast()
 }
 
 // add records a failure at now and reports whether ip is now blocked.
 func (f *failureLog) add(ip netip.Addr, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k := clientKey(ip)
+	return f.record(clientKey(ip), now)
+}
+
+func (f *failureLog) record(k netip.Prefix, now time.Time) bool {
 	times := append(f.recent(k, now), now)
 	if len(times) > f.limit {
 		times = times[len(times)-f.limit:]

@@ -87,8 +87,8 @@ func TestUserDB(t *testing.T) {
 	}
 }
 
-// A reservation counts as a failure until released; none is granted once
-// the limit is reached, released or not.
+// Bookings: at most limit checks in flight or failed; one more waits until
+// a booking ends, and is refused once limit failures are counted.
 func TestFailureLogReserve(t *testing.T) {
 	t.Parallel()
 	f := newFailureLog(2, time.Minute)
@@ -98,15 +98,48 @@ func TestFailureLogReserve(t *testing.T) {
 			t.Fatalf("reservation %d refused", i)
 		}
 	}
-	if f.reserve(a, t0) || !f.blocked(a, t0) {
-		t.Fatal("a third reservation granted")
+	if f.blocked(a, t0) {
+		t.Fatal("checks in flight count as failures")
 	}
-	f.release(a, t0)
-	if f.blocked(a, t0) || !f.reserve(a, t0.Add(time.Second)) || f.reserve(a, t0.Add(time.Second)) {
-		t.Fatal("a released reservation not given back exactly once")
+	third := make(chan bool)
+	go func() { third <- f.reserve(a, t0) }()
+	select {
+	case <-third:
+		t.Fatal("a third booking granted while two are in flight")
+	case <-time.After(20 * time.Millisecond): // it must still be waiting
 	}
-	f.release(a, t0.Add(2*time.Minute)) // nothing reserved then: no effect
-	if !f.blocked(a, t0.Add(time.Second)) {
-		t.Fatal("releasing an unknown reservation freed another")
+	f.release(a) // a right password: its slot goes to the waiter
+	if !<-third {
+		t.Fatal("the waiting booking was refused after a success")
+	}
+	if f.fail(a, t0) || !f.fail(a, t0) {
+		t.Fatal("two failures of limit 2: blocked only after the second")
+	}
+	if f.reserve(a, t0.Add(time.Second)) || !f.blocked(a, t0.Add(time.Second)) {
+		t.Fatal("a booking granted with limit failures counted")
+	}
+	if f.blocked(a, t0.Add(2*time.Minute)) || !f.reserve(a, t0.Add(2*time.Minute)) {
+		t.Fatal("failures outlived the window")
+	}
+}
+
+// Failures refuse the waiters: with limit checks in flight and more
+// waiting, wrong passwords end the wait with a refusal, not a check.
+func TestFailureLogWaitersRefusedAfterFailures(t *testing.T) {
+	t.Parallel()
+	f := newFailureLog(2, time.Minute)
+	a := netip.MustParseAddr("192.0.2.1")
+	f.reserve(a, t0)
+	f.reserve(a, t0)
+	waiters := make(chan bool, 5)
+	for range 5 {
+		go func() { waiters <- f.reserve(a, t0) }()
+	}
+	f.fail(a, t0)
+	f.fail(a, t0)
+	for range 5 {
+		if <-waiters {
+			t.Fatal("a waiter was granted a check after limit failures")
+		}
 	}
 }

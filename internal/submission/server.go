@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -140,8 +141,8 @@ type Server struct {
 	opts   Options
 	log    *zap.Logger
 	in     *intake.Intake
-	srvs   [3]*smtp.Server // by Kind; nil when the kind has no listener
-	users  *userDB
+	srvs   [3]*smtp.Server        // by Kind; nil when the kind has no listener
+	users  atomic.Pointer[userDB] // replaced whole by SetUsers (reload)
 	ipFail *failureLog
 	conns  *connLimit
 	// inFlight charges every body byte held from receipt to commit or abort.
@@ -180,12 +181,13 @@ func New(opts Options) (*Server, error) {
 			MaxHops: opts.MaxReceived, RefuseSuppressed: opts.RefuseSuppressed, OnQueued: opts.OnQueued,
 			NewID: opts.NewID})
 	}
-	s := &Server{opts: opts, log: opts.Logger.Named("submission"), users: users, in: in,
+	s := &Server{opts: opts, log: opts.Logger.Named("submission"), in: in,
 		ipFail: newFailureLog(opts.AuthIPFailures, opts.AuthIPWindow),
 		conns: newConnLimit(connLimits{Total: opts.MaxConnections, PerIP: opts.MaxConnectionsPerIP,
 			Untrusted: opts.MaxConnectionsUntrusted, UntrustedPerIP: opts.MaxConnectionsUntrustedPerIP,
 			UntrustedPerNet: opts.MaxConnectionsUntrustedPerNet}),
 		inFlight: &byteBudget{limit: opts.MaxBytesInFlight}}
+	s.users.Store(users)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for k, addrs := range s.listenAddrs() {
 		if len(addrs) > 0 {

@@ -62,6 +62,11 @@ type ProbeOptions struct {
 	RandomLocal func() string
 	// OnProbe hears each probe's outcome code (metrics); may be nil.
 	OnProbe func(code string)
+	// Held names why the domain must not be contacted now ("throttled",
+	// "parked": the scheduler's adaptive limit or circuit breaker), or
+	// "" to go ahead; nil: never held. A probe must not add to the load of
+	// a destination that is already pushing back.
+	Held func(domain string) string
 }
 
 type cached struct {
@@ -168,6 +173,14 @@ func (p *prober) one(ctx context.Context, domain, addr string) (Reason, bool) {
 	known := false // the domain's catch-all reading is fresh: no random RCPT
 	if c, ok := p.catchAll[domain]; ok && now.Before(c.expires) {
 		known = true
+	}
+	if p.o.Held != nil {
+		if why := p.o.Held(domain); why != "" {
+			p.mu.Unlock()
+			p.o.OnProbe(CodeProbeFailed)
+			return Reason{Code: CodeProbeFailed, Verdict: Unknown,
+				Detail: fmt.Sprintf("not probed: delivery to %s is %s", domain, why)}, false
+		}
 	}
 	if !p.allow(domain, now) {
 		p.mu.Unlock()

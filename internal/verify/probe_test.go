@@ -28,7 +28,7 @@ func (l *rcptLog) n() int        { l.mu.Lock(); defer l.mu.Unlock(); return len(
 
 // probeWorld adds three exchangers to the world: catchall.test takes any
 // mailbox, checks.test knows ann and bob, grey.test answers 451.
-func probeWorld(t *testing.T) (*world, *Verifier, map[string]*rcptLog) {
+func probeWorld(t *testing.T, mods ...func(*ProbeOptions)) (*world, *Verifier, map[string]*rcptLog) {
 	w := newWorld(t)
 	port := smtptest.FreePort(t, probeIPs...)
 	logs := map[string]*rcptLog{}
@@ -58,6 +58,9 @@ func probeWorld(t *testing.T) (*world, *Verifier, map[string]*rcptLog) {
 		o.Resolver = res
 		o.Probe = &ProbeOptions{Enabled: true, Prober: d, Rate: 3, Skip: []string{"gmail.com"},
 			RandomLocal: func() string { return "random-x7" }}
+		for _, m := range mods {
+			m(o.Probe)
+		}
 	})
 	return w, v, logs
 }
@@ -193,5 +196,27 @@ func TestProbeSkipsWhatIsAlreadyInvalid(t *testing.T) {
 	expect(t, rs[1], Invalid, CodeBounced)
 	if n := logs["checks.test"].n(); n != 0 {
 		t.Errorf("%d RCPTs for addresses already invalid", n)
+	}
+}
+
+// A destination the scheduler is holding back (throttled, parked) is not
+// probed: unknown, nothing sent.
+func TestProbeHeldByTheScheduler(t *testing.T) {
+	w, v, logs := probeWorld(t, func(o *ProbeOptions) {
+		o.Held = func(domain string) string {
+			if domain == "checks.test" {
+				return "parked"
+			}
+			return ""
+		}
+	})
+	rs := w.verify(v, "ann@checks.test", "a@catchall.test")
+	expect(t, rs[0], Unknown, CodeProbeFailed)
+	if r := reason(rs[0], CodeProbeFailed); r == nil || !strings.Contains(r.Detail, "parked") {
+		t.Errorf("reason %+v", r)
+	}
+	expect(t, rs[1], Risky, CodeCatchAll)
+	if n := logs["checks.test"].n(); n != 0 {
+		t.Errorf("%d RCPTs to a parked destination", n)
 	}
 }

@@ -162,9 +162,6 @@ type Options struct {
 	Probe *ProbeOptions
 	// OnResult hears every verdict (metrics); may be nil.
 	OnResult func(v Verdict)
-	// OnDomainLookup hears each domain looked up and whether it failed
-	// temporarily (metrics); may be nil.
-	OnDomainLookup func(failed bool)
 }
 
 // Verifier answers verification requests. It is safe for concurrent use.
@@ -195,9 +192,6 @@ func New(o Options) *Verifier {
 	}
 	if o.OnResult == nil {
 		o.OnResult = func(Verdict) {}
-	}
-	if o.OnDomainLookup == nil {
-		o.OnDomainLookup = func(bool) {}
 	}
 	lists := o.Lists
 	if lists == nil {
@@ -345,12 +339,19 @@ func (v *Verifier) gather(ctx context.Context, p *parsed) error {
 	return nil
 }
 
-func (v *Verifier) suppression(ctx context.Context, p *parsed, now time.Time) error {
+// forms are the spellings the queue may know the address by: the
+// normalized one and, for an internationalised domain, the one given
+// (mail to it is recorded as the recipient wrote it).
+func (p *parsed) forms() []string {
 	forms := []string{p.res.Normalized}
 	if given := strings.TrimSuffix(strings.TrimPrefix(p.res.Address, "<"), ">"); !strings.EqualFold(given, p.res.Normalized) {
-		forms = append(forms, given) // an IDN suppressed as the U-label
+		forms = append(forms, given)
 	}
-	for _, f := range forms {
+	return forms
+}
+
+func (v *Verifier) suppression(ctx context.Context, p *parsed, now time.Time) error {
+	for _, f := range p.forms() {
 		sup, err := v.o.Store.Suppression(ctx, f, now)
 		if err != nil {
 			return fmt.Errorf("verify %s: suppression: %w", f, err)
@@ -375,9 +376,15 @@ func (v *Verifier) suppression(ctx context.Context, p *parsed, now time.Time) er
 }
 
 func (v *Verifier) history(ctx context.Context, p *parsed, now time.Time) error {
-	h, err := v.o.Store.History(ctx, p.res.Normalized)
-	if err != nil {
-		return fmt.Errorf("verify %s: history: %w", p.res.Normalized, err)
+	var h *queue.History
+	for _, f := range p.forms() {
+		got, err := v.o.Store.History(ctx, f)
+		if err != nil {
+			return fmt.Errorf("verify %s: history: %w", f, err)
+		}
+		if h == nil || got != nil && latest(got).After(latest(h)) {
+			h = got
+		}
 	}
 	switch {
 	case h == nil:
@@ -391,6 +398,13 @@ func (v *Verifier) history(ctx context.Context, p *parsed, now time.Time) error 
 			Detail: "delivered " + t.Format(time.RFC3339)})
 	}
 	return nil
+}
+
+func latest(h *queue.History) time.Time {
+	if h.Bounced.After(h.Delivered) {
+		return h.Bounced
+	}
+	return h.Delivered
 }
 
 // decide applies V1-V6 (doc.go).
@@ -458,18 +472,17 @@ func (v *Verifier) lookupDomain(ctx context.Context, d *domainCheck) {
 		ips, err = v.o.Resolver.LookupIP(ctx, d.name)
 		if err == nil && len(ips) == 0 {
 			d.reasons = []Reason{{Code: CodeNoMailHost, Verdict: Invalid, Detail: d.name + " has no MX and no A/AAAA record"}}
-			v.o.OnDomainLookup(false)
 			return
 		}
 		mx = []delivery.MX{{Host: d.name}}
 	}
-	v.o.OnDomainLookup(err != nil && !errors.Is(err, delivery.ErrNXDomain) && !errors.Is(err, delivery.ErrNullMX))
 	switch {
 	case errors.Is(err, delivery.ErrNullMX):
 		d.reasons = []Reason{{Code: CodeNullMX, Verdict: Invalid, Detail: d.name + " publishes a null MX: it accepts no mail (RFC 7505)"}}
 	case errors.Is(err, delivery.ErrNXDomain):
 		d.reasons = []Reason{{Code: CodeNXDomain, Verdict: Invalid, Detail: d.name + " does not exist (NXDOMAIN)"}}
 	case err != nil:
+		v.log.Debug("domain lookup failed", zap.String("domain", d.name), zap.Error(err))
 		d.reasons = []Reason{{Code: CodeDNSTemporary, Verdict: Unknown, Detail: "DNS lookup failed: " + err.Error()}}
 	default:
 		d.ok, d.mx = true, mx

@@ -350,3 +350,18 @@ func TestDecideOrder(t *testing.T) {
 		}
 	}
 }
+
+// Mail to an internationalised address is recorded as the recipient was
+// written; verification finds it by either spelling.
+func TestIDNHistoryAndSuppression(t *testing.T) {
+	w := newWorld(t)
+	w.deliver("ü@bücher.test", queue.Delivered, t0.Add(-time.Hour))
+	if err := w.store.Suppress(context.Background(), queue.Suppression{Address: "x@bücher.test", Reason: "complaint",
+		Created: t0, LastSeen: t0, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	v := w.verifier()
+	rs := w.verify(v, "ü@bücher.test", "x@BÜCHER.test")
+	expect(t, rs[0], Valid, CodeDelivered)
+	expect(t, rs[1], Risky, CodeSuppressed)
+}
