@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -71,7 +72,7 @@ type Options struct {
 type Console struct {
 	o        Options
 	log      *zap.Logger
-	keys     map[[32]byte]Key
+	keys     atomic.Pointer[map[[32]byte]Key] // replaced whole by SetKeys (reload)
 	sessions *sessions
 	logins   *loginLimiter
 	tmpl     map[string]*template.Template
@@ -95,14 +96,12 @@ func New(o Options) (*Console, error) {
 	if o.LoginRate <= 0 {
 		o.LoginRate, o.LoginBurst = 10, 5
 	}
-	c := &Console{o: o, log: o.Logger.Named("console"), keys: map[[32]byte]Key{},
+	c := &Console{o: o, log: o.Logger.Named("console"),
 		sessions: &sessions{clock: o.Clock, m: map[string]*session{}},
 		logins: &loginLimiter{rate: o.LoginRate / 60, burst: float64(max(o.LoginBurst, 1)), clock: o.Clock,
 			buckets: map[string]*bucket{}},
 		tmpl: map[string]*template.Template{}}
-	for _, k := range o.Keys {
-		c.keys[k.Hash] = k
-	}
+	c.SetKeys(o.Keys)
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -127,6 +126,22 @@ func (c *Console) parseTemplates() error {
 		c.tmpl[name] = t
 	}
 	return nil
+}
+
+// SetKeys replaces the keys that may sign in (a configuration reload).
+// Sessions follow at their next request: one whose key is gone ends, one
+// whose key lost the admin scope can only look from then on.
+func (c *Console) SetKeys(keys []Key) {
+	m := make(map[[32]byte]Key, len(keys))
+	for _, k := range keys {
+		m[k.Hash] = k
+	}
+	c.keys.Store(&m)
+}
+
+func (c *Console) key(h [32]byte) (Key, bool) {
+	k, ok := (*c.keys.Load())[h]
+	return k, ok
 }
 
 // ServeHTTP implements http.Handler.
@@ -178,6 +193,15 @@ type pageHandler func(w http.ResponseWriter, r *http.Request, s *session)
 func (c *Console) authed(change bool, h pageHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := c.sessions.get(r)
+		if s != nil {
+			k, ok := c.key(s.key)
+			if !ok {
+				c.sessions.drop(r)
+				s = nil
+			} else if s.admin != k.Admin {
+				s = c.sessions.setAdmin(r, k.Admin)
+			}
+		}
 		if s == nil {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/ui/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -234,13 +258,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusForbidden, "The sign-in form was stale (CSRF token missing or wrong): try again.")
 		return
 	}
-	k, ok := c.keys[sha256.Sum256([]byte(strings.TrimSpace(r.PostFormValue("key"))))]
+	k, ok := c.key(sha256.Sum256([]byte(strings.TrimSpace(r.PostFormValue("key")))))
 	if !ok {
 		c.log.Info("console login refused", zap.String("client", clientIP(r)))
 		c.renderLogin(w, r, http.StatusUnauthorized, "Unknown API key, or one without the admin or read scope.")
 		return
 	}
-	t, _ := c.sessions.create(k.User, k.Admin)
+	t, _ := c.sessions.create(k.Hash, k.User, k.Admin)
 	c.log.Info("console login", zap.String("user", k.User), zap.Bool("admin", k.Admin), zap.String("client", clientIP(r)))
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: t, Path: "/ui/", HttpOnly: true, Secure: c.o.Secure,
 		SameSite: http.SameSiteStrictMode})

@@ -267,3 +267,34 @@ func TestMessagePageEscapesWhatOthersWrote(t *testing.T) {
 		t.Fatalf("unknown message: %d", rec.Code)
 	}
 }
+
+// After SetKeys (a reload) a session whose key is gone is signed out, and
+// one whose key lost the admin scope can no longer change anything.
+func TestSetKeysReachesOpenSessions(t *testing.T) {
+	c, _ := newConsole(t, false)
+	ck := signIn(t, c)
+	do := func(method, path string, form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(ck)
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, req)
+		return rec
+	}
+	m := csrfField.FindStringSubmatch(do("GET", "/ui/suppressions", nil).Body.String())
+	if m == nil {
+		t.Fatal("no CSRF token")
+	}
+	add := url.Values{"address": {"a@example.net"}, "csrf": {m[1]}}
+	c.SetKeys([]Key{{Hash: sha256.Sum256([]byte("good-key")), User: "ops", Admin: false}})
+	if rec := do("POST", "/ui/suppressions/add", add); rec.Code != http.StatusForbidden {
+		t.Fatalf("add after the key lost admin: %d", rec.Code)
+	}
+	if body := do("GET", "/ui/suppressions", nil).Body.String(); strings.Contains(body, `id="add"`) || !strings.Contains(body, "read only") {
+		t.Fatal("the page still offers changes to a read-only session")
+	}
+	c.SetKeys(nil)
+	if rec := do("GET", "/ui/activity", nil); rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/ui/login") {
+		t.Fatalf("a session whose key was removed: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+}

@@ -24,6 +24,7 @@ const (
 const sessionTTL = 8 * time.Hour
 
 type session struct {
+	key     [32]byte // the API key's SHA-256: a reload that removes it ends the session
 	user    string
 	admin   bool // may change things; read-only otherwise
 	csrf    string
@@ -42,9 +43,9 @@ func token() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (s *sessions) create(user string, admin bool) (string, *session) {
+func (s *sessions) create(key [32]byte, user string, admin bool) (string, *session) {
 	now := s.clock.Now()
-	ss := &session{user: user, admin: admin, csrf: token(), expires: now.Add(sessionTTL)}
+	ss := &session{key: key, user: user, admin: admin, csrf: token(), expires: now.Add(sessionTTL)}
 	t := token()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,6 +74,25 @@ func (s *sessions) get(r *http.Request) *session {
 	}
 	ss.expires = now.Add(sessionTTL)
 	return ss
+}
+
+// setAdmin replaces r's session with one of the given power (sessions are
+// shared between requests: never change one in place).
+func (s *sessions) setAdmin(r *http.Request, admin bool) *session {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.m[c.Value]
+	if old == nil {
+		return nil
+	}
+	ns := *old
+	ns.admin = admin
+	s.m[c.Value] = &ns
+	return &ns
 }
 
 func (s *sessions) drop(r *http.Request) {

@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -490,5 +493,52 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if _, err := svc.ShowSuppression(context.Background(), "dave@example.net"); err != nil {
 		t.Fatalf("dave@example.net after the read key's POST: %v", err)
+	}
+}
+
+// A configuration reload that removes an API key signs its console
+// sessions out (the console takes its keys from the same list as the API).
+func TestConsoleReloadEndsRemovedKeysSessions(t *testing.T) {
+	n := newInternet(t, func(c *conf.Config) {
+		c.HTTP.Listen = []string{"127.0.0.1:0"}
+		c.Submission.Users = []conf.User{{Name: "ops", APIKeys: []string{keyHash(consoleAdminKey)}, APIScopes: []string{"admin"}}}
+	})
+	base := "http://" + n.d.HTTPAddrs()[0].String()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	t.Cleanup(client.CloseIdleConnections)
+	resp, err := client.Get(base + "/ui/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("login form: %s", body)
+	}
+	resp, err = client.PostForm(base+"/ui/login", url.Values{"key": {consoleAdminKey}, "csrf": {string(m[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	activity := func() (int, string) {
+		resp, err := client.Get(base + "/ui/activity")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	if code, _ := activity(); code != http.StatusOK {
+		t.Fatalf("signed in: activity %d", code)
+	}
+	c := n.d.cfg
+	c.Submission.Users = []conf.User{{Name: "ops", APIKeys: []string{keyHash(consoleReadKey)}, APIScopes: []string{"admin"}}}
+	if _, err := n.d.Reload(c); err != nil {
+		t.Fatal(err)
+	}
+	if code, loc := activity(); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/login") {
+		t.Fatalf("after the key was removed: %d %q", code, loc)
 	}
 }

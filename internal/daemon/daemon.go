@@ -26,6 +26,7 @@ import (
 	"github.com/mtaq/mtaq/delivery"
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/console"
 	"github.com/mtaq/mtaq/internal/dkim"
 	"github.com/mtaq/mtaq/internal/fsperm"
 	"github.com/mtaq/mtaq/internal/httpapi"
@@ -88,6 +89,7 @@ type Daemon struct {
 	svc       *admin.Service
 	subCerts  *certs // submission's and the bounce listener's; nil without tls_cert
 	httpCerts *certs
+	console   *console.Console // the web console on the HTTP listeners; nil without them
 	hooks     *webhookRunner
 }
 
@@ -251,7 +253,7 @@ func Start(o Options) (*Daemon, error) {
 		}
 	}
 	if err == nil {
-		if d.http, d.httpCerts, err = startHTTP(c, o, in, store, svc, reg); err != nil {
+		if d.http, d.httpCerts, d.console, err = startHTTP(c, o, in, store, svc, reg); err != nil {
 			d.sub.Shutdown(context.Background()) //nolint:errcheck // reporting the first error
 			d.fbl.shutdown(context.Background()) //nolint:errcheck // reporting the first error
 		}

@@ -16,31 +16,31 @@ import (
 
 // startHTTP serves [http] when it has listeners; nil otherwise. svc is the
 // admin Service, so both APIs and the console share one implementation.
-func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc *admin.Service, reg *metrics.Registry) (*httpapi.Server, *certs, error) {
+func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleStore, svc *admin.Service, reg *metrics.Registry) (*httpapi.Server, *certs, *console.Console, error) {
 	if len(c.HTTP.Listen) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	keys, err := httpKeys(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cert, err := loadCert("http", c.HTTP.TLSCert, c.HTTP.TLSKey)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	hc := newCerts(cert)
 	ui, err := console.New(console.Options{Admin: svc, Keys: consoleKeys(keys), Secure: cert != nil, Clock: o.Clock, Logger: o.Logger})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: hc.config(), Keys: keys, Intake: in, Store: store,
 		Admin: svc, MaxMessageBytes: c.Submission.MaxMessageBytes, RateLimit: c.HTTP.RateLimit, RateBurst: c.HTTP.RateBurst,
 		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted, Mount: map[string]http.Handler{console.Prefix: ui}})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	srv.Start()
-	return srv, hc, nil
+	return srv, hc, ui, nil
 }
 
 // consoleKeys are the API keys with the admin or read scope: they sign in

@@ -125,6 +125,7 @@ func (d *Daemon) Reload(c conf.Config) (*admin.ReloadResult, error) {
 		if err := d.http.SetKeys(keys); err != nil {
 			return fail(err)
 		}
+		d.console.SetKeys(consoleKeys(keys))
 	}
 	if err := d.sub.SetUsers(users); err != nil {
 		return fail(err)
