@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -124,7 +123,7 @@ func restore(cmd *cobra.Command, from, to string) (*admin.BackupResult, error) {
 			if e.Name() == "bounce-secret" {
 				mode = 0o600
 			}
-			err = copyRegular(path, dst, mode)
+			err = admin.CopyFile(path, dst, mode)
 		default:
 			return fmt.Errorf("%s: not a regular file or directory", path)
 		}
@@ -134,7 +133,7 @@ func restore(cmd *cobra.Command, from, to string) (*admin.BackupResult, error) {
 		return err
 	})
 	if err == nil {
-		err = syncPath(to)
+		err = admin.SyncDir(to)
 	}
 	if err != nil {
 		return nil, &exitError{exitIOErr, fmt.Errorf("restoring into %s: %w", to, err)}
@@ -148,31 +147,4 @@ func restore(cmd *cobra.Command, from, to string) (*admin.BackupResult, error) {
 			to, got.Messages, got.Pending, got.Suppressions, want.Messages, want.Pending, want.Suppressions)}
 	}
 	return got, nil
-}
-
-// copyRegular copies src into the new file dst and syncs it.
-func copyRegular(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if err == nil {
-		err = out.Sync()
-	}
-	return errors.Join(err, out.Close())
-}
-
-// syncPath fsyncs a directory, so the names just written in it last.
-func syncPath(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -121,13 +122,33 @@ func writeManifest(dir string, res *BackupResult) error {
 	if _, err = f.Write(append(b, '\n')); err == nil {
 		err = f.Sync()
 	}
-	return errors.Join(err, f.Close(), syncDir(dir))
+	return errors.Join(err, f.Close(), SyncDir(dir))
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory, so the names just written in it last.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	return errors.Join(d.Sync(), d.Close())
+}
+
+// CopyFile copies src to the new file dst with mode and syncs it: a
+// backup's and a restore's files.
+func CopyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	return errors.Join(err, out.Close())
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"go.uber.org/zap"
 
+	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/bounce"
 	"github.com/mtaq/mtaq/internal/pickup"
 	"github.com/mtaq/mtaq/queue"
@@ -35,28 +35,10 @@ func snapshotter(dataDir string, store *queue.PebbleStore, pk *pickup.Pickup, lo
 			return err
 		}
 		src := filepath.Join(dataDir, bounce.SecretName)
-		if err := copyFile(src, filepath.Join(dir, bounce.SecretName), 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := admin.CopyFile(src, filepath.Join(dir, bounce.SecretName), 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("copying the return-path secret: %w", err)
 		}
 		log.Info("backup written", zap.String("dir", dir))
 		return nil
 	}
-}
-
-// copyFile copies src to a new file dst with mode and syncs it.
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if err == nil {
-		err = out.Sync()
-	}
-	return errors.Join(err, out.Close())
 }
