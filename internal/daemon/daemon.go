@@ -84,7 +84,8 @@ type Daemon struct {
 
 	// What a reload (SIGHUP, mtaq reload) compares with and replaces.
 	reloadMu  sync.Mutex
-	cfg       conf.Config
+	cfg       conf.Config // the last configuration applied
+	started   conf.Config // what restart-only settings still run with
 	load      func() (conf.Config, error) // Options.LoadConfig
 	svc       *admin.Service
 	subCerts  *certs // submission's and the bounce listener's; nil without tls_cert
@@ -151,7 +152,7 @@ func Start(o Options) (*Daemon, error) {
 		o.Resolver = delivery.NewResolver(c.DNSServerAddrs())
 	}
 	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg,
-		fleet: fleet, cfg: c, load: o.LoadConfig, subCerts: newCerts(subCert)}
+		fleet: fleet, cfg: c, started: c, load: o.LoadConfig, subCerts: newCerts(subCert)}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
 		shut()
 		return nil, err

@@ -166,7 +166,7 @@ func (d *Daemon) Reload(c conf.Config) (*admin.ReloadResult, error) {
 			res.Applied = append(res.Applied, "webhook ("+strings.Join(changed, ", ")+")")
 		}
 	}
-	res.NeedsRestart = restartOnly(old, c)
+	res.NeedsRestart = restartOnly(d.started, c) // until a restart, every reload names them
 	d.cfg = c
 	d.log.Info("configuration reloaded", zap.Strings("applied", res.Applied), zap.Int("users", len(users)),
 		zap.Int("dkim_keys", len(c.DKIM)), zap.Int("policy_rules", len(c.Policy.Rules)))
