@@ -331,6 +331,7 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 		MaxConnsPerIP:      dl.PerIPLimit(),
 		Relay:              relay,
 		TLSPolicy:          tlsPolicy,
+		MTASTS:             dl.MTASTS, // tls_policy domains skip it; the policy cache is in memory
 		IdleTimeout:        idle,
 		MaxMessagesPerConn: dl.ConnectionMaxMessages,
 		OnDNSError:         func(k delivery.DNSErrorKind) { reg.DNSError(string(k)) },
