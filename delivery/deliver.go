@@ -220,8 +220,9 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	if job.probe && d.opts.Relay != nil {
 		return fill(len(job.Rcpts), localFail(StageRcpt, "4.3.5", errors.New("no probe through a relay: the smarthost would answer, not the domain")))
 	}
+	sts := d.enforcedSTS(ctx, job.Domain)
 	if !job.probe {
-		if res, ok := d.fromPool(ctx, job, body, key); ok {
+		if res, ok := d.fromPool(ctx, job, body, key, sts); ok {
 			return res
 		}
 	}
@@ -238,9 +239,12 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	if fail != nil {
 		return fill(len(job.Rcpts), *fail)
 	}
-	hosts, stsID, fail := d.applySTS(ctx, job.Domain, hosts)
-	if fail != nil {
-		return fill(len(job.Rcpts), *fail)
+	stsID := ""
+	if sts != nil {
+		if hosts, fail = d.filterSTS(sts, job.Domain, hosts); fail != nil {
+			return fill(len(job.Rcpts), *fail)
+		}
+		stsID = sts.ID
 	}
 	return d.tryHosts(ctx, job, body, hosts, implicit, stsID)
 }

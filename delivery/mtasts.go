@@ -322,18 +322,25 @@ func (d *Deliverer) stsPolicy(ctx context.Context, domain string) (CachedSTS, bo
 	return c, true
 }
 
-// applySTS filters hosts by an enforce policy. It returns the hosts to
-// try, the policy id when verified TLS is needed, and a 4.7.5 result when
-// no exchanger fits. An operator's tls_policy entry for the domain wins
-// over MTA-STS.
-func (d *Deliverer) applySTS(ctx context.Context, domain string, hosts []MX) ([]MX, string, *Result) {
+// enforcedSTS returns the domain's policy when it is in enforce mode and
+// the operator's tls_policy does not name the domain (tls_policy wins).
+func (d *Deliverer) enforcedSTS(ctx context.Context, domain string) *CachedSTS {
+	if d.sts == nil || d.opts.Relay != nil || strings.HasPrefix(domain, "[") {
+		return nil
+	}
 	if _, set := d.opts.TLSPolicy[domain]; set {
-		return hosts, "", nil
+		return nil
 	}
 	c, ok := d.stsPolicy(ctx, domain)
 	if !ok || c.Policy.Mode != STSEnforce {
-		return hosts, "", nil
+		return nil
 	}
+	return &c
+}
+
+// filterSTS keeps the hosts an enforce policy lists; when none fits it
+// returns the 4.7.5 result naming the policy and the hosts left out.
+func (d *Deliverer) filterSTS(c *CachedSTS, domain string, hosts []MX) ([]MX, *Result) {
 	var keep []MX
 	var out []string
 	for _, mx := range hosts {
@@ -346,11 +353,17 @@ func (d *Deliverer) applySTS(ctx context.Context, domain string, hosts []MX) ([]
 	if len(keep) == 0 {
 		err := fmt.Errorf("MTA-STS policy (id %s): %s not in policy", c.ID, strings.Join(out, ", "))
 		r := localFail(StageResolve, "4.7.5", err)
-		return nil, c.ID, &r
+		return nil, &r
 	}
 	if len(out) > 0 {
 		d.log.Debug("mta-sts skips exchangers", zap.String("domain", domain), zap.String("sts_id", c.ID),
 			zap.Strings("mx", out))
 	}
-	return keep, c.ID, nil
+	return keep, nil
+}
+
+// stsAllows reports whether an idle session may carry mail under policy
+// c: it must have been opened with verified TLS to a host c lists.
+func stsAllows(c *CachedSTS, s *session) bool {
+	return c == nil || (s.dst.mode == modeRequire && c.Policy.Matches(s.dst.host))
 }

@@ -303,3 +303,38 @@ func FuzzParseSTSPolicy(f *testing.F) {
 		}
 	})
 }
+
+// switchTXT answers _mta-sts lookups from txt, everything else from DNS.
+type switchTXT struct {
+	*DNSResolver
+	txt atomic.Value // string; "" means no record
+}
+
+func (r *switchTXT) LookupTXT(_ context.Context, _ string) ([]string, error) {
+	if v := r.txt.Load().(string); v != "" {
+		return []string{v}, nil
+	}
+	return nil, nil
+}
+
+// TestSTSIdleConnectionNotReused: a connection opened opportunistically,
+// without a verified certificate, before the domain published an enforce
+// policy is not reused once it has: the mail waits for verified TLS.
+func TestSTSIdleConnectionNotReused(t *testing.T) {
+	e, mx, _, mod := stsEnv(t, "", enforceX)
+	res := &switchTXT{DNSResolver: NewResolver([]string{e.dns.Addr()}, WithQueryTimeout(2*time.Second))}
+	res.txt.Store("")
+	d := e.deliverer(mod, func(o *Options) {
+		o.Resolver = res
+		o.RootCAs = x509.NewCertPool() // the MX certificate does not verify
+		o.IdleTimeout = time.Minute
+	})
+	rs := d.Deliver(ctxT(t), job("x.test", "a@x.test"))
+	wantAll(t, rs, 1, 250, "2.0.0", StageData)
+	res.txt.Store("v=STSv1; id=7")
+	rs = d.Deliver(ctxT(t), job("x.test", "b@x.test"))
+	wantAll(t, rs, 1, 0, "4.7.5", StageTLS)
+	if len(mx.Messages()) != 1 {
+		t.Errorf("%d messages; the second went over the unverified idle connection", len(mx.Messages()))
+	}
+}
