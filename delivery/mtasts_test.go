@@ -338,3 +338,44 @@ func TestSTSIdleConnectionNotReused(t *testing.T) {
 		t.Errorf("%d messages; the second went over the unverified idle connection", len(mx.Messages()))
 	}
 }
+
+// TestSTSFetchLimits: redirects, other statuses, other media types and
+// bodies over 64 KiB are refused; the domain then has no policy.
+func TestSTSFetchLimits(t *testing.T) {
+	cert := smtptest.SelfSigned(t, "mta-sts.x.test")
+	for name, tc := range map[string]struct {
+		h    http.HandlerFunc
+		want string
+	}{
+		"redirect": {func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://elsewhere.test/.well-known/mta-sts.txt", http.StatusFound)
+		}, "HTTP status 302"},
+		"not found": {http.NotFound, "HTTP status 404"},
+		"html": {func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte(enforceX))
+		}, `content type "text/html"`},
+		"too big": {func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = w.Write([]byte(enforceX + strings.Repeat("x: y\n", STSMaxPolicySize/5+1)))
+		}, "larger than 65536 bytes"},
+		"bad policy": {func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = w.Write([]byte("version: STSv1\nmode: enforce\nmax_age: 1\n"))
+		}, "no mx"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(tc.h)
+			srv.TLS = cert.ServerConfig()
+			srv.StartTLS()
+			t.Cleanup(srv.Close)
+			h := &stsHost{srv: srv}
+			d := New(Options{MTASTS: true, STSClient: h.client(cert.Pool()), Resolver: NewResolver([]string{"127.0.0.1:1"})})
+			t.Cleanup(d.Close)
+			_, err := d.fetchSTS(ctxT(t), "x.test")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
