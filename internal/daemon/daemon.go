@@ -315,6 +315,10 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 		}
 		tlsPolicy[dom] = delivery.TLSMode(mode)
 	}
+	var stsStore delivery.STSStore
+	if dl.MTASTS {
+		stsStore = newSTSFile(c.DataDir, o.Logger)
+	}
 	idle := dl.ConnectionIdleTimeout.Duration
 	if idle == 0 {
 		idle = -1 // "0s" in the file turns reuse off
@@ -331,7 +335,8 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 		MaxConnsPerIP:      dl.PerIPLimit(),
 		Relay:              relay,
 		TLSPolicy:          tlsPolicy,
-		MTASTS:             dl.MTASTS, // tls_policy domains skip it; the policy cache is in memory
+		MTASTS:             dl.MTASTS, // tls_policy domains skip it
+		STSStore:           stsStore,
 		IdleTimeout:        idle,
 		MaxMessagesPerConn: dl.ConnectionMaxMessages,
 		OnDNSError:         func(k delivery.DNSErrorKind) { reg.DNSError(string(k)) },
