@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,9 @@ type Options struct {
 	Resolver delivery.Resolver
 	Dialer   delivery.Dialer
 	Logger   *zap.Logger
+	// STSClient fetches MTA-STS policies (nil: verified HTTPS against the
+	// system roots, through Dialer).
+	STSClient *http.Client
 	// Rand feeds retry jitter; nil is math/rand.
 	Rand func() float64
 	// ConnectTimeout, GreetingTimeout and CommandTimeout shorten the SMTP
@@ -337,6 +341,7 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 		TLSPolicy:          tlsPolicy,
 		MTASTS:             dl.MTASTS, // tls_policy domains skip it
 		STSStore:           stsStore,
+		STSClient:          o.STSClient,
 		IdleTimeout:        idle,
 		MaxMessagesPerConn: dl.ConnectionMaxMessages,
 		OnDNSError:         func(k delivery.DNSErrorKind) { reg.DNSError(string(k)) },
