@@ -123,6 +123,11 @@ type Delivery struct {
 	// verified certificate, else no delivery) or "opportunistic" (the
 	// default for every domain not listed).
 	TLSPolicy map[string]string `toml:"tls_policy"`
+	// MTASTS honours recipient domains' MTA-STS policies (RFC 8461):
+	// "enforce" limits delivery to the policy's MX hosts over verified
+	// TLS. A domain listed in tls_policy follows tls_policy instead.
+	// Ignored with a relay. Default true.
+	MTASTS bool `toml:"mta_sts"`
 	// ConnectionIdleTimeout keeps a connection open after a delivery for
 	// the next message to the same domain; "0s" turns reuse off.
 	ConnectionIdleTimeout Duration `toml:"connection_idle_timeout"`
@@ -197,6 +202,7 @@ func Defaults() Config {
 			ConnectionIdleTimeout: Duration{5 * time.Second},
 			ConnectionMaxMessages: 100,
 			TLSPolicy:             map[string]string{},
+			MTASTS:                true,
 			ConnectTimeout:        Duration{30 * time.Second},
 			GreetingTimeout:       Duration{5 * time.Minute},
 			PerIPShare:            0.1,

@@ -16,6 +16,7 @@ import (
 //	relay_password = "..."              # or relay_password_file, not both
 //	relay_tls = "starttls"              # "starttls" | "implicit" | "none"
 //	tls_policy = { "bank.example" = "require" }
+//	mta_sts = true                      # honour MTA-STS policies (RFC 8461)
 //	connection_idle_timeout = "5s"      # "0s": no reuse
 //	connection_max_messages = 100
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -89,6 +90,17 @@ type Options struct {
 	// OnDNSError, when set, hears the kind of every failed MX or address
 	// lookup (metrics); an error that is not a *DNSError is KindTemporary.
 	OnDNSError func(kind DNSErrorKind)
+
+	// MTASTS turns on MTA-STS (RFC 8461) for MX delivery: the Resolver
+	// must also have LookupTXT (TXTResolver). An enforce policy limits
+	// delivery to its MX hosts over verified TLS (RootCAs); a domain in
+	// TLSPolicy ignores MTA-STS (the operator's word wins).
+	MTASTS bool
+	// STSClient fetches policies; default: verified TLS against RootCAs,
+	// dialing through Dialer, no redirects, STSFetchTimeout.
+	STSClient *http.Client
+	// STSStore keeps policies; default NewMemorySTSStore().
+	STSStore STSStore
 }
 
 // Deliverer hands Jobs to their domain's exchangers, or to the relay. It
@@ -101,6 +113,7 @@ type Deliverer struct {
 	pool *pool
 	ips  *ipLimiter
 	down *ipHealth // nil: no per-address breaker
+	sts  *stsState // nil: no MTA-STS
 }
 
 // New fills the defaults in opts and returns a Deliverer.
@@ -143,6 +156,16 @@ func New(opts Options) *Deliverer {
 	if opts.DownAfter >= 0 {
 		d.down = newIPHealth(opts.Clock, defInt(opts.DownAfter, DefaultDownAfter),
 			defDur(opts.DownFirst, DefaultDownFirst), defDur(opts.DownMax, DefaultDownMax))
+	}
+	if txt, ok := opts.Resolver.(TXTResolver); ok && opts.MTASTS && opts.Relay == nil {
+		st := &stsState{client: opts.STSClient, store: opts.STSStore, txt: txt}
+		if st.client == nil {
+			st.client = defaultSTSClient(&opts)
+		}
+		if st.store == nil {
+			st.store = NewMemorySTSStore()
+		}
+		d.sts = st
 	}
 	return d
 }
@@ -197,8 +220,9 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	if job.probe && d.opts.Relay != nil {
 		return fill(len(job.Rcpts), localFail(StageRcpt, "4.3.5", errors.New("no probe through a relay: the smarthost would answer, not the domain")))
 	}
+	sts := d.enforcedSTS(ctx, job.Domain)
 	if !job.probe {
-		if res, ok := d.fromPool(ctx, job, body, key); ok {
+		if res, ok := d.fromPool(ctx, job, body, key, sts); ok {
 			return res
 		}
 	}
@@ -209,13 +233,20 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 		if err != nil {
 			return fill(len(job.Rcpts), localFail(StageResolve, "5.1.2", err))
 		}
-		return d.tryHosts(ctx, job, body, []MX{{Host: ip.String()}}, false)
+		return d.tryHosts(ctx, job, body, []MX{{Host: ip.String()}}, false, "")
 	}
 	hosts, implicit, fail := d.exchangers(ctx, job.Domain)
 	if fail != nil {
 		return fill(len(job.Rcpts), *fail)
 	}
-	return d.tryHosts(ctx, job, body, hosts, implicit)
+	stsID := ""
+	if sts != nil {
+		if hosts, fail = d.filterSTS(sts, job.Domain, hosts); fail != nil {
+			return fill(len(job.Rcpts), *fail)
+		}
+		stsID = sts.ID
+	}
+	return d.tryHosts(ctx, job, body, hosts, implicit, stsID)
 }
 
 // Probe asks domain's exchangers whether they take rcpts, without sending

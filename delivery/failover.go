@@ -39,8 +39,10 @@ func (f *failover) note(r Result) {
 }
 
 // tryHosts walks the exchangers in order, each host's addresses in turn,
-// within MaxHosts and MaxAddrs, until one takes the transaction.
-func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []MX, implicit bool) []Result {
+// within MaxHosts and MaxAddrs, until one takes the transaction. stsID,
+// when set, names the enforced MTA-STS policy: TLS is required and
+// verified, and a TLS failure's text says which policy asked for it.
+func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []MX, implicit bool, stsID string) []Result {
 	var f failover
 	hosts = hosts[:min(len(hosts), d.opts.MaxHosts)]
 	for _, mx := range hosts {
@@ -79,6 +81,9 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 			}
 			f.dialed++
 			dst := dest{key: job.Domain, host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain)}
+			if stsID != "" {
+				dst.mode = modeRequire
+			}
 			out := d.attempt(ctx, job, body, dst)
 			if out.retryPlain {
 				f.note(out.fail)
@@ -95,7 +100,11 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 			f.note(out.fail)
 		}
 	}
-	return fill(len(job.Rcpts), f.final(job.Domain, implicit, d.opts.MaxConnsPerIP))
+	r := f.final(job.Domain, implicit, d.opts.MaxConnsPerIP)
+	if stsID != "" && r.Stage == StageTLS {
+		r.Text = fmt.Sprintf("MTA-STS policy (id %s): %s", stsID, r.Text)
+	}
+	return fill(len(job.Rcpts), r)
 }
 
 // skipped is the failure noted for an address whose breaker is open.

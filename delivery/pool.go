@@ -183,11 +183,17 @@ func closeAll(ss []*session) {
 // false when none took it: the caller opens a new connection. A pooled
 // connection that turns out dead or answers 421 before MAIL is dropped
 // and the next one (or a new one) tried; its failure is nobody's result.
-func (d *Deliverer) fromPool(ctx context.Context, job Job, body []byte, key string) ([]Result, bool) {
+// An enforce MTA-STS policy (sts) refuses sessions it would not have
+// opened.
+func (d *Deliverer) fromPool(ctx context.Context, job Job, body []byte, key string, sts *CachedSTS) ([]Result, bool) {
 	for {
 		s := d.pool.get(key)
 		if s == nil {
 			return nil, false
+		}
+		if !stsAllows(sts, s) {
+			s.close() // opened before the enforce policy, or without verified TLS
+			continue
 		}
 		if !d.ips.acquire(s.dst.ip) {
 			d.release(s) // keep it idle: the cap holds for reused connections too

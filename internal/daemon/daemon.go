@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,6 +47,9 @@ type Options struct {
 	Resolver delivery.Resolver
 	Dialer   delivery.Dialer
 	Logger   *zap.Logger
+	// STSClient fetches MTA-STS policies (nil: verified HTTPS against the
+	// system roots, through Dialer).
+	STSClient *http.Client
 	// Rand feeds retry jitter; nil is math/rand.
 	Rand func() float64
 	// ConnectTimeout, GreetingTimeout and CommandTimeout shorten the SMTP
@@ -318,6 +322,10 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 		}
 		tlsPolicy[dom] = delivery.TLSMode(mode)
 	}
+	var stsStore delivery.STSStore
+	if dl.MTASTS {
+		stsStore = newSTSFile(c.DataDir, o.Logger)
+	}
 	idle := dl.ConnectionIdleTimeout.Duration
 	if idle == 0 {
 		idle = -1 // "0s" in the file turns reuse off
@@ -334,6 +342,9 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 		MaxConnsPerIP:      dl.PerIPLimit(),
 		Relay:              relay,
 		TLSPolicy:          tlsPolicy,
+		MTASTS:             dl.MTASTS, // tls_policy domains skip it
+		STSStore:           stsStore,
+		STSClient:          o.STSClient,
 		IdleTimeout:        idle,
 		MaxMessagesPerConn: dl.ConnectionMaxMessages,
 		OnDNSError:         func(k delivery.DNSErrorKind) { reg.DNSError(string(k)) },
