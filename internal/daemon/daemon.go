@@ -88,8 +88,8 @@ type Daemon struct {
 
 	// What a reload (SIGHUP, mtaq reload) compares with and replaces.
 	reloadMu  sync.Mutex
-	cfg       conf.Config // the last configuration applied
-	started   conf.Config // what restart-only settings still run with
+	cfg       conf.Config                 // the last configuration applied
+	started   conf.Config                 // what restart-only settings still run with
 	load      func() (conf.Config, error) // Options.LoadConfig
 	svc       *admin.Service
 	subCerts  *certs // submission's and the bounce listener's; nil without tls_cert
