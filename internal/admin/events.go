@@ -41,17 +41,10 @@ func (s *Service) Events(ctx context.Context, after uint64, limit int) (*EventPa
 }
 
 func (h *handler) listEvents(w http.ResponseWriter, r *http.Request) {
-	n, err := queryLimit(r)
+	n, after, err := querySeqPage(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
-	}
-	var after uint64
-	if v := r.URL.Query().Get("after"); v != "" {
-		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
-			h.fail(w, r, invalid("bad after %q: want an event seq", v))
-			return
-		}
 	}
 	page, err := h.api.Events(r.Context(), after, limit(n))
 	h.reply(w, r, page, err)

@@ -126,6 +126,20 @@ func queryLimit(r *http.Request) (int, error) {
 	return n, nil
 }
 
+// querySeqPage reads a page through the outbox: limit, and after (the
+// last event seq the caller has).
+func querySeqPage(r *http.Request) (n int, after uint64, err error) {
+	if n, err = queryLimit(r); err != nil {
+		return 0, 0, err
+	}
+	if v := r.URL.Query().Get("after"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return 0, 0, invalid("bad after %q: want an event seq", v)
+		}
+	}
+	return n, after, nil
+}
+
 func (h *handler) listQueue(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	n, err := queryLimit(r)

@@ -130,17 +130,10 @@ func (s *Service) WebhookDeadLetters(ctx context.Context, name string, after uin
 }
 
 func (h *handler) webhookDeadLetters(w http.ResponseWriter, r *http.Request) {
-	n, err := queryLimit(r)
+	n, after, err := querySeqPage(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
-	}
-	var after uint64
-	if v := r.URL.Query().Get("after"); v != "" {
-		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
-			h.fail(w, r, invalid("bad after %q: want an event seq", v))
-			return
-		}
 	}
 	page, err := h.api.WebhookDeadLetters(r.Context(), r.PathValue("name"), after, n)
 	h.reply(w, r, page, err)
