@@ -68,17 +68,8 @@ func (m *linModel) predict(feats []string) (Category, float64, []string) {
 	if known == 0 {
 		return None, 0, nil
 	}
-	best := 0
-	for c := range score {
-		if score[c] > score[best] {
-			best = c
-		}
-	}
-	var sum float64
-	for c := range score {
-		sum += math.Exp(score[c] - score[best])
-	}
-	return Categories()[best], 1 / sum, m.topFeatures(feats, best)
+	best, p := argmaxProb(score[:])
+	return Categories()[best], p, m.topFeatures(feats, best)
 }
 
 // topFeatures lists up to three prose features that speak most for
@@ -157,4 +148,18 @@ func modelEvidence(m fallback, code int, enhanced, text string) (Evidence, bool)
 	}
 	return Evidence{Kind: KindModel, Rule: modelName, Match: strings.Join(words, ", "), Category: cat,
 		Weight: int(math.Round(modelScale * p))}, true
+}
+
+// argmaxProb is the highest score's index and its softmax probability.
+func argmaxProb(score []float64) (best int, p float64) {
+	for c := range score {
+		if score[c] > score[best] {
+			best = c
+		}
+	}
+	var sum float64
+	for c := range score {
+		sum += math.Exp(score[c] - score[best])
+	}
+	return best, 1 / sum
 }

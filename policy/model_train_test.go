@@ -209,17 +209,8 @@ func (m *nbModel) predict(feats []string) (Category, float64, []string) {
 	if known == 0 {
 		return None, 0, nil
 	}
-	best := 0
-	for c := range score {
-		if score[c] > score[best] {
-			best = c
-		}
-	}
-	var sum float64
-	for c := range score {
-		sum += math.Exp(score[c] - score[best])
-	}
-	return Categories()[best], 1 / sum, nil
+	best, p := argmaxProb(score[:])
+	return Categories()[best], p, nil
 }
 
 // readTrainRows reads the training files, refusing the held-back fifth.
