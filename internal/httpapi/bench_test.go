@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/intake"
+	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/submission"
 	"github.com/mtaq/mtaq/queue"
 )
@@ -107,24 +107,7 @@ func BenchmarkSendSMTP(b *testing.B) {
 	b.ReportAllocs()
 	b.SetParallelism(clientsPer())
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		c, err := smtp.Dial(addr)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer c.Close()
-		if err := c.Hello("bench.test"); err != nil {
-			b.Error(err)
-			return
-		}
-		for pb.Next() {
-			if err := c.SendMail("app@example.org", []string{"rcpt@example.test"}, bytes.NewReader(msg)); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	smtptest.SubmitParallel(b, addr, msg)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }

@@ -1,6 +1,7 @@
 package smtptest
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
@@ -57,4 +58,28 @@ func SubmitMessage(t testing.TB, addr, from string, opts *smtp.MailOptions, data
 		t.Fatalf("final-dot reply %q names no queue ID", resp.StatusText)
 	}
 	return m[1]
+}
+
+// SubmitParallel is a benchmark's SMTP clients: each of b.RunParallel's
+// goroutines keeps one connection to addr and sends msg from
+// app@example.org to rcpt@example.test until the benchmark has run b.N.
+func SubmitParallel(b *testing.B, addr string, msg []byte) {
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := smtp.Dial(addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		if err := c.Hello("bench.test"); err != nil {
+			b.Error(err)
+			return
+		}
+		for pb.Next() {
+			if err := c.SendMail("app@example.org", []string{"rcpt@example.test"}, bytes.NewReader(msg)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/queue"
 )
 
@@ -52,22 +52,5 @@ func BenchmarkAccept(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.SetParallelism(16)
-	b.RunParallel(func(pb *testing.PB) {
-		c, err := smtp.Dial(addr)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer c.Close()
-		if err := c.Hello("bench.test"); err != nil {
-			b.Error(err)
-			return
-		}
-		for pb.Next() {
-			if err := c.SendMail("app@example.org", []string{"rcpt@example.test"}, bytes.NewReader(body)); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	smtptest.SubmitParallel(b, addr, body)
 }
