@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/mtaq/mtaq/internal/admin"
-	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/unprivtest"
 	"github.com/mtaq/mtaq/internal/waitfor"
@@ -33,10 +32,8 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 		t.Skip("starts daemon processes and sends 10,000 messages")
 	}
 	const n, conns = 10000, 8
-	dns := dnstest.New(t)
-	portA := smtptest.FreePort(t, "127.0.0.10")
-	dns.MX("crash.test", 10, "mx.crash.test")
-	dns.A("mx.crash.test", "127.0.0.10")
+	pn := newProcNet(t, "crash.test", "127.0.0.10")
+	dns, portA, listen := pn.dns, pn.port, pn.listen
 	// The first MX defers every third message, so the backup holds
 	// deferred recipients as well as ones not yet tried.
 	seqOf := regexp.MustCompile(`^user(\d+)@`)
@@ -48,7 +45,6 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 		}
 		return nil
 	}))
-	listen := fmt.Sprintf("127.0.0.1:%d", smtptest.FreePort(t, "127.0.0.1"))
 	dir := t.TempDir()
 	cfgA := writeConfig(t, filepath.Join(dir, "a.toml"), filepath.Join(dir, "data"), listen, dns.Addr(), portA, "1m", "1m", "")
 	logPath := filepath.Join(dir, "mtaq.log")

@@ -143,11 +143,8 @@ func TestCrashLosesNothing(t *testing.T) {
 		t.Skip("starts daemon processes")
 	}
 	const n, conns = 200, 8
-	dns := dnstest.New(t)
-	port := smtptest.FreePort(t, "127.0.0.10")
-	dns.MX("crash.test", 10, "mx.crash.test")
-	dns.A("mx.crash.test", "127.0.0.10")
-	listen := fmt.Sprintf("127.0.0.1:%d", smtptest.FreePort(t, "127.0.0.1"))
+	pn := newProcNet(t, "crash.test", "127.0.0.10")
+	dns, port, listen := pn.dns, pn.port, pn.listen
 	dir := t.TempDir()
 	cfg := writeConfig(t, filepath.Join(dir, "mtaq.toml"), filepath.Join(dir, "data"), listen, dns.Addr(), port, "1s", "2s", "")
 	logPath := filepath.Join(dir, "mtaq.log")
@@ -237,4 +234,23 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// procNet is the fake Internet a daemon child process delivers into: a
+// DNS server where domain's one exchanger is mx.<domain> at ip, a free
+// port there for the exchangers, and a free loopback address for the
+// daemon's submission listener.
+type procNet struct {
+	dns    *dnstest.Server
+	port   int
+	listen string
+}
+
+func newProcNet(t *testing.T, domain, ip string) procNet {
+	t.Helper()
+	n := procNet{dns: dnstest.New(t), port: smtptest.FreePort(t, ip)}
+	n.dns.MX(domain, 10, "mx."+domain)
+	n.dns.A("mx."+domain, ip)
+	n.listen = fmt.Sprintf("127.0.0.1:%d", smtptest.FreePort(t, "127.0.0.1"))
+	return n
 }

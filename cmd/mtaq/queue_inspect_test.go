@@ -7,7 +7,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/waitfor"
 )
@@ -21,11 +20,8 @@ func TestQueueInspect(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts daemon processes")
 	}
-	dns := dnstest.New(t)
-	port := smtptest.FreePort(t, "127.0.0.10")
-	dns.MX("later.test", 10, "mx.later.test")
-	dns.A("mx.later.test", "127.0.0.10")
-	listen := fmt.Sprintf("127.0.0.1:%d", smtptest.FreePort(t, "127.0.0.1"))
+	pn := newProcNet(t, "later.test", "127.0.0.10")
+	dns, port, listen := pn.dns, pn.port, pn.listen
 	dir := t.TempDir()
 	cfg := writeConfig(t, filepath.Join(dir, "mtaq.toml"), filepath.Join(dir, "data"), listen, dns.Addr(), port, "1s", "2s", "")
 	logPath := filepath.Join(dir, "mtaq.log")

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/waitfor"
 )
@@ -25,12 +24,9 @@ func TestSIGHUPReloadsDKIMKeys(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a daemon process")
 	}
-	dns := dnstest.New(t)
-	port := smtptest.FreePort(t, "127.0.0.12")
-	dns.MX("crash.test", 10, "mx.crash.test")
-	dns.A("mx.crash.test", "127.0.0.12")
+	pn := newProcNet(t, "crash.test", "127.0.0.12")
+	dns, port, listen := pn.dns, pn.port, pn.listen
 	sink := smtptest.New(t, fmt.Sprintf("127.0.0.12:%d", port))
-	listen := fmt.Sprintf("127.0.0.1:%d", smtptest.FreePort(t, "127.0.0.1"))
 	dir := t.TempDir()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
