@@ -45,9 +45,9 @@ const (
 	// KindInPrefix: a phrase found only in a "... rejected:" prefix whose
 	// reason follows the colon.
 	KindInPrefix EvidenceKind = "phrase-in-prefix"
-	KindCode     EvidenceKind = "code"          // the reply code's prior
-	KindModel    EvidenceKind = "model"         // the learned fallback (model.go)
-	KindOperator EvidenceKind = "operator"      // a [[policy.rule]] decided (Weight 100)
+	KindCode     EvidenceKind = "code"     // the reply code's prior
+	KindModel    EvidenceKind = "model"    // the learned fallback (model.go)
+	KindOperator EvidenceKind = "operator" // a [[policy.rule]] decided (Weight 100)
 	// KindGuard is not about the category: it says why an unexplained 5xx
 	// suppresses the address or not (Weight 0).
 	KindGuard EvidenceKind = "guard"
@@ -277,9 +277,9 @@ var ourSideRE = regexp.MustCompile(`\bsender\b|\bsending\b|\bclient\b|\bips?\b|i
 
 // productCodeRE finds a provider's own reason code (AOL's "RTR:BG",
 // Orange's "[506]", Cox's "AUP#CDRBL", Comcast's "BL000010", Yahoo's
-// "[TS02]"): the server had a reason and encoded it; without a rule that
+// "[TS02]", a closing "E2110" or "S3150"): the server had a reason and encoded it; without a rule that
 // reads it, the reply is no evidence about the address.
-var productCodeRE = regexp.MustCompile(`^\W*[a-z]{2,4}:[a-z0-9]{1,3}\b|\[\d{3}\]|\baup#|\bbl\d{3,}|\[[a-z]{2,3}\d\d\]|\b[a-z]{2,3}\d+-ip\d*\b`)
+var productCodeRE = regexp.MustCompile(`^\W*[a-z]{2,4}:[a-z0-9]{1,3}\b|\[\d{3}\]|\baup#|\bbl\d{3,}|\[[a-z]{2,3}\d\d\]|\b[a-z]{2,3}\d+-ip\d*\b|\b[a-z]{1,2}\d{4}\W*$`)
 
 // noiseRE matches URLs and mail addresses.
 var noiseRE = regexp.MustCompile(`(https?://|www\.)\S+|<?[^\s<>@]+@[^\s<>]+>?`)

@@ -235,7 +235,7 @@ var families = []family{
 		`block(ed)? (using|by|listed)`, `black ?list`, `block ?list`, `dnsbl`, `\brbls?\b`,
 		`spamhaus`, `spamcop`, `mailspike`, `abuseat`, `sorbs`, `barracuda`, `reputation`,
 		`complaints`, `banned`, `open ?relay`, `spamming`, `spammer`, `spam sender`, `black ?ip`,
-		`dictionary attack`, `badmailfrom`, `directory harvest`, `sending (\w+ ){0,3}(of )?spam`, `spam (site|source|host)`,
+		`dictionary attack`, `badmailfrom`, `malicious (network|host|ip|sender|server|source)`, `directory harvest`, `sending (\w+ ){0,3}(of )?spam`, `spam (site|source|host)`,
 		`sender (address |domain )?(is )?blocked`, `your access .{0,60}(rejected|denied|blocked|revoked)`,
 		`\bblock(ed)? for (spam|abuse)`, `\(bl\)`, `listed (at|on|in|by)`,
 		`^\W*blocked\W+\w`, `unsolicited`, `bulk mail`,
@@ -320,7 +320,7 @@ var families = []family{
 	rule("recipient-syntax", UserUnknown, 74,
 		`bad destination mailbox`, `recipient address syntax`, `bad recipient address`,
 		`(bad|invalid) (e-?mail )?address (mailbox )?syntax`, `no (correct|valid) recipients?`,
-		`mailbox name (not allowed|invalid)`, `(restricted|invalid|illegal|forbidden) characters? in (the )?(recipient |e-?mail )?address`,
+		`mailbox name (not allowed|invalid)`, `improper (recipient |e-?mail )?address`, `(restricted|invalid|illegal|forbidden) characters? in (the )?(recipient |e-?mail )?address`,
 	),
 	rule("protocol", SyntaxError, 72,
 		`rfc ?5322`, `rfc ?2822`, `rfc ?822`, `not (rfc.?)?compliant`, `non-?compliant`, `header error`,
@@ -454,6 +454,8 @@ var families = []family{
 		`overloaded`, `system problem`, `unable to (queue|process|execute|store|write)`,
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
+	// RFC 4954's 454 4.7.0: the server could not check credentials now.
+	rule("auth-backend", SystemError, 88, `temporary authentication (failure|error)`),
 	// A server's scanner that failed is the server's trouble, not our
 	// content: above "virus" and "spam".
 	rule("scanner-failure", SystemError, 72,
