@@ -277,8 +277,9 @@ var ourSideRE = regexp.MustCompile(`\bsender\b|\bsending\b|\bclient\b|\bips?\b|i
 
 // productCodeRE finds a provider's own reason code (AOL's "RTR:BG",
 // Orange's "[506]", Cox's "AUP#CDRBL", Comcast's "BL000010", Yahoo's
-// "[TS02]", a closing "E2110" or "S3150"): the server had a reason and encoded it; without a rule that
-// reads it, the reply is no evidence about the address.
+// "[TS02]", a closing "E2110" or "S3150"): the server had a reason and
+// encoded it; without a rule that reads it, the reply is no evidence
+// about the address.
 var productCodeRE = regexp.MustCompile(`^\W*[a-z]{2,4}:[a-z0-9]{1,3}\b|\[\d{3}\]|\baup#|\bbl\d{3,}|\[[a-z]{2,3}\d\d\]|\b[a-z]{2,3}\d+-ip\d*\b|\b[a-z]{1,2}\d{4}\W*$`)
 
 // noiseRE matches URLs and mail addresses.
