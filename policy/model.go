@@ -20,7 +20,7 @@ import (
 
 const (
 	modelName      = "logistic"
-	modelThreshold = 0.45 // below this probability the model stays silent (chosen by cross-validation)
+	modelThreshold = 0.3 // below this probability the model stays silent (chosen by cross-validation)
 	modelScale     = 50   // weight = modelScale × probability (23..50)
 )
 
