@@ -233,6 +233,10 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 	if m := clientRE.FindString(text); m != "" {
 		return false, Evidence{Kind: KindGuard, Rule: "names-client-or-sender", Match: m}
 	}
+	// What vetoes an explained recipient category vetoes a guess too.
+	if m := ourSideRE.FindString(stripNoise(text)); m != "" {
+		return false, Evidence{Kind: KindGuard, Rule: "names-our-side", Match: m}
+	}
 	if m := productCodeRE.FindString(text); m != "" {
 		return false, Evidence{Kind: KindGuard, Rule: "provider-code", Match: m}
 	}
@@ -252,7 +256,7 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 }
 
 // addressWordRE finds words about the recipient or its address.
-var addressWordRE = regexp.MustCompile(`\b(users?|recipients?|rcpt|mailbox(es)?|address(es)?|addressee|accounts?|destination|inbox|local.part|unknown|exist\w*)\b`)
+var addressWordRE = regexp.MustCompile(`\b(users?|recipients?|rcpt|mailbox(es)?|address(es)?|addressee|accounts?|destination|inbox|local.part)\b`)
 
 // refusalRE finds words of permission or filtering: a refusal by rule.
 var refusalRE = regexp.MustCompile(`\b(access|allowed|permitted|prohibited|forbidden|blocked|blocking|banned|filtered|filter|authori[sz]ed|permission|rule|rules|administrator)\b`)
@@ -265,7 +269,7 @@ var failWordRE = regexp.MustCompile(`\b(rejected|refused|denied|failed|failure|u
 // clientRE finds text about our side of the connection: then an
 // unexplained refusal is about us, not the address.
 var clientRE = regexp.MustCompile(`\bclient\b|\bips?\b|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|ipv6:|\bsender\b|\bsending\b|` +
-	`\bmail from\b|\b(helo|ehlo)\b|(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|\bconnections?\b`)
+	`\bmail from\b|\bfrom (address|domain)\b|\byour from\b|\b(helo|ehlo)\b|(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|\bconnections?\b`)
 
 // ourSideRE finds words about the sending side or the message rather than
 // the address: the sender, our client host or IP, HELO, content, spam,
