@@ -7,7 +7,8 @@
 // Durability: every method that changes state commits one synced Pebble
 // batch before it returns, so a caller may acknowledge (e.g. answer 250) as
 // soon as it returns nil. Pebble groups concurrent synced commits into one
-// fsync.
+// fsync. One exception: AddSent (the y/ warm-up counters, sent.go) does
+// not sync; the synced Lease that follows it does.
 //
 // Invariants (checked by Store.Check):
 //
