@@ -80,7 +80,8 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				continue
 			}
 			f.dialed++
-			dst := dest{key: job.Domain, host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain)}
+			dst := dest{key: domainKey(job), host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain),
+				src: job.Source, ehlo: job.EHLO}
 			if stsID != "" {
 				dst.mode = modeRequire
 			}
@@ -191,6 +192,9 @@ func (d *Deliverer) logAttempt(job Job, s *session, out outcome) {
 	fields := []zap.Field{
 		zap.String("domain", job.Domain), zap.String("mx", s.dst.host), zap.String("ip", s.dst.ip.String()),
 		zap.String("message_id", job.MessageID),
+	}
+	if s.dst.src != nil {
+		fields = append(fields, zap.String("source_ip", s.dst.src.String()))
 	}
 	if out.results != nil {
 		r = out.results[0]
