@@ -65,8 +65,9 @@ type PebbleStore struct {
 	// consumerMu orders changes to consumers' dead letters and holds.
 	consumerMu sync.Mutex
 	histTrim   historyTrim
-	sentMu     sync.Mutex // AddSent's read-modify-write of the y/ counters
-	shared     *sharedOutbox // nil: the shared outbox is off
+	// sentMu orders AddSent's read-modify-write of the y/ counters.
+	sentMu sync.Mutex
+	shared *sharedOutbox // nil: the shared outbox is off
 }
 
 var _ Store = (*PebbleStore)(nil)

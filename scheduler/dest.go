@@ -169,8 +169,9 @@ func maxTime(a, b time.Time) time.Time {
 
 // DestinationStatus is what an operator sees of one destination.
 type DestinationStatus struct {
-	Domain      string    `json:"domain"`
-	SourceIP    string    `json:"source_ip,omitempty"` // with pools: the destination is a domain from this address`
+	Domain string `json:"domain"`
+	// SourceIP: with pools, a destination is a domain from one source address.
+	SourceIP    string    `json:"source_ip,omitempty"`
 	State       string    `json:"state"` // ok, throttled, parked, probing
 	Limit       int       `json:"limit"` // current concurrency limit
 	MaxLimit    int       `json:"max_limit"`
