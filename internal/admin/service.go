@@ -28,6 +28,9 @@ type Live interface {
 	Destinations() []scheduler.DestinationStatus
 	ResetDestination(domain string) bool
 	SenderSideRejections() []scheduler.SenderSideStat
+	// Sources is each pool's source addresses and what they sent today
+	// against their warm-up caps; nil without pools.
+	Sources(ctx context.Context) []scheduler.SourceStat
 }
 
 // Options configure a Service.
