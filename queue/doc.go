@@ -38,4 +38,7 @@
 //	W1 no due key lies below the in-memory due watermark that Due and NextDue
 //	   seek to, so scans skip the tombstones at the head of the due index
 //	   (duemark.go).
+//
+// Key prefixes are single letters (keys.go lists them); y/ holds the
+// per-day sent counters of source addresses, for warm-up caps (sent.go).
 package queue

@@ -135,6 +135,8 @@ type RecipientEntry struct {
 // asks about a message.
 type MessageDetail struct {
 	QueueEntry
+	// Pool is the source pool intake chose; "" without pools.
+	Pool       string   `json:"pool,omitempty"`
 	ClientAddr string   `json:"client_addr"`
 	Helo       string   `json:"helo"`
 	Headers    []Header `json:"headers"` // empty once the body is gone

@@ -148,7 +148,7 @@ func (s *Service) ShowMessage(ctx context.Context, id string) (*MessageDetail, e
 	if err != nil {
 		return nil, fmt.Errorf("reading message %s: %w", id, err)
 	}
-	d := &MessageDetail{QueueEntry: entry(m), ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: []Header{}}
+	d := &MessageDetail{QueueEntry: entry(m), Pool: m.Pool, ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: []Header{}}
 	for i := range d.Recipients {
 		tl, err := s.store.Timeline(ctx, id, i)
 		if err != nil {
