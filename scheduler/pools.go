@@ -154,7 +154,9 @@ func (s *Scheduler) loadSent(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
-	s.src.day, s.src.sent, s.src.starts = day, sent, starts
+	if s.src.day != day { // the first loader wins: a later one may have read before group counted
+		s.src.day, s.src.sent, s.src.starts = day, sent, starts
+	}
 	s.mu.Unlock()
 	return nil
 }
