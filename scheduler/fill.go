@@ -295,6 +295,7 @@ func (s *Scheduler) done(j *job, again []queue.Recipient) {
 		d.busyTo = s.o.Clock.Now().Add(s.o.BusyWait)
 	} else {
 		d.busyTo = time.Time{}
+		s.liftSiblings(j)
 	}
 	s.mu.Unlock()
 	s.Wake()

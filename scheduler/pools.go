@@ -201,6 +201,23 @@ func (s *Scheduler) recordSent(ctx context.Context, jobs []*job) error {
 	return s.o.Sent.AddSent(ctx, counts)
 }
 
+// liftSiblings ends the Busy hold of the domain's lanes from the other
+// source addresses when a job of it ends: they wait for the same
+// exchanger addresses' connection slots, and one was just freed. The
+// caller holds s.mu.
+func (s *Scheduler) liftSiblings(j *job) {
+	if s.src == nil || j.via.ip() == "" {
+		return
+	}
+	for _, p := range s.o.Pools {
+		for _, src := range p.Sources {
+			if d := s.dests[destOf(j.domain, via{src: src})]; d != nil {
+				d.busyTo = time.Time{}
+			}
+		}
+	}
+}
+
 // untake gives back what a job counted (it was parked, not leased).
 // The caller holds s.mu.
 func (s *Scheduler) untake(j *job) {
