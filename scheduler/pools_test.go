@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,5 +150,58 @@ func TestPoolSourcesRotateAndKeyDestinations(t *testing.T) {
 	}
 	if !h.s.ResetDestination("y.test") {
 		t.Error("reset of y.test: unknown")
+	}
+}
+
+// gated answers source B's first job Busy at once and holds source A's
+// job until B's has gone back to its lane (the scheduler's wake-up after
+// it), then delivers everything.
+type gated struct {
+	a, b  net.IP
+	wake  <-chan struct{}
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (g *gated) Deliver(_ context.Context, j delivery.Job) []delivery.Result {
+	g.mu.Lock()
+	g.calls[j.Source.String()]++
+	n := g.calls[j.Source.String()]
+	g.mu.Unlock()
+	r := reply(250, "2.0.0", "ok", delivery.StageData)
+	switch {
+	case j.Source.Equal(g.b) && n == 1:
+		r = delivery.Result{Enhanced: "4.4.5", Stage: delivery.StageDial, Busy: true, Text: "every address busy"}
+	case j.Source.Equal(g.a):
+		select {
+		case <-g.wake:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	out := make([]delivery.Result, len(j.Rcpts))
+	for i := range out {
+		out[i] = r
+		out[i].Rcpt = j.Rcpts[i]
+	}
+	return out
+}
+
+// A job from one source that found the exchanger busy goes again as soon
+// as a job to the same domain from another source ends: the slot it
+// waited for is free (the fake clock never reaches BusyWait).
+func TestBusyLaneOfAnotherSourceResumes(t *testing.T) {
+	a, b := net.ParseIP("192.0.2.1"), net.ParseIP("192.0.2.2")
+	o := Options{Pools: []Pool{{Name: "p", Sources: []Source{{IP: a}, {IP: b}}}}}
+	h := newHarness(t, o, ok250)
+	g := &gated{a: a, b: b, calls: map[string]int{}}
+	o = h.s.o
+	o.Deliverer = g
+	h.s = New(o)
+	g.wake = h.s.wake
+	ids := h.submitPool("p", "r@y.test", 2)
+	h.step()
+	h.step()
+	if got := h.states(ids); got[queue.Delivered] != 2 {
+		t.Fatalf("%v; calls %v", got, g.calls)
 	}
 }
