@@ -67,6 +67,12 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 			if f.dialed >= d.opts.MaxAddrs || ctx.Err() != nil {
 				break
 			}
+			if job.Source != nil && (job.Source.To4() == nil) != (ip.To4() == nil) {
+				// An IPv4 source cannot reach an IPv6 exchanger address (and
+				// the reverse): not the address's fault, so no breaker signal.
+				f.note(familySkipped(mx.Host, ip, job.Source))
+				continue
+			}
 			if d.down != nil {
 				if down, until := d.down.skip(ip); down {
 					f.note(skipped(mx.Host, ip, until))
@@ -112,6 +118,15 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 func skipped(host string, ip net.IP, until time.Time) Result {
 	err := fmt.Errorf("exchanger %s [%s] not tried: its last connections got no answer; next try after %s",
 		host, ip, until.UTC().Format(time.RFC3339))
+	r := localFail(StageDial, "4.4.1", err)
+	r.MX, r.IP = host, ip.String()
+	return r
+}
+
+// familySkipped is the failure noted for an exchanger address of the
+// other IP family than the job's source address.
+func familySkipped(host string, ip, src net.IP) Result {
+	err := fmt.Errorf("exchanger %s [%s] not tried: the source address %s is of the other IP family", host, ip, src)
 	r := localFail(StageDial, "4.4.1", err)
 	r.MX, r.IP = host, ip.String()
 	return r

@@ -61,3 +61,30 @@ func TestSourceNeedsABindingDialer(t *testing.T) {
 		t.Errorf("%q, %d messages", r.Text, len(srv.Messages()))
 	}
 }
+
+// An exchanger address of the other family than the source is skipped,
+// not dialled: the next address takes the mail, and with none left the
+// failure is soft.
+func TestSourceSkipsOtherFamily(t *testing.T) {
+	e := newEnv(t)
+	srv := e.smtp("127.0.0.2")
+	e.dns.MX("x.test", 10, "mx6.x.test")
+	e.dns.MX("x.test", 20, "mx.x.test")
+	e.dns.Add("mx6.x.test. 300 IN AAAA 2001:db8::25")
+	e.dns.A("mx.x.test", "127.0.0.2")
+	e.dns.MX("v6.test", 10, "mx6.x.test")
+	d := e.deliverer()
+	j := job("x.test", "r@x.test")
+	j.Source = net.ParseIP("127.0.0.20")
+	want(t, d.Deliver(ctxT(t), j)[0], 250, "2.0.0", StageData)
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("%d messages", n)
+	}
+	j = job("v6.test", "r@v6.test")
+	j.Source = net.ParseIP("127.0.0.20")
+	r := d.Deliver(ctxT(t), j)[0]
+	want(t, r, 0, "4.4.1", StageDial)
+	if !strings.Contains(r.Text, "other IP family") {
+		t.Errorf("text %q", r.Text)
+	}
+}
