@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -98,7 +99,9 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				out = d.attempt(ctx, job, body, dst)
 			}
 			d.ips.release(ip)
-			if d.down != nil && ctx.Err() == nil { // a cancelled attempt says nothing about the address
+			// A cancelled attempt, or a source address this host cannot
+			// bind, says nothing about the exchanger's address.
+			if d.down != nil && ctx.Err() == nil && !errors.Is(out.fail.Err, syscall.EADDRNOTAVAIL) {
 				d.down.report(ip, out.results != nil || !unanswered(out.fail))
 			}
 			if out.results != nil {

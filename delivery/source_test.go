@@ -88,3 +88,23 @@ func TestSourceSkipsOtherFamily(t *testing.T) {
 		t.Errorf("text %q", r.Text)
 	}
 }
+
+// A source address the host does not have fails the attempt softly and
+// does not open the exchanger's breaker for everyone else.
+func TestSourceNotLocal(t *testing.T) {
+	e := newEnv(t)
+	srv := e.smtp("127.0.0.2")
+	e.dns.MX("x.test", 10, "mx.x.test")
+	e.dns.A("mx.x.test", "127.0.0.2")
+	d := e.deliverer()
+	for range 5 { // more than DownAfter
+		j := job("x.test", "r@x.test")
+		j.Source = net.ParseIP("192.0.2.99") // TEST-NET-1: not on this host
+		r := d.Deliver(ctxT(t), j)[0]
+		want(t, r, 0, "4.4.1", StageDial)
+	}
+	want(t, d.Deliver(ctxT(t), job("x.test", "r@x.test"))[0], 250, "2.0.0", StageData)
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("%d messages", n)
+	}
+}
