@@ -180,7 +180,7 @@ func Start(o Options) (*Daemon, error) {
 		MailLog:           o.Logger.Named("mail"),
 		OnOutcome:         reg.Outcome,
 		ReturnPath:        d.fbl.returnPath(),
-		Pools:             schedulerPools(c),
+		Pools:             schedulerPools(c, o.Logger),
 		DefaultPool:       c.Delivery.DefaultPool(),
 		Sent:              store,
 	})
