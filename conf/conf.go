@@ -110,6 +110,11 @@ type Delivery struct {
 	// PerDomainRate caps new transactions per second to one destination;
 	// 0 means no cap. Throttling lowers it further for a while.
 	PerDomainRate float64 `toml:"per_domain_rate"`
+	// Pools are the source addresses mail leaves from ([[delivery.pool]],
+	// pool.go), chosen per message by PoolRules ([[delivery.pool_rule]]);
+	// none: the system picks the source address.
+	Pools     []Pool     `toml:"pool"`
+	PoolRules []PoolRule `toml:"pool_rule"`
 
 	// Relay ("host:port") sends all mail through one smarthost (an ESP's
 	// SMTP endpoint) instead of the recipients' MX hosts; "" delivers

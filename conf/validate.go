@@ -105,6 +105,7 @@ func validate(c Config) []*Problem {
 	validateAuth(k, c.Submission)
 	validateAdmin(k, c.Admin)
 	validateRelay(k, c.Delivery)
+	validatePools(k, c.Delivery)
 	validateMetrics(k, c.Metrics)
 	validateDSN(k, c.DSN, c.Retry)
 	validateWebhooks(k, c.Webhooks)

@@ -213,7 +213,7 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	if err := checkAddr(job.Sender); err != nil {
 		return fill(len(job.Rcpts), localFail(StageMail, "5.1.7", fmt.Errorf("sender: %w", err)))
 	}
-	key := job.Domain
+	key := domainKey(job)
 	if d.opts.Relay != nil {
 		key = relayKey
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -67,6 +68,12 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 			if f.dialed >= d.opts.MaxAddrs || ctx.Err() != nil {
 				break
 			}
+			if job.Source != nil && (job.Source.To4() == nil) != (ip.To4() == nil) {
+				// An IPv4 source cannot reach an IPv6 exchanger address (and
+				// the reverse): not the address's fault, so no breaker signal.
+				f.note(familySkipped(mx.Host, ip, job.Source))
+				continue
+			}
 			if d.down != nil {
 				if down, until := d.down.skip(ip); down {
 					f.note(skipped(mx.Host, ip, until))
@@ -80,7 +87,8 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				continue
 			}
 			f.dialed++
-			dst := dest{key: job.Domain, host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain)}
+			dst := dest{key: domainKey(job), host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain),
+				src: job.Source, ehlo: job.EHLO}
 			if stsID != "" {
 				dst.mode = modeRequire
 			}
@@ -91,7 +99,9 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				out = d.attempt(ctx, job, body, dst)
 			}
 			d.ips.release(ip)
-			if d.down != nil && ctx.Err() == nil { // a cancelled attempt says nothing about the address
+			// A cancelled attempt, or a source address this host cannot
+			// bind, says nothing about the exchanger's address.
+			if d.down != nil && ctx.Err() == nil && !errors.Is(out.fail.Err, syscall.EADDRNOTAVAIL) {
 				d.down.report(ip, out.results != nil || !unanswered(out.fail))
 			}
 			if out.results != nil {
@@ -111,6 +121,15 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 func skipped(host string, ip net.IP, until time.Time) Result {
 	err := fmt.Errorf("exchanger %s [%s] not tried: its last connections got no answer; next try after %s",
 		host, ip, until.UTC().Format(time.RFC3339))
+	r := localFail(StageDial, "4.4.1", err)
+	r.MX, r.IP = host, ip.String()
+	return r
+}
+
+// familySkipped is the failure noted for an exchanger address of the
+// other IP family than the job's source address.
+func familySkipped(host string, ip, src net.IP) Result {
+	err := fmt.Errorf("exchanger %s [%s] not tried: the source address %s is of the other IP family", host, ip, src)
 	r := localFail(StageDial, "4.4.1", err)
 	r.MX, r.IP = host, ip.String()
 	return r
@@ -191,6 +210,9 @@ func (d *Deliverer) logAttempt(job Job, s *session, out outcome) {
 	fields := []zap.Field{
 		zap.String("domain", job.Domain), zap.String("mx", s.dst.host), zap.String("ip", s.dst.ip.String()),
 		zap.String("message_id", job.MessageID),
+	}
+	if s.dst.src != nil {
+		fields = append(fields, zap.String("source_ip", s.dst.src.String()))
 	}
 	if out.results != nil {
 		r = out.results[0]

@@ -21,6 +21,42 @@ type dest struct {
 	mode     tlsMode
 	fallback bool   // the plain-text retry after a failed STARTTLS handshake
 	relay    *Relay // authenticate with its credentials
+	src      net.IP // local address to bind (Job.Source); nil: the system's choice
+	ehlo     string // EHLO name (Job.EHLO); "": Options.Hostname
+}
+
+// domainKey is the idle-pool key of a job's destination: the domain, and
+// the source address when one is chosen, so a connection opened from one
+// address never carries mail meant to leave from another.
+func domainKey(job Job) string {
+	if job.Source == nil {
+		return job.Domain
+	}
+	return job.Domain + " from " + job.Source.String()
+}
+
+// helloName is the EHLO name this session announces.
+func (s *session) helloName() string {
+	if s.dst.ehlo != "" {
+		return s.dst.ehlo
+	}
+	return s.d.opts.Hostname
+}
+
+// dial connects to addr, from dst.src when set.
+func (d *Deliverer) dial(ctx context.Context, src net.IP, addr string) (net.Conn, error) {
+	if src == nil {
+		return d.opts.Dialer.DialContext(ctx, "tcp", addr)
+	}
+	switch dl := d.opts.Dialer.(type) {
+	case SourceDialer:
+		return dl.DialFrom(ctx, src, "tcp", addr)
+	case *net.Dialer:
+		bound := *dl
+		bound.LocalAddr = &net.TCPAddr{IP: src}
+		return bound.DialContext(ctx, "tcp", addr)
+	}
+	return nil, fmt.Errorf("the dialer cannot bind source address %s", src)
 }
 
 type tlsMode int
@@ -66,7 +102,7 @@ type session struct {
 func (d *Deliverer) open(ctx context.Context, job Job, dst dest) (*session, *outcome) {
 	addr := net.JoinHostPort(dst.ip.String(), strconv.Itoa(dst.port))
 	dctx, cancel := context.WithTimeout(ctx, d.opts.ConnectTimeout)
-	conn, err := d.opts.Dialer.DialContext(dctx, "tcp", addr)
+	conn, err := d.dial(dctx, dst.src, addr)
 	cancel()
 	if err != nil {
 		r := localFail(StageDial, "4.4.1", err)
@@ -96,7 +132,7 @@ func (s *session) handshake() *outcome {
 	s.dc.awaitGreeting(s.d.opts.GreetingTimeout, s.d.opts.CommandTimeout)
 	s.w = newWire(s.conn)
 	c := smtp.NewClient(lineConn{Conn: s.conn, r: s.w.r})
-	if err := c.Hello(s.d.opts.Hostname); err != nil {
+	if err := c.Hello(s.helloName()); err != nil {
 		return &outcome{fail: s.helloFail(err)}
 	}
 	c, out := s.secure(c)

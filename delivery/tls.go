@@ -59,7 +59,7 @@ func (s *session) startTLS(c *smtp.Client) (*smtp.Client, *outcome) {
 	}
 	s.upgraded(tc)
 	nc := smtp.NewClient(newPrefixConn(lineConn{Conn: tc, r: s.w.r}, "220 "+s.dst.host+" TLS started\r\n"))
-	if err := nc.Hello(s.d.opts.Hostname); err != nil {
+	if err := nc.Hello(s.helloName()); err != nil {
 		return nil, &outcome{fail: s.fromErr(StageHello, err)}
 	}
 	return nc, nil

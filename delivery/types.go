@@ -30,6 +30,13 @@ type Job struct {
 	Sender    string // "" is the null sender
 	Rcpts     []string
 	Body      []byte // CRLF line endings, not dot-stuffed
+	// Source, when set, is the local address every connection of the job
+	// is bound to (the scheduler's source-pool choice), and EHLO the name
+	// those connections announce ("" is Options.Hostname). Idle
+	// connections are kept per destination and source. Ignored with a
+	// Relay.
+	Source net.IP
+	EHLO   string
 	// probe: stop after RCPT (Deliverer.Probe).
 	probe bool
 }
@@ -95,4 +102,13 @@ type Resolver interface {
 // Dialer opens connections; net.Dialer satisfies it.
 type Dialer interface {
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// SourceDialer is a Dialer that can bind the local address, for
+// Job.Source. A *net.Dialer needs no such method: delivery copies it and
+// sets LocalAddr. A Job with a Source and a Dialer that is neither fails
+// at the dial stage rather than leave from an address nobody chose.
+type SourceDialer interface {
+	Dialer
+	DialFrom(ctx context.Context, source net.IP, network, address string) (net.Conn, error)
 }

@@ -175,7 +175,7 @@ func writeNewMessage(b *pebble.Batch, lo *uint64, m *Message, body []byte) error
 		ID: m.ID, Sender: m.Sender, Arrived: m.Arrived, Size: m.Size,
 		ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: m.Headers, Rcpts: len(m.Recipients),
 	}
-	rec.NoDSN, rec.Tag, rec.Metadata = m.NoDSN, m.Tag, m.Metadata
+	rec.NoDSN, rec.Tag, rec.Metadata, rec.Pool = m.NoDSN, m.Tag, m.Metadata, m.Pool
 	rec.From, rec.Subject = m.From, m.Subject
 	for _, r := range m.Recipients {
 		if !r.State.Final() {

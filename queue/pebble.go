@@ -65,7 +65,9 @@ type PebbleStore struct {
 	// consumerMu orders changes to consumers' dead letters and holds.
 	consumerMu sync.Mutex
 	histTrim   historyTrim
-	shared     *sharedOutbox // nil: the shared outbox is off
+	// sentMu orders AddSent's read-modify-write of the y/ counters.
+	sentMu sync.Mutex
+	shared *sharedOutbox // nil: the shared outbox is off
 }
 
 var _ Store = (*PebbleStore)(nil)

@@ -109,7 +109,7 @@ func loadMessage(r pebble.Reader, rec *msgRecord) (*Message, error) {
 		ID: rec.ID, Sender: rec.Sender, Arrived: rec.Arrived, Size: rec.Size,
 		ClientAddr: rec.ClientAddr, Helo: rec.Helo, Headers: rec.Headers, Recipients: rcpts,
 	}
-	m.NoDSN, m.Tag, m.Metadata = rec.NoDSN, rec.Tag, rec.Metadata
+	m.NoDSN, m.Tag, m.Metadata, m.Pool = rec.NoDSN, rec.Tag, rec.Metadata, rec.Pool
 	m.From, m.Subject = rec.From, rec.Subject
 	return m, nil
 }

@@ -81,6 +81,9 @@ type Message struct {
 	// X-Mtaq-Metadata-* at intake), carried on every event.
 	Tag      string            `json:"tag,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Pool is the source-address pool intake chose by the pool rules
+	// ([[delivery.pool]]); "" or a pool no longer configured: the default.
+	Pool string `json:"pool,omitempty"`
 	// From and Subject are the header's fields (not the envelope sender),
 	// Subject decoded, each capped: Enqueue fills them from Headers once,
 	// for every event.
@@ -169,7 +172,11 @@ type Attempt struct {
 	Duration time.Duration `json:"duration"`
 	MX       string        `json:"mx,omitempty"`
 	IP       string        `json:"ip,omitempty"`
-	TLS      bool          `json:"tls"`
+	// SourceIP is the local address the attempt left from, Pool its pool
+	// (empty without [[delivery.pool]]).
+	SourceIP string `json:"source_ip,omitempty"`
+	Pool     string `json:"pool,omitempty"`
+	TLS      bool   `json:"tls"`
 	// TLSVersion and TLSCipher name what STARTTLS negotiated; TLSFallback
 	// says the handshake failed and the message went in plain text.
 	TLSVersion  string `json:"tls_version,omitempty"`

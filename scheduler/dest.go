@@ -169,7 +169,9 @@ func maxTime(a, b time.Time) time.Time {
 
 // DestinationStatus is what an operator sees of one destination.
 type DestinationStatus struct {
-	Domain      string    `json:"domain"`
+	Domain string `json:"domain"`
+	// SourceIP: with pools, a destination is a domain from one source address.
+	SourceIP    string    `json:"source_ip,omitempty"`
 	State       string    `json:"state"` // ok, throttled, parked, probing
 	Limit       int       `json:"limit"` // current concurrency limit
 	MaxLimit    int       `json:"max_limit"`
@@ -189,8 +191,9 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 	defer s.mu.Unlock()
 	out := make([]DestinationStatus, 0, len(s.dests))
 	for domain, d := range s.dests {
-		st := DestinationStatus{Domain: domain, State: d.state(now), Limit: d.limit, MaxLimit: d.max,
+		st := DestinationStatus{State: d.state(now), Limit: d.limit, MaxLimit: d.max,
 			Failures: d.fails, LastReply: d.last}
+		st.Domain, st.SourceIP = splitDest(domain)
 		if now.Before(d.pausedTo) {
 			st.PausedUntil = d.pausedTo
 		}
@@ -206,20 +209,27 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 		if (out[i].State == "ok") != (out[j].State == "ok") {
 			return out[j].State == "ok"
 		}
-		return out[i].Domain < out[j].Domain
+		if out[i].Domain != out[j].Domain {
+			return out[i].Domain < out[j].Domain
+		}
+		return out[i].SourceIP < out[j].SourceIP
 	})
 	return out
 }
 
-// ResetDestination forgets domain's throttling and closes its breaker; the
-// parked recipients are retried at their leased time (use the queue's retry
-// to bring them forward). It reports whether the domain was known.
+// ResetDestination forgets domain's throttling and closes its breaker
+// (from every source address, with pools); the parked recipients are
+// retried at their leased time (use the queue's retry to bring them
+// forward). It reports whether the domain was known.
 func (s *Scheduler) ResetDestination(domain string) bool {
 	domain = destKey(domain)
 	s.mu.Lock()
-	d, ok := s.dests[domain]
-	if ok {
-		d.reset()
+	ok := false
+	for key, d := range s.dests {
+		if dom, _ := splitDest(key); dom == domain {
+			d.reset()
+			ok = true
+		}
 	}
 	s.mu.Unlock()
 	s.Wake()

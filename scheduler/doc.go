@@ -5,6 +5,11 @@
 // a global worker budget and a per-domain concurrency limit, and turns each
 // delivery result into a queue update through policy.
 //
+// With source pools (pools.go) each job also takes a source address of
+// its message's pool, and a destination is a domain from one source
+// address; a warming pool's daily caps move what exceeds them to the next
+// day, a local deferral.
+//
 // It does not talk SMTP (delivery), classify replies (policy) or store
 // anything itself (queue). Memory holds at most Window recipients, however
 // large the queue grows.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -34,10 +35,18 @@ func (s *Scheduler) fillWindow(ctx context.Context) (took, busy int, err error) 
 	if pacing {
 		due = s.paceDue(due, now, room)
 	}
-	jobs, leases, busy := s.group(ctx, due, room)
+	if err := s.loadSent(ctx); err != nil {
+		return 0, 0, err
+	}
+	jobs, leases, busy, warm := s.group(ctx, due, room)
+	s.deferWarm(ctx, warm)
 	jobs, leases = s.parkDue(ctx, jobs, leases)
 	if len(leases) == 0 {
 		return 0, busy, nil
+	}
+	if err := s.recordSent(ctx, jobs); err != nil {
+		s.release(jobs)
+		return 0, busy, err
 	}
 	if err := s.o.Store.Lease(ctx, leases); err != nil {
 		s.release(jobs)
@@ -52,7 +61,7 @@ func (s *Scheduler) fillWindow(ctx context.Context) (took, busy int, err error) 
 // The messages are loaded without the scheduler's lock (up to Window
 // reads, which workers reporting results must not wait behind); the lock
 // is taken only to see what is in flight and then to mark what was taken.
-func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) (jobs []*job, leases []queue.Lease, busy int) {
+func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) (jobs []*job, leases []queue.Lease, busy int, warm []warmWait) {
 	now := s.o.Clock.Now()
 	s.mu.Lock()
 	fresh := make([]queue.Due, 0, len(due))
@@ -102,17 +111,65 @@ func (s *Scheduler) group(ctx context.Context, due []queue.Due, room int) (jobs 
 		dom := destKey(r.Domain)
 		jk := d.ID + " " + dom
 		j := open[jk]
-		if j == nil || len(j.rcpts) >= s.o.MaxRcpts {
-			j = &job{msg: m, domain: dom}
+		if j == nil || len(j.rcpts) >= s.o.MaxRcpts || !s.hasRoom(j) {
+			v, ok := s.chooseSource(m, dom)
+			if !ok {
+				warm = append(warm, warmWait{msg: m, rcpt: r, pool: s.src.poolOf(m), domain: dom})
+				continue
+			}
+			j = &job{msg: m, domain: dom, dest: destOf(dom, v), via: v}
 			open[jk] = j
 			jobs = append(jobs, j)
+		}
+		if ip := j.via.ip(); ip != "" {
+			s.src.sent[sentKey{ip, dom}]++
 		}
 		j.rcpts = append(j.rcpts, r)
 		s.inflight[k] = struct{}{}
 		until := s.o.Schedule.Next(r.Attempts+1, now, m.Arrived, s.o.Rand())
 		leases = append(leases, queue.Lease{ID: d.ID, Rcpt: d.Rcpt, Until: until})
 	}
-	return jobs, leases, busy
+	return jobs, leases, busy, warm
+}
+
+// chooseSource picks the pool and source address of a new job of m to
+// domain; false when every source of its pool is at today's warm-up cap.
+// Without pools it is the zero via. The caller holds s.mu.
+func (s *Scheduler) chooseSource(m *queue.Message, domain string) (via, bool) {
+	if s.src == nil {
+		return via{}, true
+	}
+	p := s.src.poolOf(m)
+	src, ok := s.src.pick(p, domain)
+	return via{pool: p.Name, src: src}, ok
+}
+
+// hasRoom reports whether j's source may take one more recipient today.
+// The caller holds s.mu.
+func (s *Scheduler) hasRoom(j *job) bool {
+	if s.src == nil || j.via.ip() == "" {
+		return true
+	}
+	return s.src.room(s.src.pools[j.via.pool], j.via.ip(), j.domain)
+}
+
+// destOf is a job's destination key: the domain, and with pools the
+// source address it leaves from, so throttling, parking and the
+// concurrency limits apply per source address (a receiver may slow down
+// or block one of our addresses and not another).
+func destOf(domain string, v via) string {
+	if ip := v.ip(); ip != "" {
+		return domain + destFrom + ip
+	}
+	return domain
+}
+
+const destFrom = " from "
+
+// splitDest is destOf undone.
+func splitDest(key string) (domain, sourceIP string) {
+	domain, sourceIP, _ = strings.Cut(key, destFrom)
+	return domain, sourceIP
 }
 
 // destKey is the destination (lane, adaptive state, breaker) of a
@@ -141,11 +198,11 @@ func (s *Scheduler) enqueue(jobs []*job) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, j := range jobs {
-		l := s.lanes[j.domain]
+		l := s.lanes[j.dest]
 		if l == nil {
 			l = &lane{}
-			s.lanes[j.domain] = l
-			s.ring = append(s.ring, j.domain)
+			s.lanes[j.dest] = l
+			s.ring = append(s.ring, j.dest)
 		}
 		l.jobs = append(l.jobs, j)
 	}
@@ -224,10 +281,10 @@ func (s *Scheduler) done(j *job, again []queue.Recipient) {
 			delete(s.inflight, rkey{j.msg.ID, r.Index})
 		}
 	}
-	l := s.lanes[j.domain]
+	l := s.lanes[j.dest]
 	l.active--
 	s.running--
-	d := s.destFor(j.domain)
+	d := s.destFor(j.dest)
 	if again != nil {
 		j.rcpts, j.probe, j.again = again, false, true
 		k := 0 // behind the jobs already waiting again: their order is kept
@@ -238,6 +295,7 @@ func (s *Scheduler) done(j *job, again []queue.Recipient) {
 		d.busyTo = s.o.Clock.Now().Add(s.o.BusyWait)
 	} else {
 		d.busyTo = time.Time{}
+		s.liftSiblings(j)
 	}
 	s.mu.Unlock()
 	s.Wake()

@@ -22,7 +22,8 @@ func (s *Scheduler) parkDue(ctx context.Context, jobs []*job, leases []queue.Lea
 	var keep, parked []*job
 	until := map[*job]time.Time{}
 	for _, j := range jobs {
-		if d := s.destFor(j.domain); d.parked(now) {
+		if d := s.destFor(j.dest); d.parked(now) {
+			s.untake(j)
 			parked = append(parked, j)
 			until[j] = d.parkedTo
 			for _, r := range j.rcpts {
@@ -85,7 +86,7 @@ func (s *Scheduler) expireLocal(m *queue.Message, rcpts []queue.Recipient, res d
 		u := s.update(m, r, res, o, now)
 		u.CountAttempt = false
 		ups = append(ups, u)
-		s.logAttempt(m, r, res, o, now)
+		s.logAttempt(m, r, res, o, now, via{})
 	}
 	return ups
 }

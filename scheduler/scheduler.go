@@ -60,6 +60,14 @@ type Options struct {
 	ReturnPath func(*queue.Message) string
 	// OnOutcome, when set, hears every recipient outcome (metrics).
 	OnOutcome func(Outcome)
+	// Pools are the source-address pools (pools.go); a message goes
+	// from its Message.Pool, else DefaultPool, else the first. With pools
+	// a destination (lane, limits, breaker) is a domain from one source
+	// address. Sent keeps their daily counts (warm-up caps, stats); nil
+	// keeps them in memory only.
+	Pools       []Pool
+	DefaultPool string
+	Sent        SentStore
 }
 
 // Outcome is one recipient's outcome, as told to Options.OnOutcome.
@@ -123,7 +131,9 @@ func (o *Options) fill() {
 // job is one transaction's worth of recipients of one message.
 type job struct {
 	msg    *queue.Message
-	domain string
+	domain string // the recipients' domain (A-label)
+	dest   string // its destination: lane, limits, breaker (destOf)
+	via    via    // pool and source address; zero without pools
 	rcpts  []queue.Recipient
 	probe  bool // the circuit breaker's one probe of a parked destination
 	again  bool // waiting again at its lane's front after a Busy attempt
@@ -144,7 +154,8 @@ type Scheduler struct {
 	mu       sync.Mutex
 	inflight map[rkey]struct{} // recipients leased and not yet applied
 	lanes    map[string]*lane
-	dests    map[string]*dest // adaptive limits and breaker, per domain
+	dests    map[string]*dest // adaptive limits and breaker, per destination (destOf)
+	src      *sources         // pools and their daily counts; nil without pools
 	ring     []string         // domains with queued jobs, served round-robin
 	next     int              // ring position to serve next
 	running  int
@@ -168,6 +179,7 @@ func New(o Options) *Scheduler {
 		inflight: make(map[rkey]struct{}),
 		lanes:    make(map[string]*lane),
 		dests:    make(map[string]*dest),
+		src:      newSources(o.Pools, o.DefaultPool),
 	}
 	s.tun.Store(&tuned{verdicts: newVerdictCache(o.Classifier), ttls: o.TTLs, softStreak: o.SoftStreak})
 	return s

@@ -31,7 +31,7 @@ func (s *Scheduler) run(ctx context.Context, j *job) {
 		start := s.o.Clock.Now()
 		results := s.o.Deliverer.Deliver(ctx, delivery.Job{
 			MessageID: j.msg.ID, Domain: j.domain, Sender: sender,
-			Rcpts: addresses(send), Body: body,
+			Rcpts: addresses(send), Body: body, Source: j.via.src.IP, EHLO: j.via.src.EHLO,
 		})
 		if ctx.Err() != nil {
 			return // shutting down: not a verdict on the address; the lease retries
@@ -39,16 +39,16 @@ func (s *Scheduler) run(ctx context.Context, j *job) {
 		if busy(results) {
 			again, updates = s.onBusy(ctx, j, send, results[0], updates)
 			if j.probe {
-				s.observe(ctx, j.domain, sigNone, "", true) // nothing sent: let another probe go
+				s.observe(ctx, j.dest, sigNone, "", true) // nothing sent: let another probe go
 			}
 		} else {
-			ups, verdicts := s.decide(j.msg, send, results, start)
+			ups, verdicts := s.decide(j.msg, send, results, start, j.via)
 			updates = append(updates, ups...)
 			sig, reply := jobSignal(results, verdicts)
-			s.observe(ctx, j.domain, sig, reply, j.probe)
+			s.observe(ctx, j.dest, sig, reply, j.probe)
 		}
 	} else if j.probe {
-		s.observe(ctx, j.domain, sigNone, "", true) // nothing sent: let another probe go
+		s.observe(ctx, j.dest, sigNone, "", true) // nothing sent: let another probe go
 	}
 	if len(updates) == 0 {
 		return
@@ -93,7 +93,8 @@ func addresses(rs []queue.Recipient) []string {
 }
 
 // decide maps each result through policy to a queue update.
-func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []delivery.Result, start time.Time) ([]queue.Update, []policy.Verdict) {
+func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []delivery.Result, start time.Time,
+	v via) ([]queue.Update, []policy.Verdict) {
 	now := s.o.Clock.Now()
 	ups := make([]queue.Update, 0, len(rcpts))
 	verdicts := make([]policy.Verdict, 0, len(rcpts))
@@ -110,8 +111,9 @@ func (s *Scheduler) decide(m *queue.Message, rcpts []queue.Recipient, results []
 		o, streak := s.streak(m, r, o)
 		u := s.update(m, r, res, o, start)
 		u.StreakAdd, u.StreakReset = streak == policy.StreakAdd, streak == policy.StreakReset
+		u.Attempt.SourceIP, u.Attempt.Pool = v.ip(), v.pool
 		ups = append(ups, u)
-		s.logAttempt(m, r, res, o, now)
+		s.logAttempt(m, r, res, o, now, v)
 		s.alarm.observe(s.o.Logger, r.Domain, o.Verdict, res, now)
 		verdicts = append(verdicts, o.Verdict)
 	}
@@ -157,7 +159,7 @@ func (s *Scheduler) streak(m *queue.Message, r queue.Recipient, o policy.Outcome
 }
 
 // logAttempt writes the one mail-log line per recipient per attempt.
-func (s *Scheduler) logAttempt(m *queue.Message, r queue.Recipient, res delivery.Result, o policy.Outcome, now time.Time) {
+func (s *Scheduler) logAttempt(m *queue.Message, r queue.Recipient, res delivery.Result, o policy.Outcome, now time.Time, v via) {
 	fields := []zap.Field{
 		zap.String("queue_id", m.ID), zap.String("rcpt", r.Address), zap.String("domain", r.Domain),
 		zap.String("mx", res.MX), zap.String("ip", res.IP), zap.Int("attempt", r.Attempts+1),
@@ -166,6 +168,9 @@ func (s *Scheduler) logAttempt(m *queue.Message, r queue.Recipient, res delivery
 		zap.String("stage", string(res.Stage)), zap.Bool("tls", res.TLS), zap.String("tls_version", res.TLSVersion),
 		zap.String("tls_cipher", res.TLSCipher), zap.Bool("tls_fallback", res.TLSFallback),
 		zap.String("category", string(o.Verdict.Category)),
+	}
+	if v.pool != "" {
+		fields = append(fields, zap.String("pool", v.pool), zap.String("source_ip", v.ip()))
 	}
 	if o.Decision == policy.Deferred {
 		fields = append(fields, zap.Time("next_attempt", o.NextAttempt))

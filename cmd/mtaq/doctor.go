@@ -26,8 +26,8 @@ check for mail From DOMAIN, and print one line per check: PASS, WARN, FAIL or IN
 what was found and, for WARN and FAIL, the record to publish.
 
 SPF is evaluated for the return-path (MAIL FROM) domain, DOMAIN unless
---return-path-domain names another, for each --ip: mtaq's outbound addresses are
-not in the configuration yet. DKIM selectors are the [[dkim]] keys for DOMAIN or a
+--return-path-domain names another, for each --ip and each [[delivery.pool]]
+source address; each pool address's PTR is checked against its pool's ehlo. DKIM selectors are the [[dkim]] keys for DOMAIN or a
 parent; hostname is the EHLO name. Exit status 1 when any check FAILs, 0 otherwise.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -39,7 +39,8 @@ parent; hostname is the EHLO name. Exit status 1 when any check FAILs, 0 otherwi
 				// The domain mtaq's own feedback loop would use for this sender.
 				returnPath = bounce.Domains{BySender: c.Bounce.ReturnPathDomains, Default: c.Bounce.DefaultReturnPathDomain}.For(a[0])
 			}
-			o := doctor.Options{Domain: a[0], ReturnPathDomain: returnPath, Hostname: c.Hostname, DKIM: dkimKeys(c)}
+			o := doctor.Options{Domain: a[0], ReturnPathDomain: returnPath, Hostname: c.Hostname, DKIM: dkimKeys(c),
+				Sources: poolSources(c)}
 			for _, s := range ips {
 				ip := net.ParseIP(s)
 				if ip == nil {
@@ -55,6 +56,22 @@ parent; hostname is the EHLO name. Exit status 1 when any check FAILs, 0 otherwi
 	cmd.Flags().StringVar(&returnPath, "return-path-domain", "", "the MAIL FROM domain, whose SPF and MX are checked (default: [bounce]'s return-path domain for DOMAIN, else DOMAIN)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of {check, status, detail, fix}")
 	return cmd
+}
+
+// poolSources lists the [[delivery.pool]] addresses with the EHLO name
+// each announces.
+func poolSources(c conf.Config) []doctor.Source {
+	var out []doctor.Source
+	for _, p := range c.Delivery.Pools {
+		ehlo := p.EHLO
+		if ehlo == "" {
+			ehlo = c.Hostname
+		}
+		for _, s := range p.SourceIPs {
+			out = append(out, doctor.Source{Pool: p.Name, IP: net.ParseIP(s), EHLO: ehlo})
+		}
+	}
+	return out
 }
 
 // dkimKeys reads each [[dkim]] key's public half; a key that cannot be

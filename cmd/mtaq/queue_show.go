@@ -102,11 +102,23 @@ func showRecipient(w io.Writer, r admin.RecipientEntry, t time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  TIME\tMX\tIP\tTLS\tCODE\tENHANCED\tTEXT\tDURATION\tDECISION\tNEXT ATTEMPT")
 	for _, a := range r.Timeline {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(a.At), orDash(a.MX), orDash(a.IP),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(a.At), orDash(a.MX), ipText(a),
 			tlsText(a), code(a.Reply), orDash(a.Reply.Enhanced), clip(orDash(a.Reply.Text), 70),
 			duration(a), a.Decision, attemptNext(a))
 	}
 	return tw.Flush()
+}
+
+// ipText is the exchanger's address and, with source pools, where the
+// attempt left from.
+func ipText(a queue.Attempt) string {
+	switch {
+	case a.SourceIP != "":
+		return fmt.Sprintf("%s (from %s, pool %s)", orDash(a.IP), a.SourceIP, a.Pool)
+	case a.Pool != "":
+		return fmt.Sprintf("%s (pool %s)", orDash(a.IP), a.Pool)
+	}
+	return orDash(a.IP)
 }
 
 func orDash(s string) string {

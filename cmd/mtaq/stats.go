@@ -87,7 +87,39 @@ func printStats(w io.Writer, st *admin.Stats) error {
 	if err := printComplaints(w, st); err != nil {
 		return err
 	}
+	if err := printSources(w, st); err != nil {
+		return err
+	}
 	return printUnsigned(w, st)
+}
+
+// printSources shows, per pool and source address, what went out today
+// against its warm-up cap (a cap is per destination domain: the busiest
+// domain is the one that meets it first).
+func printSources(w io.Writer, st *admin.Stats) error {
+	if len(st.Sources) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nSource addresses today (UTC; warm-up caps are per destination domain)")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  POOL\tSOURCE IP\tEHLO\tWARM-UP DAY\tCAP\tSENT\tBUSIEST DOMAIN")
+	for _, s := range st.Sources {
+		day, limit, busiest := "-", "none", "-"
+		if s.WarmupDay >= 0 {
+			day = fmt.Sprint(s.WarmupDay)
+		}
+		if s.Cap > 0 {
+			limit = fmt.Sprint(s.Cap)
+		}
+		if len(s.Domains) > 0 {
+			busiest = fmt.Sprintf("%s %d", s.Domains[0].Domain, s.Domains[0].Sent)
+			if s.Cap > 0 {
+				busiest += fmt.Sprintf("/%d", s.Cap)
+			}
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Pool, s.SourceIP, orDash(s.EHLO), day, limit, s.Sent, busiest)
+	}
+	return tw.Flush()
 }
 
 // printComplaints shows each sending domain's complaint rate against
@@ -141,7 +173,11 @@ func printLimits(w io.Writer, st *admin.Stats) error {
 		if !d.ParkedUntil.IsZero() {
 			until = d.ParkedUntil
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%d\t%d\t%s\t%s\n", d.Domain, d.State, d.Limit, d.MaxLimit,
+		name := d.Domain
+		if d.SourceIP != "" {
+			name += " from " + d.SourceIP
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%d\t%d\t%s\t%s\n", name, d.State, d.Limit, d.MaxLimit,
 			d.Active, d.Waiting, whenText(until), clip(orDash(d.LastReply), 60))
 		shown++
 	}

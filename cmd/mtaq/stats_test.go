@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -50,6 +51,39 @@ func TestQueueLsHelpNamesEveryState(t *testing.T) {
 	for _, s := range queue.States() {
 		if code != 0 || !strings.Contains(out, string(s)) {
 			t.Errorf("queue ls --help (exit %d) does not name %s:\n%s", code, s, out)
+		}
+	}
+}
+
+// TestPrintStatsSources: each pool address's line shows its warm-up day,
+// today's cap, what it sent and its busiest destination against the cap;
+// a throttled destination names the source it is about.
+func TestPrintStatsSources(t *testing.T) {
+	t.Parallel()
+	st := &admin.Stats{}
+	err := json.Unmarshal([]byte(`{"states": {}, "window": "24h0m0s",
+		"limits": [{"domain": "gmail.com", "source_ip": "192.0.2.20", "state": "throttled", "limit": 3, "max_limit": 20}],
+		"sources": [
+			{"pool": "default", "source_ip": "192.0.2.10", "ehlo": "mta.example.com", "warmup_day": -1, "cap": 0, "sent": 5120,
+			 "domains": [{"domain": "gmail.com", "sent": 1910}]},
+			{"pool": "bulk", "source_ip": "192.0.2.20", "ehlo": "bulk.example.com", "warmup_day": 1, "cap": 75, "sent": 140,
+			 "domains": [{"domain": "gmail.com", "sent": 75}, {"domain": "yahoo.com", "sent": 65}]}]}`), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := printStats(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, re := range []string{
+		`(?m)^  POOL +SOURCE IP +EHLO +WARM-UP DAY +CAP +SENT +BUSIEST DOMAIN$`,
+		`(?m)^  default +192\.0\.2\.10 +mta\.example\.com +- +none +5120 +gmail\.com 1910$`,
+		`(?m)^  bulk +192\.0\.2\.20 +bulk\.example\.com +1 +75 +140 +gmail\.com 75/75$`,
+		`(?m)^  gmail\.com from 192\.0\.2\.20 +throttled +3/20 `,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("no match for %s in:\n%s", re, out)
 		}
 	}
 }

@@ -135,6 +135,8 @@ type RecipientEntry struct {
 // asks about a message.
 type MessageDetail struct {
 	QueueEntry
+	// Pool is the source pool intake chose; "" without pools.
+	Pool       string   `json:"pool,omitempty"`
 	ClientAddr string   `json:"client_addr"`
 	Helo       string   `json:"helo"`
 	Headers    []Header `json:"headers"` // empty once the body is gone
@@ -232,6 +234,9 @@ type Stats struct {
 	// Complaints is the complaint rate per sending domain over 24h and
 	// 7d, highest level first (needs the feedback loop: [bounce]).
 	Complaints []ComplaintStat `json:"complaints"`
+	// Sources is, per pool and source address ([[delivery.pool]]), what
+	// was sent today (UTC) against its warm-up cap; absent without pools.
+	Sources []scheduler.SourceStat `json:"sources,omitempty"`
 }
 
 // UnsignedStat is one From domain's unsigned mail.

@@ -28,6 +28,9 @@ type Live interface {
 	Destinations() []scheduler.DestinationStatus
 	ResetDestination(domain string) bool
 	SenderSideRejections() []scheduler.SenderSideStat
+	// Sources is each pool's source addresses and what they sent today
+	// against their warm-up caps; nil without pools.
+	Sources(ctx context.Context) []scheduler.SourceStat
 }
 
 // Options configure a Service.
@@ -145,7 +148,7 @@ func (s *Service) ShowMessage(ctx context.Context, id string) (*MessageDetail, e
 	if err != nil {
 		return nil, fmt.Errorf("reading message %s: %w", id, err)
 	}
-	d := &MessageDetail{QueueEntry: entry(m), ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: []Header{}}
+	d := &MessageDetail{QueueEntry: entry(m), Pool: m.Pool, ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: []Header{}}
 	for i := range d.Recipients {
 		tl, err := s.store.Timeline(ctx, id, i)
 		if err != nil {

@@ -49,6 +49,7 @@ func (s *Service) Stats(ctx context.Context) (*Stats, error) {
 	st.Suppressions = n
 	if s.live != nil {
 		st.Limits, st.SenderSide = s.live.Destinations(), s.live.SenderSideRejections()
+		st.Sources = s.live.Sources(ctx)
 	}
 	if st.Complaints, err = s.complaintStats(ctx, now); err != nil {
 		return nil, fmt.Errorf("counting complaints: %w", err)

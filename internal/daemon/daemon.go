@@ -180,6 +180,9 @@ func Start(o Options) (*Daemon, error) {
 		MailLog:           o.Logger.Named("mail"),
 		OnOutcome:         reg.Outcome,
 		ReturnPath:        d.fbl.returnPath(),
+		Pools:             schedulerPools(c, o.Logger),
+		DefaultPool:       c.Delivery.DefaultPool(),
+		Sent:              store,
 	})
 	reg.WatchScheduler(d.sched)
 	fleet.watch(reg)
@@ -196,7 +199,8 @@ func Start(o Options) (*Daemon, error) {
 		MaxMessageBytes: c.Submission.MaxMessageBytes, MaxRecipients: c.Submission.MaxRecipients,
 		MaxHops: c.Submission.MaxHops, RefuseSuppressed: c.Suppression.OnSuppressed == "refuse",
 		DKIM: signer, RequireDKIM: c.DKIMRequire, OnQueued: func(string) { d.sched.Wake() }, OnRejected: reg.Rejected,
-		OnUnsigned: func(domain string) { reg.Unsigned(domain); d.unsigned.add(domain) }})
+		OnUnsigned: func(domain string) { reg.Unsigned(domain); d.unsigned.add(domain) },
+		Pools:      intakePools(c)})
 	d.in = in
 	pk, err := openPickup(c, o, in)
 	if err != nil {

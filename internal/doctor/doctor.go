@@ -68,6 +68,9 @@ type Options struct {
 	IPs              []net.IP // outbound addresses
 	Hostname         string   // what EHLO says
 	DKIM             []DKIMKey
+	// Sources are the [[delivery.pool]] addresses: SPF must allow them,
+	// and each one's PTR must be its pool's EHLO name.
+	Sources []Source
 }
 
 // Run performs every check in a fixed order.
@@ -78,11 +81,12 @@ func Run(ctx context.Context, r Resolver, o Options) []Result {
 		rp = o.Domain
 	}
 	var out []Result
-	out = append(out, checkSPF(ctx, r, rp, o.IPs)...)
+	out = append(out, checkSPF(ctx, r, rp, sourceIPs(o.IPs, o.Sources))...)
 	out = append(out, checkDKIMKeys(ctx, r, o.Domain, o.DKIM)...)
 	dmarc, aspf := checkDMARC(ctx, r, o.Domain)
 	out = append(out, dmarc, checkAlignment(o.Domain, rp, aspf))
 	out = append(out, checkPTRs(ctx, r, o.IPs, normal(o.Hostname))...)
+	out = append(out, checkSources(ctx, r, o.Sources)...)
 	out = append(out, checkEHLO(ctx, r, normal(o.Hostname), o.IPs))
 	out = append(out, checkBounceMX(ctx, r, o.Domain, rp, normal(o.Hostname)))
 	out = append(out, checkMTASTS(ctx, r, o.Domain), checkTLSRPT(ctx, r, o.Domain))

@@ -332,7 +332,7 @@ func (s *Server) origin(r *http.Request, k *Key) intake.Origin {
 		proto = "HTTPS"
 	}
 	return intake.Origin{Kind: intake.HTTP, ClientAddr: host, Helo: k.User, Protocol: proto, Fixup: true,
-		UTF8: true, NoDSN: k.NoDSN}
+		UTF8: true, NoDSN: k.NoDSN, User: k.User}
 }
 
 // reservedHeaders are set from the request's own fields.

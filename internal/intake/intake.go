@@ -53,6 +53,9 @@ type Options struct {
 	// OnUnsigned hears the From domain of each message queued unsigned
 	// (metrics); may be nil.
 	OnUnsigned func(domain string)
+	// Pools chooses each message's source-address pool; nil: none.
+	// SetPools replaces it.
+	Pools *Pools
 }
 
 // Intake is the one way into the queue (I1).
@@ -62,6 +65,7 @@ type Intake struct {
 	keys atomic.Pointer[signing] // replaced whole by SetDKIM
 	// refuse is Options.RefuseSuppressed, which a reload may change.
 	refuse atomic.Bool
+	pools  atomic.Pointer[Pools]
 }
 
 // signing is the DKIM part of the options, swapped as one on reload.
@@ -93,6 +97,7 @@ func New(o Options) *Intake {
 	in := &Intake{o: o, log: o.Logger.Named("intake")}
 	in.SetDKIM(o.DKIM, o.RequireDKIM)
 	in.SetRefuseSuppressed(o.RefuseSuppressed)
+	in.SetPools(o.Pools)
 	return in
 }
 
@@ -134,7 +139,10 @@ type Origin struct {
 	// Protocol is the Received field's "with": ESMTP, ESMTPS, ESMTPSA
 	// (RFC 3848), HTTP, HTTPS, or "local".
 	Protocol string
-	UID      int    // sendmail: the file's owner
+	UID      int // sendmail: the file's owner
+	// User is the submission user: SMTP AUTH's, or the HTTP API key's;
+	// "" otherwise. Pool rules match on it.
+	User     string
 	FullName string // sendmail -F: the name in an added From
 	// Fixup adds a missing Message-ID, Date or From (I3): trusted
 	// networks, authenticated users, sendmail, the HTTP API and mtaq's
@@ -447,7 +455,8 @@ func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
 	}
 	qm := &queue.Message{ID: id, Sender: m.Sender, Arrived: now, Size: int64(len(p.Data)),
 		ClientAddr: m.Origin.ClientAddr, Helo: m.Origin.Helo, NoDSN: m.Origin.NoDSN,
-		Tag: p.Tag, Metadata: p.Metadata, Idempotency: m.Idempotency}
+		Tag: p.Tag, Metadata: p.Metadata, Idempotency: m.Idempotency,
+		Pool: in.pools.Load().Choose(m.Sender, m.Origin.User, p.Tag)}
 	rejected := 0
 	for i, r := range m.Rcpts {
 		qr := queue.Recipient{Index: i, Address: r.Address, Domain: r.Domain, State: queue.Queued,

@@ -136,15 +136,24 @@ func (c *destCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *destCollector) Collect(ch chan<- prometheus.Metric) {
-	parked, shown := 0, 0
+	parked := 0
+	// With source pools a domain is one destination per source address:
+	// its series shows the lowest limit among them (one series per label).
+	var shown []string
+	limits := map[string]int{}
 	for _, d := range c.sched.Destinations() { // non-ok ones first
 		if d.State == "parked" {
 			parked++
 		}
-		if d.State != "ok" && shown < c.top {
-			shown++
-			ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(d.Limit), d.Domain)
+		if l, ok := limits[d.Domain]; ok {
+			limits[d.Domain] = min(l, d.Limit)
+		} else if d.State != "ok" && len(shown) < c.top {
+			shown = append(shown, d.Domain)
+			limits[d.Domain] = d.Limit
 		}
+	}
+	for _, dom := range shown {
+		ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(limits[dom]), dom)
 	}
 	ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(parked))
 	for k, n := range c.senderSide() {

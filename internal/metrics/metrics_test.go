@@ -327,3 +327,19 @@ func TestUnsignedCounted(t *testing.T) {
 		t.Fatalf("unsigned\n got %v\nwant %v", got, want)
 	}
 }
+
+// With source pools one domain is a destination per source address: the
+// gauge shows one series per domain, its lowest limit.
+func TestDestinationLimitOnePerDomain(t *testing.T) {
+	t.Parallel()
+	f := fakeSched{dests: []scheduler.DestinationStatus{
+		{Domain: "x.example", SourceIP: "192.0.2.1", State: "throttled", Limit: 5},
+		{Domain: "x.example", SourceIP: "192.0.2.2", State: "throttled", Limit: 2},
+		{Domain: "x.example", SourceIP: "192.0.2.3", State: "ok", Limit: 20},
+	}}
+	r := New(Options{})
+	r.WatchScheduler(f)
+	if got := gather(t, r, "mtaq_destination_limit"); len(got) != 1 || got["destination=x.example"] != 2 {
+		t.Fatalf("destination_limit %v", got)
+	}
+}

@@ -148,6 +148,7 @@ func (ss *session) Data(r io.Reader) error {
 	ss.s.record(Received{
 		Helo: ss.c.Hostname(), From: ss.from, To: ss.to, Data: data, TLS: isTLS,
 		Body: string(ss.opts.Body), UTF8: ss.opts.UTF8, Size: ss.opts.Size, Auth: ss.user, Conn: ss.conn,
+		Peer: ss.c.Conn().RemoteAddr().String(),
 	})
 	return verdict // nil, or a 2xx with the hook's text
 }

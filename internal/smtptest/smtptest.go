@@ -39,6 +39,7 @@ type Received struct {
 	Size int64  // the MAIL SIZE= parameter, 0 when absent
 	Auth string // the user name the session authenticated as, "" if none
 	Conn int    // which connection (counting from 1) carried the message
+	Peer string // the client's address (host:port): which source address it came from
 }
 
 // Option configures a Server.

@@ -164,9 +164,13 @@ func (ss *session) Logout() error { return nil }
 // got this far may relay (trusted or authenticated), so its message is
 // fixed up like a local one.
 func (ss *session) origin() intake.Origin {
-	return intake.Origin{Kind: intake.SMTP, ClientAddr: ss.clientAddr(), Helo: ss.conn.Hostname(),
+	o := intake.Origin{Kind: intake.SMTP, ClientAddr: ss.clientAddr(), Helo: ss.conn.Hostname(),
 		Protocol: ss.protocol(), Fixup: ss.mayRelay(), UTF8: ss.utf8,
 		NoDSN: ss.user != nil && ss.user.DSN != nil && !*ss.user.DSN}
+	if ss.user != nil {
+		o.User = ss.user.Name
+	}
+	return o
 }
 
 // smtpReply is intake's refusal as go-smtp's reply; anything else is a
