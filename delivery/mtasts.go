@@ -279,7 +279,7 @@ func (d *Deliverer) fetchSTS(ctx context.Context, domain string) (STSPolicy, err
 	}
 	p, err := ParseSTSPolicy(body)
 	if err != nil {
-		return STSPolicy{}, fmt.Errorf("%s: %w", url, err)
+		return STSPolicy{}, fmt.Errorf("%s: %w", url, &stsParseError{err})
 	}
 	return p, nil
 }
@@ -315,6 +315,12 @@ func (d *Deliverer) stsPolicy(ctx context.Context, domain string) (CachedSTS, bo
 	if err != nil {
 		d.log.Warn("mta-sts policy fetch failed", zap.String("domain", domain), zap.String("sts_id", id),
 			zap.Bool("cached", have), zap.Error(err))
+		ev := TLSEvent{Domain: domain, Policy: TLSReportPolicy{Type: "sts"}, Result: stsFetchResult(err),
+			MX: "mta-sts." + domain, Detail: err.Error()}
+		if have {
+			ev.Policy = stsReport(&cached.Policy)
+		}
+		d.tlsEvent(ev)
 		return cached, have
 	}
 	c := CachedSTS{ID: id, Fetched: now, Policy: p}
@@ -322,9 +328,9 @@ func (d *Deliverer) stsPolicy(ctx context.Context, domain string) (CachedSTS, bo
 	return c, true
 }
 
-// enforcedSTS returns the domain's policy when it is in enforce mode and
-// the operator's tls_policy does not name the domain (tls_policy wins).
-func (d *Deliverer) enforcedSTS(ctx context.Context, domain string) *CachedSTS {
+// stsFor returns the domain's policy when it is in enforce or testing mode
+// and the operator's tls_policy does not name the domain (tls_policy wins).
+func (d *Deliverer) stsFor(ctx context.Context, domain string) *CachedSTS {
 	if d.sts == nil || d.opts.Relay != nil || strings.HasPrefix(domain, "[") {
 		return nil
 	}
@@ -332,19 +338,39 @@ func (d *Deliverer) enforcedSTS(ctx context.Context, domain string) *CachedSTS {
 		return nil
 	}
 	c, ok := d.stsPolicy(ctx, domain)
-	if !ok || c.Policy.Mode != STSEnforce {
+	if !ok || c.Policy.Mode == STSNone {
 		return nil
 	}
 	return &c
 }
 
-// filterSTS keeps the hosts an enforce policy lists; when none fits it
+// stsFetchResult is the RFC 8460 result type of a failed policy fetch.
+func stsFetchResult(err error) string {
+	var ve *tls.CertificateVerificationError
+	var pe *stsParseError
+	switch {
+	case errors.As(err, &ve):
+		return "sts-webpki-invalid"
+	case errors.As(err, &pe):
+		return "sts-policy-invalid"
+	}
+	return "sts-policy-fetch-error"
+}
+
+// stsParseError is a policy body that does not parse.
+type stsParseError struct{ err error }
+
+func (e *stsParseError) Error() string { return e.err.Error() }
+func (e *stsParseError) Unwrap() error { return e.err }
+
+// filterSTS keeps the hosts an enforce policy lists, and those DANE
+// covers (DANE takes precedence, RFC 8461 2); when none is left it
 // returns the 4.7.5 result naming the policy and the hosts left out.
-func (d *Deliverer) filterSTS(c *CachedSTS, domain string, hosts []MX) ([]MX, *Result) {
+func (d *Deliverer) filterSTS(c *CachedSTS, domain string, hosts []MX, dane map[string]*daneHost) ([]MX, *Result) {
 	var keep []MX
 	var out []string
 	for _, mx := range hosts {
-		if c.Policy.Matches(mx.Host) {
+		if c.Policy.Matches(mx.Host) || dane[mx.Host] != nil {
 			keep = append(keep, mx)
 		} else {
 			out = append(out, mx.Host)
@@ -353,6 +379,9 @@ func (d *Deliverer) filterSTS(c *CachedSTS, domain string, hosts []MX) ([]MX, *R
 	if len(keep) == 0 {
 		err := fmt.Errorf("MTA-STS policy (id %s): %s not in policy", c.ID, strings.Join(out, ", "))
 		r := localFail(StageResolve, "4.7.5", err)
+		r.TLSPolicy, r.TLSPolicyID = SourceMTASTS, c.ID
+		d.tlsEvent(TLSEvent{Domain: domain, Policy: stsReport(&c.Policy), Result: "validation-failure",
+			MX: out[0], Detail: err.Error()})
 		return nil, &r
 	}
 	if len(out) > 0 {
@@ -365,5 +394,5 @@ func (d *Deliverer) filterSTS(c *CachedSTS, domain string, hosts []MX) ([]MX, *R
 // stsAllows reports whether an idle session may carry mail under policy
 // c: it must have been opened with verified TLS to a host c lists.
 func stsAllows(c *CachedSTS, s *session) bool {
-	return c == nil || (s.dst.mode == modeRequire && c.Policy.Matches(s.dst.host))
+	return c == nil || s.dst.mode == modeDANE || (s.dst.mode == modeRequire && c.Policy.Matches(s.dst.host))
 }
