@@ -123,7 +123,7 @@ type Deliverer struct {
 	self *selfSet
 	pool *pool
 	ips  *ipLimiter
-	down *ipHealth // nil: no per-address breaker
+	down *ipHealth      // nil: no per-address breaker
 	sts  *stsState      // nil: no MTA-STS
 	dane DNSSECResolver // nil: no DANE
 }
