@@ -9,6 +9,11 @@
 // soon as it returns nil. Pebble groups concurrent synced commits into one
 // fsync.
 //
+// Besides mail, the queue keeps two kinds of transport-security records for
+// the daemon (transport.go), opaque to it and outside every invariant below:
+// o/<domain>, delivery's MTA-STS policy cache, and y/<yyyymmdd>/<domain>,
+// a day's TLS-RPT counts (internal/tlsrpt). The key layout is in keys.go.
+//
 // Invariants (checked by Store.Check):
 //
 //	Q1 a pending recipient (queued, deferred) has exactly one due-index key,

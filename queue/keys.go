@@ -35,6 +35,8 @@ import (
 //	p/<seq u64>                    shared-list outbox entry (SharedChange), see shared.go
 //	q/<addr>\x00<seq u64>          its address index, see shared.go
 //	v/<name>                       shared-list marks (version applied, node id), see shared.go
+//	o/<domain>                     MTA-STS policy cached by delivery, see transport.go
+//	y/<yyyymmdd>/<domain>          one day's TLS-RPT counts for a policy domain, see transport.go
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
