@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
+	"slices"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,6 +64,12 @@ type STSStore interface {
 	PutSTS(domain string, p CachedSTS)
 }
 
+// STSLister is an STSStore that can list its domains, so RefreshSTS can
+// renew its policies before they expire.
+type STSLister interface {
+	STSDomains() []string
+}
+
 // TXTResolver is the optional lookup MTA-STS needs; DNSResolver has it. A
 // Resolver without it gets no MTA-STS.
 type TXTResolver interface {
@@ -87,6 +95,12 @@ func (s *memSTS) PutSTS(domain string, p CachedSTS) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[domain] = p
+}
+
+func (s *memSTS) STSDomains() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Keys(s.m))
 }
 
 // ParseSTSPolicy parses a policy body strictly: version STSv1, a known
@@ -395,4 +409,46 @@ func (d *Deliverer) filterSTS(c *CachedSTS, domain string, hosts []MX, dane map[
 // c: it must have been opened with verified TLS to a host c lists.
 func stsAllows(c *CachedSTS, s *session) bool {
 	return c == nil || s.dst.mode == modeDANE || (s.dst.mode == modeRequire && c.Policy.Matches(s.dst.host))
+}
+
+// RefreshDue is when a cached policy is fetched again in the background:
+// at three quarters of its max_age, so a policy of a week or more is
+// renewed with more than a day to spare and a failed fetch has time to be
+// retried before it expires.
+func (c CachedSTS) RefreshDue() time.Time { return c.Fetched.Add(c.Policy.MaxAge / 4 * 3) }
+
+// RefreshSTS fetches again the cached policies that are past RefreshDue
+// and not yet expired (an expired one is fetched when mail needs it). A
+// new TXT id is recorded; a failed fetch leaves the cached policy in force
+// until it expires, and is tried again at the next call. It returns the
+// number of policies renewed. The daemon calls it hourly on its clock.
+func (d *Deliverer) RefreshSTS(ctx context.Context) int {
+	if d.sts == nil {
+		return 0
+	}
+	lister, ok := d.sts.store.(STSLister)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, domain := range lister.STSDomains() {
+		now := d.opts.Clock.Now()
+		c, ok := d.sts.store.GetSTS(domain)
+		if !ok || now.Before(c.RefreshDue()) || !now.Before(c.Fetched.Add(c.Policy.MaxAge)) || ctx.Err() != nil {
+			continue
+		}
+		id := c.ID
+		if txts, err := d.sts.txt.LookupTXT(ctx, "_mta-sts."+domain); err == nil && stsRecordID(txts) != "" {
+			id = stsRecordID(txts)
+		}
+		p, err := d.fetchSTS(ctx, domain)
+		if err != nil {
+			d.log.Warn("mta-sts policy refresh failed; the cached policy stays in force", zap.String("domain", domain),
+				zap.String("sts_id", c.ID), zap.Time("expires", c.Fetched.Add(c.Policy.MaxAge)), zap.Error(err))
+			continue
+		}
+		d.sts.store.PutSTS(domain, CachedSTS{ID: id, Fetched: now, Policy: p})
+		n++
+	}
+	return n
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/smtptest"
 )
 
@@ -428,5 +429,41 @@ func TestSTSEnforceReported(t *testing.T) {
 	wantAll(t, d.Deliver(ctxT(t), job("x.test", "a@x.test")), 1, 250, "2.0.0", StageData)
 	if got := evs2.results(); !strings.HasPrefix(got, "sts:sts-webpki-invalid,") || len(mx2.Messages()) != 1 {
 		t.Errorf("events %q, %d messages", got, len(mx2.Messages()))
+	}
+}
+
+// TestSTSBackgroundRefresh: on the injected clock, a one-day policy is
+// fetched again after 18 hours (3/4 of max_age), not before; a refresh
+// that gets a broken policy keeps the cached one, which is still enforced.
+func TestSTSBackgroundRefresh(t *testing.T) {
+	e, mx, h, mod := stsEnv(t, "1", enforceX)
+	clk := clock.NewFake(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
+	store := NewMemorySTSStore()
+	d := e.deliverer(mod, func(o *Options) { o.Clock = clk; o.STSStore = store })
+	wantAll(t, d.Deliver(ctxT(t), job("x.test", "a@x.test")), 1, 250, "2.0.0", StageData)
+	clk.Advance(17 * time.Hour)
+	if n := d.RefreshSTS(ctxT(t)); n != 0 || h.fetches.Load() != 1 {
+		t.Fatalf("at 17h: %d refreshed, %d fetches; want 0 and 1", n, h.fetches.Load())
+	}
+	clk.Advance(2 * time.Hour)
+	if n := d.RefreshSTS(ctxT(t)); n != 1 || h.fetches.Load() != 2 {
+		t.Fatalf("at 19h: %d refreshed, %d fetches; want 1 and 2", n, h.fetches.Load())
+	}
+	if c, _ := store.GetSTS("x.test"); !c.Fetched.Equal(clk.Now()) {
+		t.Errorf("refreshed policy fetched at %v, want %v", c.Fetched, clk.Now())
+	}
+	h.policy.Store("this is not a policy")
+	clk.Advance(19 * time.Hour)
+	if n := d.RefreshSTS(ctxT(t)); n != 0 || h.fetches.Load() != 3 {
+		t.Fatalf("broken refresh: %d refreshed, %d fetches; want 0 and 3", n, h.fetches.Load())
+	}
+	e.dns.Reset("x.test")
+	e.dns.MX("x.test", 10, "mx.evil.test")
+	e.dns.A("mx.evil.test", "127.0.0.3")
+	d2 := e.deliverer(mod, func(o *Options) { o.Clock = clk; o.STSStore = store })
+	rs := d2.Deliver(ctxT(t), job("x.test", "b@x.test"))
+	wantAll(t, rs, 1, 0, "4.7.5", StageResolve)
+	if len(mx.Messages()) != 1 {
+		t.Errorf("%d messages at the real MX, want 1", len(mx.Messages()))
 	}
 }

@@ -155,7 +155,16 @@ func Start(o Options) (*Daemon, error) {
 		// One resolver, one DNS cache: delivery's and verification's.
 		o.Resolver = delivery.NewResolver(c.DNSServerAddrs())
 	}
-	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg,
+	var sts delivery.STSStore
+	if c.Delivery.MTASTS {
+		st, err := newSTSStore(context.Background(), store, c.DataDir, o.Logger)
+		if err != nil {
+			shut()
+			return nil, fmt.Errorf("reading the MTA-STS policies: %w", err)
+		}
+		sts = st
+	}
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg, sts), metrics: reg,
 		fleet: fleet, cfg: c, started: c, load: o.LoadConfig, subCerts: newCerts(subCert)}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
 		shut()
@@ -274,8 +283,9 @@ func Start(o Options) (*Daemon, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); defer pk.Close(); pk.Run(ctx) }()
+	go func() { defer wg.Done(); stsRefreshLoop(ctx, d.deliv, o.Clock, o.Logger) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() {
 		defer wg.Done()
@@ -304,7 +314,7 @@ func streakLimit(n int) int {
 	return n
 }
 
-func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Deliverer {
+func newDeliverer(c conf.Config, o Options, reg *metrics.Registry, stsStore delivery.STSStore) *delivery.Deliverer {
 	res := o.Resolver
 	if res == nil {
 		res = delivery.NewResolver(c.DNSServerAddrs())
@@ -321,10 +331,6 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 			dom = a // jobs name their domain by its A-label
 		}
 		tlsPolicy[dom] = delivery.TLSMode(mode)
-	}
-	var stsStore delivery.STSStore
-	if dl.MTASTS {
-		stsStore = newSTSFile(c.DataDir, o.Logger)
 	}
 	idle := dl.ConnectionIdleTimeout.Duration
 	if idle == 0 {

@@ -19,7 +19,7 @@ import (
 // mx.good.test, but its MX record points at mx.evil.test: nothing reaches
 // the evil host, the recipient is deferred with a soft 4.7.5 whose text,
 // in the timeline, names the policy and the host; the policy is saved in
-// data_dir for the next start.
+// the queue for the next start.
 func TestMTASTSEnforceDeferred(t *testing.T) {
 	cert := smtptest.SelfSigned(t, "mta-sts.x.test")
 	web := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -57,13 +57,16 @@ func TestMTASTSEnforceDeferred(t *testing.T) {
 	}
 	a := tl[0]
 	if a.Reply.Enhanced != "4.7.5" || a.Decision != "deferred" ||
-		a.Reply.Text != "MTA-STS policy (id 42): mx.evil.test not in policy" {
+		a.Reply.Text != "MTA-STS policy (id 42): mx.evil.test not in policy" || a.TLSPolicy != "mta-sts" || a.TLSPolicyID != "42" {
 		t.Errorf("timeline %+v", a)
 	}
 	if evil.Conns() != 0 {
 		t.Errorf("evil MX saw %d connections", evil.Conns())
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "mta-sts.json")); err != nil {
-		t.Errorf("policy not saved: %v", err)
+	if pols, err := n.d.store.STSPolicies(context.Background()); err != nil || pols["x.test"] == nil {
+		t.Errorf("policy not saved in the queue: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "mta-sts.json")); err == nil {
+		t.Error("the old cache file is written again")
 	}
 }
