@@ -51,11 +51,13 @@ var mayImport = map[string][]string{
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
 		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce", "internal/httpapi", "internal/verify",
-		"internal/cluster", "internal/console"},
+		"internal/cluster", "internal/console", "internal/tlsrpt"},
 	// Fleet mode: PostgreSQL beside the queue's shared outbox; nothing on the mail path.
 	"internal/cluster": {"queue", "internal/clock", "internal/buildinfo"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
-	"internal/doctor": {"delivery", "internal/dkim"},
+	"internal/doctor": {"delivery", "internal/dkim", "internal/tlsrpt"},
+	// TLS reporting: counts kept in the queue, reports mailed through intake.
+	"internal/tlsrpt": {"queue", "internal/intake", "internal/clock"},
 	// Address verification: intake's parser, delivery's resolver and probe,
 	// the queue's suppressions and history, policy's classifier.
 	"internal/verify": {"internal/intake", "queue", "policy", "delivery", "internal/clock"},
