@@ -34,6 +34,7 @@ import (
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/submission"
+	"github.com/mtaq/mtaq/internal/tlsrpt"
 	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
@@ -164,7 +165,8 @@ func Start(o Options) (*Daemon, error) {
 		}
 		sts = st
 	}
-	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg, sts), metrics: reg,
+	counter := tlsrpt.NewCounter(store, o.Clock, o.Logger.Named("tlsrpt"))
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg, sts, tlsEvent(counter)), metrics: reg,
 		fleet: fleet, cfg: c, started: c, load: o.LoadConfig, subCerts: newCerts(subCert)}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
 		shut()
@@ -219,6 +221,7 @@ func Start(o Options) (*Daemon, error) {
 		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet); err == nil {
 		d.svc = svc
 		svc.SetReloader(d.ReloadNow)
+		svc.SetTLSReporter(tlsReport(c, o, counter))
 	} else {
 		pk.Close()
 		shut()
@@ -283,7 +286,9 @@ func Start(o Options) (*Daemon, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
+	reports := newTLSRPT(c, o, store, in, counter)
+	go func() { defer wg.Done(); reports.Run(ctx) }()
 	go func() { defer wg.Done(); defer pk.Close(); pk.Run(ctx) }()
 	go func() { defer wg.Done(); stsRefreshLoop(ctx, d.deliv, o.Clock, o.Logger) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
@@ -314,7 +319,7 @@ func streakLimit(n int) int {
 	return n
 }
 
-func newDeliverer(c conf.Config, o Options, reg *metrics.Registry, stsStore delivery.STSStore) *delivery.Deliverer {
+func newDeliverer(c conf.Config, o Options, reg *metrics.Registry, stsStore delivery.STSStore, onTLS func(delivery.TLSEvent)) *delivery.Deliverer {
 	res := o.Resolver
 	if res == nil {
 		res = delivery.NewResolver(c.DNSServerAddrs())
@@ -351,6 +356,8 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry, stsStore deli
 		MTASTS:             dl.MTASTS, // tls_policy domains skip it
 		STSStore:           stsStore,
 		STSClient:          o.STSClient,
+		DANE:               dl.DANE,
+		OnTLS:              onTLS,
 		IdleTimeout:        idle,
 		MaxMessagesPerConn: dl.ConnectionMaxMessages,
 		OnDNSError:         func(k delivery.DNSErrorKind) { reg.DNSError(string(k)) },

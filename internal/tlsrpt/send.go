@@ -20,6 +20,7 @@ import (
 
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/intake"
+	"github.com/mtaq/mtaq/queue"
 )
 
 // TXTResolver looks up TXT records (delivery's resolver has it).
@@ -72,6 +73,9 @@ func NewSender(o Options) *Sender {
 	}
 	if o.Keep <= 0 {
 		o.Keep = 7
+	}
+	if o.NewID == nil {
+		o.NewID = queue.NewID
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
