@@ -63,7 +63,7 @@ var mayImport = map[string][]string{
 	"internal/verify": {"internal/intake", "queue", "policy", "delivery", "internal/clock"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
 		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce",
-		"internal/verify"},
+		"internal/verify", "internal/tlsrpt"},
 	// Test helpers stand alone, so any package's tests can use them.
 	"internal/dnstest":     nil,
 	"internal/smtptest":    nil,
