@@ -148,7 +148,7 @@ func TestDailyReport(t *testing.T) {
 	n := 0
 	s := NewSender(Options{Counter: c, Store: q, Clock: clk, Resolver: dns, Intake: sub, HTTP: web.Client(),
 		Reporter: Reporter{Organization: "Example Sender", Contact: "postmaster@sender.test", Submitter: "sender.test"},
-		From: "tlsrpt@sender.test", Hostname: "out.sender.test", Send: true,
+		From:     "tlsrpt@sender.test", Hostname: "out.sender.test", Send: true,
 		NewID: func(time.Time) string { n++; return fmt.Sprintf("ID%d", n) }})
 	s.Tick(context.Background())
 	if len(posted)+len(sub.msgs) != 0 {
