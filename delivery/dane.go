@@ -214,3 +214,14 @@ func x509Result(err error) string {
 	}
 	return "validation-failure"
 }
+
+// Validates reports whether the DNS servers validate DNSSEC: they set the
+// AD bit on the answer for the root zone's NS records, which are signed.
+// DANE needs it; mtaq doctor says so when it is missing.
+func (r *DNSResolver) Validates(ctx context.Context) (bool, error) {
+	resp, err := r.query(ctx, ".", dns.TypeNS)
+	if err != nil {
+		return false, err
+	}
+	return resp.AuthenticatedData, nil
+}

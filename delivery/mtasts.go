@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -264,6 +266,40 @@ func defaultSTSClient(o *Options) *http.Client {
 
 // fetchSTS gets and parses https://mta-sts.<domain>/.well-known/mta-sts.txt.
 func (d *Deliverer) fetchSTS(ctx context.Context, domain string) (STSPolicy, error) {
+	return FetchSTSPolicy(ctx, d.sts.client, domain)
+}
+
+// NewSTSClient is the client delivery fetches policies with when
+// Options.STSClient is nil: certificates verified against roots (nil: the
+// system's), no redirects, STSFetchTimeout; host names looked up with r
+// (mtaq doctor asks the DNS servers delivery asks).
+func NewSTSClient(roots *x509.CertPool, r Resolver) *http.Client {
+	return defaultSTSClient(&Options{RootCAs: roots, Dialer: resolvingDialer{r}, ConnectTimeout: DefaultConnectTimeout})
+}
+
+// resolvingDialer dials a host:port after looking the host up with r.
+type resolvingDialer struct{ r Resolver }
+
+func (d resolvingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := d.r.LookupIP(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("%s has no address", host)
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, network, net.JoinHostPort(ips[0].String(), port))
+}
+
+// FetchSTSPolicy gets and parses https://mta-sts.<domain>/.well-known/mta-sts.txt
+// with client as delivery does (mtaq doctor checks a domain's policy with it):
+// no redirects, 200 and text/plain only, at most STSMaxPolicySize bytes.
+func FetchSTSPolicy(ctx context.Context, client *http.Client, domain string) (STSPolicy, error) {
 	ctx, cancel := context.WithTimeout(ctx, STSFetchTimeout)
 	defer cancel()
 	url := "https://mta-sts." + domain + "/.well-known/mta-sts.txt"
@@ -271,7 +307,7 @@ func (d *Deliverer) fetchSTS(ctx context.Context, domain string) (STSPolicy, err
 	if err != nil {
 		return STSPolicy{}, err
 	}
-	c := *d.sts.client
+	c := *client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := c.Do(req)
 	if err != nil {

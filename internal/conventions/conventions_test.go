@@ -55,7 +55,7 @@ var mayImport = map[string][]string{
 	// Fleet mode: PostgreSQL beside the queue's shared outbox; nothing on the mail path.
 	"internal/cluster": {"queue", "internal/clock", "internal/buildinfo"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
-	"internal/doctor": {"delivery", "internal/dkim", "internal/tlsrpt"},
+	"internal/doctor": {"delivery", "internal/dkim"},
 	// TLS reporting: counts kept in the queue, reports mailed through intake.
 	"internal/tlsrpt": {"queue", "internal/intake", "internal/clock"},
 	// Address verification: intake's parser, delivery's resolver and probe,
