@@ -158,6 +158,10 @@ func (s *Sender) sendOne(ctx context.Context, day, domain string, raw []byte) er
 	}
 	if ok, failed := d.Total(); ok+failed > 0 {
 		txts, err := s.o.Resolver.LookupTXT(ctx, "_smtp._tls."+domain)
+		var perm interface{ Temporary() bool }
+		if errors.As(err, &perm) && !perm.Temporary() {
+			txts, err = nil, nil // NXDOMAIN: no record, as for most domains
+		}
 		if err != nil {
 			return err
 		}

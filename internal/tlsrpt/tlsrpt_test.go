@@ -29,7 +29,19 @@ var day0 = time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC)
 
 type txts map[string][]string
 
-func (t txts) LookupTXT(_ context.Context, name string) ([]string, error) { return t[name], nil }
+// nxdomain is a permanent lookup failure, as delivery's resolver reports
+// a name that does not exist.
+type nxdomain struct{}
+
+func (nxdomain) Error() string   { return "dns TXT: domain does not exist" }
+func (nxdomain) Temporary() bool { return false }
+
+func (t txts) LookupTXT(_ context.Context, name string) ([]string, error) {
+	if v, ok := t[name]; ok {
+		return v, nil
+	}
+	return nil, nxdomain{}
+}
 
 // submitter keeps what would have been queued.
 type submitter struct {
@@ -192,6 +204,10 @@ func TestDailyReport(t *testing.T) {
 	s2.Tick(context.Background())
 	if len(posted) != 1 || len(sub.msgs) != 1 {
 		t.Errorf("sent again: %d POSTs, %d messages", len(posted), len(sub.msgs))
+	}
+	// y.test publishes no record (NXDOMAIN): nothing to send, marked done.
+	if v, err := q.TLSReport(context.Background(), DayOf(day0), "y.test"); err != nil || !strings.Contains(string(v), `"sent"`) {
+		t.Errorf("y.test's day not marked done: %s, %v", v, err)
 	}
 }
 
