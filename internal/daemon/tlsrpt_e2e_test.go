@@ -51,7 +51,8 @@ func stsWeb(t *testing.T, policy string) *http.Client {
 // TestTLSRPTTestingPolicyReported: x.test publishes a testing MTA-STS
 // policy that does not list its MX: the mail is delivered, the timeline
 // says mta-sts-testing with the policy id, mtaq tls report shows the
-// session as a validation failure, and after the day ends the aggregate
+// session as a validation failure (kept across a restart), and after the
+// day ends the aggregate
 // report goes through mtaq's own queue to the rua in _smtp._tls.x.test.
 func TestTLSRPTTestingPolicyReported(t *testing.T) {
 	n := newInternet(t, func(c *conf.Config) {
@@ -84,6 +85,11 @@ func TestTLSRPTTestingPolicyReported(t *testing.T) {
 	}
 	if len(rep.Policies) != 1 || rep.Policies[0].Summary.Failed != 1 || rep.Policies[0].FailureDetails[0].ResultType != "validation-failure" {
 		t.Fatalf("day so far: %s", today.Report)
+	}
+	// A restart within the minute: the count was written at shutdown.
+	n.restart()
+	if again, err := n.d.svc.TLSReport(context.Background(), "x.test"); err != nil || string(again.Report) != string(today.Report) {
+		t.Fatalf("after a restart: %s, %v; before: %s", again.Report, err, today.Report)
 	}
 
 	// The next day: the report leaves through the queue. The clock moves
