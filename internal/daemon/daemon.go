@@ -166,7 +166,7 @@ func Start(o Options) (*Daemon, error) {
 		sts = st
 	}
 	counter := tlsrpt.NewCounter(store, o.Clock, o.Logger.Named("tlsrpt"))
-	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg, sts, tlsEvent(counter)), metrics: reg,
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg, sts, tlsEvent(counter, reg)), metrics: reg,
 		fleet: fleet, cfg: c, started: c, load: o.LoadConfig, subCerts: newCerts(subCert)}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
 		shut()

@@ -11,13 +11,16 @@ import (
 	"github.com/mtaq/mtaq/delivery"
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/intake"
+	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/tlsrpt"
 	"github.com/mtaq/mtaq/queue"
 )
 
-// tlsEvent passes delivery's TLS outcome to the TLS-RPT counter.
-func tlsEvent(c *tlsrpt.Counter) func(delivery.TLSEvent) {
+// tlsEvent passes delivery's TLS outcome to the TLS-RPT counter and the
+// metrics.
+func tlsEvent(c *tlsrpt.Counter, reg *metrics.Registry) func(delivery.TLSEvent) {
 	return func(ev delivery.TLSEvent) {
+		reg.TLSSession(ev.Policy.Type, ev.Result)
 		c.Observe(tlsrpt.Event{Domain: ev.Domain, PolicyType: ev.Policy.Type, PolicyString: ev.Policy.Strings,
 			MXHost: ev.Policy.MXHost, Result: ev.Result, MX: ev.MX, IP: ev.IP, Detail: ev.Detail})
 	}
