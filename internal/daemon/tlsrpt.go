@@ -70,6 +70,9 @@ func reporter(c conf.Config) tlsrpt.Reporter {
 func tlsReport(c conf.Config, o Options, counter *tlsrpt.Counter) func(context.Context, string) (*admin.TLSReport, error) {
 	r := reporter(c)
 	return func(ctx context.Context, domain string) (*admin.TLSReport, error) {
+		if a, err := delivery.ASCIIDomain(domain); err == nil {
+			domain = a // counted under the A-label, as delivery names domains
+		}
 		day := tlsrpt.DayOf(o.Clock.Now())
 		d, err := counter.Day(ctx, day, domain)
 		if err != nil {
