@@ -47,6 +47,8 @@ type Config struct {
 	Verify Verify `toml:"verify"`
 	// Cluster is fleet mode (cluster.go); nil without a [cluster] table.
 	Cluster *Cluster `toml:"cluster"`
+	// TLSRPT: TLS reporting to recipient domains (tlsrpt.go).
+	TLSRPT TLSRPT `toml:"tlsrpt"`
 }
 
 // Submission configures the SMTP listeners apps hand mail to.
@@ -133,6 +135,12 @@ type Delivery struct {
 	// TLS. A domain listed in tls_policy follows tls_policy instead.
 	// Ignored with a relay. Default true.
 	MTASTS bool `toml:"mta_sts"`
+	// DANE honours recipient domains' DANE TLSA records (RFC 7672) where
+	// the DNS servers validate DNSSEC (they set the AD bit; run unbound
+	// on loopback and name it in dns_servers). Such an exchanger gets
+	// mail only over TLS its TLSA records accept; DANE takes precedence
+	// over MTA-STS. Ignored with a relay. Default false.
+	DANE bool `toml:"dane"`
 	// ConnectionIdleTimeout keeps a connection open after a delivery for
 	// the next message to the same domain; "0s" turns reuse off.
 	ConnectionIdleTimeout Duration `toml:"connection_idle_timeout"`

@@ -114,6 +114,7 @@ func validate(c Config) []*Problem {
 	validateHTTP(k, c.HTTP, c.Submission)
 	validateVerify(k, c.Verify)
 	validateCluster(k, c.Cluster)
+	validateTLSRPT(k, c.TLSRPT)
 	return k.probs
 }
 

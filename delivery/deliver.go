@@ -101,6 +101,17 @@ type Options struct {
 	STSClient *http.Client
 	// STSStore keeps policies; default NewMemorySTSStore().
 	STSStore STSStore
+
+	// DANE turns on DANE for SMTP (RFC 7672): the Resolver must also be a
+	// DNSSECResolver, and the DNS servers it asks must validate (set the
+	// AD bit). Where the domain's MX answer and an exchanger's TLSA answer
+	// are validated, that exchanger gets mail only over STARTTLS with a
+	// chain the TLSA records accept; MTA-STS does not apply to it. A
+	// domain in TLSPolicy ignores DANE, as it does MTA-STS.
+	DANE bool
+	// OnTLS, when set, hears every new session's TLS outcome and every
+	// policy failure (TLS-RPT counting). It must not block.
+	OnTLS func(TLSEvent)
 }
 
 // Deliverer hands Jobs to their domain's exchangers, or to the relay. It
@@ -112,8 +123,9 @@ type Deliverer struct {
 	self *selfSet
 	pool *pool
 	ips  *ipLimiter
-	down *ipHealth // nil: no per-address breaker
-	sts  *stsState // nil: no MTA-STS
+	down *ipHealth      // nil: no per-address breaker
+	sts  *stsState      // nil: no MTA-STS
+	dane DNSSECResolver // nil: no DANE
 }
 
 // New fills the defaults in opts and returns a Deliverer.
@@ -167,6 +179,9 @@ func New(opts Options) *Deliverer {
 		}
 		d.sts = st
 	}
+	if sec, ok := opts.Resolver.(DNSSECResolver); ok && opts.DANE && opts.Relay == nil {
+		d.dane = sec
+	}
 	return d
 }
 
@@ -194,9 +209,18 @@ func defDur(v, d time.Duration) time.Duration {
 func (d *Deliverer) Deliver(ctx context.Context, job Job) []Result {
 	start := d.opts.Clock.Now()
 	results := d.deliver(ctx, job)
+	src := SourceOpportunistic
+	if d.opts.Relay != nil {
+		src = SourceRelay
+	} else if _, set := d.opts.TLSPolicy[job.Domain]; set {
+		src = SourceTLSPolicy
+	}
 	for i := range results {
 		results[i].Rcpt = job.Rcpts[i]
 		results[i].Duration = d.opts.Clock.Now().Sub(start)
+		if results[i].TLSPolicy == "" {
+			results[i].TLSPolicy = src
+		}
 	}
 	return results
 }
@@ -220,9 +244,13 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 	if job.probe && d.opts.Relay != nil {
 		return fill(len(job.Rcpts), localFail(StageRcpt, "4.3.5", errors.New("no probe through a relay: the smarthost would answer, not the domain")))
 	}
-	sts := d.enforcedSTS(ctx, job.Domain)
+	sts := d.stsFor(ctx, job.Domain)
+	var enforce *CachedSTS
+	if sts != nil && sts.Policy.Mode == STSEnforce {
+		enforce = sts
+	}
 	if !job.probe {
-		if res, ok := d.fromPool(ctx, job, body, key, sts); ok {
+		if res, ok := d.fromPool(ctx, job, body, key, enforce); ok {
 			return res
 		}
 	}
@@ -233,20 +261,22 @@ func (d *Deliverer) deliver(ctx context.Context, job Job) []Result {
 		if err != nil {
 			return fill(len(job.Rcpts), localFail(StageResolve, "5.1.2", err))
 		}
-		return d.tryHosts(ctx, job, body, []MX{{Host: ip.String()}}, false, "")
+		return d.tryHosts(ctx, job, body, []MX{{Host: ip.String()}}, false, nil)
 	}
-	hosts, implicit, fail := d.exchangers(ctx, job.Domain)
+	hosts, implicit, secure, fail := d.exchangers(ctx, job.Domain)
 	if fail != nil {
 		return fill(len(job.Rcpts), *fail)
 	}
-	stsID := ""
-	if sts != nil {
-		if hosts, fail = d.filterSTS(sts, job.Domain, hosts); fail != nil {
+	p := &plan{sts: sts}
+	if _, set := d.opts.TLSPolicy[job.Domain]; d.dane != nil && secure && !set {
+		p.dane = d.daneHosts(ctx, hosts)
+	}
+	if enforce != nil {
+		if hosts, fail = d.filterSTS(enforce, job.Domain, hosts, p.dane); fail != nil {
 			return fill(len(job.Rcpts), *fail)
 		}
-		stsID = sts.ID
 	}
-	return d.tryHosts(ctx, job, body, hosts, implicit, stsID)
+	return d.tryHosts(ctx, job, body, hosts, implicit, p)
 }
 
 // Probe asks domain's exchangers whether they take rcpts, without sending
@@ -259,9 +289,22 @@ func (d *Deliverer) Probe(ctx context.Context, domain string, rcpts []string) []
 }
 
 // exchangers looks up the domain's MX hosts. implicit is true when the
-// domain has no MX and its own name stands in (RFC 5321 5.1).
-func (d *Deliverer) exchangers(ctx context.Context, domain string) ([]MX, bool, *Result) {
-	mxs, err := d.opts.Resolver.LookupMX(ctx, domain)
+// domain has no MX and its own name stands in (RFC 5321 5.1); secure when
+// DANE is on and the resolver validated the answer.
+func (d *Deliverer) exchangers(ctx context.Context, domain string) ([]MX, bool, bool, *Result) {
+	var mxs []MX
+	var err error
+	secure := false
+	if d.dane != nil {
+		mxs, secure, err = d.dane.LookupMXSecure(ctx, domain)
+	} else {
+		mxs, err = d.opts.Resolver.LookupMX(ctx, domain)
+	}
+	hosts, implicit, fail := d.mxResult(domain, mxs, err)
+	return hosts, implicit, secure, fail
+}
+
+func (d *Deliverer) mxResult(domain string, mxs []MX, err error) ([]MX, bool, *Result) {
 	d.dnsFailed(err)
 	var de *DNSError
 	switch {

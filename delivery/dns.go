@@ -114,6 +114,9 @@ func (r *DNSResolver) query(ctx context.Context, name string, qtype uint16) (*dn
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.SetEdns0(ednsSize, false)
+	// AD in a query asks a validating resolver to say whether it validated
+	// the answer (RFC 6840 5.7), without the DO bit's signatures.
+	m.AuthenticatedData = true
 	kind, last := KindTemporary, error(nil)
 	for _, srv := range r.servers {
 		if err := ctx.Err(); err != nil {

@@ -1,7 +1,8 @@
 // Package delivery finds a domain's mail exchangers (miekg/dns), or takes
 // the configured smarthost, and hands a message to them over SMTP,
 // returning one Result per recipient. It owns DNS resolution, dialing, the
-// SMTP client session, TLS, MX failover and connection reuse. It does not
+// SMTP client session, TLS and its policies (MTA-STS, DANE), MX failover and
+// connection reuse. It does not
 // decide whether a failure is soft or hard (policy), nor when to try again
 // (scheduler), and it imports neither queue nor scheduler: it takes a Job
 // and returns Results.
@@ -41,6 +42,20 @@
 //   - Relay: 4.3.5 the password file cannot be read; 4.7.4 at Stage auth
 //     the relay offers neither AUTH PLAIN nor LOGIN. A refused AUTH is the
 //     relay's own reply (535 5.7.8) for every recipient, at Stage auth.
+//
+// # TLS policies
+//
+// Each exchanger's TLS rules come from, in order: DANE (Options.DANE; the
+// resolver set AD on the MX answer and on _PORT._tcp.<mx> TLSA, RFC 7672:
+// DANE-EE matches the leaf, names and dates ignored; DANE-TA a chain
+// certificate, the leaf then verified for the MX name; a mismatch is 4.7.5,
+// a failed TLSA lookup under a validated MX skips the host with 4.7.5), an
+// MTA-STS enforce policy (mtasts.go: only listed hosts, verified TLS),
+// TLSPolicy, opportunistic. MTA-STS testing policies are checked and not
+// enforced. Result.TLSPolicy names the one that applied. Every new
+// session's outcome, and every policy failure before a session, goes to
+// Options.OnTLS as a TLSEvent with its RFC 8460 result type, for TLS
+// reporting; delivery keeps no count.
 //
 // # Names
 //

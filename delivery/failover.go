@@ -40,10 +40,10 @@ func (f *failover) note(r Result) {
 }
 
 // tryHosts walks the exchangers in order, each host's addresses in turn,
-// within MaxHosts and MaxAddrs, until one takes the transaction. stsID,
-// when set, names the enforced MTA-STS policy: TLS is required and
-// verified, and a TLS failure's text says which policy asked for it.
-func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []MX, implicit bool, stsID string) []Result {
+// within MaxHosts and MaxAddrs, until one takes the transaction. p says
+// which TLS policy each host is under (hostPolicy); a TLS failure's text
+// says which policy asked for it.
+func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []MX, implicit bool, p *plan) []Result {
 	var f failover
 	hosts = hosts[:min(len(hosts), d.opts.MaxHosts)]
 	for _, mx := range hosts {
@@ -52,6 +52,11 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 		}
 		if strings.EqualFold(strings.TrimSuffix(mx.Host, "."), d.opts.Hostname) {
 			return d.selfReached(job, mx.Host, &f, implicit)
+		}
+		mode, pol := d.hostPolicy(p, job.Domain, mx.Host)
+		if pol.dane != nil && pol.dane.err != nil {
+			f.note(d.tlsaFailed(job.Domain, mx.Host, pol))
+			continue
 		}
 		ips, err := d.opts.Resolver.LookupIP(ctx, mx.Host)
 		d.dnsFailed(err)
@@ -87,11 +92,8 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				continue
 			}
 			f.dialed++
-			dst := dest{key: domainKey(job), host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain),
+			dst := dest{key: domainKey(job), host: mx.Host, ip: ip, port: d.opts.Port, mode: mode, pol: pol,
 				src: job.Source, ehlo: job.EHLO}
-			if stsID != "" {
-				dst.mode = modeRequire
-			}
 			out := d.attempt(ctx, job, body, dst)
 			if out.retryPlain {
 				f.note(out.fail)
@@ -111,10 +113,19 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 		}
 	}
 	r := f.final(job.Domain, implicit, d.opts.MaxConnsPerIP)
-	if stsID != "" && r.Stage == StageTLS {
-		r.Text = fmt.Sprintf("MTA-STS policy (id %s): %s", stsID, r.Text)
-	}
 	return fill(len(job.Rcpts), r)
+}
+
+// tlsaFailed is the 4.7.5 noted for an exchanger whose TLSA lookup failed
+// under a validated MX answer: it may be an attack on DNSSEC, so the host
+// is not tried (RFC 7672 2.2).
+func (d *Deliverer) tlsaFailed(domain, host string, pol *hostPolicy) Result {
+	err := fmt.Errorf("DANE: TLSA lookup %s failed, %s not tried: %w", pol.dane.name, host, pol.dane.err)
+	r := localFail(StageTLS, "4.7.5", err)
+	r.MX, r.TLSPolicy = host, SourceDANE
+	d.tlsEvent(TLSEvent{Domain: domain, Policy: TLSReportPolicy{Type: "tlsa", MXHost: []string{host}},
+		Result: "dnssec-invalid", MX: host, Detail: err.Error()})
+	return r
 }
 
 // skipped is the failure noted for an address whose breaker is open.
@@ -185,7 +196,11 @@ func (f *failover) final(domain string, implicit bool, perIP int) Result {
 // session goes back to the idle pool when it can carry more.
 func (d *Deliverer) attempt(ctx context.Context, job Job, body []byte, dst dest) outcome {
 	s, out := d.open(ctx, job, dst)
+	d.reportSession(job.Domain, dst, s, out)
 	if out != nil {
+		if out.fail.Stage == StageTLS {
+			out.fail.Text = dst.pol.prefix() + out.fail.Text
+		}
 		d.logAttempt(job, &session{d: d, dst: dst}, *out)
 		return *out
 	}

@@ -18,12 +18,19 @@ func randIntN(n int) int { return rand.IntN(n) }
 // records: (nil, nil). NXDOMAIN and null MX are permanent *DNSErrors. A
 // CNAME at the domain is followed (at most 8 links).
 func (r *DNSResolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
+	mxs, _, err := r.LookupMXSecure(ctx, domain)
+	return mxs, err
+}
+
+// LookupMXSecure is LookupMX, and whether every answer on the way (CNAMEs
+// included) carried the AD bit: the resolver validated it with DNSSEC.
+func (r *DNSResolver) LookupMXSecure(ctx context.Context, domain string) ([]MX, bool, error) {
 	if isLocalhost(domain) {
-		return nil, nil // implicit MX: the loopback host itself
+		return nil, false, nil // implicit MX: the loopback host itself
 	}
-	rrs, err := r.resolve(ctx, domain, dns.TypeMX)
+	rrs, secure, err := r.resolveSec(ctx, domain, dns.TypeMX)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var out []MX
 	null := false
@@ -39,9 +46,9 @@ func (r *DNSResolver) LookupMX(ctx context.Context, domain string) ([]MX, error)
 		out = append(out, MX{Host: strings.ToLower(strings.TrimSuffix(mx.Mx, ".")), Pref: mx.Preference})
 	}
 	if null && len(out) == 0 {
-		return nil, newDNSError(domain, "MX", KindNullMX, nil)
+		return nil, secure, newDNSError(domain, "MX", KindNullMX, nil)
 	}
-	return r.order(out), nil
+	return r.order(out), secure, nil
 }
 
 // order sorts by preference, shuffles each group of equal preference and
@@ -129,34 +136,42 @@ func (r *DNSResolver) lookupAddrs(ctx context.Context, host string, qtype uint16
 // maxCNAME links in all. NODATA is (nil, nil); NXDOMAIN is a permanent
 // *DNSError naming the name first asked about.
 func (r *DNSResolver) resolve(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+	rrs, _, err := r.resolveSec(ctx, name, qtype)
+	return rrs, err
+}
+
+// resolveSec is resolve, and whether every answer used had the AD bit set.
+func (r *DNSResolver) resolveSec(ctx context.Context, name string, qtype uint16) ([]dns.RR, bool, error) {
 	tname := dns.TypeToString[qtype]
 	orig := name
 	name, err := ASCIIDomain(name)
 	if err != nil {
-		return nil, newDNSError(orig, tname, KindNXDomain, err) // no such name can exist
+		return nil, false, newDNSError(orig, tname, KindNXDomain, err) // no such name can exist
 	}
 	name = dns.Fqdn(name)
 	resp, err := r.query(ctx, name, qtype)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	secure := resp.AuthenticatedData
 	for hops := 0; ; hops++ {
 		rrs, target := pick(resp.Answer, name, qtype)
 		switch {
 		case len(rrs) > 0:
-			return rrs, nil
+			return rrs, secure, nil
 		case target == "" && resp.Rcode == dns.RcodeNameError:
-			return nil, newDNSError(orig, tname, KindNXDomain, nil)
+			return nil, secure, newDNSError(orig, tname, KindNXDomain, nil)
 		case target == "":
-			return nil, nil
+			return nil, secure, nil
 		case hops >= maxCNAME:
-			return nil, newDNSError(orig, tname, KindTemporary, errors.New("CNAME chain too long"))
+			return nil, false, newDNSError(orig, tname, KindTemporary, errors.New("CNAME chain too long"))
 		}
 		name = target
 		if !hasOwner(resp.Answer, name) {
 			if resp, err = r.query(ctx, name, qtype); err != nil {
-				return nil, err
+				return nil, false, err
 			}
+			secure = secure && resp.AuthenticatedData
 		}
 	}
 }

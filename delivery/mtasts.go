@@ -5,11 +5,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +66,12 @@ type STSStore interface {
 	PutSTS(domain string, p CachedSTS)
 }
 
+// STSLister is an STSStore that can list its domains, so RefreshSTS can
+// renew its policies before they expire.
+type STSLister interface {
+	STSDomains() []string
+}
+
 // TXTResolver is the optional lookup MTA-STS needs; DNSResolver has it. A
 // Resolver without it gets no MTA-STS.
 type TXTResolver interface {
@@ -87,6 +97,12 @@ func (s *memSTS) PutSTS(domain string, p CachedSTS) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[domain] = p
+}
+
+func (s *memSTS) STSDomains() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Keys(s.m))
 }
 
 // ParseSTSPolicy parses a policy body strictly: version STSv1, a known
@@ -250,6 +266,40 @@ func defaultSTSClient(o *Options) *http.Client {
 
 // fetchSTS gets and parses https://mta-sts.<domain>/.well-known/mta-sts.txt.
 func (d *Deliverer) fetchSTS(ctx context.Context, domain string) (STSPolicy, error) {
+	return FetchSTSPolicy(ctx, d.sts.client, domain)
+}
+
+// NewSTSClient is the client delivery fetches policies with when
+// Options.STSClient is nil: certificates verified against roots (nil: the
+// system's), no redirects, STSFetchTimeout; host names looked up with r
+// (mtaq doctor asks the DNS servers delivery asks).
+func NewSTSClient(roots *x509.CertPool, r Resolver) *http.Client {
+	return defaultSTSClient(&Options{RootCAs: roots, Dialer: resolvingDialer{r}, ConnectTimeout: DefaultConnectTimeout})
+}
+
+// resolvingDialer dials a host:port after looking the host up with r.
+type resolvingDialer struct{ r Resolver }
+
+func (d resolvingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := d.r.LookupIP(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("%s has no address", host)
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, network, net.JoinHostPort(ips[0].String(), port))
+}
+
+// FetchSTSPolicy gets and parses https://mta-sts.<domain>/.well-known/mta-sts.txt
+// with client as delivery does (mtaq doctor checks a domain's policy with it):
+// no redirects, 200 and text/plain only, at most STSMaxPolicySize bytes.
+func FetchSTSPolicy(ctx context.Context, client *http.Client, domain string) (STSPolicy, error) {
 	ctx, cancel := context.WithTimeout(ctx, STSFetchTimeout)
 	defer cancel()
 	url := "https://mta-sts." + domain + "/.well-known/mta-sts.txt"
@@ -257,7 +307,7 @@ func (d *Deliverer) fetchSTS(ctx context.Context, domain string) (STSPolicy, err
 	if err != nil {
 		return STSPolicy{}, err
 	}
-	c := *d.sts.client
+	c := *client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := c.Do(req)
 	if err != nil {
@@ -279,7 +329,7 @@ func (d *Deliverer) fetchSTS(ctx context.Context, domain string) (STSPolicy, err
 	}
 	p, err := ParseSTSPolicy(body)
 	if err != nil {
-		return STSPolicy{}, fmt.Errorf("%s: %w", url, err)
+		return STSPolicy{}, fmt.Errorf("%s: %w", url, &stsParseError{err})
 	}
 	return p, nil
 }
@@ -315,6 +365,12 @@ func (d *Deliverer) stsPolicy(ctx context.Context, domain string) (CachedSTS, bo
 	if err != nil {
 		d.log.Warn("mta-sts policy fetch failed", zap.String("domain", domain), zap.String("sts_id", id),
 			zap.Bool("cached", have), zap.Error(err))
+		ev := TLSEvent{Domain: domain, Policy: TLSReportPolicy{Type: "sts"}, Result: stsFetchResult(err),
+			MX: "mta-sts." + domain, Detail: err.Error()}
+		if have {
+			ev.Policy = stsReport(&cached.Policy)
+		}
+		d.tlsEvent(ev)
 		return cached, have
 	}
 	c := CachedSTS{ID: id, Fetched: now, Policy: p}
@@ -322,9 +378,9 @@ func (d *Deliverer) stsPolicy(ctx context.Context, domain string) (CachedSTS, bo
 	return c, true
 }
 
-// enforcedSTS returns the domain's policy when it is in enforce mode and
-// the operator's tls_policy does not name the domain (tls_policy wins).
-func (d *Deliverer) enforcedSTS(ctx context.Context, domain string) *CachedSTS {
+// stsFor returns the domain's policy when it is in enforce or testing mode
+// and the operator's tls_policy does not name the domain (tls_policy wins).
+func (d *Deliverer) stsFor(ctx context.Context, domain string) *CachedSTS {
 	if d.sts == nil || d.opts.Relay != nil || strings.HasPrefix(domain, "[") {
 		return nil
 	}
@@ -332,19 +388,39 @@ func (d *Deliverer) enforcedSTS(ctx context.Context, domain string) *CachedSTS {
 		return nil
 	}
 	c, ok := d.stsPolicy(ctx, domain)
-	if !ok || c.Policy.Mode != STSEnforce {
+	if !ok || c.Policy.Mode == STSNone {
 		return nil
 	}
 	return &c
 }
 
-// filterSTS keeps the hosts an enforce policy lists; when none fits it
+// stsFetchResult is the RFC 8460 result type of a failed policy fetch.
+func stsFetchResult(err error) string {
+	var ve *tls.CertificateVerificationError
+	var pe *stsParseError
+	switch {
+	case errors.As(err, &ve):
+		return "sts-webpki-invalid"
+	case errors.As(err, &pe):
+		return "sts-policy-invalid"
+	}
+	return "sts-policy-fetch-error"
+}
+
+// stsParseError is a policy body that does not parse.
+type stsParseError struct{ err error }
+
+func (e *stsParseError) Error() string { return e.err.Error() }
+func (e *stsParseError) Unwrap() error { return e.err }
+
+// filterSTS keeps the hosts an enforce policy lists, and those DANE
+// covers (DANE takes precedence, RFC 8461 2); when none is left it
 // returns the 4.7.5 result naming the policy and the hosts left out.
-func (d *Deliverer) filterSTS(c *CachedSTS, domain string, hosts []MX) ([]MX, *Result) {
+func (d *Deliverer) filterSTS(c *CachedSTS, domain string, hosts []MX, dane map[string]*daneHost) ([]MX, *Result) {
 	var keep []MX
 	var out []string
 	for _, mx := range hosts {
-		if c.Policy.Matches(mx.Host) {
+		if c.Policy.Matches(mx.Host) || dane[mx.Host] != nil {
 			keep = append(keep, mx)
 		} else {
 			out = append(out, mx.Host)
@@ -353,6 +429,9 @@ func (d *Deliverer) filterSTS(c *CachedSTS, domain string, hosts []MX) ([]MX, *R
 	if len(keep) == 0 {
 		err := fmt.Errorf("MTA-STS policy (id %s): %s not in policy", c.ID, strings.Join(out, ", "))
 		r := localFail(StageResolve, "4.7.5", err)
+		r.TLSPolicy, r.TLSPolicyID = SourceMTASTS, c.ID
+		d.tlsEvent(TLSEvent{Domain: domain, Policy: stsReport(&c.Policy), Result: "validation-failure",
+			MX: out[0], Detail: err.Error()})
 		return nil, &r
 	}
 	if len(out) > 0 {
@@ -365,5 +444,47 @@ func (d *Deliverer) filterSTS(c *CachedSTS, domain string, hosts []MX) ([]MX, *R
 // stsAllows reports whether an idle session may carry mail under policy
 // c: it must have been opened with verified TLS to a host c lists.
 func stsAllows(c *CachedSTS, s *session) bool {
-	return c == nil || (s.dst.mode == modeRequire && c.Policy.Matches(s.dst.host))
+	return c == nil || s.dst.mode == modeDANE || (s.dst.mode == modeRequire && c.Policy.Matches(s.dst.host))
+}
+
+// RefreshDue is when a cached policy is fetched again in the background:
+// at three quarters of its max_age, so a policy of a week or more is
+// renewed with more than a day to spare and a failed fetch has time to be
+// retried before it expires.
+func (c CachedSTS) RefreshDue() time.Time { return c.Fetched.Add(c.Policy.MaxAge / 4 * 3) }
+
+// RefreshSTS fetches again the cached policies that are past RefreshDue
+// and not yet expired (an expired one is fetched when mail needs it). A
+// new TXT id is recorded; a failed fetch leaves the cached policy in force
+// until it expires, and is tried again at the next call. It returns the
+// number of policies renewed. The daemon calls it hourly on its clock.
+func (d *Deliverer) RefreshSTS(ctx context.Context) int {
+	if d.sts == nil {
+		return 0
+	}
+	lister, ok := d.sts.store.(STSLister)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, domain := range lister.STSDomains() {
+		now := d.opts.Clock.Now()
+		c, ok := d.sts.store.GetSTS(domain)
+		if !ok || now.Before(c.RefreshDue()) || !now.Before(c.Fetched.Add(c.Policy.MaxAge)) || ctx.Err() != nil {
+			continue
+		}
+		id := c.ID
+		if txts, err := d.sts.txt.LookupTXT(ctx, "_mta-sts."+domain); err == nil && stsRecordID(txts) != "" {
+			id = stsRecordID(txts)
+		}
+		p, err := d.fetchSTS(ctx, domain)
+		if err != nil {
+			d.log.Warn("mta-sts policy refresh failed; the cached policy stays in force", zap.String("domain", domain),
+				zap.String("sts_id", c.ID), zap.Time("expires", c.Fetched.Add(c.Policy.MaxAge)), zap.Error(err))
+			continue
+		}
+		d.sts.store.PutSTS(domain, CachedSTS{ID: id, Fetched: now, Policy: p})
+		n++
+	}
+	return n
 }

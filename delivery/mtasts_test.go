@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/smtptest"
 )
 
@@ -377,5 +378,92 @@ func TestSTSFetchLimits(t *testing.T) {
 				t.Errorf("got %v, want an error with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSTSTestingReported: a testing policy that does not list the MX:
+// delivered, with the timeline saying mta-sts-testing, and TLS-RPT counts
+// the session as a failure; a listed MX with a certificate that does not
+// verify is counted as not trusted, and still gets the mail.
+func TestSTSTestingReported(t *testing.T) {
+	e, mx, _, mod := stsEnv(t, "7", "version: STSv1\nmode: testing\nmx: *.good.test\nmax_age: 86400\n")
+	evs := &tlsEvents{}
+	d := e.deliverer(mod, func(o *Options) { o.OnTLS = evs.add })
+	rs := d.Deliver(ctxT(t), job("x.test", "a@x.test"))
+	wantAll(t, rs, 1, 250, "2.0.0", StageData)
+	if rs[0].TLSPolicy != SourceMTASTSTesting || rs[0].TLSPolicyID != "7" || len(mx.Messages()) != 1 {
+		t.Errorf("policy %q id %q, %d messages", rs[0].TLSPolicy, rs[0].TLSPolicyID, len(mx.Messages()))
+	}
+	if got := evs.results(); got != "sts:validation-failure" {
+		t.Errorf("events %q", got)
+	}
+	if p := evs.all()[0].Policy; strings.Join(p.Strings, "|") != "version: STSv1|mode: testing|mx: *.good.test|max_age: 86400" {
+		t.Errorf("policy strings %q", p.Strings)
+	}
+
+	e2, mx2, _, mod2 := stsEnv(t, "8", "version: STSv1\nmode: testing\nmx: mx.x.test\nmax_age: 86400\n")
+	evs2 := &tlsEvents{}
+	d2 := e2.deliverer(mod2, func(o *Options) { o.OnTLS = evs2.add; o.RootCAs = x509.NewCertPool() })
+	wantAll(t, d2.Deliver(ctxT(t), job("x.test", "a@x.test")), 1, 250, "2.0.0", StageData)
+	if got := evs2.results(); got != "sts:certificate-not-trusted" || len(mx2.Messages()) != 1 {
+		t.Errorf("events %q, %d messages", got, len(mx2.Messages()))
+	}
+}
+
+// TestSTSEnforceReported: an enforce policy's MX outside it and a fetch
+// failure with nothing cached are TLS-RPT failures.
+func TestSTSEnforceReported(t *testing.T) {
+	e, _, _, mod := stsEnv(t, "1", "version: STSv1\nmode: enforce\nmx: *.good.test\nmax_age: 86400\n")
+	evs := &tlsEvents{}
+	rs := e.deliverer(mod, func(o *Options) { o.OnTLS = evs.add }).Deliver(ctxT(t), job("x.test", "a@x.test"))
+	wantAll(t, rs, 1, 0, "4.7.5", StageResolve)
+	if rs[0].TLSPolicy != SourceMTASTS || evs.results() != "sts:validation-failure" {
+		t.Errorf("policy %q, events %q", rs[0].TLSPolicy, evs.results())
+	}
+	e2, mx2, _, mod2 := stsEnv(t, "1", enforceX)
+	evs2 := &tlsEvents{}
+	d := e2.deliverer(mod2, func(o *Options) {
+		o.OnTLS = evs2.add
+		o.STSClient = newSTSHost(t, smtptest.SelfSigned(t, "mta-sts.x.test"), enforceX).client(x509.NewCertPool())
+	})
+	wantAll(t, d.Deliver(ctxT(t), job("x.test", "a@x.test")), 1, 250, "2.0.0", StageData)
+	if got := evs2.results(); !strings.HasPrefix(got, "sts:sts-webpki-invalid,") || len(mx2.Messages()) != 1 {
+		t.Errorf("events %q, %d messages", got, len(mx2.Messages()))
+	}
+}
+
+// TestSTSBackgroundRefresh: on the injected clock, a one-day policy is
+// fetched again after 18 hours (3/4 of max_age), not before; a refresh
+// that gets a broken policy keeps the cached one, which is still enforced.
+func TestSTSBackgroundRefresh(t *testing.T) {
+	e, mx, h, mod := stsEnv(t, "1", enforceX)
+	clk := clock.NewFake(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
+	store := NewMemorySTSStore()
+	d := e.deliverer(mod, func(o *Options) { o.Clock = clk; o.STSStore = store })
+	wantAll(t, d.Deliver(ctxT(t), job("x.test", "a@x.test")), 1, 250, "2.0.0", StageData)
+	clk.Advance(17 * time.Hour)
+	if n := d.RefreshSTS(ctxT(t)); n != 0 || h.fetches.Load() != 1 {
+		t.Fatalf("at 17h: %d refreshed, %d fetches; want 0 and 1", n, h.fetches.Load())
+	}
+	clk.Advance(2 * time.Hour)
+	if n := d.RefreshSTS(ctxT(t)); n != 1 || h.fetches.Load() != 2 {
+		t.Fatalf("at 19h: %d refreshed, %d fetches; want 1 and 2", n, h.fetches.Load())
+	}
+	if c, _ := store.GetSTS("x.test"); !c.Fetched.Equal(clk.Now()) {
+		t.Errorf("refreshed policy fetched at %v, want %v", c.Fetched, clk.Now())
+	}
+	h.policy.Store("this is not a policy")
+	clk.Advance(19 * time.Hour)
+	if n := d.RefreshSTS(ctxT(t)); n != 0 || h.fetches.Load() != 3 {
+		t.Fatalf("broken refresh: %d refreshed, %d fetches; want 0 and 3", n, h.fetches.Load())
+	}
+	e.dns.Reset("x.test")
+	e.dns.MX("x.test", 10, "mx.evil.test")
+	e.dns.A("mx.evil.test", "127.0.0.3")
+	d2 := e.deliverer(mod, func(o *Options) { o.Clock = clk; o.STSStore = store })
+	rs := d2.Deliver(ctxT(t), job("x.test", "b@x.test"))
+	wantAll(t, rs, 1, 0, "4.7.5", StageResolve)
+	if len(mx.Messages()) != 1 {
+		t.Errorf("%d messages at the real MX, want 1", len(mx.Messages()))
 	}
 }

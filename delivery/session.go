@@ -21,6 +21,7 @@ type dest struct {
 	mode     tlsMode
 	fallback bool   // the plain-text retry after a failed STARTTLS handshake
 	relay    *Relay // authenticate with its credentials
+	pol      *hostPolicy
 	src      net.IP // local address to bind (Job.Source); nil: the system's choice
 	ehlo     string // EHLO name (Job.EHLO); "": Options.Hostname
 }
@@ -66,7 +67,11 @@ const (
 	modePlain                        // never STARTTLS
 	modeRequire                      // STARTTLS offered and certificate verified, else no mail
 	modeImplicit                     // TLS from the first byte, certificate verified
+	modeDANE                         // STARTTLS offered and the chain matches the TLSA records (RFC 7672)
 )
+
+// required: no STARTTLS or a failed handshake means no mail, never plain text.
+func (m tlsMode) required() bool { return m == modeRequire || m == modeDANE }
 
 // extensions are the EHLO keywords the transaction layer acts on.
 type extensions struct {
@@ -187,6 +192,9 @@ func (s *session) close() {
 // base is a Result carrying who we talked to and how.
 func (s *session) base(stage Stage) Result {
 	r := Result{Stage: stage, MX: s.dst.host, IP: s.dst.ip.String(), TLSFallback: s.dst.fallback}
+	if s.dst.pol != nil {
+		r.TLSPolicy, r.TLSPolicyID = s.dst.pol.source, s.dst.pol.id()
+	}
 	if st := s.tlsState; st != nil {
 		r.TLS = true
 		r.TLSVersion = tls.VersionName(st.Version)

@@ -15,11 +15,11 @@ import (
 // handshake or verification skips this address (4.7.4 / 4.7.5), never
 // plain text.
 func (s *session) secure(c *smtp.Client) (*smtp.Client, *outcome) {
-	if s.dst.mode != modeOpportunistic && s.dst.mode != modeRequire {
+	if s.dst.mode != modeOpportunistic && !s.dst.mode.required() {
 		return c, nil
 	}
 	if !has(c, "STARTTLS") {
-		if s.dst.mode == modeRequire {
+		if s.dst.mode.required() {
 			err := errors.New("TLS is required for this destination and the server does not offer STARTTLS")
 			return nil, &outcome{fail: s.local(StageTLS, "4.7.4", err)}
 		}
@@ -41,7 +41,7 @@ func (s *session) startTLS(c *smtp.Client) (*smtp.Client, *outcome) {
 		return nil, &outcome{fail: s.lost(StageTLS, "4.4.2", err), retryPlain: retry}
 	}
 	if rep.Code != 220 {
-		if s.dst.mode == modeRequire {
+		if s.dst.mode.required() {
 			err := fmt.Errorf("TLS is required for this destination and STARTTLS was refused: %v", rep)
 			return nil, &outcome{fail: s.local(StageTLS, "4.7.4", err)}
 		}
@@ -80,6 +80,10 @@ func (s *session) implicitTLS() *outcome {
 func (s *session) tlsFailed(err error) Result {
 	r := s.lost(StageTLS, "4.7.5", err)
 	r.Text = fmt.Sprintf("TLS handshake with %s [%s] failed: %v", s.dst.host, s.dst.ip, err)
+	var de *daneError
+	if errors.As(err, &de) { // its text says what DANE found
+		r.Text = fmt.Sprintf("TLS handshake with %s [%s] refused: %v", s.dst.host, s.dst.ip, de)
+	}
 	return r
 }
 
@@ -102,6 +106,12 @@ func (s *session) tlsConfig() *tls.Config {
 		if s.d.opts.RootCAs != nil {
 			cfg.RootCAs = s.d.opts.RootCAs
 		}
+		cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
+	} else if s.dst.mode == modeDANE {
+		// The TLSA records, not the WebPKI, say which certificate is right.
+		h, host := s.dst.pol.dane, s.dst.host
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return verifyDANE(h, host, cs) }
 		cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
 	} else if s.d.opts.TLSConfig == nil {
 		cfg.InsecureSkipVerify = true // opportunistic: encrypted, not authenticated

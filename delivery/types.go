@@ -61,6 +61,11 @@ type Result struct {
 	// mail went, or was refused, in plain text on a new connection. The
 	// scheduler puts it in the recipient's timeline.
 	TLSFallback bool
+	// TLSPolicy says which policy set the TLS rules of the attempt (DANE,
+	// MTA-STS, tls_policy, opportunistic, relay); TLSPolicyID is the
+	// MTA-STS policy id.
+	TLSPolicy   PolicySource
+	TLSPolicyID string
 	// Busy: nothing was attempted because every exchanger address was at
 	// Options.MaxConnsPerIP (4.4.5, Stage dial). It is a local deferral:
 	// it says nothing about the destination or the address.

@@ -10,6 +10,11 @@
 // fsync. One exception: AddSent (the y/ warm-up counters, sent.go) does
 // not sync; the synced Lease that follows it does.
 //
+// Besides mail, the queue keeps two kinds of transport-security records for
+// the daemon (transport.go), opaque to it and outside every invariant below:
+// l/<domain>, delivery's MTA-STS policy cache, and u/<yyyymmdd>/<domain>,
+// a day's TLS-RPT counts (internal/tlsrpt). The key layout is in keys.go.
+//
 // Invariants (checked by Store.Check):
 //
 //	Q1 a pending recipient (queued, deferred) has exactly one due-index key,

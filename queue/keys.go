@@ -37,6 +37,8 @@ import (
 //	v/<name>                       shared-list marks (version applied, node id), see shared.go
 //	y/c/<day u32>/<ip>\x00<domain>  sent today per source IP and destination (warm-up), see sent.go
 //	y/s/<ip>                       a source IP's first sending day (warm-up day 0), see sent.go
+//	l/<domain>                     MTA-STS policy cached by delivery, see transport.go
+//	u/<yyyymmdd>/<domain>          one day's TLS-RPT counts for a policy domain, see transport.go
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.

@@ -182,6 +182,11 @@ type Attempt struct {
 	TLSVersion  string `json:"tls_version,omitempty"`
 	TLSCipher   string `json:"tls_cipher,omitempty"`
 	TLSFallback bool   `json:"tls_fallback,omitempty"`
+	// TLSPolicy is where the attempt's TLS rules came from: dane,
+	// mta-sts, mta-sts-testing, tls_policy, opportunistic or relay;
+	// TLSPolicyID the MTA-STS policy's id.
+	TLSPolicy   string `json:"tls_policy,omitempty"`
+	TLSPolicyID string `json:"tls_policy_id,omitempty"`
 	Stage       string `json:"stage,omitempty"` // resolve, dial, greeting, hello, tls, mail, rcpt, data
 	Reply       Reply  `json:"reply"`
 	Class       string `json:"class,omitempty"`    // soft, hard, success

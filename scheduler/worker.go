@@ -128,6 +128,7 @@ func (s *Scheduler) update(m *queue.Message, r queue.Recipient, res delivery.Res
 		Attempt: &queue.Attempt{
 			At: start, Duration: res.Duration, MX: res.MX, IP: res.IP, TLS: res.TLS,
 			TLSVersion: res.TLSVersion, TLSCipher: res.TLSCipher, TLSFallback: res.TLSFallback,
+			TLSPolicy: string(res.TLSPolicy), TLSPolicyID: res.TLSPolicyID,
 			Stage: string(res.Stage), Reply: *qr, Class: string(o.Verdict.Class),
 			Category: string(o.Verdict.Category), Decision: string(o.Decision),
 			NextAttempt: o.NextAttempt, Suppressed: o.SuppressReason != "",
@@ -167,7 +168,7 @@ func (s *Scheduler) logAttempt(m *queue.Message, r queue.Recipient, res delivery
 		zap.Int("code", res.Code), zap.String("enhanced", res.Enhanced), zap.String("reply", res.Text),
 		zap.String("stage", string(res.Stage)), zap.Bool("tls", res.TLS), zap.String("tls_version", res.TLSVersion),
 		zap.String("tls_cipher", res.TLSCipher), zap.Bool("tls_fallback", res.TLSFallback),
-		zap.String("category", string(o.Verdict.Category)),
+		zap.String("tls_policy", string(res.TLSPolicy)), zap.String("category", string(o.Verdict.Category)),
 	}
 	if v.pool != "" {
 		fields = append(fields, zap.String("pool", v.pool), zap.String("source_ip", v.ip()))

@@ -68,7 +68,7 @@ func TestCLIQueue(t *testing.T) {
 	show := n.ok("queue", "show", m1)
 	t.Logf("mtaq queue show %s:\n%s", m1, show)
 	for _, want := range []string{"Message", m1, "Sender", "app@sender.test", "Headers", "Subject: e2e",
-		"Recipient a@defer.test: DEFERRED, 1 attempt, next attempt", "mx.defer.test", "127.0.0.2", "DECISION",
+		"Recipient a@defer.test: DEFERRED, 1 attempt, next attempt", "mx.defer.test", "127.0.0.2", "DECISION", "TLS POLICY", "opportunistic",
 		"Recipient blocked@ok.test: REJECTED", "suppressed when submitted",
 		"Recipient b@ok.test: DELIVERED", "delivered"} {
 		if !strings.Contains(show, want) {

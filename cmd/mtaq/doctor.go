@@ -20,7 +20,7 @@ func doctorCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "doctor DOMAIN",
-		Short: "Check a sending domain's DNS: SPF, DKIM, DMARC, alignment, PTR, EHLO name, MTA-STS, TLS-RPT",
+		Short: "Check a sending domain's DNS: SPF, DKIM, DMARC, alignment, PTR, EHLO name, MTA-STS (record, policy, MX coverage), DANE, TLS-RPT",
 		Long: `Ask DNS, through [delivery] dns_servers as delivery does, about what receivers
 check for mail From DOMAIN, and print one line per check: PASS, WARN, FAIL or INFO,
 what was found and, for WARN and FAIL, the record to publish.
@@ -39,8 +39,9 @@ parent; hostname is the EHLO name. Exit status 1 when any check FAILs, 0 otherwi
 				// The domain mtaq's own feedback loop would use for this sender.
 				returnPath = bounce.Domains{BySender: c.Bounce.ReturnPathDomains, Default: c.Bounce.DefaultReturnPathDomain}.For(a[0])
 			}
+			res := doctor.NewResolver(c.Delivery.DNSServers)
 			o := doctor.Options{Domain: a[0], ReturnPathDomain: returnPath, Hostname: c.Hostname, DKIM: dkimKeys(c),
-				Sources: poolSources(c)}
+				Sources: poolSources(c), FetchSTS: doctor.FetchSTS(res), DNSSEC: res, DANE: c.Delivery.DANE}
 			for _, s := range ips {
 				ip := net.ParseIP(s)
 				if ip == nil {
@@ -48,7 +49,7 @@ parent; hostname is the EHLO name. Exit status 1 when any check FAILs, 0 otherwi
 				}
 				o.IPs = append(o.IPs, ip)
 			}
-			return report(cmd.OutOrStdout(), asJSON, doctor.Run(cmd.Context(), doctor.NewResolver(c.Delivery.DNSServers), o))
+			return report(cmd.OutOrStdout(), asJSON, doctor.Run(cmd.Context(), res, o))
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (TOML); default $MTAQ_CONFIG, else /etc/mtaq/mtaq.toml, else built-in defaults")

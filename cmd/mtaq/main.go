@@ -51,6 +51,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(webhooksCmd())
 	root.AddCommand(verifyCmd())
 	root.AddCommand(clusterCmd())
+	root.AddCommand(tlsCmd())
 	return root
 }
 

@@ -100,10 +100,10 @@ func showRecipient(w io.Writer, r admin.RecipientEntry, t time.Time) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  TIME\tMX\tIP\tTLS\tCODE\tENHANCED\tTEXT\tDURATION\tDECISION\tNEXT ATTEMPT")
+	fmt.Fprintln(tw, "  TIME\tMX\tIP\tTLS\tTLS POLICY\tCODE\tENHANCED\tTEXT\tDURATION\tDECISION\tNEXT ATTEMPT")
 	for _, a := range r.Timeline {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(a.At), orDash(a.MX), ipText(a),
-			tlsText(a), code(a.Reply), orDash(a.Reply.Enhanced), clip(orDash(a.Reply.Text), 70),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(a.At), orDash(a.MX), ipText(a),
+			tlsText(a), policyText(a), code(a.Reply), orDash(a.Reply.Enhanced), clip(orDash(a.Reply.Text), 70),
 			duration(a), a.Decision, attemptNext(a))
 	}
 	return tw.Flush()
@@ -142,6 +142,15 @@ func tlsText(a queue.Attempt) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// policyText names the TLS policy an attempt ran under, with the MTA-STS
+// policy id.
+func policyText(a queue.Attempt) string {
+	if a.TLSPolicyID != "" {
+		return fmt.Sprintf("%s (id %s)", a.TLSPolicy, a.TLSPolicyID)
+	}
+	return orDash(a.TLSPolicy)
 }
 
 func code(r queue.Reply) string {

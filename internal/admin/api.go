@@ -81,6 +81,9 @@ type API interface {
 	// ClusterStatus reports the fleet (mtaq cluster status); ErrInvalid
 	// (wrapped) on a node without [cluster].
 	ClusterStatus(ctx context.Context) (*ClusterStatus, error)
+	// TLSReport is a recipient domain's TLS-RPT counts for today so far
+	// (mtaq tls report DOMAIN).
+	TLSReport(ctx context.Context, domain string) (*TLSReport, error)
 }
 
 // QueueFilter selects messages; zero fields match everything.

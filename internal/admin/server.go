@@ -61,6 +61,7 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/verify", h.verify)
 	mux.HandleFunc("PUT /v1/verify/disposable-list", h.updateDisposableList)
 	mux.HandleFunc("GET /v1/cluster", h.clusterStatus)
+	mux.HandleFunc("GET /v1/tls/report", h.tlsReport)
 	return mux
 }
 

@@ -78,6 +78,7 @@ type Service struct {
 	webhooks Webhooks
 	verifier *verify.Verifier
 	cluster  func(context.Context) (*ClusterStatus, error)
+	tls      tlsHolder
 }
 
 var _ API = (*Service)(nil)

@@ -51,17 +51,19 @@ var mayImport = map[string][]string{
 	"internal/daemon": {"conf", "queue", "policy", "scheduler", "delivery", "internal/clock", "internal/intake", "internal/dkim",
 		"internal/submission", "internal/pickup", "internal/maildrop", "internal/fsperm",
 		"internal/admin", "internal/dsn", "internal/events", "internal/metrics", "internal/bounce", "internal/httpapi", "internal/verify",
-		"internal/cluster", "internal/console"},
+		"internal/cluster", "internal/console", "internal/tlsrpt"},
 	// Fleet mode: PostgreSQL beside the queue's shared outbox; nothing on the mail path.
 	"internal/cluster": {"queue", "internal/clock", "internal/buildinfo"},
 	// The DNS checks ask through delivery's resolver, the one mail goes by.
 	"internal/doctor": {"delivery", "internal/dkim"},
+	// TLS reporting: counts kept in the queue, reports mailed through intake.
+	"internal/tlsrpt": {"queue", "internal/intake", "internal/clock"},
 	// Address verification: intake's parser, delivery's resolver and probe,
 	// the queue's suppressions and history, policy's classifier.
 	"internal/verify": {"internal/intake", "queue", "policy", "delivery", "internal/clock"},
 	"cmd/mtaq": {"conf", "queue", "policy", "internal/clock", "internal/daemon", "internal/admin",
 		"internal/sendmail", "internal/buildinfo", "internal/dkim", "internal/doctor", "internal/feedback", "internal/bounce",
-		"internal/verify"},
+		"internal/verify", "internal/tlsrpt"},
 	// Test helpers stand alone, so any package's tests can use them.
 	"internal/dnstest":     nil,
 	"internal/smtptest":    nil,

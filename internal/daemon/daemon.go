@@ -34,6 +34,7 @@ import (
 	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/internal/submission"
+	"github.com/mtaq/mtaq/internal/tlsrpt"
 	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
@@ -155,7 +156,17 @@ func Start(o Options) (*Daemon, error) {
 		// One resolver, one DNS cache: delivery's and verification's.
 		o.Resolver = delivery.NewResolver(c.DNSServerAddrs())
 	}
-	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg), metrics: reg,
+	var sts delivery.STSStore
+	if c.Delivery.MTASTS {
+		st, err := newSTSStore(context.Background(), store, c.DataDir, o.Logger)
+		if err != nil {
+			shut()
+			return nil, fmt.Errorf("reading the MTA-STS policies: %w", err)
+		}
+		sts = st
+	}
+	counter := tlsrpt.NewCounter(store, o.Clock, o.Logger.Named("tlsrpt"))
+	d := &Daemon{log: o.Logger, store: store, done: make(chan struct{}), deliv: newDeliverer(c, o, reg, sts, tlsEvent(counter, reg)), metrics: reg,
 		fleet: fleet, cfg: c, started: c, load: o.LoadConfig, subCerts: newCerts(subCert)}
 	if d.fbl, err = newFeedbackLoop(c, o, store, classifier, reg); err != nil {
 		shut()
@@ -214,6 +225,7 @@ func Start(o Options) (*Daemon, error) {
 		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet); err == nil {
 		d.svc = svc
 		svc.SetReloader(d.ReloadNow)
+		svc.SetTLSReporter(tlsReport(c, o, counter))
 	} else {
 		pk.Close()
 		shut()
@@ -278,8 +290,11 @@ func Start(o Options) (*Daemon, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(6)
+	reports := newTLSRPT(c, o, store, in, counter)
+	go func() { defer wg.Done(); reports.Run(ctx) }()
 	go func() { defer wg.Done(); defer pk.Close(); pk.Run(ctx) }()
+	go func() { defer wg.Done(); stsRefreshLoop(ctx, d.deliv, o.Clock, o.Logger) }()
 	go func() { defer wg.Done(); d.sched.Run(ctx) }()
 	go func() {
 		defer wg.Done()
@@ -308,7 +323,7 @@ func streakLimit(n int) int {
 	return n
 }
 
-func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Deliverer {
+func newDeliverer(c conf.Config, o Options, reg *metrics.Registry, stsStore delivery.STSStore, onTLS func(delivery.TLSEvent)) *delivery.Deliverer {
 	res := o.Resolver
 	if res == nil {
 		res = delivery.NewResolver(c.DNSServerAddrs())
@@ -325,10 +340,6 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 			dom = a // jobs name their domain by its A-label
 		}
 		tlsPolicy[dom] = delivery.TLSMode(mode)
-	}
-	var stsStore delivery.STSStore
-	if dl.MTASTS {
-		stsStore = newSTSFile(c.DataDir, o.Logger)
 	}
 	idle := dl.ConnectionIdleTimeout.Duration
 	if idle == 0 {
@@ -349,6 +360,8 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry) *delivery.Del
 		MTASTS:             dl.MTASTS, // tls_policy domains skip it
 		STSStore:           stsStore,
 		STSClient:          o.STSClient,
+		DANE:               dl.DANE,
+		OnTLS:              onTLS,
 		IdleTimeout:        idle,
 		MaxMessagesPerConn: dl.ConnectionMaxMessages,
 		OnDNSError:         func(k delivery.DNSErrorKind) { reg.DNSError(string(k)) },

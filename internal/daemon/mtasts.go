@@ -1,82 +1,142 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/mtaq/mtaq/delivery"
+	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/queue"
 	"go.uber.org/zap"
 )
 
-// stsFile keeps MTA-STS policies in data_dir/mta-sts.json so a restart
-// does not forget them: a policy learned once keeps being enforced while
-// its max_age lasts, even if its host is unreachable after the restart.
-// It is small (one entry per policy domain) and written only on a fetch.
-type stsFile struct {
-	path string
-	log  *zap.Logger
-	mu   sync.Mutex
-	m    map[string]delivery.CachedSTS
+// stsStore keeps delivery's MTA-STS policies in the queue (l/<domain>) so
+// a restart does not forget them: a policy learned once keeps being
+// enforced while its max_age lasts, even if its host is unreachable after
+// the restart. Reads come from memory (loaded at start); each fetch writes
+// through, synced.
+type stsStore struct {
+	q   *queue.PebbleStore
+	log *zap.Logger
+	mu  sync.Mutex
+	m   map[string]delivery.CachedSTS
 }
 
-func newSTSFile(dataDir string, log *zap.Logger) *stsFile {
-	s := &stsFile{path: filepath.Join(dataDir, "mta-sts.json"), log: log, m: map[string]delivery.CachedSTS{}}
-	b, err := os.ReadFile(s.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		log.Warn("mta-sts cache not read; policies will be fetched again", zap.String("path", s.path), zap.Error(err))
-	default:
-		if err := json.Unmarshal(b, &s.m); err != nil {
-			s.m = map[string]delivery.CachedSTS{}
-			log.Warn("mta-sts cache not read; policies will be fetched again", zap.String("path", s.path), zap.Error(err))
+// legacySTSFile is where the cache lived before it moved into the queue.
+const legacySTSFile = "mta-sts.json"
+
+func newSTSStore(ctx context.Context, q *queue.PebbleStore, dataDir string, log *zap.Logger) (*stsStore, error) {
+	s := &stsStore{q: q, log: log, m: map[string]delivery.CachedSTS{}}
+	recs, err := q.STSPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for dom, v := range recs {
+		var c delivery.CachedSTS
+		if err := json.Unmarshal(v, &c); err != nil {
+			log.Warn("mta-sts policy record not read; it will be fetched again", zap.String("domain", dom), zap.Error(err))
+			continue
+		}
+		s.m[dom] = c
+	}
+	s.migrate(ctx, filepath.Join(dataDir, legacySTSFile))
+	return s, nil
+}
+
+// migrate imports data_dir/mta-sts.json once: entries newer than what the
+// queue holds are written to it, then the file is removed. A file that
+// cannot be read is left alone and logged (the policies are fetched again).
+func (s *stsStore) migrate(ctx context.Context, path string) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var old map[string]delivery.CachedSTS
+	if err == nil {
+		err = json.Unmarshal(b, &old)
+	}
+	if err != nil {
+		s.log.Warn("old mta-sts cache not imported; policies will be fetched again", zap.String("path", path), zap.Error(err))
+		return
+	}
+	for dom, c := range old {
+		if have, ok := s.m[dom]; ok && !c.Fetched.After(have.Fetched) {
+			continue
+		}
+		if err := s.put(ctx, dom, c); err != nil {
+			s.log.Warn("old mta-sts cache not imported", zap.String("path", path), zap.Error(err))
+			return
 		}
 	}
-	return s
+	if err := os.Remove(path); err != nil {
+		s.log.Warn("old mta-sts cache imported but not removed", zap.String("path", path), zap.Error(err))
+		return
+	}
+	s.log.Info("mta-sts cache moved into the queue", zap.String("path", path), zap.Int("policies", len(old)))
 }
 
-func (s *stsFile) GetSTS(domain string) (delivery.CachedSTS, bool) {
+func (s *stsStore) put(ctx context.Context, domain string, c delivery.CachedSTS) error {
+	v, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if err := s.q.PutSTSPolicy(ctx, domain, v); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.m[domain] = c
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *stsStore) GetSTS(domain string) (delivery.CachedSTS, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.m[domain]
 	return p, ok
 }
 
-// PutSTS keeps p in memory, then rewrites the file (temporary file, fsync,
-// rename); a failed write is logged: the policy still holds until restart.
-func (s *stsFile) PutSTS(domain string, p delivery.CachedSTS) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[domain] = p
-	if err := s.write(); err != nil {
-		s.log.Warn("mta-sts cache not saved", zap.String("path", s.path), zap.Error(err))
+// PutSTS writes p to the queue, then keeps it in memory; a failed write
+// is logged and the policy still holds in memory until restart.
+func (s *stsStore) PutSTS(domain string, p delivery.CachedSTS) {
+	if err := s.put(context.Background(), domain, p); err != nil {
+		s.log.Warn("mta-sts policy not saved", zap.String("domain", domain), zap.Error(err))
+		s.mu.Lock()
+		s.m[domain] = p
+		s.mu.Unlock()
 	}
 }
 
-func (s *stsFile) write() error {
-	b, err := json.Marshal(s.m)
-	if err != nil {
-		return err
+func (s *stsStore) STSDomains() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.m))
+}
+
+// stsRefreshEvery is how often cached policies are looked at for renewal.
+const stsRefreshEvery = time.Hour
+
+// stsRefreshLoop renews MTA-STS policies before they expire, hourly on
+// the daemon's clock, until ctx ends.
+func stsRefreshLoop(ctx context.Context, d *delivery.Deliverer, clk clock.Clock, log *zap.Logger) {
+	for {
+		if n := d.RefreshSTS(ctx); n > 0 {
+			log.Info("mta-sts policies refreshed", zap.Int("policies", n))
+		}
+		t := clk.NewTimer(stsRefreshEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(s.path), ".mta-sts-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), s.path)
 }

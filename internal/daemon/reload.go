@@ -200,6 +200,7 @@ func restartOnly(old, c conf.Config) []string {
 	diff("sendmail", old.Sendmail, c.Sendmail)
 	diff("bounce", old.Bounce, c.Bounce)
 	diff("cluster", old.Cluster, c.Cluster)
+	diff("tlsrpt", old.TLSRPT, c.TLSRPT)
 	diff("retry", old.Retry, c.Retry)
 	diff("queue", old.Queue, c.Queue)
 	diff("delivery (other than workers, per_domain_concurrency, per_domain_rate)", deliveryRest(old.Delivery), deliveryRest(c.Delivery))

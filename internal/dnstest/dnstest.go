@@ -36,6 +36,7 @@ type node struct {
 	typeCode map[uint16]int // forced response code for one query type
 	delay    time.Duration
 	truncate bool // answer UDP queries with TC set and no records
+	secure   bool // set AD on answers, as a validating resolver does for signed data
 }
 
 type qkey struct {
@@ -213,6 +214,15 @@ func (s *Server) ChaseCNAME(on bool) {
 	s.chase = on
 }
 
+// Secure makes answers for name carry the AD bit, as a validating
+// resolver's do when the data is DNSSEC-signed and verified (RFC 4035
+// 3.2.3). The server signs nothing: it stands in for unbound on loopback.
+func (s *Server) Secure(name string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.get(name).secure = on
+}
+
 // Reset forgets every record and forced behaviour for name.
 func (s *Server) Reset(name string) {
 	s.mu.Lock()
@@ -287,6 +297,7 @@ func (s *Server) answer(m *dns.Msg, q dns.Question, overUDP bool) time.Duration 
 		return n.delay
 	}
 	m.Answer = s.records(name, q.Qtype)
+	m.AuthenticatedData = n.secure
 	return n.delay
 }
 

@@ -71,6 +71,12 @@ type Options struct {
 	// Sources are the [[delivery.pool]] addresses: SPF must allow them,
 	// and each one's PTR must be its pool's EHLO name.
 	Sources []Source
+	// FetchSTS fetches a domain's MTA-STS policy as delivery does
+	// (delivery.FetchSTSPolicy); nil: the policy is not checked.
+	FetchSTS func(ctx context.Context, domain string) (delivery.STSPolicy, error)
+	// DNSSEC, when set, adds the DANE checks; DANE is [delivery] dane.
+	DNSSEC DNSSEC
+	DANE   bool
 }
 
 // Run performs every check in a fixed order.
@@ -89,7 +95,15 @@ func Run(ctx context.Context, r Resolver, o Options) []Result {
 	out = append(out, checkSources(ctx, r, o.Sources)...)
 	out = append(out, checkEHLO(ctx, r, normal(o.Hostname), o.IPs))
 	out = append(out, checkBounceMX(ctx, r, o.Domain, rp, normal(o.Hostname)))
-	out = append(out, checkMTASTS(ctx, r, o.Domain), checkTLSRPT(ctx, r, o.Domain))
+	sts := checkMTASTS(ctx, r, o.Domain)
+	out = append(out, sts)
+	if o.FetchSTS != nil && sts.Status == Pass {
+		out = append(out, checkSTSPolicy(ctx, r, o.Domain, o.FetchSTS)...)
+	}
+	out = append(out, checkTLSRPT(ctx, r, o.Domain))
+	if o.DNSSEC != nil {
+		out = append(out, checkDANE(ctx, o.DNSSEC, o.Domain, o.DANE)...)
+	}
 	return out
 }
 

@@ -126,6 +126,8 @@ const (
 	Sendmail Kind = "sendmail"
 	DSN      Kind = "dsn"
 	HTTP     Kind = "http"
+	// Report is mtaq's own aggregate reports (TLS-RPT, internal/tlsrpt).
+	Report Kind = "report"
 )
 
 // Origin is who handed the message over, for the Received field and for
@@ -399,7 +401,7 @@ func (in *Intake) received(m Message, id string, now time.Time) string {
 	switch m.Origin.Kind {
 	case Sendmail:
 		fmt.Fprintf(&b, "Received: from local (uid %d)\r\n\tby %s (mtaq) with local id %s", m.Origin.UID, in.o.Hostname, id)
-	case DSN:
+	case DSN, Report:
 		fmt.Fprintf(&b, "Received: by %s (mtaq) with local id %s", in.o.Hostname, id)
 	default:
 		with := m.Origin.Protocol

@@ -86,6 +86,7 @@ type Registry struct {
 	acceptance prometheus.Histogram
 	accepted   prometheus.Counter
 	dnsErrors  *prometheus.CounterVec
+	tlsSess    *prometheus.CounterVec
 	verified   *prometheus.CounterVec
 	probes     *prometheus.CounterVec
 	unsigned   *prometheus.CounterVec
@@ -128,6 +129,10 @@ func New(o Options) *Registry {
 			Name: "mtaq_dns_errors_total",
 			Help: "Failed DNS lookups during delivery, by kind (nxdomain, null-mx, servfail, refused, timeout, temporary).",
 		}, []string{"kind"}),
+		tlsSess: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtaq_tls_sessions_total",
+			Help: "Outbound SMTP sessions by TLS policy type (sts, tlsa, no-policy-found) and result (success or an RFC 8460 result type), as TLS reports count them.",
+		}, []string{"policy", "result"}),
 		verified: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtaq_verify_addresses_total",
 			Help: "Addresses verified (mtaq verify, POST /v1/verify), by verdict (valid, invalid, risky, unknown).",
@@ -157,7 +162,7 @@ func New(o Options) *Registry {
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors, r.unsigned, r.feedback, r.verified, r.probes,
+		r.deliveries, r.attempts, r.acceptance, r.accepted, r.dnsErrors, r.tlsSess, r.unsigned, r.feedback, r.verified, r.probes,
 		r.hookReqs, r.hookTimes, webhookCollector{r},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mtaq_build_info",
@@ -237,6 +242,16 @@ func (r *Registry) FeedbackReport(kind string, matched bool) {
 
 // DNSError counts one failed lookup of the given kind.
 func (r *Registry) DNSError(kind string) { r.dnsErrors.WithLabelValues(kind).Inc() }
+
+// TLSSession counts one session's TLS outcome: policy is sts, tlsa or
+// no-policy-found, result "" (success) or an RFC 8460 result type; both
+// come from fixed lists, so the labels stay bounded.
+func (r *Registry) TLSSession(policy, result string) {
+	if result == "" {
+		result = "success"
+	}
+	r.tlsSess.WithLabelValues(policy, result).Inc()
+}
 
 // Verified counts one verified address by its verdict.
 func (r *Registry) Verified(verdict string) { r.verified.WithLabelValues(verdict).Inc() }

@@ -158,6 +158,12 @@ func TestOutcomesAndHooks(t *testing.T) {
 	if got := gather(t, r, "mtaq_dns_errors_total"); got["kind=servfail"] != 1 {
 		t.Fatalf("dns errors %v", got)
 	}
+	r.TLSSession("sts", "")
+	r.TLSSession("sts", "validation-failure")
+	r.TLSSession("sts", "validation-failure")
+	if got := gather(t, r, "mtaq_tls_sessions_total"); got["policy=sts,result=success"] != 1 || got["policy=sts,result=validation-failure"] != 2 {
+		t.Fatalf("tls sessions %v", got)
+	}
 	if got := gather(t, r, "mtaq_webhook_backlog"); len(got) != 0 {
 		t.Fatalf("backlog without webhooks %v", got)
 	}
