@@ -64,7 +64,7 @@ func (s *submitter) Submit(_ context.Context, m intake.Message) (*intake.Accepte
 	return &intake.Accepted{ID: m.ID}, nil
 }
 
-func openQueue(t *testing.T, dir string, clk clock.Clock) *queue.PebbleStore {
+func openQueue(t testing.TB, dir string, clk clock.Clock) *queue.PebbleStore {
 	t.Helper()
 	q, err := queue.Open(dir, queue.Options{Clock: clk})
 	if err != nil {
