@@ -107,6 +107,13 @@ func TestTLSRPTTestingPolicyReported(t *testing.T) {
 	if got.From != "tlsrpt@sender.test" || got.To[0] != "tls@reports.test" {
 		t.Errorf("envelope %s -> %v", got.From, got.To)
 	}
+	if bytes.Contains(got.Data, []byte("X-Mtaq-")) {
+		t.Error("the report carries mtaq's own label fields")
+	}
+	tagged, err := n.d.Store().List(context.Background(), queue.Filter{Tag: "tlsrpt"})
+	if err != nil || len(tagged) != 1 || tagged[0].Metadata["policy-domain"] != "x.test" {
+		t.Errorf("reports tagged tlsrpt: %d, %v", len(tagged), err)
+	}
 	sent := reportJSON(t, got.Data)
 	if !strings.Contains(sent, `"policy-domain":"x.test"`) || !strings.Contains(sent, `"result-type":"validation-failure"`) ||
 		!strings.Contains(sent, `"total-failure-session-count":1`) {

@@ -263,6 +263,10 @@ func (r Reporter) message(from, to, hostname, id, domain string, now time.Time, 
 	h("Subject", fmt.Sprintf("Report Domain: %s Submitter: %s Report-ID: <%s>", domain, r.Submitter, rep.ReportID))
 	h("TLS-Report-Domain", domain)
 	h("TLS-Report-Submitter", r.Submitter)
+	// mtaq's own mail, labelled like an app's (intake takes the fields
+	// out): mtaq queue ls --tag tlsrpt finds the reports.
+	h(intake.TagHeader, "tlsrpt")
+	h(intake.MetadataPrefix+"policy-domain", domain)
 	h("MIME-Version", "1.0")
 	h("Content-Type", mime.FormatMediaType("multipart/report", map[string]string{"report-type": "tlsrpt", "boundary": boundary}))
 	b.WriteString("\r\n")

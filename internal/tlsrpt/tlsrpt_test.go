@@ -64,7 +64,7 @@ func (s *submitter) Submit(_ context.Context, m intake.Message) (*intake.Accepte
 	return &intake.Accepted{ID: m.ID}, nil
 }
 
-func openQueue(t *testing.T, dir string, clk clock.Clock) *queue.PebbleStore {
+func openQueue(t testing.TB, dir string, clk clock.Clock) *queue.PebbleStore {
 	t.Helper()
 	q, err := queue.Open(dir, queue.Options{Clock: clk})
 	if err != nil {
@@ -227,7 +227,8 @@ func checkMail(t *testing.T, sch *jsonschema.Schema, m intake.Message) {
 	if got := msg.Header.Get("Subject"); got != want {
 		t.Errorf("subject %q, want %q", got, want)
 	}
-	if msg.Header.Get("TLS-Report-Domain") != "x.test" || msg.Header.Get("TLS-Report-Submitter") != "sender.test" {
+	if msg.Header.Get("TLS-Report-Domain") != "x.test" || msg.Header.Get("TLS-Report-Submitter") != "sender.test" ||
+		msg.Header.Get("X-Mtaq-Tag") != "tlsrpt" || msg.Header.Get("X-Mtaq-Metadata-policy-domain") != "x.test" {
 		t.Errorf("headers %v", msg.Header)
 	}
 	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
