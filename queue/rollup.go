@@ -29,16 +29,13 @@ import (
 // operator actions are not outcomes a destination gave, so they are not
 // in the rates.
 //
-// R1 each counter changes in the batch of the state change it counts, as
-//
-//	a Pebble merge operand (a delta), never read-modify-write: Apply
-//	serialises per message, not globally, so two batches may count for
-//	one hour at once and both deltas must land. A batch is applied once,
-//	WAL replay included, so a crash neither loses nor repeats a delta.
-//
-// R2 o/w/<domain> equals the number of pending recipients whose Domain is
-//
-//	domain (Check recounts it).
+//	R1 each counter changes in the batch of the state change it counts,
+//	   as a Pebble merge operand (a delta), never read-modify-write: Apply
+//	   serialises per message, not globally, so two batches may count for
+//	   one hour at once and both deltas must land. A batch is applied
+//	   once, WAL replay included, so a crash neither loses nor repeats one.
+//	R2 o/w/<domain> equals the number of pending recipients whose Domain
+//	   is domain (Check recounts it).
 //
 // Outcome counters are kept for rollupKeep; TrimRollup drops older ones
 // and events older than that are not counted.
