@@ -45,6 +45,7 @@ func (s *Scheduler) run(ctx context.Context, j *job) {
 			ups, verdicts := s.decide(j.msg, send, results, start)
 			updates = append(updates, ups...)
 			sig, reply := jobSignal(results, verdicts)
+			s.noteAnswer(j.domain, results[0])
 			s.observe(ctx, j.domain, sig, reply, j.probe)
 		}
 	} else if j.probe {
