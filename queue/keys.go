@@ -35,6 +35,8 @@ import (
 //	p/<seq u64>                    shared-list outbox entry (SharedChange), see shared.go
 //	q/<addr>\x00<seq u64>          its address index, see shared.go
 //	v/<name>                       shared-list marks (version applied, node id), see shared.go
+//	o/h/<hour u64>                 rollup: outcomes in a UTC hour; o/d/<day u64>/<domain>: per day
+//	                               and destination; o/w/<domain>: waiting recipients; see rollup.go
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.
