@@ -7,6 +7,9 @@
 //	go run ./bench/scale -n 1000000 -fill-only -keep -dir /var/tmp/mtaq-1m
 //	go run ./bench/console -data /var/tmp/mtaq-1m/data
 //
+// It also gives -outcomes recipients an outcome once (through Apply, spread
+// over the last 7 days) so the Overview has a week to read.
+//
 // Output is one "page median max" line per page, for docs/BENCHMARKS.md.
 package main
 
