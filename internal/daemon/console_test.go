@@ -523,6 +523,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the message page is %d px wider than a phone's screen", w)
 	}
 	b.screenshot("message-phone")
+	b.run("overview on a phone", chromedp.Navigate(b.url+"/ui/overview"), chromedp.WaitVisible(chromedp.CSS("#chart-days")))
+	if w := evalAs[int](b, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+		t.Errorf("the overview page is %d px wider than a phone's screen", w)
+	}
 	b.run("back to desktop", chromedp.EmulateViewport(1280, 800))
 	b.forge("/ui/suppressions/remove", map[string]string{"address": "dave@example.net", "confirm": "yes"}, true)
 	if h := b.text("h1"); !strings.Contains(h, "403") || !strings.Contains(b.text(".error"), "read scope") {
