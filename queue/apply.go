@@ -40,7 +40,12 @@ func (s *PebbleStore) Enqueue(ctx context.Context, m *Message, body []byte) erro
 	}
 	b := s.db.NewBatch()
 	lo := uint64(noDue)
-	if err := s.writeIfNew(b, &lo, m, body); err != nil {
+	wait := waitDelta{}
+	err := s.writeIfNew(b, &lo, wait, m, body)
+	if err == nil {
+		err = wait.write(b)
+	}
+	if err != nil {
 		b.Close()
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
 	}
@@ -89,13 +94,18 @@ func (s *PebbleStore) EnqueueMany(ctx context.Context, ms []*Message, bodies [][
 	b := s.db.NewBatch()
 	lo := uint64(noDue)
 	var evs []Event
+	wait := waitDelta{}
 	for i, m := range ms {
-		err := s.writeIfNew(b, &lo, m, bodies[i])
+		err := s.writeIfNew(b, &lo, wait, m, bodies[i])
 		if err != nil {
 			b.Close()
 			return fmt.Errorf("enqueue %s: %w", m.ID, err)
 		}
 		evs = append(evs, enqueueEvents(m)...)
+	}
+	if err := wait.write(b); err != nil {
+		b.Close()
+		return fmt.Errorf("enqueue many: %w", err)
 	}
 	defer s.due.begin(lo)()
 	if err := s.commitEvents(b, evs); err != nil {
@@ -106,14 +116,14 @@ func (s *PebbleStore) EnqueueMany(ctx context.Context, ms []*Message, bodies [][
 
 // writeIfNew is writeNewMessage after checking that m.ID is free; the caller
 // holds m's lock.
-func (s *PebbleStore) writeIfNew(b *pebble.Batch, lo *uint64, m *Message, body []byte) error {
+func (s *PebbleStore) writeIfNew(b *pebble.Batch, lo *uint64, wait waitDelta, m *Message, body []byte) error {
 	// Generated IDs are unique; a caller-chosen one may not be.
 	if _, err := getMessage(s.db, m.ID); err == nil {
 		return errors.New("message id already exists")
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	return writeNewMessage(b, lo, m, body)
+	return writeNewMessage(b, lo, wait, m, body)
 }
 
 // prepareMessage validates m and fills in the defaults Enqueue documents.
@@ -169,8 +179,9 @@ func prepareMessage(m *Message, body []byte) error {
 
 // writeNewMessage puts meta, recipients, due keys and, while any recipient
 // is open, the body. A message born final is finalised at once (Q4). *lo
-// takes the smallest due time written (dueMark).
-func writeNewMessage(b *pebble.Batch, lo *uint64, m *Message, body []byte) error {
+// takes the smallest due time written (dueMark); wait counts the pending
+// recipients (R2).
+func writeNewMessage(b *pebble.Batch, lo *uint64, wait waitDelta, m *Message, body []byte) error {
 	rec := msgRecord{
 		ID: m.ID, Sender: m.Sender, Arrived: m.Arrived, Size: m.Size,
 		ClientAddr: m.ClientAddr, Helo: m.Helo, Headers: m.Headers, Rcpts: len(m.Recipients),
@@ -185,6 +196,7 @@ func writeNewMessage(b *pebble.Batch, lo *uint64, m *Message, body []byte) error
 			return err
 		}
 		if r.State.Pending() {
+			wait[r.Domain]++
 			if err := setDue(b, lo, r.NextAttempt, m.ID, r.Index); err != nil {
 				return err
 			}
@@ -315,16 +327,21 @@ type applyTx struct {
 	msgs map[string]*msgRecord // written once, at the end
 	evs  []Event               // numbered and added at commit
 	lo   uint64                // smallest due time written (dueMark)
+	wait waitDelta             // waiting recipients per domain (R2), added at commit
 	// shared: a p/ entry is in b, so commit wakes the shared outbox.
 	shared bool
 }
 
 func (s *PebbleStore) newTx() *applyTx {
-	return &applyTx{s: s, b: s.db.NewIndexedBatch(), msgs: map[string]*msgRecord{}, lo: noDue}
+	return &applyTx{s: s, b: s.db.NewIndexedBatch(), msgs: map[string]*msgRecord{}, lo: noDue, wait: waitDelta{}}
 }
 
 // commit commits the batch with its events, registered with the due mark.
 func (tx *applyTx) commit() error {
+	if err := tx.wait.write(tx.b); err != nil {
+		tx.b.Close()
+		return err
+	}
 	defer tx.s.due.begin(tx.lo)()
 	if err := tx.s.commitEvents(tx.b, tx.evs); err != nil {
 		return err
@@ -397,6 +414,7 @@ func (tx *applyTx) apply(u Update) error {
 
 // updateRecipient sets the new state, due key and timeline entry of r.
 func (tx *applyTx) updateRecipient(r *rcptRecord, u Update) error {
+	tx.wait.change(r.Domain, r.State, u.State)
 	r.State = u.State
 	switch {
 	case u.Attempt != nil:

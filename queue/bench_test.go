@@ -6,6 +6,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/mtaq/mtaq/internal/clock"
 )
 
 // BenchmarkEnqueueParallel measures synced acceptances on the real disk:
@@ -152,7 +157,9 @@ func BenchmarkDueAfterChurn(b *testing.B) {
 // event), 16×GOMAXPROCS jobs in parallel as delivery workers report back.
 // Each op re-defers one of 1000 pending recipients.
 func BenchmarkApplyDeferral(b *testing.B) {
-	s, err := Open(b.TempDir(), Options{MinFreeBytes: -1})
+	// A clock at t0, so the outcomes fall inside the rollup's 35 days and
+	// are counted (R1) like live ones.
+	s, err := Open(b.TempDir(), Options{MinFreeBytes: -1, Clock: clock.NewFake(t0)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -191,7 +198,7 @@ func BenchmarkApplyDeferral(b *testing.B) {
 // the message enters the final index and, since issue 23, the address's
 // history is merged under its stripe). 16×GOMAXPROCS in parallel.
 func BenchmarkApplyDelivered(b *testing.B) {
-	s, err := Open(b.TempDir(), Options{MinFreeBytes: -1})
+	s, err := Open(b.TempDir(), Options{MinFreeBytes: -1, Clock: clock.NewFake(t0)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -229,4 +236,40 @@ func BenchmarkApplyDelivered(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRollupOutcome is the rollup's own CPU per outcome (R1): the
+// merge operands one Apply adds for a job of n recipients of one domain,
+// without the commit.
+func BenchmarkRollupOutcome(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("rcpts=%d", n), func(b *testing.B) {
+			db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Merger: rollupMerger})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			evs := make([]Event, n)
+			for i := range evs {
+				evs[i] = Event{Kind: EventDelivered, At: t0, Rcpt: fmt.Sprintf("r%d@example.test", i), domain: "example.test"}
+			}
+			wait := waitDelta{}
+			b.ReportAllocs()
+			for b.Loop() {
+				batch := db.NewBatch()
+				for range n {
+					wait.change("example.test", Deferred, Delivered)
+				}
+				if err := addOutcomes(batch, evs, t0); err != nil {
+					b.Fatal(err)
+				}
+				if err := wait.write(batch); err != nil {
+					b.Fatal(err)
+				}
+				clear(wait)
+				batch.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/outcome")
+		})
+	}
 }

@@ -16,7 +16,8 @@ const maxReported = 10
 // Check implements Store. It reads one snapshot and verifies Q1 (due keys
 // match pending recipients, both ways), W1 (none below the due watermark),
 // Q4 (body iff an open recipient), the open-recipient counter, the final
-// index, D1/D2 (consumer.go) and the shared outbox (Q6). Q2 and Q3 are properties of the write paths; Check sees their
+// index, D1/D2 (consumer.go), the shared outbox (Q6) and the waiting
+// counters (R2, rollup.go). Q2 and Q3 are properties of the write paths; Check sees their
 // result as Q1 and Q4 holding.
 func (s *PebbleStore) Check(ctx context.Context) error {
 	snap := s.db.NewSnapshot()
@@ -26,7 +27,7 @@ func (s *PebbleStore) Check(ctx context.Context) error {
 	if s.shared != nil {
 		c.sharedNext = s.shared.next.Load()
 	}
-	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events, c.consumers, c.shared}
+	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events, c.consumers, c.shared, c.waiting}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return fmt.Errorf("queue check: %w", err)

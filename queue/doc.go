@@ -40,6 +40,11 @@
 //	Q6 with the shared outbox on ([cluster]), a local suppression change
 //	   writes its p/ entry in its own batch, in per-address order; entries
 //	   leave only once the shared list has them (shared.go).
+//	R1 the rollup's counters (o/: outcomes per hour and per day and
+//	   destination, waiting recipients per destination) change as Pebble
+//	   merge operands in the batch of the state change they count, so
+//	   concurrent batches never lose a delta and a replay never repeats
+//	   one; R2 o/w/<domain> equals its pending recipients (rollup.go).
 //	W1 no due key lies below the in-memory due watermark that Due and NextDue
 //	   seek to, so scans skip the tombstones at the head of the due index
 //	   (duemark.go).

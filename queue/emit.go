@@ -62,7 +62,7 @@ func stateEvent(m *msgRecord, r *rcptRecord, u Update, now time.Time) (Event, bo
 	}
 	e := Event{Kind: kind, At: now, ID: m.ID, Rcpt: r.Address, Sender: m.Sender,
 		Attempt: r.Attempts, Reply: u.Reply, Suppressed: u.Suppress != nil, Tag: m.Tag, Metadata: m.Metadata,
-		From: m.From, Subject: m.Subject}
+		From: m.From, Subject: m.Subject, domain: r.Domain}
 	if a := u.Attempt; a != nil {
 		e.At, e.MX, e.Class, e.Category = a.At, a.MX, a.Class, a.Category
 		if e.Reply == nil {

@@ -39,6 +39,8 @@ import (
 //	y/s/<ip>                       a source IP's first sending day (warm-up day 0), see sent.go
 //	l/<domain>                     MTA-STS policy cached by delivery, see transport.go
 //	u/<yyyymmdd>/<domain>          one day's TLS-RPT counts for a policy domain, see transport.go
+//	o/h/<hour u64>                 rollup: outcomes in a UTC hour; o/d/<day u64>/<domain>: per day
+//	                               and destination; o/w/<domain>: waiting recipients; see rollup.go
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.

@@ -118,6 +118,10 @@ func (s *PebbleStore) commitEvents(b *pebble.Batch, evs []Event) error {
 	if len(evs) == 0 {
 		return s.commit(b)
 	}
+	if err := addOutcomes(b, evs, s.clock.Now()); err != nil {
+		b.Close()
+		return fmt.Errorf("rollup: %w", err)
+	}
 	first := s.out.reserve(len(evs))
 	defer s.out.settle(first)
 	for i := range evs {

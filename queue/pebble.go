@@ -103,6 +103,7 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		Logger:             pebbleLogger{log.Named("pebble").Sugar()},
 		ReadOnly:           opts.ReadOnly,
 		ErrorIfNotExists:   opts.ReadOnly,
+		Merger:             rollupMerger,
 	}
 	po.EnsureDefaults()
 	db, err := pebble.Open(dir, po)
@@ -111,6 +112,12 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 			err = fmt.Errorf("%w: %v", ErrLocked, err)
 		}
 		return nil, fmt.Errorf("open queue %s: %w", dir, mapNoSpace(err))
+	}
+	if !opts.ReadOnly {
+		if err := initWaiting(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open queue %s: counting waiting recipients: %w", dir, mapNoSpace(err))
+		}
 	}
 	out, err := initOutbox(db)
 	if err != nil {

@@ -149,6 +149,9 @@ type Event struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 	From     string            `json:"from,omitempty"`
 	Subject  string            `json:"subject,omitempty"`
+	// domain is the recipient's Domain when the writer had it, for the
+	// rollup (eventDomain); not stored.
+	domain string
 }
 
 // Recipient is one envelope recipient of a message and its state.

@@ -42,6 +42,8 @@ type dest struct {
 	parkedTo  time.Time // zero: breaker closed
 	probing   bool      // breaker half-open: the one probe is running
 	last      string    // last reply text that changed the state
+	answer    string    // newest reply of any job (LastAnswer), and when
+	answered  time.Time
 	seen      time.Time
 	busyTo    time.Time // a job found every exchanger address at its cap: hold starts until then
 }
@@ -181,6 +183,11 @@ type DestinationStatus struct {
 	ParkedUntil time.Time `json:"parked_until,omitzero"`
 	Failures    int       `json:"consecutive_failures"`
 	LastReply   string    `json:"last_reply,omitempty"`
+	// LastAnswer is the newest reply of any job at the destination
+	// (success, deferral or bounce: what the Queue page shows), and when;
+	// LastReply is only the one that throttled or parked it.
+	LastAnswer   string    `json:"last_answer,omitempty"`
+	LastAnswered time.Time `json:"last_answered,omitzero"`
 }
 
 // Destinations returns the adaptive state of every destination the
@@ -192,7 +199,7 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 	out := make([]DestinationStatus, 0, len(s.dests))
 	for domain, d := range s.dests {
 		st := DestinationStatus{State: d.state(now), Limit: d.limit, MaxLimit: d.max,
-			Failures: d.fails, LastReply: d.last}
+			Failures: d.fails, LastReply: d.last, LastAnswer: d.answer, LastAnswered: d.answered}
 		st.Domain, st.SourceIP = splitDest(domain)
 		if now.Before(d.pausedTo) {
 			st.PausedUntil = d.pausedTo

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -113,6 +115,25 @@ func (s *Scheduler) onBusy(ctx context.Context, j *job, send []queue.Recipient, 
 	s.o.Logger.Debug("local deferral", zap.String("queue_id", j.msg.ID), zap.String("domain", j.domain),
 		zap.Int("rcpts", len(send)), zap.String("reason", why.Text))
 	return send, updates
+}
+
+// noteAnswer keeps the destination's newest reply for its status.
+func (s *Scheduler) noteAnswer(domain string, r delivery.Result) {
+	var parts []string
+	if r.Code != 0 {
+		parts = append(parts, strconv.Itoa(r.Code))
+	}
+	for _, p := range []string{r.Enhanced, r.Text} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	text := strings.Join(parts, " ")
+	now := s.o.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.destFor(domain)
+	d.answer, d.answered = text, now
 }
 
 // observe feeds a job's signal to its destination; when the breaker opens,

@@ -45,6 +45,7 @@ func (s *Scheduler) run(ctx context.Context, j *job) {
 			ups, verdicts := s.decide(j.msg, send, results, start, j.via)
 			updates = append(updates, ups...)
 			sig, reply := jobSignal(results, verdicts)
+			s.noteAnswer(j.dest, results[0])
 			s.observe(ctx, j.dest, sig, reply, j.probe)
 		}
 	} else if j.probe {

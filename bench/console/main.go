@@ -7,6 +7,9 @@
 //	go run ./bench/scale -n 1000000 -fill-only -keep -dir /var/tmp/mtaq-1m
 //	go run ./bench/console -data /var/tmp/mtaq-1m/data
 //
+// It also gives -outcomes recipients an outcome once (through Apply, spread
+// over the last 7 days) so the Overview has a week to read.
+//
 // Output is one "page median max" line per page, for docs/BENCHMARKS.md.
 package main
 
@@ -37,22 +40,30 @@ func main() {
 	data := flag.String("data", "", "data directory of a filled queue (bench/scale -keep)")
 	rounds := flag.Int("rounds", 20, "requests per page")
 	sups := flag.Int("suppressions", 100_000, "suppressed addresses to have (imported once when fewer)")
+	outcomes := flag.Int("outcomes", 100_000, "recipients given an outcome over the last 7 days (applied once when the rollup is empty)")
 	flag.Parse()
 	if *data == "" {
 		log.Fatal("-data is required")
 	}
-	if err := run(*data, *rounds, *sups); err != nil {
+	if err := run(*data, *rounds, *sups, *outcomes); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(data string, rounds, sups int) error {
+func run(data string, rounds, sups, outcomes int) error {
+	start := time.Now()
 	s, err := queue.Open(data, queue.Options{MinFreeBytes: -1})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	// A store filled before the rollup existed counts its waiting
+	// recipients once here.
+	fmt.Printf("open: %.1f s\n", time.Since(start).Seconds())
 	ctx := context.Background()
+	if err := seedOutcomes(ctx, s, outcomes); err != nil {
+		return err
+	}
 	svc := admin.NewService(admin.Options{Store: s})
 	ui, err := console.New(console.Options{Admin: svc, Keys: []console.Key{{Hash: sha256.Sum256([]byte(key)), User: "bench", Admin: true}}})
 	if err != nil {
@@ -103,6 +114,7 @@ func run(data string, rounds, sups int) error {
 		{"suppressions_complaint", "/ui/suppressions?reason=complaint"},
 		{"suppressions_prefix", "/ui/suppressions?address=user5"},
 		{"queue", "/ui/queue"},
+		{"overview", "/ui/overview"},
 		{"webhooks", "/ui/webhooks"},
 	}
 	if len(all.Messages) > 0 {
@@ -128,6 +140,48 @@ func run(data string, rounds, sups int) error {
 		slices.Sort(cpus)
 		fmt.Printf("%-26s %10.1f %10.1f %10.1f %7d\n", p.name, ms(times[len(times)/2]), ms(times[len(times)-1]), ms(cpus[len(cpus)/2]), status)
 	}
+	return nil
+}
+
+// seedOutcomes gives n of the oldest recipients an outcome, through Apply
+// like the scheduler does, spread over the last 7 days: 94% delivered, 3%
+// bounced, 3% deferred again, so the Overview reads a week of hourly
+// cells and 7 days × 500 domains of per-domain cells. Once: skipped when
+// the rollup already has a week.
+func seedOutcomes(ctx context.Context, s *queue.PebbleStore, n int) error {
+	now := time.Now()
+	days, err := s.DomainOutcomes(ctx, now.Add(-7*24*time.Hour), now)
+	if err != nil || len(days) > 0 || n == 0 {
+		return err
+	}
+	t := time.Now()
+	after, done := "", 0
+	for done < n {
+		ms, err := s.List(ctx, queue.Filter{State: queue.Deferred, After: after, Limit: 100})
+		if err != nil || len(ms) == 0 {
+			return err
+		}
+		var ups []queue.Update
+		for _, m := range ms {
+			after = m.ID
+			i := done + len(ups)
+			at := now.Add(-time.Duration(i) * 7 * 24 * time.Hour / time.Duration(n))
+			u := queue.Update{ID: m.ID, Rcpt: 0, Address: m.Recipients[0].Address, CountAttempt: true,
+				Attempt: &queue.Attempt{At: at, Reply: queue.Reply{Code: 250}, Decision: "delivered"}, State: queue.Delivered}
+			switch i % 100 {
+			case 0, 1, 2:
+				u.State, u.Attempt.Reply.Code, u.Attempt.Decision = queue.Bounced, 550, "bounced"
+			case 3, 4, 5:
+				u.State, u.NextAttempt, u.Attempt.Reply.Code, u.Attempt.Decision = queue.Deferred, now.Add(time.Hour), 451, "deferred"
+			}
+			ups = append(ups, u)
+		}
+		if err := s.Apply(ctx, ups); err != nil {
+			return err
+		}
+		done += len(ups)
+	}
+	fmt.Printf("applied %d outcomes in %.1f s\n", done, time.Since(t).Seconds())
 	return nil
 }
 

@@ -176,6 +176,13 @@ func TestCLIStats(t *testing.T) {
 			t.Errorf("stats lacks %q", want)
 		}
 	}
+	// The same day from the stored counters: the bounced recipient's domain
+	// at 100%, critical.
+	ov := n.ok("stats", "--overview")
+	t.Logf("mtaq stats --overview:\n%s", ov)
+	if !regexp.MustCompile(`(?m)^bad\.test\s+0\s+1\s+100\.00% critical`).MatchString(ov) || !strings.Contains(ov, "DAY (UTC)") {
+		t.Errorf("stats --overview lacks bad.test's 100%% bounce rate")
+	}
 	var st map[string]any
 	if err := json.Unmarshal([]byte(n.ok("stats", "--json")), &st); err != nil {
 		t.Fatal(err)

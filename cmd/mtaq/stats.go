@@ -16,8 +16,9 @@ import (
 func statsCmd() *cobra.Command {
 	g := &group{}
 	var reset string
+	var overview bool
 	cmd := &cobra.Command{
-		Use:   "stats [--reset DOMAIN]",
+		Use:   "stats [--reset DOMAIN | --overview]",
 		Short: "Recipients by state and destination, rates over the last 24h, destination limits",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -32,6 +33,16 @@ func statsCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: limits restored, circuit breaker closed\n", reset)
 				return nil
 			}
+			if overview {
+				ov, err := api.Overview(cmd.Context())
+				if err != nil {
+					return cliError(err)
+				}
+				if g.json {
+					return printJSON(cmd.OutOrStdout(), ov)
+				}
+				return printOverview(cmd.OutOrStdout(), ov)
+			}
 			st, err := api.Stats(cmd.Context())
 			if err != nil {
 				return cliError(err)
@@ -43,7 +54,23 @@ func statsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&reset, "reset", "", "forget DOMAIN's throttling and close its circuit breaker")
+	cmd.Flags().BoolVar(&overview, "overview", false, "outcomes per day for 7 days and rates per destination domain, from the queue's stored counters (the console's Overview; no scan)")
 	return g.setup(g.jsonFlag(cmd))
+}
+
+// printOverview prints the days and the destinations, worst first.
+func printOverview(w io.Writer, ov *admin.Overview) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DAY (UTC)\tDELIVERED\tDEFERRED\tBOUNCED\tCOMPLAINED")
+	for _, d := range ov.Days {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", d.Start.Format("2006-01-02 Mon"), d.Delivered, d.Deferred, d.Bounced, d.Complained)
+	}
+	fmt.Fprintln(tw, "\nDESTINATION (7 DAYS)\tDELIVERED\tBOUNCED\tBOUNCE RATE\tCOMPLAINED\tCOMPLAINT RATE")
+	for _, d := range ov.Domains {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f%% %s\t%d\t%.2f%% %s\n", d.Domain, d.Delivered, d.Bounced, 100*d.BounceRate, d.BounceLevel,
+			d.Complained, 100*d.ComplaintRate, d.ComplaintLevel)
+	}
+	return tw.Flush()
 }
 
 func printStats(w io.Writer, st *admin.Stats) error {

@@ -40,6 +40,12 @@ type API interface {
 	ExportSuppressions(ctx context.Context, csv io.Writer) error
 
 	Stats(ctx context.Context) (*Stats, error)
+	// Overview reads the queue's stored outcome rollup (24 hours, 7 days,
+	// rates per destination); ErrNoRollup (wrapped) without one.
+	Overview(ctx context.Context) (*Overview, error)
+	// DestinationQueues lists waiting recipients per destination with the
+	// scheduler's state of each; ErrNoRollup (wrapped) without a rollup.
+	DestinationQueues(ctx context.Context) ([]DestinationQueue, error)
 	// Flush makes every deferred recipient due now (sendmail -q).
 	Flush(ctx context.Context) (*ActionResult, error)
 	// ResetDestination forgets a destination's throttling and closes its

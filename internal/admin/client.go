@@ -224,6 +224,24 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	return &st, nil
 }
 
+// Overview implements API.
+func (c *Client) Overview(ctx context.Context) (*Overview, error) {
+	var ov Overview
+	if err := c.do(ctx, http.MethodGet, "/v1/overview", nil, nil, &ov); err != nil {
+		return nil, err
+	}
+	return &ov, nil
+}
+
+// DestinationQueues implements API.
+func (c *Client) DestinationQueues(ctx context.Context) ([]DestinationQueue, error) {
+	var ds []DestinationQueue
+	if err := c.do(ctx, http.MethodGet, "/v1/destinations", nil, nil, &ds); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
 func jsonBody(v any) io.Reader {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -48,6 +48,8 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("PUT /v1/suppressions/{addr}", h.addSuppression)
 	mux.HandleFunc("DELETE /v1/suppressions/{addr}", h.removeSuppression)
 	mux.HandleFunc("GET /v1/stats", h.stats)
+	mux.HandleFunc("GET /v1/overview", h.overview)
+	mux.HandleFunc("GET /v1/destinations", h.destinationQueues)
 	mux.HandleFunc("POST /v1/destinations/{domain}/reset", h.resetDestination)
 	mux.HandleFunc("GET /v1/events", h.listEvents)
 	mux.HandleFunc("POST /v1/bounce/receive", h.receiveReport)
@@ -282,6 +284,16 @@ func (h *handler) exportSuppressions(w http.ResponseWriter, r *http.Request) {
 func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
 	st, err := h.api.Stats(r.Context())
 	h.reply(w, r, st, err)
+}
+
+func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
+	ov, err := h.api.Overview(r.Context())
+	h.reply(w, r, ov, err)
+}
+
+func (h *handler) destinationQueues(w http.ResponseWriter, r *http.Request) {
+	ds, err := h.api.DestinationQueues(r.Context())
+	h.reply(w, r, ds, err)
 }
 
 // requireToken wraps next so that connections marked as TCP must send

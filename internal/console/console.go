@@ -43,6 +43,8 @@ type Admin interface {
 	ListWebhooks(ctx context.Context) (*admin.WebhookList, error)
 	RetryWebhook(ctx context.Context, name string, dead bool) (*admin.WebhookRetry, error)
 	Destinations() []scheduler.DestinationStatus
+	Overview(ctx context.Context) (*admin.Overview, error)
+	DestinationQueues(ctx context.Context) ([]admin.DestinationQueue, error)
 	MessageEvents(ctx context.Context, id string) ([]admin.MessageEvent, error)
 }
 
@@ -167,6 +169,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /ui/login", c.loginPage)
 	m.HandleFunc("POST /ui/login", c.login)
 	m.Handle("POST /ui/logout", c.authed(false, c.logout))
+	m.Handle("GET /ui/overview", c.authed(false, c.overview))
 	m.Handle("GET /ui/activity", c.authed(false, c.activity))
 	m.Handle("GET /ui/messages/{id}", c.authed(false, c.message))
 	m.Handle("GET /ui/messages/{id}/html", c.authed(false, c.messageHTML))
@@ -329,7 +332,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	w.Write(buf.Bytes()) //nolint:errcheck // the client is gone
 }
 
-var titles = map[string]string{"login": "Sign in", "activity": "Activity", "message": "Message",
+var titles = map[string]string{"login": "Sign in", "overview": "Overview", "activity": "Activity", "message": "Message",
 	"suppressions": "Suppressions", "queue": "Queue", "webhooks": "Webhooks", "error": "Error", "confirm": "Confirm"}
 
 // fail renders an error page with status.

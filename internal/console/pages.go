@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -324,7 +325,62 @@ func addDone(u, msg string) string {
 }
 
 func (c *Console) queuePage(w http.ResponseWriter, r *http.Request, s *session) {
-	c.render(w, r, http.StatusOK, "queue", s, map[string]any{"Destinations": c.o.Admin.Destinations()})
+	ds, err := c.o.Admin.DestinationQueues(r.Context())
+	if err != nil {
+		c.fail(w, r, s, problem(err), err.Error())
+		return
+	}
+	var total int64
+	for _, d := range ds {
+		total += d.Waiting
+	}
+	c.render(w, r, http.StatusOK, "queue", s, map[string]any{"Destinations": ds, "Waiting": total})
+}
+
+// maxRateRows bounds the domains each rate chart draws (the busiest);
+// the table below lists up to maxRateTable.
+const (
+	maxRateRows  = 15
+	maxRateTable = 200
+)
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
+	ov, err := c.o.Admin.Overview(r.Context())
+	if err != nil {
+		c.fail(w, r, s, problem(err), err.Error())
+		return
+	}
+	busiest := slices.Clone(ov.Domains)
+	slices.SortStableFunc(busiest, func(a, b admin.DomainRates) int {
+		return cmp.Compare(b.Delivered+b.Bounced, a.Delivered+a.Bounced)
+	})
+	var sent, delivered []admin.DomainRates
+	for _, d := range busiest {
+		if d.Delivered+d.Bounced > 0 && len(sent) < maxRateRows {
+			sent = append(sent, d)
+		}
+		if d.Delivered > 0 && len(delivered) < maxRateRows {
+			delivered = append(delivered, d)
+		}
+	}
+	hourLabel := func(t time.Time) string {
+		if t.Hour()%3 != 0 {
+			return ""
+		}
+		return t.Format("15h")
+	}
+	dayLabel := func(t time.Time) string { return t.Format("Mon 2") }
+	data := map[string]any{
+		"Overview": ov,
+		"Hours":    outcomeChart("chart-hours", "Outcomes per hour, last 24 hours (UTC)", ov.Hours, time.Hour, hourLabel),
+		"Days":     outcomeChart("chart-days", "Outcomes per day, last 7 days (UTC)", ov.Days, 24*time.Hour, dayLabel),
+		"Bounce":   rateChart("chart-bounce", "Bounce rate per destination domain, last 7 days", sent, false),
+		"Complain": rateChart("chart-complaint", "Complaint rate per destination domain, last 7 days", delivered, true),
+		"Table":    ov.Domains[:min(len(ov.Domains), maxRateTable)],
+		"More":     max(len(ov.Domains)-maxRateTable, 0),
+		"Charted":  len(sent),
+	}
+	c.render(w, r, http.StatusOK, "overview", s, data)
 }
 
 func (c *Console) queueAction(w http.ResponseWriter, r *http.Request, s *session) {

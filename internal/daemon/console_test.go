@@ -432,9 +432,46 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the message's HTML loaded %d remote resources", beacons.Load())
 	}
 
+	// The Overview's charts count what happened: alice, carol and bob's
+	// second message delivered, and the bounce report mtaq sent shop@
+	// for bob's first, which bounced (1 of 4 sent to example.net: 25%,
+	// past the 5% mark); erin's attempt deferred.
+	b.run("overview", chromedp.Navigate(b.url+"/ui/overview"), chromedp.WaitVisible(chromedp.CSS("#chart-hours")))
+	for _, id := range []string{"#chart-hours", "#chart-days"} {
+		chart := b.textContent(id)
+		for _, want := range []string{"Delivered4 total", "Deferred1 total", "Bounced1 total", "Complained0 total"} {
+			if !strings.Contains(chart, want) {
+				t.Errorf("%s does not show %q: %q", id, want, chart)
+			}
+		}
+		if desc := b.textContent(id + " desc"); !strings.Contains(desc, "delivered 4, deferred 1, bounced 1, complained 0") {
+			t.Errorf("%s's description for screen readers: %q", id, desc)
+		}
+	}
+	if row := b.textContent("#chart-bounce .rate"); !strings.Contains(row, "example.net") || !strings.Contains(row, "25% · 1 of 4 · critical") {
+		t.Errorf("the bounce-rate chart's example.net row: %q", row)
+	}
+	if marks := b.textContent("#chart-bounce"); !strings.Contains(marks, "2% warning") || !strings.Contains(marks, "5% critical") {
+		t.Errorf("the bounce-rate chart's marks: %q", marks)
+	}
+	if marks := b.textContent("#chart-complaint"); !strings.Contains(marks, "0.1% warning") || !strings.Contains(marks, "0.3% critical") {
+		t.Errorf("the complaint-rate chart's marks: %q", marks)
+	}
+	if row := b.text("#rates tbody tr"); !strings.Contains(row, "example.net") || !strings.Contains(row, "25.00% critical") {
+		t.Errorf("the rates table's first row: %q", row)
+	}
+	if rows := b.text("#rates"); !strings.Contains(rows, "sender.test") {
+		t.Errorf("the rates table has no row for the bounce report's delivery to sender.test: %q", rows)
+	}
+	b.screenshot("overview")
+
+	// Another message waits for slow.example; the Queue page counts it
+	// (erin's is held, so not waiting) beside the destination's state.
+	waiting := n.send("shop@sender.test", "frank@slow.example")
+	n.wait(waiting, 0, queue.Deferred)
 	b.run("queue", chromedp.Navigate(b.url+"/ui/queue"), chromedp.WaitVisible(chromedp.CSS("#destinations")))
-	if d := b.text("#destinations"); !strings.Contains(d, "slow.example") {
-		t.Errorf("queue destinations: %q", d)
+	if d := b.text("#destinations tbody tr"); !strings.Contains(d, "slow.example\t1\tnormal") || !strings.Contains(d, "451 4.7.1 Greylisted, try again later") {
+		t.Errorf("queue destinations' first row: %q", d)
 	}
 	b.screenshot("queue")
 	b.run("webhooks", chromedp.Navigate(b.url+"/ui/webhooks"), chromedp.WaitVisible(chromedp.CSS("#webhooks")))
@@ -486,6 +523,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the message page is %d px wider than a phone's screen", w)
 	}
 	b.screenshot("message-phone")
+	b.run("overview on a phone", chromedp.Navigate(b.url+"/ui/overview"), chromedp.WaitVisible(chromedp.CSS("#chart-days")))
+	if w := evalAs[int](b, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+		t.Errorf("the overview page is %d px wider than a phone's screen", w)
+	}
 	b.run("back to desktop", chromedp.EmulateViewport(1280, 800))
 	b.forge("/ui/suppressions/remove", map[string]string{"address": "dave@example.net", "confirm": "yes"}, true)
 	if h := b.text("h1"); !strings.Contains(h, "403") || !strings.Contains(b.text(".error"), "read scope") {

@@ -28,6 +28,8 @@ type purger interface {
 	TrimDeadLetters(ctx context.Context, before time.Time) (int, error)
 	// TrimHistory drops per-address delivery history past its horizon.
 	TrimHistory(ctx context.Context, before time.Time) (int, error)
+	// TrimRollup drops the Overview's outcome counters past 35 days.
+	TrimRollup(ctx context.Context, now time.Time) error
 }
 
 var _ purger = (*queue.PebbleStore)(nil)
@@ -75,6 +77,9 @@ func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention, histor
 			log.Error("trimming delivery history", zap.Error(err))
 		} else if n > 0 {
 			log.Info("trimmed delivery history", zap.Int("addresses", n))
+		}
+		if err := p.TrimRollup(ctx, clk.Now()); err != nil && ctx.Err() == nil {
+			log.Error("trimming the outcome rollup", zap.Error(err))
 		}
 		t := clk.NewTimer(purgeEvery)
 		select {

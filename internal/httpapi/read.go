@@ -191,3 +191,13 @@ func (s *Server) stats(_ http.ResponseWriter, r *http.Request, _ *Key) (int, any
 	}
 	return http.StatusOK, st, nil
 }
+
+// overview is the console's Overview as JSON: the queue's stored counters,
+// a few hundred reads whatever the queue's size (unlike stats, a scan).
+func (s *Server) overview(_ http.ResponseWriter, r *http.Request, _ *Key) (int, any, *Problem) {
+	ov, err := s.o.Admin.Overview(r.Context())
+	if err != nil {
+		return 0, nil, fromAdmin(err)
+	}
+	return http.StatusOK, ov, nil
+}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/queue"
 )
 
 func decode[T any](t *testing.T, st int, body []byte, want int) T {
@@ -212,5 +214,36 @@ func TestShutdownStopsServing(t *testing.T) {
 	h.stop()
 	if _, err := http.Get(h.url + "/v1/openapi.json"); err == nil {
 		t.Error("still serving after Shutdown")
+	}
+}
+
+// TestOverview: GET /v1/overview answers the stored counters as the
+// OpenAPI document describes them (the harness validates every response).
+func TestOverview(t *testing.T) {
+	h := newHarness(t)
+	m := &queue.Message{Sender: "app@example.test", Arrived: t0,
+		Recipients: []queue.Recipient{{Address: "a@dest.test"}, {Address: "b@dest.test"}}}
+	if err := h.store.Enqueue(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(time.Hour)
+	at := h.clk.Now()
+	err := h.store.Apply(context.Background(), []queue.Update{
+		{ID: m.ID, Rcpt: 0, State: queue.Delivered, CountAttempt: true, Attempt: &queue.Attempt{At: at, Reply: queue.Reply{Code: 250}}},
+		{ID: m.ID, Rcpt: 1, State: queue.Bounced, CountAttempt: true, Attempt: &queue.Attempt{At: at, Reply: queue.Reply{Code: 550}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, body := h.do("GET", "/v1/overview", readKey, nil)
+	ov := decode[admin.Overview](t, st, body, 200)
+	if len(ov.Hours) != 24 || ov.Hours[23].Delivered != 1 || ov.Hours[23].Bounced != 1 || len(ov.Days) != 7 {
+		t.Fatalf("overview %s", body)
+	}
+	if len(ov.Domains) != 1 || ov.Domains[0].Domain != "dest.test" || ov.Domains[0].BounceRate != 0.5 || ov.Domains[0].BounceLevel != "critical" {
+		t.Errorf("domains %+v", ov.Domains)
+	}
+	if st, _, _ := h.do("GET", "/v1/overview", "", nil); st != 401 {
+		t.Errorf("without a key: %d", st)
 	}
 }

@@ -187,6 +187,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /v1/suppressions/{address}", s.auth(ScopeAdmin, s.removeSuppression))
 	mux.Handle("GET /v1/events", s.auth(ScopeRead, s.listEvents))
 	mux.Handle("GET /v1/stats", s.auth(ScopeRead, s.stats))
+	mux.Handle("GET /v1/overview", s.auth(ScopeRead, s.overview))
 	mux.Handle("POST /v1/verify", s.auth(ScopeRead, s.verify))
 	for pattern, h := range s.o.Mount {
 		mux.Handle(pattern, h)
