@@ -60,6 +60,9 @@ type Options struct {
 	ReturnPath func(*queue.Message) string
 	// OnOutcome, when set, hears every recipient outcome (metrics).
 	OnOutcome func(Outcome)
+	// Fleet, in fleet mode, shares destination limits and what is learnt
+	// about destinations with the other nodes; nil: this node is alone.
+	Fleet FleetShare
 }
 
 // Outcome is one recipient's outcome, as told to Options.OnOutcome.

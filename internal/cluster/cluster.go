@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -84,6 +85,14 @@ type Node struct {
 	degraded bool  // logged as unreachable, so recovery is logged once
 	queued   int64 // the last pending count, taken at queuedAt
 	queuedAt time.Time
+
+	// Shared throttles (throttle.go).
+	nodes       atomic.Int32 // live nodes at the last count; 0: never counted
+	hooks       atomic.Pointer[Hooks]
+	destMu      sync.Mutex
+	destPending map[string]pendingDest
+	destWake    chan struct{} // a change to push
+	destResync  chan struct{} // read the changes in effect
 }
 
 // notifyChannel is the LISTEN/NOTIFY channel; the payload (a version) is a
@@ -149,7 +158,8 @@ func Start(o Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster.postgres: %w", err)
 	}
 	n := &Node{o: o, log: o.Logger.Named("cluster").With(zap.String("node", o.Node)), pool: pool, nodeID: nodeID,
-		done: make(chan struct{}), beat: make(chan struct{}, 1)}
+		done: make(chan struct{}), beat: make(chan struct{}, 1),
+		destPending: map[string]pendingDest{}, destWake: make(chan struct{}, 1), destResync: make(chan struct{}, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
 	err = n.prepare(ctx)
 	cancel()
@@ -216,6 +226,9 @@ func (n *Node) prepare(ctx context.Context) error {
 	if err := n.register(ctx); err != nil {
 		return err
 	}
+	if err := n.countNodes(ctx); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	n.ready = true
 	n.mu.Unlock()
@@ -248,6 +261,12 @@ func (n *Node) register(ctx context.Context) error {
 			VALUES ($1, $2, $3, $4, now(), now())
 			ON CONFLICT (name) DO UPDATE SET node_id = $2, version = $3, admin = $4, started = now(), last_seen = now()`,
 			n.o.Node, n.nodeID, n.o.Version, n.o.AdvertiseAdmin)
+		if err != nil {
+			return err
+		}
+		// The others recount now rather than at their next heartbeat, so
+		// their shares shrink before this node delivers.
+		_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", nodesChannel, n.o.Node)
 		return err
 	})
 }
@@ -349,9 +368,10 @@ func (n *Node) run(ctx context.Context) {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); n.pushLoop(ctx) }()
 	go func() { defer wg.Done(); n.heartbeatLoop(ctx) }()
+	go func() { defer wg.Done(); n.destLoop(ctx) }()
 	n.listenLoop(ctx)
 	wg.Wait()
 }
@@ -376,7 +396,11 @@ func (n *Node) heartbeatLoop(ctx context.Context) {
 				pruned = now
 			}
 		}
-		if err := n.heartbeat(ctx); err != nil && ctx.Err() == nil {
+		err := n.heartbeat(ctx)
+		if err == nil {
+			err = n.countNodes(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
 			if errors.Is(err, ErrDuplicateNode) {
 				n.log.Error("node name taken over by another data directory", zap.Error(err))
 			}
@@ -406,6 +430,9 @@ const (
 )
 
 func (n *Node) prune(ctx context.Context) error {
+	if err := n.pruneDestinations(ctx); err != nil {
+		return err
+	}
 	tag, err := n.pool.Exec(ctx, "DELETE FROM mtaq_suppression_changes WHERE applied < now() - make_interval(secs => $1)",
 		keepChanges.Seconds())
 	if err == nil && tag.RowsAffected() > 0 {

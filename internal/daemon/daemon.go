@@ -180,7 +180,9 @@ func Start(o Options) (*Daemon, error) {
 		MailLog:           o.Logger.Named("mail"),
 		OnOutcome:         reg.Outcome,
 		ReturnPath:        d.fbl.returnPath(),
+		Fleet:             fleet.share(),
 	})
+	fleet.connect(d.sched)
 	reg.WatchScheduler(d.sched)
 	fleet.watch(reg)
 	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg, d.sched); err != nil {
