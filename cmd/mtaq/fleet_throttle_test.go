@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mtaq/mtaq/internal/admin"
+	"github.com/mtaq/mtaq/internal/pgtest"
+	"github.com/mtaq/mtaq/internal/smtptest"
+	"github.com/mtaq/mtaq/internal/waitfor"
+	"github.com/mtaq/mtaq/scheduler"
+)
+
+// procFleet is three `mtaq serve` processes on 127.0.0.31-33 sharing one
+// PostgreSQL database through a proxy the test can cut, delivering into
+// the fake Internet: fleet.test's exchanger at 127.0.0.30 (the sink, which
+// counts open sessions and takes sinkDelay per message, as a busy server
+// does), slow.test at the same exchanger answering every RCPT with 421,
+// and dead.test at 127.0.0.39 where nothing listens.
+type procFleet struct {
+	t       *testing.T
+	proxy   *pgtest.Proxy
+	sink    *smtptest.Server
+	listens []string
+	sockets []string
+	logs    []string
+	cfgs    []string
+	procs   []*daemonProc
+}
+
+const sinkDelay = 40 * time.Millisecond
+
+func newProcFleet(t *testing.T, perDomain int) *procFleet {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts daemon processes")
+	}
+	f := &procFleet{t: t, proxy: pgtest.NewProxy(t)}
+	dsn := pgtest.DSN(t, f.proxy.Addr())
+	pn := newProcNet(t, "fleet.test", "127.0.0.30")
+	pn.dns.MX("slow.test", 10, "mx.fleet.test")
+	pn.dns.MX("dead.test", 10, "mx.dead.test")
+	pn.dns.A("mx.dead.test", "127.0.0.39")
+	f.sink = smtptest.New(t, fmt.Sprintf("127.0.0.30:%d", pn.port),
+		smtptest.WithRcpt(func(to string) error {
+			if strings.HasSuffix(to, "@slow.test") {
+				return smtptest.Reply(421, "4.7.0", "too many connections from your network, slow down")
+			}
+			return nil
+		}),
+		smtptest.WithData(func(string, []string, []byte) error {
+			time.Sleep(sinkDelay) // the destination's work per message, not a wait for a state
+			return nil
+		}))
+	dir, err := os.MkdirTemp("", "mtaqf") // short: unix socket paths are < 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	for i := range 3 {
+		ip := fmt.Sprintf("127.0.0.%d", 31+i)
+		listen := fmt.Sprintf("%s:%d", ip, smtptest.FreePort(t, ip))
+		data := filepath.Join(dir, fmt.Sprintf("n%d", i+1))
+		cfg := filepath.Join(dir, fmt.Sprintf("n%d.toml", i+1))
+		toml := fmt.Sprintf(`hostname = "node%d.test"
+data_dir = %q
+[submission]
+listen = [%q]
+[delivery]
+dns_servers = [%q]
+port = %d
+per_domain_concurrency = %d
+[retry]
+first = "1s"
+max = "2s"
+expire = "1h"
+[dsn]
+enabled = false  # bounces would go to sender.test, which this Internet lacks
+[cluster]
+postgres = %q
+node = "node%d"
+heartbeat = "250ms"  # lease 750ms: a dead node's share returns within about 1s
+`, i+1, data, listen, pn.dns.Addr(), pn.port, perDomain, dsn, i+1)
+		if err := os.WriteFile(cfg, []byte(toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.listens = append(f.listens, listen)
+		f.sockets = append(f.sockets, filepath.Join(data, "admin.sock"))
+		f.logs = append(f.logs, filepath.Join(dir, fmt.Sprintf("n%d.log", i+1)))
+		f.cfgs = append(f.cfgs, cfg)
+		f.procs = append(f.procs, startDaemon(t, cfg, listen, f.logs[i]))
+	}
+	return f
+}
+
+func (f *procFleet) admin(i int) *admin.Client { return admin.NewClient(f.sockets[i]) }
+
+// dest returns domain's destination state on node i (zero when unknown).
+func (f *procFleet) dest(i int, domain string) (scheduler.DestinationStatus, error) {
+	st, err := f.admin(i).Stats(context.Background())
+	if err != nil {
+		return scheduler.DestinationStatus{}, err
+	}
+	for _, d := range st.Limits {
+		if d.Domain == domain {
+			return d, nil
+		}
+	}
+	return scheduler.DestinationStatus{}, nil
+}
+
+// shareIs returns nil once node i splits domain's limit among nodes.
+func (f *procFleet) shareIs(i int, domain string, nodes int) func() error {
+	return func() error {
+		d, err := f.dest(i, domain)
+		if err == nil && d.Nodes != nodes {
+			err = fmt.Errorf("node%d: %s shared by %d nodes (%+v), want %d", i+1, domain, d.Nodes, d, nodes)
+		}
+		return err
+	}
+}
+
+// submitSeq sends messages seq from..to-1 to user<seq>@domain over one
+// connection and returns the sequence numbers acknowledged with 250.
+func submitSeq(addr, domain string, from, to int) ([]int, error) {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Hello("app.test"); err != nil {
+		return nil, err
+	}
+	var acked []int
+	for i := from; i < to; i++ {
+		if err := c.SendMail("app@sender.test", []string{fmt.Sprintf("user%d@%s", i, domain)},
+			strings.NewReader(fmt.Sprintf("Subject: %d\r\nX-Seq: %d\r\n\r\nbody\r\n", i, i))); err != nil {
+			return acked, err
+		}
+		acked = append(acked, i)
+	}
+	return acked, nil
+}
+
+// delivered returns the sequence numbers the sink has for domain.
+func (f *procFleet) delivered(domain string) map[int]bool {
+	got := map[int]bool{}
+	for _, m := range f.sink.Messages() {
+		for _, to := range m.To {
+			var i int
+			if n, _ := fmt.Sscanf(to, "user%d@"+domain, &i); n == 1 && strings.HasSuffix(to, "@"+domain) {
+				got[i] = true
+			}
+		}
+	}
+	return got
+}
+
+// warmUp sends one message to fleet.test through every node and waits
+// until each splits the limit three ways: the fleet has formed.
+func (f *procFleet) warmUp() {
+	f.t.Helper()
+	for i := range f.listens {
+		if _, err := submitSeq(f.listens[i], "fleet.test", 100000+i, 100001+i); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	for i := range f.listens {
+		waitfor.NoError(f.t, f.shareIs(i, "fleet.test", 3))
+	}
+}
+
+// TestFleetConcurrencyShared is issue 18's throttle check: 3 nodes × 300
+// messages to one domain with per_domain_concurrency = 10, the destination
+// never has more than 10 sessions open at once; after a node is SIGKILLed
+// the two left use its share within the lease (3 heartbeats).
+func TestFleetConcurrencyShared(t *testing.T) {
+	const perNode, limit = 300, 10
+	f := newProcFleet(t, limit)
+	f.warmUp()
+	f.sink.ResetPeak()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	start := time.Now()
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := submitSeq(f.listens[i], "fleet.test", i*perNode, (i+1)*perNode); err != nil {
+				errs <- fmt.Errorf("node%d: %w", i+1, err)
+			}
+		}()
+	}
+	// A third of the load delivered, then node 3 dies.
+	waitfor.True(t, "300 messages delivered", func() bool { return len(f.delivered("fleet.test")) >= perNode })
+	_, peak3 := f.sink.Sessions()
+	killed := time.Now()
+	f.procs[2].kill(syscall.SIGKILL)
+	t.Logf("three nodes: %d messages in %v, at most %d sessions open at the destination (limit %d, %d per node)",
+		len(f.delivered("fleet.test")), killed.Sub(start).Round(time.Millisecond), peak3, limit, limit/3)
+	if peak3 > limit {
+		t.Fatalf("%d sessions open at once at the destination, limit %d", peak3, limit)
+	}
+	// The dead node's row ages past the lease; the others recount at
+	// their next heartbeat.
+	lease := 3 * 250 * time.Millisecond
+	for i := range 2 {
+		waitfor.Within(t, lease+2*250*time.Millisecond+500*time.Millisecond, f.shareIs(i, "fleet.test", 2))
+	}
+	regained := time.Since(killed)
+	f.sink.ResetPeak()
+	waitfor.True(t, "the two nodes left to use the dead node's share", func() bool {
+		_, p := f.sink.Sessions()
+		return p > 2*(limit/3)
+	})
+	_, peak2 := f.sink.Sessions()
+	t.Logf("node3 killed: the others split the limit two ways %v later; %d sessions at once since (limit %d, %d per node)",
+		regained.Round(time.Millisecond), peak2, limit, limit/2)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if i := strings.Index(err.Error(), "node3"); i < 0 {
+			t.Error(err) // node 3's submission may die with it
+		}
+	}
+	// Everything nodes 1 and 2 acknowledged arrives, never above the limit.
+	waitfor.NoError(t, func() error {
+		got := f.delivered("fleet.test")
+		for i := range 2 * perNode {
+			if !got[i] {
+				return fmt.Errorf("user%d@fleet.test not delivered (%d arrived)", i, len(got))
+			}
+		}
+		return nil
+	})
+	if _, p := f.sink.Sessions(); p > limit {
+		t.Fatalf("%d sessions open at once at the destination after the kill, limit %d", p, limit)
+	}
+}
+
+// TestFleetDestinationStateShared: a destination that answers 421 on node 1
+// is throttled on nodes 2 and 3 within 1 s, and one that refuses every
+// connection, parked on node 1, is parked on nodes 2 and 3 within 1 s,
+// though neither of them sent it anything.
+func TestFleetDestinationStateShared(t *testing.T) {
+	f := newProcFleet(t, 30)
+	f.warmUp()
+	for _, c := range []struct{ domain, want string }{{"slow.test", "throttled"}, {"dead.test", "parked"}} {
+		if _, err := submitSeq(f.listens[0], c.domain, 0, 12); err != nil {
+			t.Fatal(err)
+		}
+		var on1 scheduler.DestinationStatus
+		waitfor.True(t, "node1 to mark "+c.domain+" "+c.want, func() bool {
+			d, err := f.dest(0, c.domain)
+			on1 = d
+			return err == nil && d.State == c.want
+		})
+		seen := time.Now()
+		for i := 1; i < 3; i++ {
+			waitfor.Within(t, time.Second-time.Since(seen), func() error {
+				d, err := f.dest(i, c.domain)
+				if err == nil && d.State != c.want {
+					err = fmt.Errorf("node%d: %s is %+v, want %s", i+1, c.domain, d, c.want)
+				}
+				return err
+			})
+		}
+		t.Logf("%s %s on node1 (%+v) -> on nodes 2 and 3 within %v", c.domain, c.want, on1,
+			time.Since(seen).Round(time.Millisecond))
+	}
+	// A parked destination's probe is node 1's: the others wait a little
+	// longer, so they do not all probe at once.
+	d1, err1 := f.dest(0, "dead.test")
+	d2, err2 := f.dest(1, "dead.test")
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	if !d2.ParkedUntil.After(d1.ParkedUntil) {
+		t.Fatalf("node2 probes at %v, not after node1 at %v", d2.ParkedUntil, d1.ParkedUntil)
+	}
+}
