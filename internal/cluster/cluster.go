@@ -85,6 +85,7 @@ type Node struct {
 	degraded bool  // logged as unreachable, so recovery is logged once
 	queued   int64 // the last pending count, taken at queuedAt
 	queuedAt time.Time
+	beatOK   time.Time // heartbeats have succeeded since; zero after a failure
 
 	// Shared throttles (throttle.go).
 	nodes       atomic.Int32 // live nodes at the last count; 0: never counted
@@ -397,6 +398,7 @@ func (n *Node) heartbeatLoop(ctx context.Context) {
 			}
 		}
 		err := n.heartbeat(ctx)
+		n.beatResult(err)
 		if err == nil {
 			err = n.countNodes(ctx)
 		}

@@ -99,13 +99,39 @@ func (n *Node) countNodes(ctx context.Context) error {
 		return err
 	}
 	c = max(c, 1) // this node, even if its row was just taken over
-	if old := n.nodes.Swap(c); old != c {
+	old := n.nodes.Load()
+	if c < old && !n.steady() {
+		// Back from an outage, the others' rows are as stale as ours was:
+		// they are not dead until they had a lease to heartbeat again.
+		return nil
+	}
+	if n.nodes.Swap(c); old != c {
 		n.log.Info("fleet size", zap.Int32("nodes", c), zap.Int32("was", old))
 		if h := n.hooks.Load(); h != nil && h.Nodes != nil {
 			h.Nodes(int(c))
 		}
 	}
 	return nil
+}
+
+// steady reports whether this node's heartbeats have succeeded for a
+// whole lease: only then may a lower count be believed.
+func (n *Node) steady() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !n.beatOK.IsZero() && n.o.Clock.Now().Sub(n.beatOK) >= n.Lease()
+}
+
+// beatResult records whether the last heartbeat went through.
+func (n *Node) beatResult(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case err != nil:
+		n.beatOK = time.Time{}
+	case n.beatOK.IsZero():
+		n.beatOK = n.o.Clock.Now()
+	}
 }
 
 // destLoop pushes destination changes and applies the ones in effect after
