@@ -266,7 +266,12 @@ func TestFleetDestinationStateShared(t *testing.T) {
 			on1 = d
 			return err == nil && d.State == c.want
 		})
-		seen := time.Now()
+		// When node 1 changed it: its first pause and its first park both
+		// last 1 s (pauseMin; retry.first).
+		seen := on1.PausedUntil.Add(-time.Second)
+		if c.want == "parked" {
+			seen = on1.ParkedUntil.Add(-time.Second)
+		}
 		for i := 1; i < 3; i++ {
 			waitfor.Within(t, time.Second-time.Since(seen), func() error {
 				d, err := f.dest(i, c.domain)
@@ -276,8 +281,8 @@ func TestFleetDestinationStateShared(t *testing.T) {
 				return err
 			})
 		}
-		t.Logf("%s %s on node1 (%+v) -> on nodes 2 and 3 within %v", c.domain, c.want, on1,
-			time.Since(seen).Round(time.Millisecond))
+		t.Logf("%s %s on node1 -> on nodes 2 and 3 within %v of node1's change (node1: %+v)", c.domain, c.want,
+			time.Since(seen).Round(time.Millisecond), on1)
 	}
 	// A parked destination's probe is node 1's: the others wait a little
 	// longer, so they do not all probe at once.

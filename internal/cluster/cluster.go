@@ -260,7 +260,8 @@ func (n *Node) register(ctx context.Context) error {
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO mtaq_nodes (name, node_id, version, admin, started, last_seen)
 			VALUES ($1, $2, $3, $4, now(), now())
-			ON CONFLICT (name) DO UPDATE SET node_id = $2, version = $3, admin = $4, started = now(), last_seen = now()`,
+			ON CONFLICT (name) DO UPDATE SET node_id = $2, version = $3, admin = $4, started = now(), last_seen = now(),
+				stopped = false`,
 			n.o.Node, n.nodeID, n.o.Version, n.o.AdvertiseAdmin)
 		if err != nil {
 			return err
@@ -280,7 +281,7 @@ func (n *Node) heartbeat(ctx context.Context) error {
 		return err
 	}
 	tag, err := n.pool.Exec(ctx, `UPDATE mtaq_nodes SET last_seen = now(), version = $3, admin = $4,
-		queued = $5, outbox = $6, applied_version = $7
+		queued = $5, outbox = $6, applied_version = $7, stopped = false
 		WHERE name = $1 AND node_id = $2`, n.o.Node, n.nodeID, n.o.Version, n.o.AdvertiseAdmin, queued, outbox, applied)
 	if err != nil || tag.RowsAffected() == 1 {
 		return err
@@ -471,5 +472,6 @@ func (n *Node) Stop() {
 		n.cancel()
 		<-n.done
 	}
+	n.leave()
 	n.pool.Close()
 }

@@ -90,21 +90,26 @@ func (n *Node) destSignal(c chan struct{}) {
 	}
 }
 
-// countNodes reads how many nodes are alive and keeps the count.
+// countNodes reads how many nodes are alive and keeps the count: the
+// nodes heartbeating within the lease, not stopped. Back from an outage the
+// others' rows are as stale as this node's was, so until this node has
+// heartbeated for a whole lease a node that did not stop and was seen
+// within the hour still counts (the count may grow, not shrink on
+// staleness alone).
 func (n *Node) countNodes(ctx context.Context) error {
-	var c int32
-	err := n.pool.QueryRow(ctx, `SELECT count(*) FROM mtaq_nodes WHERE last_seen > now() - make_interval(secs => $1)`,
-		n.Lease().Seconds()).Scan(&c)
+	var live, recent int32
+	err := n.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE last_seen > now() - make_interval(secs => $1)),
+		count(*) FILTER (WHERE last_seen > now() - interval '1 hour')
+		FROM mtaq_nodes WHERE NOT stopped`, n.Lease().Seconds()).Scan(&live, &recent)
 	if err != nil {
 		return err
 	}
-	c = max(c, 1) // this node, even if its row was just taken over
 	old := n.nodes.Load()
-	if c < old && !n.steady() {
-		// Back from an outage, the others' rows are as stale as ours was:
-		// they are not dead until they had a lease to heartbeat again.
-		return nil
+	c := live
+	if !n.steady() {
+		c = max(live, min(old, recent))
 	}
+	c = max(c, 1) // this node, even if its row was just taken over
 	if n.nodes.Swap(c); old != c {
 		n.log.Info("fleet size", zap.Int32("nodes", c), zap.Int32("was", old))
 		if h := n.hooks.Load(); h != nil && h.Nodes != nil {
@@ -112,6 +117,28 @@ func (n *Node) countNodes(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// leave marks the node stopped, after its deliveries ended, so the others
+// take its share now rather than after the lease; with the database away
+// the lease does it.
+func (n *Node) leave() {
+	if !n.isReady() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "UPDATE mtaq_nodes SET stopped = true WHERE name = $1 AND node_id = $2",
+			n.o.Node, n.nodeID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", nodesChannel, n.o.Node)
+		return err
+	})
+	if err != nil {
+		n.log.Debug("could not mark the node stopped; its share returns after the lease", zap.Error(err))
+	}
 }
 
 // steady reports whether this node's heartbeats have succeeded for a

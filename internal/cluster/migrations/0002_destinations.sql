@@ -12,3 +12,7 @@ CREATE TABLE mtaq_destinations (
     node    text NOT NULL,             -- the node that saw it
     updated timestamptz NOT NULL DEFAULT now()
 );
+
+-- A node that stopped cleanly gives its share of the per-domain limits back
+-- at once instead of after its lease.
+ALTER TABLE mtaq_nodes ADD COLUMN stopped boolean NOT NULL DEFAULT false;
