@@ -91,6 +91,7 @@ func (s *Scheduler) ApplyRemote(ctx context.Context, e DestEvent) {
 	now := s.o.Clock.Now()
 	s.mu.Lock()
 	d := s.destFor(domain)
+	d.seen = now
 	before := d.state(now)
 	var leases []queue.Lease
 	switch e.Kind {

@@ -129,6 +129,6 @@ func (f *fleet) watch(reg *metrics.Registry) {
 		if err != nil {
 			return metrics.ClusterState{}
 		}
-		return metrics.ClusterState{DatabaseUp: up, Outbox: outbox, AppliedVersion: applied}
+		return metrics.ClusterState{DatabaseUp: up, Outbox: outbox, AppliedVersion: applied, Nodes: f.node.Nodes()}
 	})
 }
