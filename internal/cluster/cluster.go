@@ -44,6 +44,8 @@ type Local interface {
 	SharedCount(ctx context.Context) (int, error)
 	PendingCount(ctx context.Context) (int, error)
 	NodeID() (string, error)
+	SharedNodes() (int, error)
+	SetSharedNodes(n int) error
 }
 
 // Options configure Start.
@@ -161,6 +163,14 @@ func Start(o Options) (*Node, error) {
 	n := &Node{o: o, log: o.Logger.Named("cluster").With(zap.String("node", o.Node)), pool: pool, nodeID: nodeID,
 		done: make(chan struct{}), beat: make(chan struct{}, 1),
 		destPending: map[string]pendingDest{}, destWake: make(chan struct{}, 1), destResync: make(chan struct{}, 1)}
+	// The count this node last saw: what it divides the limits by if the
+	// database cannot be reached now.
+	if c, err := o.Store.SharedNodes(); err != nil {
+		pool.Close()
+		return nil, err
+	} else if c > 0 {
+		n.nodes.Store(int32(c))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
 	err = n.prepare(ctx)
 	cancel()

@@ -62,7 +62,7 @@ func (n *Node) SetHooks(h Hooks) {
 
 // Nodes is the number of nodes sharing the destination limits: the live
 // ones at the last count, which stays while the database is away. A node
-// that never counted (it started with the database away) assumes 1.
+// that never counted, even before a restart, assumes 1.
 func (n *Node) Nodes() int {
 	return max(1, int(n.nodes.Load()))
 }
@@ -112,6 +112,9 @@ func (n *Node) countNodes(ctx context.Context) error {
 	c = max(c, 1) // this node, even if its row was just taken over
 	if n.nodes.Swap(c); old != c {
 		n.log.Info("fleet size", zap.Int32("nodes", c), zap.Int32("was", old))
+		if err := n.o.Store.SetSharedNodes(int(c)); err != nil {
+			n.log.Warn("recording the fleet size", zap.Error(err))
+		}
 		if h := n.hooks.Load(); h != nil && h.Nodes != nil {
 			h.Nodes(int(c))
 		}

@@ -77,3 +77,23 @@ func TestDestinationEventsShared(t *testing.T) {
 	default:
 	}
 }
+
+// TestNodeCountSurvivesRestart: a node restarted while the database is
+// away divides the limits by the count it last saw, not by 1.
+func TestNodeCountSurvivesRestart(t *testing.T) {
+	proxy := pgtest.NewProxy(t)
+	dsn := pgtest.DSN(t, proxy.Addr())
+	startNode(t, dsn, "a", openStore(t))
+	bStore := openStore(t)
+	b := startNode(t, dsn, "b", bStore)
+	waitfor.Within(t, time.Second, nodesIs(b, 2))
+	b.Stop()
+	proxy.Cut()
+	b = startNode(t, dsn, "b", bStore)
+	if b.Healthy() == nil {
+		t.Fatal("node b reached the database through the cut proxy")
+	}
+	if got := b.Nodes(); got != 2 {
+		t.Fatalf("restarted with the database away: %d nodes, want the last count, 2", got)
+	}
+}
