@@ -24,7 +24,7 @@ import (
 // procFleet is three `mtaq serve` processes on 127.0.0.31-33 sharing one
 // PostgreSQL database through a proxy the test can cut, delivering into
 // the fake Internet: fleet.test's exchanger at 127.0.0.30 (the sink, which
-// counts open sessions and takes sinkDelay per message, as a busy server
+// counts open sessions and takes delay per message, as a busy server
 // does), slow.test at the same exchanger answering every RCPT with 421,
 // and dead.test at 127.0.0.39 where nothing listens.
 type procFleet struct {
@@ -38,9 +38,7 @@ type procFleet struct {
 	procs   []*daemonProc
 }
 
-const sinkDelay = 40 * time.Millisecond
-
-func newProcFleet(t *testing.T, perDomain int) *procFleet {
+func newProcFleet(t *testing.T, perDomain int, delay time.Duration) *procFleet {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts daemon processes")
@@ -59,7 +57,7 @@ func newProcFleet(t *testing.T, perDomain int) *procFleet {
 			return nil
 		}),
 		smtptest.WithData(func(string, []string, []byte) error {
-			time.Sleep(sinkDelay) // the destination's work per message, not a wait for a state
+			time.Sleep(delay) // the destination's work per message, not a wait for a state
 			return nil
 		}))
 	dir, err := os.MkdirTemp("", "mtaqf") // short: unix socket paths are < 108 bytes
@@ -186,7 +184,10 @@ func (f *procFleet) warmUp() {
 // the two left use its share within the lease (3 heartbeats).
 func TestFleetConcurrencyShared(t *testing.T) {
 	const perNode, limit = 300, 10
-	f := newProcFleet(t, limit)
+	// 80 ms per message: 3 sessions deliver about 37 a second, slower than
+	// one connection submits even on a busy disk, so each node has a
+	// backlog to use a larger share with.
+	f := newProcFleet(t, limit, 80*time.Millisecond)
 	f.warmUp()
 	f.sink.ResetPeak()
 
@@ -254,7 +255,7 @@ func TestFleetConcurrencyShared(t *testing.T) {
 // connection, parked on node 1, is parked on nodes 2 and 3 within 1 s,
 // though neither of them sent it anything.
 func TestFleetDestinationStateShared(t *testing.T) {
-	f := newProcFleet(t, 30)
+	f := newProcFleet(t, 30, 40*time.Millisecond)
 	f.warmUp()
 	for _, c := range []struct{ domain, want string }{{"slow.test", "throttled"}, {"dead.test", "parked"}} {
 		if _, err := submitSeq(f.listens[0], c.domain, 0, 12); err != nil {
@@ -309,7 +310,7 @@ func TestFleetOutageKeepsShares(t *testing.T) {
 		outage = 30 * time.Second
 	}
 	const limit, batch = 10, 8
-	f := newProcFleet(t, limit)
+	f := newProcFleet(t, limit, 40*time.Millisecond)
 	f.warmUp()
 	f.sink.ResetPeak()
 	ctx := context.Background()
