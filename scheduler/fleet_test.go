@@ -155,3 +155,15 @@ func TestApplyRemote(t *testing.T) {
 		t.Fatalf("remote changes published again: %+v", ev)
 	}
 }
+
+// TestApplyRemoteNeverShortensAPark: a node that parked a destination for
+// longer than another node's park keeps its own probe time.
+func TestApplyRemoteNeverShortensAPark(t *testing.T) {
+	h := newHarness(t, Options{PerDomain: 10, Fleet: &fakeFleet{n: 2}}, nil)
+	ctx := context.Background()
+	h.s.ApplyRemote(ctx, DestEvent{Domain: "dead.test", Kind: DestParked, Wait: 20 * time.Minute, Node: "node1"})
+	h.s.ApplyRemote(ctx, DestEvent{Domain: "dead.test", Kind: DestParked, Wait: 5 * time.Minute, Node: "node2"})
+	if st, want := h.dest("dead.test"), t0.Add(22*time.Minute); !st.ParkedUntil.Equal(want) {
+		t.Fatalf("parked until %v, want %v (the longer park, plus a tenth)", st.ParkedUntil, want)
+	}
+}
