@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Cluster configures fleet mode: several mtaq nodes sharing the suppression
@@ -22,6 +23,10 @@ type Cluster struct {
 	// AdvertiseAdmin is this node's admin TCP address ("10.0.0.5:8025")
 	// that fleet commands reach it at; "" means none.
 	AdvertiseAdmin string `toml:"advertise_admin"`
+	// Heartbeat is how often the node refreshes its row (0: 5s). A node
+	// unseen for three heartbeats (the lease) no longer counts toward the
+	// split of per-domain limits, and its name may be taken.
+	Heartbeat Duration `toml:"heartbeat"`
 }
 
 // nodeName is what a node may be called: a DNS-like label set, so it is
@@ -42,6 +47,9 @@ func validateCluster(k *checker, c *Cluster) {
 	}
 	if c.Node != "" && !nodeName.MatchString(c.Node) {
 		k.add("cluster.node", "%q: use letters, digits, '.', '_' and '-' (at most 63, starting with a letter or digit)", c.Node)
+	}
+	if h := c.Heartbeat.Duration; h != 0 && (h < 200*time.Millisecond || h > time.Minute) {
+		k.add("cluster.heartbeat", "must be between 200ms and 1m (0: 5s), got %v", h)
 	}
 	if c.AdvertiseAdmin != "" {
 		if err := checkListen(c.AdvertiseAdmin); err != nil {

@@ -49,6 +49,7 @@ func TestClusterErrorsNameFileLineKey(t *testing.T) {
 		{"[cluster]\npostgres = \"host=db\"\nnode = \"a b\"\n", `mtaq.toml:4: cluster.node: "a b": use letters`},
 		{"[cluster]\npostgres = \"host=db\"\nadvertise_admin = \"nope\"\n", "mtaq.toml:4: cluster.advertise_admin:"},
 		{"[cluster]\npostgres = \"host=db\"\nnodes = \"a\"\n", "mtaq.toml:4: cluster.nodes"},
+		{"[cluster]\npostgres = \"host=db\"\nheartbeat = \"10ms\"\n", "mtaq.toml:4: cluster.heartbeat: must be between 200ms and 1m"},
 	} {
 		_, err := Parse("mtaq.toml", []byte("hostname = \"mta.example.com\"\n"+tc.doc))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -25,7 +25,8 @@ import (
 //	              "is a change to addr pending?" is one seek
 //	v/<name>      marks: v/suppressions is the highest shared version
 //	              applied here, v/joined that the whole list was copied
-//	              once, v/node_id this data directory's identity
+//	              once, v/node_id this data directory's identity, v/nodes
+//	              the fleet's node count last seen (limits split by it)
 //
 // Invariant Q6 (the shared outbox), with Options.SharedOutbox on: every
 // local suppression change (Suppress, SuppressMany, Unsuppress, Apply and
@@ -66,6 +67,7 @@ type SharedRow struct {
 const (
 	markSuppressions = "suppressions"
 	markJoined       = "joined"
+	markNodes        = "nodes"
 )
 
 func sharedKey(seq uint64) []byte {
@@ -284,6 +286,27 @@ func (s *PebbleStore) SharedJoined(ctx context.Context) error {
 	}
 	if err := s.db.Set(markKey(markJoined), nil, pebble.Sync); err != nil {
 		return fmt.Errorf("shared list joined: %w", mapNoSpace(err))
+	}
+	return nil
+}
+
+// SharedNodes returns the fleet's node count recorded by SetSharedNodes,
+// 0 when none was: what a node restarted while the database is away
+// divides the per-domain limits by.
+func (s *PebbleStore) SharedNodes() (int, error) {
+	v, err := get(s.db, markKey(markNodes), decodeMark)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	return int(v), err
+}
+
+// SetSharedNodes records the fleet's node count, unsynced: a crash may
+// lose the last change, leaving an older count, which the next database
+// read corrects.
+func (s *PebbleStore) SetSharedNodes(n int) error {
+	if err := s.db.Set(markKey(markNodes), binary.BigEndian.AppendUint64(nil, uint64(max(n, 0))), pebble.NoSync); err != nil {
+		return fmt.Errorf("fleet node count: %w", mapNoSpace(err))
 	}
 	return nil
 }

@@ -58,25 +58,35 @@ func (d *dest) parked(now time.Time) bool {
 	return !d.parkedTo.IsZero() && now.Before(d.parkedTo)
 }
 
-// canStart reports whether one more job may start now with active running.
-func (d *dest) canStart(now time.Time, active int) bool {
+// share is this node's part of the current limit when nodes share it
+// (fleet mode): limit / nodes, rounded down so that the fleet stays within
+// the limit, but at least 1 so that every node can deliver.
+func (d *dest) share(nodes int) int {
+	return max(1, d.limit/max(1, nodes))
+}
+
+// canStart reports whether one more job may start now with active running,
+// this node being one of nodes sharing the destination's limits.
+func (d *dest) canStart(now time.Time, active, nodes int) bool {
 	switch {
 	case d.parked(now), now.Before(d.pausedTo), now.Before(d.next), now.Before(d.busyTo):
 		return false
 	case !d.parkedTo.IsZero(): // half-open: exactly one probe at a time
 		return active == 0 && !d.probing
 	}
-	return active < d.limit
+	return active < d.share(nodes)
 }
 
 // started records a job start and reports whether it is the breaker's
-// probe. A throttled destination's rate spacing grows as its limit shrinks.
-func (d *dest) started(now time.Time) (probe bool) {
+// probe. A throttled destination's rate spacing grows as its limit
+// shrinks, and with nodes sharing the rate each spaces its starts nodes
+// times as far.
+func (d *dest) started(now time.Time, nodes int) (probe bool) {
 	if !d.parkedTo.IsZero() {
 		d.probing, probe = true, true
 	}
 	if d.every > 0 {
-		d.next = now.Add(d.every * time.Duration(d.max) / time.Duration(d.limit))
+		d.next = now.Add(d.every * time.Duration(d.max) / time.Duration(d.limit) * time.Duration(max(1, nodes)))
 	}
 	d.seen = now
 	return probe
@@ -175,10 +185,12 @@ type DestinationStatus struct {
 	// SourceIP: with pools, a destination is a domain from one source address.
 	SourceIP    string    `json:"source_ip,omitempty"`
 	State       string    `json:"state"` // ok, throttled, parked, probing
-	Limit       int       `json:"limit"` // current concurrency limit
+	Limit       int       `json:"limit"` // current concurrency limit (the fleet's in fleet mode)
 	MaxLimit    int       `json:"max_limit"`
-	Active      int       `json:"active"`  // jobs running
-	Waiting     int       `json:"waiting"` // jobs in memory, not started
+	NodeLimit   int       `json:"node_limit"` // this node's share of Limit: Limit / Nodes, at least 1
+	Nodes       int       `json:"nodes"`      // nodes sharing the limit (1 outside fleet mode)
+	Active      int       `json:"active"`     // jobs running
+	Waiting     int       `json:"waiting"`    // jobs in memory, not started
 	PausedUntil time.Time `json:"paused_until,omitzero"`
 	ParkedUntil time.Time `json:"parked_until,omitzero"`
 	Failures    int       `json:"consecutive_failures"`
@@ -196,10 +208,12 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 	now := s.o.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	nodes := s.nodes()
 	out := make([]DestinationStatus, 0, len(s.dests))
 	for domain, d := range s.dests {
 		st := DestinationStatus{State: d.state(now), Limit: d.limit, MaxLimit: d.max,
-			Failures: d.fails, LastReply: d.last, LastAnswer: d.answer, LastAnswered: d.answered}
+			NodeLimit: d.share(nodes), Nodes: nodes, Failures: d.fails, LastReply: d.last,
+			LastAnswer: d.answer, LastAnswered: d.answered}
 		st.Domain, st.SourceIP = splitDest(domain)
 		if now.Before(d.pausedTo) {
 			st.PausedUntil = d.pausedTo

@@ -215,6 +215,7 @@ func (s *Scheduler) dispatch(ctx context.Context) {
 	now := s.o.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	nodes := s.nodes() // once per dispatch: the share moves with heartbeats, not per job
 	for s.running < s.o.Workers {
 		started := false
 		n, start := len(s.ring), s.next
@@ -222,10 +223,10 @@ func (s *Scheduler) dispatch(ctx context.Context) {
 			pos := (start + i) % n
 			l := s.lanes[s.ring[pos]]
 			d := s.destFor(s.ring[pos])
-			if len(l.jobs) == 0 || !d.canStart(now, l.active) {
+			if len(l.jobs) == 0 || !d.canStart(now, l.active, nodes) {
 				continue
 			}
-			probe := d.started(now)
+			probe := d.started(now, nodes)
 			j := l.jobs[0]
 			j.probe, j.again = probe, false
 			l.jobs[0] = nil

@@ -145,18 +145,13 @@ func (s *Scheduler) observe(ctx context.Context, domain string, sig signal, repl
 	now := s.o.Clock.Now()
 	s.mu.Lock()
 	d := s.destFor(domain)
-	before := d.state(now)
+	before, was := d.state(now), *d
 	tripped := d.observe(now, sig, reply, probe)
 	after := d.state(now)
+	s.publish(domain, was, d)
 	var leases []queue.Lease
-	if l := s.lanes[domain]; tripped && l != nil {
-		for _, j := range l.jobs {
-			for _, r := range j.rcpts {
-				delete(s.inflight, rkey{j.msg.ID, r.Index})
-				leases = append(leases, queue.Lease{ID: j.msg.ID, Rcpt: r.Index, Until: d.parkedTo})
-			}
-		}
-		l.jobs = nil
+	if tripped {
+		leases = s.parkLane(domain, d)
 	}
 	limit, parkedTo := d.limit, d.parkedTo
 	s.mu.Unlock()

@@ -68,6 +68,9 @@ type Options struct {
 	Pools       []Pool
 	DefaultPool string
 	Sent        SentStore
+	// Fleet, in fleet mode, shares destination limits and what is learnt
+	// about destinations with the other nodes; nil: this node is alone.
+	Fleet FleetShare
 }
 
 // Outcome is one recipient's outcome, as told to Options.OnOutcome.

@@ -53,7 +53,7 @@ func TestCLICluster(t *testing.T) {
 	}
 	out := n1.ok("cluster", "status")
 	t.Logf("mtaq cluster status:\n%s", out)
-	for _, want := range []string{"Asked cli1. Database: ok; schema 1", "cli1 *  up", "cli2    up", "10.0.0.9:8025"} {
+	for _, want := range []string{fmt.Sprintf("Asked cli1. Database: ok; schema %d (this mtaq knows %d)", st.SchemaKnown, st.SchemaKnown), "cli1 *  up", "cli2    up", "10.0.0.9:8025"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("cluster status lacks %q:\n%s", want, out)
 		}

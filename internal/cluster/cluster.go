@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,6 +44,8 @@ type Local interface {
 	SharedCount(ctx context.Context) (int, error)
 	PendingCount(ctx context.Context) (int, error)
 	NodeID() (string, error)
+	SharedNodes() (int, error)
+	SetSharedNodes(n int) error
 }
 
 // Options configure Start.
@@ -84,6 +87,15 @@ type Node struct {
 	degraded bool  // logged as unreachable, so recovery is logged once
 	queued   int64 // the last pending count, taken at queuedAt
 	queuedAt time.Time
+	beatOK   time.Time // heartbeats have succeeded since; zero after a failure
+
+	// Shared throttles (throttle.go).
+	nodes       atomic.Int32 // live nodes at the last count; 0: never counted
+	hooks       atomic.Pointer[Hooks]
+	destMu      sync.Mutex
+	destPending map[string]pendingDest
+	destWake    chan struct{} // a change to push
+	destResync  chan struct{} // read the changes in effect
 }
 
 // notifyChannel is the LISTEN/NOTIFY channel; the payload (a version) is a
@@ -149,7 +161,16 @@ func Start(o Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster.postgres: %w", err)
 	}
 	n := &Node{o: o, log: o.Logger.Named("cluster").With(zap.String("node", o.Node)), pool: pool, nodeID: nodeID,
-		done: make(chan struct{}), beat: make(chan struct{}, 1)}
+		done: make(chan struct{}), beat: make(chan struct{}, 1),
+		destPending: map[string]pendingDest{}, destWake: make(chan struct{}, 1), destResync: make(chan struct{}, 1)}
+	// The count this node last saw: what it divides the limits by if the
+	// database cannot be reached now.
+	if c, err := o.Store.SharedNodes(); err != nil {
+		pool.Close()
+		return nil, err
+	} else if c > 0 {
+		n.nodes.Store(int32(c))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
 	err = n.prepare(ctx)
 	cancel()
@@ -216,6 +237,9 @@ func (n *Node) prepare(ctx context.Context) error {
 	if err := n.register(ctx); err != nil {
 		return err
 	}
+	if err := n.countNodes(ctx); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	n.ready = true
 	n.mu.Unlock()
@@ -246,8 +270,15 @@ func (n *Node) register(ctx context.Context) error {
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO mtaq_nodes (name, node_id, version, admin, started, last_seen)
 			VALUES ($1, $2, $3, $4, now(), now())
-			ON CONFLICT (name) DO UPDATE SET node_id = $2, version = $3, admin = $4, started = now(), last_seen = now()`,
+			ON CONFLICT (name) DO UPDATE SET node_id = $2, version = $3, admin = $4, started = now(), last_seen = now(),
+				stopped = false`,
 			n.o.Node, n.nodeID, n.o.Version, n.o.AdvertiseAdmin)
+		if err != nil {
+			return err
+		}
+		// The others recount now rather than at their next heartbeat, so
+		// their shares shrink before this node delivers.
+		_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", nodesChannel, n.o.Node)
 		return err
 	})
 }
@@ -260,7 +291,7 @@ func (n *Node) heartbeat(ctx context.Context) error {
 		return err
 	}
 	tag, err := n.pool.Exec(ctx, `UPDATE mtaq_nodes SET last_seen = now(), version = $3, admin = $4,
-		queued = $5, outbox = $6, applied_version = $7
+		queued = $5, outbox = $6, applied_version = $7, stopped = false
 		WHERE name = $1 AND node_id = $2`, n.o.Node, n.nodeID, n.o.Version, n.o.AdvertiseAdmin, queued, outbox, applied)
 	if err != nil || tag.RowsAffected() == 1 {
 		return err
@@ -349,9 +380,10 @@ func (n *Node) run(ctx context.Context) {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); n.pushLoop(ctx) }()
 	go func() { defer wg.Done(); n.heartbeatLoop(ctx) }()
+	go func() { defer wg.Done(); n.destLoop(ctx) }()
 	n.listenLoop(ctx)
 	wg.Wait()
 }
@@ -376,7 +408,12 @@ func (n *Node) heartbeatLoop(ctx context.Context) {
 				pruned = now
 			}
 		}
-		if err := n.heartbeat(ctx); err != nil && ctx.Err() == nil {
+		err := n.heartbeat(ctx)
+		n.beatResult(err)
+		if err == nil {
+			err = n.countNodes(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
 			if errors.Is(err, ErrDuplicateNode) {
 				n.log.Error("node name taken over by another data directory", zap.Error(err))
 			}
@@ -406,6 +443,9 @@ const (
 )
 
 func (n *Node) prune(ctx context.Context) error {
+	if err := n.pruneDestinations(ctx); err != nil {
+		return err
+	}
 	tag, err := n.pool.Exec(ctx, "DELETE FROM mtaq_suppression_changes WHERE applied < now() - make_interval(secs => $1)",
 		keepChanges.Seconds())
 	if err == nil && tag.RowsAffected() > 0 {
@@ -442,5 +482,6 @@ func (n *Node) Stop() {
 		n.cancel()
 		<-n.done
 	}
+	n.leave()
 	n.pool.Close()
 }

@@ -30,7 +30,7 @@ type NodeStatus struct {
 	Admin   string
 	Started time.Time
 	// LastSeen and Age: the last heartbeat, and how long ago by the
-	// database's clock. Alive: within three heartbeats.
+	// database's clock. Alive: within three heartbeats and not stopped.
 	LastSeen time.Time
 	Age      time.Duration
 	Alive    bool
@@ -72,7 +72,7 @@ func (n *Node) readFleet(ctx context.Context, st *Status) error {
 		return err
 	}
 	rows, err := n.pool.Query(ctx, `SELECT name, version, admin, started, last_seen, now() - last_seen, queued, outbox,
-		applied_version FROM mtaq_nodes ORDER BY name`)
+		applied_version, stopped FROM mtaq_nodes ORDER BY name`)
 	if err != nil {
 		return err
 	}
@@ -80,12 +80,13 @@ func (n *Node) readFleet(ctx context.Context, st *Status) error {
 	stale := 3 * n.o.Heartbeat
 	for rows.Next() {
 		var ns NodeStatus
+		var stopped bool
 		if err := rows.Scan(&ns.Name, &ns.Version, &ns.Admin, &ns.Started, &ns.LastSeen, &ns.Age, &ns.Queued, &ns.Outbox,
-			&ns.Applied); err != nil {
+			&ns.Applied, &stopped); err != nil {
 			return fmt.Errorf("reading mtaq_nodes: %w", err)
 		}
 		ns.Started, ns.LastSeen = ns.Started.UTC(), ns.LastSeen.UTC()
-		ns.Alive = ns.Age < stale
+		ns.Alive = ns.Age < stale && !stopped
 		ns.Lag = max(0, st.SharedVersion-ns.Applied)
 		st.Nodes = append(st.Nodes, ns)
 	}

@@ -294,22 +294,37 @@ func (n *Node) listen(ctx context.Context, healthy func()) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closing a connection we are done with
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
-		return err
+	for _, ch := range []string{notifyChannel, destChannel, nodesChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return err
+		}
 	}
 	// Listening first, then reading: a change committed in between is
 	// both read now and notified.
 	if err := n.catchUp(ctx); err != nil {
 		return err
 	}
+	n.destSignal(n.destResync)
 	healthy()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, n.o.Resync)
-		err := conn.PgConn().WaitForNotification(wctx)
+		note, err := conn.WaitForNotification(wctx)
 		timedOut := wctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err != nil && !timedOut {
 			return err
+		}
+		switch {
+		case note != nil && note.Channel == destChannel:
+			n.onDestination(note.Payload) // self-contained; the table is read after a reconnect
+			continue
+		case note != nil && note.Channel == nodesChannel:
+			if err := n.countNodes(ctx); err != nil {
+				return err
+			}
+			continue
+		case note == nil: // the periodic resync
+			n.destSignal(n.destResync)
 		}
 		if err := n.catchUp(ctx); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/mtaq/mtaq/internal/cluster"
 	"github.com/mtaq/mtaq/internal/metrics"
 	"github.com/mtaq/mtaq/queue"
+	"github.com/mtaq/mtaq/scheduler"
 )
 
 // fleet is this node's part in fleet mode ([cluster]); a nil *fleet is the
@@ -31,12 +32,44 @@ func startCluster(c conf.Config, o Options, store *queue.PebbleStore) (*fleet, e
 	}
 	name := c.Cluster.NodeName(c.Hostname)
 	n, err := cluster.Start(cluster.Options{DSN: dsn, Node: name, AdvertiseAdmin: c.Cluster.AdvertiseAdmin,
-		Store: store, Clock: o.Clock, Logger: o.Logger})
+		Store: store, Clock: o.Clock, Logger: o.Logger, Heartbeat: c.Cluster.Heartbeat.Duration})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	o.Logger.Info("joined the fleet", zap.String("node", name))
 	return &fleet{node: n, name: name}, nil
+}
+
+// share is the scheduler's view of the fleet's destination limits; nil
+// (not a typed nil) without [cluster].
+func (f *fleet) share() scheduler.FleetShare {
+	if f == nil {
+		return nil
+	}
+	return fleetShare{f.node}
+}
+
+// connect lets the fleet's destination changes and node count reach sched.
+func (f *fleet) connect(sched *scheduler.Scheduler) {
+	if f == nil {
+		return
+	}
+	f.node.SetHooks(cluster.Hooks{
+		Destination: func(e cluster.DestinationEvent) {
+			sched.ApplyRemote(context.Background(), scheduler.DestEvent{Domain: e.Domain, Kind: e.Kind,
+				Wait: e.Wait, Left: e.Left, Reply: e.Reply, Node: e.Node})
+		},
+		Nodes: func(int) { sched.Wake() }, // a larger share may start jobs now
+	})
+}
+
+// fleetShare adapts the cluster node to scheduler.FleetShare: the
+// scheduler does not import the cluster, nor the cluster the scheduler.
+type fleetShare struct{ n *cluster.Node }
+
+func (s fleetShare) Nodes() int { return s.n.Nodes() }
+func (s fleetShare) Publish(e scheduler.DestEvent) {
+	s.n.PublishDestination(cluster.DestinationEvent{Domain: e.Domain, Kind: e.Kind, Wait: e.Wait, Reply: e.Reply})
 }
 
 func (f *fleet) stop() {
@@ -96,6 +129,6 @@ func (f *fleet) watch(reg *metrics.Registry) {
 		if err != nil {
 			return metrics.ClusterState{}
 		}
-		return metrics.ClusterState{DatabaseUp: up, Outbox: outbox, AppliedVersion: applied}
+		return metrics.ClusterState{DatabaseUp: up, Outbox: outbox, AppliedVersion: applied, Nodes: f.node.Nodes()}
 	})
 }

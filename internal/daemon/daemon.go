@@ -194,7 +194,9 @@ func Start(o Options) (*Daemon, error) {
 		Pools:             schedulerPools(c, o.Logger),
 		DefaultPool:       c.Delivery.DefaultPool(),
 		Sent:              store,
+		Fleet:             fleet.share(),
 	})
+	fleet.connect(d.sched)
 	reg.WatchScheduler(d.sched)
 	fleet.watch(reg)
 	if d.verifier, err = newVerifier(c, o, store, d.deliv, classifier, reg, d.sched); err != nil {

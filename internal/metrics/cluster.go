@@ -7,6 +7,7 @@ type ClusterState struct {
 	DatabaseUp     bool   // the last database operation succeeded
 	Outbox         int    // suppression changes not yet in the database
 	AppliedVersion uint64 // newest shared suppression version in the local copy
+	Nodes          int    // nodes sharing the per-domain limits (live, or last known)
 }
 
 var (
@@ -16,6 +17,8 @@ var (
 		"Suppression changes made on this node that wait to reach PostgreSQL.", nil, nil)
 	clusterVersionDesc = prometheus.NewDesc("mtaq_cluster_applied_version",
 		"Newest shared suppression version in this node's copy (compare across nodes for lag).", nil, nil)
+	clusterNodesDesc = prometheus.NewDesc("mtaq_cluster_nodes",
+		"Nodes sharing the per-domain limits: each node takes limit / this (the live nodes, or the last count while the database is away).", nil, nil)
 )
 
 // WatchCluster adds the fleet-mode gauges, read from f at each scrape
@@ -30,6 +33,7 @@ func (c clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- clusterUpDesc
 	ch <- clusterOutboxDesc
 	ch <- clusterVersionDesc
+	ch <- clusterNodesDesc
 }
 
 func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
@@ -41,4 +45,5 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(clusterUpDesc, prometheus.GaugeValue, up)
 	ch <- prometheus.MustNewConstMetric(clusterOutboxDesc, prometheus.GaugeValue, float64(st.Outbox))
 	ch <- prometheus.MustNewConstMetric(clusterVersionDesc, prometheus.GaugeValue, float64(st.AppliedVersion))
+	ch <- prometheus.MustNewConstMetric(clusterNodesDesc, prometheus.GaugeValue, float64(st.Nodes))
 }

@@ -192,7 +192,7 @@ func TestOutcomesAndHooks(t *testing.T) {
 	if got := gather(t, r, "mtaq_cluster_outbox"); len(got) != 0 {
 		t.Fatalf("cluster gauges without [cluster] %v", got)
 	}
-	r.WatchCluster(func() ClusterState { return ClusterState{Outbox: 7, AppliedVersion: 1234} })
+	r.WatchCluster(func() ClusterState { return ClusterState{Outbox: 7, AppliedVersion: 1234, Nodes: 3} })
 	if got := gather(t, r, "mtaq_cluster_outbox"); got[""] != 7 {
 		t.Fatalf("cluster outbox %v", got)
 	}
@@ -201,6 +201,9 @@ func TestOutcomesAndHooks(t *testing.T) {
 	}
 	if got := gather(t, r, "mtaq_cluster_applied_version"); got[""] != 1234 {
 		t.Fatalf("cluster version %v", got)
+	}
+	if got := gather(t, r, "mtaq_cluster_nodes"); got[""] != 3 {
+		t.Fatalf("cluster nodes %v", got)
 	}
 	r.Verified("valid")
 	r.Verified("valid")

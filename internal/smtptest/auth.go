@@ -23,6 +23,7 @@ type numberedConn struct {
 func (s *Server) track(c *numberedConn) net.Conn {
 	s.mu.Lock()
 	s.live[c] = true
+	s.peak = max(s.peak, len(s.live))
 	s.mu.Unlock()
 	if s.cfg.implicit != nil {
 		return tls.Server(c, s.cfg.implicit)

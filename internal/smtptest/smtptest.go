@@ -164,6 +164,7 @@ type Server struct {
 	conns int
 	msgs  []Received
 	live  map[*numberedConn]bool
+	peak  int // most sessions open at once since New or ResetPeak
 }
 
 // New starts a server on addr ("127.0.0.2:2525", or port 0 for any) and
@@ -205,6 +206,24 @@ func (s *Server) Conns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conns
+}
+
+// Sessions returns how many sessions are open now and the most that were
+// open at once since the server started or ResetPeak: what a receiving
+// server's per-client connection limit counts. A session counts from
+// accept until the server closes it (after QUIT, or when the client's
+// connection is gone).
+func (s *Server) Sessions() (now, peak int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.live), s.peak
+}
+
+// ResetPeak starts a new peak from the sessions open now.
+func (s *Server) ResetPeak() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.peak = len(s.live)
 }
 
 // Messages returns a copy of the messages accepted so far.
