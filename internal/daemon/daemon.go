@@ -248,6 +248,7 @@ func Start(o Options) (*Daemon, error) {
 		SpoolDir:                      filepath.Join(c.DataDir, "spool"),
 		SpoolThreshold:                int(c.Submission.SpoolThreshold),
 		MaxBytesInFlight:              c.Submission.MaxBytesInFlight,
+		ProxyNetworks:                 c.Submission.ProxyPrefixes(),
 	})
 	if err == nil {
 		err = d.fbl.listen(c, o, d.subCerts.config())

@@ -108,8 +108,8 @@ func (l *idleListener) refuse(c net.Conn, why error) {
 func (l *idleListener) refuseClear(c net.Conn, msg string) {
 	c.SetWriteDeadline(clock.Real{}.Now().Add(100 * time.Millisecond))
 	_, err := io.WriteString(c, msg)
-	if tc, ok := c.(*net.TCPConn); ok && err == nil {
-		tc.CloseWrite()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && err == nil {
+		cw.CloseWrite() // *net.TCPConn, or proxylisten's
 	}
 	select {
 	case l.refusing <- struct{}{}:
