@@ -61,6 +61,8 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/verify", h.verify)
 	mux.HandleFunc("PUT /v1/verify/disposable-list", h.updateDisposableList)
 	mux.HandleFunc("GET /v1/cluster", h.clusterStatus)
+	mux.HandleFunc("POST /v1/drain", h.drain)
+	mux.HandleFunc("POST /v1/transfer", h.transfer)
 	return mux
 }
 

@@ -39,6 +39,14 @@ func startCluster(c conf.Config, o Options, store *queue.PebbleStore) (*fleet, e
 	return &fleet{node: n, name: name}, nil
 }
 
+// nodeName is cluster.node (or the hostname); "" without [cluster].
+func (f *fleet) nodeName() string {
+	if f == nil {
+		return ""
+	}
+	return f.name
+}
+
 func (f *fleet) stop() {
 	if f != nil {
 		f.node.Stop()

@@ -161,8 +161,9 @@ func Start(o Options) (*Daemon, error) {
 		shut()
 		return nil, err
 	}
+	gate := &dueGate{Store: store} // closed while mtaq drain --transfer-to hands messages over
 	d.sched = scheduler.New(scheduler.Options{
-		Store:     store,
+		Store:     gate,
 		Deliverer: d.deliv,
 		Clock:     o.Clock,
 		Schedule: policy.Schedule{First: c.Retry.First.Duration, Max: c.Retry.Max.Duration,
@@ -207,9 +208,12 @@ func Start(o Options) (*Daemon, error) {
 	d.hooks = hooks
 	var svc *admin.Service
 	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet{hooks.hooks},
-		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet); err == nil {
+		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet, in); err == nil {
 		d.svc = svc
 		svc.SetReloader(d.ReloadNow)
+		token, _ := c.Admin.AdminToken() // read once already by startAdmin
+		svc.SetDrainer(&drainer{log: o.Logger.Named("drain"), clock: o.Clock, node: cmp.Or(fleet.nodeName(), c.Hostname), store: store,
+			gate: gate, sched: d.sched, in: in, fleet: fleet, token: token})
 	} else {
 		pk.Close()
 		shut()
