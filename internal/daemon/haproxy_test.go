@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,10 +54,10 @@ func TestHAProxyInFront(t *testing.T) {
 	o2.Config.Hostname, o2.Config.DataDir, o2.Config.HTTP.Listen = "node2.test", t.TempDir(), nil
 	node2 := startDaemon(t, o2)
 
-	hp := startHAProxy(t, map[string]string{
-		"smtp_v2": backend("send-proxy-v2", n.d.Addrs()[0], node2.Addrs()[0]),
-		"smtp_v1": backend("send-proxy", n.d.Addrs()[0]),
-		"http_v2": backend("send-proxy-v2", n.d.HTTPAddrs()[0]),
+	hp, hpSock := startHAProxy(t, map[string]string{
+		"smtp_v2": backend(smtpCheck, "send-proxy-v2", n.d.Addrs()[0], node2.Addrs()[0]),
+		"smtp_v1": backend(smtpCheck, "send-proxy", n.d.Addrs()[0]),
+		"http_v2": backend(httpCheck, "send-proxy-v2", n.d.HTTPAddrs()[0]),
 	})
 	nodes := map[string]*Daemon{"node1.test": n.d, "node2.test": node2}
 
@@ -122,15 +124,27 @@ func TestHAProxyInFront(t *testing.T) {
 	s.cmd("EHLO client.test", "250 ")
 	s.cmd("MAIL FROM:<app@shop.example>", "250 ")
 	s.cmd("RCPT TO:<erin@example.net>", "554 5.7.1 ") // its PROXY line gave it nothing
+
+	// HAProxy's health checks (SMTP EHLO, HTTP GET, each behind its own
+	// PROXY header) pass on every server.
+	waitfor.NoError(t, func() error { return checksPass(hpSock) })
 }
 
+// Health checks as docs/CLUSTER.md's example has them: they send the
+// PROXY header too (check-send-proxy), and a node they fail is DOWN in
+// HAProxy's log.
+const (
+	smtpCheck = "  option smtpchk EHLO lb.test\n"
+	httpCheck = "  option httpchk GET /v1/openapi.json\n"
+)
+
 // backend is an HAProxy backend sending the PROXY header (send-proxy or
-// send-proxy-v2) from balancerIP to each address, round-robin.
-func backend(send string, addrs ...net.Addr) string {
+// send-proxy-v2) from balancerIP to each address, round-robin, checked.
+func backend(check, send string, addrs ...net.Addr) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "  balance roundrobin\n  source %s\n", balancerIP)
+	fmt.Fprintf(&b, "  balance roundrobin\n  source %s\n%s", balancerIP, check)
 	for i, a := range addrs {
-		fmt.Fprintf(&b, "  server s%d %s %s\n", i, a, send)
+		fmt.Fprintf(&b, "  server s%d %s %s check check-send-proxy inter 200ms\n", i, a, send)
 	}
 	return b.String()
 }
@@ -138,11 +152,12 @@ func backend(send string, addrs ...net.Addr) string {
 // startHAProxy runs haproxy in the foreground with one frontend on a free
 // loopback port per backend, waits until every frontend accepts, and kills
 // it by PID when the test ends. It returns each frontend's address.
-func startHAProxy(t *testing.T, backends map[string]string) map[string]string {
+func startHAProxy(t *testing.T, backends map[string]string) (map[string]string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	var cfg strings.Builder
-	cfg.WriteString("global\n  maxconn 200\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n")
+	sock := filepath.Join(dir, "haproxy.sock")
+	fmt.Fprintf(&cfg, "global\n  maxconn 200\n  stats socket %s\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n", sock)
 	addrs := map[string]string{}
 	for name, be := range backends {
 		addrs[name] = fmt.Sprintf("127.0.0.1:%d", smtptest.FreePort(t, "127.0.0.1"))
@@ -194,7 +209,40 @@ func startHAProxy(t *testing.T, backends map[string]string) map[string]string {
 			return err
 		})
 	}
-	return addrs
+	return addrs, sock
+}
+
+// checksPass asks HAProxy's stats socket for every server's last health
+// check: nil once each has one and it passed (L7OK).
+func checksPass(sock string) error {
+	c, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("show stat\n")); err != nil {
+		return err
+	}
+	rows, err := csv.NewReader(c).ReadAll()
+	if err != nil && len(rows) == 0 {
+		return err
+	}
+	col := slices.Index(rows[0], "check_status")
+	servers := 0
+	for _, r := range rows[1:] {
+		if len(r) <= col || r[1] == "FRONTEND" || r[1] == "BACKEND" {
+			continue
+		}
+		servers++
+		if r[col] != "L7OK" {
+			return fmt.Errorf("%s/%s: last check %q", r[0], r[1], r[col])
+		}
+	}
+	if servers == 0 {
+		return errors.New("no servers in HAProxy's stats")
+	}
+	return nil
 }
 
 // submitFrom sends one message from the loopback address ip to addr; the
