@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"reflect"
@@ -175,9 +176,10 @@ func TestDrainTransfersDeferredMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("/readyz on the draining node: %d, want 503", resp.StatusCode)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "intake: draining") {
+		t.Errorf("/readyz on the draining node: %d %q, want 503 naming the drain", resp.StatusCode, body)
 	}
 
 	// The messages are node 2's now: flushed, each is delivered once.
