@@ -61,3 +61,31 @@ func (s *transferStore) ImportTransfers(_ context.Context, ts []*queue.Transfer)
 	s.calls++
 	return make([]bool, len(ts)), nil
 }
+
+// Draining refuses every way in with 421 4.3.2 except mtaq's own DSNs,
+// and takes mail again when it ends.
+func TestDrainingRefusesNewMail(t *testing.T) {
+	in, st, _ := newTest(t)
+	msg := func(k Kind) Message {
+		return Message{Origin: Origin{Kind: k, Fixup: true}, Sender: "app@x.test", Rcpts: rcpts(in, t, "a@y.test"),
+			Data: []byte("Subject: s\r\n\r\nbody\r\n")}
+	}
+	in.SetDraining(true)
+	for _, k := range []Kind{SMTP, HTTP, Sendmail} {
+		_, err := in.Submit(context.Background(), msg(k))
+		var e *Error
+		if !errors.As(err, &e) || e != ErrDraining || !e.Temporary() || e.Enhanced != "4.3.2" {
+			t.Errorf("%s while draining: %v, want 421 4.3.2", k, err)
+		}
+	}
+	if _, err := in.Submit(context.Background(), msg(DSN)); err != nil {
+		t.Errorf("a DSN while draining: %v", err)
+	}
+	in.SetDraining(false)
+	if _, err := in.Submit(context.Background(), msg(SMTP)); err != nil {
+		t.Errorf("after the drain: %v", err)
+	}
+	if ms, _ := st.List(context.Background(), queue.Filter{}); len(ms) != 2 {
+		t.Errorf("%d messages queued, want the DSN and the one after the drain", len(ms))
+	}
+}
