@@ -2,9 +2,12 @@ package queue
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // A deferred message moves whole: envelope, arrival, attempts, next
@@ -78,4 +81,55 @@ func TestTransferRefusesFinishedMessages(t *testing.T) {
 	if _, err := e.s.ExportTransfer(bg, id); !errors.Is(err, ErrNotOpen) {
 		t.Fatalf("export of a delivered message: %v, want ErrNotOpen", err)
 	}
+}
+
+// T1 at every crash point: a crash clone (synced data only) of the
+// receiver taken right after ImportTransfers returned holds every message,
+// and one of the sender taken before RemoveTransferred returned still
+// does, so whichever node crashes, each message is on at least one.
+func TestTransferCrashLosesNothing(t *testing.T) {
+	from, to := newEnv(t), newEnv(t)
+	var ts []*Transfer
+	for i := range 50 {
+		id := from.enqueue(msg(t0, fmt.Sprintf("a%d@example.net", i)), "Subject: x\r\n\r\nx\r\n")
+		from.ok(from.s.Apply(bg, []Update{{ID: id, Rcpt: 0, State: Deferred, NextAttempt: t0.Add(time.Hour),
+			CountAttempt: true, Attempt: attempt(time.Second, "deferred", reply(451, "4.7.1", "later"))}}))
+		tr, err := from.s.ExportTransfer(bg, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tr)
+	}
+	senderBefore := from.fs.CrashClone(vfs.CrashCloneCfg{})
+	if _, err := to.s.ImportTransfers(bg, ts); err != nil {
+		t.Fatal(err)
+	}
+	receiver := reopenCrashed(t, to, to.fs.CrashClone(vfs.CrashCloneCfg{}))
+	from.ok(from.s.RemoveTransferred(bg, ids(ts)))
+	sender := reopenCrashed(t, from, senderBefore)
+	senderAfter := reopenCrashed(t, from, from.fs.CrashClone(vfs.CrashCloneCfg{}))
+	for _, tr := range ts {
+		id := tr.Message.ID
+		m, err := receiver.Message(bg, id)
+		if err != nil || m.Recipients[0].Attempts != 1 {
+			t.Fatalf("receiver after a crash: %s %+v %v", id, m, err)
+		}
+		if _, err := receiver.Body(bg, id); err != nil {
+			t.Fatalf("receiver after a crash: body of %s: %v", id, err)
+		}
+		if _, err := sender.Message(bg, id); err != nil {
+			t.Fatalf("sender crashed before the removal lost %s: %v", id, err)
+		}
+		if _, err := senderAfter.Message(bg, id); !isNotFound(err) {
+			t.Fatalf("sender after a synced removal still has %s: %v", id, err)
+		}
+	}
+}
+
+func ids(ts []*Transfer) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Message.ID
+	}
+	return out
 }
