@@ -82,6 +82,7 @@ type Daemon struct {
 	metrics    *metrics.Registry
 	metricsSrv *metrics.Server // nil without metrics.listen
 	fleet      *fleet          // nil without [cluster]
+	drain      *drainer        // mtaq drain
 
 	// For /readyz: set once submission listens, and when Stop begins.
 	listening, stopping atomic.Bool
@@ -212,8 +213,9 @@ func Start(o Options) (*Daemon, error) {
 		d.svc = svc
 		svc.SetReloader(d.ReloadNow)
 		token, _ := c.Admin.AdminToken() // read once already by startAdmin
-		svc.SetDrainer(&drainer{log: o.Logger.Named("drain"), clock: o.Clock, node: cmp.Or(fleet.nodeName(), c.Hostname), store: store,
-			gate: gate, sched: d.sched, in: in, fleet: fleet, token: token})
+		d.drain = &drainer{log: o.Logger.Named("drain"), clock: o.Clock, node: cmp.Or(fleet.nodeName(), c.Hostname), store: store,
+			gate: gate, sched: d.sched, in: in, fleet: fleet, token: token}
+		svc.SetDrainer(d.drain)
 	} else {
 		pk.Close()
 		shut()

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -217,4 +218,74 @@ func listAll(t *testing.T, s queue.Store) []*queue.Message {
 		t.Fatal(err)
 	}
 	return ms
+}
+
+// failAfterCommit is node 2's admin API that, on its second call, commits
+// the batch and then fails, like a connection lost before the answer.
+type failAfterCommit struct {
+	admin.Fleet
+	calls int
+}
+
+func (f *failAfterCommit) Transfer(ctx context.Context, r admin.TransferRequest) (*admin.TransferResult, error) {
+	f.calls++
+	res, err := f.Fleet.Transfer(ctx, r)
+	if f.calls == 2 && err == nil {
+		return nil, errors.New("connection reset after the commit")
+	}
+	return res, err
+}
+
+// A transfer cut after node 2 committed a batch but before node 1 heard
+// so: that batch is on both nodes (a duplicate, never a loss); run again,
+// node 2 recognises it by queue ID, and in the end every message is on
+// node 2 once and none on node 1.
+func TestDrainTransferInterrupted(t *testing.T) {
+	p := newDrainPair(t)
+	ctx := context.Background()
+	now := time.Now()
+	var ms []*queue.Message
+	var bodies [][]byte
+	for i := range 250 {
+		ms = append(ms, &queue.Message{ID: queue.NewID(now.Add(-time.Duration(i) * time.Second)), Sender: "app@sender.test",
+			Arrived: now.Add(-time.Duration(i) * time.Second), Recipients: []queue.Recipient{{Address: fmt.Sprintf("x%d@dest.test", i),
+				State: queue.Deferred, Attempts: 2, NextAttempt: now.Add(time.Hour)}}})
+		bodies = append(bodies, []byte("Subject: x\r\n\r\nx\r\n"))
+	}
+	if err := p.n1.store.EnqueueMany(ctx, ms, bodies); err != nil {
+		t.Fatal(err)
+	}
+	target := &failAfterCommit{Fleet: admin.NewTCPClient(p.n2.cfg.Cluster.AdvertiseAdmin, drainToken)}
+	res := &admin.DrainResult{}
+	err := p.n1.drain.transfer(ctx, target, res)
+	if err == nil || res.Transferred != 100 {
+		t.Fatalf("interrupted transfer: %v, %+v; want an error after 100", err, *res)
+	}
+	on1, on2 := len(listAll(t, p.n1.Store())), len(listAll(t, p.n2.Store()))
+	t.Logf("after the cut: %d on node 1, %d on node 2", on1, on2)
+	if on1 != 150 || on2 != 200 {
+		t.Fatalf("after the cut: %d on node 1 (want 150), %d on node 2 (want 200: the cut batch on both)", on1, on2)
+	}
+	again, err := admin.NewClient(p.n1.cfg.AdminSocketPath()).Drain(ctx, admin.DrainRequest{TransferTo: "node2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Existing != 100 || again.Transferred != 50 || again.Left != 0 {
+		t.Fatalf("run again: %+v, want 100 existing, 50 transferred, none left", *again)
+	}
+	seen := map[string]bool{}
+	for _, m := range listAll(t, p.n2.Store()) {
+		if seen[m.ID] {
+			t.Fatalf("%s twice on node 2", m.ID)
+		}
+		seen[m.ID] = true
+	}
+	if len(seen) != 250 || len(listAll(t, p.n1.Store())) != 0 {
+		t.Fatalf("in the end %d on node 2, %d on node 1", len(seen), len(listAll(t, p.n1.Store())))
+	}
+	for _, s := range []queue.Store{p.n1.Store(), p.n2.Store()} {
+		if err := s.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
