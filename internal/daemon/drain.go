@@ -31,6 +31,18 @@ func (g *dueGate) Due(ctx context.Context, now time.Time, limit int) ([]queue.Du
 	return g.Store.Due(ctx, now, limit)
 }
 
+// Lease refuses while closed: a scan that read the due index just before
+// the gate closed must not start its deliveries (the scheduler releases
+// the recipients it took when its lease fails).
+func (g *dueGate) Lease(ctx context.Context, leases []queue.Lease) error {
+	if g.closed.Load() {
+		return errTransferring
+	}
+	return g.Store.Lease(ctx, leases)
+}
+
+var errTransferring = errors.New("no new deliveries: messages are being transferred to another node")
+
 func (g *dueGate) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if g.closed.Load() {
 		return time.Time{}, false, nil
@@ -175,6 +187,9 @@ func (dr *drainer) transfer(ctx context.Context, to admin.Fleet, res *admin.Drai
 			return err
 		}
 		for _, m := range page.Messages {
+			if !hasOpen(m) {
+				continue // retained history: nothing to hand over
+			}
 			t, err := dr.store.ExportTransfer(ctx, m.ID)
 			if errors.Is(err, queue.ErrNotOpen) || errors.Is(err, queue.ErrNotFound) {
 				continue
@@ -222,11 +237,8 @@ func (dr *drainer) result(ctx context.Context, res *admin.DrainResult) (*admin.D
 			return res, err
 		}
 		for _, m := range page.Messages {
-			for _, r := range m.Recipients {
-				if !r.State.Final() {
-					res.Left++
-					break
-				}
+			if hasOpen(m) {
+				res.Left++
 			}
 		}
 		if page.Resume == "" {
@@ -234,4 +246,13 @@ func (dr *drainer) result(ctx context.Context, res *admin.DrainResult) (*admin.D
 		}
 		after = page.Resume
 	}
+}
+
+func hasOpen(m *queue.Message) bool {
+	for _, r := range m.Recipients {
+		if !r.State.Final() {
+			return true
+		}
+	}
+	return false
 }
