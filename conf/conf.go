@@ -100,6 +100,8 @@ type Submission struct {
 	// (452 4.3.1 beyond); 0 means the default, negative no limit.
 	SpoolThreshold   int64 `toml:"spool_threshold"`
 	MaxBytesInFlight int64 `toml:"max_bytes_in_flight"`
+	// Proxy: the PROXY protocol on every submission listener (proxy.go).
+	Proxy
 }
 
 // Delivery configures outbound SMTP.
@@ -205,6 +207,7 @@ func Defaults() Config {
 			MaxSessionDuration:            Duration{30 * time.Minute},
 			SpoolThreshold:                256 << 10,
 			MaxBytesInFlight:              512 << 20,
+			Proxy:                         Proxy{ProxyNetworks: []string{}},
 		},
 		Delivery: Delivery{
 			DNSServers:            []string{},

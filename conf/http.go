@@ -20,11 +20,13 @@ type HTTP struct {
 	// Retry-After. 0 means no limit.
 	RateLimit float64 `toml:"rate_limit"`
 	RateBurst int     `toml:"rate_burst"`
+	// Proxy: the PROXY protocol on every HTTP listener (proxy.go).
+	Proxy
 }
 
 // DefaultHTTP is [http] when the file has none: no listener.
 func DefaultHTTP() HTTP {
-	return HTTP{Listen: []string{}, RateLimit: 100, RateBurst: 200}
+	return HTTP{Listen: []string{}, RateLimit: 100, RateBurst: 200, Proxy: Proxy{ProxyNetworks: []string{}}}
 }
 
 // API scopes a key may hold.
@@ -60,6 +62,7 @@ func validateHTTP(k *checker, h HTTP, s Submission) {
 			k.add("http.tls_cert", "needs http.tls_key as well")
 		}
 	}
+	validateProxy(k, "http", h.Proxy)
 	if h.RateLimit < 0 {
 		k.add("http.rate_limit", "must not be negative, got %v", h.RateLimit)
 	}

@@ -172,10 +172,18 @@ func fieldType(t reflect.Type, key []string) reflect.Type {
 	return t
 }
 
+// fieldByTag looks into embedded structs too (conf.Proxy), whose keys
+// go-toml reads as the outer table's.
 func fieldByTag(t reflect.Type, k string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			if g, ok := fieldByTag(f.Type, k); ok {
+				return g, true
+			}
+			continue
+		}
 		if name == k || (name == "" && strings.EqualFold(f.Name, k)) {
 			return f, true
 		}

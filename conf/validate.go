@@ -152,6 +152,7 @@ func validateSubmission(k *checker, s Submission) {
 	if s.MaxSessionDuration.Duration < time.Second {
 		k.add("submission.max_session_duration", "must be at least 1s, got %v", s.MaxSessionDuration.Duration)
 	}
+	validateProxy(k, "submission", s.Proxy)
 	k.atLeast("submission.spool_threshold", s.SpoolThreshold, 4096)
 	if s.MaxBytesInFlight > 0 && s.MaxBytesInFlight < s.MaxMessageBytes {
 		k.add("submission.max_bytes_in_flight",

@@ -50,6 +50,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(backupCmd(), restoreCmd(), reloadCmd())
 	root.AddCommand(webhooksCmd())
 	root.AddCommand(verifyCmd())
+	root.AddCommand(drainCmd())
 	root.AddCommand(clusterCmd())
 	root.AddCommand(tlsCmd())
 	return root

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -36,11 +37,18 @@ func queueCmd() *cobra.Command {
 func queueLsCmd(g *group) *cobra.Command {
 	var f admin.QueueFilter
 	var max int
+	var cluster bool
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List messages, one line per recipient (--json: an array of queue entries)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cluster {
+				if g.offline {
+					return &exitError{exitUsage, errors.New("--cluster asks the running daemons: not with --offline")}
+				}
+				return g.listClusterQueue(cmd.Context(), f, max, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
 			api, done, err := g.reader()
 			if err != nil {
 				return err
@@ -50,6 +58,8 @@ func queueLsCmd(g *group) *cobra.Command {
 		},
 	}
 	g.offlineFlag(cmd)
+	cmd.Flags().BoolVar(&cluster, "cluster", false,
+		"every node of the fleet, through their advertise_admin addresses (unreachable ones are named; exit 69)")
 	cmd.Flags().StringVar(&f.State, "state", "", "only messages with a recipient in this state ("+stateList()+")")
 	cmd.Flags().StringVar(&f.Domain, "domain", "", "only messages with a recipient at this domain")
 	cmd.Flags().StringVar(&f.Rcpt, "rcpt", "", "only messages to this recipient")

@@ -64,6 +64,8 @@ func Handler(api API, log *zap.Logger) http.Handler {
 	mux.HandleFunc("PUT /v1/verify/disposable-list", h.updateDisposableList)
 	mux.HandleFunc("GET /v1/cluster", h.clusterStatus)
 	mux.HandleFunc("GET /v1/tls/report", h.tlsReport)
+	mux.HandleFunc("POST /v1/drain", h.drain)
+	mux.HandleFunc("POST /v1/transfer", h.transfer)
 	return mux
 }
 

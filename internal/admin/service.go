@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mtaq/mtaq/internal/clock"
+	"github.com/mtaq/mtaq/internal/intake"
 	"github.com/mtaq/mtaq/internal/verify"
 	"github.com/mtaq/mtaq/policy"
 	"github.com/mtaq/mtaq/queue"
@@ -60,6 +61,8 @@ type Options struct {
 	Verifier *verify.Verifier
 	// Cluster, set in fleet mode, reports the fleet.
 	Cluster func(context.Context) (*ClusterStatus, error)
+	// Intake takes messages another node transfers (Transfer); nil: none.
+	Intake *intake.Intake
 }
 
 // Service carries out API requests inside the daemon.
@@ -79,6 +82,8 @@ type Service struct {
 	verifier *verify.Verifier
 	cluster  func(context.Context) (*ClusterStatus, error)
 	tls      tlsHolder
+	intake   *intake.Intake
+	drainer  atomic.Pointer[Drainer] // SetDrainer
 }
 
 var _ API = (*Service)(nil)
@@ -101,7 +106,7 @@ func NewService(o Options) *Service {
 	}
 	s := &Service{store: o.Store, wake: o.Scheduler, live: o.Live, clock: o.Clock, log: o.Logger.Named("admin"),
 		unsigned: o.Unsigned, reports: o.Reports, snapshot: o.Snapshot, webhooks: o.Webhooks, verifier: o.Verifier,
-		cluster: o.Cluster}
+		cluster: o.Cluster, intake: o.Intake}
 	s.SetTTLs(o.TTLs)
 	return s
 }

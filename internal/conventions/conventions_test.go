@@ -33,17 +33,20 @@ var mayImport = map[string][]string{
 	// The feedback loop: return path, report listener, report -> queue.Feedback.
 	"internal/bounce":     {"queue", "policy", "internal/clock", "internal/verp", "internal/feedback"},
 	"internal/intake":     {"queue", "policy", "internal/clock", "internal/dkim"},
-	"internal/submission": {"internal/intake", "queue", "policy", "internal/clock"},
-	"internal/maildrop":   {"internal/fsperm"},
-	"internal/pickup":     {"internal/intake", "queue", "policy", "internal/clock", "internal/maildrop"},
+	"internal/submission": {"internal/intake", "queue", "policy", "internal/clock", "internal/proxylisten"},
+	// The PROXY protocol under a listener: whose header is believed.
+	"internal/proxylisten": nil,
+	"internal/maildrop":    {"internal/fsperm"},
+	"internal/pickup":      {"internal/intake", "queue", "policy", "internal/clock", "internal/maildrop"},
 	// intake here only for address syntax: sendmail never opens the queue.
 	"internal/sendmail": {"internal/intake", "queue", "internal/admin", "internal/maildrop", "internal/clock", "internal/dkim"},
 	"internal/admin":    {"internal/intake", "queue", "policy", "scheduler", "internal/clock", "internal/verify"}, // scheduler: its status types
 	"internal/dsn":      {"internal/intake", "queue", "policy", "internal/clock"},
 	// The app-facing HTTP API: sends through intake, reads and manages
 	// through the admin Service (one implementation behind both APIs).
-	"internal/httpapi": {"internal/intake", "internal/admin", "internal/verify", "queue", "internal/clock"},
-	"internal/events":  {"queue", "policy", "internal/clock", "webhook"},
+	"internal/httpapi": {"internal/intake", "internal/admin", "internal/verify", "queue", "internal/clock",
+		"internal/proxylisten"},
+	"internal/events": {"queue", "policy", "internal/clock", "webhook"},
 	// The web console: reads and acts only through the admin Service;
 	// queue and scheduler for their types.
 	"internal/console": {"internal/admin", "queue", "scheduler", "internal/clock"},

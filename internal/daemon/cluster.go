@@ -72,6 +72,14 @@ func (s fleetShare) Publish(e scheduler.DestEvent) {
 	s.n.PublishDestination(cluster.DestinationEvent{Domain: e.Domain, Kind: e.Kind, Wait: e.Wait, Reply: e.Reply})
 }
 
+// nodeName is cluster.node (or the hostname); "" without [cluster].
+func (f *fleet) nodeName() string {
+	if f == nil {
+		return ""
+	}
+	return f.name
+}
+
 func (f *fleet) stop() {
 	if f != nil {
 		f.node.Stop()

@@ -83,6 +83,7 @@ type Daemon struct {
 	metrics    *metrics.Registry
 	metricsSrv *metrics.Server // nil without metrics.listen
 	fleet      *fleet          // nil without [cluster]
+	drain      *drainer        // mtaq drain
 
 	// For /readyz: set once submission listens, and when Stop begins.
 	listening, stopping atomic.Bool
@@ -172,8 +173,9 @@ func Start(o Options) (*Daemon, error) {
 		shut()
 		return nil, err
 	}
+	gate := &dueGate{Store: store} // closed while mtaq drain --transfer-to hands messages over
 	d.sched = scheduler.New(scheduler.Options{
-		Store:     store,
+		Store:     gate,
 		Deliverer: d.deliv,
 		Clock:     o.Clock,
 		Schedule: policy.Schedule{First: c.Retry.First.Duration, Max: c.Retry.Max.Duration,
@@ -224,10 +226,14 @@ func Start(o Options) (*Daemon, error) {
 	d.hooks = hooks
 	var svc *admin.Service
 	if d.admin, svc, err = startAdmin(c, o, store, d.sched, d.unsigned.snapshot, d.fbl, webhookSet{hooks.hooks},
-		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet); err == nil {
+		snapshotter(c.DataDir, store, pk, o.Logger), d.verifier, fleet, in); err == nil {
 		d.svc = svc
 		svc.SetReloader(d.ReloadNow)
 		svc.SetTLSReporter(tlsReport(c, o, counter))
+		token, _ := c.Admin.AdminToken() // read once already by startAdmin
+		d.drain = &drainer{log: o.Logger.Named("drain"), clock: o.Clock, node: cmp.Or(fleet.nodeName(), c.Hostname), store: store,
+			gate: gate, sched: d.sched, in: in, fleet: fleet, token: token}
+		svc.SetDrainer(d.drain)
 	} else {
 		pk.Close()
 		shut()
@@ -266,6 +272,7 @@ func Start(o Options) (*Daemon, error) {
 		SpoolDir:                      filepath.Join(c.DataDir, "spool"),
 		SpoolThreshold:                int(c.Submission.SpoolThreshold),
 		MaxBytesInFlight:              c.Submission.MaxBytesInFlight,
+		ProxyNetworks:                 c.Submission.ProxyPrefixes(),
 	})
 	if err == nil {
 		err = d.fbl.listen(c, o, d.subCerts.config())

@@ -35,7 +35,8 @@ func startHTTP(c conf.Config, o Options, in *intake.Intake, store *queue.PebbleS
 	}
 	srv, err := httpapi.New(httpapi.Options{Listen: c.HTTP.Listen, TLS: hc.config(), Keys: keys, Intake: in, Store: store,
 		Admin: svc, MaxMessageBytes: c.Submission.MaxMessageBytes, RateLimit: c.HTTP.RateLimit, RateBurst: c.HTTP.RateBurst,
-		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted, Mount: map[string]http.Handler{console.Prefix: ui}})
+		Clock: o.Clock, Logger: o.Logger, OnAccepted: reg.Accepted, Mount: map[string]http.Handler{console.Prefix: ui},
+		ProxyNetworks: c.HTTP.ProxyPrefixes()})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -41,6 +41,12 @@ func (d *Daemon) readiness() []metrics.Check {
 			return nil
 		}},
 		{Name: "disk", Err: d.store.SpaceLeft},
+		{Name: "intake", Err: func() error {
+			if d.in != nil && d.in.Draining() {
+				return errors.New("draining (mtaq drain)")
+			}
+			return nil
+		}},
 	}
 }
 

@@ -173,7 +173,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	if code, body := get(addr, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
-	if code, body := get(addr, "/readyz"); code != 200 || body != "queue: ok\nlisteners: ok\ndisk: ok\n" {
+	if code, body := get(addr, "/readyz"); code != 200 || body != "queue: ok\nlisteners: ok\ndisk: ok\nintake: ok\n" {
 		t.Errorf("/readyz: %d %q", code, body)
 	}
 

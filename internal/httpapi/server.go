@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/intake"
+	"github.com/mtaq/mtaq/internal/proxylisten"
 )
 
 // OpenAPI is the API's OpenAPI 3.1 document, served at /v1/openapi.json.
@@ -55,6 +57,10 @@ type Options struct {
 	// Mount serves more handlers on the same listeners, by ServeMux
 	// pattern (the web console at "/ui/"); they do their own auth.
 	Mount map[string]http.Handler
+	// ProxyNetworks, when set, puts the PROXY protocol under every
+	// listener (internal/proxylisten): requests from them carry the
+	// client's address as RemoteAddr (the console's sign-in limit, logs).
+	ProxyNetworks []netip.Prefix
 }
 
 // Server is the running API.
@@ -102,6 +108,7 @@ func New(o Options) (*Server, error) {
 			}
 			return nil, fmt.Errorf("http.listen %s: %w", a, err)
 		}
+		ln = proxylisten.Wrap(ln, proxylisten.Options{Networks: o.ProxyNetworks, Logger: s.log})
 		if o.TLS != nil {
 			ln = tls.NewListener(ln, o.TLS)
 		}

@@ -18,5 +18,7 @@
 //	I3 a trusted message lacking From, Date or Message-ID gets them;
 //	   nothing present is ever added to or rewritten.
 //	I4 Submit returns nil only after the synced commit, so a caller's
-//	   "queued" (250, exit 0, 202) is never early.
+//	   "queued" (250, exit 0, 202) is never early. Transferred (messages
+//	   another fleet node hands over, already checked where they came in)
+//	   keeps it too: the sender deletes its copy only after that commit.
 package intake

@@ -51,6 +51,8 @@ var (
 	ErrStorage      = refuse(451, "4.3.0", "Temporary storage failure, try again later")
 	ErrNoSpace      = refuse(452, "4.3.1", "Insufficient system storage")
 	ErrLongHeader   = refuse(554, "5.6.0", "Header line too long and cannot be folded")
+	// ErrDraining: the node is draining (mtaq drain); another takes the mail.
+	ErrDraining = refuse(421, "4.3.2", "Service not available: this server is draining, try another")
 )
 
 // noDKIM refuses mail from a domain without a key (dkim_require).

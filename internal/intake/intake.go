@@ -66,6 +66,8 @@ type Intake struct {
 	// refuse is Options.RefuseSuppressed, which a reload may change.
 	refuse atomic.Bool
 	pools  atomic.Pointer[Pools]
+	// draining refuses new mail (mtaq drain): see SetDraining.
+	draining atomic.Bool
 }
 
 // signing is the DKIM part of the options, swapped as one on reload.
@@ -100,6 +102,14 @@ func New(o Options) *Intake {
 	in.SetPools(o.Pools)
 	return in
 }
+
+// SetDraining starts (or ends) refusing new mail with ErrDraining, a
+// temporary refusal, so clients retry on another node (mtaq drain). mtaq's
+// own DSNs still go in: they are part of what the node delivers.
+func (in *Intake) SetDraining(on bool) { in.draining.Store(on) }
+
+// Draining reports whether new mail is refused.
+func (in *Intake) Draining() bool { return in.draining.Load() }
 
 // SetRefuseSuppressed changes [suppression] on_suppressed for the next
 // RCPT: refuse (550) or record the recipient rejected.
@@ -443,6 +453,9 @@ type Accepted struct {
 // scheduler; only then may the caller say "queued" (I4). Storage trouble
 // is a 4xx: 452 4.3.1 when the disk is full, 451 4.3.0 otherwise.
 func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
+	if in.Draining() && m.Origin.Kind != DSN {
+		return nil, ErrDraining
+	}
 	now := in.o.Clock.Now()
 	id := m.ID
 	if id == "" {

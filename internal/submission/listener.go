@@ -26,6 +26,7 @@ type idleListener struct {
 	limit    *connLimit
 	trusted  []netip.Prefix
 	hostname string
+	draining func() bool   // intake's: new connections get a 421 4.3.2
 	tls      *tls.Config   // implicit TLS only: the 421 is sent under TLS
 	refusing chan struct{} // bounds the goroutines finishing 421s
 	closed   chan struct{} // closed by Close
@@ -37,7 +38,7 @@ type idleListener struct {
 
 func newIdleListener(l net.Listener, s *Server) *idleListener {
 	return &idleListener{Listener: l, timeout: s.opts.ReadTimeout, maxLife: s.opts.MaxSessionDuration,
-		limit: s.conns, trusted: s.opts.Trusted, hostname: s.opts.Hostname,
+		limit: s.conns, trusted: s.opts.Trusted, hostname: s.opts.Hostname, draining: s.in.Draining,
 		refusing: make(chan struct{}, maxRefusing), closed: make(chan struct{}), conns: map[*idleConn]struct{}{}}
 }
 
@@ -46,6 +47,7 @@ var (
 	errTooManyFromIP  = errors.New("too many connections from one address")
 	errTooManyFromNet = errors.New("too many connections from one network")
 	errTooManyConns   = errors.New("too many connections")
+	errDrainingConn   = errors.New("draining")
 )
 
 const (
@@ -64,6 +66,10 @@ func (l *idleListener) Accept() (net.Conn, error) {
 			ip = ta.AddrPort().Addr().Unmap()
 		}
 		untrusted := !trustedIP(l.trusted, ip)
+		if l.draining != nil && l.draining() {
+			l.refuse(c, errDrainingConn) // before a slot: nothing to release
+			continue
+		}
 		if err := l.limit.acquire(ip, untrusted); err != nil {
 			l.refuse(c, err)
 			continue
@@ -86,6 +92,8 @@ func (l *idleListener) refusal(why error) string {
 		return "421 4.7.0 " + l.hostname + " Too many connections from your address, try again later\r\n"
 	case errors.Is(why, errTooManyFromNet):
 		return "421 4.7.0 " + l.hostname + " Too many connections from your network, try again later\r\n"
+	case errors.Is(why, errDrainingConn):
+		return "421 4.3.2 " + l.hostname + " Service not available: this server is draining, try another\r\n"
 	}
 	return "421 4.3.2 " + l.hostname + " Too many connections, try again later\r\n"
 }
@@ -108,8 +116,8 @@ func (l *idleListener) refuse(c net.Conn, why error) {
 func (l *idleListener) refuseClear(c net.Conn, msg string) {
 	c.SetWriteDeadline(clock.Real{}.Now().Add(100 * time.Millisecond))
 	_, err := io.WriteString(c, msg)
-	if tc, ok := c.(*net.TCPConn); ok && err == nil {
-		tc.CloseWrite()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && err == nil {
+		cw.CloseWrite() // *net.TCPConn, or proxylisten's
 	}
 	select {
 	case l.refusing <- struct{}{}:

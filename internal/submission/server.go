@@ -42,6 +42,7 @@ import (
 
 	"github.com/mtaq/mtaq/internal/clock"
 	"github.com/mtaq/mtaq/internal/intake"
+	"github.com/mtaq/mtaq/internal/proxylisten"
 )
 
 // Options configure a Server. Zero durations and limits take the defaults
@@ -118,6 +119,11 @@ type Options struct {
 	SpoolDir         string
 	SpoolThreshold   int
 	MaxBytesInFlight int64
+	// ProxyNetworks, when set, puts the PROXY protocol on every listener
+	// (internal/proxylisten): a connection from them must send a header,
+	// and its client address is the one every check above sees (S3, S6,
+	// AUTH failures, Received). Others are served as themselves.
+	ProxyNetworks []netip.Prefix
 }
 
 // maxLineLength is go-smtp's limit for commands and DATA lines. It is above
@@ -296,6 +302,7 @@ func (s *Server) Start() error {
 				}
 				return fmt.Errorf("submission: listen on %s (%s): %w", addr, Kind(k), err)
 			}
+			ln = proxylisten.Wrap(ln, proxylisten.Options{Networks: s.opts.ProxyNetworks, Logger: s.log})
 			il := newIdleListener(ln, s)
 			if Kind(k) == ImplicitTLS {
 				il.tls = s.opts.TLS

@@ -30,6 +30,7 @@ var (
 	errAuthRequired = reply(530, 5, 7, 0, "Authentication required")
 	errTLSRequired  = reply(530, 5, 7, 0, "Must issue a STARTTLS command first")
 	errBadHelo      = reply(501, 5, 5, 2, "Bad HELO/EHLO argument")
+	errDraining     = toSMTP(intake.ErrDraining)
 )
 
 func reply(code, a, b, c int, msg string) *smtp.SMTPError {
@@ -99,6 +100,10 @@ func (ss *session) end() {
 // untrusted client must have authenticated before MAIL (RFC 4954 530).
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.Reset()
+	if ss.s.in.Draining() {
+		ss.end() // a 421 closes the session (RFC 5321 4.2.2)
+		return errDraining
+	}
 	if ss.kind != Plain && !ss.mayRelay() {
 		if !ss.tls {
 			return errTLSRequired
