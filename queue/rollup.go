@@ -230,10 +230,11 @@ func addOutcomes(b *pebble.Batch, evs []Event, now time.Time) error {
 			continue
 		}
 		t := evs[i].At.Unix()
-		h, d := hours[floorDiv(t, 3600)], days[dayDom{floorDiv(t, 86400), eventDomain(&evs[i])}]
+		hk, dk := floorDiv(t, 3600), dayDom{floorDiv(t, 86400), eventDomain(&evs[i])}
+		h, d := hours[hk], days[dk]
 		h.add(c)
 		d.add(c)
-		hours[floorDiv(t, 3600)], days[dayDom{floorDiv(t, 86400), eventDomain(&evs[i])}] = h, d
+		hours[hk], days[dk] = h, d
 	}
 	for h, c := range hours {
 		if err := b.Merge(hourKey(h), c.operand(), nil); err != nil {
