@@ -87,8 +87,7 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				continue
 			}
 			f.dialed++
-			dst := dest{key: domainKey(job), host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain),
-				src: job.Source, ehlo: job.EHLO}
+			dst := dest{key: job.Domain, host: mx.Host, ip: ip, port: d.opts.Port, mode: d.modeFor(job.Domain)}
 			if stsID != "" {
 				dst.mode = modeRequire
 			}
@@ -184,6 +183,9 @@ func (f *failover) final(domain string, implicit bool, perIP int) Result {
 // attempt opens a connection to dst, runs the job on it and logs it. The
 // session goes back to the idle pool when it can carry more.
 func (d *Deliverer) attempt(ctx context.Context, job Job, body []byte, dst dest) outcome {
+	if dst.relay == nil {
+		dst = fromSource(job, dst)
+	}
 	s, out := d.open(ctx, job, dst)
 	if out != nil {
 		d.logAttempt(job, &session{d: d, dst: dst}, *out)

@@ -32,11 +32,11 @@ import (
 //	w/<consumer>/<seq u64>         dead letter: an event a consumer gave up on (DeadLetter)
 //	g/<consumer>                   a consumer's hold: it stopped itself (Hold)
 //	h/<lower-case address>         delivery history: last delivered, last bounced (H1)
+//	u/c/<day u32>/<ip>\x00<domain>  sent today per source IP and destination (warm-up), see sent.go
+//	u/s/<ip>                       a source IP's first sending day (warm-up day 0), see sent.go
 //	p/<seq u64>                    shared-list outbox entry (SharedChange), see shared.go
 //	q/<addr>\x00<seq u64>          its address index, see shared.go
 //	v/<name>                       shared-list marks (version applied, node id), see shared.go
-//	u/c/<day u32>/<ip>\x00<domain>  sent today per source IP and destination (warm-up), see sent.go
-//	u/s/<ip>                       a source IP's first sending day (warm-up day 0), see sent.go
 //
 // IDs never contain '/' (validID), so "r/<id>/" is a prefix of exactly one
 // message's recipients.

@@ -191,9 +191,8 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 	defer s.mu.Unlock()
 	out := make([]DestinationStatus, 0, len(s.dests))
 	for domain, d := range s.dests {
-		st := DestinationStatus{State: d.state(now), Limit: d.limit, MaxLimit: d.max,
+		st := DestinationStatus{Domain: domain, State: d.state(now), Limit: d.limit, MaxLimit: d.max,
 			Failures: d.fails, LastReply: d.last}
-		st.Domain, st.SourceIP = splitDest(domain)
 		if now.Before(d.pausedTo) {
 			st.PausedUntil = d.pausedTo
 		}
@@ -203,6 +202,7 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 		if l := s.lanes[domain]; l != nil {
 			st.Active, st.Waiting = l.active, len(l.jobs)
 		}
+		st.Domain, st.SourceIP = splitDest(domain) // with pools: "domain from IP"
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool {
