@@ -92,8 +92,7 @@ func (d *Deliverer) tryHosts(ctx context.Context, job Job, body []byte, hosts []
 				continue
 			}
 			f.dialed++
-			dst := dest{key: domainKey(job), host: mx.Host, ip: ip, port: d.opts.Port, mode: mode, pol: pol,
-				src: job.Source, ehlo: job.EHLO}
+			dst := dest{key: job.Domain, host: mx.Host, ip: ip, port: d.opts.Port, mode: mode, pol: pol}
 			out := d.attempt(ctx, job, body, dst)
 			if out.retryPlain {
 				f.note(out.fail)
@@ -195,6 +194,9 @@ func (f *failover) final(domain string, implicit bool, perIP int) Result {
 // attempt opens a connection to dst, runs the job on it and logs it. The
 // session goes back to the idle pool when it can carry more.
 func (d *Deliverer) attempt(ctx context.Context, job Job, body []byte, dst dest) outcome {
+	if dst.relay == nil {
+		dst = fromSource(job, dst)
+	}
 	s, out := d.open(ctx, job, dst)
 	d.reportSession(job.Domain, dst, s, out)
 	if out != nil {

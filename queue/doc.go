@@ -7,12 +7,12 @@
 // Durability: every method that changes state commits one synced Pebble
 // batch before it returns, so a caller may acknowledge (e.g. answer 250) as
 // soon as it returns nil. Pebble groups concurrent synced commits into one
-// fsync. One exception: AddSent (the y/ warm-up counters, sent.go) does
+// fsync. One exception: AddSent (the u/ warm-up counters, sent.go) does
 // not sync; the synced Lease that follows it does.
 //
 // Besides mail, the queue keeps two kinds of transport-security records for
 // the daemon (transport.go), opaque to it and outside every invariant below:
-// l/<domain>, delivery's MTA-STS policy cache, and u/<yyyymmdd>/<domain>,
+// l/<domain>, delivery's MTA-STS policy cache, and y/<yyyymmdd>/<domain>,
 // a day's TLS-RPT counts (internal/tlsrpt). The key layout is in keys.go.
 //
 // Invariants (checked by Store.Check):
@@ -49,6 +49,6 @@
 //	   seek to, so scans skip the tombstones at the head of the due index
 //	   (duemark.go).
 //
-// Key prefixes are single letters (keys.go lists them); y/ holds the
+// Key prefixes are single letters (keys.go lists them); u/ holds the
 // per-day sent counters of source addresses, for warm-up caps (sent.go).
 package queue

@@ -32,13 +32,13 @@ import (
 //	w/<consumer>/<seq u64>         dead letter: an event a consumer gave up on (DeadLetter)
 //	g/<consumer>                   a consumer's hold: it stopped itself (Hold)
 //	h/<lower-case address>         delivery history: last delivered, last bounced (H1)
+//	u/c/<day u32>/<ip>\x00<domain>  sent today per source IP and destination (warm-up), see sent.go
+//	u/s/<ip>                       a source IP's first sending day (warm-up day 0), see sent.go
 //	p/<seq u64>                    shared-list outbox entry (SharedChange), see shared.go
 //	q/<addr>\x00<seq u64>          its address index, see shared.go
 //	v/<name>                       shared-list marks (version applied, node id), see shared.go
-//	y/c/<day u32>/<ip>\x00<domain>  sent today per source IP and destination (warm-up), see sent.go
-//	y/s/<ip>                       a source IP's first sending day (warm-up day 0), see sent.go
 //	l/<domain>                     MTA-STS policy cached by delivery, see transport.go
-//	u/<yyyymmdd>/<domain>          one day's TLS-RPT counts for a policy domain, see transport.go
+//	y/<yyyymmdd>/<domain>          one day's TLS-RPT counts for a policy domain, see transport.go
 //	o/h/<hour u64>                 rollup: outcomes in a UTC hour; o/d/<day u64>/<domain>: per day
 //	                               and destination; o/w/<domain>: waiting recipients; see rollup.go
 //

@@ -65,7 +65,7 @@ type PebbleStore struct {
 	// consumerMu orders changes to consumers' dead letters and holds.
 	consumerMu sync.Mutex
 	histTrim   historyTrim
-	// sentMu orders AddSent's read-modify-write of the y/ counters.
+	// sentMu orders AddSent's read-modify-write of the u/ counters.
 	sentMu sync.Mutex
 	shared *sharedOutbox // nil: the shared outbox is off
 }

@@ -15,12 +15,12 @@ import (
 // domain per UTC day, for the scheduler's warm-up caps and `mtaq stats`
 // (docs/OPERATIONS.md: IP pools and warm-up). Keys:
 //
-//	y/c/<day u32>/<source ip>\x00<domain>   u64 count
-//	y/s/<source ip>                         u32 day the address first sent: its warm-up day 0
+//	u/c/<day u32>/<source ip>\x00<domain>   u64 count
+//	u/s/<source ip>                         u32 day the address first sent: its warm-up day 0
 //
 // Counts are kept for the current and previous day only; first days are
 // kept for good (one small key per address ever configured).
-const kindSent = 'y'
+const kindSent = 'u'
 
 // SentCount is one counter: N recipients taken on from SourceIP for
 // Domain on Day.

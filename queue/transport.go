@@ -14,13 +14,13 @@ import (
 // internal/tlsrpt's counts).
 //
 //	l/<domain>              an MTA-STS policy as delivery cached it
-//	u/<yyyymmdd>/<domain>   one UTC day's TLS-RPT counts for a policy domain
+//	y/<yyyymmdd>/<domain>   one UTC day's TLS-RPT counts for a policy domain
 //
 // Both are written synced, outside any mail batch; losing one costs a
 // policy fetch or a day's counts, never mail.
 const (
 	kindSTSPolicy = 'l'
-	kindTLSReport = 'u'
+	kindTLSReport = 'y'
 )
 
 func validDomainKey(d string) error {

@@ -224,6 +224,7 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 		if l := s.lanes[domain]; l != nil {
 			st.Active, st.Waiting = l.active, len(l.jobs)
 		}
+		st.Domain, st.SourceIP = splitDest(domain) // with pools: "domain from IP"
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -71,7 +71,8 @@ func newSources(pools []Pool, def string) *sources {
 	if len(pools) == 0 {
 		return nil
 	}
-	src := &sources{pools: map[string]*Pool{}, next: map[string]int{}, day: -1}
+	src := &sources{pools: map[string]*Pool{}, next: map[string]int{}, day: -1,
+		sent: map[sentKey]int{}, starts: map[string]int{}}
 	for i := range pools {
 		p := &pools[i]
 		src.pools[p.Name] = p
@@ -155,7 +156,10 @@ func (s *Scheduler) loadSent(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	if s.src.day != day { // the first loader wins: a later one may have read before group counted
-		s.src.day, s.src.sent, s.src.starts = day, sent, starts
+		s.src.day, s.src.sent = day, sent
+		if s.o.Sent != nil { // else the first days known are only in memory: keep them
+			s.src.starts = starts
+		}
 	}
 	s.mu.Unlock()
 	return nil
@@ -171,33 +175,31 @@ type warmWait struct {
 }
 
 // recordSent counts jobs' recipients per source and domain, in memory
-// (already, by group) and on disk, before their lease.
+// (already, by group) and on disk, before their lease; it also notes the
+// first sending day of a source seen for the first time.
 func (s *Scheduler) recordSent(ctx context.Context, jobs []*job) error {
-	if s.o.Sent == nil {
+	if s.src == nil {
 		return nil
 	}
-	day := queue.Day(s.o.Clock.Now())
+	s.mu.Lock()
+	day := s.src.day
 	sums := map[sentKey]int{}
 	for _, j := range jobs {
 		if ip := j.via.ip(); ip != "" {
 			sums[sentKey{ip, j.domain}] += len(j.rcpts)
+			if _, ok := s.src.starts[ip]; !ok {
+				s.src.starts[ip] = day
+			}
 		}
+	}
+	s.mu.Unlock()
+	if s.o.Sent == nil || len(sums) == 0 {
+		return nil
 	}
 	counts := make([]queue.SentCount, 0, len(sums))
 	for k, n := range sums {
 		counts = append(counts, queue.SentCount{Day: day, SourceIP: k.ip, Domain: k.domain, N: n})
 	}
-	if len(counts) == 0 {
-		return nil
-	}
-	// First days are known from now on, also before the next load.
-	s.mu.Lock()
-	for _, c := range counts {
-		if _, ok := s.src.starts[c.SourceIP]; !ok {
-			s.src.starts[c.SourceIP] = day
-		}
-	}
-	s.mu.Unlock()
 	return s.o.Sent.AddSent(ctx, counts)
 }
 

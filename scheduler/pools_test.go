@@ -205,3 +205,18 @@ func TestBusyLaneOfAnotherSourceResumes(t *testing.T) {
 		t.Fatalf("%v; calls %v", got, g.calls)
 	}
 }
+
+// Without a SentStore the counts and first days live in memory: the cap
+// still grows from one day to the next.
+func TestWarmupInMemoryGrows(t *testing.T) {
+	pool := Pool{Name: "new", Sources: []Source{{IP: net.ParseIP("192.0.2.20")}},
+		Warmup: policy.Warmup{Start: 2, Period: 720 * time.Hour}}
+	h := newHarness(t, Options{Pools: []Pool{pool}}, ok250)
+	ids := h.submitPool("", "r@x.test", 10)
+	h.step()
+	h.clk.Set(queue.DayStart(queue.Day(t0) + 1).Add(time.Hour))
+	h.step()
+	if got := h.states(ids); got[queue.Delivered] != 5 { // 2 + 3
+		t.Fatalf("%v, want 5 delivered over two days", got)
+	}
+}

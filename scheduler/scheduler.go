@@ -58,8 +58,6 @@ type Options struct {
 	// with (the feedback loop's per-message token); nil sends the sender
 	// it was submitted with. The queue, events and DSNs keep that one.
 	ReturnPath func(*queue.Message) string
-	// OnOutcome, when set, hears every recipient outcome (metrics).
-	OnOutcome func(Outcome)
 	// Pools are the source-address pools (pools.go); a message goes
 	// from its Message.Pool, else DefaultPool, else the first. With pools
 	// a destination (lane, limits, breaker) is a domain from one source
@@ -71,6 +69,8 @@ type Options struct {
 	// Fleet, in fleet mode, shares destination limits and what is learnt
 	// about destinations with the other nodes; nil: this node is alone.
 	Fleet FleetShare
+	// OnOutcome, when set, hears every recipient outcome (metrics).
+	OnOutcome func(Outcome)
 }
 
 // Outcome is one recipient's outcome, as told to Options.OnOutcome.

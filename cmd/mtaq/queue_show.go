@@ -99,26 +99,31 @@ func showRecipient(w io.Writer, r admin.RecipientEntry, t time.Time) error {
 		fmt.Fprintln(w, "  no attempts yet")
 		return nil
 	}
+	r.Timeline = withSources(r.Timeline)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  TIME\tMX\tIP\tTLS\tTLS POLICY\tCODE\tENHANCED\tTEXT\tDURATION\tDECISION\tNEXT ATTEMPT")
 	for _, a := range r.Timeline {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(a.At), orDash(a.MX), ipText(a),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(a.At), orDash(a.MX), orDash(a.IP),
 			tlsText(a), policyText(a), code(a.Reply), orDash(a.Reply.Enhanced), clip(orDash(a.Reply.Text), 70),
 			duration(a), a.Decision, attemptNext(a))
 	}
 	return tw.Flush()
 }
 
-// ipText is the exchanger's address and, with source pools, where the
-// attempt left from.
-func ipText(a queue.Attempt) string {
-	switch {
-	case a.SourceIP != "":
-		return fmt.Sprintf("%s (from %s, pool %s)", orDash(a.IP), a.SourceIP, a.Pool)
-	case a.Pool != "":
-		return fmt.Sprintf("%s (pool %s)", orDash(a.IP), a.Pool)
+// withSources returns tl with each IP column saying, with source pools,
+// where the attempt left from: "192.0.2.5 (from 127.0.0.20, pool bulk)".
+func withSources(tl []queue.Attempt) []queue.Attempt {
+	out := make([]queue.Attempt, len(tl))
+	for i, a := range tl {
+		switch {
+		case a.SourceIP != "":
+			a.IP = fmt.Sprintf("%s (from %s, pool %s)", orDash(a.IP), a.SourceIP, a.Pool)
+		case a.Pool != "":
+			a.IP = fmt.Sprintf("%s (pool %s)", orDash(a.IP), a.Pool)
+		}
+		out[i] = a
 	}
-	return orDash(a.IP)
+	return out
 }
 
 func orDash(s string) string {

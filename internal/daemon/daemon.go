@@ -188,14 +188,14 @@ func Start(o Options) (*Daemon, error) {
 		Workers:           c.Delivery.Workers,
 		PerDomain:         c.Delivery.PerDomainConcurrency,
 		PerDomainRate:     c.Delivery.PerDomainRate,
+		Pools:             schedulerPools(c, o.Logger),
+		DefaultPool:       c.Delivery.DefaultPool(),
+		Sent:              store,
 		Rand:              o.Rand,
 		Logger:            o.Logger,
 		MailLog:           o.Logger.Named("mail"),
 		OnOutcome:         reg.Outcome,
 		ReturnPath:        d.fbl.returnPath(),
-		Pools:             schedulerPools(c, o.Logger),
-		DefaultPool:       c.Delivery.DefaultPool(),
-		Sent:              store,
 		Fleet:             fleet.share(),
 	})
 	fleet.connect(d.sched)

@@ -67,10 +67,8 @@ type Options struct {
 	ReturnPathDomain string
 	IPs              []net.IP // outbound addresses
 	Hostname         string   // what EHLO says
+	Sources          []Source // [[delivery.pool]] addresses: in SPF, each PTR checked against its pool's EHLO
 	DKIM             []DKIMKey
-	// Sources are the [[delivery.pool]] addresses: SPF must allow them,
-	// and each one's PTR must be its pool's EHLO name.
-	Sources []Source
 	// FetchSTS fetches a domain's MTA-STS policy as delivery does
 	// (delivery.FetchSTSPolicy); nil: the policy is not checked.
 	FetchSTS func(ctx context.Context, domain string) (delivery.STSPolicy, error)

@@ -63,9 +63,9 @@ type Intake struct {
 	o    Options
 	log  *zap.Logger
 	keys atomic.Pointer[signing] // replaced whole by SetDKIM
+	pool atomic.Pointer[Pools]   // Options.Pools, replaced whole by SetPools
 	// refuse is Options.RefuseSuppressed, which a reload may change.
 	refuse atomic.Bool
-	pools  atomic.Pointer[Pools]
 	// draining refuses new mail (mtaq drain): see SetDraining.
 	draining atomic.Bool
 }
@@ -151,10 +151,8 @@ type Origin struct {
 	// Protocol is the Received field's "with": ESMTP, ESMTPS, ESMTPSA
 	// (RFC 3848), HTTP, HTTPS, or "local".
 	Protocol string
-	UID      int // sendmail: the file's owner
-	// User is the submission user: SMTP AUTH's, or the HTTP API key's;
-	// "" otherwise. Pool rules match on it.
-	User     string
+	UID      int    // sendmail: the file's owner
+	User     string // the submission user (SMTP AUTH, the HTTP API key's); pool rules match on it
 	FullName string // sendmail -F: the name in an added From
 	// Fixup adds a missing Message-ID, Date or From (I3): trusted
 	// networks, authenticated users, sendmail, the HTTP API and mtaq's
@@ -471,7 +469,7 @@ func (in *Intake) Submit(ctx context.Context, m Message) (*Accepted, error) {
 	qm := &queue.Message{ID: id, Sender: m.Sender, Arrived: now, Size: int64(len(p.Data)),
 		ClientAddr: m.Origin.ClientAddr, Helo: m.Origin.Helo, NoDSN: m.Origin.NoDSN,
 		Tag: p.Tag, Metadata: p.Metadata, Idempotency: m.Idempotency,
-		Pool: in.pools.Load().Choose(m.Sender, m.Origin.User, p.Tag)}
+		Pool: in.pool.Load().Choose(m.Sender, m.Origin.User, p.Tag)}
 	rejected := 0
 	for i, r := range m.Rcpts {
 		qr := queue.Recipient{Index: i, Address: r.Address, Domain: r.Domain, State: queue.Queued,

@@ -47,4 +47,4 @@ func (r PoolRule) matches(domain, user, tag string) bool {
 }
 
 // SetPools replaces the pool rules (start, SIGHUP); nil: no pools.
-func (in *Intake) SetPools(p *Pools) { in.pools.Store(p) }
+func (in *Intake) SetPools(p *Pools) { in.pool.Store(p) }
