@@ -21,7 +21,7 @@ import (
 const (
 	modelName      = "logistic"
 	modelThreshold = 0.3 // below this probability the model stays silent (chosen by cross-validation)
-	modelScale     = 50   // weight = modelScale × probability (23..50)
+	modelScale     = 50  // weight = modelScale × probability (23..50)
 )
 
 // fallback is a learned model: the most probable category for a reply's
