@@ -29,10 +29,12 @@ var replyFiles = []string{
 var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
 	"../../shared/bounce-corpus/dev.jsonl": {1, 0.98, 0.004},
 	"testdata/replies/dev.jsonl":           {0.99, 0.945, 0.005},
-	// Round 4's fresh batches H-ZF added 80 rows unseen by any rule (the
+	// Round 4's fresh batches H-ZP added 103 rows unseen by any rule (the
 	// fifth fell from 84.6% to 80.3% when H-Q's 41 joined, before the
-	// round's changes); 81.3% on 262 rows after, 3 false suppressions.
-	"testdata/replies/heldback.jsonl": {0.99, 0.81, 0.012},
+	// round's changes); 81.4% on 285 rows after, 4 false suppressions
+	// (two of them unexplained replies taken at their word, as issue 15
+	// item 1 asks, lifting after unclassified_ttl).
+	"testdata/replies/heldback.jsonl": {0.99, 0.81, 0.015},
 }
 
 var issueTarget = struct{ class, category, falseSuppress float64 }{0.99, 0.93, 0.005}
