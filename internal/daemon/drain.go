@@ -102,16 +102,17 @@ func (dr *drainer) Drain(ctx context.Context, r admin.DrainRequest) (*admin.Drai
 	}
 	res.Target = target
 	err = dr.transfer(ctx, admin.NewTCPClient(target, dr.token), res)
-	if res, rerr := dr.result(ctx, res); rerr == nil && err != nil {
+	res, rerr := dr.result(ctx, res)
+	if err != nil {
 		return nil, fmt.Errorf("transfer to %s stopped after %d messages (%d still here, delivered from here until you run it again): %w",
 			r.TransferTo, res.Transferred+res.Existing, res.Left, err)
 	}
-	if err != nil {
-		return nil, err
+	if rerr != nil {
+		return nil, rerr
 	}
 	dr.log.Info("transfer done", zap.String("to", r.TransferTo), zap.Int("messages", res.Transferred),
 		zap.Int("existing", res.Existing))
-	return dr.result(ctx, res)
+	return res, nil
 }
 
 // target is the node's advertise_admin from the node registry.

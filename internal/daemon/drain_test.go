@@ -289,3 +289,44 @@ func TestDrainTransferInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// A single node drains too (no [cluster]): the HTTP API answers 503 with
+// Retry-After and the intake's reply; --cancel takes mail again.
+func TestDrainHTTP(t *testing.T) {
+	n, url := newHTTPInternet(t)
+	n.mx("example.net", 10, "mx.example.net", "127.0.0.2")
+	ctx := context.Background()
+	cl := admin.NewClient(n.d.cfg.AdminSocketPath())
+	res, err := cl.Drain(ctx, admin.DrainRequest{})
+	if err != nil || !res.Draining || res.Node != "mtaq.test" {
+		t.Fatalf("drain: %+v %v", res, err)
+	}
+	post := func() (*http.Response, string) {
+		req, _ := http.NewRequest("POST", url+"/v1/messages",
+			strings.NewReader(`{"from": "a@shop.example", "to": ["b@example.net"], "text": "x"}`))
+		req.Header.Set("Authorization", "Bearer "+httpTestKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := post()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		!strings.Contains(body, "421 4.3.2") {
+		t.Fatalf("POST while draining: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if _, err := cl.Drain(ctx, admin.DrainRequest{TransferTo: "elsewhere"}); err == nil ||
+		!strings.Contains(err.Error(), "fleet mode") {
+		t.Errorf("--transfer-to without [cluster]: %v", err)
+	}
+	if res, err := cl.Drain(ctx, admin.DrainRequest{Cancel: true}); err != nil || res.Draining {
+		t.Fatalf("cancel: %+v %v", res, err)
+	}
+	if resp, body := post(); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST after the drain: %d %s", resp.StatusCode, body)
+	}
+}
