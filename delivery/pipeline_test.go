@@ -251,8 +251,11 @@ func TestBodyWriteDeadline(t *testing.T) {
 	start := time.Now()
 	rs := d.Deliver(ctxT(t), j)
 	wantAll(t, rs, 1, 0, "4.4.2", StageData)
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("took %v with a 300ms command timeout", took)
+	// Ended by the write deadline, not the minute-long DataTimeout (the
+	// bound is loose: under -race on a loaded machine writing the 15.6 MB
+	// into the socket buffers alone takes seconds).
+	if took := time.Since(start); took > 40*time.Second {
+		t.Errorf("took %v with a 300ms command timeout and a 1m data timeout", took)
 	}
 	close(stuck)
 }

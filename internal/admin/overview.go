@@ -155,7 +155,11 @@ func (s *Service) DestinationQueues(ctx context.Context) ([]DestinationQueue, er
 			by[st.Domain] = d
 			out = append(out, d)
 		}
-		d.Live = &st
+		// With [[delivery.pool]] a domain has one state per source
+		// address: show the one that holds mail back (parked, throttled).
+		if d.Live == nil || (d.Live.State == "ok" && st.State != "ok") {
+			d.Live = &st
+		}
 	}
 	busy := func(d *DestinationQueue) int {
 		if d.Live != nil && d.Live.State != "ok" {

@@ -79,7 +79,11 @@ func TestDestinationQueues(t *testing.T) {
 	f.enqueue("a@many.test", "b@many.test", "c@many.test")
 	f.enqueue("a@few.test")
 	parked := t0.Add(10 * time.Minute)
-	f.svc.live = fakeLive{{Domain: "few.test", State: "parked", ParkedUntil: parked, LastReply: "421 busy"},
+	// few.test from two source addresses (pools): the parked one shows,
+	// whichever order the scheduler lists them in.
+	f.svc.live = fakeLive{{Domain: "few.test", SourceIP: "192.0.2.1", State: "ok"},
+		{Domain: "few.test", SourceIP: "192.0.2.2", State: "parked", ParkedUntil: parked, LastReply: "421 busy"},
+		{Domain: "few.test", SourceIP: "192.0.2.3", State: "ok"},
 		{Domain: "gone.test", State: "ok"}}
 	ds, err := f.svc.DestinationQueues(bg)
 	f.check(err)
