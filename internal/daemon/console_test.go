@@ -130,13 +130,33 @@ func get[T any](b *browser, what string, a chromedp.Action[T]) T {
 
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	return get(b, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
+	return settled(b, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
 }
 
 // textContent is the element's text even when hidden (a closed details).
 func (b *browser) textContent(sel string) string {
 	b.t.Helper()
-	return get(b, "text content of "+sel, chromedp.TextContent(chromedp.CSS(sel)))
+	return settled(b, "text content of "+sel, chromedp.TextContent(chromedp.CSS(sel)))
+}
+
+// settled runs a read that may meet the page while a navigation the test
+// started is still replacing it ("No node with given id found": the node
+// chromedp found was in the document being unloaded); it is asked again
+// until it answers, within waitfor's bound.
+func settled[T any](b *browser, what string, a chromedp.Action[T]) T {
+	b.t.Helper()
+	var v T
+	waitfor.NoError(b.t, func() error {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		defer cancel()
+		got, err := chromedp.Run(ctx, a)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		v = got
+		return nil
+	})
+	return v
 }
 
 func evalAs[T any](b *browser, js string) T {
