@@ -21,6 +21,10 @@
 # (removing it from the queue) is counted too. smtp-source and smtp-sink
 # are not in either tree.
 #
+# With CPU_AB=/path/to/another/mtaq it measures only mtaq unsigned, that
+# build against this tree's, alternating runs on fresh data directories
+# (before/after a change, on the same load), and skips DKIM and Postfix.
+#
 # Needs root and the postfix package, like compare.sh. Ports: sink 2526,
 # Postfix 2525, mtaq 2530 (metrics 2531). With MTAQ_PPROF=true mtaq serves
 # /debug/pprof/ on 2531 (for profiling during a run). Every process started
@@ -72,6 +76,17 @@ med() { awk -v c="$2" '{ print $c }' "$work/$1" | median; }
 key() { printf '[[dkim]]\ndomain = "sender.bench.example"\nselector = "%s"\nkey_file = "%s"\n' "$1" "$2"; }
 nodsn=$'[dsn]\nenabled = false'
 echo "disk: $("$shared/fsync.sh" "$work" 5 1 | tail -n 1) fsyncs/s (1 writer); $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [[ -n ${CPU_AB:-} ]]; then
+  for _ in $(seq 1 "$runs"); do
+    MTAQ_BIN=$CPU_AB mtaq_start "$nodsn"; measure base "$mtaq_pid" 127.0.0.1:2530; mtaq_stop
+    mtaq_start "$nodsn"; measure this "$mtaq_pid" 127.0.0.1:2530; mtaq_stop
+  done
+  b=$(med base 1); t=$(med this 1)
+  echo "disk: $("$shared/fsync.sh" "$work" 5 1 | tail -n 1) fsyncs/s (1 writer); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  awk -v b="$b" -v t="$t" -v n="$runs" 'BEGIN{ printf "medians of %d alternating runs: %s %.3f ms CPU/msg, this tree %.3f ms CPU/msg (%+.1f%%)\n", n, ENVIRON["CPU_AB"], b, t, 100 * (t / b - 1) }'
+  exit 0
+fi
 
 mtaq_mode() { # LABEL EXTRA_TOML
   mtaq_start "$2"
