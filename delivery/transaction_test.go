@@ -77,3 +77,31 @@ func BenchmarkNormalizeBody(b *testing.B) {
 		}
 	}
 }
+
+func TestHas8bit(t *testing.T) {
+	for n := range 40 {
+		b := []byte(strings.Repeat("a", n))
+		if has8bit(b) {
+			t.Fatalf("%d ASCII bytes reported 8-bit", n)
+		}
+		for i := range n {
+			b[i] = 0x80 | byte(i)
+			if !has8bit(b) {
+				t.Fatalf("8-bit byte at %d of %d missed", i, n)
+			}
+			b[i] = 0x7f
+		}
+	}
+}
+
+// BenchmarkHas8bit is the 8-bit check of every delivery, over a 3 KB
+// ASCII body (the whole body is read).
+func BenchmarkHas8bit(b *testing.B) {
+	body := []byte(strings.Repeat("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXY\r\n", 47))
+	b.SetBytes(int64(len(body)))
+	for range b.N {
+		if has8bit(body) {
+			b.Fatal("ASCII reported 8-bit")
+		}
+	}
+}
