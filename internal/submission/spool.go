@@ -80,7 +80,9 @@ func (s *bodySpool) write(p []byte) {
 	}
 	if s.f == nil && len(s.mem)+len(p) <= s.threshold {
 		if s.mem == nil {
-			if b, ok := memBodies.Get().(*[]byte); ok {
+			// A recycled buffer larger than threshold would let a
+			// stalled transfer hold more than threshold (S5): left out.
+			if b, ok := memBodies.Get().(*[]byte); ok && cap(*b) <= s.threshold {
 				s.mem = (*b)[:0]
 			}
 		}
