@@ -8,7 +8,7 @@
 # Each run, for each MTA: first as fast as SESSIONS closed-loop sessions go
 # (its maximum accept rate while relaying), then open loop at half of
 # mtaq's maximum, then (Postfix) at half of its own. Prints one line per
-# measurement, then the medians of p50 and p99. Needs root and the postfix
+# measurement, then the medians of p50, p99 and p99.9. Needs root and the postfix
 # package. Ports: sink 2526, Postfix 2525, mtaq 2530.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,7 +44,7 @@ done
 for name in "mtaq max" "mtaq at half" "postfix max" "postfix at mtaq's half" "postfix at half"; do
   grep -F "$name: " "$work/lat.log" | awk -v n="$name" '
     { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-      a[NR] = v["achieved"] + 0; p50[NR] = v["p50"] + 0; p99[NR] = v["p99"] + 0 }
+      a[NR] = v["achieved"] + 0; p50[NR] = v["p50"] + 0; p99[NR] = v["p99"] + 0; p999[NR] = v["p99.9"] + 0 }
     function med(x,   n, i, j, t) { n = NR; for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }; return x[int((n + 1) / 2)] }
-    END { printf "median %-24s achieved %7.1f/s  p50 %6.2f ms  p99 %6.2f ms\n", n":", med(a), med(p50), med(p99) }'
+    END { printf "median %-24s achieved %7.1f/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms\n", n":", med(a), med(p50), med(p99), med(p999) }'
 done

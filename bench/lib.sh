@@ -18,7 +18,7 @@ now() { date +%s.%N; }
 
 # mtaq_start [EXTRA_TOML]: a fresh data dir, listening on 2530, relaying
 # to the sink, metrics on 2531 (and /debug/pprof/ with MTAQ_PPROF=true);
-# waits until it listens.
+# waits until it listens. MTAQ_BIN runs another build (default: this tree's).
 mtaq_start() {
   rm -rf "$work/data"
   cat >"$work/mtaq.toml" <<TOML
@@ -39,7 +39,7 @@ level = "warn"
 ${1:-[dsn]
 enabled = false}
 TOML
-  "$work/mtaq" serve --config "$work/mtaq.toml" >"$work/mtaq.log" 2>&1 &
+  "${MTAQ_BIN:-$work/mtaq}" serve --config "$work/mtaq.toml" >"$work/mtaq.log" 2>&1 &
   mtaq_pid=$!
   for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/2530) 2>/dev/null && return; sleep 0.1; done
   echo "mtaq did not listen:" >&2; tail -n 20 "$work/mtaq.log" >&2; exit 1

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -92,6 +93,9 @@ const maxLine = 998
 // and quoted-printable lines are never that long). go-smtp's dot writer does
 // the dot-stuffing and turns LF into CRLF, but passes a bare CR through.
 func normalizeBody(body []byte) []byte {
+	if wireReady(body) {
+		return body // mtaq's own intake stores CRLF lines: the usual case, no copy
+	}
 	out := make([]byte, 0, len(body)+len(body)/64+2)
 	line := 0
 	for i := 0; i < len(body); i++ {
@@ -114,6 +118,24 @@ func normalizeBody(body []byte) []byte {
 		out = append(out, '\r', '\n')
 	}
 	return out
+}
+
+// wireReady reports whether normalizeBody would return body unchanged:
+// not empty, every line ending in CRLF with no other CR and at most
+// maxLine octets before it. The caller only reads what it returns, so
+// the body may then be sent as it is.
+func wireReady(body []byte) bool {
+	if len(body) == 0 {
+		return false
+	}
+	for len(body) > 0 {
+		i := bytes.IndexByte(body, '\n')
+		if i < 1 || body[i-1] != '\r' || i-1 > maxLine || bytes.IndexByte(body[:i-1], '\r') >= 0 {
+			return false
+		}
+		body = body[i+1:]
+	}
+	return true
 }
 
 // checkAddr refuses what would corrupt the command line or inject ESMTP

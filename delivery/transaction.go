@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -139,7 +140,15 @@ func (s *session) mailCmd(body []byte, todo []int) string {
 	return b.String()
 }
 
+// has8bit runs over every body before it is sent (twice when the server
+// offers 8BITMIME), so it tests eight bytes at a time.
 func has8bit(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return true
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= 0x80 {
 			return true

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-smtp"
@@ -34,6 +35,10 @@ func TestNormalizeBody(t *testing.T) {
 		{"a\r\n", "a\r\n"},
 		{"a\nb\rc\r\n\r\n", "a\r\nb\r\nc\r\n\r\n"},
 		{"\r\r\n\n", "\r\n\r\n\r\n"},
+		{"a\r\nb", "a\r\nb\r\n"},
+		{"a\r\nb\rc\r\n", "a\r\nb\r\nc\r\n"},
+		{"a\r\nb\n", "a\r\nb\r\n"},
+		{"a\r\n\r\nb\r\n", "a\r\n\r\nb\r\n"},
 	} {
 		if got := normalizeBody([]byte(tc.in)); string(got) != tc.out {
 			t.Errorf("%q: got %q; want %q", tc.in, got, tc.out)
@@ -56,5 +61,47 @@ func TestDNSErrorMessage(t *testing.T) {
 	want := "dns MX x.test: dns server failure: 127.0.0.1:53 answered SERVFAIL"
 	if err.Error() != want || !err.Temporary() {
 		t.Errorf("got %q temporary %v", err.Error(), err.Temporary())
+	}
+}
+
+// BenchmarkNormalizeBody is the body preparation of every delivery, for a
+// 3 KB message as mtaq's intake stores it (CRLF lines).
+func BenchmarkNormalizeBody(b *testing.B) {
+	body := []byte("From: a@sender.test\r\nTo: b@rcpt.test\r\nSubject: bench\r\n\r\n" +
+		strings.Repeat("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXY\r\n", 46))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for range b.N {
+		if out := normalizeBody(body); len(out) != len(body) {
+			b.Fatalf("%d bytes out of %d", len(out), len(body))
+		}
+	}
+}
+
+func TestHas8bit(t *testing.T) {
+	for n := range 40 {
+		b := []byte(strings.Repeat("a", n))
+		if has8bit(b) {
+			t.Fatalf("%d ASCII bytes reported 8-bit", n)
+		}
+		for i := range n {
+			b[i] = 0x80 | byte(i)
+			if !has8bit(b) {
+				t.Fatalf("8-bit byte at %d of %d missed", i, n)
+			}
+			b[i] = 0x7f
+		}
+	}
+}
+
+// BenchmarkHas8bit is the 8-bit check of every delivery, over a 3 KB
+// ASCII body (the whole body is read).
+func BenchmarkHas8bit(b *testing.B) {
+	body := []byte(strings.Repeat("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXY\r\n", 47))
+	b.SetBytes(int64(len(body)))
+	for range b.N {
+		if has8bit(body) {
+			b.Fatal("ASCII reported 8-bit")
+		}
 	}
 }

@@ -7,13 +7,14 @@
 //
 // Only loopback targets are allowed. It prints one summary line:
 //
-//	sent=N ok=N errors=N offered=R/s achieved=R/s p50=Xms p90=Xms p99=Xms max=Xms
+//	sent=N ok=N errors=N offered=R/s achieved=R/s p50=Xms p90=Xms p99=Xms p99.9=Xms max=Xms
 package main
 
 import (
 	"bytes"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -118,9 +119,9 @@ func main() {
 		nerr += v
 		fmt.Fprintf(os.Stderr, "error x%d: %s\n", v, k)
 	}
-	fmt.Printf("sent=%d ok=%d errors=%d offered=%.0f/s achieved=%.1f/s p50=%s p90=%s p99=%s max=%s\n",
+	fmt.Printf("sent=%d ok=%d errors=%d offered=%.0f/s achieved=%.1f/s p50=%s p90=%s p99=%s p99.9=%s max=%s\n",
 		*n, len(lat), nerr, *rate, float64(len(lat))/elapsed.Seconds(),
-		ms(pct(lat, 50)), ms(pct(lat, 90)), ms(pct(lat, 99)), ms(pct(lat, 100)))
+		ms(pct(lat, 50)), ms(pct(lat, 90)), ms(pct(lat, 99)), ms(pct(lat, 99.9)), ms(pct(lat, 100)))
 	if nerr > 0 {
 		os.Exit(1)
 	}
@@ -173,11 +174,13 @@ func makeBody(size int) []byte {
 	return b.Bytes()
 }
 
-func pct(d []time.Duration, p int) time.Duration {
+// pct is the p-th percentile (nearest rank): the smallest value at or
+// above which p % of d lies. d is sorted.
+func pct(d []time.Duration, p float64) time.Duration {
 	if len(d) == 0 {
 		return 0
 	}
-	i := (len(d)*p + 99) / 100
+	i := int(math.Ceil(float64(len(d)) * p / 100))
 	return d[min(max(i-1, 0), len(d)-1)]
 }
 

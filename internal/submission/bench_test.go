@@ -54,3 +54,35 @@ func BenchmarkAccept(b *testing.B) {
 	b.SetParallelism(16)
 	smtptest.SubmitParallel(b, addr, body)
 }
+
+// BenchmarkReceiveBody is one 3 KB DATA body through receiveBody into an
+// in-memory spool and out as the queue's copy (load, discard): the
+// per-message work and allocations of the body path, without a socket or
+// the queue.
+func BenchmarkReceiveBody(b *testing.B) {
+	body := []byte("From: a@sender.test\r\nTo: b@rcpt.test\r\nSubject: bench\r\n\r\n" +
+		string(bytes.Repeat([]byte("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXY\r\n"), 46)))
+	budget := &byteBudget{}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	b.RunParallel(func(pb *testing.PB) {
+		r := bytes.NewReader(body)
+		for pb.Next() {
+			r.Reset(body)
+			sp := newBodySpool("", 1<<20, budget)
+			if err := receiveBody(r, sp, 1<<20); err != nil {
+				b.Error(err)
+				return
+			}
+			out, err := sp.load(4096)
+			if err != nil || len(out) != 4096+len(body) {
+				b.Errorf("load: %d bytes, %v", len(out), err)
+				return
+			}
+			if err := sp.discard(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

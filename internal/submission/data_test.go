@@ -3,6 +3,7 @@ package submission
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -162,6 +163,21 @@ func TestReadBody(t *testing.T) {
 	}
 	if got, err := readBody(strings.NewReader("12345678\r\n"), 10); err != nil || len(got) != 10 {
 		t.Errorf("exactly at limit: %q %v", got, err)
+	}
+}
+
+// Bodies reuse pooled buffers (bodyReaders, memBodies): a short body
+// after a long one must come out alone, with nothing of the long one.
+func TestReadBodyAfterLongerBody(t *testing.T) {
+	long := strings.Repeat("long line of the first message\r\n", 100)
+	for i := range 20 {
+		if got, err := readBody(strings.NewReader(long), 1<<20); err != nil || string(got) != long {
+			t.Fatalf("round %d, long body: %d bytes, %v", i, len(got), err)
+		}
+		short := fmt.Sprintf("short %d\n", i)
+		if got, err := readBody(strings.NewReader(short), 1<<20); err != nil || string(got) != strings.TrimSuffix(short, "\n")+"\r\n" {
+			t.Fatalf("round %d, short body after a long one: %q, %v", i, got, err)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -78,6 +79,13 @@ func (s *bodySpool) write(p []byte) {
 		s.last = [2]byte{s.last[1], p[0]}
 	}
 	if s.f == nil && len(s.mem)+len(p) <= s.threshold {
+		if s.mem == nil {
+			// A recycled buffer larger than threshold would let a
+			// stalled transfer hold more than threshold (S5): left out.
+			if b, ok := memBodies.Get().(*[]byte); ok && cap(*b) <= s.threshold {
+				s.mem = (*b)[:0]
+			}
+		}
 		s.mem = append(s.mem, p...)
 		return
 	}
@@ -104,7 +112,7 @@ func (s *bodySpool) open() error {
 	}
 	s.f, s.w = f, bufio.NewWriterSize(f, 64<<10)
 	_, err = s.w.Write(s.mem)
-	s.mem = nil
+	s.releaseMem()
 	if err != nil {
 		return spoolError{err}
 	}
@@ -138,7 +146,8 @@ func (s *bodySpool) load(headroom int) ([]byte, error) {
 // spool is empty after it.
 func (s *bodySpool) discard() error {
 	s.budget.free(s.n)
-	s.n, s.mem = 0, nil
+	s.n = 0
+	s.releaseMem()
 	if s.f == nil {
 		return nil
 	}
@@ -146,6 +155,24 @@ func (s *bodySpool) discard() error {
 	err := errors.Join(s.f.Close(), os.Remove(name))
 	s.f, s.w = nil, nil
 	return err
+}
+
+// memBodies recycles the in-memory bodies of spools: load copies a body
+// out, so its buffer is free again at discard, and growing a new one per
+// message was a tenth of the relay's allocated bytes. Buffers larger than
+// maxPooledBody are left to the GC, so the pool holds no big bodies.
+var memBodies sync.Pool // of *[]byte
+
+const maxPooledBody = 256 << 10
+
+// releaseMem hands the in-memory body back to memBodies; nothing may
+// hold it (load copies).
+func (s *bodySpool) releaseMem() {
+	if s.mem != nil && cap(s.mem) <= maxPooledBody {
+		b := s.mem[:0]
+		memBodies.Put(&b)
+	}
+	s.mem = nil
 }
 
 // cleanSpool removes body files left by a crash; the directory is
