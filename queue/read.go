@@ -50,23 +50,7 @@ func getRecipient(r pebble.Reader, id string, idx int) (*rcptRecord, error) {
 // scan calls fn for every key in [lower, upper) until fn returns false or an
 // error. Keys and values are only valid during the call.
 func scan(r pebble.Reader, lower, upper []byte, fn func(k, v []byte) (bool, error)) error {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
-	if err != nil {
-		return err
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			it.Close()
-			return err
-		}
-		more, err := fn(it.Key(), v)
-		if err != nil || !more {
-			it.Close()
-			return err
-		}
-	}
-	return it.Close()
+	return scanDir(r, lower, upper, false, fn)
 }
 
 // scanKeys is scan without reading values (bodies can be large).
@@ -408,14 +392,15 @@ func containsFold(hay, needle []byte) bool {
 
 // scanDir is scan, backwards when reverse.
 func scanDir(r pebble.Reader, lower, upper []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
-	if !reverse {
-		return scan(r, lower, upper, fn)
-	}
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return err
 	}
-	for ok := it.Last(); ok; ok = it.Prev() {
+	first, next := it.First, it.Next
+	if reverse {
+		first, next = it.Last, it.Prev
+	}
+	for ok := first(); ok; ok = next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			it.Close()
