@@ -137,10 +137,8 @@ func (h *handler) transfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req TransferRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTransferBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		h.fail(w, r, invalid("bad JSON body: %v", err))
+	if err := decodeJSONUpTo(r, &req, maxTransferBody); err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	res, err := f.Transfer(r.Context(), req)
