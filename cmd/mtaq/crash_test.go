@@ -99,9 +99,14 @@ var (
 	seqHdr = regexp.MustCompile(`X-Seq: (\d+)`)
 )
 
-// submit sends messages seq from..to-1 over one connection and returns the
-// sequence numbers that got a 250.
+// submit sends messages seq from..to-1 to user<seq>@crash.test over one
+// connection and returns the sequence numbers that got a 250.
 func submit(addr string, from, to int) ([]int, error) {
+	return submitSeq(addr, "crash.test", from, to)
+}
+
+// submitSeq is submit to user<seq>@domain; every 250 must name a queue ID.
+func submitSeq(addr, domain string, from, to int) ([]int, error) {
 	c, err := smtp.Dial(addr)
 	if err != nil {
 		return nil, err
@@ -115,7 +120,7 @@ func submit(addr string, from, to int) ([]int, error) {
 		if err := c.Mail("app@sender.test", nil); err != nil {
 			return acked, err
 		}
-		if err := c.Rcpt(fmt.Sprintf("user%d@crash.test", i), nil); err != nil {
+		if err := c.Rcpt(fmt.Sprintf("user%d@%s", i, domain), nil); err != nil {
 			return acked, err
 		}
 		w, err := c.Data()

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/mtaq/mtaq/internal/admin"
 	"github.com/mtaq/mtaq/internal/pgtest"
 	"github.com/mtaq/mtaq/internal/smtptest"
@@ -126,28 +124,6 @@ func (f *procFleet) shareIs(i int, domain string, nodes int) func() error {
 		}
 		return err
 	}
-}
-
-// submitSeq sends messages seq from..to-1 to user<seq>@domain over one
-// connection and returns the sequence numbers acknowledged with 250.
-func submitSeq(addr, domain string, from, to int) ([]int, error) {
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	if err := c.Hello("app.test"); err != nil {
-		return nil, err
-	}
-	var acked []int
-	for i := from; i < to; i++ {
-		if err := c.SendMail("app@sender.test", []string{fmt.Sprintf("user%d@%s", i, domain)},
-			strings.NewReader(fmt.Sprintf("Subject: %d\r\nX-Seq: %d\r\n\r\nbody\r\n", i, i))); err != nil {
-			return acked, err
-		}
-		acked = append(acked, i)
-	}
-	return acked, nil
 }
 
 // delivered returns the sequence numbers the sink has for domain.
