@@ -42,7 +42,7 @@ type dest struct {
 	parkedTo  time.Time // zero: breaker closed
 	probing   bool      // breaker half-open: the one probe is running
 	last      string    // last reply text that changed the state
-	answer    string    // newest reply of any job (LastAnswer), and when
+	answer    answer    // newest reply of any job (LastAnswer), and when
 	answered  time.Time
 	seen      time.Time
 	busyTo    time.Time // a job found every exchanger address at its cap: hold starts until then
@@ -213,7 +213,7 @@ func (s *Scheduler) Destinations() []DestinationStatus {
 	for domain, d := range s.dests {
 		st := DestinationStatus{State: d.state(now), Limit: d.limit, MaxLimit: d.max,
 			NodeLimit: d.share(nodes), Nodes: nodes, Failures: d.fails, LastReply: d.last,
-			LastAnswer: d.answer, LastAnswered: d.answered}
+			LastAnswer: d.answer.String(), LastAnswered: d.answered}
 		st.Domain, st.SourceIP = splitDest(domain)
 		if now.Before(d.pausedTo) {
 			st.PausedUntil = d.pausedTo

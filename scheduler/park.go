@@ -117,23 +117,34 @@ func (s *Scheduler) onBusy(ctx context.Context, j *job, send []queue.Recipient, 
 	return send, updates
 }
 
-// noteAnswer keeps the destination's newest reply for its status.
+// noteAnswer keeps the destination's newest reply for its status; it is
+// worded only when a status is read (answerText), not once per job.
 func (s *Scheduler) noteAnswer(domain string, r delivery.Result) {
-	var parts []string
-	if r.Code != 0 {
-		parts = append(parts, strconv.Itoa(r.Code))
-	}
-	for _, p := range []string{r.Enhanced, r.Text} {
-		if p != "" {
-			parts = append(parts, p)
-		}
-	}
-	text := strings.Join(parts, " ")
 	now := s.o.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.destFor(domain)
-	d.answer, d.answered = text, now
+	d.answer, d.answered = answer{code: r.Code, enhanced: r.Enhanced, text: r.Text}, now
+}
+
+// answer is a destination's newest reply, as the job's result gave it.
+type answer struct {
+	code           int
+	enhanced, text string
+}
+
+// String words it "421 4.7.0 text", leaving out what is missing.
+func (a answer) String() string {
+	var parts []string
+	if a.code != 0 {
+		parts = append(parts, strconv.Itoa(a.code))
+	}
+	for _, p := range []string{a.enhanced, a.text} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // observe feeds a job's signal to its destination; when the breaker opens,
