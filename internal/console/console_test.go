@@ -170,6 +170,15 @@ func TestPreviewDecodesAndKeepsHTMLApart(t *testing.T) {
 }
 
 // signIn returns a session cookie for the admin key.
+// getAs requests path with the session cookie ck.
+func getAs(c *Console, ck *http.Cookie, path string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("GET", path, nil)
+	req.AddCookie(ck)
+	rec := httptest.NewRecorder()
+	c.ServeHTTP(rec, req)
+	return rec
+}
+
 func signIn(t *testing.T, c *Console) *http.Cookie {
 	t.Helper()
 	csrf, ck := loginForm(t, c)
@@ -188,13 +197,7 @@ func signIn(t *testing.T, c *Console) *http.Cookie {
 func TestAddAndExportSuppressions(t *testing.T) {
 	c, _ := newConsole(t, false)
 	ck := signIn(t, c)
-	get := func(path string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("GET", path, nil)
-		req.AddCookie(ck)
-		rec := httptest.NewRecorder()
-		c.ServeHTTP(rec, req)
-		return rec
-	}
+	get := func(path string) *httptest.ResponseRecorder { return getAs(c, ck, path) }
 	page := get("/ui/suppressions").Body.String()
 	m := csrfField.FindStringSubmatch(page)
 	if m == nil {
@@ -241,13 +244,7 @@ func TestMessagePageEscapesWhatOthersWrote(t *testing.T) {
 		t.Fatal(err)
 	}
 	ck := signIn(t, c)
-	get := func(path string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("GET", path, nil)
-		req.AddCookie(ck)
-		rec := httptest.NewRecorder()
-		c.ServeHTTP(rec, req)
-		return rec
-	}
+	get := func(path string) *httptest.ResponseRecorder { return getAs(c, ck, path) }
 	if rec := get("/ui/activity?id=" + strings.ToLower(m.ID)); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/messages/"+m.ID {
 		t.Fatalf("queue ID search: %d %q", rec.Code, rec.Header().Get("Location"))
 	}
