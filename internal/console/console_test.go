@@ -169,7 +169,6 @@ func TestPreviewDecodesAndKeepsHTMLApart(t *testing.T) {
 	}
 }
 
-// signIn returns a session cookie for the admin key.
 // getAs requests path with the session cookie ck.
 func getAs(c *Console, ck *http.Cookie, path string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest("GET", path, nil)
@@ -179,6 +178,7 @@ func getAs(c *Console, ck *http.Cookie, path string) *httptest.ResponseRecorder 
 	return rec
 }
 
+// signIn returns a session cookie for the admin key.
 func signIn(t *testing.T, c *Console) *http.Cookie {
 	t.Helper()
 	csrf, ck := loginForm(t, c)
