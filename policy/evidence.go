@@ -20,7 +20,8 @@ import (
 //	55      an enhanced code with a registered, specific meaning (5.1.1, 5.7.26)
 //	40-70   a generic phrase ("policy", "internal error", "rejected")
 //	30      the subject of an enhanced code (5.4.x network, 5.5.x protocol)
-//	23-50   the learned fallback, when no phrase speaks (50 × its probability)
+//	21-50   the learned fallback, when no phrase gives a reason (50 × its
+//	        probability, never below the reply code's prior it refines)
 //	20      the reply code alone (421, 452, 5xx)
 type Evidence struct {
 	Kind EvidenceKind `json:"kind"`
@@ -137,9 +138,10 @@ func gather(r Reply, text string, m fallback) []Evidence {
 		ev = append(ev, Evidence{Kind: KindPhrase, Rule: "no-reason", Match: strings.TrimSpace(text),
 			Category: Unclassified, Weight: wNoReason})
 	}
+	// A bare "no reason" is no phrase: the fallback may still read it.
 	phrases := 0
 	for _, e := range ev {
-		if e.Kind == KindPhrase || e.Kind == KindInPrefix {
+		if (e.Kind == KindPhrase || e.Kind == KindInPrefix) && e.Rule != "no-reason" {
 			phrases++
 		}
 	}

@@ -21,7 +21,7 @@ import (
 const (
 	modelName      = "logistic"
 	modelThreshold = 0.3 // below this probability the model stays silent (chosen by cross-validation)
-	modelScale     = 50  // weight = modelScale × probability (23..50)
+	modelScale     = 50  // weight = modelScale × probability, at least one above the reply code's prior (21..50)
 )
 
 // fallback is a learned model: the most probable category for a reply's
@@ -147,7 +147,7 @@ func modelEvidence(m fallback, code int, enhanced, text string) (Evidence, bool)
 		return Evidence{}, false
 	}
 	return Evidence{Kind: KindModel, Rule: modelName, Match: strings.Join(words, ", "), Category: cat,
-		Weight: int(math.Round(modelScale * p))}, true
+		Weight: max(wReplyCode+1, int(math.Round(modelScale * p)))}, true
 }
 
 // argmaxProb is the highest score's index and its softmax probability.
