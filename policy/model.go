@@ -147,7 +147,7 @@ func modelEvidence(m fallback, code int, enhanced, text string) (Evidence, bool)
 		return Evidence{}, false
 	}
 	return Evidence{Kind: KindModel, Rule: modelName, Match: strings.Join(words, ", "), Category: cat,
-		Weight: max(wReplyCode+1, int(math.Round(modelScale * p)))}, true
+		Weight: max(wReplyCode+1, int(math.Round(modelScale*p)))}, true
 }
 
 // argmaxProb is the highest score's index and its softmax probability.
