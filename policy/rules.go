@@ -169,6 +169,9 @@ var families = []family{
 		`invalid ip for sending`, `not pass authentication`, `authentication fail`, `fail(ed|ure)? authentication`,
 		`is not (allowed|permitted|authori[sz]ed) to send (mail|e-?mail|messages?) (from|for|on behalf of)`,
 		`not (a )?permitted sender`, `designates`,
+		// DMARC in other words: the From domain's owner publishes the
+		// policy the message failed.
+		`domain owner('?s)? (dmarc )?polic(y|ies)`, `domain's (published )?(dmarc )?policy`,
 	),
 	rule("relay", RelayDenied, 86,
 		`relay(ing)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected)`,
@@ -462,6 +465,14 @@ var families = []family{
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`,
 		`unexpected error`, `list expansion`, `queu(e|ing) (declined|disabled|full)`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
+	// A DNSBL that refuses the receiver's lookups (Spamhaus answers
+	// queries through an open or public resolver with an error code, and
+	// receivers quote it as "blocked using ...; Error: open resolver"):
+	// the receiver's setup is broken, no listing of us. Above
+	// "blocked using".
+	rule("dnsbl-query-refused", SystemError, 90,
+		`\b(open|public) (dns )?resolver`, `query (was )?(refused|blocked) by (the )?(dnsbl|rbl|blocklist)`,
+		`excessive number of queries`),
 	// RFC 4954's 454 4.7.0: the server could not check credentials now.
 	rule("auth-backend", SystemError, 88, `temporary authentication (failure|error)`),
 	// A server's scanner that failed is the server's trouble, not our
