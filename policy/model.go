@@ -104,7 +104,7 @@ func (m *linModel) topFeatures(feats []string, c int) []string {
 	return out
 }
 
-// features turns a reply into the model's features: words of two or more
+// features turns a reply into the model's features: words (stemmed) of two or more
 // letters of the prose, adjacent pairs, the reply code and the enhanced
 // code, whole and as class.subject.
 func features(code int, enhanced, text string) []string {
@@ -117,7 +117,7 @@ func features(code int, enhanced, text string) []string {
 			start = i
 		} else if !letter && start >= 0 {
 			if i-start >= 2 {
-				words = append(words, text[start:i])
+				words = append(words, stem(text[start:i]))
 			}
 			start = -1
 		}
@@ -162,4 +162,15 @@ func argmaxProb(score []float64) (best int, p float64) {
 		sum += math.Exp(score[c] - score[best])
 	}
 	return best, 1 / sum
+}
+
+// stem folds a word's common English endings, so that an unseen form
+// ("rejecting", "limitations") meets the weights its siblings learned.
+func stem(w string) string {
+	for _, suf := range []string{"ations", "ation", "ions", "ion", "ings", "ing", "ed", "es", "s"} {
+		if len(w) > len(suf)+3 && strings.HasSuffix(w, suf) {
+			return w[:len(w)-len(suf)]
+		}
+	}
+	return w
 }
