@@ -85,7 +85,7 @@ var families = []family{
 		`not yet authori[sz]ed`, `greylisted`, `first (time )?(contact|attempt)`,
 		`(sender|triplet|tuple) .{0,20}not (yet )?(seen|known)`, `temporary (embargo|deferral)`,
 		// Mimecast's documented greylisting default.
-		`internal resource temporarily unavailable`,
+		`internal resource (is )?temporarily unavailable`,
 	)),
 	soft(rule("retry-in", Greylisting, 60,
 		`(try|retry|resend)( again)? in \d+ ?(s\b|sec|seconds?|min|minutes?)`,
@@ -119,6 +119,9 @@ var families = []family{
 		`suspend the service`, `no longer (on|at|with|active|in use|available)`, `has moved`,
 		`has been replaced by`, `moved permanently`, `no forwarding address`,
 		`account (has )?expired`,
+		// "<address> is now disabled ...": the address, stripped from the
+		// prose, was the subject.
+		`^\W*(is|has been) (now |currently |permanently )?(disabled|de-?activated|suspended|closed)\b`,
 	),
 	rule("domain-owner-changed", DomainNotFound, 92,
 		`domain owner has changed`,
@@ -148,6 +151,7 @@ var families = []family{
 		`larger than .{0,30}(limit|allowed|maximum)`, `message size`, `maximum (message )?size`,
 		`attachments? .{0,20}too (long|big|large)`, `size .{0,20}exceeded`,
 		`length of (the )?(data|message|content|mail|e-?mail|attach)`,
+		`(more|larger|bigger|greater) than \d+ ?(bytes|[km]i?b|[km])\b`,
 	),
 	rule("message-format", SyntaxError, 88,
 		`duplicate header`, `multiple .{0,30}headers?`, `missing .{0,30}(header|message-id)`,
@@ -370,7 +374,7 @@ var families = []family{
 	rule("spam", SpamContent, 70,
 		`spam`, `virus`, `malware`, `phish`, `\bube\b`, `unacceptable content`,
 		`content (rejected|denied|refused|filter|blocked)`, `message content`, `scor(e|ed) `,
-		`security issue`, `security polic`, `infected`, `suspicious (content|message|link)`,
+		`security issue`, `infected`, `suspicious (content|message|link)`,
 		`junk mail`, `suspect(ed)? content`, `content (restriction|polic|rule|check|scan)`,
 		`(due to|because of|for) (its |the |your |the message |this message )?content\b`,
 		`(refused|rejected|blocked|quarantined) by (the |our )?(virus |content |spam |mail )?(scanner|scanning)`,
@@ -401,7 +405,7 @@ var families = []family{
 	rule("policy", PolicyRejected, 56,
 		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `administrative (reject|refus|block)`, `not authori[sz]ed`, `filtered`,
 		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`, `(message|mail|e-?mail) (is )?not allowed`,
-		`no access`, `\bblocking\b`, `(security|administrative|local) reasons`,
+		`no access`, `\bblocking\b`, `(security|administrative|local) reasons`, `\bviolat(ion|ions|es|ed|ing)\b`,
 	),
 	rule("domain-not-found", DomainNotFound, 62,
 		`host unknown`, `unknown host`, `domain (is )?not (found|reachable|resolv|exist)`,
@@ -434,7 +438,7 @@ var families = []family{
 	// (the corpus labels "Client host rejected: Access denied" a block
 	// too), above the generic "policy" and "access denied".
 	rule("client-refused", BlockedReputation, 58,
-		`client host (rejected|refused|blocked)`,
+		`client host (rejected|refused|blocked)`, `client host .{0,40}\bblocked\b`,
 	),
 	// The server refusing our connection in its own words; a local dial
 	// failure (Code 0) with the same words is the network's.
