@@ -288,7 +288,7 @@ var families = []family{
 	)),
 	// Too many bad commands is the dialogue's fault, not volume.
 	rule("too-many-errors", SyntaxError, 85,
-		`too many (\w+ )?(errors|commands)`, `too many (invalid|bad|unknown|unrecogni[sz]ed) (\w+ )?commands`,
+		`too many (\w+ ){0,3}(errors|commands)`, `too many (invalid|bad|unknown|unrecogni[sz]ed) (\w+ )?commands`,
 	),
 	// Mail to many addresses that do not exist is a list-quality block of
 	// our host, not a volume limit.
@@ -297,7 +297,7 @@ var families = []family{
 	),
 	// TLS negotiation that fails is transport; TLS demanded is a policy.
 	rule("tls-failure", NetworkError, 77,
-		`(tls|starttls|ssl) (handshake|negotiation|failed|failure|error|not (supported|available)|unavailable)`,
+		`(tls|starttls|ssl) (is )?(currently |temporarily )?(handshake|negotiation|failed|failure|error|not (supported|available)|unavailable)`,
 		`does not support (tls|starttls)`, `\bdane\b`, `\bhandshake (error|fail(ed|ure)?)`, `tlsa`, `mta-sts`, `dnssec`,
 		`certificate.(verif|valid|expired|error|host|mismatch|name)`,
 		`certificate .{0,30}(expired|invalid|untrusted|self.signed|does not match)`,
@@ -319,6 +319,13 @@ var families = []family{
 		`authentication (is )?required`, `authrequired`, `not authenticated to send`,
 		`smtp auth(entication)?\b.{0,30}(turned on|enabled?|required|needed)`,
 		`authenticate first`, `(must|need to|please) (log ?in|authenticate)\b`, `(log ?in|logged in)(to)? .{0,20}(pop|imap)`,
+	),
+	// A callout to our sender's own server failed: what that server said
+	// about the address ("may be blacklisted", "no such user") is quoted
+	// from it and speaks for the sender too.
+	rule("sender-verify-failed", InvalidSender, 88,
+		`sender (address )?(verify|verification|callout) (check )?(failed|failure)`,
+		`(could not|unable to|cannot|can't) verify (the )?sender`,
 	),
 	rule("sender-address", InvalidSender, 75,
 		`sender address`, `sender domain`, `sending domain`, `domain of sender`, `unroutable sender`, `from: domain`,
@@ -413,7 +420,7 @@ var families = []family{
 		`invalid domain`, `non-?existent domain`, `unknown domain`, `host does not accept mail`,
 		`not accepting network messages`, `does not accept (e-?)?mail\W*$`, `bad destination system`, `null mx`, `nxdomain`,
 		`norecords`, `no (mx|a) records?`, `host not found`, `domain name not found`,
-		`unrouteable mail domain`,
+		`unrouteable mail domain`, `unroutea?ble address`,
 	),
 	rule("user-unknown", UserUnknown, 60,
 		`user ?unknown`, `unknown (user|recipient|mailbox|address|alias)`,
@@ -429,7 +436,7 @@ var families = []family{
 		`(utilisateur|destinataire|adresse|bo[iî]te).{0,30}(inconnu|inexistant|n'existe pas)`,
 		`(usuario|destinatario|buz[oó]n|direcci[oó]n|utente|casella|indirizzo).{0,30}(desconocido|no existe|inexistente|sconosciut|non esiste|inesistente)`,
 		`(пользовател|адрес|ящик).{0,30}(не существует|не найден|неизвестен)`, `нет такого (пользователя|ящика|адреса)`,
-		`invalid/inactive user`, `unrouteable address`, `addressee unknown`,
+		`invalid/inactive user`, `addressee unknown`,
 		`not listed in .{0,30}(directory|address book)`, `no one (here )?by that name`,
 		`nonexistent (user|mailbox|address)`,
 		`(mailbox|user|account|address|recipient) (is |currently )?(unavailable|not available)`,
@@ -456,7 +463,7 @@ var families = []family{
 		`timed out`, `time-?out`, `connection (refused|reset|lost|dropped|closed)`,
 		`failed to connect`, `could not connect`, `unable to connect`, `network (is )?unreachable`,
 		`no route`, `no answer from host`, `dns (lookup |query )?(fail|error|temporary)`,
-		`lost connection`, `broken pipe`, `\bunreachable\b`,
+		`lost connection`, `broken pipe`, `\bunreachable\b`, `lost (input |the )?connection`,
 	),
 	rule("system", SystemError, 42,
 		`internal`, `system (error|full|storage|resources)`, `mailer error`,
@@ -467,7 +474,8 @@ var families = []family{
 		`busy`, `could not load`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
 		`overloaded`, `system problem`, `unable to (queue|process|execute|store|write)`,
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`,
-		`unexpected error`, `list expansion`, `queu(e|ing) (declined|disabled|full)`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
+		`unexpected error`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
+		`space shortage`, `(low|short|out) (of )?(disk |spool )?space`, `queu(e|ing) (declined|disabled|full)`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
 	// A DNSBL that refuses the receiver's lookups (Spamhaus answers
 	// queries through an open or public resolver with an error code, and
