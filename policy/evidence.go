@@ -278,7 +278,7 @@ var clientRE = regexp.MustCompile(`\bclient\b|\bips?\b|\b\d{1,3}\.\d{1,3}\.\d{1,
 // policy, reputation, lists, authentication. They veto a suppression even
 // when a recipient phrase matched too.
 var ourSideRE = regexp.MustCompile(`\bsender\b|\bsending\b|\bclient\b|\bips?\b|ip address|\b(helo|ehlo)\b|\bmail from\b|` +
-	`(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|your (e-?mail )?address|\bspam|\bcontent\b|\bpolic(y|ies)\b|` +
+	`(connecting|sending|your) (host|server|domain|network|mail ?server|ip)|your (e-?mail |return )?address|return-?path|\bspam|\bcontent\b|\bpolic(y|ies)\b|` +
 	`reputation|black ?list|block ?list|authenticat|\bspf\b|dkim|dmarc|\bheader\b`)
 
 // productCodeRE finds a provider's own reason code (AOL's "RTR:BG",

@@ -163,7 +163,8 @@ var families = []family{
 	// Reputation beats volume (labelling policy): "too many messages from
 	// an untrusted IP", "rate limited due to IP reputation".
 	rule("reputation", BlockedReputation, 86, `reputation`, `complaints`, `untrusted`, `bad behaviou?r`, `too much spam`,
-		`\bzombie`, `\bbotnet`, `spam abuse`, `abuse detected`),
+		`\bzombie`, `\bbotnet`, `spam abuse`, `abuse detected`,
+		`\bcompromised\b`, `open proxy`, `(namespace|directory) (mining|harvest)`),
 	rule("sender-auth", AuthFailure, 87,
 		`dmarc`, `\bspf\b`, `dkim`, `sender.?id\b`, `sender policy framework`,
 		`purported responsible`, `\barc\b`, `sender is unauthenticated`,
@@ -261,7 +262,9 @@ var families = []family{
 		`(you are|you have been|your (ip|server|host|domain|network|mail server)( address)?( has been| is)?) (temporarily |permanently )?blocked`,
 	),
 	rule("isp-network", BlockedReputation, 81,
-		`internet service provider`, `server of your isp`, `dynamic ip`, `residential`, `dial-?up`,
+		// Not the boilerplate "contact your e-mail/internet service provider
+		// for help" that ends a reply whatever its reason.
+		`contact your internet service provider`, `server of your isp`, `dynamic ip`, `residential`, `dial-?up`,
 		`host network not allowed`, `access from ip address .{0,40}blocked`,
 		`access forbidden by your ip`, `may not be mail exchanger`, `not accepting connections`,
 		`(helo|ehlo|host ?name|rdns|ptr)\b.{0,20}\bdynamic\b`, `\bdynamic (helo|ehlo|hosts?|hostnames?|rdns|ptr|address(es)?|pool|range)\b`,
@@ -328,7 +331,7 @@ var families = []family{
 		`(could not|unable to|cannot|can't) verify (the )?sender`,
 	),
 	rule("sender-address", InvalidSender, 75,
-		`sender address`, `sender domain`, `sending domain`, `domain of sender`, `unroutable sender`, `from: domain`,
+		`sender address`, `return(-| )?(address|path)`, `sender domain`, `sending domain`, `domain of sender`, `unroutable sender`, `from: domain`,
 		`not verified`, `sender (verify|verification)`, `verify sender`,
 		`mail from .{0,40}(does not exist|invalid|unknown)`, `envelope sender`, `send as this`,
 		`permissions? to send as`, `not allowed to send (as|on behalf)`,
