@@ -475,7 +475,7 @@ var families = []family{
 		`temporary local problem`, `local error`, `insufficient`, `disk space`, `disk full`,
 		`storage`, `queue file`, `\bspool`, `service (failure|error|problem)`,
 		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `(server|service|system) (is )?not ready`, `service (currently |not |is |temporarily )*(un)?available`,
-		`busy`, `temporarily unavailable`, `could not load`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
+		`busy`, `temporarily unavailable`, `could not load`, `fail(ed|ure)? to process`, `temporary lookup fail`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
 		`overloaded`, `system problem`, `unable to (queue|process|execute|store|write)`,
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`,
 		`unexpected error`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
@@ -489,6 +489,12 @@ var families = []family{
 	rule("dnsbl-query-refused", SystemError, 90,
 		`\b(open|public) (dns )?resolver`, `query (was )?(refused|blocked) by (the )?(dnsbl|rbl|blocklist)`,
 		`excessive number of queries`),
+	// The receiver's own check is still running (Postfix's address
+	// verification probe): nothing is known about the address yet.
+	rule("verification-pending", SystemError, 70, `verification (is )?(in progress|pending)`),
+	// A DATA refused because no RCPT was accepted: the transaction's
+	// order, not an address (each RCPT got its own reply).
+	rule("no-valid-rcpt", SyntaxError, 80, `no valid recipients`, `valid rcpt command must precede`),
 	// RFC 4954's 454 4.7.0: the server could not check credentials now.
 	rule("auth-backend", SystemError, 88, `temporary authentication (failure|error)`),
 	// A server's scanner that failed is the server's trouble, not our
