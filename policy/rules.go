@@ -475,7 +475,7 @@ var families = []family{
 		`temporary local problem`, `local error`, `insufficient`, `disk space`, `disk full`,
 		`storage`, `queue file`, `\bspool`, `service (failure|error|problem)`,
 		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `(server|service|system) (is )?not ready`, `service (currently |not |is |temporarily )*(un)?available`,
-		`busy`, `temporarily unavailable`, `could not load`, `fail(ed|ure)? to process`, `temporary lookup fail`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
+		`busy`, `temporarily unavailable`, `could not load`, `fail(ed|ure)? to process`, `temporary lookup fail`, `\bldap\b.{0,30}(error|fail|unavailable)`, `error (getting|reading|querying)`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
 		`overloaded`, `system problem`, `unable to (queue|process|execute|store|write)`,
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`,
 		`unexpected error`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
@@ -489,6 +489,15 @@ var families = []family{
 	rule("dnsbl-query-refused", SystemError, 90,
 		`\b(open|public) (dns )?resolver`, `query (was )?(refused|blocked) by (the )?(dnsbl|rbl|blocklist)`,
 		`excessive number of queries`),
+	// "System not accepting network messages" for now: the receiver's
+	// state, not a domain that takes no mail (on a 5xx it is).
+	soft(rule("system-not-accepting", SystemError, 65, `not accepting (network )?messages`)),
+	// Throttling of our address by name ("try again later from [IP]",
+	// Microsoft's 4.7.500 "Server busy"): a deferral aimed at us.
+	soft(rule("later-from-ip", RateLimited, 60, `(try|retry) again later from`)),
+	// "An unusual rate of unsolicited mail from your domain": a standing
+	// judgement of us, whatever identity (SPF, DKIM domain) it names.
+	rule("unsolicited-rate", BlockedReputation, 88, `(unusual|high|elevated|increased) (rate|amount|volume|number) of (unsolicited|spam)`),
 	// The receiver's own check is still running (Postfix's address
 	// verification probe): nothing is known about the address yet.
 	rule("verification-pending", SystemError, 70, `verification (is )?(in progress|pending)`),
@@ -501,7 +510,7 @@ var families = []family{
 	// content: above "virus" and "spam".
 	rule("scanner-failure", SystemError, 72,
 		`(error|fail(ed|ure)?|problem|unable) .{0,30}(scann|anti-?virus|virus scanner)`,
-		`(scanner|scanning|anti-?virus) .{0,20}(error|fail(ed|ure)?|unavailable|problem|not available)`,
+		`(scanner|scanning|anti-?virus|anti-?spam|spam ?filter) .{0,20}(error|fail(ed|ure)?|unavailable|problem|not available)`,
 	),
 	// Blocked for what the sender did ("because of previous errors", "due
 	// to complaints"): a block of us, never a disabled mailbox.
