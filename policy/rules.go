@@ -245,7 +245,7 @@ var families = []family{
 	),
 	rule("blocklist", BlockedReputation, 82,
 		`block(ed)? (using|by|listed)`, `black ?list`, `block ?list`, `dnsbl`, `\brbls?\b`,
-		`spamhaus`, `spamcop`, `mailspike`, `abuseat`, `sorbs`, `barracuda`, `reputation`,
+		`spamhaus`, `spamcop`, `mailspike`, `abuseat`, `sorbs`, `barracuda`, `reputation`, `\bnix ?spam\b`,
 		`complaints`, `banned`, `open ?relay`, `spamming`, `spammer`, `spam sender`, `black ?ip`,
 		`dictionary attack`, `badmailfrom`, `malicious (network|host|ip|sender|server|source)`, `directory harvest`, `sending (\w+ ){0,3}(of )?spam`, `spam (site|source|host)`,
 		`sender (address |domain )?(is )?blocked`, `your access .{0,60}(rejected|denied|blocked|revoked)`,
@@ -331,7 +331,7 @@ var families = []family{
 		`(could not|unable to|cannot|can't) verify (the )?sender`,
 	),
 	rule("sender-address", InvalidSender, 75,
-		`sender address`, `return(-| )?(address|path)`, `sender domain`, `sending domain`, `domain of sender`, `unroutable sender`, `from: domain`,
+		`sender address`, `return(-| )?(e-?mail )?(address|path|domain)`, `sender domain`, `sending domain`, `domain of sender`, `unroutable sender`, `from: domain`,
 		`not verified`, `sender (verify|verification)`, `verify sender`,
 		`mail from .{0,40}(does not exist|invalid|unknown)`, `envelope sender`, `send as this`,
 		`permissions? to send as`, `\bsend ?as ?denied`, `not allowed to send (as|on behalf)`,
@@ -354,7 +354,7 @@ var families = []family{
 		`unrecogni[sz]ed command`, `command (not recognized|unrecogni[sz]ed)`, `malformed`,
 		`invalid (command|argument)`, `parse error`, `(failed|unable|could not|cannot|can't) (to )?parse`, `synchroni[sz]ation error`, `pipelining`, `stray (newline|cr|lf)`,
 		`non-?ascii`, `utf-?8`, `smtputf8`, `internationali[sz]ed (address|e-?mail)`,
-		`\bnul (characters?|bytes?)`, `\bnull (characters?|bytes?)`, `in smtp commands?\b`,
+		`(subject|header|from|to)( line| field)? (contains?|has|with) (invalid|illegal|non-?ascii|unencoded|8-?bit|raw) (characters?|bytes?|text)`, `\bnul (characters?|bytes?)`, `\bnull (characters?|bytes?)`, `in smtp commands?\b`,
 		`\b(per transaction|transactions?|commands?|extensions?|parameters?|options?|encodings?|mechanisms?) (is |are )?(unsupported|not supported)`,
 	),
 	// Our host or IP refused in the server's own words.
@@ -442,7 +442,7 @@ var families = []family{
 		`(пользовател|адрес|ящик).{0,30}(не существует|не найден|неизвестен)`, `нет такого (пользователя|ящика|адреса)`,
 		`invalid/inactive user`, `unrouteable address`, `addressee unknown`,
 		`not listed in .{0,30}(directory|address book)`, `no one (here )?by that name`,
-		`nonexistent (user|mailbox|address)`,
+		`nonexistent (user|mailbox|address)`, `(can't|cannot|can not) accept (this |that |the )?(user|recipient|address|mailbox)\b`,
 		`(mailbox|user|account|address|recipient) (is |currently )?(unavailable|not available)`,
 	),
 	// Postfix's prefix for any client restriction: a refusal of our host
@@ -503,7 +503,8 @@ var families = []family{
 	rule("verification-pending", SystemError, 70, `verification (is )?(in progress|pending)`),
 	// A DATA refused because no RCPT was accepted: the transaction's
 	// order, not an address (each RCPT got its own reply).
-	rule("no-valid-rcpt", SyntaxError, 80, `no valid recipients`, `valid rcpt command must precede`),
+	// On an address code (5.1.1) it is the recipient's refusal itself.
+	onlyWith(rule("no-valid-rcpt", SyntaxError, 80, `no valid recipients`, `valid rcpt command must precede`), "", "5.5.", "4.5.", "5.0.0"),
 	// RFC 4954's 454 4.7.0: the server could not check credentials now.
 	rule("auth-backend", SystemError, 88, `temporary authentication (failure|error)`),
 	// A server's scanner that failed is the server's trouble, not our
@@ -516,6 +517,9 @@ var families = []family{
 	// to complaints"): a block of us, never a disabled mailbox.
 	rule("blocked-for-behaviour", BlockedReputation, 95,
 		`\bblocked (temporarily |permanently )?(because of|due to|for|after) (\w+ ){0,2}(errors|complaints|abuse|spamming|suspicious|unusual|too many|bounces)`,
+		// "Blocked due to spam" ends there: the sender's doing, not a
+		// message's content ("blocked due to spam content").
+		`\bblocked (because of|due to|for) spam\W*$`,
 	),
 	// Our envelope sender not allowed or not matching what we authenticated as.
 	rule("sender-not-allowed", InvalidSender, 76,
@@ -541,6 +545,7 @@ var families = []family{
 	// A named content filter refused it: content, not a listing of us.
 	rule("content-filter", SpamContent, 84,
 		`(blocked|rejected|refused|flagged|identified|marked|scored) by (spamassassin|rspamd|amavisd?|(the |a )?content filter)`,
+		`(blocked|rejected|refused|stopped|caught|flagged) by (our |the |an? )?(\w+ ){0,2}(spam|content|junk) (e-?mail |mail )?filter`,
 	),
 	rule("no-reason-deferred", Unclassified, 42, `^\W*deferred\W*$`),
 	rule("no-reason", Unclassified, 40,
