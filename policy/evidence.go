@@ -260,8 +260,9 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 // addressWordRE finds words about the recipient or its address.
 var addressWordRE = regexp.MustCompile(`\b(users?|recipients?|rcpt|mailbox(es)?|address(es)?|addressee|accounts?|destination|inbox|local.part)\b`)
 
-// refusalRE finds words of permission or filtering: a refusal by rule.
-var refusalRE = regexp.MustCompile(`\b(access|allowed|permitted|prohibited|forbidden|blocked|blocking|banned|filtered|filter|authori[sz]ed|permission|rule|rules|administrator)\b`)
+// refusalRE finds words of permission or filtering (a refusal by rule) or
+// of a feature the server lacks ("Cc recipients are not supported").
+var refusalRE = regexp.MustCompile(`\b(access|allowed|supported|unsupported|permitted|prohibited|forbidden|blocked|blocking|banned|filtered|filter|authori[sz]ed|permission|rule|rules|administrator)\b`)
 
 // failWordRE finds words that say something failed or is missing: a
 // sentence that names the recipient without one ("bounces are never sent
