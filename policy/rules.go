@@ -332,7 +332,7 @@ var families = []family{
 		`(could not|unable to|cannot|can't) verify (the )?sender`,
 	),
 	rule("sender-address", InvalidSender, 75,
-		`sender('?s)? address`, `return(-| )?(e-?mail )?(address|path|domain)`, `sender domain`, `sending domain`, `domain of sender`, `unroutable sender`, `from: domain`,
+		`sender address`, `return(-| )?(e-?mail )?(address|path|domain)`, `sender domain`, `sending domain`, `domain of sender`, `unroutable sender`, `from: domain`,
 		`not verified`, `sender (verify|verification)`, `verify sender`,
 		`mail from .{0,40}(does not exist|invalid|unknown)`, `envelope sender`, `send as this`,
 		`permissions? to send as`, `\bsend ?as ?denied`, `not allowed to send (as|on behalf)`,
