@@ -28,13 +28,13 @@ var replyFiles = []string{
 // not enforced, until it is met.
 var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
 	"../../shared/bounce-corpus/dev.jsonl": {1, 0.98, 0.004},
-	"testdata/replies/dev.jsonl":           {0.99, 0.945, 0.005},
-	// Round 4's fresh batches H-ZP added 103 rows unseen by any rule (the
-	// fifth fell from 84.6% to 80.3% when H-Q's 41 joined, before the
-	// round's changes); 81.4% on 285 rows after, 4 false suppressions
-	// (two of them unexplained replies taken at their word, as issue 15
-	// item 1 asks, lifting after unclassified_ttl).
-	"testdata/replies/heldback.jsonl": {0.99, 0.81, 0.015},
+	"testdata/replies/dev.jsonl":           {0.99, 0.95, 0.005},
+	// Rounds 5 and 6 added 82 fresh rows (79.3% on them, 1 false
+	// suppression); the 285 rows before them went from 81.4% to 83.5%
+	// with no rule written against them; 82.6% on all 367, 5 false
+	// suppressions (two are unexplained replies taken at their word, as
+	// issue 15 item 1 asks, lifting after unclassified_ttl).
+	"testdata/replies/heldback.jsonl": {0.99, 0.82, 0.015},
 }
 
 var issueTarget = struct{ class, category, falseSuppress float64 }{0.99, 0.93, 0.005}

@@ -28,7 +28,7 @@ func cvFold(r corpusRow) int {
 // optimistic; the held-back fifth is the check on that.
 var cvFloors = map[string]struct{ class, category, falseSuppress float64 }{
 	"../../shared/bounce-corpus/dev.jsonl": {1, 0.975, 0.004},
-	"testdata/replies/dev.jsonl":           {0.99, 0.915, 0.005},
+	"testdata/replies/dev.jsonl":           {0.99, 0.92, 0.005},
 }
 
 // cvResult is one file's cross-validated score, with the rows the learned
