@@ -81,8 +81,8 @@ func TestClassifyExplains(t *testing.T) {
 		{"unexplained 5.7.x never suppresses", []string{"550 5.7.9 Rejected"}, []string{
 			"suppress:  no: 5.7.9 is not an address code",
 			"the address is NOT suppressed"}},
-		{"a refusal by rule never suppresses", []string{"550 Mail to this recipient is not allowed"}, []string{
-			"suppress:  no: the reply refuses by rule (\"allowed\")",
+		{"a refusal by rule never suppresses", []string{"550 Recipient forbidden"}, []string{
+			"suppress:  no: the reply refuses by rule (\"forbidden\")",
 			"the address is NOT suppressed"}},
 		{"evidence lists the priors", []string{"550 5.4.5 Daily sending limit exceeded"}, []string{
 			"category:  rate_limited (sender side)\n",
