@@ -78,7 +78,7 @@ var families = []family{
 	// Transport first: a relay's loop or expiry report quotes the last
 	// reply, whose wording must not decide.
 	rule("greylisting", Greylisting, 96,
-		`gr[ae]y[- ]?list`,
+		`gr[ae]y[- ]?list`, `postgrey`,
 	),
 	// What greylisters say instead of the word: weaker, and only on 4xx.
 	soft(rule("greylist-wording", Greylisting, 90,
@@ -133,7 +133,7 @@ var families = []family{
 		`(account|user) .{0,30}(not|no longer) (allowed|permitted|authori[sz]ed) to send`,
 	),
 	rule("send-quota", RateLimited, 91,
-		`(daily|hourly|relay|sending|send|message|outbound|submission|transfer|session) ?quota`,
+		`(daily|hourly|relay|sending|send|message|outbound|submission|transfer|session) ?quota`, `your account .{0,30}\bquota`,
 		`(sending|send|message|maximum) rate`,
 	),
 	rule("mailbox-full", MailboxFull, 90,
@@ -180,7 +180,7 @@ var families = []family{
 	),
 	rule("relay", RelayDenied, 86,
 		`relay(ing)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected)`,
-		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`,
+		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`, `not an? (accepted|allowed|permitted|valid) relay`,
 		`not configured to relay`, `insecure mail relay`, `rcpthosts`, `unauthenticated senders`,
 		`we do not relay`, `relay not`, `not authenticated to (send|relay)`,
 		`not authori[sz]ed to relay`, `relay for .{0,40}(denied|not)`, `denies relay`, `\brelay check`,
@@ -200,6 +200,7 @@ var families = []family{
 	),
 	// The message itself is called spam: beats "unsolicited" reputation.
 	rule("message-is-spam", SpamContent, 84,
+		`(consider|considered|treat|treated|classif(y|ied)|judge|judged|mark|marked) (it|this|the message|this message|your message) (as )?(a |probable )?spam`,
 		`(this|the|your) (e-?mail |mail )?(message|e-?mail|mail) (is|was|has been|looks|appears)( to be)? (likely |probably |considered |identified as |classified as |detected as |marked as )*(as )?(spam|unsolicited|junk|bulk)`,
 	),
 	rule("reverse-dns", ReverseDNS, 85,
@@ -243,10 +244,12 @@ var families = []family{
 		`file (extension|type)s?\b.{0,30}(not allowed|banned|blocked|prohibited|forbidden|rejected|detected)`,
 		`\bmacros?\b.{0,30}(found|detected|not allowed|prohibited|blocked)`, `contain(s|ing)? (vba |office )?macros`,
 		`(high.risk|dangerous|blocked|banned|forbidden|prohibited|executable|black-?listed) (\w+ ){0,2}file (extension|type)`,
+		`(black-?listed|banned|forbidden|blocked|disallowed|prohibited) (mime|content)[- ]types?`,
 	),
 	rule("blocklist", BlockedReputation, 82,
 		`block(ed)? (using|by|listed)`, `black ?list`, `block ?list`, `dnsbl`, `\brbls?\b`,
 		`spamhaus`, `spamcop`, `mailspike`, `abuseat`, `sorbs`, `barracuda`, `reputation`, `\bnix ?spam\b`,
+		`\b(sender|sending|your|from)? ?(domain|ip|host) (is )?(blocked|banned|black-?listed)\b`,
 		`complaints`, `banned`, `open ?relay`, `spamming`, `spammer`, `spam sender`, `black ?ip`,
 		`dictionary attack`, `badmailfrom`, `malicious (network|host|ip|sender|server|source)`, `directory harvest`, `sending (\w+ ){0,3}(of )?spam`, `spam (site|source|host)`,
 		`sender (address |domain )?(is )?blocked`, `your access .{0,60}(rejected|denied|blocked|revoked)`,
@@ -429,7 +432,7 @@ var families = []family{
 	),
 	rule("user-unknown", UserUnknown, 60,
 		`user ?unknown`, `unknown (user|recipient|mailbox|address|alias)`,
-		`no such (user|mailbox|recipient|account|address|person|local user)`,
+		`no ?such ?(user|mailbox|recipient|account|address|person|local user)`,
 		who+`\b.{0,40}(does ?n[o']t exist|doesn't exist|not (found|exist|known|valid)|unknown|invalid|non-?existent)`,
 		`invalid (recipient|mailbox|user|address|e-?mail address)`, `recip(ient)?notfound`,
 		`invalid rcpt`, `rcpt ?to\b.{0,20}(invalid|unknown)`,
@@ -476,7 +479,7 @@ var families = []family{
 		`temporary local problem`, `local error`, `insufficient`, `disk space`, `disk full`,
 		`storage`, `queue file`, `\bspool`, `service (failure|error|problem)`,
 		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `(server|service|system) (is )?not ready`, `service (currently |not |is |temporarily )*(un)?available`,
-		`busy`, `temporarily unavailable`, `could not load`, `fail(ed|ure)? to process`, `temporary lookup fail`, `\bldap\b.{0,30}(error|fail|unavailable)`, `error (getting|reading|querying)`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
+		`busy`, `temporarily unavailable`, `could not load`, `fail(ed|ure)? to process`, `temporary lookup fail`, `address lookup fail`, `no such file or directory`, `\bldap\b.{0,30}(error|fail|unavailable)`, `error (getting|reading|querying)`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
 		`overloaded`, `system problem`, `unable to (queue|process|execute|store|write)`,
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`,
 		`unexpected error`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
@@ -499,6 +502,9 @@ var families = []family{
 	// "An unusual rate of unsolicited mail from your domain": a standing
 	// judgement of us, whatever identity (SPF, DKIM domain) it names.
 	rule("unsolicited-rate", BlockedReputation, 88, `(unusual|high|elevated|increased) (rate|amount|volume|number) of (unsolicited|spam)`),
+	// Postfix's address probe that has not concluded (a 4xx "unverified
+	// address: <why the probe failed>"): the receiver's, not the address's.
+	soft(rule("unverified-transient", SystemError, 57, `unverified address`)),
 	// The receiver's own check is still running (Postfix's address
 	// verification probe): nothing is known about the address yet.
 	rule("verification-pending", SystemError, 70, `verification (is )?(in progress|pending)`),
@@ -526,6 +532,7 @@ var families = []family{
 	rule("sender-not-allowed", InvalidSender, 76,
 		`(sender|envelope.from|mail from|from (domain|address)) .{0,40}(not (authori[sz]ed|allowed|permitted)|must match|(does ?n[o']t|do not) (conform|match))`,
 		`sender .{0,20}(not (the )?same as|differs from|different from) .{0,30}(auth|login|user)`,
+		`your domain .{0,60}not (allowed|permitted|authori[sz]ed)`,
 	),
 	// A gateway's bare "blocked" is a rule that refused the message
 	// (labelling policy); a bare "rejected" names no reason (no-reason).
