@@ -29,12 +29,11 @@ var replyFiles = []string{
 var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
 	"../../shared/bounce-corpus/dev.jsonl": {1, 0.98, 0.004},
 	"testdata/replies/dev.jsonl":           {0.99, 0.95, 0.005},
-	// Rounds 5 and 6 added 82 fresh rows (79.3% on them, 1 false
-	// suppression); the 285 rows before them went from 81.4% to 83.5%
-	// with no rule written against them; 82.6% on all 367, 5 false
-	// suppressions (two are unexplained replies taken at their word, as
-	// issue 15 item 1 asks, lifting after unclassified_ttl).
-	"testdata/replies/heldback.jsonl": {0.99, 0.82, 0.015},
+	// Rounds 5 to 7 added 102 fresh rows; the 285 rows before them went
+	// from 81.4% to 83.5% with no rule written against them; 80.9% on all
+	// 387, 6 false suppressions (two are unexplained replies taken at
+	// their word, as issue 15 item 1 asks, lifting after unclassified_ttl).
+	"testdata/replies/heldback.jsonl": {0.99, 0.80, 0.017},
 }
 
 var issueTarget = struct{ class, category, falseSuppress float64 }{0.99, 0.93, 0.005}
