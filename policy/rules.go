@@ -509,8 +509,8 @@ var families = []family{
 	// verification probe): nothing is known about the address yet.
 	rule("verification-pending", SystemError, 70, `verification (is )?(in progress|pending)`),
 	// A DATA refused because no RCPT was accepted: the transaction's
-	// order, not an address (each RCPT got its own reply).
-	// On an address code (5.1.1) it is the recipient's refusal itself.
+	// order, not an address (each RCPT got its own reply); on an address
+	// code (5.1.1) it is the recipient's refusal itself.
 	onlyWith(rule("no-valid-rcpt", SyntaxError, 80, `no valid recipients`, `valid rcpt command must precede`), "", "5.5.", "4.5.", "5.0.0"),
 	// RFC 4954's 454 4.7.0: the server could not check credentials now.
 	rule("auth-backend", SystemError, 88, `temporary authentication (failure|error)`),
