@@ -258,3 +258,44 @@ func TestListPageNewestAndScan(t *testing.T) {
 		t.Errorf("oldest-first scan of 3 = %v, resume %q, want none and %s", got, resume, ids[2])
 	}
 }
+
+// TestBlockCacheHolds guards cacheSize: Pebble reserves the memtables'
+// size out of its block cache, and a cache no larger than them keeps no
+// block, so every read is a pread and a decompression.
+func TestBlockCacheHolds(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Memtables start small and double each time one fills, up to
+	// memTableSize: write enough to get there, as a daemon soon does.
+	big := make([]byte, 1<<20)
+	var ids []string
+	for i := range 160 {
+		m := msg(t0.Add(time.Duration(i)*time.Millisecond), fmt.Sprintf("r%d@example.test", i))
+		body := []byte("Subject: x\r\n\r\nbody\r\n")
+		if i < 150 {
+			big[0] = byte(i) // distinct bodies, as mail is
+			body = big
+		}
+		if err := s.Enqueue(bg, m, body); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	if err := s.db.Flush(); err != nil { // the reads below come from tables
+		t.Fatal(err)
+	}
+	for range 2 {
+		for _, id := range ids {
+			if _, err := s.Message(bg, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if m := s.db.Metrics(); m.BlockCache.Hits == 0 || m.BlockCache.Count == 0 {
+		t.Fatalf("block cache: %d hits, %d misses, %d blocks held (memtables %d bytes)",
+			m.BlockCache.Hits, m.BlockCache.Misses, m.BlockCache.Count, m.MemTable.Size)
+	}
+}

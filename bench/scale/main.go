@@ -218,13 +218,15 @@ func makeBody(size int, rng *rand.Rand) []byte {
 // measureScans reopens the queue (a fresh watermark, as after a restart)
 // and times the scheduler's two scans: the first NextDue, then steady ones.
 func measureScans(data string) error {
+	t := time.Now()
 	s, err := queue.Open(data, queue.Options{MinFreeBytes: -1})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	report("open", time.Since(t).Seconds(), "s")
 	ctx := context.Background()
-	t := time.Now()
+	t = time.Now()
 	if _, _, err := s.NextDue(ctx); err != nil {
 		return err
 	}
