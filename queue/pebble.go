@@ -76,17 +76,6 @@ var _ Store = (*PebbleStore)(nil)
 // every few hundred messages, small enough to replay quickly after a crash.
 const memTableSize = 64 << 20
 
-// cacheSize is Pebble's block cache. Pebble reserves every memtable's size
-// (the mutable one and those waiting to flush) out of it, so with its 8 MB
-// default and 64 MB memtables nothing was ever cached: each read of a block
-// was a pread and a decompression (a console search of 20,000 messages
-// missed 42,000 times). Two memtables' worth plus blockCache leaves
-// blockCache for blocks in the usual state, more while one memtable exists,
-// and bounds memtables and cache together at this size.
-const cacheSize = 2*memTableSize + blockCache
-
-const blockCache = 32 << 20
-
 // Open opens (creating if needed) the queue database in dir. Only one
 // process may hold it open (Pebble takes a lock file).
 func Open(dir string, opts Options) (*PebbleStore, error) {
@@ -115,7 +104,6 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		ReadOnly:           opts.ReadOnly,
 		ErrorIfNotExists:   opts.ReadOnly,
 		Merger:             rollupMerger,
-		CacheSize:          cacheSize,
 	}
 	po.EnsureDefaults()
 	db, err := pebble.Open(dir, po)
