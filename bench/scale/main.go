@@ -8,7 +8,10 @@
 // refuses; DNS points at a dead loopback port.
 //
 //	go run ./bench/scale -n 100000            # fill, measure, remove the dir
-//	go run ./bench/scale -n 1000000 -idle 60s -keep /var/tmp/mtaq-1m
+//	go run ./bench/scale -n 1000000 -idle 60s -keep -dir /var/tmp/mtaq-1m
+//	go run ./bench/scale -n 5000000 -reuse -keep -dir /var/tmp/mtaq-1m   # fill on to 5M, measure
+//
+// bench/tenmillion.sh runs the steps 1M, 5M, 10M with the console pages.
 //
 // Output is one "name value unit" line per figure, for the report.
 package main
