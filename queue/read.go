@@ -255,13 +255,14 @@ func (s *PebbleStore) ListPage(ctx context.Context, f Filter) (*Page, error) {
 	page := &Page{}
 	scanned := 0
 	pf := f.prefilter()
-	var rit *pebble.Iterator
+	var rit *rcptCursor
 	if pf.rcpt() {
-		var err error
-		if rit, err = snap.NewIter(&pebble.IterOptions{LowerBound: prefix(kindRcpt), UpperBound: prefixEnd(prefix(kindRcpt))}); err != nil {
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: prefix(kindRcpt), UpperBound: prefixEnd(prefix(kindRcpt))})
+		if err != nil {
 			return nil, err
 		}
-		defer rit.Close()
+		defer it.Close()
+		rit = &rcptCursor{it: it, reverse: f.Newest}
 	}
 	err := scanDir(snap, lower, upper, f.Newest, func(k, v []byte) (bool, error) {
 		if err := ctx.Err(); err != nil {
@@ -349,13 +350,40 @@ func (p *prefilter) message(v []byte) bool {
 	return (p.tag == nil || bytes.Contains(v, p.tag)) && (p.sender == nil || containsFold(v, p.sender))
 }
 
+// rcptCursor walks the recipient records in step with a scan of the
+// message records, in the same direction: one seek, then Next (or Prev)
+// past the records of the messages before. A seek per message read the
+// blocks again each time (Pebble's block cache holds none while a 64 MB
+// memtable is reserved out of its 8 MB): 11 µs a message.
+type rcptCursor struct {
+	it          *pebble.Iterator
+	reverse     bool
+	ok, started bool
+}
+
 // recipients says whether one of id's recipient records contains every
-// recipient needle, reading raw values through one iterator.
-// (Seeking backwards with SeekLT measured three times slower than SeekGE
-// on a newest-first scan of 1M messages.)
-func (p *prefilter) recipients(it *pebble.Iterator, id string) bool {
+// recipient needle, reading raw values through c. Calls come in the
+// cursor's direction: ids ascending, or descending when reverse.
+func (p *prefilter) recipients(c *rcptCursor, id string) bool {
 	pre := rcptPrefix(id)
-	for ok := it.SeekGE(pre); ok && bytes.HasPrefix(it.Key(), pre); ok = it.Next() {
+	it := c.it
+	if c.reverse {
+		end := prefixEnd(pre)
+		if !c.started {
+			c.ok, c.started = it.SeekLT(end), true
+		}
+		for c.ok && bytes.Compare(it.Key(), end) >= 0 {
+			c.ok = it.Prev()
+		}
+	} else {
+		if !c.started {
+			c.ok, c.started = it.SeekGE(pre), true
+		}
+		for c.ok && bytes.Compare(it.Key(), pre) < 0 {
+			c.ok = it.Next()
+		}
+	}
+	for c.ok && bytes.HasPrefix(it.Key(), pre) {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return true // let the full read report it
@@ -363,6 +391,11 @@ func (p *prefilter) recipients(it *pebble.Iterator, id string) bool {
 		if (p.addr == nil || containsFold(v, p.addr)) && (p.domain == nil || containsFold(v, p.domain)) &&
 			(p.state == nil || bytes.Contains(v, p.state)) {
 			return true
+		}
+		if c.reverse {
+			c.ok = it.Prev()
+		} else {
+			c.ok = it.Next()
 		}
 	}
 	return false

@@ -258,3 +258,57 @@ func TestListPageNewestAndScan(t *testing.T) {
 		t.Errorf("oldest-first scan of 3 = %v, resume %q, want none and %s", got, resume, ids[2])
 	}
 }
+
+// TestListRecipientSearchBothWays: a recipient search reads the recipient
+// records in step with the messages, in either direction, so a match in
+// any recipient of any message is found, whatever matched (or stopped the
+// walk early) in the messages before it.
+func TestListRecipientSearchBothWays(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	want := map[string][]string{} // domain → ids of messages with a recipient there, oldest first
+	for i := range 30 {
+		var rcpts []string
+		for k := range i%4 + 1 { // 1 to 4 recipients, at d0 … d3
+			rcpts = append(rcpts, fmt.Sprintf("r%d-%d@d%d.test", i, k, (i+k)%5))
+		}
+		id := e.enqueue(msg(t0.Add(time.Duration(i)*time.Second), rcpts...), "b")
+		ids = append(ids, id)
+		for k := range rcpts {
+			d := fmt.Sprintf("d%d.test", (i+k)%5)
+			if l := want[d]; len(l) == 0 || l[len(l)-1] != id {
+				want[d] = append(want[d], id)
+			}
+		}
+	}
+	for _, newest := range []bool{false, true} {
+		for d, w := range want {
+			if newest {
+				w = slices.Clone(w)
+				slices.Reverse(w)
+			}
+			var got []string
+			for after := ""; ; { // pages of at most 4 messages examined
+				p, err := e.s.ListPage(bg, Filter{Domain: d, Newest: newest, Scan: 4, After: after})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range p.Messages {
+					got = append(got, m.ID)
+				}
+				if p.Resume == "" {
+					break
+				}
+				after = p.Resume
+			}
+			if !slices.Equal(got, w) {
+				t.Errorf("newest=%v domain %s: %v, want %v", newest, d, got, w)
+			}
+		}
+		// The last recipient of one message, in one search over all.
+		p, err := e.s.ListPage(bg, Filter{Rcpt: "r27-3@d0.test", Newest: newest})
+		if err != nil || len(p.Messages) != 1 || p.Messages[0].ID != ids[27] {
+			t.Errorf("newest=%v rcpt search: %v, %v", newest, p, err)
+		}
+	}
+}

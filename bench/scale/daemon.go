@@ -51,6 +51,7 @@ func measureDaemon(o options, data string) error {
 	case at := <-first:
 		report("start_to_first_attempt", at.Sub(start).Seconds(), "s")
 	case err := <-exited:
+		exited <- err // for stop, deferred
 		relay.Close()
 		return fmt.Errorf("mtaq serve exited: %v (see %s)", err, logf.Name())
 	case <-time.After(2 * time.Minute):
@@ -73,6 +74,7 @@ func measureDaemon(o options, data string) error {
 	}
 	select {
 	case err := <-exited:
+		exited <- err // for stop, deferred
 		return fmt.Errorf("mtaq serve exited while idling: %v", err)
 	case <-time.After(o.idle):
 	}

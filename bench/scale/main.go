@@ -8,13 +8,17 @@
 // refuses; DNS points at a dead loopback port.
 //
 //	go run ./bench/scale -n 100000            # fill, measure, remove the dir
-//	go run ./bench/scale -n 1000000 -idle 60s -keep /var/tmp/mtaq-1m
+//	go run ./bench/scale -n 1000000 -idle 60s -keep -dir /var/tmp/mtaq-1m
+//	go run ./bench/scale -n 5000000 -reuse -keep -dir /var/tmp/mtaq-1m   # fill on to 5M, measure
+//
+// bench/tenmillion.sh runs the steps 1M, 5M, 10M with the console pages.
 //
 // Output is one "name value unit" line per figure, for the report.
 package main
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"log"
@@ -39,6 +43,7 @@ type options struct {
 	mtaq  string
 	prof  string
 	only  bool
+	total int
 }
 
 func main() {
@@ -49,10 +54,11 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", time.Minute, "how long the daemon idles before the second RSS sample")
 	flag.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary one)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
-	flag.BoolVar(&o.reuse, "reuse", false, "skip the fill when dir already holds a queue (re-measure)")
+	flag.BoolVar(&o.reuse, "reuse", false, "keep the queue already in dir and fill only up to -n (a re-measure when it has -n)")
 	flag.StringVar(&o.mtaq, "mtaq", "", "mtaq binary (default: go build ./cmd/mtaq into the work dir)")
 	flag.StringVar(&o.prof, "cpuprofile", "", "write a CPU profile of the fill and the scan timings here")
 	flag.BoolVar(&o.only, "fill-only", false, "stop after the fill and the scan timings (no daemon)")
+	flag.IntVar(&o.total, "total", 0, "place arrivals for this many messages (default -n), so later -reuse runs can fill on to it")
 	flag.Parse()
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -88,15 +94,21 @@ func run(o options) error {
 		}
 		defer f.Close()
 	}
-	if ents, err := os.ReadDir(data); err != nil || len(ents) == 0 || !o.reuse {
+	st, err := readState(o.dir)
+	if ents, rerr := os.ReadDir(data); rerr != nil || len(ents) == 0 || !o.reuse || err != nil {
 		if err := os.RemoveAll(data); err != nil {
 			return err
 		}
-		if err := fill(data, o); err != nil {
+		st = fillState{base: time.Now().Add(-time.Duration(max(o.n, o.total)) * time.Millisecond)}
+	}
+	if st.count < o.n {
+		if err := fill(data, o, &st); err != nil {
 			return err
 		}
 	}
-	report("data_dir_size", float64(dirSize(data))/(1<<20), "MiB")
+	size := dirSize(data)
+	report("data_dir_size", float64(size)/(1<<20), "MiB")
+	report("bytes_per_message", float64(size)/float64(o.n), "B")
 	if err := measureScans(data); err != nil {
 		return err
 	}
@@ -107,22 +119,50 @@ func run(o options) error {
 	return measureDaemon(o, data)
 }
 
-// fill enqueues o.n single-recipient deferred messages in synced batches.
-// Arrivals are one millisecond apart (distinct IDs, arrival order), due
-// times are spread uniformly over the next 24 hours, except every 1000th
-// message, due already, so the daemon has work the moment it starts.
-func fill(data string, o options) error {
+// fillState is how far a work directory's queue was filled, kept in
+// dir/scale.state so a -reuse run fills on from there (1M, measure, on to
+// 5M, measure, ...) with arrivals continuing from the same base.
+type fillState struct {
+	count int
+	base  time.Time
+}
+
+func readState(dir string) (fillState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "scale.state"))
+	if err != nil {
+		return fillState{}, err
+	}
+	var st fillState
+	var ns int64
+	if _, err := fmt.Sscan(string(b), &st.count, &ns); err != nil {
+		return fillState{}, fmt.Errorf("scale.state: %w", err)
+	}
+	st.base = time.Unix(0, ns)
+	return st, nil
+}
+
+func writeState(dir string, st fillState) error {
+	return os.WriteFile(filepath.Join(dir, "scale.state"), fmt.Appendf(nil, "%d %d\n", st.count, st.base.UnixNano()), 0o600)
+}
+
+// fill enqueues single-recipient deferred messages in synced batches, from
+// st.count up to o.n. Arrivals are one millisecond apart from st.base
+// (distinct IDs, arrival order), due times are spread uniformly over the
+// next 24 hours, except every 1000th message, due already, so the daemon
+// has work the moment it starts.
+func fill(data string, o options, st *fillState) error {
 	s, err := queue.Open(data, queue.Options{MinFreeBytes: -1})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	body := makeBody(o.size)
 	start := time.Now()
-	arrived := start.Add(-time.Duration(o.n) * time.Millisecond)
-	rng := rand.New(rand.NewPCG(1, 2))
+	arrived := st.base
+	from := st.count
+	rng := rand.New(rand.NewPCG(1, uint64(from)+2))
 	ctx := context.Background()
-	for i := 0; i < o.n; i += o.batch {
+	lastReport := start
+	for i := from; i < o.n; i += o.batch {
 		var ms []*queue.Message
 		var bodies [][]byte
 		for j := i; j < min(i+o.batch, o.n); j++ {
@@ -139,23 +179,41 @@ func fill(data string, o options) error {
 					LastReply: &queue.Reply{Code: 451, Enhanced: "4.7.1", Text: "greylisted, try later"},
 				}},
 			})
-			bodies = append(bodies, body)
+			bodies = append(bodies, makeBody(o.size, rng))
 		}
 		if err := s.EnqueueMany(ctx, ms, bodies); err != nil {
 			return fmt.Errorf("fill at %d: %w", i, err)
 		}
+		st.count = min(i+o.batch, o.n)
+		if time.Since(lastReport) > time.Minute {
+			lastReport = time.Now()
+			fmt.Fprintf(os.Stderr, "filled %d (%.0f msg/s)\n", st.count, float64(st.count-from)/time.Since(start).Seconds())
+			if err := writeState(o.dir, *st); err != nil {
+				return err
+			}
+		}
 	}
 	el := time.Since(start)
+	report("filled_from", float64(from), "")
 	report("fill_seconds", el.Seconds(), "s")
-	report("fill_rate", float64(o.n)/el.Seconds(), "msg/s")
-	return nil
+	report("fill_rate", float64(o.n-from)/el.Seconds(), "msg/s")
+	return writeState(o.dir, *st)
 }
 
-func makeBody(size int) []byte {
+// makeBody is a message of size bytes: a few headers, then lines of
+// base64 of random bytes, like an attachment, different in every message
+// so the store's block compression gets what it would from real mail and
+// no more (a repeated text body compressed to half its size).
+func makeBody(size int, rng *rand.Rand) []byte {
 	b := []byte("From: app@scale.test\r\nTo: user@scale.test\r\nSubject: scale test\r\n\r\n")
-	line := []byte("0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n")
+	raw := make([]byte, 57)
+	line := make([]byte, base64.StdEncoding.EncodedLen(len(raw)))
 	for len(b) < size {
-		b = append(b, line...)
+		for i := range raw {
+			raw[i] = byte(rng.Uint32())
+		}
+		base64.StdEncoding.Encode(line, raw)
+		b = append(append(b, line...), '\r', '\n')
 	}
 	return b[:size]
 }
@@ -163,13 +221,15 @@ func makeBody(size int) []byte {
 // measureScans reopens the queue (a fresh watermark, as after a restart)
 // and times the scheduler's two scans: the first NextDue, then steady ones.
 func measureScans(data string) error {
+	t := time.Now()
 	s, err := queue.Open(data, queue.Options{MinFreeBytes: -1})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	report("open", time.Since(t).Seconds(), "s")
 	ctx := context.Background()
-	t := time.Now()
+	t = time.Now()
 	if _, _, err := s.NextDue(ctx); err != nil {
 		return err
 	}
