@@ -112,7 +112,8 @@
 // one cap. An address at its cap is skipped (the next address or MX is
 // tried); when every address was skipped and nothing else was tried, the
 // results are Busy (4.4.5 at Stage dial, returned at once): the scheduler
-// defers them locally, without counting an attempt.
+// defers them locally, without counting an attempt. A relay is the
+// operator's own server and has no such cap, new or reused connections.
 //
 // Each address also has a breaker, shared by every domain: after DownAfter
 // (3) connections in a row got no answer (refused, connect timeout, no

@@ -195,15 +195,20 @@ func (d *Deliverer) fromPool(ctx context.Context, job Job, body []byte, key stri
 			s.close() // opened before the enforce policy, or without verified TLS
 			continue
 		}
-		if !d.ips.acquire(s.dst.ip) {
-			d.release(s) // keep it idle: the cap holds for reused connections too
+		// The cap holds for reused connections too, except the relay's,
+		// which viaRelay does not cap either (it is the operator's own).
+		capped := s.dst.relay == nil
+		if capped && !d.ips.acquire(s.dst.ip) {
+			d.release(s) // keep it idle
 			return nil, false
 		}
 		s.reused = true
 		s.bind(ctx, job)
 		res, fail, stale := s.send(body)
 		s.unbind()
-		d.ips.release(s.dst.ip)
+		if capped {
+			d.ips.release(s.dst.ip)
+		}
 		if stale {
 			d.log.Debug("idle connection went stale", zap.String("domain", job.Domain),
 				zap.String("mx", s.dst.host), zap.String("ip", s.dst.ip.String()))
