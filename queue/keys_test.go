@@ -2,6 +2,8 @@ package queue
 
 import (
 	"bytes"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -93,4 +95,32 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("accepted out-of-range record %+v", m)
 		}
 	})
+}
+
+// TestDecoderReuse: one recordDecoder through records of every size, with
+// blanks after some: each decodes to itself, and a record with anything
+// after its value is refused (then the decoder is not reused).
+func TestDecoderReuse(t *testing.T) {
+	d := decoders.New().(*recordDecoder)
+	for i, n := range []int{0, 10, 600, 3, 5000, 1, 700, 0} {
+		want := rcptRecord{Recipient: Recipient{Index: i, Address: strings.Repeat("a", n) + "@x", State: Queued}, Timeline: uint32(n)}
+		b, err := encode(&want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			b = append(b, " \r\n\t"...)
+		}
+		var got rcptRecord
+		if err := d.decode(b[1:], &got); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("record %d (%d bytes): %+v, %v", i, len(b), got, err)
+		}
+	}
+	good, _ := encode(&rcptRecord{Recipient: Recipient{Address: "a@x", State: Queued}})
+	for _, tail := range []string{"}", " ]", "{}", "x"} {
+		var got rcptRecord
+		if err := decoders.New().(*recordDecoder).decode(append(bytes.Clone(good[1:]), tail...), &got); err == nil {
+			t.Errorf("trailing %q: no error", tail)
+		}
+	}
 }
