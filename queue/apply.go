@@ -438,11 +438,7 @@ func (tx *applyTx) updateRecipient(r *rcptRecord, u Update) error {
 		}
 	}
 	if u.Attempt != nil {
-		v, err := encode(u.Attempt)
-		if err != nil {
-			return err
-		}
-		if err := tx.b.Set(timelineKey(u.ID, u.Rcpt, r.Timeline), v, nil); err != nil {
+		if err := setRecord(tx.b, timelineKey(u.ID, u.Rcpt, r.Timeline), u.Attempt); err != nil {
 			return err
 		}
 		r.Timeline++
@@ -488,17 +484,9 @@ func (tx *applyTx) suppress(r *rcptRecord, u Update) error {
 }
 
 func putMessage(b *pebble.Batch, m *msgRecord) error {
-	v, err := encode(m)
-	if err != nil {
-		return err
-	}
-	return b.Set(idKey(kindMessage, m.ID), v, nil)
+	return setRecord(b, idKey(kindMessage, m.ID), m)
 }
 
 func putRecipient(b *pebble.Batch, id string, r *rcptRecord) error {
-	v, err := encode(r)
-	if err != nil {
-		return err
-	}
-	return b.Set(rcptKey(id, r.Index), v, nil)
+	return setRecord(b, rcptKey(id, r.Index), r)
 }

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -121,6 +122,35 @@ func TestDecoderReuse(t *testing.T) {
 		var got rcptRecord
 		if err := decoders.New().(*recordDecoder).decode(append(bytes.Clone(good[1:]), tail...), &got); err == nil {
 			t.Errorf("trailing %q: no error", tail)
+		}
+	}
+}
+
+// TestEncodeAsMarshal: a record is the version byte and json.Marshal's
+// bytes, whichever way it is written, and the pooled buffer carries
+// nothing from one record to the next.
+func TestEncodeAsMarshal(t *testing.T) {
+	for _, v := range []any{
+		&rcptRecord{Recipient: Recipient{Address: strings.Repeat("<a&b>", 300) + "@x", State: Deferred, NextAttempt: t0}, Timeline: 3},
+		&msgRecord{ID: "06ABC", Sender: "s@x", Arrived: t0, Headers: "Subject: <hi>\r\n", Rcpts: 1, Open: 1},
+		&Attempt{At: t0, Duration: time.Second, Reply: Reply{Code: 250, Text: "ok"}},
+	} {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append([]byte{recordVersion}, want...)
+		got, err := encode(v)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("encode = %q, %v; want %q", got, err, want)
+		}
+		if err := withEncoded(v, func(rec []byte) error {
+			if !bytes.Equal(rec, want) {
+				t.Errorf("withEncoded: %q, want %q", rec, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
