@@ -117,10 +117,14 @@ func (s *PebbleStore) EnqueueMany(ctx context.Context, ms []*Message, bodies [][
 // writeIfNew is writeNewMessage after checking that m.ID is free; the caller
 // holds m's lock.
 func (s *PebbleStore) writeIfNew(b *pebble.Batch, lo *uint64, wait waitDelta, m *Message, body []byte) error {
-	// Generated IDs are unique; a caller-chosen one may not be.
-	if _, err := getMessage(s.db, m.ID); err == nil {
+	// Generated IDs are unique; a caller-chosen one may not be. A presence
+	// check: no record decoded, no error built for the usual answer.
+	_, closer, err := s.db.Get(idKey(kindMessage, m.ID))
+	switch {
+	case err == nil:
+		closer.Close()
 		return errors.New("message id already exists")
-	} else if !errors.Is(err, ErrNotFound) {
+	case !errors.Is(err, pebble.ErrNotFound):
 		return err
 	}
 	return writeNewMessage(b, lo, wait, m, body)
