@@ -255,10 +255,9 @@ func decode(b []byte, v any) error {
 // reused only after a record that was one value and blanks, so what one
 // record left in its buffer is blank for the next.
 type recordDecoder struct {
-	dec  *json.Decoder
-	r    bytes.Reader
-	fed  int64 // bytes dec has read from r, over every record
-	last int   // the length of the record in r
+	dec *json.Decoder
+	r   bytes.Reader
+	fed int64 // bytes dec has read from r, over every record
 }
 
 var decoders = sync.Pool{New: func() any {
@@ -273,12 +272,13 @@ var decoders = sync.Pool{New: func() any {
 const maxPooledRecord = 64 << 10
 
 func (d *recordDecoder) decode(rec []byte, v any) error {
-	d.fed += int64(d.last - d.r.Len()) // what dec read of the last record
-	d.r.Reset(rec)
-	d.last = len(rec)
 	start := d.dec.InputOffset()
 	blank := d.fed - start // read from earlier records, not consumed
-	if err := d.dec.Decode(v); err != nil {
+	d.r.Reset(rec)
+	err := d.dec.Decode(v)
+	d.fed += int64(len(rec) - d.r.Len()) // what dec read of rec
+	d.r.Reset(nil)                       // rec is Pebble's, valid only until its closer runs
+	if err != nil {
 		return err
 	}
 	end := d.dec.InputOffset() - start - blank // rec[:end] was the value
