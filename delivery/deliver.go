@@ -26,6 +26,7 @@ const (
 	DefaultMaxAddrs        = 10
 	DefaultIdleTimeout     = 5 * time.Second // Postfix keeps 2s; apps send in bursts
 	DefaultMaxMessages     = 100             // transactions per connection
+	DefaultMaxIdlePerDest  = 16
 	quitTimeout            = 10 * time.Second
 )
 
@@ -87,6 +88,13 @@ type Options struct {
 	// default 100. The transactions of one Job (more than 100 recipients,
 	// or a server that takes fewer) run on one connection regardless.
 	MaxMessagesPerConn int
+	// MaxIdlePerDest caps the idle connections kept for one destination
+	// (a domain, or the relay); default 16. The daemon sets it to its
+	// workers: a destination never has more connections busy at once than
+	// that, so none of them is closed just to be reopened by the next
+	// burst, and the scheduler's concurrency limits keep a domain's below
+	// it anyway (see doc.go, Connection reuse).
+	MaxIdlePerDest int
 	// OnDNSError, when set, hears the kind of every failed MX or address
 	// lookup (metrics); an error that is not a *DNSError is KindTemporary.
 	OnDNSError func(kind DNSErrorKind)
@@ -144,6 +152,7 @@ func New(opts Options) *Deliverer {
 	opts.CommandTimeout = defDur(opts.CommandTimeout, DefaultCommandTimeout)
 	opts.DataTimeout = defDur(opts.DataTimeout, DefaultDataTimeout)
 	opts.MaxMessagesPerConn = defInt(opts.MaxMessagesPerConn, DefaultMaxMessages)
+	opts.MaxIdlePerDest = defInt(opts.MaxIdlePerDest, DefaultMaxIdlePerDest)
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
@@ -163,7 +172,7 @@ func New(opts Options) *Deliverer {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	d := &Deliverer{opts: opts, log: log.Named("delivery"), self: newSelfSet(opts.Self), pool: newPool(opts.IdleTimeout),
+	d := &Deliverer{opts: opts, log: log.Named("delivery"), self: newSelfSet(opts.Self), pool: newPool(opts.IdleTimeout, opts.MaxIdlePerDest),
 		ips: newIPLimiter(opts.MaxConnsPerIP)}
 	if opts.DownAfter >= 0 {
 		d.down = newIPHealth(opts.Clock, defInt(opts.DownAfter, DefaultDownAfter),

@@ -112,7 +112,8 @@
 // one cap. An address at its cap is skipped (the next address or MX is
 // tried); when every address was skipped and nothing else was tried, the
 // results are Busy (4.4.5 at Stage dial, returned at once): the scheduler
-// defers them locally, without counting an attempt.
+// defers them locally, without counting an attempt. A relay is the
+// operator's own server and has no such cap, new or reused connections.
 //
 // Each address also has a breaker, shared by every domain: after DownAfter
 // (3) connections in a row got no answer (refused, connect timeout, no
@@ -126,7 +127,13 @@
 // After a Job the connection is kept idle for IdleTimeout (default 5s),
 // keyed by the destination domain (or the relay), and the next Job for it
 // starts with MAIL (RSET first if the last transaction did not finish). A
-// connection carries at most MaxMessagesPerConn transactions. A pooled
+// connection carries at most MaxMessagesPerConn transactions. At most
+// MaxIdlePerDest are kept per destination: the daemon passes its workers,
+// since no destination has more busy at once (the scheduler's concurrency
+// limits keep a domain's lower), so a burst finds what the last one
+// opened instead of closing and reopening connections (a relay taking
+// 100 workers' mail reconnected on one message in four with a cap of 16).
+// Idle connections above a limit lowered since are QUIT by IdleTimeout. A pooled
 // connection that turns out dead, or answers 421 before MAIL, is discarded
 // and the Job goes on a fresh connection: its trouble is nobody's result.
 // Close QUITs the idle connections.

@@ -223,6 +223,10 @@ func (d *Deliverer) attempt(ctx context.Context, job Job, body []byte, dst dest)
 
 // logAttempt writes the one Debug line per connection attempt.
 func (d *Deliverer) logAttempt(job Job, s *session, out outcome) {
+	ce := d.log.Check(zap.DebugLevel, "delivery attempt")
+	if ce == nil {
+		return // the fields are not built for a level that is off
+	}
 	r := out.fail
 	fields := []zap.Field{
 		zap.String("domain", job.Domain), zap.String("mx", s.dst.host), zap.String("ip", s.dst.ip.String()),
@@ -239,7 +243,7 @@ func (d *Deliverer) logAttempt(job Job, s *session, out outcome) {
 	fields = append(fields, zap.String("stage", string(r.Stage)), zap.Int("code", r.Code),
 		zap.String("enhanced", r.Enhanced), zap.Bool("tls", r.TLS), zap.String("tls_version", r.TLSVersion),
 		zap.String("tls_cipher", r.TLSCipher), zap.Bool("tls_fallback", r.TLSFallback), zap.String("text", r.Text))
-	d.log.Debug("delivery attempt", fields...)
+	ce.Write(fields...)
 }
 
 func delivered(rs []Result) int {

@@ -10,17 +10,15 @@ import (
 	"github.com/mtaq/mtaq/internal/clock"
 )
 
-// maxIdlePerKey bounds the idle connections kept for one destination.
-const maxIdlePerKey = 16
-
 // pool keeps sessions between Deliver calls, per destination (the domain,
 // or the relay), for at most idle after their last transaction. The newest
 // is reused first. A sweeper goroutine, running only while something is
 // idle, QUITs the expired ones; get drops expired ones it meets. Time is
 // the wall clock: it is about sockets and the servers' idle timers.
 type pool struct {
-	idle time.Duration // <= 0: no reuse
-	clk  clock.Clock
+	idle    time.Duration // <= 0: no reuse
+	maxIdle int           // idle sessions kept per destination
+	clk     clock.Clock
 
 	mu       sync.Mutex
 	conns    map[string][]idleSession
@@ -35,8 +33,8 @@ type idleSession struct {
 	since time.Time
 }
 
-func newPool(idle time.Duration) *pool {
-	return &pool{idle: idle, clk: clock.Real{}, conns: map[string][]idleSession{}, quit: make(chan struct{})}
+func newPool(idle time.Duration, maxIdle int) *pool {
+	return &pool{idle: idle, maxIdle: maxIdle, clk: clock.Real{}, conns: map[string][]idleSession{}, quit: make(chan struct{})}
 }
 
 // get takes the newest live idle session for key, or returns nil.
@@ -77,7 +75,7 @@ func (p *pool) put(s *session) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	key := s.dst.key
-	if p.closed || len(p.conns[key]) >= maxIdlePerKey {
+	if p.closed || len(p.conns[key]) >= p.maxIdle {
 		return false
 	}
 	s.reused = false
@@ -195,15 +193,20 @@ func (d *Deliverer) fromPool(ctx context.Context, job Job, body []byte, key stri
 			s.close() // opened before the enforce policy, or without verified TLS
 			continue
 		}
-		if !d.ips.acquire(s.dst.ip) {
-			d.release(s) // keep it idle: the cap holds for reused connections too
+		// The cap holds for reused connections too, except the relay's,
+		// which viaRelay does not cap either (it is the operator's own).
+		capped := s.dst.relay == nil
+		if capped && !d.ips.acquire(s.dst.ip) {
+			d.release(s) // keep it idle
 			return nil, false
 		}
 		s.reused = true
 		s.bind(ctx, job)
 		res, fail, stale := s.send(body)
 		s.unbind()
-		d.ips.release(s.dst.ip)
+		if capped {
+			d.ips.release(s.dst.ip)
+		}
 		if stale {
 			d.log.Debug("idle connection went stale", zap.String("domain", job.Domain),
 				zap.String("mx", s.dst.host), zap.String("ip", s.dst.ip.String()))

@@ -159,3 +159,39 @@ func TestNoReuseAcrossDomains(t *testing.T) {
 		t.Errorf("%d connections, want 2", mx.Conns())
 	}
 }
+
+// TestMaxIdlePerDest: four jobs on four connections at once leave at most
+// MaxIdlePerDest of them idle; the rest are closed.
+func TestMaxIdlePerDest(t *testing.T) {
+	for _, tc := range []struct{ max, idle int }{{2, 2}, {4, 4}} {
+		t.Run(fmt.Sprint(tc.max), func(t *testing.T) {
+			const n = 4
+			arrived := make(chan struct{}, n)
+			all := make(chan struct{})
+			var once sync.Once
+			e, mx := oneMX(t, smtptest.WithData(func(string, []string, []byte) error {
+				// Hold each DATA until all n are in, so n connections are open at once.
+				arrived <- struct{}{}
+				if len(arrived) == n {
+					once.Do(func() { close(all) })
+				}
+				select {
+				case <-all:
+				case <-time.After(10 * time.Second):
+				}
+				return nil
+			}))
+			d := e.deliverer(func(o *Options) { o.MaxIdlePerDest = tc.max })
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					wantAll(t, d.Deliver(ctxT(t), job("x.test", fmt.Sprintf("u%d@x.test", i))), 1, 250, "2.0.0", StageData)
+				})
+			}
+			wg.Wait()
+			if mx.Conns() != n || idle(d) != tc.idle {
+				t.Errorf("%d connections, %d idle; want %d, %d", mx.Conns(), idle(d), n, tc.idle)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -134,4 +135,22 @@ func TestRelayTroubleIsSoft(t *testing.T) {
 	rs = e.deliverer(withRelay(loop), func(o *Options) { o.Self = []string{"127.0.0.1:2525"} }).
 		Deliver(ctxT(t), job("x.test", "a@x.test"))
 	wantAll(t, rs, 1, 0, "4.4.6", StageResolve)
+}
+
+// TestRelayReuseUncapped: the per-address cap is not the relay's, for
+// reused connections as for new ones: with the relay's address at its
+// cap, jobs in a row still share one connection.
+func TestRelayReuseUncapped(t *testing.T) {
+	e, srv, rl := relayEnv(t, smtptest.WithAuth("app", "s3cret"), smtptest.WithInsecureAuth())
+	rl.TLS = RelayNoTLS
+	d := e.deliverer(withRelay(rl, func(o *Options) { o.MaxConnsPerIP = 1 }))
+	if !d.ips.acquire(net.ParseIP("127.0.0.2")) { // another job's connection, say
+		t.Fatal("acquire")
+	}
+	for i := range 3 {
+		wantAll(t, d.Deliver(ctxT(t), job("nowhere.test", fmt.Sprintf("u%d@nowhere.test", i))), 1, 250, "2.0.0", StageData)
+	}
+	if srv.Conns() != 1 || len(srv.Messages()) != 3 {
+		t.Errorf("%d connections, %d messages; want 1, 3", srv.Conns(), len(srv.Messages()))
+	}
 }

@@ -117,10 +117,14 @@ func (s *PebbleStore) EnqueueMany(ctx context.Context, ms []*Message, bodies [][
 // writeIfNew is writeNewMessage after checking that m.ID is free; the caller
 // holds m's lock.
 func (s *PebbleStore) writeIfNew(b *pebble.Batch, lo *uint64, wait waitDelta, m *Message, body []byte) error {
-	// Generated IDs are unique; a caller-chosen one may not be.
-	if _, err := getMessage(s.db, m.ID); err == nil {
+	// Generated IDs are unique; a caller-chosen one may not be. A presence
+	// check: no record decoded, no error built for the usual answer.
+	_, closer, err := s.db.Get(idKey(kindMessage, m.ID))
+	switch {
+	case err == nil:
+		closer.Close()
 		return errors.New("message id already exists")
-	} else if !errors.Is(err, ErrNotFound) {
+	case !errors.Is(err, pebble.ErrNotFound):
 		return err
 	}
 	return writeNewMessage(b, lo, wait, m, body)
@@ -438,11 +442,7 @@ func (tx *applyTx) updateRecipient(r *rcptRecord, u Update) error {
 		}
 	}
 	if u.Attempt != nil {
-		v, err := encode(u.Attempt)
-		if err != nil {
-			return err
-		}
-		if err := tx.b.Set(timelineKey(u.ID, u.Rcpt, r.Timeline), v, nil); err != nil {
+		if err := setRecord(tx.b, timelineKey(u.ID, u.Rcpt, r.Timeline), u.Attempt); err != nil {
 			return err
 		}
 		r.Timeline++
@@ -488,17 +488,9 @@ func (tx *applyTx) suppress(r *rcptRecord, u Update) error {
 }
 
 func putMessage(b *pebble.Batch, m *msgRecord) error {
-	v, err := encode(m)
-	if err != nil {
-		return err
-	}
-	return b.Set(idKey(kindMessage, m.ID), v, nil)
+	return setRecord(b, idKey(kindMessage, m.ID), m)
 }
 
 func putRecipient(b *pebble.Batch, id string, r *rcptRecord) error {
-	v, err := encode(r)
-	if err != nil {
-		return err
-	}
-	return b.Set(rcptKey(id, r.Index), v, nil)
+	return setRecord(b, rcptKey(id, r.Index), r)
 }

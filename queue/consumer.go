@@ -115,11 +115,7 @@ func (s *PebbleStore) AdvanceCursor(ctx context.Context, name string, seq uint64
 }
 
 func setRecord(b *pebble.Batch, key []byte, v any) error {
-	enc, err := encode(v)
-	if err != nil {
-		return err
-	}
-	return b.Set(key, enc, nil)
+	return withEncoded(v, func(rec []byte) error { return b.Set(key, rec, nil) })
 }
 
 // DeadLetters returns up to limit of consumer name's dead letters with

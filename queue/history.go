@@ -94,11 +94,7 @@ func (tx *applyTx) recordHistory(r *rcptRecord, id string) error {
 		}
 		h.Bounced, h.BouncedID, h.BounceReply = at, id, r.LastReply
 	}
-	v, err := encode(h)
-	if err != nil {
-		return err
-	}
-	return tx.b.Set(key, v, nil)
+	return setRecord(tx.b, key, h)
 }
 
 // historyTrim is the newest horizon TrimHistory used (unix nanos): Check

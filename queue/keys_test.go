@@ -2,6 +2,9 @@ package queue
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -93,4 +96,61 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("accepted out-of-range record %+v", m)
 		}
 	})
+}
+
+// TestDecoderReuse: one recordDecoder through records of every size, with
+// blanks after some: each decodes to itself, and a record with anything
+// after its value is refused (then the decoder is not reused).
+func TestDecoderReuse(t *testing.T) {
+	d := decoders.New().(*recordDecoder)
+	for i, n := range []int{0, 10, 600, 3, 5000, 1, 700, 0} {
+		want := rcptRecord{Recipient: Recipient{Index: i, Address: strings.Repeat("a", n) + "@x", State: Queued}, Timeline: uint32(n)}
+		b, err := encode(&want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			b = append(b, " \r\n\t"...)
+		}
+		var got rcptRecord
+		if err := d.decode(b[1:], &got); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("record %d (%d bytes): %+v, %v", i, len(b), got, err)
+		}
+	}
+	good, _ := encode(&rcptRecord{Recipient: Recipient{Address: "a@x", State: Queued}})
+	for _, tail := range []string{"}", " ]", "{}", "x"} {
+		var got rcptRecord
+		if err := decoders.New().(*recordDecoder).decode(append(bytes.Clone(good[1:]), tail...), &got); err == nil {
+			t.Errorf("trailing %q: no error", tail)
+		}
+	}
+}
+
+// TestEncodeAsMarshal: a record is the version byte and json.Marshal's
+// bytes, whichever way it is written, and the pooled buffer carries
+// nothing from one record to the next.
+func TestEncodeAsMarshal(t *testing.T) {
+	for _, v := range []any{
+		&rcptRecord{Recipient: Recipient{Address: strings.Repeat("<a&b>", 300) + "@x", State: Deferred, NextAttempt: t0}, Timeline: 3},
+		&msgRecord{ID: "06ABC", Sender: "s@x", Arrived: t0, Headers: "Subject: <hi>\r\n", Rcpts: 1, Open: 1},
+		&Attempt{At: t0, Duration: time.Second, Reply: Reply{Code: 250, Text: "ok"}},
+	} {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append([]byte{recordVersion}, want...)
+		got, err := encode(v)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("encode = %q, %v; want %q", got, err, want)
+		}
+		if err := withEncoded(v, func(rec []byte) error {
+			if !bytes.Equal(rec, want) {
+				t.Errorf("withEncoded: %q, want %q", rec, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -126,11 +126,7 @@ func (s *PebbleStore) commitEvents(b *pebble.Batch, evs []Event) error {
 	defer s.out.settle(first)
 	for i := range evs {
 		evs[i].Seq = first + uint64(i)
-		v, err := encode(&evs[i])
-		if err == nil {
-			err = b.Set(eventKey(evs[i].Seq), v, nil)
-		}
-		if err != nil {
+		if err := setRecord(b, eventKey(evs[i].Seq), &evs[i]); err != nil {
 			b.Close()
 			return fmt.Errorf("event %d: %w", evs[i].Seq, err)
 		}

@@ -21,7 +21,7 @@ func (s *Scheduler) fillWindow(ctx context.Context) (took, busy int, err error) 
 	s.mu.Lock()
 	room := s.o.Window - len(s.inflight)
 	s.mu.Unlock()
-	if room <= 0 {
+	if room < s.refill() {
 		return 0, 0, nil
 	}
 	now := s.o.Clock.Now()

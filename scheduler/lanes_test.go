@@ -110,3 +110,35 @@ func TestWindowBoundsMemory(t *testing.T) {
 	}
 	close(b.release)
 }
+
+// TestFullWindowRefillsInBatches: a full window is topped up only once it
+// has refill's room (2 for a window of 32), not by a scan per finished job.
+func TestFullWindowRefillsInBatches(t *testing.T) {
+	b := &blocking{release: make(chan struct{}), fast: make(chan string, 100)}
+	h := newHarness(t, Options{Workers: 100, PerDomain: 100, Window: 32}, nil)
+	h.s.o.Deliverer = b
+	defer close(b.release)
+	for range 50 {
+		h.submit("u@slow.test")
+	}
+	ctx := context.Background()
+	if took, _, err := h.s.fillWindow(ctx); err != nil || took != 32 {
+		t.Fatalf("first fill took %d, %v; want the window of 32", took, err)
+	}
+	free := func() { // a job finished: its recipient leaves the window
+		h.s.mu.Lock()
+		defer h.s.mu.Unlock()
+		for k := range h.s.inflight {
+			delete(h.s.inflight, k)
+			return
+		}
+	}
+	free()
+	if took, _, _ := h.s.fillWindow(ctx); took != 0 || !h.s.windowFull() {
+		t.Fatalf("room 1: took %d, full %v; want 0, true", took, h.s.windowFull())
+	}
+	free()
+	if took, _, _ := h.s.fillWindow(ctx); took != 2 {
+		t.Fatalf("room 2: took %d, want 2", took)
+	}
+}

@@ -292,11 +292,22 @@ func (s *Scheduler) laneReady() (time.Time, bool) {
 	return at, !at.IsZero()
 }
 
+// windowFull reports that the window has less room than a scan refills:
+// the loop waits for finished jobs instead of scanning.
 func (s *Scheduler) windowFull() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.inflight) >= s.o.Window
+	return s.o.Window-len(s.inflight) < s.refill()
 }
+
+// refill is the room a full window must have before the next scan: a
+// sixteenth of it, at most 256 recipients, at least 1. With the window full
+// (a backlog larger than it, each recipient leased and waiting in its
+// lane) every finished job used to start a scan of the whole backlog to
+// take one recipient (a run of 20,000 messages scanned 106 due keys per
+// recipient taken); the window still holds thousands of jobs for the
+// workers meanwhile.
+func (s *Scheduler) refill() int { return max(1, min(s.o.Window/16, 256)) }
 
 // InFlight reports how many recipients are leased and not yet applied.
 func (s *Scheduler) InFlight() int {

@@ -162,6 +162,12 @@ func (s *Scheduler) streak(m *queue.Message, r queue.Recipient, o policy.Outcome
 
 // logAttempt writes the one mail-log line per recipient per attempt.
 func (s *Scheduler) logAttempt(m *queue.Message, r queue.Recipient, res delivery.Result, o policy.Outcome, now time.Time, v via) {
+	s.o.OnOutcome(Outcome{Domain: r.Domain, Decision: string(o.Decision), Category: string(o.Verdict.Category),
+		Sent: res.Stage != "" && res.Duration > 0, Duration: res.Duration})
+	ce := s.o.MailLog.Check(zap.InfoLevel, "attempt")
+	if ce == nil {
+		return // the fields are not built for a level that is off
+	}
 	fields := []zap.Field{
 		zap.String("queue_id", m.ID), zap.String("rcpt", r.Address), zap.String("domain", r.Domain),
 		zap.String("mx", res.MX), zap.String("ip", res.IP), zap.Int("attempt", r.Attempts+1),
@@ -180,7 +186,5 @@ func (s *Scheduler) logAttempt(m *queue.Message, r queue.Recipient, res delivery
 	if o.SuppressReason != "" {
 		fields = append(fields, zap.String("suppressed", o.SuppressReason))
 	}
-	s.o.MailLog.Info("attempt", fields...)
-	s.o.OnOutcome(Outcome{Domain: r.Domain, Decision: string(o.Decision), Category: string(o.Verdict.Category),
-		Sent: res.Stage != "" && res.Duration > 0, Duration: res.Duration})
+	ce.Write(fields...)
 }

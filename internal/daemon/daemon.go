@@ -373,7 +373,10 @@ func newDeliverer(c conf.Config, o Options, reg *metrics.Registry, stsStore deli
 		OnTLS:              onTLS,
 		IdleTimeout:        idle,
 		MaxMessagesPerConn: dl.ConnectionMaxMessages,
-		OnDNSError:         func(k delivery.DNSErrorKind) { reg.DNSError(string(k)) },
+		// As many idle as could be busy: a burst to one destination (the
+		// relay, most of all) reuses what the last one opened.
+		MaxIdlePerDest: dl.Workers,
+		OnDNSError:     func(k delivery.DNSErrorKind) { reg.DNSError(string(k)) },
 		// An MX that is us is a loop, whichever of our listeners it hits.
 		Self: slices.Concat(c.Submission.Listen, c.Submission.SubmissionListen, c.Submission.SMTPSListen),
 	})

@@ -3,6 +3,7 @@ package submission
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -19,11 +20,54 @@ import (
 // the 250, 16×GOMAXPROCS sessions each reusing its connection (RSET-free
 // MAIL/RCPT/DATA loops). ns/op is per accepted message.
 func BenchmarkAccept(b *testing.B) {
+	addr := benchServer(b)
+	body := append([]byte("From: app@example.org\r\nTo: rcpt@example.test\r\nSubject: bench\r\n\r\n"),
+		bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"), 48)...) // ~3 KB
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	smtptest.SubmitParallel(b, addr, body)
+}
+
+// BenchmarkGreeting is a session that only says hello: connect, banner,
+// EHLO and its eight-line reply, QUIT, over loopback (what smtp-source
+// does before every message). ns/op is per session, client included.
+func BenchmarkGreeting(b *testing.B) {
+	addr := benchServer(b)
+	b.ReportAllocs()
+	buf := make([]byte, 4096)
+	read := func(c net.Conn, last string) {
+		var got []byte
+		for !bytes.Contains(got, []byte(last)) {
+			n, err := c.Read(buf)
+			if err != nil {
+				b.Fatalf("read: %v (after %q)", err, got)
+			}
+			got = append(got, buf[:n]...)
+		}
+	}
+	for b.Loop() {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		read(c, "\r\n")
+		c.Write([]byte("EHLO client.test\r\n"))
+		read(c, "250 ")
+		c.Write([]byte("QUIT\r\n"))
+		read(c, "221 ")
+		c.Close()
+	}
+}
+
+// benchServer starts a submission server on loopback over a real on-disk
+// queue, stopped when the benchmark ends, and returns its address.
+func benchServer(b *testing.B) string {
 	store, err := queue.Open(b.TempDir(), queue.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer store.Close()
+	b.Cleanup(func() { store.Close() })
 	srv, err := New(Options{
 		Hostname:        "mx.test",
 		Listen:          []string{"127.0.0.1:0"},
@@ -41,18 +85,12 @@ func BenchmarkAccept(b *testing.B) {
 	if err := srv.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() {
+	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx) //nolint:errcheck // the benchmark is over
-	}()
-	addr := srv.Addrs()[0].String()
-	body := append([]byte("From: app@example.org\r\nTo: rcpt@example.test\r\nSubject: bench\r\n\r\n"),
-		bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"), 48)...) // ~3 KB
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	b.SetParallelism(16)
-	smtptest.SubmitParallel(b, addr, body)
+	})
+	return srv.Addrs()[0].String()
 }
 
 // BenchmarkReceiveBody is one 3 KB DATA body through receiveBody into an

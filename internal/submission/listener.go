@@ -219,6 +219,7 @@ type idleConn struct {
 	eof          atomic.Bool           // the client has half-closed or gone
 	stopping     atomic.Bool           // the server is shutting down: see stop
 	once         sync.Once
+	held         []byte // continuation lines of a reply not yet sent: see Write
 }
 
 // progress renews the idle timer.
@@ -315,13 +316,50 @@ func (c *idleConn) endAfterReply() {
 // (perhaps injected ones), so the connection ends after it.
 var handshakeFailed = []byte("550 5.0.0 Handshake error\r\n")
 
+// Write sends b, except a continuation line of a multi-line reply
+// ("250-PIPELINING\r\n"), which is held and sent with the reply's last
+// line: go-smtp writes (and flushes) each line on its own, and an EHLO
+// reply would cost eight system calls instead of one. go-smtp writes a
+// reply's lines one after the other from the session's goroutine, so the
+// last line always follows; a TLS record never starts with a digit, so
+// nothing is held once STARTTLS has wrapped this connection.
 func (c *idleConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
+	if continuation(b) && len(c.held)+len(b) <= maxHeld {
+		if c.held == nil {
+			c.held = make([]byte, 0, 512) // once per connection
+		}
+		c.held = append(c.held, b...)
+		return len(b), nil
+	}
+	n, err := c.write(b)
 	if bytes.Equal(b, handshakeFailed) {
 		c.endAfterReply()
 	}
 	return n, err
 }
+
+// maxHeld bounds the continuation lines held (an EHLO reply is ~150 bytes).
+const maxHeld = 4096
+
+// write sends the held lines and b in one call; n counts b's bytes only.
+func (c *idleConn) write(b []byte) (int, error) {
+	if len(c.held) == 0 {
+		return c.Conn.Write(b)
+	}
+	held := len(c.held)
+	c.held = append(c.held, b...)
+	n, err := c.Conn.Write(c.held)
+	c.held = c.held[:0]
+	return max(n-held, 0), err
+}
+
+// continuation reports whether b is one reply line "ddd-...CRLF".
+func continuation(b []byte) bool {
+	return len(b) >= 6 && isDigit(b[0]) && isDigit(b[1]) && isDigit(b[2]) && b[3] == '-' &&
+		bytes.IndexByte(b, '\n') == len(b)-1 && b[len(b)-2] == '\r'
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // SetReadDeadline is ignored: go-smtp sets one per command, idleConn sets
 // one per read, and the later one must win.
