@@ -134,7 +134,7 @@ var families = []family{
 	),
 	rule("send-quota", RateLimited, 91,
 		`(daily|hourly|relay|sending|send|message|outbound|submission|transfer|session) ?quota`, `your account .{0,30}\bquota`,
-		`(sending|send|message|maximum) rate`,
+		`(sending|send|message|maximum) rate`, `\brate[- ]?control`,
 	),
 	rule("mailbox-full", MailboxFull, 90,
 		`quota`, `mailbox (is )?full`, `mailbox.{0,20}\bfull\b`, `inbox.{0,20}\bfull\b`,
@@ -181,6 +181,8 @@ var families = []family{
 	rule("relay", RelayDenied, 86,
 		`relay(ing)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected)`,
 		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`, `not an? (accepted|allowed|permitted|valid) relay`,
+		// POP-before-SMTP: log in to read mail first, then relay.
+		`(receive|check|read|fetch) (your )?(mail|e-?mail) before sending`, `pop[- ]before[- ]smtp`,
 		`not configured to relay`, `insecure mail relay`, `rcpthosts`, `unauthenticated senders`,
 		`we do not relay`, `relay not`, `not authenticated to (send|relay)`,
 		`not authori[sz]ed to relay`, `relay for .{0,40}(denied|not)`, `denies relay`, `\brelay check`,
