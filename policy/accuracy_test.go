@@ -29,9 +29,9 @@ var replyFiles = []string{
 var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
 	"../../shared/bounce-corpus/dev.jsonl": {1, 0.98, 0.004},
 	"testdata/replies/dev.jsonl":           {0.99, 0.95, 0.005},
-	// Rounds 5 to 7 added 102 fresh rows; the 285 rows before them went
-	// from 81.4% to 83.5% with no rule written against them; 80.9% on all
-	// 387, 6 false suppressions (two are unexplained replies taken at
+	// Rounds 5 to 8 added 110 fresh rows (80.0% on them); the 285 rows
+	// before them, no rule written against them, are at 81.8% (81.4%
+	// before, 83.5% after round 6); 81.3% on all 395, 6 false suppressions (two are unexplained replies taken at
 	// their word, as issue 15 item 1 asks, lifting after unclassified_ttl).
 	"testdata/replies/heldback.jsonl": {0.99, 0.80, 0.017},
 }
