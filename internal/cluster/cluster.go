@@ -388,16 +388,9 @@ func (n *Node) run(ctx context.Context) {
 	wg.Wait()
 }
 
-// sleep waits d on the clock; false when ctx ended first.
+// sleep waits d on the node's clock; false when ctx ended first.
 func (n *Node) sleep(ctx context.Context, d time.Duration) bool {
-	t := n.o.Clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
-	}
+	return clock.Sleep(ctx, n.o.Clock, d)
 }
 
 func (n *Node) heartbeatLoop(ctx context.Context) {

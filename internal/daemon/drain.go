@@ -216,12 +216,8 @@ func (dr *drainer) transfer(ctx context.Context, to admin.Fleet, res *admin.Drai
 // idle waits until no recipient is leased to a delivery here.
 func (dr *drainer) idle(ctx context.Context) error {
 	for dr.sched.InFlight() > 0 {
-		t := dr.clock.NewTimer(50 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, dr.clock, 50*time.Millisecond) {
 			return fmt.Errorf("waiting for %d deliveries under way: %w", dr.sched.InFlight(), ctx.Err())
-		case <-t.C():
 		}
 	}
 	return nil

@@ -131,12 +131,8 @@ func stsRefreshLoop(ctx context.Context, d *delivery.Deliverer, clk clock.Clock,
 		if n := d.RefreshSTS(ctx); n > 0 {
 			log.Info("mta-sts policies refreshed", zap.Int("policies", n))
 		}
-		t := clk.NewTimer(stsRefreshEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, clk, stsRefreshEvery) {
 			return
-		case <-t.C():
 		}
 	}
 }

@@ -81,12 +81,8 @@ func purgeLoop(ctx context.Context, p purger, clk clock.Clock, retention, histor
 		if err := p.TrimRollup(ctx, clk.Now()); err != nil && ctx.Err() == nil {
 			log.Error("trimming the outcome rollup", zap.Error(err))
 		}
-		t := clk.NewTimer(purgeEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, clk, purgeEvery) {
 			return
-		case <-t.C():
 		}
 	}
 }

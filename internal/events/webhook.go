@@ -333,7 +333,7 @@ func (r *run) start(ctx context.Context) bool {
 			return false
 		}
 		r.log.Error("webhook: reading its cursor", zap.Error(err))
-		if !sleep(ctx, w.o.Clock, errorPause) {
+		if !clock.Sleep(ctx, w.o.Clock, errorPause) {
 			return false
 		}
 	}
@@ -709,16 +709,4 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-// sleep waits d on c; false when ctx ended.
-func sleep(ctx context.Context, c clock.Clock, d time.Duration) bool {
-	t := c.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
-	}
 }

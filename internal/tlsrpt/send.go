@@ -87,15 +87,11 @@ func NewSender(o Options) *Sender {
 // reports; it flushes one last time when ctx ends.
 func (s *Sender) Run(ctx context.Context) {
 	for {
-		t := s.o.Clock.NewTimer(s.o.FlushEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, s.o.Clock, s.o.FlushEvery) {
 			if err := s.o.Counter.Flush(context.WithoutCancel(ctx)); err != nil {
 				s.o.Logger.Error("tls-rpt counts not saved at shutdown", zap.Error(err))
 			}
 			return
-		case <-t.C():
 		}
 		s.Tick(ctx)
 	}
