@@ -615,15 +615,30 @@ func TestSubmissionFaultChild(t *testing.T) {
 // with the MX.
 func destConfig(t *testing.T, dataDir string) (conf.Config, *smtptest.Server) {
 	t.Helper()
+	dnsAddr, port, mx := destNet(t)
+	return destNodeConfig("mtaq.test", dataDir, "127.0.0.1:0", dnsAddr, port), mx
+}
+
+// destNet starts dest.test on the fake Internet: a DNS server, and its MX
+// on 127.0.0.2 with opts. It returns the DNS server's address and the MX's
+// port, for destNodeConfig.
+func destNet(t *testing.T, opts ...smtptest.Option) (dnsAddr string, port int, mx *smtptest.Server) {
+	t.Helper()
 	dns := dnstest.New(t)
-	port := smtptest.FreePort(t, "127.0.0.2")
+	port = smtptest.FreePort(t, "127.0.0.2")
 	dns.MX("dest.test", 10, "mx.dest.test")
 	dns.A("mx.dest.test", "127.0.0.2")
+	return dns.Addr(), port, smtptest.New(t, fmt.Sprintf("127.0.0.2:%d", port), opts...)
+}
+
+// destNodeConfig is a daemon config on dataDir, taking mail on listen and
+// delivering to destNet's dest.test.
+func destNodeConfig(hostname, dataDir, listen, dnsAddr string, port int) conf.Config {
 	c := conf.Defaults()
-	c.Hostname = "mtaq.test"
+	c.Hostname = hostname
 	c.DataDir = dataDir
-	c.Submission.Listen = []string{"127.0.0.1:0"}
-	c.Delivery.DNSServers = []string{dns.Addr()}
+	c.Submission.Listen = []string{listen}
+	c.Delivery.DNSServers = []string{dnsAddr}
 	c.Delivery.Port = port
-	return c, smtptest.New(t, fmt.Sprintf("127.0.0.2:%d", port))
+	return c
 }

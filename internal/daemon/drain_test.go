@@ -15,7 +15,6 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
-	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/pgtest"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/waitfor"
@@ -35,12 +34,8 @@ type drainPair struct {
 func newDrainPair(t *testing.T) *drainPair {
 	t.Helper()
 	dsn := pgtest.DSN(t, pgtest.Addr)
-	dns := dnstest.New(t)
-	port := smtptest.FreePort(t, "127.0.0.2")
-	dns.MX("dest.test", 10, "mx.dest.test")
-	dns.A("mx.dest.test", "127.0.0.2")
 	p := &drainPair{accept: make(chan struct{})}
-	p.mx = smtptest.New(t, fmt.Sprintf("127.0.0.2:%d", port), smtptest.WithRcpt(func(string) error {
+	dnsAddr, port, mx := destNet(t, smtptest.WithRcpt(func(string) error {
 		select {
 		case <-p.accept:
 			return nil
@@ -48,14 +43,10 @@ func newDrainPair(t *testing.T) *drainPair {
 			return smtptest.Reply(451, "4.7.1", "greylisted, try again later")
 		}
 	}))
+	p.mx = mx
 	var nodes []*Daemon
 	for i := range 2 {
-		c := conf.Defaults()
-		c.Hostname = fmt.Sprintf("node%d.test", i+1)
-		c.DataDir = t.TempDir()
-		c.Submission.Listen = []string{fmt.Sprintf("127.0.0.%d:0", 31+i)}
-		c.Delivery.DNSServers = []string{dns.Addr()}
-		c.Delivery.Port = port
+		c := destNodeConfig(fmt.Sprintf("node%d.test", i+1), t.TempDir(), fmt.Sprintf("127.0.0.%d:0", 31+i), dnsAddr, port)
 		c.Delivery.Workers = 8
 		c.DSN.Enabled = false
 		c.Metrics.Listen = "127.0.0.1:0"

@@ -11,7 +11,6 @@ import (
 
 	"github.com/mtaq/mtaq/conf"
 	"github.com/mtaq/mtaq/internal/admin"
-	"github.com/mtaq/mtaq/internal/dnstest"
 	"github.com/mtaq/mtaq/internal/pgtest"
 	"github.com/mtaq/mtaq/internal/smtptest"
 	"github.com/mtaq/mtaq/internal/waitfor"
@@ -38,11 +37,7 @@ func newFleet(t *testing.T) *fleetNet {
 	// shared PostgreSQL server would break every other test using it.
 	f := &fleetNet{t: t, proxy: pgtest.NewProxy(t), refusd: map[string][]time.Time{}, signal: make(chan string, 16)}
 	dsn := pgtest.DSN(t, f.proxy.Addr())
-	dns := dnstest.New(t)
-	port := smtptest.FreePort(t, "127.0.0.2")
-	dns.MX("dest.test", 10, "mx.dest.test")
-	dns.A("mx.dest.test", "127.0.0.2")
-	f.mx = smtptest.New(t, fmt.Sprintf("127.0.0.2:%d", port), smtptest.WithRcpt(func(to string) error {
+	dnsAddr, port, mx := destNet(t, smtptest.WithRcpt(func(to string) error {
 		if !strings.HasPrefix(to, "gone") {
 			return nil
 		}
@@ -52,13 +47,9 @@ func newFleet(t *testing.T) *fleetNet {
 		f.signal <- to
 		return smtptest.Reply(550, "5.1.1", "<"+to+">: Recipient address rejected: User unknown")
 	}))
+	f.mx = mx
 	for i := range 3 {
-		c := conf.Defaults()
-		c.Hostname = fmt.Sprintf("node%d.test", i+1)
-		c.DataDir = t.TempDir()
-		c.Submission.Listen = []string{fmt.Sprintf("127.0.0.%d:0", 21+i)}
-		c.Delivery.DNSServers = []string{dns.Addr()}
-		c.Delivery.Port = port
+		c := destNodeConfig(fmt.Sprintf("node%d.test", i+1), t.TempDir(), fmt.Sprintf("127.0.0.%d:0", 21+i), dnsAddr, port)
 		c.Delivery.Workers = 4
 		c.DSN.Enabled = false // bounce messages would go to sender.test, which this Internet lacks
 		c.Cluster = &conf.Cluster{Postgres: dsn, Node: fmt.Sprintf("node%d", i+1)}
