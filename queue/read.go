@@ -373,14 +373,14 @@ func (p *prefilter) recipients(c *rcptCursor, id string) bool {
 			c.ok, c.started = it.SeekLT(end), true
 		}
 		for c.ok && bytes.Compare(it.Key(), end) >= 0 {
-			c.ok = it.Prev()
+			c.step()
 		}
 	} else {
 		if !c.started {
 			c.ok, c.started = it.SeekGE(pre), true
 		}
 		for c.ok && bytes.Compare(it.Key(), pre) < 0 {
-			c.ok = it.Next()
+			c.step()
 		}
 	}
 	for c.ok && bytes.HasPrefix(it.Key(), pre) {
@@ -392,13 +392,18 @@ func (p *prefilter) recipients(c *rcptCursor, id string) bool {
 			(p.state == nil || bytes.Contains(v, p.state)) {
 			return true
 		}
-		if c.reverse {
-			c.ok = it.Prev()
-		} else {
-			c.ok = it.Next()
-		}
+		c.step()
 	}
 	return false
+}
+
+// step moves c one record on in its direction.
+func (c *rcptCursor) step() {
+	if c.reverse {
+		c.ok = c.it.Prev()
+	} else {
+		c.ok = c.it.Next()
+	}
 }
 
 // containsFold is bytes.Contains with ASCII letters of hay folded; needle
