@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // idAlphabet is Crockford's base32: no I, L, O or U, so IDs read aloud or
@@ -98,4 +100,42 @@ func validID(id string) error {
 // for scans by arrival time.
 func idFloor(t time.Time) string {
 	return encodeID(uint64(max(t.UnixMilli(), 0))&(1<<48-1), 0)
+}
+
+// idHigh is the greatest message ID the store has held since it opened
+// (found at Open, raised by every message written since). Message keys
+// sort as their IDs, so an ID above it is not on disk.
+type idHigh struct {
+	mu  sync.Mutex
+	max string
+}
+
+// claim raises the mark to id and reports whether id was above it. The
+// caller holds id's message lock, so of two writers of one ID the second
+// sees the first's claim and looks the ID up.
+func (h *idHigh) claim(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if id <= h.max {
+		return false
+	}
+	h.max = id
+	return true
+}
+
+// initIDHigh finds the greatest message ID on disk.
+func initIDHigh(r pebble.Reader) (*idHigh, error) {
+	p := prefix(kindMessage)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	h := &idHigh{}
+	if it.Last() {
+		h.max = string(it.Key()[len(p):])
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }

@@ -45,3 +45,40 @@ func TestEnqueueAssignsTimeOrderedIDs(t *testing.T) {
 		t.Fatalf("List is not in arrival order: %v", err)
 	}
 }
+
+// TestEnqueueRefusesAnIDInUse: Enqueue skips its lookup for IDs above the
+// greatest one the store holds, so a taken ID must still be refused, below
+// and at that mark, and after a restart (the mark is found again at Open).
+func TestEnqueueRefusesAnIDInUse(t *testing.T) {
+	e := newEnv(t)
+	first := e.enqueue(msg(t0, "a@example.test"), "one")
+	low := msg(t0, "b@example.test")
+	low.ID = "0000000000000001" // below every generated ID
+	e.enqueue(low, "low")
+	high := msg(t0, "c@example.test")
+	high.ID = "zz-caller-chosen" // above every generated ID
+	e.enqueue(high, "high")
+
+	refused := func(id string) {
+		t.Helper()
+		m := msg(t0, "intruder@example.test")
+		m.ID = id
+		if err := e.s.Enqueue(bg, m, []byte("intruder")); err == nil || !strings.Contains(err.Error(), "already exists") {
+			t.Errorf("enqueue over %s: %v, want already exists", id, err)
+		}
+		if got := e.message(id).Recipients[0].Address; got == "intruder@example.test" {
+			t.Errorf("%s was overwritten", id)
+		}
+	}
+	for _, id := range []string{first, low.ID, high.ID} {
+		refused(id)
+	}
+	e.reopen()
+	for _, id := range []string{first, low.ID, high.ID} {
+		refused(id)
+	}
+	fresh := e.enqueue(msg(t0.Add(time.Hour), "d@example.test"), "fresh")
+	if e.message(fresh).Recipients[0].Address != "d@example.test" {
+		t.Errorf("a new generated ID after the restart: %s", fresh)
+	}
+}

@@ -62,6 +62,7 @@ type PebbleStore struct {
 	locks    stripes
 	out      *outbox
 	due      *dueMark
+	ids      *idHigh
 	// consumerMu orders changes to consumers' dead letters and holds.
 	consumerMu sync.Mutex
 	histTrim   historyTrim
@@ -124,7 +125,12 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("open queue %s: %w", dir, err)
 	}
-	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark()}
+	ids, err := initIDHigh(db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open queue %s: %w", dir, err)
+	}
+	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark(), ids: ids}
 	if opts.SharedOutbox {
 		if s.shared, err = initShared(db); err != nil {
 			db.Close()

@@ -119,6 +119,7 @@ func (s *PebbleStore) ImportTransfers(ctx context.Context, ts []*Transfer) ([]bo
 			return nil, fmt.Errorf("transfer %s: %w", id, err)
 		}
 		seen[id] = true
+		s.ids.claim(id)
 		if err := tx.writeTransferred(t); err != nil {
 			tx.b.Close()
 			return nil, fmt.Errorf("transfer %s: %w", id, err)
