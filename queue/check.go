@@ -23,11 +23,11 @@ func (s *PebbleStore) Check(ctx context.Context) error {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	// Read after the snapshot: every key in it is committed, so W1 holds.
-	c := checker{ctx: ctx, r: snap, dueLow: s.due.get(), histTrim: s.histTrim.nanos.Load()}
+	c := checker{ctx: ctx, r: snap, dueLow: s.due.get(), histTrim: s.histTrim.nanos.Load(), supp: s.supp}
 	if s.shared != nil {
 		c.sharedNext = s.shared.next.Load()
 	}
-	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events, c.consumers, c.shared, c.waiting}
+	steps := []func() error{c.messages, c.dueKeys, c.bodies, c.finals, c.events, c.consumers, c.shared, c.waiting, c.suppFilter}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return fmt.Errorf("queue check: %w", err)
@@ -42,6 +42,7 @@ type checker struct {
 	dueLow     uint64 // the due watermark (W1 in duemark.go)
 	histTrim   int64  // TrimHistory's newest horizon: older outcomes may be gone (H1)
 	sharedNext uint64 // the next p/ seq (Q6 in shared.go); 0 when off
+	supp       *suppFilter
 	violations []string
 	n          int
 }
@@ -245,5 +246,20 @@ func (c *checker) finals() error {
 			c.fail("final index %s at %d, message final %v", id, n, m.Final)
 		}
 		return true, nil
+	})
+}
+
+// suppFilter checks F1 (suppfilter.go): the filter never says "absent" for
+// a suppressed address.
+func (c *checker) suppFilter() error {
+	if c.supp == nil {
+		return nil
+	}
+	p := prefix(kindSuppress)
+	return scan(c.r, p, prefixEnd(p), func(k, _ []byte) (bool, error) {
+		if addr := string(k[len(p):]); !c.supp.mayHold(addr) {
+			c.fail("F1: suppressed %s is absent from the suppression filter", addr)
+		}
+		return true, c.ctx.Err()
 	})
 }

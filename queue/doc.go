@@ -48,6 +48,9 @@
 //	W1 no due key lies below the in-memory due watermark that Due and NextDue
 //	   seek to, so scans skip the tombstones at the head of the due index
 //	   (duemark.go).
+//	F1 the in-memory suppression filter never calls a suppressed address
+//	   absent: each s/ write adds the address first, under its stripe, and
+//	   a rebuild takes every stripe to start (suppfilter.go).
 //
 // Key prefixes are single letters (keys.go lists them); u/ holds the
 // per-day sent counters of source addresses, for warm-up caps (sent.go).

@@ -63,6 +63,11 @@ type PebbleStore struct {
 	out      *outbox
 	due      *dueMark
 	ids      *idHigh
+	supp     *suppFilter // nil when read-only: every lookup reads the store
+	bgMu     sync.Mutex  // orders starting background work with Close
+	closed   bool
+	done     chan struct{} // closed by Close
+	bg       sync.WaitGroup
 	// consumerMu orders changes to consumers' dead letters and holds.
 	consumerMu sync.Mutex
 	histTrim   historyTrim
@@ -130,7 +135,11 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("open queue %s: %w", dir, err)
 	}
-	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark(), ids: ids}
+	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark(), ids: ids, done: make(chan struct{})}
+	if !opts.ReadOnly {
+		s.supp = newSuppFilter()
+		s.startSuppFilter()
+	}
 	if opts.SharedOutbox {
 		if s.shared, err = initShared(db); err != nil {
 			db.Close()
@@ -143,6 +152,13 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 // Close flushes nothing extra (every change was synced) and releases the
 // database lock.
 func (s *PebbleStore) Close() error {
+	s.bgMu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+	}
+	s.bgMu.Unlock()
+	s.bg.Wait()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close queue: %w", err)
 	}
@@ -240,6 +256,19 @@ func (st *stripes) lock(keys ...string) func() {
 	}
 	return func() {
 		for _, i := range slices.Backward(idx) {
+			st.mu[i].Unlock()
+		}
+	}
+}
+
+// lockAll takes every stripe: a moment in which no locked change is half
+// done.
+func (st *stripes) lockAll() func() {
+	for i := range st.mu {
+		st.mu[i].Lock()
+	}
+	return func() {
+		for i := len(st.mu) - 1; i >= 0; i-- {
 			st.mu[i].Unlock()
 		}
 	}

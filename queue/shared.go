@@ -356,6 +356,7 @@ func (s *PebbleStore) ApplyShared(ctx context.Context, rows []SharedRow, version
 		} else {
 			var v []byte
 			if v, err = encode(&r.Suppression); err == nil {
+				s.addSuppressed(r.Address) // F1
 				err = b.Set(suppressKey(r.Address), v, nil)
 			}
 		}

@@ -16,6 +16,9 @@ func (s *PebbleStore) Suppression(ctx context.Context, addr string, now time.Tim
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if s.supp != nil && !s.supp.mayHold(addr) {
+		return nil, nil
+	}
 	sup, err := get(s.db, suppressKey(addr), decodeSuppression)
 	if errors.Is(err, ErrNotFound) || (err == nil && !sup.Active(now)) {
 		return nil, nil
@@ -99,6 +102,7 @@ func (s *PebbleStore) mergeSuppression(b *pebble.Batch, sup Suppression) (bool, 
 	if err != nil {
 		return false, err
 	}
+	s.addSuppressed(sup.Address) // F1: before the key can be seen
 	if err := b.Set(suppressKey(sup.Address), v, nil); err != nil {
 		return false, err
 	}

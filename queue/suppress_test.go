@@ -1,7 +1,11 @@
 package queue
 
 import (
+	"fmt"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -62,5 +66,88 @@ func TestSuppressionsListOrderedByAddress(t *testing.T) {
 	}
 	if got := addrs("B@x.test", 1); !slices.Equal(got, []string{"c@x.test"}) {
 		t.Fatalf("page = %v", got)
+	}
+}
+
+// TestSuppressionFilter: the lookup at RCPT asks an in-memory filter first
+// (suppfilter.go). With its capacity forced small, 8 writers suppress
+// 1,600 addresses while the filter rebuilds itself several times and a
+// reader looks up every address already suppressed: none may read as not
+// suppressed (F1), during the run, after it and after a restart; and most
+// addresses never suppressed must be answered from memory.
+func TestSuppressionFilter(t *testing.T) {
+	defer func(n int) { suppFilterMin = n }(suppFilterMin)
+	suppFilterMin = 16
+	e := newEnv(t)
+	const writers, each = 8, 200
+	addr := func(w, i int) string { return fmt.Sprintf("User%d.%d@Example.TEST", w, i) }
+	var done sync.WaitGroup
+	var written [writers]atomic.Int64
+	stop := make(chan struct{})
+	misses := make(chan string, writers*each)
+	go func() { // the reader
+		for k := 0; ; k++ {
+			select {
+			case <-stop:
+				close(misses)
+				return
+			default:
+			}
+			w := k % writers
+			n := int(written[w].Load())
+			if n == 0 {
+				continue
+			}
+			a := addr(w, k%n)
+			if got, err := e.s.Suppression(bg, strings.ToLower(a), t0); err != nil || got == nil {
+				misses <- a
+			}
+		}
+	}()
+	for w := range writers {
+		done.Go(func() {
+			for i := range each {
+				if err := e.s.Suppress(bg, Suppression{Address: addr(w, i), Reason: "hard_bounce", Created: t0}); err != nil {
+					t.Error(err)
+					return
+				}
+				written[w].Store(int64(i + 1))
+			}
+		})
+	}
+	done.Wait()
+	close(stop)
+	for a := range misses {
+		t.Errorf("%s read as not suppressed while suppressed", a)
+	}
+	e.s.bg.Wait() // the last build
+	e.ok(nil)     // Check: F1 on every key
+
+	all := func(when string) {
+		t.Helper()
+		for w := range writers {
+			for i := range each {
+				if got, err := e.s.Suppression(bg, addr(w, i), t0); err != nil || got == nil {
+					t.Fatalf("%s: %s not suppressed: %v", when, addr(w, i), err)
+				}
+			}
+		}
+		absent := 0
+		for i := range 1000 {
+			if !e.s.supp.mayHold(fmt.Sprintf("never%d@example.test", i)) {
+				absent++
+			}
+		}
+		if absent < 950 {
+			t.Errorf("%s: the filter answered only %d of 1000 unsuppressed addresses", when, absent)
+		}
+	}
+	all("after the run")
+	e.reopen()
+	e.s.bg.Wait()
+	all("after a restart")
+	e.ok(e.s.Unsuppress(bg, addr(0, 0)))
+	if got, _ := e.s.Suppression(bg, addr(0, 0), t0); got != nil {
+		t.Errorf("after unsuppress: %+v", got)
 	}
 }
