@@ -136,15 +136,15 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		return nil, fmt.Errorf("open queue %s: %w", dir, err)
 	}
 	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark(), ids: ids, done: make(chan struct{})}
-	if !opts.ReadOnly {
-		s.supp = newSuppFilter()
-		s.startSuppFilter()
-	}
 	if opts.SharedOutbox {
 		if s.shared, err = initShared(db); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open queue %s: %w", dir, err)
 		}
+	}
+	if !opts.ReadOnly { // last: nothing below may fail with the build running
+		s.supp = newSuppFilter()
+		s.startSuppFilter()
 	}
 	return s, nil
 }
