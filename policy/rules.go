@@ -295,6 +295,9 @@ var families = []family{
 	soft(rule("limit-words", RateLimited, 44,
 		`\blimit(s|ed)?\b`, `\bexceed`, `\bmaximum\b`, `\bmax\b`,
 	)),
+	// RCPT commands are recipients: "too many RCPT commands" counts them,
+	// above the bad-commands wording below.
+	rule("too-many-rcpt", RateLimited, 86, `too many rcpts?\b`),
 	// Too many bad commands is the dialogue's fault, not volume.
 	rule("too-many-errors", SyntaxError, 85,
 		`too many (\w+ ){0,3}(errors|commands)`, `too many (invalid|bad|unknown|unrecogni[sz]ed) (\w+ )?commands`,
