@@ -156,6 +156,8 @@ var families = []family{
 	rule("message-format", SyntaxError, 88,
 		`duplicate header`, `multiple .{0,30}headers?`, `missing .{0,30}(header|message-id)`,
 		`message-id header`, `header.{0,20}too long`, `line (limit|too long|length)`, `bare (lf|cr)`,
+		// Line endings other than CRLF (bare LF): RFC 5321's framing.
+		`(invalid|bad|illegal|improper|wrong|malformed) (line[- ]endings?|end[- ]of[- ]line|line terminat)`, `bare line ?feeds?`,
 		`(headers?|message) (is |are )?(not |non-?)(rfc.?)?compliant`,
 		`\bin (the )?(from|to|cc|reply-to|sender|date|subject):? header`, `header (line|field)s? .{0,30}(invalid|malformed|bad|missing)`,
 		`(invalid|malformed|bad|missing) .{0,40}\bheader (line|field)`,
