@@ -553,6 +553,13 @@ var families = []family{
 		`(mail from|from address|sender address|sender domain|your from)\b.{0,40}\b(null mx|no mx|does not resolve|doesn't resolve|not resolv|no dns)`,
 		`\b(no|null) mx (record )?for (your |the )?(from|sender|mail from|envelope)`,
 	),
+	// HELO missing or without its argument: the dialogue's order, not
+	// our host's name (above the HELO words of reverse-dns).
+	rule("helo-first", SyntaxError, 87,
+		`\b(helo|ehlo)\b[ /]{0,3}((or )?(helo|ehlo)\b )?first\b`,
+		`\b(helo|ehlo)\b[ /]{0,3}((or )?(helo|ehlo)\b )?(is )?required\b`,
+		`\b(helo|ehlo)\b[ /]{0,3}((or )?(helo|ehlo)\b )?requires (an? )?(domain|host ?name|argument)`,
+	),
 	// A client that speaks before the greeting (an early talker): protocol.
 	rule("early-talker", SyntaxError, 88,
 		`(talk(s|ed|ing)?|spoke|speak(s|ing)?|sent data) too (soon|early|fast|quickly)`, `early talker`, `pregreet`, `before (the |my )?greeting`,
