@@ -133,7 +133,7 @@ var families = []family{
 		`(account|user) .{0,30}(not|no longer) (allowed|permitted|authori[sz]ed) to send`,
 	),
 	rule("send-quota", RateLimited, 91,
-		`(daily|hourly|relay|sending|send|message|outbound|submission|transfer|session) ?quota`, `your account .{0,30}\bquota`,
+		`(daily|hourly|relay|sending|send|message|outbound|submission|transfer|session|traffic) ?quota`, `your account .{0,30}\bquota`,
 		`(sending|send|message|maximum) rate`, `\brate[- ]?control`,
 	),
 	rule("mailbox-full", MailboxFull, 90,
@@ -187,7 +187,7 @@ var families = []family{
 		`(receive|check|read|fetch) (your )?(mail|e-?mail) before sending`, `pop[- ]before[- ]smtp`,
 		`not configured to relay`, `insecure mail relay`, `rcpthosts`, `unauthenticated senders`,
 		`we do not relay`, `relay not`, `not authenticated to (send|relay)`,
-		`not authori[sz]ed to relay`, `relay for .{0,40}(denied|not)`, `denies relay`, `\brelay check`,
+		`not (authori[sz]ed|permitted|allowed) to relay`, `relay for .{0,40}(denied|not)`, `denies relay`, `\brelay check`,
 		`local users? only`, `must be authenticated`,
 		`(domain|recipient|address) .{0,30}not (configured|hosted|handled|served|set up) (on|by|for|to use|here|at)`,
 		`not (accepting|accept|handling|handle|hosting|host) (e-?mail|mail|messages) for (this |that |the |your )?domain`,
@@ -487,7 +487,7 @@ var families = []family{
 		`storage`, `queue file`, `\bspool`, `service (failure|error|problem)`,
 		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `(server|service|system) (is )?not ready`, `service (currently |not |is |temporarily )*(un)?available`,
 		`busy`, `temporarily unavailable`, `could not load`, `fail(ed|ure)? to process`, `temporary lookup fail`, `address lookup fail`, `no such file or directory`, `\bldap\b.{0,30}(error|fail|unavailable)`, `error (getting|reading|querying)`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
-		`overloaded`, `system problem`, `unable to (queue|process|execute|store|write)`,
+		`overloaded`, `system problem`, `technical (problems?|difficult|issues?|errors?|faults?)`, `unable to (queue|process|execute|store|write)`,
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`,
 		`unexpected error`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
 		`space shortage`, `(low|short|out) (of )?(disk |spool )?space`, `queu(e|ing) (declined|disabled|full)`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
@@ -559,6 +559,19 @@ var families = []family{
 		`\b(helo|ehlo)\b[ /]{0,3}((or )?(helo|ehlo)\b )?first\b`,
 		`\b(helo|ehlo)\b[ /]{0,3}((or )?(helo|ehlo)\b )?(is )?required\b`,
 		`\b(helo|ehlo)\b[ /]{0,3}((or )?(helo|ehlo)\b )?requires (an? )?(domain|host ?name|argument)`,
+	),
+	// The receiver's own check broke ("internal error during policy
+	// check", "temporary failure while checking relay policy"): its
+	// trouble, above the policy word the check is named by.
+	rule("check-failed", SystemError, 60,
+		`(error|failure|fail(ed)?|problem) (while|during|when) (checking|check|verifying|evaluating|looking up|querying)\b`,
+		`(error|failure|problem) during (the )?(\w+ )?(check|lookup|verification)`,
+	),
+	// Sending from a domain the server hosts needs a login: an
+	// authentication of our sender, not a relay request (above the
+	// auth-required wording).
+	rule("auth-to-send-from", AuthFailure, 60,
+		`(log ?in|authenticat(e|ion)) (to|before) (send|sending) ((e-?)?mail |messages? )?from\b`,
 	),
 	// A client that speaks before the greeting (an early talker): protocol.
 	rule("early-talker", SyntaxError, 88,
