@@ -155,7 +155,7 @@ var families = []family{
 	),
 	rule("message-format", SyntaxError, 88,
 		`duplicate header`, `multiple .{0,30}headers?`, `missing .{0,30}(header|message-id)`,
-		`message-id header`, `header.{0,20}too long`, `line (limit|too long|length)`, `bare (lf|cr)`,
+		`message-id header`, `header.{0,20}too long`, `line (limit|(is )?too long|length)`, `bare (lf|cr)`,
 		// Line endings other than CRLF (bare LF): RFC 5321's framing.
 		`(invalid|bad|illegal|improper|wrong|malformed) (line[- ]endings?|end[- ]of[- ]line|line terminat)`, `bare line ?feeds?`,
 		`(headers?|message) (is |are )?(not |non-?)(rfc.?)?compliant`,
@@ -215,7 +215,7 @@ var families = []family{
 		`invalid (helo|ehlo)`, `invalid domain name`,
 		`(helo|ehlo|host ?name|host name).{0,40}(fqdn|fully.qualified)`,
 		`(fqdn|fully.qualified).{0,20}(host|helo|ehlo)`, `forward.confirmed`, `\bfcrdns\b`,
-		`generic (hostname|rdns)`, `bad (helo|ehlo)`, `helo ?host`,
+		`bad (helo|ehlo)`, `helo ?host`,
 		`reverse look`, `no dns (entries|entry|records?) for your`,
 		`\b(invalid|bad|malformed|bogus)\b.{0,30}\bin (the )?(helo|ehlo)\b`,
 		`(no|missing) .{0,30}records? .{0,30}(helo|ehlo) ?(host ?name|name|domain)?`,
@@ -276,6 +276,11 @@ var families = []family{
 		`host network not allowed`, `access from ip address .{0,40}blocked`,
 		`access forbidden by your ip`, `may not be mail exchanger`, `not accepting connections`,
 		`(helo|ehlo|host ?name|rdns|ptr)\b.{0,20}\bdynamic\b`, `\bdynamic (helo|ehlo|hosts?|hostnames?|rdns|ptr|address(es)?|pool|range)\b`,
+	),
+	// A generic (dynamic-looking) PTR name: the host looks like an end
+	// user's line, a block of us like "dynamic IP", above the PTR words.
+	rule("generic-rdns", BlockedReputation, 86,
+		`generic (host ?name|rdns|dns|ptr|reverse)`, `use your isp'?s? (smtp |mail )?(relay|server|smarthost)`,
 	),
 	// Volume limits by name; below reputation ("volume or complaints").
 	rule("volume-limit", RateLimited, 80,
@@ -525,7 +530,7 @@ var families = []family{
 	// content: above "virus" and "spam".
 	rule("scanner-failure", SystemError, 72,
 		`(error|fail(ed|ure)?|problem|unable) .{0,30}(scann|anti-?virus|virus scanner)`,
-		`(scanner|scanning|anti-?virus|anti-?spam|spam ?filter) .{0,20}(error|fail(ed|ure)?|unavailable|problem|not available)`,
+		`(scanner|scanning|anti-?virus|anti-?spam|spam ?filter) .{0,20}(error|fail(ed|ure)?|unavailable|problem|not available|malfunction)`,
 	),
 	// Blocked for what the sender did ("because of previous errors", "due
 	// to complaints"): a block of us, never a disabled mailbox.
