@@ -249,6 +249,8 @@ var families = []family{
 		`\bmacros?\b.{0,30}(found|detected|not allowed|prohibited|blocked)`, `contain(s|ing)? (vba |office )?macros`,
 		`(high.risk|dangerous|blocked|banned|forbidden|prohibited|executable|black-?listed) (\w+ ){0,2}file (extension|type)`,
 		`(black-?listed|banned|forbidden|blocked|disallowed|prohibited) (mime|content)[- ]types?`,
+		// Gateways refuse what their scanners cannot open.
+		`(encrypted|password[- ]protected) (archives?|attachments?|zip|files?)\b`,
 	),
 	rule("blocklist", BlockedReputation, 82,
 		`block(ed)? (using|by|listed)`, `black ?list`, `block ?list`, `dnsbl`, `\brbls?\b`,
@@ -369,7 +371,7 @@ var families = []family{
 		`command parameter`, `media error`, `binary content`,
 		`unrecogni[sz]ed command`, `command (not recognized|unrecogni[sz]ed)`, `malformed`,
 		`invalid (command|argument)`, `parse error`, `(failed|unable|could not|cannot|can't) (to )?parse`, `synchroni[sz]ation error`, `pipelining`, `stray (newline|cr|lf)`,
-		`non-?ascii`, `utf-?8`, `smtputf8`, `internationali[sz]ed (address|e-?mail)`,
+		`non-?ascii`, `utf-?8`, `angle brackets?`, `smtputf8`, `internationali[sz]ed (address|e-?mail)`,
 		`(subject|header|from|to)( line| field)? (contains?|has|with) (invalid|illegal|non-?ascii|unencoded|8-?bit|raw) (characters?|bytes?|text)`, `\bnul (characters?|bytes?)`, `\bnull (characters?|bytes?)`, `in smtp commands?\b`,
 		`\b(per transaction|transactions?|commands?|extensions?|parameters?|options?|encodings?|mechanisms?) (is |are )?(unsupported|not supported)`,
 	),
@@ -423,6 +425,12 @@ var families = []family{
 		`(does not|doesn't|will not|won't|is not|isn't) accept(ing)? (\w+ )?(mail|e-?mails?|messages?) from (you|your|this sender|the sender)\b`,
 		`\b(local|recipient'?s?|user'?s?|administrator'?s?|domain'?s?) (rule|filter)s?\b`,
 		`(rejected|refused|denied|blocked) by (the )?(system )?(administrator|admin|postmaster)`,
+	),
+	// Bounces (a null sender) refused by rule: the receiver takes no
+	// delivery reports for the address, whatever the address's state.
+	rule("bounces-refused", PolicyRejected, 66,
+		`bounces? (messages? )?.{0,40}\b(not (accepted|allowed|permitted)|blocked|refused|prohibited)`,
+		`(not|never|does ?n[o']t|do ?n[o']t|will not|won't) accept(s|ing)? bounces`, `bounces are never sent`,
 	),
 	// The recipient's own choice, in words stronger than any reading of
 	// "address ... blocked" as a disabled mailbox.
