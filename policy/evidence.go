@@ -152,6 +152,14 @@ func gather(r Reply, text string, m fallback) []Evidence {
 	}
 	if phrases == 0 {
 		if e, ok := modelEvidence(m, r.Code, r.Enhanced, text); ok {
+			// Issue 15 item 1: a 5xx that only says it failed, with no
+			// enhanced code, 5.0.0 or 5.1.x, is taken at its word; the
+			// fallback's reading of its vague words ("message rejected")
+			// follows a labelling split and does not outweigh that.
+			if len(ev) > 0 && ev[0].Rule == "no-reason" && r.Code >= 500 &&
+				(r.Enhanced == "" || r.Enhanced == "5.0.0" || strings.HasPrefix(r.Enhanced, "5.1.")) {
+				e.Weight = min(e.Weight, wNoReason-1)
+			}
 			ev = append(ev, e)
 		}
 	}
