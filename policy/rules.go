@@ -449,6 +449,8 @@ var families = []family{
 		`not accepting network messages`, `does not accept (e-?)?mail\W*$`, `bad destination system`, `null mx`, `nxdomain`,
 		`norecords`, `no (mx|a) records?`, `host not found`, `domain name not found`,
 		`unrouteable mail domain`,
+		`(recipient|rcpt|destination) domain (\w+ )?(must exist|does ?n[o']t exist|not (found|exist)|unknown)`,
+		`find the recipient domain`,
 	),
 	rule("user-unknown", UserUnknown, 60,
 		`user ?unknown`, `unknown (user|recipient|mailbox|address|alias)`,
