@@ -262,7 +262,7 @@ var families = []family{
 		`\bblock(ed)? for (spam|abuse)`, `\(bl\)`, `listed (at|on|in|by)`,
 		`^\W*blocked\W+\w`, `unsolicited`, `bulk mail`,
 		`(bad|blocked|rejected|refused|black-?listed|banned|unknown|untrusted) (sender|sending|client|source|remote) ip\b`,
-		`\bip\b.{0,30}(not (allowed|permitted|accepted|authori[sz]ed)|rejected|refused|denied)`,
+		`\bip\b.{0,30}(not (allowed|permitted|accepted|authori[sz]ed)|reject(ed)?|refused|denied)`,
 		`not accepted from this ip`, `sender (is )?blocked`, `(suspicious|unusual) (sending )?activity`,
 		`\b(client|host|server|sender|ip)( host)? (is |has been )?(temporarily |permanently )?blocked\b`,
 		`\bips?\b( address(es)?)?.{0,40}\b(blocked|banned|black-?listed|block-?listed|deny-?listed|filtered)`,
@@ -504,7 +504,7 @@ var families = []family{
 		`busy`, `temporarily unavailable`, `could not load`, `fail(ed|ure)? to process`, `temporary lookup fail`, `address lookup fail`, `no such file or directory`, `\bldap\b.{0,30}(error|fail|unavailable)`, `error (getting|reading|querying)`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
 		`overloaded`, `system problem`, `technical (problems?|difficult|issues?|errors?|faults?)`, `unable to (queue|process|execute|store|write)`,
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`,
-		`unexpected error`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
+		`unexpected error`, `\bi/?o error`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
 		`space shortage`, `(low|short|out) (of )?(disk |spool )?space`, `queu(e|ing) (declined|disabled|full)`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
 	// A DNSBL that refuses the receiver's lookups (Spamhaus answers
