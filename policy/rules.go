@@ -362,7 +362,10 @@ var families = []family{
 	rule("recipient-syntax", UserUnknown, 74,
 		`bad destination mailbox`, `recipient address syntax`, `bad recipient address`,
 		`(bad|invalid) (e-?mail )?address (mailbox )?syntax`, `no (correct|valid) recipients?`,
-		`mailbox name (not allowed|invalid)`, `improper (recipient |e-?mail )?address`, `(restricted|invalid|illegal|forbidden) characters? in (the )?(recipient |e-?mail )?address`,
+		`mailbox name (not allowed|invalid)`,
+		// Postfix's reject_non_fqdn_recipient and its kin; the same words
+		// about the sender are the sender's (sender-address outweighs).
+		`(need|needs|requires?) (a )?fully.qualified (e-?mail )?address`, `address must contain a domain`, `improper (recipient |e-?mail )?address`, `(restricted|invalid|illegal|forbidden) characters? in (the )?(recipient |e-?mail )?address`,
 	),
 	rule("protocol", SyntaxError, 72,
 		`rfc ?5322`, `rfc ?2822`, `rfc ?822`, `not (rfc.?)?compliant`, `non-?compliant`, `header error`,
