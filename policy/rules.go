@@ -146,7 +146,7 @@ var families = []family{
 		`(casella|buz[oó]n|caixa).{0,30}(piena|llen[oa]|cheia)`, `ящик переполнен`, `превышен.{0,20}(квот|размер ящика)`,
 	),
 	rule("message-size", MessageTooLarge, 89,
-		`too (big|large)`, `size (limit|exceed)`, `exceeds? .{0,30}(size|limit)`,
+		`too (big|large)`, `size (limit|exceed)`, `exceeds? .{0,30}size`,
 		`exceeded .{0,20}size`, `length exceeds`, `sizelimit`, `message is larger`,
 		`larger than .{0,30}(limit|allowed|maximum)`, `message size`, `maximum (message )?size`,
 		`attachments? .{0,20}too (long|big|large)`, `(message|e-?mail|mail) (is |was )?too long`, `size .{0,20}exceeded`,
@@ -507,7 +507,7 @@ var families = []family{
 		`busy`, `temporarily unavailable`, `could not load`, `fail(ed|ure)? to process`, `temporary lookup fail`, `address lookup fail`, `no such file or directory`, `\bldap\b.{0,30}(error|fail|unavailable)`, `error (getting|reading|querying)`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
 		`overloaded`, `system problem`, `technical (problems?|difficult|issues?|errors?|faults?)`, `unable to (queue|process|execute|store|write)`,
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`,
-		`unexpected error`, `\bi/?o error`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
+		`unexpected error`, `\bi/?o error`, `processing (failed|failure|error)`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
 		`space shortage`, `(low|short|out) (of )?(disk |spool )?space`, `queu(e|ing) (declined|disabled|full)`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
 	// A DNSBL that refuses the receiver's lookups (Spamhaus answers
@@ -518,6 +518,11 @@ var families = []family{
 	rule("dnsbl-query-refused", SystemError, 90,
 		`\b(open|public) (dns )?resolver`, `query (was )?(refused|blocked) by (the )?(dnsbl|rbl|blocklist)`,
 		`excessive number of queries`),
+	// A refusal because the server is busy gives its reason: the
+	// receiver's load, above the refused-connection wording.
+	rule("server-busy", SystemError, 50,
+		`(server|system|service|host|box|ports?) (is |are )?(too |very |currently )?busy`, `too busy`,
+	),
 	// "System not accepting network messages" for now: the receiver's
 	// state, not a domain that takes no mail (on a 5xx it is).
 	soft(rule("system-not-accepting", SystemError, 65, `not accepting (network )?messages`)),
