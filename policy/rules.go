@@ -182,7 +182,7 @@ var families = []family{
 	),
 	rule("relay", RelayDenied, 86,
 		`relay(ing)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected)`,
-		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`, `not an? (accepted|allowed|permitted|valid) relay`,
+		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`, `not (an? )?(accepted|allowed|permitted|valid) relay`,
 		// POP-before-SMTP: log in to read mail first, then relay.
 		`(receive|check|read|fetch) (your )?(mail|e-?mail) before sending`, `pop[- ]before[- ]smtp`,
 		`not configured to relay`, `insecure mail relay`, `rcpthosts`, `unauthenticated senders`,
