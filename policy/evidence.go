@@ -101,6 +101,10 @@ var vagueWords = map[string]bool{"message": true, "mail": true, "email": true, "
 	"been": true, "is": true, "reject": true, "smtp": true, "could": true, "be": true, "no": true,
 	"other": true, "undefined": true, "status": true, "unspecified": true, "permanently": true, "server": true}
 
+// hostOnlyRE matches a reply whose only words are a host name (the
+// server naming itself): no reason at all.
+var hostOnlyRE = regexp.MustCompile(`^\W*[a-z0-9-]+(\.[a-z0-9-]+)+\W*$`)
+
 // vagueOnly reports whether the prose has words and all of them are vague.
 func vagueOnly(prose string) bool {
 	n := 0
@@ -134,7 +138,7 @@ func gather(r Reply, text string, m fallback) []Evidence {
 			}
 		}
 	}
-	if len(ev) == 0 && vagueOnly(prose) {
+	if len(ev) == 0 && (vagueOnly(prose) || hostOnlyRE.MatchString(prose)) {
 		ev = append(ev, Evidence{Kind: KindPhrase, Rule: "no-reason", Match: strings.TrimSpace(text),
 			Category: Unclassified, Weight: wNoReason})
 	}
@@ -152,6 +156,14 @@ func gather(r Reply, text string, m fallback) []Evidence {
 	}
 	if phrases == 0 {
 		if e, ok := modelEvidence(m, r.Code, r.Enhanced, text); ok {
+			// Issue 15 item 1: a 5xx that only says it failed, with no
+			// enhanced code, 5.0.0 or 5.1.x, is taken at its word; the
+			// fallback's reading of its vague words ("message rejected")
+			// follows a labelling split and does not outweigh that.
+			if len(ev) > 0 && ev[0].Rule == "no-reason" && r.Code >= 500 &&
+				(r.Enhanced == "" || r.Enhanced == "5.0.0" || strings.HasPrefix(r.Enhanced, "5.1.")) {
+				e.Weight = min(e.Weight, wNoReason-1)
+			}
 			ev = append(ev, e)
 		}
 	}
@@ -251,7 +263,7 @@ func unexplainedSuppresses(r Reply, text string) (bool, Evidence) {
 	// a sentence in another language) is no evidence about the address:
 	// only a bare failure, or one that says the recipient failed, is taken
 	// at its word.
-	if prose := stripNoise(text); !vagueOnly(prose) && !(addressWordRE.MatchString(prose) && failWordRE.MatchString(prose)) {
+	if prose := stripNoise(text); !vagueOnly(prose) && !hostOnlyRE.MatchString(prose) && !(addressWordRE.MatchString(prose) && failWordRE.MatchString(prose)) {
 		return false, Evidence{Kind: KindGuard, Rule: "reason-not-understood", Match: strings.TrimSpace(prose)}
 	}
 	return true, Evidence{Kind: KindGuard, Rule: "taken-at-its-word", Match: e}

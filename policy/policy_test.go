@@ -93,6 +93,7 @@ func TestUnexplainedSuppression(t *testing.T) {
 		{Reply{550, "5.7.6", "Failed to delivery"}, false},
 		{Reply{554, "", "Message rejected"}, true},
 		{Reply{550, "", "Delivery failed: message not accepted"}, true},
+		{Reply{554, "", "mx1.example.net"}, true}, // the server naming itself: no reason
 		{Reply{554, "5.3.0", "Rejected"}, false},
 		{Reply{554, "5.4.0", "Rejected"}, false},
 		{Reply{554, "5.5.0", "Rejected"}, false},

@@ -133,7 +133,7 @@ var families = []family{
 		`(account|user) .{0,30}(not|no longer) (allowed|permitted|authori[sz]ed) to send`,
 	),
 	rule("send-quota", RateLimited, 91,
-		`(daily|hourly|relay|sending|send|message|outbound|submission|transfer|session) ?quota`, `your account .{0,30}\bquota`,
+		`(daily|hourly|relay|sending|send|message|outbound|submission|transfer|session|traffic) ?quota`, `your account .{0,30}\bquota`,
 		`(sending|send|message|maximum) rate`, `\brate[- ]?control`,
 	),
 	rule("mailbox-full", MailboxFull, 90,
@@ -146,16 +146,18 @@ var families = []family{
 		`(casella|buz[oó]n|caixa).{0,30}(piena|llen[oa]|cheia)`, `ящик переполнен`, `превышен.{0,20}(квот|размер ящика)`,
 	),
 	rule("message-size", MessageTooLarge, 89,
-		`too (big|large)`, `size (limit|exceed)`, `exceeds? .{0,30}(size|limit)`,
+		`too (big|large)`, `size (limit|exceed)`, `exceeds? .{0,30}size`,
 		`exceeded .{0,20}size`, `length exceeds`, `sizelimit`, `message is larger`,
 		`larger than .{0,30}(limit|allowed|maximum)`, `message size`, `maximum (message )?size`,
-		`attachments? .{0,20}too (long|big|large)`, `size .{0,20}exceeded`,
+		`attachments? .{0,20}too (long|big|large)`, `(message|e-?mail|mail) (is |was )?too long`, `size .{0,20}exceeded`,
 		`length of (the )?(data|message|content|mail|e-?mail|attach)`,
 		`(more|larger|bigger|greater) than \d+ ?(bytes|[km]i?b|[km])\b`,
 	),
 	rule("message-format", SyntaxError, 88,
 		`duplicate header`, `multiple .{0,30}headers?`, `missing .{0,30}(header|message-id)`,
-		`message-id header`, `header.{0,20}too long`, `line (limit|too long|length)`, `bare (lf|cr)`,
+		`message-id header`, `header.{0,20}too long`, `line (limit|(is )?too long|length)`, `bare (lf|cr)`,
+		// Line endings other than CRLF (bare LF): RFC 5321's framing.
+		`(invalid|bad|illegal|improper|wrong|malformed) (line[- ]endings?|end[- ]of[- ]line|line terminat)`, `bare line ?feeds?`,
 		`(headers?|message) (is |are )?(not |non-?)(rfc.?)?compliant`,
 		`\bin (the )?(from|to|cc|reply-to|sender|date|subject):? header`, `header (line|field)s? .{0,30}(invalid|malformed|bad|missing)`,
 		`(invalid|malformed|bad|missing) .{0,40}\bheader (line|field)`,
@@ -180,12 +182,12 @@ var families = []family{
 	),
 	rule("relay", RelayDenied, 86,
 		`relay(ing)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected)`,
-		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`, `not an? (accepted|allowed|permitted|valid) relay`,
+		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`, `not (an? )?(accepted|allowed|permitted|valid) relay`,
 		// POP-before-SMTP: log in to read mail first, then relay.
 		`(receive|check|read|fetch) (your )?(mail|e-?mail) before sending`, `pop[- ]before[- ]smtp`,
 		`not configured to relay`, `insecure mail relay`, `rcpthosts`, `unauthenticated senders`,
 		`we do not relay`, `relay not`, `not authenticated to (send|relay)`,
-		`not authori[sz]ed to relay`, `relay for .{0,40}(denied|not)`, `denies relay`, `\brelay check`,
+		`not (authori[sz]ed|permitted|allowed) to relay`, `unauthori[sz]ed relay`, `relay for .{0,40}(denied|not)`, `denies relay`, `\brelay check`,
 		`local users? only`, `must be authenticated`,
 		`(domain|recipient|address) .{0,30}not (configured|hosted|handled|served|set up) (on|by|for|to use|here|at)`,
 		`not (accepting|accept|handling|handle|hosting|host) (e-?mail|mail|messages) for (this |that |the |your )?domain`,
@@ -213,7 +215,7 @@ var families = []family{
 		`invalid (helo|ehlo)`, `invalid domain name`,
 		`(helo|ehlo|host ?name|host name).{0,40}(fqdn|fully.qualified)`,
 		`(fqdn|fully.qualified).{0,20}(host|helo|ehlo)`, `forward.confirmed`, `\bfcrdns\b`,
-		`generic (hostname|rdns)`, `bad (helo|ehlo)`, `helo ?host`,
+		`bad (helo|ehlo)`, `helo ?host`,
 		`reverse look`, `no dns (entries|entry|records?) for your`,
 		`\b(invalid|bad|malformed|bogus)\b.{0,30}\bin (the )?(helo|ehlo)\b`,
 		`(no|missing) .{0,30}records? .{0,30}(helo|ehlo) ?(host ?name|name|domain)?`,
@@ -247,6 +249,8 @@ var families = []family{
 		`\bmacros?\b.{0,30}(found|detected|not allowed|prohibited|blocked)`, `contain(s|ing)? (vba |office )?macros`,
 		`(high.risk|dangerous|blocked|banned|forbidden|prohibited|executable|black-?listed) (\w+ ){0,2}file (extension|type)`,
 		`(black-?listed|banned|forbidden|blocked|disallowed|prohibited) (mime|content)[- ]types?`,
+		// Gateways refuse what their scanners cannot open.
+		`(encrypted|password[- ]protected) (archives?|attachments?|zip|files?)\b`,
 	),
 	rule("blocklist", BlockedReputation, 82,
 		`block(ed)? (using|by|listed)`, `black ?list`, `block ?list`, `dnsbl`, `\brbls?\b`,
@@ -258,7 +262,7 @@ var families = []family{
 		`\bblock(ed)? for (spam|abuse)`, `\(bl\)`, `listed (at|on|in|by)`,
 		`^\W*blocked\W+\w`, `unsolicited`, `bulk mail`,
 		`(bad|blocked|rejected|refused|black-?listed|banned|unknown|untrusted) (sender|sending|client|source|remote) ip\b`,
-		`\bip\b.{0,30}(not (allowed|permitted|accepted|authori[sz]ed)|rejected|refused|denied)`,
+		`\bip\b.{0,30}(not (allowed|permitted|accepted|authori[sz]ed)|reject(ed)?|refused|denied)`,
 		`not accepted from this ip`, `sender (is )?blocked`, `(suspicious|unusual) (sending )?activity`,
 		`\b(client|host|server|sender|ip)( host)? (is |has been )?(temporarily |permanently )?blocked\b`,
 		`\bips?\b( address(es)?)?.{0,40}\b(blocked|banned|black-?listed|block-?listed|deny-?listed|filtered)`,
@@ -274,6 +278,11 @@ var families = []family{
 		`host network not allowed`, `access from ip address .{0,40}blocked`,
 		`access forbidden by your ip`, `may not be mail exchanger`, `not accepting connections`,
 		`(helo|ehlo|host ?name|rdns|ptr)\b.{0,20}\bdynamic\b`, `\bdynamic (helo|ehlo|hosts?|hostnames?|rdns|ptr|address(es)?|pool|range)\b`,
+	),
+	// A generic (dynamic-looking) PTR name: the host looks like an end
+	// user's line, a block of us like "dynamic IP", above the PTR words.
+	rule("generic-rdns", BlockedReputation, 86,
+		`generic (host ?name|rdns|dns|ptr|reverse)`, `use your isp'?s? (smtp |mail )?(relay|server|smarthost)`,
 	),
 	// Volume limits by name; below reputation ("volume or complaints").
 	rule("volume-limit", RateLimited, 80,
@@ -295,6 +304,9 @@ var families = []family{
 	soft(rule("limit-words", RateLimited, 44,
 		`\blimit(s|ed)?\b`, `\bexceed`, `\bmaximum\b`, `\bmax\b`,
 	)),
+	// RCPT commands are recipients: "too many RCPT commands" counts them,
+	// above the bad-commands wording below.
+	rule("too-many-rcpt", RateLimited, 86, `too many rcpts?\b`),
 	// Too many bad commands is the dialogue's fault, not volume.
 	rule("too-many-errors", SyntaxError, 85,
 		`too many (\w+ ){0,3}(errors|commands)`, `too many (invalid|bad|unknown|unrecogni[sz]ed) (\w+ )?commands`,
@@ -350,7 +362,10 @@ var families = []family{
 	rule("recipient-syntax", UserUnknown, 74,
 		`bad destination mailbox`, `recipient address syntax`, `bad recipient address`,
 		`(bad|invalid) (e-?mail )?address (mailbox )?syntax`, `no (correct|valid) recipients?`,
-		`mailbox name (not allowed|invalid)`, `improper (recipient |e-?mail )?address`, `(restricted|invalid|illegal|forbidden) characters? in (the )?(recipient |e-?mail )?address`,
+		`mailbox name (not allowed|invalid)`,
+		// Postfix's reject_non_fqdn_recipient and its kin; the same words
+		// about the sender are the sender's (sender-address outweighs).
+		`(need|needs|requires?) (a )?fully.qualified (e-?mail )?address`, `address must contain a domain`, `improper (recipient |e-?mail )?address`, `(restricted|invalid|illegal|forbidden) characters? in (the )?(recipient |e-?mail )?address`,
 	),
 	rule("protocol", SyntaxError, 72,
 		`rfc ?5322`, `rfc ?2822`, `rfc ?822`, `not (rfc.?)?compliant`, `non-?compliant`, `header error`,
@@ -359,7 +374,7 @@ var families = []family{
 		`command parameter`, `media error`, `binary content`,
 		`unrecogni[sz]ed command`, `command (not recognized|unrecogni[sz]ed)`, `malformed`,
 		`invalid (command|argument)`, `parse error`, `(failed|unable|could not|cannot|can't) (to )?parse`, `synchroni[sz]ation error`, `pipelining`, `stray (newline|cr|lf)`,
-		`non-?ascii`, `utf-?8`, `smtputf8`, `internationali[sz]ed (address|e-?mail)`,
+		`non-?ascii`, `utf-?8`, `angle brackets?`, `smtputf8`, `internationali[sz]ed (address|e-?mail)`,
 		`(subject|header|from|to)( line| field)? (contains?|has|with) (invalid|illegal|non-?ascii|unencoded|8-?bit|raw) (characters?|bytes?|text)`, `\bnul (characters?|bytes?)`, `\bnull (characters?|bytes?)`, `in smtp commands?\b`,
 		`\b(per transaction|transactions?|commands?|extensions?|parameters?|options?|encodings?|mechanisms?) (is |are )?(unsupported|not supported)`,
 	),
@@ -414,6 +429,12 @@ var families = []family{
 		`\b(local|recipient'?s?|user'?s?|administrator'?s?|domain'?s?) (rule|filter)s?\b`,
 		`(rejected|refused|denied|blocked) by (the )?(system )?(administrator|admin|postmaster)`,
 	),
+	// Bounces (a null sender) refused by rule: the receiver takes no
+	// delivery reports for the address, whatever the address's state.
+	rule("bounces-refused", PolicyRejected, 66,
+		`bounces? (messages? )?.{0,40}\b(not (accepted|allowed|permitted)|blocked|refused|prohibited)`,
+		`(not|never|does ?n[o']t|do ?n[o']t|will not|won't) accept(s|ing)? bounces`, `bounces are never sent`,
+	),
 	// The recipient's own choice, in words stronger than any reading of
 	// "address ... blocked" as a disabled mailbox.
 	rule("blocked-by-recipient", PolicyRejected, 94,
@@ -431,6 +452,8 @@ var families = []family{
 		`not accepting network messages`, `does not accept (e-?)?mail\W*$`, `bad destination system`, `null mx`, `nxdomain`,
 		`norecords`, `no (mx|a) records?`, `host not found`, `domain name not found`,
 		`unrouteable mail domain`,
+		`(recipient|rcpt|destination) domain (\w+ )?(must exist|does ?n[o']t exist|not (found|exist)|unknown)`,
+		`find the recipient domain`,
 	),
 	rule("user-unknown", UserUnknown, 60,
 		`user ?unknown`, `unknown (user|recipient|mailbox|address|alias)`,
@@ -482,9 +505,9 @@ var families = []family{
 		`storage`, `queue file`, `\bspool`, `service (failure|error|problem)`,
 		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `(server|service|system) (is )?not ready`, `service (currently |not |is |temporarily )*(un)?available`,
 		`busy`, `temporarily unavailable`, `could not load`, `fail(ed|ure)? to process`, `temporary lookup fail`, `address lookup fail`, `no such file or directory`, `\bldap\b.{0,30}(error|fail|unavailable)`, `error (getting|reading|querying)`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
-		`overloaded`, `system problem`, `unable to (queue|process|execute|store|write)`,
+		`overloaded`, `system problem`, `technical (problems?|difficult|issues?|errors?|faults?)`, `unable to (queue|process|execute|store|write)`,
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`,
-		`unexpected error`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
+		`unexpected error`, `\bi/?o error`, `processing (failed|failure|error)`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
 		`space shortage`, `(low|short|out) (of )?(disk |spool )?space`, `queu(e|ing) (declined|disabled|full)`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
 	// A DNSBL that refuses the receiver's lookups (Spamhaus answers
@@ -495,6 +518,11 @@ var families = []family{
 	rule("dnsbl-query-refused", SystemError, 90,
 		`\b(open|public) (dns )?resolver`, `query (was )?(refused|blocked) by (the )?(dnsbl|rbl|blocklist)`,
 		`excessive number of queries`),
+	// A refusal because the server is busy gives its reason: the
+	// receiver's load, above the refused-connection wording.
+	rule("server-busy", SystemError, 50,
+		`(server|system|service|host|box|ports?) (is |are )?(too |very |currently )?busy`, `too busy`,
+	),
 	// "System not accepting network messages" for now: the receiver's
 	// state, not a domain that takes no mail (on a 5xx it is).
 	soft(rule("system-not-accepting", SystemError, 65, `not accepting (network )?messages`)),
@@ -520,7 +548,7 @@ var families = []family{
 	// content: above "virus" and "spam".
 	rule("scanner-failure", SystemError, 72,
 		`(error|fail(ed|ure)?|problem|unable) .{0,30}(scann|anti-?virus|virus scanner)`,
-		`(scanner|scanning|anti-?virus|anti-?spam|spam ?filter) .{0,20}(error|fail(ed|ure)?|unavailable|problem|not available)`,
+		`(scanner|scanning|anti-?virus|anti-?spam|spam ?filter) .{0,20}(error|fail(ed|ure)?|unavailable|problem|not available|malfunction)`,
 	),
 	// Blocked for what the sender did ("because of previous errors", "due
 	// to complaints"): a block of us, never a disabled mailbox.
@@ -547,6 +575,26 @@ var families = []family{
 		`(domain (in|of) (the )?|in (the )?)(mail from|from address|sender|envelope sender)\b.{0,40}\b(null mx|no mx|mx records?|does not resolve|doesn't resolve|not resolv|does not exist|no dns)`,
 		`(mail from|from address|sender address|sender domain|your from)\b.{0,40}\b(null mx|no mx|does not resolve|doesn't resolve|not resolv|no dns)`,
 		`\b(no|null) mx (record )?for (your |the )?(from|sender|mail from|envelope)`,
+	),
+	// HELO missing or without its argument: the dialogue's order, not
+	// our host's name (above the HELO words of reverse-dns).
+	rule("helo-first", SyntaxError, 87,
+		`\b(helo|ehlo)\b[ /]{0,3}((or )?(helo|ehlo)\b )?first\b`,
+		`\b(helo|ehlo)\b[ /]{0,3}((or )?(helo|ehlo)\b )?(is )?required\b`,
+		`\b(helo|ehlo)\b[ /]{0,3}((or )?(helo|ehlo)\b )?requires (an? )?(domain|host ?name|argument)`,
+	),
+	// The receiver's own check broke ("internal error during policy
+	// check", "temporary failure while checking relay policy"): its
+	// trouble, above the policy word the check is named by.
+	rule("check-failed", SystemError, 60,
+		`(error|failure|fail(ed)?|problem) (while|during|when) (checking|check|verifying|evaluating|looking up|querying)\b`,
+		`(error|failure|problem) during (the )?(\w+ )?(check|lookup|verification)`,
+	),
+	// Sending from a domain the server hosts needs a login: an
+	// authentication of our sender, not a relay request (above the
+	// auth-required wording).
+	rule("auth-to-send-from", AuthFailure, 60,
+		`(log ?in|authenticat(e|ion)) (to|before) (send|sending) ((e-?)?mail |messages? )?from\b`,
 	),
 	// A client that speaks before the greeting (an early talker): protocol.
 	rule("early-talker", SyntaxError, 88,
