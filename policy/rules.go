@@ -139,7 +139,7 @@ var families = []family{
 	rule("mailbox-full", MailboxFull, 90,
 		`quota`, `mailbox (is )?full`, `mailbox.{0,20}\bfull\b`, `inbox.{0,20}\bfull\b`,
 		`\bstuffed\b`, `out of storage`, `storage (space )?(exceeded|allocation|limit)`,
-		`exceeded storage`, `(exhausted|used up) .{0,30}(storage|space|quota)`, `mailfull`, `full mailbox`, `mailbox size`,
+		`exceeded storage`, `(mailbox|inbox)\b.{0,30}\b(reached|exceeded|over)\b.{0,30}\b(size|storage|capacity)`, `(exhausted|used up) .{0,30}(storage|space|quota)`, `mailfull`, `full mailbox`, `mailbox size`,
 		`(mailbox|user|account|recipient).{0,30}(insufficient|not enough) (disk |storage )?space`,
 		`(insufficient|not enough) (disk |storage )?space .{0,20}(mailbox|user|account)`,
 		`bo[iî]te.{0,20}pleine`, `postfach.{0,20}\bvoll\b`, `speicherplatz.{0,30}(ersch[oö]pft|[uü]berschritten|voll)`,
@@ -560,7 +560,7 @@ var families = []family{
 	),
 	// Our envelope sender not allowed or not matching what we authenticated as.
 	rule("sender-not-allowed", InvalidSender, 76,
-		`(sender|envelope.from|mail from|from (domain|address)) .{0,40}(not (authori[sz]ed|allowed|permitted)|must match|(does ?n[o']t|do not) (conform|match))`,
+		`(sender|envelope.from|mail from|from (domain|address))\b.{0,40}(not (authori[sz]ed|allowed|permitted)|must match|(does ?n[o']t|do not) (conform|match))`,
 		`sender .{0,20}(not (the )?same as|differs from|different from) .{0,30}(auth|login|user)`,
 		`your domain .{0,60}not (allowed|permitted|authori[sz]ed)`,
 	),
