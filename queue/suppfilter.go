@@ -33,6 +33,7 @@ type suppFilter struct {
 	capacity int      // adds the current bits are sized for
 	building bool
 	pending  []uint64 // hashes added while a build runs
+	min      int      // suppFilterMin when the store opened
 }
 
 const (
@@ -41,11 +42,12 @@ const (
 )
 
 // suppFilterMin is the smallest capacity a build sizes for; a variable so
-// tests can force rebuilds with a few addresses.
+// tests can force rebuilds with a few addresses. A store reads it once, at
+// Open.
 var suppFilterMin = 1 << 16
 
 func newSuppFilter() *suppFilter {
-	return &suppFilter{seed: maphash.MakeSeed(), building: true}
+	return &suppFilter{seed: maphash.MakeSeed(), building: true, min: suppFilterMin}
 }
 
 func (f *suppFilter) hash(addr string) uint64 {
@@ -77,7 +79,11 @@ func (f *suppFilter) add(addr string) (rebuild bool) {
 		set(f.bits, f.mask, h)
 	}
 	f.adds++
-	return f.adds > f.capacity && !f.building
+	if f.adds <= f.capacity || f.building {
+		return false
+	}
+	f.building = true // this add starts the one build; concurrent builds would reset each other's pending
+	return true
 }
 
 func probe(b []uint64, mask, h uint64) bool {
@@ -136,7 +142,7 @@ func (s *PebbleStore) buildSuppFilter() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	hs = append(hs, f.pending...)
-	capacity := max(2*len(hs), suppFilterMin)
+	capacity := max(2*len(hs), f.min)
 	nbits := uint64(1) << bits.Len64(uint64(capacity*suppFilterBitsPer-1))
 	b := make([]uint64, nbits/64)
 	for _, h := range hs {
@@ -169,16 +175,14 @@ func (s *PebbleStore) addSuppressed(addr string) {
 	}
 }
 
-// startSuppFilter starts a build unless the store is closing.
+// startSuppFilter starts a build unless the store is closing. The filter
+// is marked building already (newSuppFilter, add), so only one runs.
 func (s *PebbleStore) startSuppFilter() {
 	s.bgMu.Lock()
 	defer s.bgMu.Unlock()
 	if s.closed {
 		return
 	}
-	s.supp.mu.Lock()
-	s.supp.building = true // no second build starts before this one marks itself
-	s.supp.mu.Unlock()
 	s.bg.Add(1)
 	go s.buildSuppFilter()
 }
