@@ -118,7 +118,7 @@ func (s *PebbleStore) EnqueueMany(ctx context.Context, ms []*Message, bodies [][
 // holds m's lock.
 func (s *PebbleStore) writeIfNew(b *pebble.Batch, lo *uint64, wait waitDelta, m *Message, body []byte) error {
 	// Generated IDs are unique; a caller-chosen one may not be. An ID above
-	// every ID the store has held cannot be there: NewID's run upwards, so
+	// every ID the store has held cannot be there: NewID's IDs run upwards, so
 	// that is the usual case, and it spares a lookup that, for a key that
 	// is absent, reads every table on disk. Otherwise a presence check: no
 	// record decoded, no error built for the usual answer.
