@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,8 +16,11 @@ import (
 // patched in, unpacked as conn.ReadMsg would, and put through the same
 // acceptance as exchangeNet (a mismatched question is no answer). echo
 // replaces the question with the query's, so the answer sections get
-// exercised beyond the question check too.
-func fuzzAnswer(raw []byte, echo bool) func(context.Context, *dns.Msg, string) (*dns.Msg, error) {
+// exercised beyond the question check too. Each answer returned is
+// recorded in sent (when not nil): with the query's ID patched in, a
+// compression pointer into the header reads names that raw alone does not
+// have, so the oracle is what was sent.
+func fuzzAnswer(raw []byte, echo bool, sent *answers) func(context.Context, *dns.Msg, string) (*dns.Msg, error) {
 	return func(_ context.Context, m *dns.Msg, _ string) (*dns.Msg, error) {
 		b := append([]byte(nil), raw...)
 		if len(b) >= 2 {
@@ -33,8 +37,31 @@ func fuzzAnswer(raw []byte, echo bool) func(context.Context, *dns.Msg, string) (
 		if !matches(m, resp) {
 			return nil, errMismatch // over UDP: dropped until the deadline
 		}
+		if sent != nil {
+			sent.add(resp)
+		}
 		return resp, nil
 	}
+}
+
+// answers collects the records of every answer fuzzAnswer returned.
+type answers struct {
+	mu    sync.Mutex
+	hosts map[string]bool
+	ips   []net.IP
+}
+
+func (a *answers) add(m *dns.Msg) {
+	h, ips := answerRecords(m)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.hosts == nil {
+		a.hosts = map[string]bool{}
+	}
+	for k := range h {
+		a.hosts[k] = true
+	}
+	a.ips = append(a.ips, ips...)
 }
 
 // FuzzDNSAnswer: whatever bytes a DNS server answers with (truncated,
@@ -47,12 +74,8 @@ func FuzzDNSAnswer(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte, echo bool) {
 		r := NewResolver([]string{"127.0.0.1:1"}, WithShuffle(func(int) int { return 0 }))
-		r.exch = fuzzAnswer(raw, echo)
-		var hosts map[string]bool
-		var ips []net.IP
-		if resp := new(dns.Msg); resp.Unpack(raw) == nil {
-			hosts, ips = answerRecords(resp)
-		}
+		sent := &answers{}
+		r.exch = fuzzAnswer(raw, echo, sent)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 
@@ -62,14 +85,20 @@ func FuzzDNSAnswer(f *testing.F) {
 			t.Fatalf("%d MX hosts, cap is %d", len(mxs), DefaultMaxMX)
 		}
 		for _, mx := range mxs {
-			if !hosts[mx.Host] {
+			sent.mu.Lock()
+			in := sent.hosts[mx.Host]
+			sent.mu.Unlock()
+			if !in {
 				t.Fatalf("MX host %q is not in the answer", mx.Host)
 			}
 		}
 		got, err := r.LookupIP(ctx, "mx.fuzz.test")
 		checkErr(t, "A/AAAA", err)
 		for _, ip := range got {
-			if !containsIP(ips, ip) {
+			sent.mu.Lock()
+			in := containsIP(sent.ips, ip)
+			sent.mu.Unlock()
+			if !in {
 				t.Fatalf("address %s is not in the answer", ip)
 			}
 		}
@@ -178,7 +207,7 @@ func TestDNSAnswerSeeds(t *testing.T) {
 	}
 	lookup := func(s dnsSeed) res {
 		r := NewResolver([]string{"127.0.0.1:1"}, WithShuffle(func(int) int { return 0 }))
-		r.exch = fuzzAnswer(s.raw, s.echo)
+		r.exch = fuzzAnswer(s.raw, s.echo, nil)
 		var o res
 		o.mxs, o.errMX = r.LookupMX(ctx, "fuzz.test")
 		o.ips, o.errIP = r.LookupIP(ctx, "mx.fuzz.test")
