@@ -86,10 +86,20 @@ func (f *suppFilter) add(addr string) (rebuild bool) {
 	return true
 }
 
+// bitsOf yields the suppFilterProbes bit positions of h (double hashing).
+func bitsOf(mask, h uint64) func(func(uint64) bool) {
+	return func(yield func(uint64) bool) {
+		h1, h2 := h, h>>33|1
+		for i := range uint64(suppFilterProbes) {
+			if !yield((h1 + i*h2) & mask) {
+				return
+			}
+		}
+	}
+}
+
 func probe(b []uint64, mask, h uint64) bool {
-	h1, h2 := h, h>>33|1
-	for i := range uint64(suppFilterProbes) {
-		x := (h1 + i*h2) & mask
+	for x := range bitsOf(mask, h) {
 		if b[x>>6]&(1<<(x&63)) == 0 {
 			return false
 		}
@@ -98,9 +108,7 @@ func probe(b []uint64, mask, h uint64) bool {
 }
 
 func set(b []uint64, mask, h uint64) {
-	h1, h2 := h, h>>33|1
-	for i := range uint64(suppFilterProbes) {
-		x := (h1 + i*h2) & mask
+	for x := range bitsOf(mask, h) {
 		b[x>>6] |= 1 << (x & 63)
 	}
 }
