@@ -56,7 +56,7 @@ func (s *PebbleStore) Enqueue(ctx context.Context, m *Message, body []byte) erro
 		}
 	}
 	defer s.due.begin(lo)()
-	if err := s.commitEvents(b, enqueueEvents(m)); err != nil {
+	if err := s.commitEvents(b, enqueueEvents(m), nil); err != nil {
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
 	}
 	return nil
@@ -108,7 +108,7 @@ func (s *PebbleStore) EnqueueMany(ctx context.Context, ms []*Message, bodies [][
 		return fmt.Errorf("enqueue many: %w", err)
 	}
 	defer s.due.begin(lo)()
-	if err := s.commitEvents(b, evs); err != nil {
+	if err := s.commitEvents(b, evs, nil); err != nil {
 		return fmt.Errorf("enqueue %d messages: %w", len(ms), err)
 	}
 	return nil
@@ -238,7 +238,8 @@ func (s *PebbleStore) Lease(ctx context.Context, leases []Lease) error {
 		}
 		keys = append(keys, msgLockKey(l.ID))
 	}
-	defer s.locks.lock(keys...)()
+	unlock := s.locks.lock(keys...)
+	defer unlock()
 	b := s.db.NewIndexedBatch()
 	lo := uint64(noDue)
 	for _, l := range leases {
@@ -248,7 +249,7 @@ func (s *PebbleStore) Lease(ctx context.Context, leases []Lease) error {
 		}
 	}
 	defer s.due.begin(lo)()
-	return s.commit(b)
+	return s.commitRelease(b, unlock)
 }
 
 func leaseOne(b *pebble.Batch, lo *uint64, l Lease) error {
@@ -277,8 +278,10 @@ func (s *PebbleStore) Apply(ctx context.Context, updates []Update) error {
 	if err != nil {
 		return err
 	}
-	defer s.locks.lock(keys...)()
+	unlock := s.locks.lock(keys...)
+	defer unlock()
 	tx := s.newTx()
+	tx.release = unlock
 	for _, u := range updates {
 		if err := tx.apply(u); err != nil {
 			tx.b.Close()
@@ -340,6 +343,9 @@ type applyTx struct {
 	wait waitDelta             // waiting recipients per domain (R2), added at commit
 	// shared: a p/ entry is in b, so commit wakes the shared outbox.
 	shared bool
+	// release, when set, lets the caller's stripes go once b is applied
+	// (commitRelease).
+	release func()
 }
 
 func (s *PebbleStore) newTx() *applyTx {
@@ -353,7 +359,7 @@ func (tx *applyTx) commit() error {
 		return err
 	}
 	defer tx.s.due.begin(tx.lo)()
-	if err := tx.s.commitEvents(tx.b, tx.evs); err != nil {
+	if err := tx.s.commitEvents(tx.b, tx.evs, tx.release); err != nil {
 		return err
 	}
 	if tx.shared {

@@ -38,6 +38,45 @@ func BenchmarkEnqueueParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkApplySameAddress is 100 delivery workers recording deliveries
+// to one address, each its own message: the bench/ relay's load, and an app
+// that mails one inbox. Every Apply merges into the address's history
+// under one stripe, so what that stripe waits for bounds the rate.
+func BenchmarkApplySameAddress(b *testing.B) {
+	s, err := Open(b.TempDir(), Options{MinFreeBytes: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ids := make(chan string, b.N)
+	var wg sync.WaitGroup // parallel so the synced setup shares fsyncs
+	for w := range 50 {
+		wg.Go(func() {
+			for i := w; i < b.N; i += 50 {
+				m := msg(t0, "inbox@example.test")
+				if err := s.Enqueue(bg, m, []byte("body")); err != nil {
+					b.Error(err)
+					return
+				}
+				ids <- m.ID
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	b.ResetTimer()
+	b.SetParallelism(50) // 100 workers on 2 CPUs
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			u := Update{ID: <-ids, State: Delivered, Attempt: attempt(time.Minute, "delivered", reply(250, "", "ok"))}
+			if err := s.Apply(bg, []Update{u}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkDueScan reads the first 100 due recipients from a queue of 10,000
 // pending ones: the scheduler's per-tick cost.
 func BenchmarkDueScan(b *testing.B) {

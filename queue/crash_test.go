@@ -150,3 +150,80 @@ func reopenCrashed(t *testing.T, e *env, fs *vfs.MemFS) *PebbleStore {
 	}
 	return s
 }
+
+// TestCrashKeepsAcknowledgedApplies: Lease and Apply let their stripes go
+// before their fsync (commitRelease), so writers of one address and of one
+// message follow each other closely. Whatever they acknowledged before a
+// crash is there after it: every acknowledged delivery, in its message and
+// in the address's history.
+func TestCrashKeepsAcknowledgedApplies(t *testing.T) {
+	e := newEnv(t)
+	const workers, each, at = 8, 30, 120
+	// Every message has one recipient at the shared address (one stripe for
+	// all histories) and one of its own, so workers also meet on messages.
+	ids := make([]string, workers*each)
+	for i := range ids {
+		ids[i] = e.enqueue(msg(t0, "same@x.test", fmt.Sprintf("own%d@y.test", i)), "body")
+	}
+	type ack struct {
+		id   string
+		rcpt int
+	}
+	acks := make(chan ack, 2*len(ids))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				id := ids[w*each+i]
+				for rcpt := range 2 {
+					if err := e.s.Lease(bg, []Lease{{ID: id, Rcpt: rcpt, Until: t0.Add(time.Hour)}}); err != nil {
+						t.Errorf("lease: %v", err)
+						return
+					}
+					u := Update{ID: id, Rcpt: rcpt, State: Delivered, Attempt: attempt(time.Duration(w*each+i+1)*time.Second, "delivered", reply(250, "", "ok"))}
+					if err := e.s.Apply(bg, []Update{u}); err != nil {
+						t.Errorf("apply: %v", err)
+						return
+					}
+					acks <- ack{id, rcpt}
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(acks) }()
+	var got []ack
+	for a := range acks {
+		got = append(got, a)
+		if len(got) == at {
+			break
+		}
+	}
+	clone := e.fs.CrashClone(vfs.CrashCloneCfg{})
+	for range acks {
+	}
+	if len(got) < at {
+		t.Fatalf("only %d applies acknowledged", len(got))
+	}
+	s := reopenCrashed(t, e, clone)
+	var newest time.Time
+	for _, a := range got {
+		m, err := s.Message(bg, a.id)
+		if err != nil {
+			t.Fatalf("message %s lost: %v", a.id, err)
+		}
+		r := m.Recipients[a.rcpt]
+		if r.State != Delivered {
+			t.Fatalf("acknowledged delivery %s/%d is %s after the crash", a.id, a.rcpt, r.State)
+		}
+		if a.rcpt == 0 && r.Updated.After(newest) {
+			newest = r.Updated
+		}
+	}
+	h, err := s.History(bg, "same@x.test")
+	if err != nil || h == nil {
+		t.Fatalf("history of the shared address: %v, %v", h, err)
+	}
+	if h.Delivered.Before(newest) {
+		t.Fatalf("history says last delivered %v, an acknowledged delivery was at %v", h.Delivered, newest)
+	}
+}

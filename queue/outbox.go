@@ -113,10 +113,12 @@ func (o *outbox) watermark() (uint64, <-chan struct{}) {
 
 // commitEvents numbers evs, adds them to b and commits b synced. b is
 // closed in every case. The caller holds the locks of what b changes, so
-// the events describe exactly the state b writes (Q3 for events).
-func (s *PebbleStore) commitEvents(b *pebble.Batch, evs []Event) error {
+// the events describe exactly the state b writes (Q3 for events). A
+// non-nil release is commitRelease's: the caller's locks, let go once b
+// is applied; the events become readable only after the fsync either way.
+func (s *PebbleStore) commitEvents(b *pebble.Batch, evs []Event, release func()) error {
 	if len(evs) == 0 {
-		return s.commit(b)
+		return s.commitRelease(b, release)
 	}
 	if err := addOutcomes(b, evs, s.clock.Now()); err != nil {
 		b.Close()
@@ -131,7 +133,7 @@ func (s *PebbleStore) commitEvents(b *pebble.Batch, evs []Event) error {
 			return fmt.Errorf("event %d: %w", evs[i].Seq, err)
 		}
 	}
-	return s.commit(b)
+	return s.commitRelease(b, release)
 }
 
 func eventKey(seq uint64) []byte {

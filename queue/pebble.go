@@ -166,9 +166,43 @@ func (s *PebbleStore) Close() error {
 }
 
 // commit writes b with fsync: the durability every caller relies on.
-func (s *PebbleStore) commit(b *pebble.Batch) error {
-	defer b.Close()
-	if err := b.Commit(pebble.Sync); err != nil {
+func (s *PebbleStore) commit(b *pebble.Batch) error { return s.commitRelease(b, nil) }
+
+// commitRelease is commit that calls release (the caller's stripes) once b
+// is applied, before waiting for its fsync, so the next writer of the same
+// message or address builds its batch while this one syncs instead of
+// after. Pebble makes a synced batch visible before its WAL sync in any
+// case; holding the stripes across the sync only kept out the writers of
+// the same stripes, and their batches follow b in the WAL, so none of them
+// can be durable without b. A batch that writes nothing still waits, with
+// a synced empty log record, so that what its caller read under the
+// stripes is durable when it returns. release is called on every path and
+// must tolerate a second call (stripes.lock's unlock does).
+func (s *PebbleStore) commitRelease(b *pebble.Batch, release func()) error {
+	if release == nil {
+		defer b.Close()
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("commit: %w", mapNoSpace(err))
+		}
+		return nil
+	}
+	if b.Empty() {
+		b.Close()
+		release()
+		if err := s.db.LogData(nil, pebble.Sync); err != nil {
+			return fmt.Errorf("commit: %w", mapNoSpace(err))
+		}
+		return nil
+	}
+	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		release()
+		b.Close() // not queued for a sync: the batch is not reused after an error
+		return fmt.Errorf("commit: %w", mapNoSpace(err))
+	}
+	release()
+	err := b.SyncWait()
+	b.Close()
+	if err != nil {
 		return fmt.Errorf("commit: %w", mapNoSpace(err))
 	}
 	return nil
@@ -243,7 +277,9 @@ func (st *stripes) index(key string) int {
 }
 
 // lock takes the stripes of all keys in ascending order (no deadlock between
-// two callers with overlapping sets) and returns the unlock function.
+// two callers with overlapping sets) and returns the unlock function, which
+// does nothing after its first call (commitRelease may have called it
+// before the caller's deferred call). One goroutine uses it.
 func (st *stripes) lock(keys ...string) func() {
 	idx := make([]int, 0, len(keys))
 	for _, k := range keys {
@@ -258,6 +294,7 @@ func (st *stripes) lock(keys ...string) func() {
 		for _, i := range slices.Backward(idx) {
 			st.mu[i].Unlock()
 		}
+		idx = nil
 	}
 }
 

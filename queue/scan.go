@@ -83,7 +83,7 @@ func (s *PebbleStore) SuppressMany(ctx context.Context, sups []Suppression) erro
 		}
 		evs = append(evs, suppressedEvent(sup))
 	}
-	if err := s.commitEvents(b, evs); err != nil {
+	if err := s.commitEvents(b, evs, nil); err != nil {
 		return fmt.Errorf("suppress %d addresses: %w", len(sups), err)
 	}
 	s.wakeShared()

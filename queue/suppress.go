@@ -51,7 +51,7 @@ func (s *PebbleStore) Suppress(ctx context.Context, sup Suppression) error {
 		b.Close()
 		return fmt.Errorf("suppress %s: %w", sup.Address, err)
 	}
-	if err := s.commitEvents(b, []Event{suppressedEvent(sup)}); err != nil {
+	if err := s.commitEvents(b, []Event{suppressedEvent(sup)}, nil); err != nil {
 		return fmt.Errorf("suppress %s: %w", sup.Address, err)
 	}
 	s.wakeShared()
@@ -135,7 +135,7 @@ func (s *PebbleStore) Unsuppress(ctx context.Context, addr string) error {
 		return err
 	}
 	e := Event{Kind: EventUnsuppressed, At: now, Rcpt: addr, Reason: "removed"}
-	if err := s.commitEvents(b, []Event{e}); err != nil {
+	if err := s.commitEvents(b, []Event{e}, nil); err != nil {
 		return fmt.Errorf("unsuppress %s: %w", addr, err)
 	}
 	s.wakeShared()
