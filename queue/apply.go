@@ -56,7 +56,14 @@ func (s *PebbleStore) Enqueue(ctx context.Context, m *Message, body []byte) erro
 		}
 	}
 	defer s.due.begin(lo)()
-	if err := s.commitEvents(b, enqueueEvents(m), nil); err != nil {
+	// An idempotency key's duplicate answer (DuplicateError) is an
+	// acknowledgement: the next request with the key must not read this one
+	// before it is durable, so the key's stripe stays held across the sync.
+	release := unlock
+	if m.Idempotency != nil {
+		release = nil
+	}
+	if err := s.commitEvents(b, enqueueEvents(m), release); err != nil {
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
 	}
 	return nil

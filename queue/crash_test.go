@@ -158,7 +158,7 @@ func reopenCrashed(t *testing.T, e *env, fs *vfs.MemFS) *PebbleStore {
 // in the address's history.
 func TestCrashKeepsAcknowledgedApplies(t *testing.T) {
 	e := newEnv(t)
-	const workers, each, at = 8, 30, 120
+	const workers, each, at = 8, 15, 60
 	// Every message has one recipient at the shared address (one stripe for
 	// all histories) and one of its own, so workers also meet on messages.
 	ids := make([]string, workers*each)

@@ -7,7 +7,8 @@
 // Durability: every method that changes state commits one synced Pebble
 // batch before it returns, so a caller may acknowledge (e.g. answer 250) as
 // soon as it returns nil. Pebble groups concurrent synced commits into one
-// fsync. Lease and Apply let their stripes go once their batch is applied,
+// fsync. Lease, Apply and Enqueue (without an idempotency key) let their
+// stripes go once their batch is applied,
 // before its fsync (commitRelease): the next writer of the same message or
 // address reads what is not yet durable, but its batch follows in the WAL,
 // so it cannot be durable without the first. One exception: AddSent (the u/ warm-up counters, sent.go) does

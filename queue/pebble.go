@@ -32,7 +32,8 @@ type Options struct {
 	// MinFreeBytes is the disk space Enqueue leaves free: below it new mail
 	// gets ErrNoSpace while Lease and Apply, which the queue needs to drain,
 	// still have room. Pebble treats a failed WAL write or fsync as fatal:
-	// DB.Apply calls Logger.Fatalf ("fatal commit error"), which exits with
+	// DB.Apply, and commitRelease after its SyncWait, call Logger.Fatalf
+	// ("fatal commit error"), which exits with
 	// status 1 before Enqueue returns (TestInjectedWALFault), so the client
 	// sees a dropped connection, never a 250. Refusing early is the only
 	// graceful answer to a full disk.
@@ -58,6 +59,7 @@ type PebbleStore struct {
 	minFree  int64
 	refusing atomic.Bool // last checkSpace refused: log only the changes
 	log      *zap.Logger
+	plog     pebble.Logger // Pebble's: Fatalf ends the process
 	clock    clock.Clock
 	locks    stripes
 	out      *outbox
@@ -135,7 +137,7 @@ func Open(dir string, opts Options) (*PebbleStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("open queue %s: %w", dir, err)
 	}
-	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, clock: clk, out: out, due: newDueMark(), ids: ids, done: make(chan struct{})}
+	s := &PebbleStore{db: db, fs: po.FS, dir: dir, minFree: minFree, log: log, plog: po.Logger, clock: clk, out: out, due: newDueMark(), ids: ids, done: make(chan struct{})}
 	if opts.SharedOutbox {
 		if s.shared, err = initShared(db); err != nil {
 			db.Close()
@@ -195,16 +197,18 @@ func (s *PebbleStore) commitRelease(b *pebble.Batch, release func()) error {
 		return nil
 	}
 	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
-		release()
-		b.Close() // not queued for a sync: the batch is not reused after an error
+		release() // an invalid batch: Pebble ends the process on any other error
+		b.Close()
 		return fmt.Errorf("commit: %w", mapNoSpace(err))
 	}
 	release()
-	err := b.SyncWait()
-	b.Close()
-	if err != nil {
-		return fmt.Errorf("commit: %w", mapNoSpace(err))
+	if err := b.SyncWait(); err != nil {
+		// What DB.Apply does when the WAL fails under a synced commit, and
+		// for the same reason: b is visible but will not survive, and
+		// every later commit would fail too (TestInjectedWALFault).
+		s.plog.Fatalf("pebble: fatal commit error: %v", err)
 	}
+	b.Close()
 	return nil
 }
 
