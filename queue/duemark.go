@@ -20,20 +20,26 @@ import (
 // they commit (begin) and deregistering after (end); a failed batch only
 // leaves low lower than it needs to be. A scan may raise low to the first
 // key it saw, but its iterator may have missed batches in flight when it
-// started, so it raises to at most the smallest of those (floor), and not
-// at all when a writer began after it read the mark (gen moved).
+// started, so it raises to at most the smallest of those (floor), and to
+// at most the smallest due time of the batches that began after it read
+// the mark (scans: each open scan's minimum, lowered by begin). Under a
+// steady load some writer always begins during a scan; a scan that then
+// gave up raising would leave the mark behind, and every later scan would
+// walk the tombstones since.
 type dueMark struct {
 	mu       sync.Mutex
 	low      uint64            // W1
-	gen      uint64            // bumped by every begin
 	inflight map[uint64]uint64 // token → smallest due time of the batch
+	scans    map[uint64]uint64 // token → smallest due time begun since its read
 	next     uint64            // next token
 }
 
 // noDue is the "no due key" time: larger than any timeNanos.
 const noDue = math.MaxUint64
 
-func newDueMark() *dueMark { return &dueMark{inflight: map[uint64]uint64{}} }
+func newDueMark() *dueMark {
+	return &dueMark{inflight: map[uint64]uint64{}, scans: map[uint64]uint64{}}
+}
 
 // begin registers a batch whose smallest new due time is at (noDue: none)
 // and returns its end.
@@ -44,7 +50,9 @@ func (d *dueMark) begin(at uint64) func() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.low = min(d.low, at)
-	d.gen++
+	for tok, m := range d.scans {
+		d.scans[tok] = min(m, at)
+	}
 	d.next++
 	tok := d.next
 	d.inflight[tok] = at
@@ -55,26 +63,40 @@ func (d *dueMark) begin(at uint64) func() {
 	}
 }
 
-// read returns where a scan starts and what it needs to raise the mark
-// later. Call it before creating the scan's iterator.
-func (d *dueMark) read() (low, gen, floor uint64) {
+// read opens a scan: it returns where the scan starts, its token and the
+// smallest due time in flight. Call it before creating the scan's
+// iterator, and close the scan with raise or drop.
+func (d *dueMark) read() (low, tok, floor uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	floor = noDue
 	for _, at := range d.inflight {
 		floor = min(floor, at)
 	}
-	return d.low, d.gen, floor
+	d.next++
+	tok = d.next
+	d.scans[tok] = noDue
+	return d.low, tok, floor
 }
 
-// raise records that a scan started at read's (gen, floor) found no live
+// raise closes scan tok, opened by read with floor, which found no live
 // key below to.
-func (d *dueMark) raise(gen, floor, to uint64) {
+func (d *dueMark) raise(tok, floor, to uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.gen == gen {
-		d.low = max(d.low, min(to, floor))
+	since, ok := d.scans[tok]
+	if !ok {
+		return
 	}
+	delete(d.scans, tok)
+	d.low = max(d.low, min(to, floor, since))
+}
+
+// drop closes scan tok without raising.
+func (d *dueMark) drop(tok uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.scans, tok)
 }
 
 // get returns low, for Check.

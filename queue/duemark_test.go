@@ -8,27 +8,42 @@ import (
 )
 
 // The mark itself: a scan may not raise past a batch in flight when it
-// read the mark, nor at all once a writer began after it.
+// read the mark, nor past one that began after it.
 func TestDueMarkRaise(t *testing.T) {
 	d := newDueMark()
 	end := d.begin(50)
-	low, gen, floor := d.read()
+	low, tok, floor := d.read()
 	if low != 0 || floor != 50 {
 		t.Fatalf("read: low %d floor %d, want 0 50", low, floor)
 	}
-	d.raise(gen, floor, 100) // the scan's iterator missed the batch at 50
+	d.raise(tok, floor, 100) // the scan's iterator missed the batch at 50
 	if got := d.get(); got != 50 {
 		t.Fatalf("raised to %d past a batch in flight at 50", got)
 	}
 	end()
-	_, gen, floor = d.read()
-	d.begin(70)()           // a writer began after the read
-	d.raise(gen, floor, 90) // the scan may not have seen it
-	if got := d.get(); got != 50 {
-		t.Fatalf("raised to %d after a concurrent write", got)
+	_, tok, floor = d.read()
+	d.begin(70)()           // a writer began after the read, and finished
+	d.raise(tok, floor, 90) // the scan may not have seen it
+	if got := d.get(); got != 70 {
+		t.Fatalf("raised to %d after a concurrent write at 70, want 70", got)
 	}
-	_, gen, floor = d.read()
-	d.raise(gen, floor, 90)
+	_, tok, floor = d.read()
+	_, tok2, floor2 := d.read() // two scans open at once
+	d.begin(80)()
+	d.raise(tok2, floor2, 95)
+	d.begin(75)()
+	d.raise(tok, floor, 95)
+	if got := d.get(); got != 75 {
+		t.Fatalf("two scans with writes at 80 and 75 raised to %d, want 75", got)
+	}
+	_, tok, floor = d.read()
+	d.drop(tok)
+	d.raise(tok, floor, 200) // closed already: no effect
+	if got := d.get(); got != 75 {
+		t.Fatalf("a dropped scan raised the mark to %d", got)
+	}
+	_, tok, floor = d.read()
+	d.raise(tok, floor, 90)
 	if got := d.get(); got != 90 {
 		t.Fatalf("quiet raise: %d, want 90", got)
 	}
@@ -56,7 +71,7 @@ func TestDueMarkFollowsEveryWrite(t *testing.T) {
 	}
 	wantNext := func(step string, want time.Time) {
 		t.Helper()
-		at, ok, err := e.s.NextDue(bg)
+		at, ok, err := e.s.NextDue(bg, time.Time{})
 		if err != nil || !ok || !at.Equal(want) {
 			t.Fatalf("%s: next due %v %v %v, want %v", step, at, ok, err, want)
 		}
@@ -122,7 +137,7 @@ func TestDueMarkConcurrentWrites(t *testing.T) {
 					return
 				default:
 				}
-				if _, _, err := e.s.NextDue(bg); err != nil {
+				if _, _, err := e.s.NextDue(bg, time.Time{}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -148,7 +163,7 @@ func TestDueMarkConcurrentWrites(t *testing.T) {
 					}
 					continue
 				}
-				got, ok, err := e.s.NextDue(bg)
+				got, ok, err := e.s.NextDue(bg, time.Time{})
 				if err != nil || !ok || got.After(at) {
 					t.Errorf("writer %d: next due %v %v %v after enqueuing at %v", w, got, ok, err, at)
 					return
@@ -160,4 +175,36 @@ func TestDueMarkConcurrentWrites(t *testing.T) {
 	close(stop)
 	scans.Wait()
 	e.ok(nil) // Check: W1 and Q1
+}
+
+// NextDue with a bound answers only below it, and raises the mark past the
+// tombstones it walked even when the first live key lies beyond the bound:
+// the scheduler asks for its longest sleep only.
+func TestNextDueBefore(t *testing.T) {
+	e := newEnv(t)
+	now := t0.Add(time.Hour)
+	var ids []string
+	for i := range 20 { // leased ahead, then delivered: tombstones past now
+		m := msg(t0, fmt.Sprintf("r%d@example.test", i))
+		ids = append(ids, e.enqueue(m, "body"))
+		e.ok(e.s.Lease(bg, []Lease{{ID: ids[i], Rcpt: 0, Until: now.Add(time.Duration(i+1) * time.Second)}}))
+	}
+	for _, id := range ids[:19] {
+		e.ok(e.s.Apply(bg, []Update{{ID: id, Rcpt: 0, State: Delivered, Attempt: attempt(time.Minute, "delivered", reply(250, "", "ok"))}}))
+	}
+	last := now.Add(20 * time.Second) // ids[19]'s lease, the only live key
+	if _, ok, err := e.s.NextDue(bg, last); ok || err != nil {
+		t.Fatalf("next due before %v: %v %v, want none", last, ok, err)
+	}
+	if low := e.s.due.get(); low != timeNanos(last) {
+		t.Fatalf("mark %d after a bounded scan found nothing, want the bound %d", low, timeNanos(last))
+	}
+	if at, ok, err := e.s.NextDue(bg, last.Add(time.Nanosecond)); !ok || err != nil || !at.Equal(last) {
+		t.Fatalf("next due just past the live key: %v %v %v", at, ok, err)
+	}
+	m := msg(t0, "new@example.test") // due at t0, far below the mark
+	e.enqueue(m, "body")
+	if at, ok, err := e.s.NextDue(bg, now); !ok || err != nil || !at.Equal(t0) {
+		t.Fatalf("next due after an enqueue below the mark: %v %v %v, want %v", at, ok, err, t0)
+	}
 }
