@@ -177,7 +177,7 @@ func BenchmarkDueAfterChurn(b *testing.B) {
 			churn(b, s, now)
 			b.Run("NextDue", func(b *testing.B) {
 				for b.Loop() {
-					at, ok, err := s.NextDue(bg)
+					at, ok, err := s.NextDue(bg, time.Time{})
 					if err != nil || !ok || !at.After(now) {
 						b.Fatalf("next due %v %v %v", at, ok, err)
 					}

@@ -174,18 +174,22 @@ func (s *PebbleStore) Due(ctx context.Context, now time.Time, limit int) ([]Due,
 }
 
 // NextDue implements Store: the first key of the due index at or above the
-// low watermark.
-func (s *PebbleStore) NextDue(ctx context.Context) (time.Time, bool, error) {
+// low watermark, and below before.
+func (s *PebbleStore) NextDue(ctx context.Context, before time.Time) (time.Time, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, false, err
 	}
+	upper, empty := prefixEnd(prefix(kindDue)), uint64(noDue)
+	if !before.IsZero() {
+		upper, empty = dueLower(timeNanos(before)), timeNanos(before)
+	}
 	var at time.Time
 	var found bool
-	err := s.scanDue(prefixEnd(prefix(kindDue)), func(k []byte) (bool, error) {
+	err := s.scanDue(upper, func(k []byte) (bool, error) {
 		n, _, _, err := parseDueKey(k)
 		at, found = time.Unix(0, int64(n)).UTC(), err == nil
 		return false, err
-	}, noDue)
+	}, empty)
 	return at, found, err
 }
 
@@ -193,9 +197,10 @@ func (s *PebbleStore) NextDue(ctx context.Context) (time.Time, bool, error) {
 // watermark to the first key seen or, when there was none, to empty: the
 // time upper stands for.
 func (s *PebbleStore) scanDue(upper []byte, fn func(k []byte) (bool, error), empty uint64) error {
-	low, gen, floor := s.due.read()
+	low, tok, floor := s.due.read()
 	lower := dueLower(low)
 	if bytes.Compare(lower, upper) >= 0 {
+		s.due.drop(tok)
 		return nil // nothing live below upper: no iterator at all
 	}
 	first, seen := empty, false
@@ -209,10 +214,12 @@ func (s *PebbleStore) scanDue(upper []byte, fn func(k []byte) (bool, error), emp
 		}
 		return fn(k)
 	})
-	if err == nil {
-		s.due.raise(gen, floor, first)
+	if err != nil {
+		s.due.drop(tok)
+		return err
 	}
-	return err
+	s.due.raise(tok, floor, first)
+	return nil
 }
 
 // List implements Store. It walks messages in ID order from one snapshot and

@@ -80,7 +80,7 @@ func (e *env) lifeRetryThenDeliver(id string) {
 	if _, err := e.s.Body(bg, id); !isNotFound(err) {
 		e.t.Fatalf("Q4: body kept after the last recipient became final: %v", err)
 	}
-	if _, ok, err := e.s.NextDue(bg); ok || err != nil {
+	if _, ok, err := e.s.NextDue(bg, time.Time{}); ok || err != nil {
 		e.t.Fatalf("NextDue = %v, %v; want nothing pending", ok, err)
 	}
 	tl, err := e.s.Timeline(bg, id, 1)
@@ -229,7 +229,7 @@ func TestDueLimitAndOrder(t *testing.T) {
 	if got := e.due(t0.Add(3 * time.Minute)); !slices.Equal(got, want[:3]) {
 		t.Fatalf("due = %v, want %v", got, want[:3])
 	}
-	at, ok, err := e.s.NextDue(bg)
+	at, ok, err := e.s.NextDue(bg, time.Time{})
 	if err != nil || !ok || !at.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("NextDue = %v %v %v", at, ok, err)
 	}

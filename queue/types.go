@@ -302,8 +302,12 @@ type Store interface {
 	Timeline(ctx context.Context, id string, rcpt int) ([]Attempt, error)
 	// Due returns up to limit recipients due at or before now, earliest first.
 	Due(ctx context.Context, now time.Time, limit int) ([]Due, error)
-	// NextDue returns the earliest due time, false when nothing is pending.
-	NextDue(ctx context.Context) (time.Time, bool, error)
+	// NextDue returns the earliest due time before before (any, when it is
+	// zero), false when nothing is due before it. A caller that only
+	// wants to know when to wake up passes its longest sleep: the due
+	// index past it may hold the tombstones of every lease since the last
+	// compaction (leases write their keys ahead, deliveries delete them).
+	NextDue(ctx context.Context, before time.Time) (time.Time, bool, error)
 	// Lease moves each recipient's due key to Until (Q2), synced.
 	Lease(ctx context.Context, leases []Lease) error
 	// Apply commits every update in one synced batch (Q3, Q4).

@@ -159,7 +159,7 @@ func (r *restartRig) run(s *Scheduler, maxSteps int) map[string]time.Time {
 	ctx := context.Background()
 	for i := 0; i < maxSteps; i++ {
 		r.step(s)
-		at, ok, err := r.store.NextDue(ctx)
+		at, ok, err := r.store.NextDue(ctx, time.Time{})
 		if err != nil {
 			r.t.Fatal(err)
 		} else if !ok {

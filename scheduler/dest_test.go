@@ -85,7 +85,7 @@ func TestDeadDestinationIsParked(t *testing.T) {
 		if at, ok := h.s.laneReady(); ok && !h.pendingNow() {
 			h.clk.Set(at)
 		} else if !h.pendingNow() {
-			if at, ok, _ := h.store.NextDue(ctx); ok {
+			if at, ok, _ := h.store.NextDue(ctx, time.Time{}); ok {
 				h.clk.Set(at)
 			}
 		}
@@ -100,13 +100,13 @@ func TestDeadDestinationIsParked(t *testing.T) {
 
 // pending reports whether any recipient is queued or deferred.
 func (h *harness) pending() bool {
-	_, ok, _ := h.store.NextDue(context.Background())
+	_, ok, _ := h.store.NextDue(context.Background(), time.Time{})
 	return ok || h.s.InFlight() > 0
 }
 
 // pendingNow reports whether work is due or waiting in memory now.
 func (h *harness) pendingNow() bool {
-	at, ok, _ := h.store.NextDue(context.Background())
+	at, ok, _ := h.store.NextDue(context.Background(), time.Time{})
 	if ok && !at.After(h.clk.Now()) {
 		return true
 	}

@@ -246,7 +246,7 @@ func (s *Scheduler) sleep(ctx context.Context, rescan bool) error {
 	if cw, on := s.catchUpWait(s.o.Clock.Now()); on {
 		// The first due key is an overdue one waiting for its turn.
 		wait = min(wait, cw)
-	} else if at, ok, err := s.o.Store.NextDue(ctx); err == nil && ok {
+	} else if at, ok, err := s.o.Store.NextDue(ctx, s.o.Clock.Now().Add(wait)); err == nil && ok {
 		wait = min(wait, at.Sub(s.o.Clock.Now()))
 	}
 	if at, ok := s.laneReady(); ok {

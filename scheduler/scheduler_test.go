@@ -106,7 +106,7 @@ func (h *harness) drain(maxSteps int) {
 		if err := h.store.Check(ctx); err != nil {
 			h.t.Fatalf("step %d: %v", i, err)
 		}
-		at, ok, err := h.store.NextDue(ctx)
+		at, ok, err := h.store.NextDue(ctx, time.Time{})
 		if err != nil {
 			h.t.Fatal(err)
 		}
@@ -253,7 +253,7 @@ func TestLeaseIsPersistedBeforeTheAttempt(t *testing.T) {
 	var h *harness
 	var seen time.Time
 	h = newHarness(t, Options{}, func(string, int) delivery.Result {
-		at, _, _ := h.store.NextDue(context.Background())
+		at, _, _ := h.store.NextDue(context.Background(), time.Time{})
 		seen = at
 		return reply(451, "4.3.0", "try later", delivery.StageRcpt)
 	})

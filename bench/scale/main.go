@@ -230,14 +230,14 @@ func measureScans(data string) error {
 	report("open", time.Since(t).Seconds(), "s")
 	ctx := context.Background()
 	t = time.Now()
-	if _, _, err := s.NextDue(ctx); err != nil {
+	if _, _, err := s.NextDue(ctx, time.Time{}); err != nil {
 		return err
 	}
 	report("nextdue_first", float64(time.Since(t).Microseconds()), "us")
 	const rounds = 2000
 	t = time.Now()
 	for range rounds {
-		if _, _, err := s.NextDue(ctx); err != nil {
+		if _, _, err := s.NextDue(ctx, time.Time{}); err != nil {
 			return err
 		}
 	}

@@ -43,11 +43,11 @@ func (g *dueGate) Lease(ctx context.Context, leases []queue.Lease) error {
 
 var errTransferring = errors.New("no new deliveries: messages are being transferred to another node")
 
-func (g *dueGate) NextDue(ctx context.Context) (time.Time, bool, error) {
+func (g *dueGate) NextDue(ctx context.Context, before time.Time) (time.Time, bool, error) {
 	if g.closed.Load() {
 		return time.Time{}, false, nil
 	}
-	return g.Store.NextDue(ctx)
+	return g.Store.NextDue(ctx, before)
 }
 
 // drainer is mtaq drain inside the daemon (admin.Drainer).
