@@ -69,6 +69,24 @@ func scanKeys(r pebble.Reader, lower, upper []byte, fn func(k []byte) (bool, err
 	return it.Close()
 }
 
+// getRecipients reads recipients 0..n-1 of id by point lookups, in index
+// order as loadRecipients returns them; nil, nil when one is missing, for
+// the caller to scan instead.
+func getRecipients(r pebble.Reader, id string, n int) ([]Recipient, error) {
+	out := make([]Recipient, 0, n)
+	for i := range n {
+		rec, err := get(r, rcptKey(id, i), decodeRecipient)
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec.Recipient)
+	}
+	return out, nil
+}
+
 func loadRecipients(r pebble.Reader, id string) ([]Recipient, error) {
 	var out []Recipient
 	p := rcptPrefix(id)
@@ -83,9 +101,23 @@ func loadRecipients(r pebble.Reader, id string) ([]Recipient, error) {
 	return out, err
 }
 
+// pointRcpts is the most recipients loadMessage reads with point lookups
+// instead of a range scan. A lookup stops at the memtable that holds the
+// key, where a fresh message's recipients are; a scan must also seek in
+// every table whose bounds cover r/<id>, which in L0 is every table, and
+// Pebble's block cache holds next to nothing (docs/BENCHMARKS.md §4).
+const pointRcpts = 8
+
 // loadMessage assembles a Message from one consistent view.
 func loadMessage(r pebble.Reader, rec *msgRecord) (*Message, error) {
-	rcpts, err := loadRecipients(r, rec.ID)
+	var rcpts []Recipient
+	var err error
+	if rec.Rcpts > 0 && rec.Rcpts <= pointRcpts {
+		rcpts, err = getRecipients(r, rec.ID, rec.Rcpts)
+	}
+	if rcpts == nil && err == nil {
+		rcpts, err = loadRecipients(r, rec.ID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("message %s: %w", rec.ID, err)
 	}
