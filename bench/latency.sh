@@ -34,7 +34,15 @@ half() { awk -v a="$(achieved)" 'BEGIN{printf "%.0f", a/2}'; }
 : >"$work/lat.log"
 for i in $(seq 1 "$runs"); do
   mtaq_start
-  if [ -n "${HALF:-}" ]; then rate=${HALF% *}; else rate=$(run "mtaq max" 127.0.0.1:2530 0 | half); fi
+  if [ -n "${HALF:-}" ]; then
+    rate=${HALF% *}
+  else
+    sunk=$("$shared/sink.sh" count 2526)
+    rate=$(run "mtaq max" 127.0.0.1:2530 0 | half)
+    # As for Postfix below (wait-empty): the half run starts with the queue
+    # empty, not while the maximum's backlog is still being relayed.
+    "$shared/sink.sh" wait 2526 $((sunk + count)) 600 >/dev/null
+  fi
   run "mtaq at half" 127.0.0.1:2530 "$rate" >/dev/null
   mtaq_stop
   POSTFIX_LOG=off "$shared/postfix-relay.sh" start 2525 2526 default >/dev/null
