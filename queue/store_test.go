@@ -312,3 +312,35 @@ func TestListRecipientSearchBothWays(t *testing.T) {
 		}
 	}
 }
+
+// Message reads a message of up to pointRcpts recipients with point
+// lookups and a larger one with a scan: both give every recipient, in
+// index order, with what Apply last wrote.
+func TestMessageRecipientsByLookupAndScan(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []int{1, pointRcpts, pointRcpts + 1, 3 * pointRcpts} {
+		var rcpts []string
+		for i := range n {
+			rcpts = append(rcpts, fmt.Sprintf("r%d@d%d.test", i, i%3))
+		}
+		id := e.enqueue(msg(t0, rcpts...), "body")
+		last := n - 1
+		e.ok(e.s.Apply(bg, []Update{{ID: id, Rcpt: last, State: Delivered, Attempt: attempt(time.Minute, "delivered", reply(250, "", "ok"))}}))
+		m := e.message(id)
+		if len(m.Recipients) != n {
+			t.Fatalf("%d recipients: Message has %d", n, len(m.Recipients))
+		}
+		for i, r := range m.Recipients {
+			if r.Index != i || r.Address != rcpts[i] {
+				t.Fatalf("%d recipients: #%d is %d %s, want %d %s", n, i, r.Index, r.Address, i, rcpts[i])
+			}
+			want := Queued
+			if i == last {
+				want = Delivered
+			}
+			if r.State != want {
+				t.Fatalf("%d recipients: #%d is %s, want %s", n, i, r.State, want)
+			}
+		}
+	}
+}
