@@ -159,10 +159,35 @@ func classify(r Reply, m fallback) Verdict {
 			if m := ourSideRE.FindString(stripNoise(text)); m != "" {
 				v.Suppress = false
 				v.Evidence = append(v.Evidence, Evidence{Kind: KindGuard, Rule: "names-our-side", Match: m})
+			} else if e, ok := textDisagrees(v.Evidence); ok {
+				// The address's only word is the enhanced code, and the
+				// text gives another reason: conflicting evidence fails
+				// the message and keeps the address ("503 5.1.1 Internal
+				// error during delivery").
+				v.Suppress = false
+				v.Evidence = append(v.Evidence, Evidence{Kind: KindGuard, Rule: "text-disagrees", Match: e.Rule})
 			}
 		}
 	}
 	return v
+}
+
+// textDisagrees: a suppressing category decided by the enhanced code alone
+// (in place or quoted in the text), while a phrase family reads the text
+// as a reason on another side: ours, the receiver's or the transport's. A
+// vague phrase ("Delivery failed") is no other reason. It returns that
+// phrase.
+func textDisagrees(ev []Evidence) (Evidence, bool) {
+	if len(ev) == 0 || (ev[0].Kind != KindEnhanced && ev[0].Kind != KindInText) {
+		return Evidence{}, false
+	}
+	for _, e := range ev[1:] {
+		side := CategorySide(e.Category)
+		if e.Kind == KindPhrase && e.Weight >= 40 && side != SideRecipient && side != SideUnknown {
+			return e, true
+		}
+	}
+	return Evidence{}, false
 }
 
 // classOf: the 3-digit code decides; a local failure (Code 0) uses the class

@@ -184,3 +184,34 @@ func TestUnexplainedGuard(t *testing.T) {
 		}
 	}
 }
+
+// An address code whose text gives another reason does not condemn the
+// address: the message fails, the address is kept. A text that agrees, or
+// says nothing, leaves the code to decide.
+func TestTextDisagreesWithAddressCode(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		r        Reply
+		suppress bool
+		guard    string
+	}{
+		{Reply{503, "5.1.1", "Internal error during delivery"}, false, "text-disagrees"},
+		{Reply{550, "5.1.1", "Temporary local problem, please try again later"}, false, "text-disagrees"},
+		{Reply{550, "5.1.1", "<jdoe@example.com>: Recipient address rejected: User unknown"}, true, ""},
+		{Reply{550, "5.1.1", "jdoe@example.com"}, true, ""},
+		{Reply{550, "5.1.1", "Delivery failed"}, true, ""},
+	}
+	for _, c := range cases {
+		v := Classify(c.r)
+		guard := ""
+		for _, e := range v.Evidence {
+			if e.Kind == KindGuard {
+				guard = e.Rule
+			}
+		}
+		if v.Class != Hard || v.Suppress != c.suppress || guard != c.guard {
+			t.Errorf("%d %s %q: %s %s suppress=%v guard %q, want suppress=%v guard %q",
+				c.r.Code, c.r.Enhanced, c.r.Text, v.Class, v.Category, v.Suppress, guard, c.suppress, c.guard)
+		}
+	}
+}

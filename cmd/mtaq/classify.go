@@ -191,6 +191,8 @@ func guardText(e policy.Evidence) string {
 		return fmt.Sprintf("no: the reply speaks of our side or the message (%q), so it is no proof about the address", e.Match)
 	case "reason-not-understood":
 		return fmt.Sprintf("no: the reply gives a reason no rule reads (%q); only a bare failure or one saying the recipient failed is taken at its word", e.Match)
+	case "text-disagrees":
+		return fmt.Sprintf("no: only the enhanced code speaks of the address, and the text gives another reason (%s)", e.Match)
 	case "refusal-by-rule":
 		return fmt.Sprintf("no: the reply refuses by rule (%q): the server would not take the mail, which says nothing of the address", e.Match)
 	}
