@@ -240,6 +240,9 @@ var families = []family{
 	// <list>": a listing of us, whatever list it is.
 	rule("blocked-using", BlockedReputation, 84, `blocked using`,
 		`(sender|sending|from|envelope) domain .{0,40}\b(dbl|surbl|uribl)\b`, `\b(dbl|surbl|uribl)\b.{0,40}(sender|sending|from|envelope) domain`),
+	// amavisd-new's verdict after its queue id ("Reject, id=1234-05 -
+	// BANNED: x.exe"), the same on every installation: the content.
+	rule("amavis-verdict", SpamContent, 85, `\bid=[\w.-]+ - (banned|infected|spam(my)?|bad-header)\b`),
 	rule("attachment", SpamContent, 83,
 		`attachment.{0,30}(not allowed|banned|blocked|prohibited|forbidden|rejected|dangerous)`,
 		`(unacceptable|unsupported|disallowed|not permitted|restricted|forbidden|blocked|prohibited|banned) (file |file types? |types? of )?attachments?`,
@@ -330,6 +333,7 @@ var families = []family{
 		`requires? .{0,40}\b(tls|encryption|starttls)\b`, `encryption (is )?required`,
 		`(over|through|using|use) (a )?tls\b`,
 		`(with|via|over|using|through) (an? )?encrypt(ed|ion)\b`, `encrypted (smtp |tls )?(session|connection|channel)`,
+		`\bon (an? )?(tls|encrypted|secured?) (connection|session|channel)s?\b`, `\b(tls|starttls|encryption) (is )?(needed|mandatory)\b`,
 	),
 	// A receiver that wants SMTP AUTH: on 530 that is relaying (the code's
 	// prior wins), elsewhere a restriction of who may send.
