@@ -18,11 +18,11 @@ import (
 // that on every key.
 //
 // F1 holds because every write of an s/ key adds the address first, under
-// the address's stripe, which the writer holds until its commit; a build
-// takes every stripe for the moment it marks itself building and opens
-// its snapshot, so a key is either committed before the snapshot (the scan
-// sees it) or added after (it goes to pending as well as to the bits in
-// use). Removals leave their bits; adds past the capacity start a build
+// the address's stripe, which the writer holds until its batch is applied
+// and visible (commitRelease lets it go before the fsync); a build takes
+// every stripe for the moment it marks itself building and opens its
+// snapshot, so a key is either visible to the snapshot (the scan sees it)
+// or added after (it goes to pending as well as to the bits in use). Removals leave their bits; adds past the capacity start a build
 // sized to the live list, which also sheds them.
 type suppFilter struct {
 	mu       sync.RWMutex
@@ -66,7 +66,7 @@ func (f *suppFilter) mayHold(addr string) bool {
 }
 
 // add records addr before the write of its s/ key; the caller holds the
-// address's stripe until that write commits. It reports whether the
+// address's stripe until that write is applied. It reports whether the
 // filter is over capacity and no build runs: the caller starts one.
 func (f *suppFilter) add(addr string) (rebuild bool) {
 	h := f.hash(addr)
