@@ -75,7 +75,7 @@ func scanKeys(r pebble.Reader, lower, upper []byte, fn func(k []byte) (bool, err
 func getRecipients(r pebble.Reader, id string, n int) ([]Recipient, error) {
 	out := make([]Recipient, 0, n)
 	for i := range n {
-		rec, err := get(r, rcptKey(id, i), decodeRecipient)
+		rec, err := getRecipient(r, id, i)
 		if errors.Is(err, ErrNotFound) {
 			return nil, nil
 		}
