@@ -150,6 +150,11 @@ func gather(r Reply, text string, m fallback) []Evidence {
 		}
 	}
 	if e, ok := enhancedPrior(r.Enhanced, KindEnhanced); ok {
+		if r.Code == 503 && CategorySide(e.Category) == SideRecipient {
+			// "503 5.1.1 No recipients": the code says the dialogue is
+			// out of order, so the address code says little.
+			e.Weight = wWeakCode
+		}
 		ev = append(ev, e)
 	} else if e, ok := embeddedEnhanced(text); ok {
 		ev = append(ev, e)

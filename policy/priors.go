@@ -15,6 +15,7 @@ const (
 	wInTextPenalty = 10 // an enhanced code quoted in the text weighs this much less
 	wReplyCode     = 20
 	wAuthCode      = 50 // 530, 535, 538: SMTP AUTH's own codes, below a specific enhanced code
+	wSequenceCode  = 41 // 503: above an address code it weakens (gather) and "no reason", below any phrase
 )
 
 // enhancedPrior is what an RFC 3463 code says on its own. X.0.0, X.1.0,
@@ -152,8 +153,12 @@ func codePrior(code int) Evidence {
 		e.Category = SystemError
 	case 452, 552:
 		e.Category = MailboxFull
-	case 500, 501, 502, 503, 504, 555:
+	case 500, 501, 502, 504, 555:
 		e.Category = SyntaxError
+	// Bad sequence of commands has one meaning; a server that answers
+	// it to RCPT with its address code is complaining about the dialogue.
+	case 503:
+		e.Category, e.Weight = SyntaxError, wSequenceCode
 	// RFC 4954's own codes say one thing each, as an enhanced code would.
 	case 530: // authentication required: for relaying
 		e.Category, e.Weight = RelayDenied, wAuthCode

@@ -184,10 +184,10 @@ var families = []family{
 		`relay(ing)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected)`,
 		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`, `not (an? )?(accepted|allowed|permitted|valid) relay`,
 		// POP-before-SMTP: log in to read mail first, then relay.
-		`(receive|check|read|fetch) (your )?(mail|e-?mail) before sending`, `pop[- ]before[- ]smtp`,
+		`(receive|check|read|fetch) (your )?(mail|e-?mail) before sending`, `pop3?[- ]before[- ]smtp`, `smtp[- ]after[- ]pop3?`,
 		`not configured to relay`, `insecure mail relay`, `rcpthosts`, `unauthenticated senders`,
 		`we do not relay`, `relay not`, `not authenticated to (send|relay)`,
-		`not (authori[sz]ed|permitted|allowed) to relay`, `unauthori[sz]ed relay`, `relay for .{0,40}(denied|not)`, `denies relay`, `\brelay check`,
+		`not (authori[sz]ed|permitted|allowed) to relay`, `unauthori[sz]ed relay`, `relay(ing)? (for|from|to) .{0,60}\b(is |are )?(denied|not (permitted|allowed)|prohibited|refused)`, `denies relay`, `\brelay check`,
 		`local users? only`, `must be authenticated`,
 		`(domain|recipient|address) .{0,30}not (configured|hosted|handled|served|set up) (on|by|for|to use|here|at)`,
 		`not (accepting|accept|handling|handle|hosting|host) (e-?mail|mail|messages) for (this |that |the |your )?domain`,
@@ -201,6 +201,9 @@ var families = []family{
 		`(admin|administrator'?s?|local|company|custom|site) (reject|block|black|deny)[- ]?list`,
 		// "<recipient> has blacklisted <sender>": not "has been".
 		`\bhas (black|block|deny)[- ]?listed\b`,
+		// The recipient is on the server's own list: a local rule about
+		// that address, not a listing of us.
+		`\b(rcpt|recipient|addressee)\b[^.;]{0,60}\b((is|are) (in|on) (the |our |a )?(black|block|deny)[- ]?list|(black|block|deny)[- ]?listed\b)`,
 	),
 	// The message itself is called spam: beats "unsolicited" reputation.
 	rule("message-is-spam", SpamContent, 84,
@@ -273,6 +276,7 @@ var families = []family{
 		`(no access|access (is )?(denied|refused|forbidden|blocked)|not (allowed|permitted|accepted)) (for|from|to) (this|your|the) (ip|host|client|server|network|domain|sender)\b`,
 		`\b(blocked|banned|black-?listed|block-?listed|deny-?listed) .{0,20}\bips?\b`,
 		`(you are|you have been|your (ip|server|host|domain|network|mail server)( address)?( has been| is)?) (temporarily |permanently )?blocked`,
+		`\b(denied|refused|forbidden|blocked|banned) (to|for) you\b`,
 	),
 	rule("isp-network", BlockedReputation, 81,
 		// Not the boilerplate "contact your e-mail/internet service provider
@@ -312,7 +316,7 @@ var families = []family{
 	rule("too-many-rcpt", RateLimited, 86, `too many rcpts?\b`),
 	// Too many bad commands is the dialogue's fault, not volume.
 	rule("too-many-errors", SyntaxError, 85,
-		`too many (\w+ ){0,3}(errors|commands)`, `too many (invalid|bad|unknown|unrecogni[sz]ed) (\w+ )?commands`,
+		`too many (\w+ ){0,3}(errors|commands)`, `too (much|many) failures?\b`, `too many (invalid|bad|unknown|unrecogni[sz]ed) (\w+ )?commands`,
 	),
 	// Mail to many addresses that do not exist is a list-quality block of
 	// our host, not a volume limit.
@@ -364,7 +368,7 @@ var families = []family{
 		`(from|sender)(/sender)? (name|address|domain) (is )?(not valid|invalid)`,
 	),
 	rule("recipient-syntax", UserUnknown, 74,
-		`bad destination mailbox`, `recipient address syntax`, `bad recipient address`,
+		`bad destination mailbox`, `recipient address syntax`, `bad recipient address`, `syntax error in (the )?(recipient|rcpt|destination) address`,
 		`(bad|invalid) (e-?mail )?address (mailbox )?syntax`, `no (correct|valid) recipients?`,
 		`mailbox name (not allowed|invalid)`,
 		// Postfix's reject_non_fqdn_recipient and its kin; the same words
@@ -447,7 +451,7 @@ var families = []family{
 	rule("policy", PolicyRejected, 56,
 		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `administrative (reject|refus|block)`, `not authori[sz]ed`, `filtered`,
 		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`, `\bnot allowed\b`,
-		`no access`, `\bblocking\b`, `(security|administrative|local) reasons`, `\bviolat(ion|ions|es|ed|ing)\b`,
+		`no access`, `\bblocking\b`, `\bforbidden\b`, `\baccess to .{0,60}\b(is )?(denied|forbidden|refused|not allowed)`, `(security|administrative|local) reasons`, `\bviolat(ion|ions|es|ed|ing)\b`,
 	),
 	rule("domain-not-found", DomainNotFound, 62,
 		`host unknown`, `unknown host`, `domain (is )?not (found|reachable|resolv|exist)`,
