@@ -33,11 +33,9 @@ var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
 	// before them, no rule written against them, are at 81.8% (81.4%
 	// before, 83.5% after round 6); 81.3% on all 395, 6 false suppressions (two are unexplained replies taken at
 	// their word, as issue 15 item 1 asks, lifting after unclassified_ttl).
-	// Round 11 appended 19 held rows (15 right, none suppressed) and
-	// retrained the fallback on 77 more development rows, which answers
-	// three earlier held rows differently: 80.0%, 8 false suppressions
-	// of 449.
-	"testdata/replies/heldback.jsonl": {0.99, 0.795, 0.018},
+	// Round 11 appended ZZV-ZZY (19 held rows) and ZZZA-ZZZD (18), and
+	// retrained the fallback: 81.2%, 7 false suppressions of 467.
+	"testdata/replies/heldback.jsonl": {0.99, 0.81, 0.016},
 }
 
 var issueTarget = struct{ class, category, falseSuppress float64 }{0.99, 0.93, 0.005}

@@ -181,13 +181,13 @@ var families = []family{
 		`domain owner('?s)? (dmarc )?polic(y|ies)`, `domain's (published )?(dmarc )?policy`,
 	),
 	rule("relay", RelayDenied, 86,
-		`relay(ing)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected)`,
+		`relay(ing)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected|forbidden)`,
 		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`, `not (an? )?(accepted|allowed|permitted|valid) relay`,
 		// POP-before-SMTP: log in to read mail first, then relay.
 		`(receive|check|read|fetch) (your )?(mail|e-?mail) before sending`, `pop3?[- ]before[- ]smtp`, `smtp[- ]after[- ]pop3?`,
 		`not configured to relay`, `insecure mail relay`, `rcpthosts`, `unauthenticated senders`,
 		`we do not relay`, `relay not`, `not authenticated to (send|relay)`,
-		`not (authori[sz]ed|permitted|allowed) to relay`, `unauthori[sz]ed relay`, `relay(ing)? (for|from|to) .{0,60}\b(is |are )?(denied|not (permitted|allowed)|prohibited|refused)`, `denies relay`, `\brelay check`,
+		`not (authori[sz]ed|permitted|allowed) to relay`, `unauthori[sz]ed relay`, `relay(ing)? (for|from|to) .{0,60}\b(is |are )?(denied|not (permitted|allowed)|prohibited|refused|forbidden)`, `denies relay`, `\brelay check`,
 		`local users? only`, `must be authenticated`,
 		`(domain|recipient|address) .{0,30}not (configured|hosted|handled|served|set up) (on|by|for|to use|here|at)`,
 		`not (accepting|accept|handling|handle|hosting|host) (e-?mail|mail|messages) for (this |that |the |your )?domain`,
@@ -263,7 +263,7 @@ var families = []family{
 		`spamhaus`, `spamcop`, `mailspike`, `abuseat`, `sorbs`, `barracuda`, `reputation`, `\bnix ?spam\b`,
 		`\b(sender|sending|your|from)? ?(domain|ip|host) (is )?(blocked|banned|black-?listed)\b`,
 		`complaints`, `banned`, `open ?relay`, `spamming`, `spammer`, `spam sender`, `black ?ip`,
-		`dictionary attack`, `badmailfrom`, `malicious (network|host|ip|sender|server|source)`, `directory harvest`, `sending (\w+ ){0,3}(of )?spam`, `spam (site|source|host)`,
+		`dictionary attack`, `(due to|because of|for) (\w+ ){0,2}abuse\b`, `badmailfrom`, `malicious (network|host|ip|sender|server|source)`, `directory harvest`, `sending (\w+ ){0,3}(of )?spam`, `spam (site|source|host)`,
 		`sender (address |domain )?(is )?blocked`, `your access .{0,60}(rejected|denied|blocked|revoked)`,
 		`\bblock(ed)? for (spam|abuse)`, `\(bl\)`, `listed (at|on|in|by)`,
 		`^\W*blocked\W+\w`, `unsolicited`, `bulk mail`,
@@ -316,7 +316,7 @@ var families = []family{
 	rule("too-many-rcpt", RateLimited, 86, `too many rcpts?\b`),
 	// Too many bad commands is the dialogue's fault, not volume.
 	rule("too-many-errors", SyntaxError, 85,
-		`too many (\w+ ){0,3}(errors|commands)`, `too (much|many) failures?\b`, `too many (invalid|bad|unknown|unrecogni[sz]ed) (\w+ )?commands`,
+		`too many (\w+ ){0,3}(errors|commands?)\b`, `too (much|many) failures?\b`, `too many (invalid|bad|unknown|unrecogni[sz]ed) (\w+ )?commands`,
 	),
 	// Mail to many addresses that do not exist is a list-quality block of
 	// our host, not a volume limit.
@@ -347,7 +347,7 @@ var families = []family{
 	rule("auth-required", RelayDenied, 58,
 		`authentication (is )?required`, `authrequired`, `not authenticated to send`,
 		`smtp auth(entication)?\b.{0,30}(turned on|enabled?|required|needed)`,
-		`authenticate first`, `(must|need to|please) (log ?in|authenticate)\b`, `(log ?in|logged in)(to)? .{0,20}(pop|imap)`,
+		`authenticate first`, `unauthenticated (session|connection|client)`, `(must|need to|please) (log ?in|authenticate)\b`, `(log ?in|logged in)(to)? .{0,20}(pop|imap)`,
 	),
 	// A callout to our sender's own server failed: what that server said
 	// about the address ("may be blacklisted", "no such user") is quoted
@@ -451,7 +451,7 @@ var families = []family{
 	rule("policy", PolicyRejected, 56,
 		`polic(y|ies)`, `access denied`, `permission denied`, `administratively (denied|prohibited|rejected)`, `administrative (reject|refus|block)`, `not authori[sz]ed`, `filtered`,
 		`redundant`, `denied by`, `prohibition`, `restricted`, `not permitted`, `\bnot allowed\b`,
-		`no access`, `\bblocking\b`, `\bforbidden\b`, `\baccess to .{0,60}\b(is )?(denied|forbidden|refused|not allowed)`, `(security|administrative|local) reasons`, `\bviolat(ion|ions|es|ed|ing)\b`,
+		`no access`, `\bblocking\b`, `\bspoof(ing|ed)?\b`, `\bforbidden\b`, `\baccess to .{0,60}\b(is )?(denied|forbidden|refused|not allowed)`, `(security|administrative|local) reasons`, `\bviolat(ion|ions|es|ed|ing)\b`,
 	),
 	rule("domain-not-found", DomainNotFound, 62,
 		`host unknown`, `unknown host`, `domain (is )?not (found|reachable|resolv|exist)`,
