@@ -181,7 +181,7 @@ var families = []family{
 		`domain owner('?s)? (dmarc )?polic(y|ies)`, `domain's (published )?(dmarc )?policy`,
 	),
 	rule("relay", RelayDenied, 86,
-		`relay(ing)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected|forbidden)`,
+		`relay(ing)?\)? (operation |access )?(is )?(denied|not permitted|not allowed|prohibited|refused|rejected|forbidden)`,
 		`unable to relay`, `(cannot|can't|will not|won't) relay`, `no relaying`, `not (an? )?(accepted|allowed|permitted|valid) relay`,
 		// POP-before-SMTP: log in to read mail first, then relay.
 		`(receive|check|read|fetch) (your )?(mail|e-?mail) before sending`, `pop3?[- ]before[- ]smtp`, `smtp[- ]after[- ]pop3?`,
@@ -242,7 +242,7 @@ var families = []family{
 	// "Client host / Sender address / Helo command [x] blocked using
 	// <list>": a listing of us, whatever list it is.
 	rule("blocked-using", BlockedReputation, 84, `blocked using`,
-		`(sender|sending|from|envelope) domain .{0,40}\b(dbl|surbl|uribl)\b`, `\b(dbl|surbl|uribl)\b.{0,40}(sender|sending|from|envelope) domain`),
+		`(sender|sending|from|envelope|your) domain( name)? .{0,40}\b(dbl|surbl|uribl|rhsbl)\b`, `\b(dbl|surbl|uribl)\b.{0,40}(sender|sending|from|envelope) domain`),
 	// amavisd-new's verdict after its queue id ("Reject, id=1234-05 -
 	// BANNED: x.exe"), the same on every installation: the content.
 	rule("amavis-verdict", SpamContent, 85, `\bid=[\w.-]+ - (banned|infected|spam(my)?|bad-header)\b`),
@@ -344,6 +344,13 @@ var families = []family{
 	// A receiver that wants SMTP AUTH before it takes the mail: relaying
 	// (labelling policy); a delivery restriction names itself
 	// (recipient-choice).
+	// An AUTH mechanism the server does not offer: authentication failed,
+	// above the protocol family's "mechanism not supported", below a demand
+	// for TLS.
+	rule("auth-mechanism", AuthFailure, 78,
+		`(unsupported|unknown|unrecogni[sz]ed|invalid|bad) (smtp )?(auth|authentication|sasl) (method|mechanism|type)`,
+		`(auth|authentication|sasl) (method|mechanism|type)s? (is |are )?(not supported|unsupported|not available|unknown|not allowed)`,
+	),
 	rule("auth-required", RelayDenied, 58,
 		`authentication (is )?required`, `authrequired`, `not authenticated to send`,
 		`smtp auth(entication)?\b.{0,30}(turned on|enabled?|required|needed)`,
