@@ -91,3 +91,20 @@ func TestInDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestFallbackNeedsAWord: the learned fallback reads words; a reply whose
+// only known features are its codes is the priors' to read, so the
+// fallback stays silent however low its threshold.
+func TestFallbackNeedsAWord(t *testing.T) {
+	t.Parallel()
+	if c, _, _ := learned.predict([]string{"#code550", "#enh5.7", "#enh5.7.1"}); c != None {
+		t.Errorf("codes alone: the fallback said %s", c)
+	}
+	v := Classify(Reply{Code: 550, Text: "qzxv wplk"})
+	if v.Rule != "code:550" || v.Category != Unclassified {
+		t.Errorf("550 qzxv wplk: %s by %s, want unclassified by code:550", v.Category, v.Rule)
+	}
+	if c, _, _ := learned.predict(features(550, "", "user unknown")); c == None {
+		t.Error("known words: the fallback stayed silent")
+	}
+}

@@ -81,8 +81,10 @@ func TestClassifyExplains(t *testing.T) {
 		{"unexplained 5.7.x never suppresses", []string{"550 5.7.9 Rejected"}, []string{
 			"suppress:  no: 5.7.9 is not an address code",
 			"the address is NOT suppressed"}},
-		{"a refusal by rule never suppresses", []string{"550 Recipient forbidden"}, []string{
-			"suppress:  no: the reply refuses by rule (\"forbidden\")",
+		// The fallback's guess at a vague reply is tentative: the guard
+		// still reads the refusal ("forbidden" itself is a policy phrase).
+		{"a refusal by rule never suppresses", []string{"550 Recipient address filter"}, []string{
+			"suppress:  no: the reply refuses by rule (\"filter\")",
 			"the address is NOT suppressed"}},
 		{"evidence lists the priors", []string{"550 5.4.5 Daily sending limit exceeded"}, []string{
 			"category:  rate_limited (sender side)\n",
