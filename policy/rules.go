@@ -139,7 +139,7 @@ var families = []family{
 	rule("mailbox-full", MailboxFull, 90,
 		`quota`, `mailbox (is )?full`, `mailbox.{0,20}\bfull\b`, `inbox.{0,20}\bfull\b`,
 		`\bstuffed\b`, `out of storage`, `storage (space )?(exceeded|allocation|limit)`,
-		`exceeded storage`, `(mailbox|inbox)\b.{0,30}\b(reached|exceeded|over)\b.{0,30}\b(size|storage|capacity)`, `(exhausted|used up) .{0,30}(storage|space|quota)`, `mailfull`, `full mailbox`, `mailbox size`,
+		`exceeded storage`, `(mailbox|inbox)\b.{0,30}\b(reached|exceeded|over)\b.{0,30}\b(size|storage|capacity)`, `(exhausted|used up) .{0,30}(storage|space|quota)`, `mailfull`, `full mailbox`, `mailbox size`, `(volume|size) of (the )?(recipient'?s?|user'?s?|destination) (mailbox|inbox)`,
 		`(mailbox|user|account|recipient).{0,30}(insufficient|not enough) (disk |storage )?space`,
 		`(insufficient|not enough) (disk |storage )?space .{0,20}(mailbox|user|account)`,
 		`bo[iî]te.{0,20}pleine`, `postfach.{0,20}\bvoll\b`, `speicherplatz.{0,30}(ersch[oö]pft|[uü]berschritten|voll)`,
