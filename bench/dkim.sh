@@ -42,23 +42,20 @@ run off "$nodsn"
 run rsa "$nodsn"$'\n'"$(key rsa "$work/rsa.pem")"
 run dual "$nodsn"$'\n'"$(key rsa "$work/rsa.pem")"$'\n'"$(key ed "$work/ed.pem")"
 
-POSTFIX_LOG=off "$shared/postfix-relay.sh" start 2525 2526 default >/dev/null
-: >"$work/postfix.rates"
-for i in $(seq 1 "$runs"); do
-  "$shared/postfix-relay.sh" wait-empty 300 >/dev/null
-  r=$(E2E_TIMEOUT_S=600 "$shared/e2e.sh" 127.0.0.1:2525 2526 "$count" "$sessions" "$size" 1 | tail -n 1)
-  echo "postfix run $i: $r msgs/s"; echo "$r" >>"$work/postfix.rates"
-done
-"$shared/postfix-relay.sh" stop >/dev/null
+# postfix LABEL [POSTFIX_SET]: RUNS end-to-end runs through a fresh Postfix.
+postfix() {
+  POSTFIX_SET=${2:-} POSTFIX_LOG=off "$shared/postfix-relay.sh" start 2525 2526 default >/dev/null
+  : >"$work/$1.rates"
+  for i in $(seq 1 "$runs"); do
+    "$shared/postfix-relay.sh" wait-empty 300 >/dev/null
+    r=$(E2E_TIMEOUT_S=600 "$shared/e2e.sh" 127.0.0.1:2525 2526 "$count" "$sessions" "$size" 1 | tail -n 1)
+    echo "$1 run $i: $r msgs/s"; echo "$r" >>"$work/$1.rates"
+  done
+  "$shared/postfix-relay.sh" stop >/dev/null
+}
+postfix postfix
 opendkim_start "$work/rsa.pem" rsa
-POSTFIX_SET="$opendkim_postfix_set" POSTFIX_LOG=off "$shared/postfix-relay.sh" start 2525 2526 default >/dev/null
-: >"$work/postfix-rsa.rates"
-for i in $(seq 1 "$runs"); do
-  "$shared/postfix-relay.sh" wait-empty 300 >/dev/null
-  r=$(E2E_TIMEOUT_S=600 "$shared/e2e.sh" 127.0.0.1:2525 2526 "$count" "$sessions" "$size" 1 | tail -n 1)
-  echo "postfix+opendkim RSA-2048 run $i: $r msgs/s"; echo "$r" >>"$work/postfix-rsa.rates"
-done
-"$shared/postfix-relay.sh" stop >/dev/null
+postfix postfix-rsa "$opendkim_postfix_set"
 opendkim_stop
 
 off=$(median <"$work/off.rates"); rsa=$(median <"$work/rsa.rates"); dual=$(median <"$work/dual.rates")
