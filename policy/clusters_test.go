@@ -79,6 +79,13 @@ func TestIssue15Clusters(t *testing.T) {
 		{"daily limit", Reply{554, "5.4.5", "Limit reached for today"}, RateLimited, false, ""},
 		// Content refusals.
 		{"content", Reply{554, "", "Message content rejected"}, SpamContent, false, ""},
+		// Rounds 11-14: a recipient on the server's own list is its rule;
+		// after Postfix's prefix the listing is ours; 503 is the dialogue's.
+		{"own list", Reply{550, "5.7.1", "Recipient <jdoe@example.com> is on our block list"}, PolicyRejected, false, ""},
+		{"own list", Reply{554, "5.7.1", "<jdoe@example.com>: Recipient address rejected: Your IP 192.0.2.1 is blacklisted"}, BlockedReputation, false, ""},
+		{"sequence", Reply{503, "5.1.1", "No recipients"}, SyntaxError, false, ""},
+		{"network", Reply{550, "", "Cannot reach the destination server"}, NetworkError, false, ""},
+		{"auth", Reply{504, "5.5.4", "Unsupported authentication mechanism"}, AuthFailure, false, ""},
 	}
 	for _, c := range cases {
 		v := Classify(c.r)

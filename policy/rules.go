@@ -202,8 +202,9 @@ var families = []family{
 		// "<recipient> has blacklisted <sender>": not "has been".
 		`\bhas (black|block|deny)[- ]?listed\b`,
 		// The recipient is on the server's own list: a local rule about
-		// that address, not a listing of us.
-		`\b(rcpt|recipient|addressee)\b[^.;]{0,60}\b((is|are) (in|on) (the |our |a )?(black|block|deny)[- ]?list|(black|block|deny)[- ]?listed\b)`,
+		// that address, not a listing of us. Not across a colon: after
+		// Postfix's "Recipient address rejected:" the reason may be ours.
+		`\b(rcpt|recipient|addressee)\b[^.;:]{0,60}\b((is|are) (in|on) (the |our |a )?(black|block|deny)[- ]?list|(black|block|deny)[- ]?listed\b)`,
 	),
 	// The message itself is called spam: beats "unsolicited" reputation.
 	rule("message-is-spam", SpamContent, 84,
