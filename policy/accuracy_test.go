@@ -28,9 +28,9 @@ var replyFiles = []string{
 // not enforced, until it is met.
 var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
 	"../../shared/bounce-corpus/dev.jsonl": {1, 0.98, 0.004},
-	// Rounds 11 and 12 appended 211 rows from server sources the rules had
-	// not met; 94.9% after their rules.
-	"testdata/replies/dev.jsonl": {0.99, 0.945, 0.005},
+	// Rounds 11 to 15 appended 389 rows from sources the rules had not
+	// met; 94.5% after their rules.
+	"testdata/replies/dev.jsonl": {0.99, 0.94, 0.005},
 	// Rounds 5 to 8 added 110 fresh rows (80.0% on them); the 285 rows
 	// before them, no rule written against them, are at 81.8% (81.4%
 	// before, 83.5% after round 6); 81.3% on all 395, 6 false suppressions (two are unexplained replies taken at
@@ -39,8 +39,9 @@ var replyFloors = map[string]struct{ class, category, falseSuppress float64 }{
 	// 12 ZZZE-ZZZH (24), round 13 ZZZI-ZZZL (21, 71.4% right), each time
 	// retraining the fallback: 80.9%, 8 false suppressions of 512; with
 	// the fallback's threshold re-chosen by cross-validation, 81.1% and 6;
-	// round 14 (ZZZM-ZZZO, 15 held rows): 81.6%, 7 of 527.
-	"testdata/replies/heldback.jsonl": {0.99, 0.81, 0.014},
+	// round 14 (ZZZM-ZZZO, 15 held rows): 81.6%, 7 of 527; round 15
+	// (ZZZQ-ZZZS, 12): 81.6%, 6 of 539.
+	"testdata/replies/heldback.jsonl": {0.99, 0.81, 0.012},
 }
 
 var issueTarget = struct{ class, category, falseSuppress float64 }{0.99, 0.93, 0.005}

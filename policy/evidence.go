@@ -307,7 +307,9 @@ var ourSideRE = regexp.MustCompile(`\bsender\b|\bsending\b|\bclient\b|\bips?\b|i
 var productCodeRE = regexp.MustCompile(`^\W*[a-z]{2,4}:[a-z0-9]{1,3}\b|\[\d{3}\]|\baup#|\bbl\d{3,}|\[[a-z]{2,3}\d\d\]|\b[a-z]{2,3}\d+-ip\d*\b|\b[a-z]{1,2}\d{4}\W*$`)
 
 // noiseRE matches URLs and mail addresses.
-var noiseRE = regexp.MustCompile(`(https?://|www\.)\S+|<?[^\s<>@]+@[^\s<>]+>?`)
+// The domain part is labels joined by single dots (or an address literal),
+// so sendmail's "jdoe@example.com... User unknown" keeps its reason.
+var noiseRE = regexp.MustCompile(`(https?://|www\.)\S+|<?[^\s<>@]+@(\[[0-9a-f.:]+\]|[a-z0-9-]+(\.[a-z0-9-]+)*)>?`)
 
 func stripNoise(text string) string {
 	if !strings.Contains(text, "@") && !strings.Contains(text, "http") && !strings.Contains(text, "www.") {

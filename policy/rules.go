@@ -355,7 +355,7 @@ var families = []family{
 	rule("auth-required", RelayDenied, 58,
 		`authentication (is )?required`, `authrequired`, `not authenticated to send`,
 		`smtp auth(entication)?\b.{0,30}(turned on|enabled?|required|needed)`,
-		`authenticate first`, `unauthenticated (session|connection|client)`, `(must|need to|please) (log ?in|authenticate)\b`, `(log ?in|logged in)(to)? .{0,20}(pop|imap)`,
+		`authenticate first`, `(send|issue|use) auth (command )?first`, `unauthenticated (session|connection|client)`, `(must|need to|please) (log ?in|authenticate)\b`, `(log ?in|logged in)(to)? .{0,20}(pop|imap)`,
 	),
 	// A callout to our sender's own server failed: what that server said
 	// about the address ("may be blacklisted", "no such user") is quoted
@@ -514,17 +514,23 @@ var families = []family{
 		`no route`, `no answer from host`, `dns (lookup |query )?(fail|error|temporary)`,
 		`lost connection`, `broken pipe`, `\bunreachable\b`, `lost (input |the )?connection`,
 	),
+	// A local delivery agent's file error ("/var/mail/jdoe: Permission
+	// denied", "irregular file"): the receiver's file system, above the
+	// policy reading of "permission denied".
+	rule("local-file", SystemError, 60,
+		`(/[a-z0-9._-]+){2,}: (permission denied|no such file|irregular file|is a directory|not a regular file|read-only file system)`,
+	),
 	rule("system", SystemError, 42,
 		`internal`, `system (error|full|storage|resources)`, `mailer error`,
 		`config(uration)? (error|problem)`, `misconfigur`, `resources? (temporarily )?unavailable`,
 		`temporary local problem`, `local error`, `insufficient`, `disk space`, `disk full`,
-		`storage`, `queue file`, `\bspool`, `service (failure|error|problem)`,
+		`storage`, `queue file`, `\bspool`, `home directory`, `service (failure|error|problem)`,
 		`(server|system) (is )?(temporarily |currently )?(not )?(un)?available`, `(server|service|system) (is )?not ready`, `service (currently |not |is |temporarily )*(un)?available`,
 		`busy`, `temporarily unavailable`, `could not load`, `fail(ed|ure)? to process`, `temporary lookup fail`, `address lookup fail`, `no such file or directory`, `\bldap\b.{0,30}(error|fail|unavailable)`, `error (getting|reading|querying)`, `server error`, `\bqq\b.{0,20}problem`, `shutting down`,
 		`overloaded`, `system problem`, `technical (problems?|difficult|issues?|errors?|faults?)`, `unable to (queue|process|execute|store|write)`,
 		`problem (attempting|processing|executing|occurred)`, `config(uration)? issue`,
 		`unexpected error`, `\bi/?o error`, `processing (failed|failure|error)`, `list expansion`, `(too much|too high|high|heavy|excessive) (system )?load`, `load (average )?too high`,
-		`space shortage`, `(low|short|out) (of )?(disk |spool )?space`, `queu(e|ing) (declined|disabled|full)`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}error`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
+		`space shortage`, `(low|short|out) (of )?(disk |spool )?space`, `queu(e|ing) (declined|disabled|full)`, `(failure|error|problem) in (the )?(mta|server|system|processing)`, `out of memory`, `database .{0,20}(error|failure|unavailable)`, `temporar(y|ily) (system|server|local) (problem|error|failure)`,
 	),
 	// A DNSBL that refuses the receiver's lookups (Spamhaus answers
 	// queries through an open or public resolver with an error code, and
