@@ -86,6 +86,12 @@ func TestIssue15Clusters(t *testing.T) {
 		{"sequence", Reply{503, "5.1.1", "No recipients"}, SyntaxError, false, ""},
 		{"network", Reply{550, "", "Cannot reach the destination server"}, NetworkError, false, ""},
 		{"auth", Reply{504, "5.5.4", "Unsupported authentication mechanism"}, AuthFailure, false, ""},
+		// Round 15: an unbracketed address ends at sendmail's "...", so
+		// the reason after it is read; a delivery agent's file error is
+		// the receiver's system, not a refusal by policy.
+		{"address", Reply{550, "", "jdoe@example.com...User unknown"}, UserUnknown, true, ReasonHardBounce},
+		{"local file", Reply{450, "4.2.0", "/var/spool/mail/jdoe: Permission denied"}, SystemError, false, ""},
+		{"local file", Reply{550, "5.1.1", "jdoe: User missing home directory"}, UserUnknown, false, ""},
 	}
 	for _, c := range cases {
 		v := Classify(c.r)
