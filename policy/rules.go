@@ -516,8 +516,8 @@ var families = []family{
 	),
 	// A local delivery agent's file error ("/var/mail/jdoe: Permission
 	// denied", "irregular file", sendmail's "Can't create output"): the
-	// receiver's file system, above the
-	// policy reading of "permission denied".
+	// receiver's file system, above the policy reading of "permission
+	// denied".
 	rule("local-file", SystemError, 60,
 		`(/[a-z0-9._-]+){2,}: (permission denied|no such file|irregular file|is a directory|not a regular file|read-only file system)`,
 		`(can't|cannot|could not|unable to) create (the )?(output|temp(orary)? file|mailbox file|lock ?file)`,
