@@ -1,6 +1,9 @@
 package intake
 
-import "bytes"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // MaxLine is RFC 5321 §4.5.3.1.6: 1000 octets with the CRLF.
 const MaxLine = 998
@@ -62,13 +65,19 @@ func foldHeader(out, line []byte) ([]byte, error) {
 }
 
 // breakBody appends a body line, broken by CRLF SPACE every MaxLine
-// octets; the inserted space counts toward the next line's length.
+// octets; the inserted space counts toward the next line's length. A
+// break never falls inside a UTF-8 sequence: an 8-bit body keeps its
+// characters whole.
 func breakBody(out, line []byte) []byte {
 	limit := MaxLine
 	for len(line) > limit {
-		out = append(out, line[:limit]...)
+		cut := limit
+		for i := 0; i < utf8.UTFMax-1 && line[cut]&0xC0 == 0x80; i++ {
+			cut--
+		}
+		out = append(out, line[:cut]...)
 		out = append(out, '\r', '\n', ' ')
-		line = line[limit:]
+		line = line[cut:]
 		limit = MaxLine - 1
 	}
 	out = append(out, line...)

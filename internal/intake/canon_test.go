@@ -17,6 +17,8 @@ func TestCanonical(t *testing.T) {
 		{"bare LF and CR", "A: b\n\rbody\rmore", "A: b\r\n\r\nbody\r\nmore\r\n", nil},
 		{"NUL", "A: b\r\n\r\nx\x00y\r\n", "", ErrNUL},
 		{"long body line broken", "A: b\r\n\r\n" + long + "\r\n", "A: b\r\n\r\n" + long[:998] + "\r\n " + long[998:] + "\r\n", nil},
+		// "é" is 2 octets at 997-998: the break moves before it.
+		{"long body line broken at a character", "A: b\r\n\r\n" + long[:997] + "é" + long[:50] + "\r\n", "A: b\r\n\r\n" + long[:997] + "\r\n é" + long[:50] + "\r\n", nil},
 		{"long header folded at a space", "Subject: " + words + "\r\n\r\nx\r\n", "", nil},
 		{"long header with nowhere to fold", "Subject: " + long + "\r\n\r\nx\r\n", "", ErrLongHeader},
 	} {
