@@ -106,17 +106,19 @@ for _ in $(seq 1 "$runs"); do
   mtaq_mode mtaq-ed25519 "$nodsn"$'\n'"$(key ed "$work/ed.pem")"
 done
 
-POSTFIX_LOG=off "$shared/postfix-relay.sh" start 2525 2526 default >/dev/null
-"$shared/postfix-relay.sh" wait-empty 300 >/dev/null
-master=$(tr -d ' \n' <"$(postconf -h queue_directory)/pid/master.pid")
-for _ in $(seq 1 "$runs"); do measure postfix "$master" 127.0.0.1:2525; done
-"$shared/postfix-relay.sh" stop >/dev/null
+# postfix_mode LABEL [POSTFIX_SET] [MORE_ROOTS]: RUNS runs through a fresh
+# Postfix, counting its master's tree and MORE_ROOTS' (OpenDKIM).
+postfix_mode() {
+  local master
+  POSTFIX_SET=${2:-} POSTFIX_LOG=off "$shared/postfix-relay.sh" start 2525 2526 default >/dev/null
+  "$shared/postfix-relay.sh" wait-empty 300 >/dev/null
+  master=$(tr -d ' \n' <"$(postconf -h queue_directory)/pid/master.pid")
+  for _ in $(seq 1 "$runs"); do measure "$1" "$master ${3:-}" 127.0.0.1:2525; done
+  "$shared/postfix-relay.sh" stop >/dev/null
+}
+postfix_mode postfix
 opendkim_start "$work/rsa.pem" rsa
-POSTFIX_SET="$opendkim_postfix_set" POSTFIX_LOG=off "$shared/postfix-relay.sh" start 2525 2526 default >/dev/null
-"$shared/postfix-relay.sh" wait-empty 300 >/dev/null
-master=$(tr -d ' \n' <"$(postconf -h queue_directory)/pid/master.pid")
-for _ in $(seq 1 "$runs"); do measure postfix-rsa2048 "$master $opendkim_pid" 127.0.0.1:2525; done
-"$shared/postfix-relay.sh" stop >/dev/null
+postfix_mode postfix-rsa2048 "$opendkim_postfix_set" "$opendkim_pid"
 opendkim_stop
 
 echo "disk: $("$shared/fsync.sh" "$work" 5 1 | tail -n 1) fsyncs/s (1 writer); load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -2,8 +2,9 @@
 # dkim.sh - end-to-end relay throughput of mtaq with DKIM signing off, on
 # with one RSA-2048 key, and on with RSA-2048 + Ed25519, beside Postfix
 # unsigned and Postfix signing with the same RSA-2048 key through OpenDKIM
-# (the milter Postfix sites sign with), in the same run, with ../shared/bench (smtp-source into the
-# MTA, smtp-sink as the destination; loopback only). smtp-source's From is
+# (the milter Postfix sites sign with), in the same run, with
+# ../shared/bench (smtp-source into the MTA, smtp-sink as the destination;
+# loopback only). smtp-source's From is
 # @sender.bench.example, the domain the keys sign for. Prints each run,
 # the medians, and DKIM's cost against mtaq unsigned.
 #

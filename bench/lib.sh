@@ -6,7 +6,7 @@ work=$(mktemp -d /tmp/mtaq-bench.XXXXXX)
 mtaq_pid=""
 cleanup() {
   [[ -n $mtaq_pid ]] && kill "$mtaq_pid" 2>/dev/null && wait "$mtaq_pid" 2>/dev/null || true
-  [[ -n ${opendkim_pid:-} ]] && kill "$opendkim_pid" 2>/dev/null && wait "$opendkim_pid" 2>/dev/null || true
+  opendkim_stop
   "$shared/postfix-relay.sh" stop >/dev/null 2>&1 || true
   "$shared/sink.sh" stop 2526 >/dev/null 2>&1 || true
   rm -rf "$work"

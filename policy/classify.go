@@ -162,7 +162,7 @@ func classify(r Reply, m fallback) Verdict {
 			} else if e, ok := textDisagrees(v.Evidence); ok {
 				// The address's only word is the enhanced code, and the
 				// text gives another reason: conflicting evidence fails
-				// the message and keeps the address ("503 5.1.1 Internal
+				// the message and keeps the address ("550 5.1.1 Internal
 				// error during delivery").
 				v.Suppress = false
 				v.Evidence = append(v.Evidence, Evidence{Kind: KindGuard, Rule: "text-disagrees", Match: e.Rule})

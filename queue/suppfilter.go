@@ -22,8 +22,9 @@ import (
 // and visible (commitRelease lets it go before the fsync); a build takes
 // every stripe for the moment it marks itself building and opens its
 // snapshot, so a key is either visible to the snapshot (the scan sees it)
-// or added after (it goes to pending as well as to the bits in use). Removals leave their bits; adds past the capacity start a build
-// sized to the live list, which also sheds them.
+// or added after (it goes to pending as well as to the bits in use).
+// Removals leave their bits; adds past the capacity start a build sized to
+// the live list, which also sheds them.
 type suppFilter struct {
 	mu       sync.RWMutex
 	seed     maphash.Seed
