@@ -77,6 +77,45 @@ func replyWantClass(code int, category string) string {
 	return "hard"
 }
 
+// parseReplyRow decodes one corpus line and lists what is wrong with it:
+// a field missing or unknown, a code that is no 4xx/5xx, a malformed
+// enhanced code, an empty text or source, an unknown category, a class the
+// policy does not derive. The row is nil when it cannot be read at all.
+func parseReplyRow(line []byte) (*replyRow, []string) {
+	var r replyRow
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return nil, []string{err.Error()}
+	}
+	if r.Code == nil || r.Enhanced == nil || r.Text == nil || r.Class == nil || r.Category == nil || r.Source == nil {
+		return nil, []string{"missing field"}
+	}
+	var problems []string
+	code, enh := *r.Code, *r.Enhanced
+	if code < 400 || code > 599 {
+		problems = append(problems, fmt.Sprintf("code %d is not a 4xx/5xx reply", code))
+	}
+	if enh != "" && !replyEnhRE.MatchString(enh) {
+		problems = append(problems, fmt.Sprintf("enhanced code %q is malformed", enh))
+	}
+	if strings.TrimSpace(*r.Text) == "" || strings.TrimSpace(*r.Source) == "" {
+		problems = append(problems, "empty text or source")
+	}
+	if !replyCategories[*r.Category] {
+		problems = append(problems, fmt.Sprintf("unknown category %q", *r.Category))
+	}
+	if want := replyWantClass(code, *r.Category); *r.Class != want {
+		problems = append(problems, fmt.Sprintf("class %q, policy says %q for %d/%s", *r.Class, want, code, *r.Category))
+	}
+	return &r, problems
+}
+
+// key is the duplicate key: code, enhanced code and normalised text.
+func (r *replyRow) key() string {
+	return fmt.Sprintf("%d|%s|%s", *r.Code, *r.Enhanced, replyNorm(*r.Text))
+}
+
 // TestRepliesSplit checks the provider-documentation reply corpus: every row
 // complete and well formed, class consistent with the policy, category
 // known, no duplicate across both files, and every row in the file the
@@ -97,38 +136,19 @@ func TestRepliesSplit(t *testing.T) {
 		for sc.Scan() {
 			line++
 			where := fmt.Sprintf("%s:%d", name, line)
-			var r replyRow
-			dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&r); err != nil {
-				t.Errorf("%s: %v", where, err)
-				continue
+			r, problems := parseReplyRow(sc.Bytes())
+			for _, p := range problems {
+				t.Errorf("%s: %s", where, p)
 			}
-			if r.Code == nil || r.Enhanced == nil || r.Text == nil || r.Class == nil || r.Category == nil || r.Source == nil {
-				t.Errorf("%s: missing field", where)
+			if r == nil {
 				continue
 			}
 			code, enh, text := *r.Code, *r.Enhanced, *r.Text
-			if code < 400 || code > 599 {
-				t.Errorf("%s: code %d is not a 4xx/5xx reply", where, code)
-			}
-			if enh != "" && !replyEnhRE.MatchString(enh) {
-				t.Errorf("%s: enhanced code %q is malformed", where, enh)
-			}
-			if strings.TrimSpace(text) == "" || strings.TrimSpace(*r.Source) == "" {
-				t.Errorf("%s: empty text or source", where)
-			}
-			if !replyCategories[*r.Category] {
-				t.Errorf("%s: unknown category %q", where, *r.Category)
-			}
-			if want := replyWantClass(code, *r.Category); *r.Class != want {
-				t.Errorf("%s: class %q, policy says %q for %d/%s", where, *r.Class, want, code, *r.Category)
-			}
 			held := replyHeldBack(code, enh, text)
 			if held != (name == "heldback.jsonl") {
 				t.Errorf("%s: %d %s %q is in the wrong file (held back: %v)", where, code, enh, text, held)
 			}
-			key := fmt.Sprintf("%d|%s|%s", code, enh, replyNorm(text))
+			key := r.key()
 			if prev, dup := seen[key]; dup {
 				t.Errorf("%s: duplicates %s (same code, enhanced code and normalised text)", where, prev)
 			}
